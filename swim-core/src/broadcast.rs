@@ -1,0 +1,206 @@
+//! The piggyback queue: updates waiting to be retransmitted.
+//!
+//! Each update is keyed (one per member), so a newer update about a member
+//! replaces the queued older one. Packets take the least-transmitted
+//! updates first, newest first among equals, and an update is dropped
+//! once sent `retransmit_mult * ceil(log10(n + 1))` times.
+
+use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::vec::Vec;
+use core::cmp::Reverse;
+
+use crate::name::MemberName;
+use crate::wire::PacketWriter;
+
+/// The smallest message we ever queue, in bytes: a packet with less room
+/// than this is full.
+const MIN_MESSAGE: usize = 5;
+
+/// How many transmissions an update gets in a cluster of `n` members:
+/// `mult * ceil(log10(n + 1))`, in exact integer arithmetic.
+pub fn retransmit_limit(mult: u32, n: usize) -> u32 {
+    let x = (n as u64).saturating_add(1);
+    let mut digits = 0u32;
+    let mut pow = 1u64;
+    while pow < x {
+        pow = pow.saturating_mul(10);
+        digits += 1;
+    }
+    mult.saturating_mul(digits)
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    id: u64,
+    transmits: u32,
+    bytes: Vec<u8>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct BroadcastQueue {
+    entries: BTreeMap<MemberName, Entry>,
+    order: BTreeSet<(u32, Reverse<u64>, MemberName)>,
+    next_id: u64,
+    picked: Vec<(u32, Reverse<u64>, MemberName)>,
+}
+
+impl BroadcastQueue {
+    #[cfg(test)]
+    pub(crate) fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+
+    pub(crate) fn contains(&self, key: &str) -> bool {
+        self.entries.contains_key(key)
+    }
+
+    /// Queues `bytes` (one encoded message) under `key`, replacing any
+    /// older update with that key. Beyond `max` entries the most-sent,
+    /// oldest one is dropped.
+    pub(crate) fn push(&mut self, key: MemberName, bytes: Vec<u8>, max: usize) {
+        self.remove(key.as_str());
+        let id = self.next_id;
+        self.next_id += 1;
+        self.order.insert((0, Reverse(id), key.clone()));
+        self.entries.insert(
+            key,
+            Entry {
+                id,
+                transmits: 0,
+                bytes,
+            },
+        );
+        while self.entries.len() > max.max(1) {
+            let Some((_, _, k)) = self.order.pop_last() else {
+                break;
+            };
+            self.entries.remove(k.as_str());
+        }
+    }
+
+    pub(crate) fn remove(&mut self, key: &str) {
+        if let Some((k, e)) = self.entries.remove_entry(key) {
+            self.order.remove(&(e.transmits, Reverse(e.id), k));
+        }
+    }
+
+    /// Fills `w` with queued updates, fewest-sent first, counting one
+    /// transmission for each; updates that reach `limit` leave the queue.
+    /// Returns how many were written.
+    pub(crate) fn fill(&mut self, w: &mut PacketWriter, limit: u32) -> usize {
+        self.picked.clear();
+        for key in &self.order {
+            if w.remaining() < MIN_MESSAGE {
+                break;
+            }
+            let Some(e) = self.entries.get(key.2.as_str()) else {
+                continue;
+            };
+            if w.push_encoded(&e.bytes).is_ok() {
+                self.picked.push(key.clone());
+            }
+        }
+        let picked = core::mem::take(&mut self.picked);
+        for (transmits, id, name) in &picked {
+            self.order.remove(&(*transmits, *id, name.clone()));
+            let sent = transmits + 1;
+            if sent >= limit {
+                self.entries.remove(name.as_str());
+            } else if let Some(e) = self.entries.get_mut(name.as_str()) {
+                e.transmits = sent;
+                self.order.insert((sent, *id, name.clone()));
+            }
+        }
+        let n = picked.len();
+        self.picked = picked;
+        n
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Message, encode_message};
+
+    fn name(s: &str) -> MemberName {
+        MemberName::new(s).unwrap()
+    }
+
+    fn dead(n: &str, inc: u32) -> Vec<u8> {
+        encode_message(&Message::Dead {
+            incarnation: inc,
+            name: n,
+            from: "x",
+        })
+    }
+
+    #[test]
+    fn limit_is_mult_times_ceil_log10() {
+        assert_eq!(retransmit_limit(4, 0), 0);
+        assert_eq!(retransmit_limit(4, 1), 4);
+        assert_eq!(retransmit_limit(4, 9), 4);
+        assert_eq!(retransmit_limit(4, 10), 8);
+        assert_eq!(retransmit_limit(4, 99), 8);
+        assert_eq!(retransmit_limit(4, 100), 12);
+        assert_eq!(retransmit_limit(4, 1000), 16);
+    }
+
+    #[test]
+    fn updates_stop_after_the_retransmit_limit() {
+        let mut q = BroadcastQueue::default();
+        q.push(name("a"), dead("a", 1), 100);
+        for _ in 0..3 {
+            let mut w = PacketWriter::new(1400);
+            assert_eq!(q.fill(&mut w, 3), 1);
+        }
+        let mut w = PacketWriter::new(1400);
+        assert_eq!(q.fill(&mut w, 3), 0);
+        assert!(q.is_empty());
+    }
+
+    #[test]
+    fn newer_update_supersedes_and_fewest_sent_go_first() {
+        let mut q = BroadcastQueue::default();
+        q.push(name("a"), dead("a", 1), 100);
+        let mut w = PacketWriter::new(1400);
+        q.fill(&mut w, 10);
+        q.push(name("b"), dead("b", 1), 100);
+        q.push(name("a"), dead("a", 2), 100);
+        assert_eq!(q.len(), 2);
+        // Both fresh now; the newest ("a" again) comes first.
+        let mut w = PacketWriter::new(1 + 7);
+        assert_eq!(q.fill(&mut w, 10), 1);
+        let d = w.finish();
+        assert_eq!(&d[1..], dead("a", 2).as_slice());
+    }
+
+    #[test]
+    fn packing_stays_within_the_budget() {
+        let mut q = BroadcastQueue::default();
+        for i in 0..500 {
+            let n = alloc::format!("member-{i:04}");
+            q.push(name(&n), dead(&n, 1), 1000);
+        }
+        let mut w = PacketWriter::new(1400);
+        let n = q.fill(&mut w, 4);
+        let d = w.finish();
+        assert!(d.len() <= 1400);
+        // Each update is 1 + 1 + 12 + 2 bytes: the packet is nearly full.
+        assert_eq!(n, (1400 - 1) / 16);
+        assert!(d.len() > 1400 - 16);
+    }
+
+    #[test]
+    fn the_queue_is_bounded() {
+        let mut q = BroadcastQueue::default();
+        for i in 0..20 {
+            let n = alloc::format!("m{i}");
+            q.push(name(&n), dead(&n, 1), 8);
+        }
+        assert_eq!(q.len(), 8);
+    }
+}

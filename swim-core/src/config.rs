@@ -1,0 +1,327 @@
+//! Protocol configuration: every knob, its trade-off and its valid range.
+
+use core::fmt;
+use core::num::NonZeroU32;
+
+use crate::time::Duration;
+use crate::wire::{MAX_DATAGRAM, MIN_PACKET_BUDGET};
+
+/// Every tunable of the protocol.
+///
+/// The defaults ([`Config::default`] = [`Config::lan`]) are those of
+/// memberlist's `DefaultLANConfig`, so figures compare one to one. A `Config`
+/// is checked by [`Config::validate`] when a [`Swim`](crate::Swim) is built;
+/// an invalid one is refused there with a [`ConfigError`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub struct Config {
+    /// The protocol period `T`: how often a member probes `probe_targets`
+    /// others. Shorter detects failures sooner at the cost of more traffic
+    /// (two packets per probe). Scaled up by the local health multiplier.
+    /// Range: at least 1 ms and more than `probe_timeout`.
+    pub probe_interval: Duration,
+    /// How long to wait for a direct ack before asking `indirect_checks`
+    /// members to probe on our behalf. Should exceed the network's 99th
+    /// percentile round trip; too short causes needless indirect probes.
+    /// Scaled up by the local health multiplier. Range: 1 ms .. `probe_interval`.
+    pub probe_timeout: Duration,
+    /// `p`: members probed per protocol period. More finds failures sooner
+    /// at `p` times the probe traffic. Range: 1 ..= 16.
+    pub probe_targets: NonZeroU32,
+    /// `k`: members asked to probe a target that missed its direct ack.
+    /// More tolerates more packet loss on single paths; 0 disables indirect
+    /// probing (and with it Lifeguard's nack signal). Range: 0 ..= 16.
+    pub indirect_checks: u32,
+    /// Lifeguard's local health bound: the score runs from 0 to this minus
+    /// one and probe interval and timeout scale by `score + 1`. Higher lets
+    /// an overloaded member back off further before it falsely accuses
+    /// others. Range: 1 ..= 64 (1 disables the multiplier).
+    pub awareness_max_multiplier: NonZeroU32,
+    /// Suspicion timeout scale: the minimum suspicion time is
+    /// `suspicion_mult * max(1, log10(n)) * probe_interval`. Higher gives a
+    /// falsely suspected member longer to refute and delays true failure
+    /// detection alike. Also sets the confirmations Lifeguard expects,
+    /// `suspicion_mult - 2`. Range: 1 ..= 64.
+    pub suspicion_mult: NonZeroU32,
+    /// The suspicion timeout starts at this multiple of the minimum and
+    /// shrinks to the minimum as independent confirmations arrive. Higher
+    /// protects better against false positives on a lone accuser.
+    /// Range: 1 ..= 64.
+    pub suspicion_max_timeout_mult: NonZeroU32,
+    /// Each update is retransmitted `retransmit_mult * ceil(log10(n + 1))`
+    /// times. Higher spreads updates more reliably under loss for more bytes
+    /// per packet. Range: 1 ..= 64.
+    pub retransmit_mult: NonZeroU32,
+    /// How often queued updates are sent to `gossip_nodes` random members,
+    /// besides riding on probes. Shorter spreads faster for more packets;
+    /// nothing is sent when the queue is empty. Range: at least 1 ms.
+    pub gossip_interval: Duration,
+    /// Members gossiped to per `gossip_interval`. Range: 0 ..= 64 (0 leaves
+    /// dissemination to piggybacking on probes only).
+    pub gossip_nodes: u32,
+    /// Dead members keep receiving gossip this long, so a member wrongly
+    /// declared dead hears of it and refutes. Range: any.
+    pub gossip_to_the_dead_time: Duration,
+    /// How long a dead or departed member stays in the table (as a
+    /// tombstone that stale rumours cannot override) before it is removed.
+    /// Range: at least `gossip_to_the_dead_time`.
+    pub dead_member_retention: Duration,
+    /// A dead member's name may be taken by a new address after this long.
+    /// `None` never lets an address change while the old member is known.
+    pub dead_node_reclaim_time: Option<Duration>,
+    /// The largest datagram we send, in bytes, piggybacked updates included.
+    /// Keep it under the path MTU to avoid IP fragmentation.
+    /// Range: 512 ..= 1500.
+    pub packet_budget: usize,
+    /// The most members the table holds; further strangers are ignored (and
+    /// counted). Bounds memory against a peer inventing members.
+    /// Range: 1 ..= 1 000 000.
+    pub max_members: NonZeroU32,
+    /// The largest metadata a member may carry, in bytes. Range: 0 ..= 512.
+    pub max_meta_len: usize,
+    /// The most ping-req relays we run for others at once; requests beyond
+    /// it are dropped (and counted), so ping-reqs cannot amplify traffic.
+    /// Range: 1 ..= 65 536.
+    pub max_relays: NonZeroU32,
+    /// The most updates waiting for retransmission; the oldest, most-sent
+    /// ones are dropped first. Range: 1 ..= 1 000 000.
+    pub max_queued_updates: NonZeroU32,
+    /// Pause between join attempts while no seed has answered.
+    /// Range: at least 1 ms.
+    pub join_retry_interval: Duration,
+    /// Join attempts before [`Event::JoinFailed`](crate::Event::JoinFailed).
+    /// Range: 1 ..= 1000.
+    pub join_attempts: NonZeroU32,
+    /// The longest a graceful leave waits for its announcement to be
+    /// retransmitted before it completes anyway. Range: any.
+    pub leave_timeout: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::lan()
+    }
+}
+
+const fn nz(v: u32) -> NonZeroU32 {
+    match NonZeroU32::new(v) {
+        Some(v) => v,
+        None => NonZeroU32::MIN,
+    }
+}
+
+impl Config {
+    /// memberlist's `DefaultLANConfig`: 1 s probes, 500 ms probe timeout,
+    /// 3 indirect checks, suspicion multiplier 4 (max 6x), retransmit
+    /// multiplier 4, gossip every 200 ms to 3 members.
+    pub const fn lan() -> Self {
+        Config {
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(500),
+            probe_targets: nz(1),
+            indirect_checks: 3,
+            awareness_max_multiplier: nz(8),
+            suspicion_mult: nz(4),
+            suspicion_max_timeout_mult: nz(6),
+            retransmit_mult: nz(4),
+            gossip_interval: Duration::from_millis(200),
+            gossip_nodes: 3,
+            gossip_to_the_dead_time: Duration::from_secs(30),
+            dead_member_retention: Duration::from_secs(30),
+            dead_node_reclaim_time: None,
+            packet_budget: 1400,
+            max_members: nz(1_000_000),
+            max_meta_len: 512,
+            max_relays: nz(256),
+            max_queued_updates: nz(100_000),
+            join_retry_interval: Duration::from_secs(1),
+            join_attempts: nz(5),
+            leave_timeout: Duration::from_secs(5),
+        }
+    }
+
+    /// memberlist's `DefaultWANConfig`: slower probes (5 s, 3 s timeout),
+    /// suspicion multiplier 6, gossip every 500 ms to 4 members, dead
+    /// members gossiped to for 60 s.
+    pub const fn wan() -> Self {
+        let mut c = Config::lan();
+        c.probe_interval = Duration::from_secs(5);
+        c.probe_timeout = Duration::from_secs(3);
+        c.suspicion_mult = nz(6);
+        c.gossip_interval = Duration::from_millis(500);
+        c.gossip_nodes = 4;
+        c.gossip_to_the_dead_time = Duration::from_secs(60);
+        c.dead_member_retention = Duration::from_secs(60);
+        c.join_retry_interval = Duration::from_secs(5);
+        c
+    }
+
+    /// memberlist's `DefaultLocalConfig`, for a single host or a fast LAN:
+    /// 200 ms probe timeout, 1 indirect check, suspicion multiplier 3,
+    /// retransmit multiplier 2, gossip every 100 ms, 15 s to the dead.
+    pub const fn local() -> Self {
+        let mut c = Config::lan();
+        c.probe_timeout = Duration::from_millis(200);
+        c.indirect_checks = 1;
+        c.suspicion_mult = nz(3);
+        c.retransmit_mult = nz(2);
+        c.gossip_interval = Duration::from_millis(100);
+        c.gossip_to_the_dead_time = Duration::from_secs(15);
+        c.dead_member_retention = Duration::from_secs(15);
+        c.join_retry_interval = Duration::from_millis(500);
+        c
+    }
+
+    /// Checks every field against its documented range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        use ConfigError as E;
+        let in_range = |v: u32, lo: u32, hi: u32| (lo..=hi).contains(&v);
+        if self.probe_interval.as_millis() == 0 {
+            return Err(E::ProbeInterval);
+        }
+        if self.probe_timeout.as_millis() == 0 || self.probe_timeout >= self.probe_interval {
+            return Err(E::ProbeTimeout);
+        }
+        if !in_range(self.probe_targets.get(), 1, 16) {
+            return Err(E::ProbeTargets);
+        }
+        if !in_range(self.indirect_checks, 0, 16) {
+            return Err(E::IndirectChecks);
+        }
+        if !in_range(self.awareness_max_multiplier.get(), 1, 64) {
+            return Err(E::AwarenessMaxMultiplier);
+        }
+        if !in_range(self.suspicion_mult.get(), 1, 64)
+            || !in_range(self.suspicion_max_timeout_mult.get(), 1, 64)
+        {
+            return Err(E::Suspicion);
+        }
+        if !in_range(self.retransmit_mult.get(), 1, 64) {
+            return Err(E::RetransmitMult);
+        }
+        if self.gossip_interval.as_millis() == 0 || self.gossip_nodes > 64 {
+            return Err(E::Gossip);
+        }
+        if self.dead_member_retention < self.gossip_to_the_dead_time {
+            return Err(E::DeadMemberRetention);
+        }
+        if !(MIN_PACKET_BUDGET..=MAX_DATAGRAM).contains(&self.packet_budget) {
+            return Err(E::PacketBudget);
+        }
+        if self.max_members.get() > 1_000_000
+            || self.max_meta_len > 512
+            || self.max_relays.get() > 65_536
+            || self.max_queued_updates.get() > 1_000_000
+        {
+            return Err(E::Limits);
+        }
+        if self.join_retry_interval.as_millis() == 0 || self.join_attempts.get() > 1000 {
+            return Err(E::Join);
+        }
+        Ok(())
+    }
+}
+
+/// A [`Config`] field outside its documented range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConfigError {
+    /// `probe_interval` is zero.
+    ProbeInterval,
+    /// `probe_timeout` is zero or not shorter than `probe_interval`.
+    ProbeTimeout,
+    /// `probe_targets` is above 16.
+    ProbeTargets,
+    /// `indirect_checks` is above 16.
+    IndirectChecks,
+    /// `awareness_max_multiplier` is above 64.
+    AwarenessMaxMultiplier,
+    /// `suspicion_mult` or `suspicion_max_timeout_mult` is above 64.
+    Suspicion,
+    /// `retransmit_mult` is above 64.
+    RetransmitMult,
+    /// `gossip_interval` is zero or `gossip_nodes` above 64.
+    Gossip,
+    /// `dead_member_retention` is shorter than `gossip_to_the_dead_time`.
+    DeadMemberRetention,
+    /// `packet_budget` is outside 512 ..= 1500.
+    PacketBudget,
+    /// One of `max_members`, `max_meta_len`, `max_relays`,
+    /// `max_queued_updates` is above its bound.
+    Limits,
+    /// `join_retry_interval` is zero or `join_attempts` above 1000.
+    Join,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self {
+            ConfigError::ProbeInterval => "probe_interval must be at least 1 ms",
+            ConfigError::ProbeTimeout => {
+                "probe_timeout must be at least 1 ms and below probe_interval"
+            }
+            ConfigError::ProbeTargets => "probe_targets must be 1..=16",
+            ConfigError::IndirectChecks => "indirect_checks must be 0..=16",
+            ConfigError::AwarenessMaxMultiplier => "awareness_max_multiplier must be 1..=64",
+            ConfigError::Suspicion => "suspicion multipliers must be 1..=64",
+            ConfigError::RetransmitMult => "retransmit_mult must be 1..=64",
+            ConfigError::Gossip => "gossip_interval must be at least 1 ms and gossip_nodes 0..=64",
+            ConfigError::DeadMemberRetention => {
+                "dead_member_retention must be at least gossip_to_the_dead_time"
+            }
+            ConfigError::PacketBudget => "packet_budget must be 512..=1500 bytes",
+            ConfigError::Limits => "a size limit is above its bound",
+            ConfigError::Join => {
+                "join_retry_interval must be at least 1 ms and join_attempts 1..=1000"
+            }
+        };
+        f.write_str(what)
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid_and_match_memberlist() {
+        for c in [Config::lan(), Config::wan(), Config::local()] {
+            assert_eq!(c.validate(), Ok(()));
+        }
+        let lan = Config::default();
+        assert_eq!(lan.probe_interval, Duration::from_secs(1));
+        assert_eq!(lan.probe_timeout, Duration::from_millis(500));
+        assert_eq!(lan.indirect_checks, 3);
+        assert_eq!(lan.suspicion_mult.get(), 4);
+        assert_eq!(lan.suspicion_max_timeout_mult.get(), 6);
+        assert_eq!(lan.retransmit_mult.get(), 4);
+        assert_eq!(lan.gossip_interval, Duration::from_millis(200));
+        assert_eq!(lan.gossip_nodes, 3);
+        assert_eq!(lan.packet_budget, 1400);
+        assert_eq!(Config::wan().probe_interval, Duration::from_secs(5));
+        assert_eq!(Config::local().probe_timeout, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn out_of_range_fields_are_refused() {
+        let mut c = Config::lan();
+        c.probe_timeout = c.probe_interval;
+        assert_eq!(c.validate(), Err(ConfigError::ProbeTimeout));
+        let mut c = Config::lan();
+        c.packet_budget = 100;
+        assert_eq!(c.validate(), Err(ConfigError::PacketBudget));
+        let mut c = Config::lan();
+        c.packet_budget = 9000;
+        assert_eq!(c.validate(), Err(ConfigError::PacketBudget));
+        let mut c = Config::lan();
+        c.indirect_checks = 17;
+        assert_eq!(c.validate(), Err(ConfigError::IndirectChecks));
+        let mut c = Config::lan();
+        c.dead_member_retention = Duration::ZERO;
+        assert_eq!(c.validate(), Err(ConfigError::DeadMemberRetention));
+        let mut c = Config::lan();
+        c.probe_interval = Duration::ZERO;
+        assert_eq!(c.validate(), Err(ConfigError::ProbeInterval));
+    }
+}

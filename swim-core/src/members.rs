@@ -1,0 +1,376 @@
+//! The member table: a slab of members with a name index, the list of live
+//! members for random choice, and the randomized round-robin probe order.
+
+use alloc::collections::BTreeMap;
+use alloc::vec::Vec;
+
+use crate::member::{Member, MemberState};
+use crate::name::MemberName;
+use crate::rng::Random;
+
+/// A stable handle on a table slot. The generation tells a reused slot
+/// from the member that held it before, so stale handles (in timers, in
+/// probes) resolve to nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct MemberId {
+    index: u32,
+    generation: u32,
+}
+
+#[derive(Clone, Debug)]
+struct Slot {
+    generation: u32,
+    member: Option<Member>,
+}
+
+/// Chooses the next member to probe. The default is SWIM's randomized
+/// round-robin; a topology-aware selector can replace it.
+pub trait ProbeSelector {
+    /// A member became probe-able: place it in the order.
+    fn insert(&mut self, id: MemberKey, rng: &mut dyn Random);
+    /// The next candidate, or `None` when a round has ended (the table then
+    /// calls [`ProbeSelector::reset`] with every live member).
+    fn next(&mut self) -> Option<MemberKey>;
+    /// Starts a new round over `live`.
+    fn reset(&mut self, live: &[MemberKey], rng: &mut dyn Random);
+}
+
+/// An opaque member handle, as seen by a [`ProbeSelector`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct MemberKey(MemberId);
+
+/// SWIM §4.3: probe members in a shuffled order, reshuffle after each full
+/// round, and insert newcomers at a random position of the round. Every
+/// live member is probed once per round, so detection time is bounded.
+#[derive(Clone, Debug, Default)]
+pub struct RoundRobin {
+    order: Vec<MemberKey>,
+    pos: usize,
+}
+
+impl ProbeSelector for RoundRobin {
+    fn insert(&mut self, id: MemberKey, rng: &mut dyn Random) {
+        // Among the members not yet probed this round, so the newcomer is
+        // probed this round; the displaced one moves to the end and is too.
+        self.order.push(id);
+        let last = self.order.len() - 1;
+        let at = self.pos + rng.below(self.order.len() - self.pos);
+        self.order.swap(at, last);
+    }
+
+    fn next(&mut self) -> Option<MemberKey> {
+        let id = self.order.get(self.pos).copied()?;
+        self.pos += 1;
+        Some(id)
+    }
+
+    fn reset(&mut self, live: &[MemberKey], rng: &mut dyn Random) {
+        self.order.clear();
+        self.order.extend_from_slice(live);
+        rng.shuffle(&mut self.order);
+        self.pos = 0;
+    }
+}
+
+#[derive(Default)]
+pub(crate) struct Members {
+    slots: Vec<Slot>,
+    free: Vec<u32>,
+    index: BTreeMap<MemberName, MemberId>,
+    /// Alive and suspect members (never the local one), in no useful order.
+    live: Vec<MemberId>,
+    probe: Option<alloc::boxed::Box<dyn ProbeSelector + Send>>,
+    default_probe: RoundRobin,
+    scratch: Vec<MemberKey>,
+}
+
+impl core::fmt::Debug for Members {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Members")
+            .field("len", &self.len())
+            .field("live", &self.live.len())
+            .finish()
+    }
+}
+
+impl Members {
+    /// Replaces the probe order (see [`ProbeSelector`]).
+    pub(crate) fn set_selector(
+        &mut self,
+        selector: alloc::boxed::Box<dyn ProbeSelector + Send>,
+        rng: &mut dyn Random,
+    ) {
+        self.probe = Some(selector);
+        self.scratch.clear();
+        self.scratch
+            .extend(self.live.iter().map(|&id| MemberKey(id)));
+        if let Some(p) = self.probe.as_mut() {
+            p.reset(&self.scratch, rng);
+        }
+    }
+
+    fn selector(&mut self) -> &mut dyn ProbeSelector {
+        match self.probe.as_mut() {
+            Some(p) => p.as_mut(),
+            None => &mut self.default_probe,
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.index.len()
+    }
+
+    pub(crate) fn live_len(&self) -> usize {
+        self.live.len()
+    }
+
+    pub(crate) fn id_of(&self, name: &str) -> Option<MemberId> {
+        self.index.get(name).copied()
+    }
+
+    pub(crate) fn get(&self, id: MemberId) -> Option<&Member> {
+        let slot = self.slots.get(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.member.as_ref()
+    }
+
+    pub(crate) fn get_mut(&mut self, id: MemberId) -> Option<&mut Member> {
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        slot.member.as_mut()
+    }
+
+    /// Adds a member not yet in the table.
+    pub(crate) fn insert(&mut self, mut member: Member, rng: &mut dyn Random) -> MemberId {
+        member.live_pos = None;
+        let live = member.state.is_live();
+        let name = member.name.clone();
+        let id = match self.free.pop() {
+            Some(index) => {
+                let slot = &mut self.slots[index as usize];
+                slot.generation = slot.generation.wrapping_add(1);
+                slot.member = Some(member);
+                MemberId {
+                    index,
+                    generation: slot.generation,
+                }
+            }
+            None => {
+                self.slots.push(Slot {
+                    generation: 0,
+                    member: Some(member),
+                });
+                MemberId {
+                    index: (self.slots.len() - 1) as u32,
+                    generation: 0,
+                }
+            }
+        };
+        self.index.insert(name, id);
+        if live {
+            self.mark_live(id, rng);
+        }
+        id
+    }
+
+    /// Removes a member (reaping a tombstone).
+    pub(crate) fn remove(&mut self, id: MemberId) -> Option<Member> {
+        self.unmark_live(id);
+        let slot = self.slots.get_mut(id.index as usize)?;
+        if slot.generation != id.generation {
+            return None;
+        }
+        let member = slot.member.take()?;
+        self.index.remove(member.name.as_str());
+        self.free.push(id.index);
+        Some(member)
+    }
+
+    /// Sets a member's state, keeping the live list in step.
+    pub(crate) fn set_state(&mut self, id: MemberId, state: MemberState, rng: &mut dyn Random) {
+        let Some(m) = self.get_mut(id) else { return };
+        let was_live = m.state.is_live();
+        m.state = state;
+        match (was_live, state.is_live()) {
+            (false, true) => self.mark_live(id, rng),
+            (true, false) => self.unmark_live(id),
+            _ => {}
+        }
+    }
+
+    fn mark_live(&mut self, id: MemberId, rng: &mut dyn Random) {
+        let pos = self.live.len() as u32;
+        let Some(m) = self.get_mut(id) else { return };
+        if m.live_pos.is_some() {
+            return;
+        }
+        m.live_pos = Some(pos);
+        self.live.push(id);
+        self.selector().insert(MemberKey(id), rng);
+    }
+
+    fn unmark_live(&mut self, id: MemberId) {
+        let Some(pos) = self.get_mut(id).and_then(|m| m.live_pos.take()) else {
+            return;
+        };
+        let pos = pos as usize;
+        self.live.swap_remove(pos);
+        if let Some(&moved) = self.live.get(pos)
+            && let Some(m) = self.get_mut(moved)
+        {
+            m.live_pos = Some(pos as u32);
+        }
+    }
+
+    /// The next member to probe, skipping those no longer live; `None` when
+    /// no one else is live.
+    pub(crate) fn next_probe_target(&mut self, rng: &mut dyn Random) -> Option<MemberId> {
+        for _ in 0..2 {
+            while let Some(MemberKey(id)) = self.selector().next() {
+                if self.get(id).is_some_and(|m| m.state.is_live()) {
+                    return Some(id);
+                }
+            }
+            self.scratch.clear();
+            self.scratch
+                .extend(self.live.iter().map(|&id| MemberKey(id)));
+            let live = core::mem::take(&mut self.scratch);
+            self.selector().reset(&live, rng);
+            self.scratch = live;
+        }
+        None
+    }
+
+    /// Up to `k` distinct random live members, none of them in `exclude`.
+    pub(crate) fn random_live(
+        &self,
+        k: usize,
+        exclude: &[MemberId],
+        rng: &mut dyn Random,
+        out: &mut Vec<MemberId>,
+    ) {
+        out.clear();
+        let n = self.live.len();
+        if k == 0 || n == 0 {
+            return;
+        }
+        // Rejection sampling is O(k) when the cluster is much larger than
+        // k; a bounded number of tries, then a scan from a random offset,
+        // keeps it O(n) in the worst case.
+        for _ in 0..4 * k {
+            if out.len() == k {
+                return;
+            }
+            let id = self.live[rng.below(n)];
+            if !exclude.contains(&id) && !out.contains(&id) {
+                out.push(id);
+            }
+        }
+        let start = rng.below(n);
+        for i in 0..n {
+            if out.len() == k {
+                return;
+            }
+            let id = self.live[(start + i) % n];
+            if !exclude.contains(&id) && !out.contains(&id) {
+                out.push(id);
+            }
+        }
+    }
+
+    /// Every member, in name order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (MemberId, &Member)> + '_ {
+        self.index
+            .values()
+            .filter_map(|&id| self.get(id).map(|m| (id, m)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::rng::tests::rng;
+    use crate::time::Instant;
+    use core::net::SocketAddr;
+
+    fn member(name: &str, state: MemberState) -> Member {
+        Member {
+            name: MemberName::new(name).unwrap(),
+            addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            incarnation: 0,
+            state,
+            since: Instant::ZERO,
+            meta: Vec::new(),
+            live_pos: None,
+            suspicion: None,
+        }
+    }
+
+    #[test]
+    fn round_robin_probes_every_live_member_once_per_round() {
+        let mut r = rng(1);
+        let mut t = Members::default();
+        let ids: Vec<MemberId> = (0..10)
+            .map(|i| t.insert(member(&alloc::format!("m{i}"), MemberState::Alive), &mut r))
+            .collect();
+        t.set_state(ids[3], MemberState::Dead, &mut r);
+        for _round in 0..3 {
+            let mut seen: Vec<MemberId> = (0..9)
+                .map(|_| t.next_probe_target(&mut r).unwrap())
+                .collect();
+            seen.sort();
+            seen.dedup();
+            assert_eq!(seen.len(), 9);
+            assert!(!seen.contains(&ids[3]));
+        }
+    }
+
+    #[test]
+    fn newcomers_join_the_current_round() {
+        let mut r = rng(2);
+        let mut t = Members::default();
+        for i in 0..5 {
+            t.insert(member(&alloc::format!("m{i}"), MemberState::Alive), &mut r);
+        }
+        let _ = t.next_probe_target(&mut r);
+        let late = t.insert(member("late", MemberState::Alive), &mut r);
+        let rest: Vec<MemberId> = (0..5)
+            .map(|_| t.next_probe_target(&mut r).unwrap())
+            .collect();
+        assert!(rest.contains(&late));
+    }
+
+    #[test]
+    fn stale_handles_resolve_to_nothing() {
+        let mut r = rng(3);
+        let mut t = Members::default();
+        let a = t.insert(member("a", MemberState::Dead), &mut r);
+        assert!(t.remove(a).is_some());
+        let b = t.insert(member("b", MemberState::Alive), &mut r);
+        assert!(t.get(a).is_none());
+        assert_eq!(t.get(b).unwrap().name.as_str(), "b");
+        assert_eq!(t.id_of("a"), None);
+        assert_eq!(t.live_len(), 1);
+    }
+
+    #[test]
+    fn random_live_respects_exclusions_and_count() {
+        let mut r = rng(4);
+        let mut t = Members::default();
+        let ids: Vec<MemberId> = (0..6)
+            .map(|i| t.insert(member(&alloc::format!("m{i}"), MemberState::Alive), &mut r))
+            .collect();
+        let mut out = Vec::new();
+        for _ in 0..50 {
+            t.random_live(3, &ids[..2], &mut r, &mut out);
+            assert_eq!(out.len(), 3);
+            assert!(out.iter().all(|id| !ids[..2].contains(id)));
+        }
+        t.random_live(10, &ids[..2], &mut r, &mut out);
+        assert_eq!(out.len(), 4);
+    }
+}

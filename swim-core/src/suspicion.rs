@@ -1,0 +1,174 @@
+//! Lifeguard's dynamic suspicion timeout (LHA-Suspicion).
+//!
+//! A suspicion starts with a long timeout, `max`, and shrinks towards `min`
+//! as independent members confirm it, so a lone (possibly overloaded)
+//! accuser cannot fail a healthy member quickly, while a real failure seen
+//! by many is confirmed fast:
+//!
+//! ```text
+//! min     = suspicion_mult * max(1, log10(n)) * probe_interval
+//! max     = suspicion_max_timeout_mult * min
+//! timeout = max(min, max - (max - min) * ln(c + 1) / ln(k + 1))
+//! ```
+//!
+//! with `c` confirmations so far and `k = suspicion_mult - 2` expected
+//! (0 when the cluster is too small to supply them, which starts at `min`).
+
+use alloc::vec::Vec;
+
+use crate::name::MemberName;
+use crate::time::{Duration, Instant};
+
+/// The minimum suspicion timeout for a cluster of `n` members.
+///
+/// `log10` is taken of `max(1, n)` and floored at 1, as memberlist does, so
+/// small clusters get `suspicion_mult` probe intervals. The scale is kept
+/// to a thousandth, which reproduces memberlist's figures to the
+/// millisecond (n = 16: 4 816 ms at the LAN defaults).
+pub fn suspicion_min(suspicion_mult: u32, n: usize, probe_interval: Duration) -> Duration {
+    let scale = libm::log10((n.max(1)) as f64).max(1.0);
+    let milli_scale = (scale * 1000.0) as u64;
+    let ms = u64::from(suspicion_mult)
+        .saturating_mul(milli_scale)
+        .saturating_mul(probe_interval.as_millis())
+        / 1000;
+    Duration::from_millis(ms)
+}
+
+/// The suspicion timeout after `c` of `k` expected confirmations.
+pub fn suspicion_timeout(min: Duration, max: Duration, k: u32, c: u32) -> Duration {
+    if k == 0 || max <= min {
+        return min;
+    }
+    let frac = libm::log(f64::from(c.min(k)) + 1.0) / libm::log(f64::from(k) + 1.0);
+    let span = (max.as_millis() - min.as_millis()) as f64;
+    let raw = max.as_millis() as f64 - frac * span;
+    let ms = if raw.is_finite() && raw > 0.0 {
+        raw as u64
+    } else {
+        0
+    };
+    Duration::from_millis(ms.max(min.as_millis()))
+}
+
+/// A running suspicion of one member at one incarnation.
+#[derive(Clone, Debug)]
+pub(crate) struct Suspicion {
+    pub(crate) incarnation: u32,
+    pub(crate) started: Instant,
+    pub(crate) min: Duration,
+    pub(crate) max: Duration,
+    /// Confirmations expected.
+    pub(crate) k: u32,
+    /// Every distinct accuser so far, the first one included; only the
+    /// later ones count as confirmations.
+    pub(crate) accusers: Vec<MemberName>,
+    pub(crate) deadline: Instant,
+}
+
+impl Suspicion {
+    pub(crate) fn new(
+        incarnation: u32,
+        first_accuser: MemberName,
+        now: Instant,
+        min: Duration,
+        max: Duration,
+        k: u32,
+    ) -> Self {
+        let accusers = alloc::vec![first_accuser];
+        Suspicion {
+            incarnation,
+            started: now,
+            min,
+            max,
+            k,
+            accusers,
+            deadline: now + suspicion_timeout(min, max, k, 0),
+        }
+    }
+
+    /// Independent confirmations counted so far.
+    pub(crate) fn confirmations(&self) -> u32 {
+        (self.accusers.len() as u32).saturating_sub(1)
+    }
+
+    /// Records `from` as an accuser. Returns whether it was a new,
+    /// counted confirmation (which also moves the deadline earlier).
+    pub(crate) fn confirm(&mut self, from: &str) -> bool {
+        if self.confirmations() >= self.k || self.accusers.iter().any(|a| a.as_str() == from) {
+            return false;
+        }
+        let Ok(name) = MemberName::new(from) else {
+            return false;
+        };
+        self.accusers.push(name);
+        self.deadline =
+            self.started + suspicion_timeout(self.min, self.max, self.k, self.confirmations());
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Duration = Duration::from_secs(1);
+
+    #[test]
+    fn minimum_grows_with_log_of_cluster_size() {
+        assert_eq!(suspicion_min(4, 0, T), Duration::from_millis(4000));
+        assert_eq!(suspicion_min(4, 1, T), Duration::from_millis(4000));
+        assert_eq!(suspicion_min(4, 16, T), Duration::from_millis(4816));
+        assert_eq!(suspicion_min(4, 100, T), Duration::from_millis(8000));
+        assert_eq!(suspicion_min(4, 1000, T), Duration::from_millis(12000));
+    }
+
+    #[test]
+    fn confirmations_shrink_the_timeout_to_the_minimum() {
+        let min = suspicion_min(4, 100, T);
+        let max = min.saturating_mul(6);
+        let k = 2;
+        assert_eq!(
+            suspicion_timeout(min, max, k, 0),
+            Duration::from_millis(48_000)
+        );
+        // ln(2)/ln(3) of the way from max to min.
+        assert_eq!(
+            suspicion_timeout(min, max, k, 1),
+            Duration::from_millis(22_762)
+        );
+        assert_eq!(
+            suspicion_timeout(min, max, k, 2),
+            Duration::from_millis(8_000)
+        );
+        assert_eq!(
+            suspicion_timeout(min, max, k, 9),
+            Duration::from_millis(8_000)
+        );
+        // Too few members to expect confirmations: start at the minimum.
+        assert_eq!(suspicion_timeout(min, max, 0, 0), min);
+    }
+
+    #[test]
+    fn only_distinct_accusers_confirm() {
+        let me = MemberName::new("a").unwrap();
+        let min = Duration::from_secs(8);
+        let mut s = Suspicion::new(
+            1,
+            me,
+            Instant::from_millis(1000),
+            min,
+            min.saturating_mul(6),
+            2,
+        );
+        assert_eq!(s.deadline, Instant::from_millis(49_000));
+        assert!(!s.confirm("a"));
+        assert!(s.confirm("b"));
+        assert!(!s.confirm("b"));
+        assert_eq!(s.deadline, Instant::from_millis(1000 + 22_762));
+        assert!(s.confirm("c"));
+        assert_eq!(s.deadline, Instant::from_millis(9000));
+        assert!(!s.confirm("d"), "confirmations beyond k are not counted");
+        assert_eq!(s.confirmations(), 2);
+    }
+}

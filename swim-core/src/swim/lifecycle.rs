@@ -1,0 +1,260 @@
+//! Joining through seeds, the member-table sync that answers a join,
+//! the gossip timer, and graceful leave.
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use rand_core::Rng;
+
+use super::{Joining, Phase, Swim};
+use crate::io::{Action, Error, Event};
+use crate::member::MemberState;
+use crate::members::MemberId;
+use crate::rng::Random;
+use crate::time::Instant;
+use crate::timers::Timer;
+use crate::wire::{Message, PacketWriter, encode_message};
+
+/// The most datagrams one sync reply may take. A reply is bounded so a
+/// request cannot draw unbounded traffic; members beyond it are learnt
+/// by gossip.
+pub const MAX_SYNC_PACKETS: usize = 64;
+
+/// The most seeds a join contacts.
+pub const MAX_SEEDS: usize = 64;
+
+impl<R: Rng> Swim<R> {
+    pub(super) fn on_join(
+        &mut self,
+        now: Instant,
+        seeds: &[SocketAddr],
+        out: &mut Vec<Action>,
+    ) -> Result<(), Error> {
+        if self.phase != Phase::Running {
+            return Err(Error::Leaving);
+        }
+        let me = self.local.addr;
+        let seeds: Vec<SocketAddr> = seeds
+            .iter()
+            .copied()
+            .filter(|s| *s != me)
+            .take(MAX_SEEDS)
+            .collect();
+        if seeds.is_empty() {
+            return Err(Error::NoSeeds);
+        }
+        self.ensure_started(now);
+        if let Some(old) = self.joining.take() {
+            self.timers.remove(old.retry_at, Timer::JoinRetry);
+        }
+        // Announce ourselves: the alive update rides on our first packets.
+        self.queue_self_alive();
+        self.joining = Some(Joining {
+            seeds,
+            attempts: 0,
+            retry_at: now,
+        });
+        self.send_join_requests(now, out);
+        Ok(())
+    }
+
+    fn send_join_requests(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let Some(mut j) = self.joining.take() else {
+            return;
+        };
+        j.attempts += 1;
+        let name = self.local.name.clone();
+        let alive = encode_message(&Message::Alive {
+            incarnation: self.incarnation,
+            name: name.as_str(),
+            addr: self.local.addr,
+            meta: &self.local.meta,
+        });
+        for &seed in &j.seeds {
+            let mut w = PacketWriter::new(self.config.packet_budget);
+            // Our alive first, so the seed's reply already includes us.
+            if w.push_encoded(&alive).is_ok() && w.push(&Message::SyncRequest).is_ok() {
+                self.emit(seed, w, out);
+            }
+        }
+        j.retry_at = now + self.config.join_retry_interval;
+        self.timers.insert(j.retry_at, Timer::JoinRetry);
+        self.joining = Some(j);
+    }
+
+    pub(super) fn on_join_retry(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let Some(j) = self.joining.as_ref() else {
+            return;
+        };
+        if j.attempts >= self.config.join_attempts.get() {
+            self.joining = None;
+            self.event(Event::JoinFailed, out);
+            return;
+        }
+        self.send_join_requests(now, out);
+    }
+
+    pub(super) fn on_sync_reply(&mut self, from: SocketAddr, out: &mut Vec<Action>) {
+        let Some(j) = self.joining.take() else { return };
+        self.timers.remove(j.retry_at, Timer::JoinRetry);
+        self.event(Event::JoinCompleted { seed: from }, out);
+    }
+
+    /// Answers a sync request with our whole table (bounded by
+    /// [`MAX_SYNC_PACKETS`]), ourselves first.
+    pub(super) fn send_sync(&mut self, to: SocketAddr, out: &mut Vec<Action>) {
+        let budget = self.config.packet_budget;
+        let me = self.local.name.clone();
+        let mut packets = 0;
+        let mut w = PacketWriter::new(budget);
+        let _ = w.push(&Message::SyncReply);
+        let _ = w.push(&Message::Alive {
+            incarnation: self.incarnation,
+            name: me.as_str(),
+            addr: self.local.addr,
+            meta: &self.local.meta,
+        });
+        let mut pending = Vec::new();
+        for (_, m) in self.members.iter() {
+            let msg = match m.state {
+                MemberState::Alive => Message::Alive {
+                    incarnation: m.incarnation,
+                    name: m.name.as_str(),
+                    addr: m.addr,
+                    meta: &m.meta,
+                },
+                MemberState::Suspect => Message::Suspect {
+                    incarnation: m.incarnation,
+                    name: m.name.as_str(),
+                    from: me.as_str(),
+                },
+                MemberState::Dead => Message::Dead {
+                    incarnation: m.incarnation,
+                    name: m.name.as_str(),
+                    from: me.as_str(),
+                },
+                MemberState::Left => Message::Dead {
+                    incarnation: m.incarnation,
+                    name: m.name.as_str(),
+                    from: m.name.as_str(),
+                },
+            };
+            if w.push(&msg).is_ok() {
+                continue;
+            }
+            pending.push(core::mem::replace(&mut w, PacketWriter::new(budget)));
+            if pending.len() + packets >= MAX_SYNC_PACKETS {
+                break;
+            }
+            let _ = w.push(&Message::SyncReply);
+            let _ = w.push(&msg);
+        }
+        if pending.len() < MAX_SYNC_PACKETS {
+            pending.push(w);
+        }
+        for w in pending {
+            packets += 1;
+            self.emit(to, w, out);
+        }
+        debug_assert!(packets <= MAX_SYNC_PACKETS);
+    }
+
+    /// Every `gossip_interval`: send queued updates to a few random
+    /// members, recently dead ones included so they can refute.
+    pub(super) fn on_gossip_tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        self.timers
+            .insert(now + self.config.gossip_interval, Timer::Gossip);
+        self.gossip(now, out);
+    }
+
+    pub(super) fn gossip(&mut self, now: Instant, out: &mut Vec<Action>) {
+        if self.queue.is_empty() {
+            return;
+        }
+        let window = self.config.gossip_to_the_dead_time;
+        let members = &self.members;
+        self.dead_recent.retain(|&id| {
+            members
+                .get(id)
+                .is_some_and(|m| !m.state.is_live() && now - m.since < window)
+        });
+        let mut targets = core::mem::take(&mut self.scratch);
+        self.gossip_targets(self.config.gossip_nodes as usize, &mut targets);
+        for &id in &targets {
+            let Some(addr) = self.members.get(id).map(|m| m.addr) else {
+                continue;
+            };
+            self.send_with_gossip(addr, &[], out);
+            if self.queue.is_empty() {
+                break;
+            }
+        }
+        self.scratch = targets;
+    }
+
+    /// Up to `k` distinct members drawn uniformly from the live ones and
+    /// the recently dead ones.
+    fn gossip_targets(&mut self, k: usize, out: &mut Vec<MemberId>) {
+        if self.dead_recent.is_empty() {
+            self.members.random_live(k, &[], &mut self.rng, out);
+            return;
+        }
+        let live = self.members.live_len();
+        let total = live + self.dead_recent.len();
+        let mut from_live = 0;
+        let mut dead = Vec::new();
+        for _ in 0..k.min(total) {
+            let i = Random::below(&mut self.rng, total);
+            if i < live {
+                from_live += 1;
+            } else {
+                let id = self.dead_recent[i - live];
+                if !dead.contains(&id) {
+                    dead.push(id);
+                }
+            }
+        }
+        self.members.random_live(from_live, &[], &mut self.rng, out);
+        out.extend(dead);
+    }
+
+    pub(super) fn on_leave(&mut self, now: Instant, out: &mut Vec<Action>) -> Result<(), Error> {
+        if self.phase != Phase::Running {
+            return Err(Error::Leaving);
+        }
+        self.ensure_started(now);
+        self.phase = Phase::Leaving;
+        if let Some(j) = self.joining.take() {
+            self.timers.remove(j.retry_at, Timer::JoinRetry);
+        }
+        let name = self.local.name.clone();
+        self.queue_update(
+            &name,
+            &Message::Dead {
+                incarnation: self.incarnation,
+                name: name.as_str(),
+                from: name.as_str(),
+            },
+        );
+        self.timers
+            .insert(now + self.config.leave_timeout, Timer::LeaveDeadline);
+        if self.members.live_len() == 0 {
+            // No one to tell.
+            self.queue.remove(name.as_str());
+        } else {
+            self.gossip(now, out);
+        }
+        Ok(())
+    }
+
+    pub(super) fn complete_leave(&mut self, out: &mut Vec<Action>) {
+        if self.phase == Phase::Left {
+            return;
+        }
+        self.phase = Phase::Left;
+        self.timers = Default::default();
+        self.probes.clear();
+        self.relays.clear();
+        self.event(Event::LeaveCompleted, out);
+    }
+}

@@ -1,0 +1,419 @@
+//! Applying membership updates: the precedence rule, suspicion and
+//! refutation. Every accepted update is queued for dissemination.
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use rand_core::Rng;
+
+use super::{Phase, Swim};
+use crate::io::{Action, Event};
+use crate::member::{Claim, Member, MemberState, precedes};
+use crate::members::MemberId;
+use crate::name::MemberName;
+use crate::suspicion::{Suspicion, suspicion_min};
+use crate::time::Instant;
+use crate::timers::Timer;
+use crate::wire::{Message, encode_message};
+
+impl<R: Rng> Swim<R> {
+    pub(super) fn merge_alive(
+        &mut self,
+        now: Instant,
+        incarnation: u32,
+        name: &str,
+        addr: SocketAddr,
+        meta: &[u8],
+        out: &mut Vec<Action>,
+    ) {
+        if name == self.local.name.as_str() {
+            // Someone holds a newer or different picture of us: typically
+            // our own state from before a restart. Outbid it.
+            let stale = incarnation == self.incarnation
+                && (addr != self.local.addr || meta != self.local.meta);
+            if self.phase == Phase::Running && (incarnation > self.incarnation || stale) {
+                self.refute(incarnation);
+            }
+            return;
+        }
+        if meta.len() > self.config.max_meta_len {
+            return;
+        }
+        let Some(id) = self.members.id_of(name) else {
+            self.add_member(now, incarnation, name, addr, meta, out);
+            return;
+        };
+        let Some(m) = self.members.get(id) else {
+            return;
+        };
+        if m.addr != addr {
+            let reclaimable = !m.state.is_live()
+                && self
+                    .config
+                    .dead_node_reclaim_time
+                    .is_some_and(|t| now - m.since >= t);
+            if !reclaimable {
+                self.stats.address_conflicts += 1;
+                return;
+            }
+        } else if !precedes(Claim::new(MemberState::Alive, incarnation), m.claim()) {
+            return;
+        }
+        let old_state = m.state;
+        let changed = m.addr != addr || m.meta != meta;
+        let name = m.name.clone();
+        self.clear_suspicion(id);
+        if let Some(m) = self.members.get_mut(id) {
+            m.incarnation = incarnation;
+            m.addr = addr;
+            if m.meta != meta {
+                m.meta.clear();
+                m.meta.extend_from_slice(meta);
+            }
+            if old_state != MemberState::Alive {
+                m.since = now;
+            }
+        }
+        self.members
+            .set_state(id, MemberState::Alive, &mut self.rng);
+        let e = match old_state {
+            MemberState::Suspect => Some(Event::Alive {
+                name: name.clone(),
+                incarnation,
+            }),
+            MemberState::Dead | MemberState::Left => Some(Event::Joined {
+                name: name.clone(),
+                addr,
+            }),
+            MemberState::Alive => changed.then(|| Event::Updated {
+                name: name.clone(),
+                addr,
+            }),
+        };
+        if let Some(e) = e {
+            self.event(e, out);
+        }
+        self.queue_update(
+            &name,
+            &Message::Alive {
+                incarnation,
+                name: name.as_str(),
+                addr,
+                meta,
+            },
+        );
+    }
+
+    fn add_member(
+        &mut self,
+        now: Instant,
+        incarnation: u32,
+        name: &str,
+        addr: SocketAddr,
+        meta: &[u8],
+        out: &mut Vec<Action>,
+    ) {
+        if self.members.len() >= self.config.max_members.get() as usize {
+            self.stats.table_full += 1;
+            return;
+        }
+        let Ok(name) = MemberName::new(name) else {
+            return;
+        };
+        let member = Member {
+            name: name.clone(),
+            addr,
+            incarnation,
+            state: MemberState::Alive,
+            since: now,
+            meta: meta.to_vec(),
+            live_pos: None,
+            suspicion: None,
+        };
+        self.members.insert(member, &mut self.rng);
+        self.event(
+            Event::Joined {
+                name: name.clone(),
+                addr,
+            },
+            out,
+        );
+        self.queue_update(
+            &name,
+            &Message::Alive {
+                incarnation,
+                name: name.as_str(),
+                addr,
+                meta,
+            },
+        );
+    }
+
+    pub(super) fn merge_suspect(
+        &mut self,
+        now: Instant,
+        incarnation: u32,
+        name: &str,
+        from: &str,
+        out: &mut Vec<Action>,
+    ) {
+        if name == self.local.name.as_str() {
+            if self.phase == Phase::Running && incarnation >= self.incarnation {
+                self.refute(incarnation);
+            }
+            return;
+        }
+        let Some(id) = self.members.id_of(name) else {
+            return;
+        };
+        let Some(m) = self.members.get(id) else {
+            return;
+        };
+        let name = m.name.clone();
+        match m.state {
+            MemberState::Dead | MemberState::Left => {}
+            MemberState::Alive => {
+                if incarnation < m.incarnation {
+                    return;
+                }
+                let Ok(accuser) = MemberName::new(from) else {
+                    return;
+                };
+                self.start_suspicion(now, id, incarnation, accuser);
+                self.event(
+                    Event::Suspected {
+                        name: name.clone(),
+                        incarnation,
+                        local: false,
+                    },
+                    out,
+                );
+                self.queue_suspect(&name, incarnation, from);
+            }
+            MemberState::Suspect => {
+                if incarnation > m.incarnation {
+                    // A suspicion of a newer incarnation: a fresh suspicion.
+                    let Ok(accuser) = MemberName::new(from) else {
+                        return;
+                    };
+                    self.start_suspicion(now, id, incarnation, accuser);
+                    self.queue_suspect(&name, incarnation, from);
+                    return;
+                }
+                if incarnation < m.incarnation {
+                    return;
+                }
+                let Some(m) = self.members.get_mut(id) else {
+                    return;
+                };
+                let Some(s) = m.suspicion.as_mut() else {
+                    return;
+                };
+                let old = s.deadline;
+                if s.confirm(from) {
+                    let new = s.deadline;
+                    self.timers.reschedule(Some(old), new, Timer::Suspicion(id));
+                    // Pass the confirmation on, so others can count it too.
+                    self.queue_suspect(&name, incarnation, from);
+                }
+            }
+        }
+    }
+
+    pub(super) fn merge_dead(
+        &mut self,
+        now: Instant,
+        incarnation: u32,
+        name: &str,
+        from: &str,
+        out: &mut Vec<Action>,
+    ) {
+        if name == self.local.name.as_str() {
+            if self.phase == Phase::Running && incarnation >= self.incarnation {
+                self.refute(incarnation);
+            }
+            return;
+        }
+        let Some(id) = self.members.id_of(name) else {
+            return;
+        };
+        let Some(m) = self.members.get(id) else {
+            return;
+        };
+        let left = from == name;
+        let state = if left {
+            MemberState::Left
+        } else {
+            MemberState::Dead
+        };
+        if !precedes(Claim::new(state, incarnation), m.claim()) {
+            return;
+        }
+        let was = m.state;
+        let name = m.name.clone();
+        self.clear_suspicion(id);
+        self.members.set_state(id, state, &mut self.rng);
+        if let Some(m) = self.members.get_mut(id) {
+            m.incarnation = incarnation;
+            m.since = now;
+        }
+        self.bury(now, id);
+        if left {
+            self.event(Event::Left { name: name.clone() }, out);
+        } else if was.is_live() {
+            self.event(
+                Event::Failed {
+                    name: name.clone(),
+                    incarnation,
+                    local: false,
+                },
+                out,
+            );
+        }
+        self.queue_update(
+            &name,
+            &Message::Dead {
+                incarnation,
+                name: name.as_str(),
+                from,
+            },
+        );
+    }
+
+    /// Our suspicion of `id` may have run out: declare it dead, unless it
+    /// refuted in the meantime (then the suspicion is gone or newer).
+    pub(super) fn on_suspicion_timeout(
+        &mut self,
+        now: Instant,
+        id: MemberId,
+        out: &mut Vec<Action>,
+    ) {
+        let Some(m) = self.members.get(id) else {
+            return;
+        };
+        let Some(s) = m.suspicion.as_ref() else {
+            return;
+        };
+        if m.state != MemberState::Suspect || s.incarnation != m.incarnation || s.deadline > now {
+            return;
+        }
+        let (name, incarnation) = (m.name.clone(), m.incarnation);
+        self.clear_suspicion(id);
+        self.members.set_state(id, MemberState::Dead, &mut self.rng);
+        if let Some(m) = self.members.get_mut(id) {
+            m.since = now;
+        }
+        self.bury(now, id);
+        self.stats.failures_declared += 1;
+        self.event(
+            Event::Failed {
+                name: name.clone(),
+                incarnation,
+                local: true,
+            },
+            out,
+        );
+        let me = self.local.name.clone();
+        self.queue_update(
+            &name,
+            &Message::Dead {
+                incarnation,
+                name: name.as_str(),
+                from: me.as_str(),
+            },
+        );
+    }
+
+    /// Starts (or restarts) a suspicion of `id` at `incarnation`.
+    pub(super) fn start_suspicion(
+        &mut self,
+        now: Instant,
+        id: MemberId,
+        incarnation: u32,
+        accuser: MemberName,
+    ) {
+        self.clear_suspicion(id);
+        let n = self.num_live();
+        let c = &self.config;
+        let min = suspicion_min(c.suspicion_mult.get(), n, c.probe_interval);
+        let max = min.saturating_mul(u64::from(c.suspicion_max_timeout_mult.get()));
+        // Confirmations can only come from members other than the suspect
+        // and the accuser; expect none when there are too few of them.
+        let mut k = c.suspicion_mult.get().saturating_sub(2);
+        if n.saturating_sub(2) < k as usize {
+            k = 0;
+        }
+        let s = Suspicion::new(incarnation, accuser, now, min, max, k);
+        self.timers.insert(s.deadline, Timer::Suspicion(id));
+        self.members
+            .set_state(id, MemberState::Suspect, &mut self.rng);
+        if let Some(m) = self.members.get_mut(id) {
+            m.incarnation = incarnation;
+            m.since = now;
+            m.suspicion = Some(s);
+        }
+    }
+
+    fn clear_suspicion(&mut self, id: MemberId) {
+        if let Some(s) = self.members.get_mut(id).and_then(|m| m.suspicion.take()) {
+            self.timers.remove(s.deadline, Timer::Suspicion(id));
+        }
+    }
+
+    /// A member just died or left: gossip to it for a while, reap it later.
+    fn bury(&mut self, now: Instant, id: MemberId) {
+        if !self.dead_recent.contains(&id) {
+            self.dead_recent.push(id);
+        }
+        self.timers
+            .insert(now + self.config.dead_member_retention, Timer::Reap(id));
+    }
+
+    pub(super) fn on_reap(&mut self, now: Instant, id: MemberId) {
+        let Some(m) = self.members.get(id) else {
+            return;
+        };
+        if m.state.is_live() || now - m.since < self.config.dead_member_retention {
+            return;
+        }
+        self.members.remove(id);
+        self.dead_recent.retain(|&d| d != id);
+    }
+
+    /// Outbids a rumour about ourselves with a higher incarnation.
+    pub(super) fn refute(&mut self, rumour: u32) {
+        self.incarnation = self.incarnation.max(rumour).saturating_add(1);
+        self.stats.refutations += 1;
+        self.awareness.apply(1);
+        self.queue_self_alive();
+    }
+
+    pub(super) fn queue_self_alive(&mut self) {
+        let name = self.local.name.clone();
+        let msg = Message::Alive {
+            incarnation: self.incarnation,
+            name: name.as_str(),
+            addr: self.local.addr,
+            meta: &self.local.meta,
+        };
+        let bytes = encode_message(&msg);
+        self.queue
+            .push(name, bytes, self.config.max_queued_updates.get() as usize);
+    }
+
+    pub(super) fn queue_suspect(&mut self, name: &MemberName, incarnation: u32, from: &str) {
+        self.queue_update(
+            name,
+            &Message::Suspect {
+                incarnation,
+                name: name.as_str(),
+                from,
+            },
+        );
+    }
+
+    pub(super) fn queue_update(&mut self, key: &MemberName, msg: &Message<'_>) {
+        let max = self.config.max_queued_updates.get() as usize;
+        self.queue.push(key.clone(), encode_message(msg), max);
+    }
+}

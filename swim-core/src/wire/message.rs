@@ -1,0 +1,104 @@
+//! The protocol's messages, as they appear on the wire.
+
+use core::net::SocketAddr;
+use serde::{Deserialize, Serialize};
+
+/// One protocol message. A datagram carries one or more of them (a
+/// *compound* packet): usually a probe message first and then piggybacked
+/// membership updates.
+///
+/// The variant order is the wire's message kind (postcard writes the
+/// variant index as a varint), so new kinds are only ever appended.
+/// Strings and byte strings borrow from the received datagram.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Message<'a> {
+    /// Kind 0. "Are you alive?" from the prober to `target`, answered with
+    /// [`Message::Ack`] carrying the same `seq`. Naming the target lets a
+    /// member that took over a reused address ignore probes meant for the
+    /// old one.
+    Ping {
+        /// Probe sequence number chosen by the sender.
+        seq: u32,
+        /// The name of the member being probed.
+        target: &'a str,
+    },
+    /// Kind 1. "Probe `target` at `addr` for me" (an indirect probe). The
+    /// receiver pings the target and forwards its ack as
+    /// [`Message::Ack`] with the requester's `seq`, or answers
+    /// [`Message::Nack`] when the target stays silent (Lifeguard).
+    PingReq {
+        /// The requester's probe sequence number, echoed in the answer.
+        seq: u32,
+        /// The member to probe.
+        target: &'a str,
+        /// Where to probe it.
+        addr: SocketAddr,
+    },
+    /// Kind 2. The answer to a ping, or a relayed answer to a ping-req.
+    Ack {
+        /// The sequence number of the probe answered.
+        seq: u32,
+    },
+    /// Kind 3. An intermediary's report that the target of a ping-req did
+    /// not answer it in time: the requester's own network is fine.
+    Nack {
+        /// The requester's probe sequence number.
+        seq: u32,
+    },
+    /// Kind 4. `name` is alive at `incarnation`, reachable at `addr`.
+    Alive {
+        /// The member's incarnation; only the member itself raises it.
+        incarnation: u32,
+        /// The member's name.
+        name: &'a str,
+        /// The member's address.
+        addr: SocketAddr,
+        /// The member's application metadata.
+        meta: &'a [u8],
+    },
+    /// Kind 5. `from` suspects that `name` at `incarnation` has failed.
+    Suspect {
+        /// The incarnation suspected.
+        incarnation: u32,
+        /// The suspected member.
+        name: &'a str,
+        /// The accuser, counted once as an independent confirmation.
+        from: &'a str,
+    },
+    /// Kind 6. `from` declares `name` at `incarnation` dead. When `from` is
+    /// `name` itself the member is leaving gracefully.
+    Dead {
+        /// The incarnation declared dead.
+        incarnation: u32,
+        /// The dead member.
+        name: &'a str,
+        /// Who declared it.
+        from: &'a str,
+    },
+    /// Kind 7. A joining member asks for the receiver's member table; it
+    /// sends its own [`Message::Alive`] in the same packet.
+    SyncRequest,
+    /// Kind 8. Heads each packet of the answer to a [`Message::SyncRequest`];
+    /// the member records follow it as alive/suspect/dead messages.
+    SyncReply,
+}
+
+impl Message<'_> {
+    /// How many kinds this version knows: kinds are `0..KINDS`.
+    pub const KINDS: u8 = 9;
+
+    /// The wire kind: the variant index.
+    pub fn kind(&self) -> u8 {
+        match self {
+            Message::Ping { .. } => 0,
+            Message::PingReq { .. } => 1,
+            Message::Ack { .. } => 2,
+            Message::Nack { .. } => 3,
+            Message::Alive { .. } => 4,
+            Message::Suspect { .. } => 5,
+            Message::Dead { .. } => 6,
+            Message::SyncRequest => 7,
+            Message::SyncReply => 8,
+        }
+    }
+}

@@ -1,0 +1,303 @@
+//! The wire codec: bytes in, borrowed [`Message`]s out, and back.
+//!
+//! This module knows bytes, not members. A datagram is
+//!
+//! ```text
+//! +---------+-----------+-----------+-----+
+//! | version | message 1 | message 2 | ... |
+//! +---------+-----------+-----------+-----+
+//! ```
+//!
+//! where `version` is [`VERSION`] and each message is a postcard-encoded
+//! [`Message`] (its first varint is the message kind). Messages are
+//! self-delimiting, so a compound packet needs no length table.
+//! `docs/protocol.md` specifies every byte.
+//!
+//! Decoding never panics and never allocates: it checks the whole datagram
+//! before the state machine sees any of it, so a packet is applied entirely
+//! or not at all.
+
+mod message;
+
+pub use message::Message;
+
+use core::fmt;
+
+use crate::name::MAX_NAME_LEN;
+
+/// The protocol version, the first byte of every datagram.
+pub const VERSION: u8 = 1;
+
+/// The largest datagram the codec builds or accepts, in bytes.
+pub const MAX_DATAGRAM: usize = 1500;
+
+/// The smallest packet budget a [`Config`](crate::Config) may set.
+pub const MIN_PACKET_BUDGET: usize = 512;
+
+/// The most messages one datagram may carry.
+pub const MAX_MESSAGES: usize = 128;
+
+/// The largest metadata the wire carries for one member, in bytes.
+pub const MAX_META_LEN: usize = 512;
+
+/// Why a datagram was rejected. A rejected datagram changes no state; it is
+/// counted in [`Stats::rejected`](crate::Stats::rejected) by reason.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+pub enum DecodeError {
+    /// The datagram has no bytes or no message.
+    Empty,
+    /// The version byte is not [`VERSION`].
+    Version,
+    /// The datagram is longer than [`MAX_DATAGRAM`].
+    Oversized,
+    /// A message ends before its last field.
+    Truncated,
+    /// A message kind this version does not know.
+    UnknownKind,
+    /// A field does not decode (bad varint, bad address, ...).
+    Malformed,
+    /// A name is not UTF-8.
+    BadUtf8,
+    /// A name is empty or longer than [`MAX_NAME_LEN`].
+    BadName,
+    /// Metadata is longer than [`MAX_META_LEN`].
+    MetaTooLong,
+    /// More than [`MAX_MESSAGES`] messages in one datagram.
+    TooManyMessages,
+}
+
+impl DecodeError {
+    /// Every reason, in counter order.
+    pub const ALL: [DecodeError; 10] = [
+        DecodeError::Empty,
+        DecodeError::Version,
+        DecodeError::Oversized,
+        DecodeError::Truncated,
+        DecodeError::UnknownKind,
+        DecodeError::Malformed,
+        DecodeError::BadUtf8,
+        DecodeError::BadName,
+        DecodeError::MetaTooLong,
+        DecodeError::TooManyMessages,
+    ];
+
+    /// A stable index into [`DecodeError::ALL`].
+    pub fn index(self) -> usize {
+        self as usize
+    }
+}
+
+impl fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self {
+            DecodeError::Empty => "empty datagram",
+            DecodeError::Version => "unsupported protocol version",
+            DecodeError::Oversized => "datagram larger than the protocol allows",
+            DecodeError::Truncated => "message truncated",
+            DecodeError::UnknownKind => "unknown message kind",
+            DecodeError::Malformed => "malformed field",
+            DecodeError::BadUtf8 => "name is not UTF-8",
+            DecodeError::BadName => "name empty or too long",
+            DecodeError::MetaTooLong => "metadata too long",
+            DecodeError::TooManyMessages => "too many messages in one datagram",
+        };
+        f.write_str(what)
+    }
+}
+
+impl core::error::Error for DecodeError {}
+
+/// The decoded messages of one datagram, borrowing from it.
+pub type Messages<'a> = heapless::Vec<Message<'a>, MAX_MESSAGES>;
+
+/// Decodes and checks a whole datagram into `out` (cleared first).
+///
+/// On `Err`, `out` holds an unspecified prefix and must not be applied.
+pub fn decode<'a>(bytes: &'a [u8], out: &mut Messages<'a>) -> Result<(), DecodeError> {
+    out.clear();
+    if bytes.len() > MAX_DATAGRAM {
+        return Err(DecodeError::Oversized);
+    }
+    let Some((&version, mut rest)) = bytes.split_first() else {
+        return Err(DecodeError::Empty);
+    };
+    if version != VERSION {
+        return Err(DecodeError::Version);
+    }
+    if rest.is_empty() {
+        return Err(DecodeError::Empty);
+    }
+    while let Some(&kind) = rest.first() {
+        // Kinds are small varints; anything else is a kind we do not know,
+        // which postcard would only report as a generic serde error.
+        if kind >= Message::KINDS {
+            return Err(DecodeError::UnknownKind);
+        }
+        let (msg, tail) = postcard::take_from_bytes::<Message<'a>>(rest).map_err(map_postcard)?;
+        check(&msg)?;
+        out.push(msg).map_err(|_| DecodeError::TooManyMessages)?;
+        rest = tail;
+    }
+    Ok(())
+}
+
+fn check(msg: &Message<'_>) -> Result<(), DecodeError> {
+    let name_ok = |n: &str| !n.is_empty() && n.len() <= MAX_NAME_LEN;
+    let ok = match msg {
+        Message::Ping { target, .. } | Message::PingReq { target, .. } => name_ok(target),
+        Message::Alive { name, meta, .. } => {
+            if meta.len() > MAX_META_LEN {
+                return Err(DecodeError::MetaTooLong);
+            }
+            name_ok(name)
+        }
+        Message::Suspect { name, from, .. } | Message::Dead { name, from, .. } => {
+            name_ok(name) && name_ok(from)
+        }
+        Message::Ack { .. } | Message::Nack { .. } | Message::SyncRequest | Message::SyncReply => {
+            true
+        }
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(DecodeError::BadName)
+    }
+}
+
+fn map_postcard(e: postcard::Error) -> DecodeError {
+    use postcard::Error as P;
+    match e {
+        P::DeserializeUnexpectedEnd => DecodeError::Truncated,
+        P::DeserializeBadEnum => DecodeError::UnknownKind,
+        P::DeserializeBadUtf8 | P::DeserializeBadChar => DecodeError::BadUtf8,
+        _ => DecodeError::Malformed,
+    }
+}
+
+/// An encoded datagram, stored inline so that sending one does not allocate.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub struct Datagram(heapless::Vec<u8, MAX_DATAGRAM>);
+
+impl Datagram {
+    /// The encoded bytes.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The encoded length in bytes.
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// Whether nothing is encoded (never the case for a sent datagram).
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl core::ops::Deref for Datagram {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Datagram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Datagram({} bytes)", self.0.len())
+    }
+}
+
+/// The message did not fit in what is left of the packet budget.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Full;
+
+/// Builds one datagram of at most `budget` bytes, message by message.
+#[derive(Debug)]
+pub struct PacketWriter {
+    buf: Datagram,
+    budget: usize,
+    count: usize,
+}
+
+impl PacketWriter {
+    /// A writer with the version byte written and `budget` bytes in all
+    /// (clamped to [`MAX_DATAGRAM`]).
+    pub fn new(budget: usize) -> Self {
+        let mut buf = Datagram::default();
+        // Capacity is MAX_DATAGRAM, never zero.
+        let _ = buf.0.push(VERSION);
+        PacketWriter {
+            buf,
+            budget: budget.min(MAX_DATAGRAM),
+            count: 0,
+        }
+    }
+
+    /// Appends one message, or leaves the packet unchanged if it does not fit.
+    pub fn push(&mut self, msg: &Message<'_>) -> Result<(), Full> {
+        if self.count >= MAX_MESSAGES {
+            return Err(Full);
+        }
+        let start = self.buf.0.len();
+        let room = self.budget.saturating_sub(start);
+        // Grow to the budget, encode in place, then cut back to what was written.
+        if self.buf.0.resize(start + room, 0).is_err() {
+            return Err(Full);
+        }
+        let written = postcard::to_slice(msg, &mut self.buf.0[start..]).map(|s| s.len());
+        match written {
+            Ok(n) => {
+                self.buf.0.truncate(start + n);
+                self.count += 1;
+                Ok(())
+            }
+            Err(_) => {
+                self.buf.0.truncate(start);
+                Err(Full)
+            }
+        }
+    }
+
+    /// Appends one already encoded message (see [`encode_message`]).
+    pub fn push_encoded(&mut self, encoded: &[u8]) -> Result<(), Full> {
+        if self.count >= MAX_MESSAGES || encoded.len() > self.remaining() {
+            return Err(Full);
+        }
+        self.buf.0.extend_from_slice(encoded).map_err(|_| Full)?;
+        self.count += 1;
+        Ok(())
+    }
+
+    /// Bytes still free within the budget.
+    pub fn remaining(&self) -> usize {
+        self.budget.saturating_sub(self.buf.0.len())
+    }
+
+    /// Messages written so far.
+    pub fn count(&self) -> usize {
+        self.count
+    }
+
+    /// Whether no message has been written.
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    /// The finished datagram.
+    pub fn finish(self) -> Datagram {
+        self.buf
+    }
+}
+
+/// Encodes one message on its own (no version byte), for queues that keep
+/// updates ready to piggyback.
+pub fn encode_message(msg: &Message<'_>) -> alloc::vec::Vec<u8> {
+    // Encoding into a Vec cannot run out of room.
+    postcard::to_allocvec(msg).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests;

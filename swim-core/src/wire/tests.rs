@@ -1,0 +1,272 @@
+use super::*;
+use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use proptest::prelude::*;
+
+fn addr() -> SocketAddr {
+    SocketAddr::from((Ipv4Addr::LOCALHOST, 7946))
+}
+
+fn one(msg: &Message<'_>) -> Datagram {
+    let mut w = PacketWriter::new(1400);
+    w.push(msg).unwrap();
+    w.finish()
+}
+
+#[test]
+fn golden_bytes_pin_the_format() {
+    let cases: [(Message<'_>, &[u8]); 9] = [
+        (
+            Message::Ping {
+                seq: 1,
+                target: "b",
+            },
+            &[1, 0, 1, 1, b'b'],
+        ),
+        (
+            Message::PingReq {
+                seq: 2,
+                target: "c",
+                addr: addr(),
+            },
+            &[1, 1, 2, 1, b'c', 0, 127, 0, 0, 1, 0x8a, 0x3e],
+        ),
+        (Message::Ack { seq: 300 }, &[1, 2, 0xac, 0x02]),
+        (Message::Nack { seq: 7 }, &[1, 3, 7]),
+        (
+            Message::Alive {
+                incarnation: 2,
+                name: "a",
+                addr: addr(),
+                meta: b"m",
+            },
+            &[1, 4, 2, 1, b'a', 0, 127, 0, 0, 1, 0x8a, 0x3e, 1, b'm'],
+        ),
+        (
+            Message::Suspect {
+                incarnation: 3,
+                name: "a",
+                from: "b",
+            },
+            &[1, 5, 3, 1, b'a', 1, b'b'],
+        ),
+        (
+            Message::Dead {
+                incarnation: 4,
+                name: "a",
+                from: "a",
+            },
+            &[1, 6, 4, 1, b'a', 1, b'a'],
+        ),
+        (Message::SyncRequest, &[1, 7]),
+        (Message::SyncReply, &[1, 8]),
+    ];
+    for (msg, bytes) in cases {
+        assert_eq!(one(&msg).as_bytes(), bytes, "{msg:?}");
+        let mut out = Messages::new();
+        decode(bytes, &mut out).unwrap();
+        assert_eq!(out.as_slice(), [msg]);
+    }
+}
+
+#[test]
+fn compound_packets_hold_several_messages() {
+    let mut w = PacketWriter::new(1400);
+    w.push(&Message::Ping {
+        seq: 9,
+        target: "x",
+    })
+    .unwrap();
+    w.push_encoded(&encode_message(&Message::Dead {
+        incarnation: 1,
+        name: "y",
+        from: "z",
+    }))
+    .unwrap();
+    assert_eq!(w.count(), 2);
+    let d = w.finish();
+    let mut out = Messages::new();
+    decode(&d, &mut out).unwrap();
+    assert_eq!(out.len(), 2);
+    assert_eq!(
+        out[1],
+        Message::Dead {
+            incarnation: 1,
+            name: "y",
+            from: "z"
+        }
+    );
+}
+
+#[test]
+fn writer_never_exceeds_its_budget() {
+    let mut w = PacketWriter::new(MIN_PACKET_BUDGET);
+    let meta = [0u8; 200];
+    let alive = Message::Alive {
+        incarnation: 1,
+        name: "member",
+        addr: addr(),
+        meta: &meta,
+    };
+    let mut n = 0;
+    while w.push(&alive).is_ok() {
+        n += 1;
+    }
+    assert_eq!(n, 2);
+    let len = w.remaining();
+    assert!(w.push(&Message::Ack { seq: 1 }).is_ok() || len < 2);
+    assert!(w.finish().len() <= MIN_PACKET_BUDGET);
+}
+
+#[test]
+fn bad_datagrams_are_rejected_with_a_reason() {
+    fn dec(bytes: &[u8]) -> Result<(), DecodeError> {
+        decode(bytes, &mut Messages::new())
+    }
+    let cases: [(&[u8], DecodeError); 8] = [
+        (&[], DecodeError::Empty),
+        (&[VERSION], DecodeError::Empty),
+        (&[9, 2, 1], DecodeError::Version),
+        (&[VERSION, 2], DecodeError::Truncated),
+        (&[VERSION, 0, 1, 5, b'a'], DecodeError::Truncated),
+        (&[VERSION, 99], DecodeError::UnknownKind),
+        (&[VERSION, 0, 1, 2, 0xff, 0xfe], DecodeError::BadUtf8),
+        (&[VERSION, 0, 1, 0], DecodeError::BadName),
+    ];
+    for (bytes, want) in cases {
+        assert_eq!(dec(bytes), Err(want), "{bytes:?}");
+    }
+    let big = [VERSION; MAX_DATAGRAM + 1];
+    assert_eq!(dec(&big), Err(DecodeError::Oversized));
+    // A valid message followed by junk: the whole datagram is refused.
+    assert_eq!(dec(&[VERSION, 2, 1, 2]), Err(DecodeError::Truncated));
+    // An over-long varint.
+    assert_eq!(
+        dec(&[VERSION, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
+        Err(DecodeError::Malformed)
+    );
+    let many: alloc::vec::Vec<u8> = core::iter::once(VERSION)
+        .chain(core::iter::repeat_n([2u8, 1], MAX_MESSAGES + 1).flatten())
+        .collect();
+    assert_eq!(dec(&many), Err(DecodeError::TooManyMessages));
+    let mut long_meta = alloc::vec![VERSION, 4, 1, 1, b'a', 0, 127, 0, 0, 1, 1, 0x81, 0x04];
+    long_meta.extend_from_slice(&[0; 513]);
+    assert_eq!(dec(&long_meta), Err(DecodeError::MetaTooLong));
+}
+
+fn arb_name() -> impl Strategy<Value = alloc::string::String> {
+    "[a-z0-9é-]{1,40}"
+}
+
+fn arb_addr() -> impl Strategy<Value = SocketAddr> {
+    prop_oneof![
+        (any::<[u8; 4]>(), any::<u16>())
+            .prop_map(|(ip, port)| SocketAddr::from((Ipv4Addr::from(ip), port))),
+        (any::<[u8; 16]>(), any::<u16>())
+            .prop_map(|(ip, port)| SocketAddr::from((Ipv6Addr::from(ip), port))),
+    ]
+}
+
+#[derive(Debug, Clone)]
+enum Owned {
+    Ping(u32, alloc::string::String),
+    PingReq(u32, alloc::string::String, SocketAddr),
+    Ack(u32),
+    Nack(u32),
+    Alive(u32, alloc::string::String, SocketAddr, alloc::vec::Vec<u8>),
+    Suspect(u32, alloc::string::String, alloc::string::String),
+    Dead(u32, alloc::string::String, alloc::string::String),
+    SyncRequest,
+    SyncReply,
+}
+
+impl Owned {
+    fn msg(&self) -> Message<'_> {
+        match self {
+            Owned::Ping(s, t) => Message::Ping { seq: *s, target: t },
+            Owned::PingReq(s, t, a) => Message::PingReq {
+                seq: *s,
+                target: t,
+                addr: *a,
+            },
+            Owned::Ack(s) => Message::Ack { seq: *s },
+            Owned::Nack(s) => Message::Nack { seq: *s },
+            Owned::Alive(i, n, a, m) => Message::Alive {
+                incarnation: *i,
+                name: n,
+                addr: *a,
+                meta: m,
+            },
+            Owned::Suspect(i, n, f) => Message::Suspect {
+                incarnation: *i,
+                name: n,
+                from: f,
+            },
+            Owned::Dead(i, n, f) => Message::Dead {
+                incarnation: *i,
+                name: n,
+                from: f,
+            },
+            Owned::SyncRequest => Message::SyncRequest,
+            Owned::SyncReply => Message::SyncReply,
+        }
+    }
+}
+
+fn arb_msg() -> impl Strategy<Value = Owned> {
+    prop_oneof![
+        (any::<u32>(), arb_name()).prop_map(|(s, t)| Owned::Ping(s, t)),
+        (any::<u32>(), arb_name(), arb_addr()).prop_map(|(s, t, a)| Owned::PingReq(s, t, a)),
+        any::<u32>().prop_map(Owned::Ack),
+        any::<u32>().prop_map(Owned::Nack),
+        (
+            any::<u32>(),
+            arb_name(),
+            arb_addr(),
+            proptest::collection::vec(any::<u8>(), 0..64)
+        )
+            .prop_map(|(i, n, a, m)| Owned::Alive(i, n, a, m)),
+        (any::<u32>(), arb_name(), arb_name()).prop_map(|(i, n, f)| Owned::Suspect(i, n, f)),
+        (any::<u32>(), arb_name(), arb_name()).prop_map(|(i, n, f)| Owned::Dead(i, n, f)),
+        Just(Owned::SyncRequest),
+        Just(Owned::SyncReply),
+    ]
+}
+
+proptest! {
+    #[test]
+    fn codec_round_trips_by_value(msgs in proptest::collection::vec(arb_msg(), 1..20)) {
+        let mut w = PacketWriter::new(MAX_DATAGRAM);
+        let mut written = alloc::vec::Vec::new();
+        for m in &msgs {
+            if w.push(&m.msg()).is_ok() {
+                written.push(m.msg());
+            }
+        }
+        prop_assume!(!written.is_empty());
+        let d = w.finish();
+        prop_assert!(d.len() <= MAX_DATAGRAM);
+        let mut out = Messages::new();
+        decode(&d, &mut out).unwrap();
+        prop_assert_eq!(out.as_slice(), written.as_slice());
+    }
+
+    #[test]
+    fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1600)) {
+        let mut out = Messages::new();
+        let _ = decode(&bytes, &mut out);
+    }
+
+    #[test]
+    fn decoding_mutated_packets_never_panics(
+        m in arb_msg(),
+        flips in proptest::collection::vec((any::<prop::sample::Index>(), any::<u8>()), 1..4),
+    ) {
+        let mut bytes = one(&m.msg()).as_bytes().to_vec();
+        for (i, b) in flips {
+            let i = i.index(bytes.len());
+            bytes[i] = b;
+        }
+        let mut out = Messages::new();
+        let _ = decode(&bytes, &mut out);
+    }
+}
