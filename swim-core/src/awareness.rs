@@ -17,10 +17,7 @@ pub(crate) struct Awareness {
 impl Awareness {
     /// `max` is `awareness_max_multiplier`: the score stays below it.
     pub(crate) fn new(max: u32) -> Self {
-        Awareness {
-            score: 0,
-            max: max.max(1),
-        }
+        Awareness { score: 0, max: max.max(1) }
     }
 
     pub(crate) fn score(&self) -> u32 {
@@ -46,10 +43,7 @@ mod tests {
     #[test]
     fn rises_falls_and_stays_in_bounds() {
         let mut a = Awareness::new(8);
-        assert_eq!(
-            a.scale(Duration::from_millis(500)),
-            Duration::from_millis(500)
-        );
+        assert_eq!(a.scale(Duration::from_millis(500)), Duration::from_millis(500));
         a.apply(3);
         assert_eq!(a.score(), 3);
         assert_eq!(a.scale(Duration::from_secs(1)), Duration::from_secs(4));

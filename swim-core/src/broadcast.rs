@@ -66,18 +66,9 @@ impl BroadcastQueue {
         let id = self.next_id;
         self.next_id += 1;
         self.order.insert((0, Reverse(id), key.clone()));
-        self.entries.insert(
-            key,
-            Entry {
-                id,
-                transmits: 0,
-                bytes,
-            },
-        );
+        self.entries.insert(key, Entry { id, transmits: 0, bytes });
         while self.entries.len() > max.max(1) {
-            let Some((_, _, k)) = self.order.pop_last() else {
-                break;
-            };
+            let Some((_, _, k)) = self.order.pop_last() else { break };
             self.entries.remove(k.as_str());
         }
     }
@@ -97,9 +88,7 @@ impl BroadcastQueue {
             if w.remaining() < MIN_MESSAGE {
                 break;
             }
-            let Some(e) = self.entries.get(key.2.as_str()) else {
-                continue;
-            };
+            let Some(e) = self.entries.get(key.2.as_str()) else { continue };
             if w.push_encoded(&e.bytes).is_ok() {
                 self.picked.push(key.clone());
             }
@@ -131,11 +120,7 @@ mod tests {
     }
 
     fn dead(n: &str, inc: u32) -> Vec<u8> {
-        encode_message(&Message::Dead {
-            incarnation: inc,
-            name: n,
-            from: "x",
-        })
+        encode_message(&Message::Dead { incarnation: inc, name: n, from: "x" })
     }
 
     #[test]

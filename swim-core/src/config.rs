@@ -86,6 +86,12 @@ pub struct Config {
     /// The most updates waiting for retransmission; the oldest, most-sent
     /// ones are dropped first. Range: 1 ..= 1 000 000.
     pub max_queued_updates: NonZeroU32,
+    /// Anti-entropy: how often to exchange whole member tables with one
+    /// random member (scaled up beyond 32 members, see
+    /// [`push_pull_scale`](crate::push_pull_scale)). Repairs what gossip
+    /// missed and merges partitions; costs a table's worth of datagrams
+    /// each way per period. `None` disables it. Range: at least 1 s.
+    pub push_pull_interval: Option<Duration>,
     /// Pause between join attempts while no seed has answered.
     /// Range: at least 1 ms.
     pub join_retry_interval: Duration,
@@ -134,6 +140,7 @@ impl Config {
             max_meta_len: 512,
             max_relays: nz(256),
             max_queued_updates: nz(100_000),
+            push_pull_interval: Some(Duration::from_secs(30)),
             join_retry_interval: Duration::from_secs(1),
             join_attempts: nz(5),
             leave_timeout: Duration::from_secs(5),
@@ -152,6 +159,7 @@ impl Config {
         c.gossip_nodes = 4;
         c.gossip_to_the_dead_time = Duration::from_secs(60);
         c.dead_member_retention = Duration::from_secs(60);
+        c.push_pull_interval = Some(Duration::from_secs(60));
         c.join_retry_interval = Duration::from_secs(5);
         c
     }
@@ -168,6 +176,7 @@ impl Config {
         c.gossip_interval = Duration::from_millis(100);
         c.gossip_to_the_dead_time = Duration::from_secs(15);
         c.dead_member_retention = Duration::from_secs(15);
+        c.push_pull_interval = Some(Duration::from_secs(15));
         c.join_retry_interval = Duration::from_millis(500);
         c
     }
@@ -191,9 +200,7 @@ impl Config {
         if !in_range(self.awareness_max_multiplier.get(), 1, 64) {
             return Err(E::AwarenessMaxMultiplier);
         }
-        if !in_range(self.suspicion_mult.get(), 1, 64)
-            || !in_range(self.suspicion_max_timeout_mult.get(), 1, 64)
-        {
+        if !in_range(self.suspicion_mult.get(), 1, 64) || !in_range(self.suspicion_max_timeout_mult.get(), 1, 64) {
             return Err(E::Suspicion);
         }
         if !in_range(self.retransmit_mult.get(), 1, 64) {
@@ -205,15 +212,24 @@ impl Config {
         if self.dead_member_retention < self.gossip_to_the_dead_time {
             return Err(E::DeadMemberRetention);
         }
-        if !(MIN_PACKET_BUDGET..=MAX_DATAGRAM).contains(&self.packet_budget) {
-            return Err(E::PacketBudget);
-        }
         if self.max_members.get() > 1_000_000
             || self.max_meta_len > 512
             || self.max_relays.get() > 65_536
             || self.max_queued_updates.get() > 1_000_000
         {
             return Err(E::Limits);
+        }
+        if !(MIN_PACKET_BUDGET..=MAX_DATAGRAM).contains(&self.packet_budget) {
+            return Err(E::PacketBudget);
+        }
+        // The largest alive update (name, address, metadata) and a sync
+        // request must fit one datagram, or a member could never announce
+        // itself.
+        if self.packet_budget < crate::wire::max_alive_len(self.max_meta_len) + 2 {
+            return Err(E::MetaTooLongForBudget);
+        }
+        if self.push_pull_interval.is_some_and(|d| d.as_millis() < 1000) {
+            return Err(E::PushPull);
         }
         if self.join_retry_interval.as_millis() == 0 || self.join_attempts.get() > 1000 {
             return Err(E::Join);
@@ -245,9 +261,14 @@ pub enum ConfigError {
     DeadMemberRetention,
     /// `packet_budget` is outside 512 ..= 1500.
     PacketBudget,
+    /// `packet_budget` cannot hold an alive update with a name of
+    /// `MAX_NAME_LEN` bytes and `max_meta_len` bytes of metadata.
+    MetaTooLongForBudget,
     /// One of `max_members`, `max_meta_len`, `max_relays`,
     /// `max_queued_updates` is above its bound.
     Limits,
+    /// `push_pull_interval` is under 1 s.
+    PushPull,
     /// `join_retry_interval` is zero or `join_attempts` above 1000.
     Join,
 }
@@ -256,23 +277,21 @@ impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let what = match self {
             ConfigError::ProbeInterval => "probe_interval must be at least 1 ms",
-            ConfigError::ProbeTimeout => {
-                "probe_timeout must be at least 1 ms and below probe_interval"
-            }
+            ConfigError::ProbeTimeout => "probe_timeout must be at least 1 ms and below probe_interval",
             ConfigError::ProbeTargets => "probe_targets must be 1..=16",
             ConfigError::IndirectChecks => "indirect_checks must be 0..=16",
             ConfigError::AwarenessMaxMultiplier => "awareness_max_multiplier must be 1..=64",
             ConfigError::Suspicion => "suspicion multipliers must be 1..=64",
             ConfigError::RetransmitMult => "retransmit_mult must be 1..=64",
             ConfigError::Gossip => "gossip_interval must be at least 1 ms and gossip_nodes 0..=64",
-            ConfigError::DeadMemberRetention => {
-                "dead_member_retention must be at least gossip_to_the_dead_time"
-            }
+            ConfigError::DeadMemberRetention => "dead_member_retention must be at least gossip_to_the_dead_time",
             ConfigError::PacketBudget => "packet_budget must be 512..=1500 bytes",
             ConfigError::Limits => "a size limit is above its bound",
-            ConfigError::Join => {
-                "join_retry_interval must be at least 1 ms and join_attempts 1..=1000"
+            ConfigError::MetaTooLongForBudget => {
+                "packet_budget must hold an alive update with the longest name and max_meta_len bytes of metadata"
             }
+            ConfigError::PushPull => "push_pull_interval must be at least 1 s",
+            ConfigError::Join => "join_retry_interval must be at least 1 ms and join_attempts 1..=1000",
         };
         f.write_str(what)
     }
@@ -314,6 +333,11 @@ mod tests {
         let mut c = Config::lan();
         c.packet_budget = 9000;
         assert_eq!(c.validate(), Err(ConfigError::PacketBudget));
+        let mut c = Config::lan();
+        c.packet_budget = 600;
+        assert_eq!(c.validate(), Err(ConfigError::MetaTooLongForBudget));
+        c.max_meta_len = 128;
+        assert_eq!(c.validate(), Ok(()));
         let mut c = Config::lan();
         c.indirect_checks = 17;
         assert_eq!(c.validate(), Err(ConfigError::IndirectChecks));

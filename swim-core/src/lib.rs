@@ -30,5 +30,5 @@ pub use members::{MemberKey, ProbeSelector, RoundRobin};
 pub use name::{MAX_NAME_LEN, MemberName, NameError};
 pub use rng::Random;
 pub use stats::Stats;
-pub use swim::{Identity, MAX_SEEDS, MAX_SYNC_PACKETS, Swim};
+pub use swim::{Identity, MAX_SEEDS, MAX_SYNC_PACKETS, Swim, push_pull_scale};
 pub use time::{Duration, Instant};

@@ -81,7 +81,7 @@ pub(crate) struct Member {
     pub(crate) meta: Vec<u8>,
     /// Index in the table's live list while alive or suspect.
     pub(crate) live_pos: Option<u32>,
-    pub(crate) suspicion: Option<crate::suspicion::Suspicion>,
+    pub(crate) suspicion: Option<alloc::boxed::Box<crate::suspicion::Suspicion>>,
 }
 
 impl Member {
@@ -157,10 +157,7 @@ mod tests {
         use proptest::prelude::*;
 
         fn claim() -> impl Strategy<Value = Claim> {
-            (
-                prop_oneof![Just(Alive), Just(Suspect), Just(Dead), Just(Left)],
-                0u32..4,
-            )
+            (prop_oneof![Just(Alive), Just(Suspect), Just(Dead), Just(Left)], 0u32..4)
                 .prop_map(|(s, i)| Claim::new(s, i))
         }
 

@@ -86,24 +86,16 @@ pub(crate) struct Members {
 
 impl core::fmt::Debug for Members {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
-        f.debug_struct("Members")
-            .field("len", &self.len())
-            .field("live", &self.live.len())
-            .finish()
+        f.debug_struct("Members").field("len", &self.len()).field("live", &self.live.len()).finish()
     }
 }
 
 impl Members {
     /// Replaces the probe order (see [`ProbeSelector`]).
-    pub(crate) fn set_selector(
-        &mut self,
-        selector: alloc::boxed::Box<dyn ProbeSelector + Send>,
-        rng: &mut dyn Random,
-    ) {
+    pub(crate) fn set_selector(&mut self, selector: alloc::boxed::Box<dyn ProbeSelector + Send>, rng: &mut dyn Random) {
         self.probe = Some(selector);
         self.scratch.clear();
-        self.scratch
-            .extend(self.live.iter().map(|&id| MemberKey(id)));
+        self.scratch.extend(self.live.iter().map(|&id| MemberKey(id)));
         if let Some(p) = self.probe.as_mut() {
             p.reset(&self.scratch, rng);
         }
@@ -154,20 +146,11 @@ impl Members {
                 let slot = &mut self.slots[index as usize];
                 slot.generation = slot.generation.wrapping_add(1);
                 slot.member = Some(member);
-                MemberId {
-                    index,
-                    generation: slot.generation,
-                }
+                MemberId { index, generation: slot.generation }
             }
             None => {
-                self.slots.push(Slot {
-                    generation: 0,
-                    member: Some(member),
-                });
-                MemberId {
-                    index: (self.slots.len() - 1) as u32,
-                    generation: 0,
-                }
+                self.slots.push(Slot { generation: 0, member: Some(member) });
+                MemberId { index: (self.slots.len() - 1) as u32, generation: 0 }
             }
         };
         self.index.insert(name, id);
@@ -214,9 +197,7 @@ impl Members {
     }
 
     fn unmark_live(&mut self, id: MemberId) {
-        let Some(pos) = self.get_mut(id).and_then(|m| m.live_pos.take()) else {
-            return;
-        };
+        let Some(pos) = self.get_mut(id).and_then(|m| m.live_pos.take()) else { return };
         let pos = pos as usize;
         self.live.swap_remove(pos);
         if let Some(&moved) = self.live.get(pos)
@@ -236,8 +217,7 @@ impl Members {
                 }
             }
             self.scratch.clear();
-            self.scratch
-                .extend(self.live.iter().map(|&id| MemberKey(id)));
+            self.scratch.extend(self.live.iter().map(|&id| MemberKey(id)));
             let live = core::mem::take(&mut self.scratch);
             self.selector().reset(&live, rng);
             self.scratch = live;
@@ -246,13 +226,7 @@ impl Members {
     }
 
     /// Up to `k` distinct random live members, none of them in `exclude`.
-    pub(crate) fn random_live(
-        &self,
-        k: usize,
-        exclude: &[MemberId],
-        rng: &mut dyn Random,
-        out: &mut Vec<MemberId>,
-    ) {
+    pub(crate) fn random_live(&self, k: usize, exclude: &[MemberId], rng: &mut dyn Random, out: &mut Vec<MemberId>) {
         out.clear();
         let n = self.live.len();
         if k == 0 || n == 0 {
@@ -284,9 +258,7 @@ impl Members {
 
     /// Every member, in name order.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (MemberId, &Member)> + '_ {
-        self.index
-            .values()
-            .filter_map(|&id| self.get(id).map(|m| (id, m)))
+        self.index.values().filter_map(|&id| self.get(id).map(|m| (id, m)))
     }
 }
 
@@ -314,14 +286,11 @@ mod tests {
     fn round_robin_probes_every_live_member_once_per_round() {
         let mut r = rng(1);
         let mut t = Members::default();
-        let ids: Vec<MemberId> = (0..10)
-            .map(|i| t.insert(member(&alloc::format!("m{i}"), MemberState::Alive), &mut r))
-            .collect();
+        let ids: Vec<MemberId> =
+            (0..10).map(|i| t.insert(member(&alloc::format!("m{i}"), MemberState::Alive), &mut r)).collect();
         t.set_state(ids[3], MemberState::Dead, &mut r);
         for _round in 0..3 {
-            let mut seen: Vec<MemberId> = (0..9)
-                .map(|_| t.next_probe_target(&mut r).unwrap())
-                .collect();
+            let mut seen: Vec<MemberId> = (0..9).map(|_| t.next_probe_target(&mut r).unwrap()).collect();
             seen.sort();
             seen.dedup();
             assert_eq!(seen.len(), 9);
@@ -338,9 +307,7 @@ mod tests {
         }
         let _ = t.next_probe_target(&mut r);
         let late = t.insert(member("late", MemberState::Alive), &mut r);
-        let rest: Vec<MemberId> = (0..5)
-            .map(|_| t.next_probe_target(&mut r).unwrap())
-            .collect();
+        let rest: Vec<MemberId> = (0..5).map(|_| t.next_probe_target(&mut r).unwrap()).collect();
         assert!(rest.contains(&late));
     }
 
@@ -361,9 +328,8 @@ mod tests {
     fn random_live_respects_exclusions_and_count() {
         let mut r = rng(4);
         let mut t = Members::default();
-        let ids: Vec<MemberId> = (0..6)
-            .map(|i| t.insert(member(&alloc::format!("m{i}"), MemberState::Alive), &mut r))
-            .collect();
+        let ids: Vec<MemberId> =
+            (0..6).map(|i| t.insert(member(&alloc::format!("m{i}"), MemberState::Alive), &mut r)).collect();
         let mut out = Vec::new();
         for _ in 0..50 {
             t.random_live(3, &ids[..2], &mut r, &mut out);

@@ -56,10 +56,7 @@ impl MemberName {
             let mut bytes = [0u8; INLINE];
             bytes[..name.len()].copy_from_slice(name.as_bytes());
             // The length fits: it is at most INLINE.
-            Ok(MemberName(Repr::Inline {
-                len: name.len() as u8,
-                bytes,
-            }))
+            Ok(MemberName(Repr::Inline { len: name.len() as u8, bytes }))
         } else {
             Ok(MemberName(Repr::Heap(name.into())))
         }
@@ -96,9 +93,7 @@ impl core::hash::Hash for Repr {
 fn as_str(r: &Repr) -> &str {
     match r {
         // Inline bytes were copied whole from a `&str`, so they are UTF-8.
-        Repr::Inline { len, bytes } => {
-            core::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or("")
-        }
+        Repr::Inline { len, bytes } => core::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or(""),
         Repr::Heap(s) => s,
     }
 }
@@ -156,10 +151,7 @@ mod tests {
     #[test]
     fn borrow_matches_order_of_str() {
         let mut names: alloc::vec::Vec<MemberName> =
-            ["b", "a", "a-very-long-name-beyond-inline", "c"]
-                .iter()
-                .map(|s| MemberName::new(s).unwrap())
-                .collect();
+            ["b", "a", "a-very-long-name-beyond-inline", "c"].iter().map(|s| MemberName::new(s).unwrap()).collect();
         names.sort();
         let strs: alloc::vec::Vec<&str> = names.iter().map(MemberName::as_str).collect();
         assert_eq!(strs, ["a", "a-very-long-name-beyond-inline", "b", "c"]);

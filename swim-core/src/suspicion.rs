@@ -28,10 +28,7 @@ use crate::time::{Duration, Instant};
 pub fn suspicion_min(suspicion_mult: u32, n: usize, probe_interval: Duration) -> Duration {
     let scale = libm::log10((n.max(1)) as f64).max(1.0);
     let milli_scale = (scale * 1000.0) as u64;
-    let ms = u64::from(suspicion_mult)
-        .saturating_mul(milli_scale)
-        .saturating_mul(probe_interval.as_millis())
-        / 1000;
+    let ms = u64::from(suspicion_mult).saturating_mul(milli_scale).saturating_mul(probe_interval.as_millis()) / 1000;
     Duration::from_millis(ms)
 }
 
@@ -43,11 +40,7 @@ pub fn suspicion_timeout(min: Duration, max: Duration, k: u32, c: u32) -> Durati
     let frac = libm::log(f64::from(c.min(k)) + 1.0) / libm::log(f64::from(k) + 1.0);
     let span = (max.as_millis() - min.as_millis()) as f64;
     let raw = max.as_millis() as f64 - frac * span;
-    let ms = if raw.is_finite() && raw > 0.0 {
-        raw as u64
-    } else {
-        0
-    };
+    let ms = if raw.is_finite() && raw > 0.0 { raw as u64 } else { 0 };
     Duration::from_millis(ms.max(min.as_millis()))
 }
 
@@ -102,8 +95,7 @@ impl Suspicion {
             return false;
         };
         self.accusers.push(name);
-        self.deadline =
-            self.started + suspicion_timeout(self.min, self.max, self.k, self.confirmations());
+        self.deadline = self.started + suspicion_timeout(self.min, self.max, self.k, self.confirmations());
         true
     }
 }
@@ -128,23 +120,11 @@ mod tests {
         let min = suspicion_min(4, 100, T);
         let max = min.saturating_mul(6);
         let k = 2;
-        assert_eq!(
-            suspicion_timeout(min, max, k, 0),
-            Duration::from_millis(48_000)
-        );
+        assert_eq!(suspicion_timeout(min, max, k, 0), Duration::from_millis(48_000));
         // ln(2)/ln(3) of the way from max to min.
-        assert_eq!(
-            suspicion_timeout(min, max, k, 1),
-            Duration::from_millis(22_762)
-        );
-        assert_eq!(
-            suspicion_timeout(min, max, k, 2),
-            Duration::from_millis(8_000)
-        );
-        assert_eq!(
-            suspicion_timeout(min, max, k, 9),
-            Duration::from_millis(8_000)
-        );
+        assert_eq!(suspicion_timeout(min, max, k, 1), Duration::from_millis(22_762));
+        assert_eq!(suspicion_timeout(min, max, k, 2), Duration::from_millis(8_000));
+        assert_eq!(suspicion_timeout(min, max, k, 9), Duration::from_millis(8_000));
         // Too few members to expect confirmations: start at the minimum.
         assert_eq!(suspicion_timeout(min, max, 0, 0), min);
     }
@@ -153,14 +133,7 @@ mod tests {
     fn only_distinct_accusers_confirm() {
         let me = MemberName::new("a").unwrap();
         let min = Duration::from_secs(8);
-        let mut s = Suspicion::new(
-            1,
-            me,
-            Instant::from_millis(1000),
-            min,
-            min.saturating_mul(6),
-            2,
-        );
+        let mut s = Suspicion::new(1, me, Instant::from_millis(1000), min, min.saturating_mul(6), 2);
         assert_eq!(s.deadline, Instant::from_millis(49_000));
         assert!(!s.confirm("a"));
         assert!(s.confirm("b"));

@@ -23,6 +23,8 @@ pub(crate) enum Timer {
     Reap(MemberId),
     /// Send queued updates to random members.
     Gossip,
+    /// Exchange whole tables with a random member.
+    PushPull,
     /// Contact the seeds again.
     JoinRetry,
     /// A graceful leave completes at the latest now.
@@ -81,15 +83,8 @@ mod tests {
         t.insert(Instant::from_millis(10), Timer::ProbeTick);
         assert_eq!(t.next(), Some(Instant::from_millis(10)));
         assert_eq!(t.pop_due(Instant::from_millis(5)), None);
-        assert_eq!(
-            t.pop_due(Instant::from_millis(25)),
-            Some((Instant::from_millis(10), Timer::ProbeTick))
-        );
-        t.reschedule(
-            Some(Instant::from_millis(20)),
-            Instant::from_millis(40),
-            Timer::Gossip,
-        );
+        assert_eq!(t.pop_due(Instant::from_millis(25)), Some((Instant::from_millis(10), Timer::ProbeTick)));
+        t.reschedule(Some(Instant::from_millis(20)), Instant::from_millis(40), Timer::Gossip);
         assert_eq!(t.pop_due(Instant::from_millis(25)), None);
         assert_eq!(t.len(), 1);
     }

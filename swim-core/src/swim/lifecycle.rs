@@ -23,23 +23,26 @@ pub const MAX_SYNC_PACKETS: usize = 64;
 /// The most seeds a join contacts.
 pub const MAX_SEEDS: usize = 64;
 
+/// memberlist's push-pull scaling: the interval as configured up to 32
+/// members, then one more multiple per doubling beyond 32, so the sync
+/// traffic of a large cluster grows as `n log n` rather than `n^2`.
+pub fn push_pull_scale(interval: crate::Duration, n: usize) -> crate::Duration {
+    const THRESHOLD: usize = 32;
+    if n <= THRESHOLD {
+        return interval;
+    }
+    let ratio = libm::log2(n as f64) - libm::log2(THRESHOLD as f64);
+    let mult = libm::ceil(ratio) as u64 + 1;
+    interval.saturating_mul(mult)
+}
+
 impl<R: Rng> Swim<R> {
-    pub(super) fn on_join(
-        &mut self,
-        now: Instant,
-        seeds: &[SocketAddr],
-        out: &mut Vec<Action>,
-    ) -> Result<(), Error> {
+    pub(super) fn on_join(&mut self, now: Instant, seeds: &[SocketAddr], out: &mut Vec<Action>) -> Result<(), Error> {
         if self.phase != Phase::Running {
             return Err(Error::Leaving);
         }
         let me = self.local.addr;
-        let seeds: Vec<SocketAddr> = seeds
-            .iter()
-            .copied()
-            .filter(|s| *s != me)
-            .take(MAX_SEEDS)
-            .collect();
+        let seeds: Vec<SocketAddr> = seeds.iter().copied().filter(|s| *s != me).take(MAX_SEEDS).collect();
         if seeds.is_empty() {
             return Err(Error::NoSeeds);
         }
@@ -49,19 +52,13 @@ impl<R: Rng> Swim<R> {
         }
         // Announce ourselves: the alive update rides on our first packets.
         self.queue_self_alive();
-        self.joining = Some(Joining {
-            seeds,
-            attempts: 0,
-            retry_at: now,
-        });
+        self.joining = Some(Joining { seeds, attempts: 0, retry_at: now });
         self.send_join_requests(now, out);
         Ok(())
     }
 
     fn send_join_requests(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let Some(mut j) = self.joining.take() else {
-            return;
-        };
+        let Some(mut j) = self.joining.take() else { return };
         j.attempts += 1;
         let name = self.local.name.clone();
         let alive = encode_message(&Message::Alive {
@@ -72,8 +69,9 @@ impl<R: Rng> Swim<R> {
         });
         for &seed in &j.seeds {
             let mut w = PacketWriter::new(self.config.packet_budget);
-            // Our alive first, so the seed's reply already includes us.
-            if w.push_encoded(&alive).is_ok() && w.push(&Message::SyncRequest).is_ok() {
+            // The receiver applies our alive before it answers, so its
+            // reply already includes us.
+            if w.push(&Message::SyncRequest).is_ok() && w.push_encoded(&alive).is_ok() {
                 self.emit(seed, w, out);
             }
         }
@@ -83,9 +81,7 @@ impl<R: Rng> Swim<R> {
     }
 
     pub(super) fn on_join_retry(&mut self, now: Instant, out: &mut Vec<Action>) {
-        let Some(j) = self.joining.as_ref() else {
-            return;
-        };
+        let Some(j) = self.joining.as_ref() else { return };
         if j.attempts >= self.config.join_attempts.get() {
             self.joining = None;
             self.event(Event::JoinFailed, out);
@@ -100,70 +96,76 @@ impl<R: Rng> Swim<R> {
         self.event(Event::JoinCompleted { seed: from }, out);
     }
 
-    /// Answers a sync request with our whole table (bounded by
-    /// [`MAX_SYNC_PACKETS`]), ourselves first.
-    pub(super) fn send_sync(&mut self, to: SocketAddr, out: &mut Vec<Action>) {
+    /// Sends our whole table to `to` (ourselves first), bounded by
+    /// [`MAX_SYNC_PACKETS`] datagrams. A request carries
+    /// [`Message::SyncRequest`] in its first datagram only, so it draws one
+    /// reply; every reply datagram carries [`Message::SyncReply`].
+    pub(super) fn send_table(&mut self, to: SocketAddr, request: bool, out: &mut Vec<Action>) {
         let budget = self.config.packet_budget;
         let me = self.local.name.clone();
-        let mut packets = 0;
+        let head = if request { Message::SyncRequest } else { Message::SyncReply };
         let mut w = PacketWriter::new(budget);
-        let _ = w.push(&Message::SyncReply);
+        let _ = w.push(&head);
         let _ = w.push(&Message::Alive {
             incarnation: self.incarnation,
             name: me.as_str(),
             addr: self.local.addr,
             meta: &self.local.meta,
         });
-        let mut pending = Vec::new();
+        let mut full = Vec::new();
         for (_, m) in self.members.iter() {
             let msg = match m.state {
-                MemberState::Alive => Message::Alive {
-                    incarnation: m.incarnation,
-                    name: m.name.as_str(),
-                    addr: m.addr,
-                    meta: &m.meta,
-                },
-                MemberState::Suspect => Message::Suspect {
-                    incarnation: m.incarnation,
-                    name: m.name.as_str(),
-                    from: me.as_str(),
-                },
-                MemberState::Dead => Message::Dead {
-                    incarnation: m.incarnation,
-                    name: m.name.as_str(),
-                    from: me.as_str(),
-                },
-                MemberState::Left => Message::Dead {
-                    incarnation: m.incarnation,
-                    name: m.name.as_str(),
-                    from: m.name.as_str(),
-                },
+                MemberState::Alive => {
+                    Message::Alive { incarnation: m.incarnation, name: m.name.as_str(), addr: m.addr, meta: &m.meta }
+                }
+                MemberState::Suspect => {
+                    Message::Suspect { incarnation: m.incarnation, name: m.name.as_str(), from: me.as_str() }
+                }
+                MemberState::Dead => {
+                    Message::Dead { incarnation: m.incarnation, name: m.name.as_str(), from: me.as_str() }
+                }
+                MemberState::Left => {
+                    Message::Dead { incarnation: m.incarnation, name: m.name.as_str(), from: m.name.as_str() }
+                }
             };
             if w.push(&msg).is_ok() {
                 continue;
             }
-            pending.push(core::mem::replace(&mut w, PacketWriter::new(budget)));
-            if pending.len() + packets >= MAX_SYNC_PACKETS {
+            full.push(core::mem::replace(&mut w, PacketWriter::new(budget)));
+            if full.len() >= MAX_SYNC_PACKETS {
                 break;
             }
-            let _ = w.push(&Message::SyncReply);
+            if !request {
+                let _ = w.push(&head);
+            }
             let _ = w.push(&msg);
         }
-        if pending.len() < MAX_SYNC_PACKETS {
-            pending.push(w);
+        if full.len() < MAX_SYNC_PACKETS {
+            full.push(w);
         }
-        for w in pending {
-            packets += 1;
+        for w in full {
             self.emit(to, w, out);
         }
-        debug_assert!(packets <= MAX_SYNC_PACKETS);
+    }
+
+    /// Anti-entropy: every push-pull interval, exchange whole tables with
+    /// one random member, so members that gossip missed are still learnt.
+    pub(super) fn on_push_pull_tick(&mut self, now: Instant, out: &mut Vec<Action>) {
+        let Some(interval) = self.config.push_pull_interval else { return };
+        let period = push_pull_scale(interval, self.num_live());
+        self.timers.insert(now + period, Timer::PushPull);
+        let mut peer = core::mem::take(&mut self.scratch);
+        self.members.random_live(1, &[], &mut self.rng, &mut peer);
+        if let Some(addr) = peer.first().and_then(|&id| self.members.get(id)).map(|m| m.addr) {
+            self.send_table(addr, true, out);
+        }
+        self.scratch = peer;
     }
 
     /// Every `gossip_interval`: send queued updates to a few random
     /// members, recently dead ones included so they can refute.
     pub(super) fn on_gossip_tick(&mut self, now: Instant, out: &mut Vec<Action>) {
-        self.timers
-            .insert(now + self.config.gossip_interval, Timer::Gossip);
+        self.timers.insert(now + self.config.gossip_interval, Timer::Gossip);
         self.gossip(now, out);
     }
 
@@ -173,17 +175,11 @@ impl<R: Rng> Swim<R> {
         }
         let window = self.config.gossip_to_the_dead_time;
         let members = &self.members;
-        self.dead_recent.retain(|&id| {
-            members
-                .get(id)
-                .is_some_and(|m| !m.state.is_live() && now - m.since < window)
-        });
+        self.dead_recent.retain(|&id| members.get(id).is_some_and(|m| !m.state.is_live() && now - m.since < window));
         let mut targets = core::mem::take(&mut self.scratch);
         self.gossip_targets(self.config.gossip_nodes as usize, &mut targets);
         for &id in &targets {
-            let Some(addr) = self.members.get(id).map(|m| m.addr) else {
-                continue;
-            };
+            let Some(addr) = self.members.get(id).map(|m| m.addr) else { continue };
             self.send_with_gossip(addr, &[], out);
             if self.queue.is_empty() {
                 break;
@@ -230,14 +226,9 @@ impl<R: Rng> Swim<R> {
         let name = self.local.name.clone();
         self.queue_update(
             &name,
-            &Message::Dead {
-                incarnation: self.incarnation,
-                name: name.as_str(),
-                from: name.as_str(),
-            },
+            &Message::Dead { incarnation: self.incarnation, name: name.as_str(), from: name.as_str() },
         );
-        self.timers
-            .insert(now + self.config.leave_timeout, Timer::LeaveDeadline);
+        self.timers.insert(now + self.config.leave_timeout, Timer::LeaveDeadline);
         if self.members.live_len() == 0 {
             // No one to tell.
             self.queue.remove(name.as_str());

@@ -29,8 +29,7 @@ impl<R: Rng> Swim<R> {
         if name == self.local.name.as_str() {
             // Someone holds a newer or different picture of us: typically
             // our own state from before a restart. Outbid it.
-            let stale = incarnation == self.incarnation
-                && (addr != self.local.addr || meta != self.local.meta);
+            let stale = incarnation == self.incarnation && (addr != self.local.addr || meta != self.local.meta);
             if self.phase == Phase::Running && (incarnation > self.incarnation || stale) {
                 self.refute(incarnation);
             }
@@ -43,15 +42,10 @@ impl<R: Rng> Swim<R> {
             self.add_member(now, incarnation, name, addr, meta, out);
             return;
         };
-        let Some(m) = self.members.get(id) else {
-            return;
-        };
+        let Some(m) = self.members.get(id) else { return };
         if m.addr != addr {
-            let reclaimable = !m.state.is_live()
-                && self
-                    .config
-                    .dead_node_reclaim_time
-                    .is_some_and(|t| now - m.since >= t);
+            let reclaimable =
+                !m.state.is_live() && self.config.dead_node_reclaim_time.is_some_and(|t| now - m.since >= t);
             if !reclaimable {
                 self.stats.address_conflicts += 1;
                 return;
@@ -74,34 +68,16 @@ impl<R: Rng> Swim<R> {
                 m.since = now;
             }
         }
-        self.members
-            .set_state(id, MemberState::Alive, &mut self.rng);
+        self.members.set_state(id, MemberState::Alive, &mut self.rng);
         let e = match old_state {
-            MemberState::Suspect => Some(Event::Alive {
-                name: name.clone(),
-                incarnation,
-            }),
-            MemberState::Dead | MemberState::Left => Some(Event::Joined {
-                name: name.clone(),
-                addr,
-            }),
-            MemberState::Alive => changed.then(|| Event::Updated {
-                name: name.clone(),
-                addr,
-            }),
+            MemberState::Suspect => Some(Event::Alive { name: name.clone(), incarnation }),
+            MemberState::Dead | MemberState::Left => Some(Event::Joined { name: name.clone(), addr }),
+            MemberState::Alive => changed.then(|| Event::Updated { name: name.clone(), addr }),
         };
         if let Some(e) = e {
             self.event(e, out);
         }
-        self.queue_update(
-            &name,
-            &Message::Alive {
-                incarnation,
-                name: name.as_str(),
-                addr,
-                meta,
-            },
-        );
+        self.queue_update(&name, &Message::Alive { incarnation, name: name.as_str(), addr, meta });
     }
 
     fn add_member(
@@ -117,9 +93,7 @@ impl<R: Rng> Swim<R> {
             self.stats.table_full += 1;
             return;
         }
-        let Ok(name) = MemberName::new(name) else {
-            return;
-        };
+        let Ok(name) = MemberName::new(name) else { return };
         let member = Member {
             name: name.clone(),
             addr,
@@ -131,22 +105,8 @@ impl<R: Rng> Swim<R> {
             suspicion: None,
         };
         self.members.insert(member, &mut self.rng);
-        self.event(
-            Event::Joined {
-                name: name.clone(),
-                addr,
-            },
-            out,
-        );
-        self.queue_update(
-            &name,
-            &Message::Alive {
-                incarnation,
-                name: name.as_str(),
-                addr,
-                meta,
-            },
-        );
+        self.event(Event::Joined { name: name.clone(), addr }, out);
+        self.queue_update(&name, &Message::Alive { incarnation, name: name.as_str(), addr, meta });
     }
 
     pub(super) fn merge_suspect(
@@ -158,17 +118,11 @@ impl<R: Rng> Swim<R> {
         out: &mut Vec<Action>,
     ) {
         if name == self.local.name.as_str() {
-            if self.phase == Phase::Running && incarnation >= self.incarnation {
-                self.refute(incarnation);
-            }
+            self.rumour_about_us(incarnation);
             return;
         }
-        let Some(id) = self.members.id_of(name) else {
-            return;
-        };
-        let Some(m) = self.members.get(id) else {
-            return;
-        };
+        let Some(id) = self.members.id_of(name) else { return };
+        let Some(m) = self.members.get(id) else { return };
         let name = m.name.clone();
         match m.state {
             MemberState::Dead | MemberState::Left => {}
@@ -176,26 +130,15 @@ impl<R: Rng> Swim<R> {
                 if incarnation < m.incarnation {
                     return;
                 }
-                let Ok(accuser) = MemberName::new(from) else {
-                    return;
-                };
+                let Ok(accuser) = MemberName::new(from) else { return };
                 self.start_suspicion(now, id, incarnation, accuser);
-                self.event(
-                    Event::Suspected {
-                        name: name.clone(),
-                        incarnation,
-                        local: false,
-                    },
-                    out,
-                );
+                self.event(Event::Suspected { name: name.clone(), incarnation, local: false }, out);
                 self.queue_suspect(&name, incarnation, from);
             }
             MemberState::Suspect => {
                 if incarnation > m.incarnation {
                     // A suspicion of a newer incarnation: a fresh suspicion.
-                    let Ok(accuser) = MemberName::new(from) else {
-                        return;
-                    };
+                    let Ok(accuser) = MemberName::new(from) else { return };
                     self.start_suspicion(now, id, incarnation, accuser);
                     self.queue_suspect(&name, incarnation, from);
                     return;
@@ -203,49 +146,37 @@ impl<R: Rng> Swim<R> {
                 if incarnation < m.incarnation {
                     return;
                 }
-                let Some(m) = self.members.get_mut(id) else {
-                    return;
-                };
-                let Some(s) = m.suspicion.as_mut() else {
-                    return;
-                };
-                let old = s.deadline;
-                if s.confirm(from) {
-                    let new = s.deadline;
-                    self.timers.reschedule(Some(old), new, Timer::Suspicion(id));
-                    // Pass the confirmation on, so others can count it too.
-                    self.queue_suspect(&name, incarnation, from);
-                }
+                self.confirm_suspicion(id, &name, incarnation, from);
             }
         }
     }
 
-    pub(super) fn merge_dead(
-        &mut self,
-        now: Instant,
-        incarnation: u32,
-        name: &str,
-        from: &str,
-        out: &mut Vec<Action>,
-    ) {
-        if name == self.local.name.as_str() {
-            if self.phase == Phase::Running && incarnation >= self.incarnation {
-                self.refute(incarnation);
-            }
+    /// Counts `from` as a confirmation of the running suspicion of `id`;
+    /// a new one moves the deadline and is passed on, so others can count
+    /// it too.
+    pub(super) fn confirm_suspicion(&mut self, id: MemberId, name: &MemberName, incarnation: u32, from: &str) {
+        let Some(m) = self.members.get_mut(id) else { return };
+        let Some(s) = m.suspicion.as_mut() else { return };
+        if s.incarnation != incarnation {
             return;
         }
-        let Some(id) = self.members.id_of(name) else {
+        let old = s.deadline;
+        if s.confirm(from) {
+            let new = s.deadline;
+            self.timers.reschedule(Some(old), new, Timer::Suspicion(id));
+            self.queue_suspect(name, incarnation, from);
+        }
+    }
+
+    pub(super) fn merge_dead(&mut self, now: Instant, incarnation: u32, name: &str, from: &str, out: &mut Vec<Action>) {
+        if name == self.local.name.as_str() {
+            self.rumour_about_us(incarnation);
             return;
-        };
-        let Some(m) = self.members.get(id) else {
-            return;
-        };
+        }
+        let Some(id) = self.members.id_of(name) else { return };
+        let Some(m) = self.members.get(id) else { return };
         let left = from == name;
-        let state = if left {
-            MemberState::Left
-        } else {
-            MemberState::Dead
-        };
+        let state = if left { MemberState::Left } else { MemberState::Dead };
         if !precedes(Claim::new(state, incarnation), m.claim()) {
             return;
         }
@@ -261,39 +192,16 @@ impl<R: Rng> Swim<R> {
         if left {
             self.event(Event::Left { name: name.clone() }, out);
         } else if was.is_live() {
-            self.event(
-                Event::Failed {
-                    name: name.clone(),
-                    incarnation,
-                    local: false,
-                },
-                out,
-            );
+            self.event(Event::Failed { name: name.clone(), incarnation, local: false }, out);
         }
-        self.queue_update(
-            &name,
-            &Message::Dead {
-                incarnation,
-                name: name.as_str(),
-                from,
-            },
-        );
+        self.queue_update(&name, &Message::Dead { incarnation, name: name.as_str(), from });
     }
 
     /// Our suspicion of `id` may have run out: declare it dead, unless it
     /// refuted in the meantime (then the suspicion is gone or newer).
-    pub(super) fn on_suspicion_timeout(
-        &mut self,
-        now: Instant,
-        id: MemberId,
-        out: &mut Vec<Action>,
-    ) {
-        let Some(m) = self.members.get(id) else {
-            return;
-        };
-        let Some(s) = m.suspicion.as_ref() else {
-            return;
-        };
+    pub(super) fn on_suspicion_timeout(&mut self, now: Instant, id: MemberId, out: &mut Vec<Action>) {
+        let Some(m) = self.members.get(id) else { return };
+        let Some(s) = m.suspicion.as_ref() else { return };
         if m.state != MemberState::Suspect || s.incarnation != m.incarnation || s.deadline > now {
             return;
         }
@@ -305,33 +213,13 @@ impl<R: Rng> Swim<R> {
         }
         self.bury(now, id);
         self.stats.failures_declared += 1;
-        self.event(
-            Event::Failed {
-                name: name.clone(),
-                incarnation,
-                local: true,
-            },
-            out,
-        );
+        self.event(Event::Failed { name: name.clone(), incarnation, local: true }, out);
         let me = self.local.name.clone();
-        self.queue_update(
-            &name,
-            &Message::Dead {
-                incarnation,
-                name: name.as_str(),
-                from: me.as_str(),
-            },
-        );
+        self.queue_update(&name, &Message::Dead { incarnation, name: name.as_str(), from: me.as_str() });
     }
 
     /// Starts (or restarts) a suspicion of `id` at `incarnation`.
-    pub(super) fn start_suspicion(
-        &mut self,
-        now: Instant,
-        id: MemberId,
-        incarnation: u32,
-        accuser: MemberName,
-    ) {
+    pub(super) fn start_suspicion(&mut self, now: Instant, id: MemberId, incarnation: u32, accuser: MemberName) {
         self.clear_suspicion(id);
         let n = self.num_live();
         let c = &self.config;
@@ -345,12 +233,11 @@ impl<R: Rng> Swim<R> {
         }
         let s = Suspicion::new(incarnation, accuser, now, min, max, k);
         self.timers.insert(s.deadline, Timer::Suspicion(id));
-        self.members
-            .set_state(id, MemberState::Suspect, &mut self.rng);
+        self.members.set_state(id, MemberState::Suspect, &mut self.rng);
         if let Some(m) = self.members.get_mut(id) {
             m.incarnation = incarnation;
             m.since = now;
-            m.suspicion = Some(s);
+            m.suspicion = Some(alloc::boxed::Box::new(s));
         }
     }
 
@@ -365,19 +252,30 @@ impl<R: Rng> Swim<R> {
         if !self.dead_recent.contains(&id) {
             self.dead_recent.push(id);
         }
-        self.timers
-            .insert(now + self.config.dead_member_retention, Timer::Reap(id));
+        self.timers.insert(now + self.config.dead_member_retention, Timer::Reap(id));
     }
 
     pub(super) fn on_reap(&mut self, now: Instant, id: MemberId) {
-        let Some(m) = self.members.get(id) else {
-            return;
-        };
+        let Some(m) = self.members.get(id) else { return };
         if m.state.is_live() || now - m.since < self.config.dead_member_retention {
             return;
         }
         self.members.remove(id);
         self.dead_recent.retain(|&d| d != id);
+    }
+
+    /// A suspect or dead rumour about ourselves: outbid it, or, when it is
+    /// stale but still going round (our refutation may have been lost),
+    /// send our current alive again.
+    fn rumour_about_us(&mut self, incarnation: u32) {
+        if self.phase != Phase::Running {
+            return;
+        }
+        if incarnation >= self.incarnation {
+            self.refute(incarnation);
+        } else if !self.queue.contains(self.local.name.as_str()) {
+            self.queue_self_alive();
+        }
     }
 
     /// Outbids a rumour about ourselves with a higher incarnation.
@@ -397,19 +295,11 @@ impl<R: Rng> Swim<R> {
             meta: &self.local.meta,
         };
         let bytes = encode_message(&msg);
-        self.queue
-            .push(name, bytes, self.config.max_queued_updates.get() as usize);
+        self.queue.push(name, bytes, self.config.max_queued_updates.get() as usize);
     }
 
     pub(super) fn queue_suspect(&mut self, name: &MemberName, incarnation: u32, from: &str) {
-        self.queue_update(
-            name,
-            &Message::Suspect {
-                incarnation,
-                name: name.as_str(),
-                from,
-            },
-        );
+        self.queue_update(name, &Message::Suspect { incarnation, name: name.as_str(), from });
     }
 
     pub(super) fn queue_update(&mut self, key: &MemberName, msg: &Message<'_>) {

@@ -1,7 +1,7 @@
 //! The [`Swim`] state machine: one door in, actions out.
 
 mod lifecycle;
-pub use lifecycle::{MAX_SEEDS, MAX_SYNC_PACKETS};
+pub use lifecycle::{MAX_SEEDS, MAX_SYNC_PACKETS, push_pull_scale};
 mod merge;
 mod probe;
 #[cfg(test)]
@@ -41,11 +41,7 @@ pub struct Identity {
 impl Identity {
     /// An identity with no metadata.
     pub fn new(name: MemberName, addr: SocketAddr) -> Self {
-        Identity {
-            name,
-            addr,
-            meta: Vec::new(),
-        }
+        Identity { name, addr, meta: Vec::new() }
     }
 }
 
@@ -159,12 +155,7 @@ impl<R: Rng> Swim<R> {
     ///
     /// `now` must not go backwards; an earlier `now` is taken as the latest
     /// one seen. Refused inputs (`Err`) change no state.
-    pub fn handle(
-        &mut self,
-        now: Instant,
-        input: Input<'_>,
-        out: &mut Vec<Action>,
-    ) -> Result<(), Error> {
+    pub fn handle(&mut self, now: Instant, input: Input<'_>, out: &mut Vec<Action>) -> Result<(), Error> {
         let now = now.max(self.now);
         self.now = now;
         let result = match input {
@@ -185,15 +176,9 @@ impl<R: Rng> Swim<R> {
     }
 
     /// A datagram arrived: [`Swim::handle`] with [`Input::Packet`].
-    pub fn handle_packet(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        bytes: &[u8],
-    ) -> Result<Vec<Action>, Error> {
+    pub fn handle_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> Result<Vec<Action>, Error> {
         let mut out = Vec::new();
-        self.handle(now, Input::Packet { from, bytes }, &mut out)
-            .map(|()| out)
+        self.handle(now, Input::Packet { from, bytes }, &mut out).map(|()| out)
     }
 
     /// The deadline passed: [`Swim::handle`] with [`Input::Timeout`].
@@ -207,8 +192,7 @@ impl<R: Rng> Swim<R> {
     /// Joins through `seeds`: [`Swim::handle`] with [`Input::Join`].
     pub fn join(&mut self, now: Instant, seeds: &[SocketAddr]) -> Result<Vec<Action>, Error> {
         let mut out = Vec::new();
-        self.handle(now, Input::Join { seeds }, &mut out)
-            .map(|()| out)
+        self.handle(now, Input::Join { seeds }, &mut out).map(|()| out)
     }
 
     /// Leaves gracefully: [`Swim::handle`] with [`Input::Leave`].
@@ -314,29 +298,17 @@ impl<R: Rng> Swim<R> {
         self.started = true;
         // A random stagger keeps members started together from probing
         // and gossiping in lockstep.
-        let probe = self
-            .rng
-            .below(self.config.probe_interval.as_millis() as usize) as u64;
-        let gossip = self
-            .rng
-            .below(self.config.gossip_interval.as_millis() as usize) as u64;
-        self.timers.insert(
-            now + crate::time::Duration::from_millis(probe),
-            crate::timers::Timer::ProbeTick,
-        );
-        self.timers.insert(
-            now + crate::time::Duration::from_millis(gossip),
-            crate::timers::Timer::Gossip,
-        );
+        let probe = self.rng.below(self.config.probe_interval.as_millis() as usize) as u64;
+        let gossip = self.rng.below(self.config.gossip_interval.as_millis() as usize) as u64;
+        self.timers.insert(now + crate::time::Duration::from_millis(probe), crate::timers::Timer::ProbeTick);
+        self.timers.insert(now + crate::time::Duration::from_millis(gossip), crate::timers::Timer::Gossip);
+        if let Some(pp) = self.config.push_pull_interval {
+            let at = self.rng.below(pp.as_millis() as usize) as u64;
+            self.timers.insert(now + crate::time::Duration::from_millis(at), crate::timers::Timer::PushPull);
+        }
     }
 
-    fn on_packet(
-        &mut self,
-        now: Instant,
-        from: SocketAddr,
-        bytes: &[u8],
-        out: &mut Vec<Action>,
-    ) -> Result<(), Error> {
+    fn on_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8], out: &mut Vec<Action>) -> Result<(), Error> {
         self.stats.packets_received += 1;
         self.stats.bytes_received += bytes.len() as u64;
         if self.phase == Phase::Left {
@@ -348,8 +320,13 @@ impl<R: Rng> Swim<R> {
             return Err(Error::Rejected(e));
         }
         self.ensure_started(now);
-        for msg in msgs {
-            self.apply(now, from, msg, out);
+        // Membership updates first, probe traffic second: a suspicion that
+        // rides on a ping (the buddy system) is refuted before the ack is
+        // built, so the refutation travels back on the ack itself.
+        let updates = msgs.iter().filter(|m| m.is_update());
+        let rest = msgs.iter().filter(|m| !m.is_update());
+        for msg in updates.chain(rest) {
+            self.apply(now, from, msg.clone(), out);
         }
         Ok(())
     }
@@ -357,28 +334,15 @@ impl<R: Rng> Swim<R> {
     fn apply(&mut self, now: Instant, from: SocketAddr, msg: Message<'_>, out: &mut Vec<Action>) {
         match msg {
             Message::Ping { seq, target } => self.on_ping(from, seq, target, out),
-            Message::PingReq { seq, target, addr } => {
-                self.on_ping_req(now, from, seq, target, addr, out)
-            }
+            Message::PingReq { seq, target, addr } => self.on_ping_req(now, from, seq, target, addr, out),
             Message::Ack { seq } => self.on_ack(seq, out),
-            Message::Nack { seq } => self.on_nack(seq),
-            Message::Alive {
-                incarnation,
-                name,
-                addr,
-                meta,
-            } => self.merge_alive(now, incarnation, name, addr, meta, out),
-            Message::Suspect {
-                incarnation,
-                name,
-                from,
-            } => self.merge_suspect(now, incarnation, name, from, out),
-            Message::Dead {
-                incarnation,
-                name,
-                from,
-            } => self.merge_dead(now, incarnation, name, from, out),
-            Message::SyncRequest => self.send_sync(from, out),
+            Message::Nack { seq } => self.on_nack(now, seq, out),
+            Message::Alive { incarnation, name, addr, meta } => {
+                self.merge_alive(now, incarnation, name, addr, meta, out)
+            }
+            Message::Suspect { incarnation, name, from } => self.merge_suspect(now, incarnation, name, from, out),
+            Message::Dead { incarnation, name, from } => self.merge_dead(now, incarnation, name, from, out),
+            Message::SyncRequest => self.send_table(from, false, out),
             Message::SyncReply => self.on_sync_reply(from, out),
         }
     }
@@ -397,6 +361,7 @@ impl<R: Rng> Swim<R> {
                 T::Suspicion(id) => self.on_suspicion_timeout(now, id, out),
                 T::Reap(id) => self.on_reap(now, id),
                 T::Gossip => self.on_gossip_tick(now, out),
+                T::PushPull => self.on_push_pull_tick(now, out),
                 T::JoinRetry => self.on_join_retry(now, out),
                 T::LeaveDeadline => self.complete_leave(out),
             }

@@ -28,46 +28,45 @@ impl<R: Rng> Swim<R> {
     fn finish_probes(&mut self, now: crate::Instant, out: &mut Vec<Action>) {
         let probes = core::mem::take(&mut self.probes);
         for p in &probes {
-            self.timers.remove(p.timeout_at, Timer::ProbeTimeout(p.seq));
-            if p.acked {
-                self.stats.probes_acked += 1;
-                self.awareness.apply(-1);
-                continue;
-            }
-            self.stats.probes_failed += 1;
-            // Peers that nacked prove our own network works; each nack we
-            // expected and did not get counts against our own health.
-            let delta = if p.expected_nacks > 0 {
-                p.expected_nacks - p.nacks.min(p.expected_nacks)
-            } else {
-                1
-            };
-            self.awareness.apply(i64::from(delta));
-            self.suspect_after_probe(now, p.target, out);
+            self.judge(now, p, out);
         }
         self.probes = probes;
         self.probes.clear();
     }
 
-    fn suspect_after_probe(&mut self, now: crate::Instant, id: MemberId, out: &mut Vec<Action>) {
-        let Some(m) = self.members.get(id) else {
-            return;
-        };
-        if m.state != MemberState::Alive {
+    /// Settles one probe: an ack lowers our health score; silence raises
+    /// it (unless peers' nacks show our own network works) and makes the
+    /// target suspect.
+    fn judge(&mut self, now: crate::Instant, p: &Probe, out: &mut Vec<Action>) {
+        self.timers.remove(p.timeout_at, Timer::ProbeTimeout(p.seq));
+        if p.acked {
+            self.stats.probes_acked += 1;
+            self.awareness.apply(-1);
             return;
         }
-        let (name, incarnation) = (m.name.clone(), m.incarnation);
+        self.stats.probes_failed += 1;
+        let delta = if p.expected_nacks > 0 { p.expected_nacks - p.nacks.min(p.expected_nacks) } else { 1 };
+        self.awareness.apply(i64::from(delta));
+        self.suspect_after_probe(now, p.target, out);
+    }
+
+    fn suspect_after_probe(&mut self, now: crate::Instant, id: MemberId, out: &mut Vec<Action>) {
+        let Some(m) = self.members.get(id) else { return };
+        let (name, incarnation, state) = (m.name.clone(), m.incarnation, m.state);
         let me = self.local.name.clone();
+        if state == MemberState::Suspect {
+            // Already suspected by someone else: our own failed probe is an
+            // independent confirmation, which shortens the suspicion here
+            // and, passed on, everywhere else.
+            self.confirm_suspicion(id, &name, incarnation, me.as_str());
+            return;
+        }
+        if state != MemberState::Alive {
+            return;
+        }
         self.stats.suspicions_raised += 1;
         self.start_suspicion(now, id, incarnation, me.clone());
-        self.event(
-            Event::Suspected {
-                name: name.clone(),
-                incarnation,
-                local: true,
-            },
-            out,
-        );
+        self.event(Event::Suspected { name: name.clone(), incarnation, local: true }, out);
         self.queue_suspect(&name, incarnation, me.as_str());
     }
 
@@ -81,33 +80,22 @@ impl<R: Rng> Swim<R> {
             if chosen.len() == wanted.min(self.members.live_len()) {
                 break;
             }
-            let Some(id) = self.members.next_probe_target(&mut self.rng) else {
-                break;
-            };
+            let Some(id) = self.members.next_probe_target(&mut self.rng) else { break };
             if !chosen.contains(&id) {
                 chosen.push(id);
             }
         }
         let timeout = self.awareness.scale(self.config.probe_timeout);
         for &id in &chosen {
-            let Some(m) = self.members.get(id) else {
-                continue;
-            };
+            let Some(m) = self.members.get(id) else { continue };
             let (name, addr, state, incarnation) = (m.name.clone(), m.addr, m.state, m.incarnation);
             let seq = self.next_seq();
-            let ping = Message::Ping {
-                seq,
-                target: name.as_str(),
-            };
+            let ping = Message::Ping { seq, target: name.as_str() };
             // The buddy system: a suspect learns of the suspicion from the
             // probe itself and can refute at once.
             if state == MemberState::Suspect {
                 let me = self.local.name.clone();
-                let suspect = Message::Suspect {
-                    incarnation,
-                    name: name.as_str(),
-                    from: me.as_str(),
-                };
+                let suspect = Message::Suspect { incarnation, name: name.as_str(), from: me.as_str() };
                 self.send_with_gossip(addr, &[ping, suspect], out);
             } else {
                 self.send_with_gossip(addr, &[ping], out);
@@ -115,52 +103,25 @@ impl<R: Rng> Swim<R> {
             self.stats.probes_sent += 1;
             let timeout_at = now + timeout;
             self.timers.insert(timeout_at, Timer::ProbeTimeout(seq));
-            self.probes.push(Probe {
-                seq,
-                target: id,
-                timeout_at,
-                acked: false,
-                expected_nacks: 0,
-                nacks: 0,
-            });
+            self.probes.push(Probe { seq, target: id, timeout_at, acked: false, expected_nacks: 0, nacks: 0 });
         }
         self.scratch = chosen;
     }
 
     /// The direct ping went unanswered: ask `indirect_checks` others.
-    pub(super) fn on_probe_timeout(
-        &mut self,
-        _now: crate::Instant,
-        seq: u32,
-        out: &mut Vec<Action>,
-    ) {
-        let Some(i) = self.probes.iter().position(|p| p.seq == seq) else {
-            return;
-        };
+    pub(super) fn on_probe_timeout(&mut self, _now: crate::Instant, seq: u32, out: &mut Vec<Action>) {
+        let Some(i) = self.probes.iter().position(|p| p.seq == seq) else { return };
         if self.probes[i].acked {
             return;
         }
         let target = self.probes[i].target;
-        let Some(m) = self.members.get(target) else {
-            return;
-        };
+        let Some(m) = self.members.get(target) else { return };
         let (name, addr) = (m.name.clone(), m.addr);
         let mut helpers = core::mem::take(&mut self.scratch);
-        self.members.random_live(
-            self.config.indirect_checks as usize,
-            &[target],
-            &mut self.rng,
-            &mut helpers,
-        );
+        self.members.random_live(self.config.indirect_checks as usize, &[target], &mut self.rng, &mut helpers);
         for &h in &helpers {
-            let Some(via) = self.members.get(h).map(|m| m.addr) else {
-                continue;
-            };
-            let req = Message::PingReq {
-                seq,
-                target: name.as_str(),
-                addr,
-            };
+            let Some(via) = self.members.get(h).map(|m| m.addr) else { continue };
+            let req = Message::PingReq { seq, target: name.as_str(), addr };
             self.send_with_gossip(via, &[req], out);
             self.stats.ping_reqs_sent += 1;
         }
@@ -168,13 +129,7 @@ impl<R: Rng> Swim<R> {
         self.scratch = helpers;
     }
 
-    pub(super) fn on_ping(
-        &mut self,
-        from: SocketAddr,
-        seq: u32,
-        target: &str,
-        out: &mut Vec<Action>,
-    ) {
+    pub(super) fn on_ping(&mut self, from: SocketAddr, seq: u32, target: &str, out: &mut Vec<Action>) {
         if target != self.local.name.as_str() {
             // Meant for a member that used to have our address.
             self.stats.misdirected += 1;
@@ -208,14 +163,7 @@ impl<R: Rng> Swim<R> {
         // the requester before its own probe period ends.
         let wait = crate::Duration::from_millis(self.config.probe_timeout.as_millis() * 4 / 5);
         let deadline = now + wait;
-        self.relays.insert(
-            ours,
-            Relay {
-                requester: from,
-                seq,
-                deadline,
-            },
-        );
+        self.relays.insert(ours, Relay { requester: from, seq, deadline });
         self.timers.insert(deadline, Timer::Relay(ours));
         self.stats.relays += 1;
     }
@@ -232,10 +180,16 @@ impl<R: Rng> Swim<R> {
         }
     }
 
-    pub(super) fn on_nack(&mut self, seq: u32) {
-        if let Some(p) = self.probes.iter_mut().find(|p| p.seq == seq) {
-            self.stats.nacks_received += 1;
-            p.nacks = p.nacks.saturating_add(1);
+    pub(super) fn on_nack(&mut self, now: crate::Instant, seq: u32, out: &mut Vec<Action>) {
+        let Some(i) = self.probes.iter().position(|p| p.seq == seq) else { return };
+        self.stats.nacks_received += 1;
+        let p = &mut self.probes[i];
+        p.nacks = p.nacks.saturating_add(1);
+        // Every helper has reported the target silent and the direct ping
+        // timed out long ago: nothing is left to wait for.
+        if !p.acked && p.nacks >= p.expected_nacks {
+            let p = self.probes.swap_remove(i);
+            self.judge(now, &p, out);
         }
     }
 

@@ -87,6 +87,12 @@ impl Message<'_> {
     /// How many kinds this version knows: kinds are `0..KINDS`.
     pub const KINDS: u8 = 9;
 
+    /// Whether this is a membership update (alive, suspect, dead) rather
+    /// than probe or sync traffic.
+    pub fn is_update(&self) -> bool {
+        matches!(self, Message::Alive { .. } | Message::Suspect { .. } | Message::Dead { .. })
+    }
+
     /// The wire kind: the variant index.
     pub fn kind(&self) -> u8 {
         match self {

@@ -40,6 +40,14 @@ pub const MAX_MESSAGES: usize = 128;
 /// The largest metadata the wire carries for one member, in bytes.
 pub const MAX_META_LEN: usize = 512;
 
+/// The longest encoding of an alive update with a name of
+/// [`MAX_NAME_LEN`] bytes and `meta_len` bytes of metadata.
+pub const fn max_alive_len(meta_len: usize) -> usize {
+    // kind, incarnation varint, name length + name, address (variant,
+    // 16 bytes, port varint), metadata length + metadata.
+    1 + 5 + 2 + MAX_NAME_LEN + 1 + 16 + 3 + 2 + meta_len
+}
+
 /// Why a datagram was rejected. A rejected datagram changes no state; it is
 /// counted in [`Stats::rejected`](crate::Stats::rejected) by reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -152,18 +160,10 @@ fn check(msg: &Message<'_>) -> Result<(), DecodeError> {
             }
             name_ok(name)
         }
-        Message::Suspect { name, from, .. } | Message::Dead { name, from, .. } => {
-            name_ok(name) && name_ok(from)
-        }
-        Message::Ack { .. } | Message::Nack { .. } | Message::SyncRequest | Message::SyncReply => {
-            true
-        }
+        Message::Suspect { name, from, .. } | Message::Dead { name, from, .. } => name_ok(name) && name_ok(from),
+        Message::Ack { .. } | Message::Nack { .. } | Message::SyncRequest | Message::SyncReply => true,
     };
-    if ok {
-        Ok(())
-    } else {
-        Err(DecodeError::BadName)
-    }
+    if ok { Ok(()) } else { Err(DecodeError::BadName) }
 }
 
 fn map_postcard(e: postcard::Error) -> DecodeError {
@@ -229,11 +229,7 @@ impl PacketWriter {
         let mut buf = Datagram::default();
         // Capacity is MAX_DATAGRAM, never zero.
         let _ = buf.0.push(VERSION);
-        PacketWriter {
-            buf,
-            budget: budget.min(MAX_DATAGRAM),
-            count: 0,
-        }
+        PacketWriter { buf, budget: budget.min(MAX_DATAGRAM), count: 0 }
     }
 
     /// Appends one message, or leaves the packet unchanged if it does not fit.

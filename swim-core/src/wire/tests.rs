@@ -15,48 +15,16 @@ fn one(msg: &Message<'_>) -> Datagram {
 #[test]
 fn golden_bytes_pin_the_format() {
     let cases: [(Message<'_>, &[u8]); 9] = [
-        (
-            Message::Ping {
-                seq: 1,
-                target: "b",
-            },
-            &[1, 0, 1, 1, b'b'],
-        ),
-        (
-            Message::PingReq {
-                seq: 2,
-                target: "c",
-                addr: addr(),
-            },
-            &[1, 1, 2, 1, b'c', 0, 127, 0, 0, 1, 0x8a, 0x3e],
-        ),
+        (Message::Ping { seq: 1, target: "b" }, &[1, 0, 1, 1, b'b']),
+        (Message::PingReq { seq: 2, target: "c", addr: addr() }, &[1, 1, 2, 1, b'c', 0, 127, 0, 0, 1, 0x8a, 0x3e]),
         (Message::Ack { seq: 300 }, &[1, 2, 0xac, 0x02]),
         (Message::Nack { seq: 7 }, &[1, 3, 7]),
         (
-            Message::Alive {
-                incarnation: 2,
-                name: "a",
-                addr: addr(),
-                meta: b"m",
-            },
+            Message::Alive { incarnation: 2, name: "a", addr: addr(), meta: b"m" },
             &[1, 4, 2, 1, b'a', 0, 127, 0, 0, 1, 0x8a, 0x3e, 1, b'm'],
         ),
-        (
-            Message::Suspect {
-                incarnation: 3,
-                name: "a",
-                from: "b",
-            },
-            &[1, 5, 3, 1, b'a', 1, b'b'],
-        ),
-        (
-            Message::Dead {
-                incarnation: 4,
-                name: "a",
-                from: "a",
-            },
-            &[1, 6, 4, 1, b'a', 1, b'a'],
-        ),
+        (Message::Suspect { incarnation: 3, name: "a", from: "b" }, &[1, 5, 3, 1, b'a', 1, b'b']),
+        (Message::Dead { incarnation: 4, name: "a", from: "a" }, &[1, 6, 4, 1, b'a', 1, b'a']),
         (Message::SyncRequest, &[1, 7]),
         (Message::SyncReply, &[1, 8]),
     ];
@@ -69,44 +37,32 @@ fn golden_bytes_pin_the_format() {
 }
 
 #[test]
+fn max_alive_len_is_an_upper_bound() {
+    let name: alloc::string::String = core::iter::repeat_n('x', MAX_NAME_LEN).collect();
+    let meta = [0xffu8; MAX_META_LEN];
+    let addr = SocketAddr::from((Ipv6Addr::from([0xff; 16]), u16::MAX));
+    let msg = Message::Alive { incarnation: u32::MAX, name: &name, addr, meta: &meta };
+    assert!(encode_message(&msg).len() <= max_alive_len(MAX_META_LEN));
+}
+
+#[test]
 fn compound_packets_hold_several_messages() {
     let mut w = PacketWriter::new(1400);
-    w.push(&Message::Ping {
-        seq: 9,
-        target: "x",
-    })
-    .unwrap();
-    w.push_encoded(&encode_message(&Message::Dead {
-        incarnation: 1,
-        name: "y",
-        from: "z",
-    }))
-    .unwrap();
+    w.push(&Message::Ping { seq: 9, target: "x" }).unwrap();
+    w.push_encoded(&encode_message(&Message::Dead { incarnation: 1, name: "y", from: "z" })).unwrap();
     assert_eq!(w.count(), 2);
     let d = w.finish();
     let mut out = Messages::new();
     decode(&d, &mut out).unwrap();
     assert_eq!(out.len(), 2);
-    assert_eq!(
-        out[1],
-        Message::Dead {
-            incarnation: 1,
-            name: "y",
-            from: "z"
-        }
-    );
+    assert_eq!(out[1], Message::Dead { incarnation: 1, name: "y", from: "z" });
 }
 
 #[test]
 fn writer_never_exceeds_its_budget() {
     let mut w = PacketWriter::new(MIN_PACKET_BUDGET);
     let meta = [0u8; 200];
-    let alive = Message::Alive {
-        incarnation: 1,
-        name: "member",
-        addr: addr(),
-        meta: &meta,
-    };
+    let alive = Message::Alive { incarnation: 1, name: "member", addr: addr(), meta: &meta };
     let mut n = 0;
     while w.push(&alive).is_ok() {
         n += 1;
@@ -140,13 +96,9 @@ fn bad_datagrams_are_rejected_with_a_reason() {
     // A valid message followed by junk: the whole datagram is refused.
     assert_eq!(dec(&[VERSION, 2, 1, 2]), Err(DecodeError::Truncated));
     // An over-long varint.
-    assert_eq!(
-        dec(&[VERSION, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]),
-        Err(DecodeError::Malformed)
-    );
-    let many: alloc::vec::Vec<u8> = core::iter::once(VERSION)
-        .chain(core::iter::repeat_n([2u8, 1], MAX_MESSAGES + 1).flatten())
-        .collect();
+    assert_eq!(dec(&[VERSION, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), Err(DecodeError::Malformed));
+    let many: alloc::vec::Vec<u8> =
+        core::iter::once(VERSION).chain(core::iter::repeat_n([2u8, 1], MAX_MESSAGES + 1).flatten()).collect();
     assert_eq!(dec(&many), Err(DecodeError::TooManyMessages));
     let mut long_meta = alloc::vec![VERSION, 4, 1, 1, b'a', 0, 127, 0, 0, 1, 1, 0x81, 0x04];
     long_meta.extend_from_slice(&[0; 513]);
@@ -159,10 +111,8 @@ fn arb_name() -> impl Strategy<Value = alloc::string::String> {
 
 fn arb_addr() -> impl Strategy<Value = SocketAddr> {
     prop_oneof![
-        (any::<[u8; 4]>(), any::<u16>())
-            .prop_map(|(ip, port)| SocketAddr::from((Ipv4Addr::from(ip), port))),
-        (any::<[u8; 16]>(), any::<u16>())
-            .prop_map(|(ip, port)| SocketAddr::from((Ipv6Addr::from(ip), port))),
+        (any::<[u8; 4]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((Ipv4Addr::from(ip), port))),
+        (any::<[u8; 16]>(), any::<u16>()).prop_map(|(ip, port)| SocketAddr::from((Ipv6Addr::from(ip), port))),
     ]
 }
 
@@ -183,29 +133,12 @@ impl Owned {
     fn msg(&self) -> Message<'_> {
         match self {
             Owned::Ping(s, t) => Message::Ping { seq: *s, target: t },
-            Owned::PingReq(s, t, a) => Message::PingReq {
-                seq: *s,
-                target: t,
-                addr: *a,
-            },
+            Owned::PingReq(s, t, a) => Message::PingReq { seq: *s, target: t, addr: *a },
             Owned::Ack(s) => Message::Ack { seq: *s },
             Owned::Nack(s) => Message::Nack { seq: *s },
-            Owned::Alive(i, n, a, m) => Message::Alive {
-                incarnation: *i,
-                name: n,
-                addr: *a,
-                meta: m,
-            },
-            Owned::Suspect(i, n, f) => Message::Suspect {
-                incarnation: *i,
-                name: n,
-                from: f,
-            },
-            Owned::Dead(i, n, f) => Message::Dead {
-                incarnation: *i,
-                name: n,
-                from: f,
-            },
+            Owned::Alive(i, n, a, m) => Message::Alive { incarnation: *i, name: n, addr: *a, meta: m },
+            Owned::Suspect(i, n, f) => Message::Suspect { incarnation: *i, name: n, from: f },
+            Owned::Dead(i, n, f) => Message::Dead { incarnation: *i, name: n, from: f },
             Owned::SyncRequest => Message::SyncRequest,
             Owned::SyncReply => Message::SyncReply,
         }
@@ -218,12 +151,7 @@ fn arb_msg() -> impl Strategy<Value = Owned> {
         (any::<u32>(), arb_name(), arb_addr()).prop_map(|(s, t, a)| Owned::PingReq(s, t, a)),
         any::<u32>().prop_map(Owned::Ack),
         any::<u32>().prop_map(Owned::Nack),
-        (
-            any::<u32>(),
-            arb_name(),
-            arb_addr(),
-            proptest::collection::vec(any::<u8>(), 0..64)
-        )
+        (any::<u32>(), arb_name(), arb_addr(), proptest::collection::vec(any::<u8>(), 0..64))
             .prop_map(|(i, n, a, m)| Owned::Alive(i, n, a, m)),
         (any::<u32>(), arb_name(), arb_name()).prop_map(|(i, n, f)| Owned::Suspect(i, n, f)),
         (any::<u32>(), arb_name(), arb_name()).prop_map(|(i, n, f)| Owned::Dead(i, n, f)),

@@ -1,0 +1,358 @@
+//! The benchmark scenarios S1–S5, exactly as `shared/scenarios.md`
+//! defines them, each producing JSON lines.
+
+use serde_json::{Map, Value, json};
+use swim_core::{Config, Event, Random};
+
+use crate::net::{Command, Flow, NetConfig, Sim, mix, name_index};
+use crate::procstat::{Meter, peak_rss_mib};
+use crate::views::Views;
+
+/// Parameters shared by every scenario.
+#[derive(Clone, Debug)]
+pub struct Params {
+    /// Cluster size.
+    pub n: usize,
+    /// Base seed.
+    pub seed: u64,
+    /// One-way latency in ms.
+    pub latency_ms: u64,
+    /// Protocol configuration.
+    pub config: Config,
+}
+
+/// Cap on the warm-up's wait for convergence, virtual ms.
+pub const WARMUP_CAP_MS: u64 = 600_000;
+/// Time run after convergence before a measurement window starts.
+pub const SETTLE_MS: u64 = 30_000;
+/// Cap on S2's wait for every live node to see the crash.
+pub const DETECT_CAP_MS: u64 = 120_000;
+/// S3's measurement window.
+pub const S3_WINDOW_MS: u64 = 300_000;
+/// S5's simulated span.
+pub const S5_SPAN_MS: u64 = 100_000;
+
+fn sim(p: &Params, seed: u64, loss: f64) -> Sim {
+    let net = NetConfig { seed, latency_ms: p.latency_ms, loss };
+    // Params come from the runner, whose config is a validated preset.
+    match Sim::new(p.n, p.config.clone(), net) {
+        Ok(s) => s,
+        Err(e) => panic!("invalid configuration: {e}"),
+    }
+}
+
+fn header(scenario: &str, p: &Params, seed: u64, loss: f64) -> Map<String, Value> {
+    let mut m = Map::new();
+    m.insert("scenario".into(), json!(scenario));
+    m.insert("impl".into(), json!("swim"));
+    m.insert("n".into(), json!(p.n));
+    m.insert("seed".into(), json!(seed));
+    m.insert("latency_ms".into(), json!(p.latency_ms));
+    m.insert("loss".into(), json!(loss));
+    m.insert("config".into(), effective_config(&p.config, p.n));
+    m
+}
+
+/// The configuration plus the figures it implies at this `n`.
+pub fn effective_config(c: &Config, n: usize) -> Value {
+    let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        let min = swim_core::suspicion::suspicion_min(c.suspicion_mult.get(), n, c.probe_interval);
+        m.insert("suspicion_min_ms".into(), json!(min.as_millis()));
+        m.insert("suspicion_max_ms".into(), json!(min.as_millis() * u64::from(c.suspicion_max_timeout_mult.get())));
+        m.insert("retransmit_limit".into(), json!(swim_core::retransmit_limit(c.retransmit_mult.get(), n)));
+    }
+    v
+}
+
+fn finish(mut m: Map<String, Value>, outcome: &str, meter: &Meter) -> Value {
+    m.insert("outcome".into(), json!(outcome));
+    m.insert("wall_s".into(), json!(round3(meter.wall_s())));
+    m.insert("cpu_s".into(), json!(round3(meter.cpu_s())));
+    m.insert("peak_rss_mib".into(), json!(round3(peak_rss_mib())));
+    Value::Object(m)
+}
+
+fn round3(x: f64) -> f64 {
+    (x * 1000.0).round() / 1000.0
+}
+
+/// `{"median", "min", "max", "per_run"}` over per-run figures; a run that
+/// never reached the event is `null`, and makes the median null when it is
+/// one of the middle values.
+pub fn summary(runs: &[Option<u64>]) -> Value {
+    let mut sorted: Vec<Option<u64>> = runs.to_vec();
+    // None sorts as "never": after every value.
+    sorted.sort_by_key(|v| v.unwrap_or(u64::MAX));
+    let len = sorted.len();
+    let median = if len == 0 {
+        None
+    } else if len % 2 == 1 {
+        sorted[len / 2].map(|v| v as f64)
+    } else {
+        match (sorted[len / 2 - 1], sorted[len / 2]) {
+            (Some(a), Some(b)) => Some((a + b) as f64 / 2.0),
+            _ => None,
+        }
+    };
+    let present: Vec<u64> = runs.iter().flatten().copied().collect();
+    json!({
+        "median": median,
+        "min": present.iter().min(),
+        "max": present.iter().max(),
+        "per_run": runs,
+    })
+}
+
+/// Brings up a cluster as S2 and S3 expect: node i ≥ 1 joins node 0 at a
+/// uniform time in [0, 1000 ms); runs until every node sees all n alive
+/// (cap 600 s), then 30 s more. Returns the window start, or `None` when
+/// the cluster never converged.
+pub fn warm_up(sim: &mut Sim, views: &mut Views) -> Option<u64> {
+    let n = sim.len();
+    for i in 1..n {
+        let t = Random::below(sim.rng(), 1000) as u64;
+        sim.schedule(t, Command::Join { node: i, seeds: vec![0] });
+    }
+    let all = views.all_pairs();
+    let mut converged = views.alive_pairs() == all;
+    if !converged {
+        sim.run_until(WARMUP_CAP_MS, &mut |_, node, e: &Event| {
+            views.apply(node, e);
+            if views.alive_pairs() == all { Flow::Stop } else { Flow::Continue }
+        });
+        converged = views.alive_pairs() == all;
+    }
+    let start = sim.now() + SETTLE_MS;
+    sim.run_until(start, &mut |_, node, e: &Event| {
+        views.apply(node, e);
+        Flow::Continue
+    });
+    converged.then_some(start)
+}
+
+/// S1 bootstrap: every node i ≥ 1 joins node 0 at t = 0.
+pub fn s1(p: &Params) -> Value {
+    let meter = Meter::start();
+    let mut sim = sim(p, p.seed, 0.0);
+    let mut views = Views::new(p.n);
+    for i in 1..p.n {
+        sim.schedule(0, Command::Join { node: i, seeds: vec![0] });
+    }
+    let all = views.all_pairs();
+    let marks = [0.5, 0.9, 0.99, 1.0];
+    let mut reached: [Option<u64>; 4] = [None; 4];
+    fn check(reached: &mut [Option<u64>; 4], marks: &[f64; 4], t: u64, views: &Views) {
+        let all = views.all_pairs() as f64;
+        for (k, f) in marks.iter().enumerate() {
+            if reached[k].is_none() && views.alive_pairs() as f64 >= f * all {
+                reached[k] = Some(t);
+            }
+        }
+    }
+    check(&mut reached, &marks, 0, &views);
+    if reached[3].is_none() {
+        sim.run_until(WARMUP_CAP_MS, &mut |t, node, e: &Event| {
+            views.apply(node, e);
+            check(&mut reached, &marks, t, &views);
+            if views.alive_pairs() == all { Flow::Stop } else { Flow::Continue }
+        });
+    }
+    let st = sim.stats();
+    let mut m = header("S1", p, p.seed, 0.0);
+    m.insert("convergence_ms".into(), json!(reached[3]));
+    m.insert("t50_pairs_ms".into(), json!(reached[0]));
+    m.insert("t90_pairs_ms".into(), json!(reached[1]));
+    m.insert("t99_pairs_ms".into(), json!(reached[2]));
+    m.insert("msgs_sent".into(), json!(st.msgs_sent));
+    m.insert("bytes_sent".into(), json!(st.bytes_sent));
+    m.insert("msgs_per_node".into(), json!(round3(st.msgs_sent as f64 / p.n as f64)));
+    m.insert("bytes_per_node".into(), json!(round3(st.bytes_sent as f64 / p.n as f64)));
+    finish(m, if reached[3].is_some() { "converged" } else { "timeout" }, &meter)
+}
+
+/// One S2 run's figures, in ms from the crash.
+#[derive(Clone, Debug, Default)]
+pub struct CrashRun {
+    /// First suspicion of the crashed node raised by a live node's own probe.
+    pub first_suspect_ms: Option<u64>,
+    /// First failure declaration (or observation) at a live node.
+    pub first_down_ms: Option<u64>,
+    /// When every live node had the crashed node failed.
+    pub all_live_down_ms: Option<u64>,
+    /// Failures of other, live nodes meanwhile.
+    pub false_failures: u64,
+    /// Whether the warm-up converged.
+    pub warmed_up: bool,
+}
+
+/// One S2 run with the given seed.
+pub fn s2_run(p: &Params, seed: u64) -> CrashRun {
+    let mut sim = sim(p, seed, 0.0);
+    let mut views = Views::new(p.n);
+    let Some(window) = warm_up(&mut sim, &mut views) else { return CrashRun::default() };
+    let x = Random::below(sim.rng(), p.n);
+    let crash_at = window + Random::below(sim.rng(), 1000) as u64;
+    sim.schedule(crash_at, Command::Crash(x));
+    sim.run_until(crash_at.saturating_sub(1), &mut |_, node, e: &Event| {
+        views.apply(node, e);
+        Flow::Continue
+    });
+    let mut run = CrashRun { warmed_up: true, ..CrashRun::default() };
+    let live = (p.n - 1) as u32;
+    sim.run_until(crash_at + DETECT_CAP_MS, &mut |t, node, e: &Event| {
+        views.apply(node, e);
+        if node == x || t < crash_at {
+            return Flow::Continue;
+        }
+        let since = t - crash_at;
+        match e {
+            Event::Suspected { name, local: true, .. } if name_index(name.as_str()) == Some(x) => {
+                run.first_suspect_ms.get_or_insert(since);
+            }
+            Event::Failed { name, .. } if name_index(name.as_str()) == Some(x) => {
+                run.first_down_ms.get_or_insert(since);
+            }
+            Event::Failed { .. } => run.false_failures += 1,
+            _ => {}
+        }
+        if views.down_count(x) >= live {
+            run.all_live_down_ms = Some(since);
+            return Flow::Stop;
+        }
+        Flow::Continue
+    });
+    run
+}
+
+/// S2 crash detection over `runs` runs with seeds derived from the base.
+pub fn s2(p: &Params, runs: usize) -> Value {
+    let meter = Meter::start();
+    let results: Vec<CrashRun> = (0..runs).map(|r| s2_run(p, mix(p.seed, 1000 + r as u64))).collect();
+    let pick = |f: fn(&CrashRun) -> Option<u64>| summary(&results.iter().map(f).collect::<Vec<_>>());
+    let mut m = header("S2", p, p.seed, 0.0);
+    m.insert("runs".into(), json!(runs));
+    m.insert("first_suspect_ms".into(), pick(|r| r.first_suspect_ms));
+    m.insert("first_down_ms".into(), pick(|r| r.first_down_ms));
+    m.insert("all_live_down_ms".into(), pick(|r| r.all_live_down_ms));
+    m.insert("false_failures".into(), json!(results.iter().map(|r| r.false_failures).sum::<u64>()));
+    let ok = results.iter().all(|r| r.warmed_up && r.all_live_down_ms.is_some());
+    finish(m, if ok { "detected" } else { "timeout" }, &meter)
+}
+
+/// Figures of one S3 window.
+#[derive(Clone, Debug, Default)]
+pub struct LossWindow {
+    /// Failures declared by the declarer's own suspicion timeout.
+    pub false_positive_declarations: u64,
+    /// Every failure event about a live node, gossip included.
+    pub false_down_observations: u64,
+    /// Suspicions raised by own failed probes.
+    pub suspicions_raised: u64,
+    /// Every live node sees every live node alive or suspect at the end.
+    pub whole_at_end: bool,
+    /// Pairs in the suspect state at the end.
+    pub suspect_pairs_at_end: u64,
+    /// Datagrams and bytes sent in the window.
+    pub msgs: u64,
+    /// Bytes sent in the window.
+    pub bytes: u64,
+    /// Whether the warm-up converged.
+    pub warmed_up: bool,
+}
+
+/// One S3 window at loss `loss`.
+pub fn s3_run(p: &Params, loss: f64, window_ms: u64) -> LossWindow {
+    let mut sim = sim(p, p.seed, 0.0);
+    let mut views = Views::new(p.n);
+    let Some(start) = warm_up(&mut sim, &mut views) else { return LossWindow::default() };
+    sim.schedule(start, Command::SetLoss(loss));
+    let (msgs0, bytes0) = (sim.stats().msgs_sent, sim.stats().bytes_sent);
+    let mut w = LossWindow { warmed_up: true, ..LossWindow::default() };
+    sim.run_until(start + window_ms, &mut |_, node, e: &Event| {
+        views.apply(node, e);
+        match e {
+            Event::Failed { local, .. } => {
+                w.false_down_observations += 1;
+                w.false_positive_declarations += u64::from(*local);
+            }
+            Event::Suspected { local: true, .. } => w.suspicions_raised += 1,
+            _ => {}
+        }
+        Flow::Continue
+    });
+    w.whole_at_end = views.up_pairs() == views.all_pairs();
+    w.suspect_pairs_at_end = views.up_pairs() - views.alive_pairs();
+    w.msgs = sim.stats().msgs_sent - msgs0;
+    w.bytes = sim.stats().bytes_sent - bytes0;
+    w
+}
+
+/// S3 false positives at one loss rate.
+pub fn s3(p: &Params, loss: f64) -> Value {
+    let meter = Meter::start();
+    let w = s3_run(p, loss, S3_WINDOW_MS);
+    let per_node_min = |x: u64| round3(x as f64 / p.n as f64 / (S3_WINDOW_MS as f64 / 60_000.0));
+    let mut m = header("S3", p, p.seed, loss);
+    m.insert("window_ms".into(), json!(S3_WINDOW_MS));
+    m.insert("false_positive_declarations".into(), json!(w.false_positive_declarations));
+    m.insert("false_down_observations".into(), json!(w.false_down_observations));
+    m.insert("false_positive_declarations_per_node_per_min".into(), json!(per_node_min(w.false_positive_declarations)));
+    m.insert("false_down_observations_per_node_per_min".into(), json!(per_node_min(w.false_down_observations)));
+    m.insert("suspicions_raised".into(), json!(w.suspicions_raised));
+    m.insert("whole_at_end".into(), json!(w.whole_at_end));
+    m.insert("suspect_pairs_at_end".into(), json!(w.suspect_pairs_at_end));
+    finish(m, if w.warmed_up { "completed" } else { "timeout" }, &meter)
+}
+
+/// S4 steady-state load: the S3 window at p = 0.
+pub fn s4(p: &Params) -> Value {
+    let meter = Meter::start();
+    let w = s3_run(p, 0.0, S3_WINDOW_MS);
+    let secs = S3_WINDOW_MS as f64 / 1000.0;
+    let mut m = header("S4", p, p.seed, 0.0);
+    m.insert("window_ms".into(), json!(S3_WINDOW_MS));
+    m.insert("msgs_per_node_per_s".into(), json!(round3(w.msgs as f64 / p.n as f64 / secs)));
+    m.insert("bytes_per_node_per_s".into(), json!(round3(w.bytes as f64 / p.n as f64 / secs)));
+    m.insert("mean_msg_bytes".into(), json!(round3(if w.msgs == 0 { 0.0 } else { w.bytes as f64 / w.msgs as f64 })));
+    finish(m, if w.warmed_up { "completed" } else { "timeout" }, &meter)
+}
+
+/// S5 cost: S1's start, exactly 100 virtual seconds.
+pub fn s5(p: &Params) -> Value {
+    let meter = Meter::start();
+    let mut sim = sim(p, p.seed, 0.0);
+    for i in 1..p.n {
+        sim.schedule(0, Command::Join { node: i, seeds: vec![0] });
+    }
+    sim.run_until(S5_SPAN_MS, &mut |_, _, _: &Event| Flow::Continue);
+    let (wall, cpu) = (meter.wall_s(), meter.cpu_s());
+    let delivered = sim.stats().packets_delivered;
+    let mut m = header("S5", p, p.seed, 0.0);
+    m.insert("virtual_ms".into(), json!(S5_SPAN_MS));
+    m.insert("packets_delivered".into(), json!(delivered));
+    m.insert("pkts_per_cpu_s".into(), json!(round3(if cpu > 0.0 { delivered as f64 / cpu } else { 0.0 })));
+    m.insert(
+        "virtual_per_wall".into(),
+        json!(round3(if wall > 0.0 { S5_SPAN_MS as f64 / 1000.0 / wall } else { 0.0 })),
+    );
+    finish(m, "completed", &meter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_follows_the_definition() {
+        let v = summary(&[Some(3), Some(1), Some(2), Some(10)]);
+        assert_eq!(v["median"], json!(2.5));
+        assert_eq!(v["min"], json!(1));
+        assert_eq!(v["max"], json!(10));
+        let v = summary(&[Some(3), None, Some(1)]);
+        assert_eq!(v["median"], json!(3.0));
+        assert_eq!(v["per_run"], json!([3, null, 1]));
+        let v = summary(&[Some(3), None]);
+        assert_eq!(v["median"], Value::Null);
+    }
+}
