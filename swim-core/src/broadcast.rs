@@ -5,7 +5,7 @@
 //! updates first, newest first among equals, and an update is dropped
 //! once sent `retransmit_mult * ceil(log10(n + 1))` times.
 
-use alloc::collections::{BTreeMap, BTreeSet};
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cmp::Reverse;
 
@@ -29,33 +29,35 @@ pub fn retransmit_limit(mult: u32, n: usize) -> u32 {
     mult.saturating_mul(digits)
 }
 
-#[derive(Clone, Debug)]
-struct Entry {
-    id: u64,
-    transmits: u32,
-    bytes: Vec<u8>,
-}
+/// Queue order: fewest transmissions first, then newest first.
+type Rank = (u32, Reverse<u64>);
 
 #[derive(Clone, Debug, Default)]
 pub(crate) struct BroadcastQueue {
-    entries: BTreeMap<MemberName, Entry>,
-    order: BTreeSet<(u32, Reverse<u64>, MemberName)>,
+    /// Updates in sending order, with what they are keyed by.
+    order: BTreeMap<Rank, (MemberName, Vec<u8>)>,
+    /// Where each key's update stands in `order`.
+    index: BTreeMap<MemberName, Rank>,
     next_id: u64,
-    picked: Vec<(u32, Reverse<u64>, MemberName)>,
+    picked: Vec<Rank>,
 }
+
+/// After this many queued updates in a row that do not fit, the packet is
+/// taken as full: the rest of a long queue is not worth scanning.
+const MAX_MISFITS: usize = 8;
 
 impl BroadcastQueue {
     #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
-        self.entries.len()
+        self.index.len()
     }
 
     pub(crate) fn is_empty(&self) -> bool {
-        self.entries.is_empty()
+        self.index.is_empty()
     }
 
     pub(crate) fn contains(&self, key: &str) -> bool {
-        self.entries.contains_key(key)
+        self.index.contains_key(key)
     }
 
     /// Queues `bytes` (one encoded message) under `key`, replacing any
@@ -63,19 +65,19 @@ impl BroadcastQueue {
     /// oldest one is dropped.
     pub(crate) fn push(&mut self, key: MemberName, bytes: Vec<u8>, max: usize) {
         self.remove(key.as_str());
-        let id = self.next_id;
+        let rank = (0, Reverse(self.next_id));
         self.next_id += 1;
-        self.order.insert((0, Reverse(id), key.clone()));
-        self.entries.insert(key, Entry { id, transmits: 0, bytes });
-        while self.entries.len() > max.max(1) {
-            let Some((_, _, k)) = self.order.pop_last() else { break };
-            self.entries.remove(k.as_str());
+        self.index.insert(key.clone(), rank);
+        self.order.insert(rank, (key, bytes));
+        while self.index.len() > max.max(1) {
+            let Some((_, (k, _))) = self.order.pop_last() else { break };
+            self.index.remove(k.as_str());
         }
     }
 
     pub(crate) fn remove(&mut self, key: &str) {
-        if let Some((k, e)) = self.entries.remove_entry(key) {
-            self.order.remove(&(e.transmits, Reverse(e.id), k));
+        if let Some(rank) = self.index.remove(key) {
+            self.order.remove(&rank);
         }
     }
 
@@ -84,24 +86,30 @@ impl BroadcastQueue {
     /// Returns how many were written.
     pub(crate) fn fill(&mut self, w: &mut PacketWriter, limit: u32) -> usize {
         self.picked.clear();
-        for key in &self.order {
-            if w.remaining() < MIN_MESSAGE {
+        let mut misfits = 0;
+        for (rank, (_, bytes)) in &self.order {
+            if w.remaining() < MIN_MESSAGE || misfits >= MAX_MISFITS {
                 break;
             }
-            let Some(e) = self.entries.get(key.2.as_str()) else { continue };
-            if w.push_encoded(&e.bytes).is_ok() {
-                self.picked.push(key.clone());
+            if w.push_encoded(bytes).is_ok() {
+                self.picked.push(*rank);
+                misfits = 0;
+            } else {
+                misfits += 1;
             }
         }
         let picked = core::mem::take(&mut self.picked);
-        for (transmits, id, name) in &picked {
-            self.order.remove(&(*transmits, *id, name.clone()));
-            let sent = transmits + 1;
+        for &rank in &picked {
+            let Some((key, bytes)) = self.order.remove(&rank) else { continue };
+            let sent = rank.0 + 1;
             if sent >= limit {
-                self.entries.remove(name.as_str());
-            } else if let Some(e) = self.entries.get_mut(name.as_str()) {
-                e.transmits = sent;
-                self.order.insert((sent, *id, name.clone()));
+                self.index.remove(key.as_str());
+            } else {
+                let next = (sent, rank.1);
+                if let Some(r) = self.index.get_mut(key.as_str()) {
+                    *r = next;
+                }
+                self.order.insert(next, (key, bytes));
             }
         }
         let n = picked.len();

@@ -8,18 +8,18 @@ use core::fmt;
 /// table without limit.
 pub const MAX_NAME_LEN: usize = 128;
 
-const INLINE: usize = 22;
+const INLINE: usize = 23;
 
 /// A member's unique name: 1 to [`MAX_NAME_LEN`] bytes of UTF-8.
 ///
-/// Names of up to 22 bytes are stored inline, so the member table of a large
+/// Names of up to 23 bytes are stored inline, so the member table of a large
 /// cluster does not allocate once per member.
-#[derive(Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone)]
 pub struct MemberName(Repr);
 
 #[derive(Clone)]
 enum Repr {
-    Inline { len: u8, bytes: [u8; INLINE] },
+    Inline(heapless::String<INLINE, u8>),
     Heap(Box<str>),
 }
 
@@ -52,49 +52,40 @@ impl MemberName {
         if name.len() > MAX_NAME_LEN {
             return Err(NameError::TooLong);
         }
-        if name.len() <= INLINE {
-            let mut bytes = [0u8; INLINE];
-            bytes[..name.len()].copy_from_slice(name.as_bytes());
-            // The length fits: it is at most INLINE.
-            Ok(MemberName(Repr::Inline { len: name.len() as u8, bytes }))
-        } else {
-            Ok(MemberName(Repr::Heap(name.into())))
+        match heapless::String::try_from(name) {
+            Ok(inline) => Ok(MemberName(Repr::Inline(inline))),
+            Err(_) => Ok(MemberName(Repr::Heap(name.into()))),
         }
     }
 
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
-        as_str(&self.0)
+        match &self.0 {
+            Repr::Inline(s) => s.as_str(),
+            Repr::Heap(s) => s,
+        }
     }
 }
 
-impl PartialEq for Repr {
+impl PartialEq for MemberName {
     fn eq(&self, other: &Self) -> bool {
-        as_str(self) == as_str(other)
+        self.as_str() == other.as_str()
     }
 }
-impl Eq for Repr {}
-impl PartialOrd for Repr {
+impl Eq for MemberName {}
+impl PartialOrd for MemberName {
     fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
         Some(self.cmp(other))
     }
 }
-impl Ord for Repr {
+impl Ord for MemberName {
     fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        as_str(self).cmp(as_str(other))
+        self.as_str().cmp(other.as_str())
     }
 }
-impl core::hash::Hash for Repr {
+impl core::hash::Hash for MemberName {
     fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
-        as_str(self).hash(state);
-    }
-}
-
-fn as_str(r: &Repr) -> &str {
-    match r {
-        // Inline bytes were copied whole from a `&str`, so they are UTF-8.
-        Repr::Inline { len, bytes } => core::str::from_utf8(&bytes[..usize::from(*len)]).unwrap_or(""),
-        Repr::Heap(s) => s,
+        self.as_str().hash(state);
     }
 }
 
