@@ -37,7 +37,7 @@ proptest! {
         for i in 1..N {
             sim.schedule(0, Command::Join { node: i, seeds: vec![0] });
         }
-        let mut observe = |views: &mut Views, sim: &mut Sim, until: u64| {
+        let observe = |views: &mut Views, sim: &mut Sim, until: u64| {
             sim.run_until(until, &mut |_, node, e: &Event| {
                 views.apply(node, e);
                 Flow::Continue
