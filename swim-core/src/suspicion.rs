@@ -57,7 +57,14 @@ pub(crate) struct Suspicion {
     /// later ones count as confirmations.
     pub(crate) accusers: Vec<MemberName>,
     pub(crate) deadline: Instant,
+    /// Last-chance checks sent so far (see [`Suspicion::wake_at`]).
+    pub(crate) checks: u32,
+    /// When the suspicion's timer is set for (a check or the deadline).
+    pub(crate) timer_at: Instant,
 }
+
+/// Direct buddy pings sent to a suspect before a suspicion expires.
+pub(crate) const CHECKS: u32 = 2;
 
 impl Suspicion {
     pub(crate) fn new(
@@ -77,7 +84,28 @@ impl Suspicion {
             k,
             accusers,
             deadline: now + suspicion_timeout(min, max, k, 0),
+            checks: 0,
+            timer_at: now,
         }
+    }
+
+    /// When to wake next for this suspicion: for each remaining
+    /// last-chance check `i` (of [`CHECKS`]) at `deadline - (CHECKS - i) *
+    /// spacing`, then at the deadline.
+    ///
+    /// Gossip spreads a refutation with a bounded number of transmissions,
+    /// so now and then a member that holds a suspicion misses it. Before
+    /// that member declares the suspect dead, it pings the suspect directly
+    /// with the suspicion attached (the buddy system): a live suspect
+    /// answers with its refutation on the ack, a dead one stays silent and
+    /// is declared at the same deadline as without the checks.
+    pub(crate) fn wake_at(&self, spacing: Duration) -> Instant {
+        if self.checks < CHECKS {
+            let before = spacing.saturating_mul(u64::from(CHECKS - self.checks));
+            let at = Instant::from_millis(self.deadline.as_millis().saturating_sub(before.as_millis()));
+            return at.max(self.started);
+        }
+        self.deadline
     }
 
     /// Independent confirmations counted so far.

@@ -30,7 +30,7 @@ enum Op {
 fn message(kind: u8, a: u8, b: u8, n: u32) -> Message<'static> {
     let name = NAMES[usize::from(a) % NAMES.len()];
     let other = NAMES[usize::from(b) % NAMES.len()];
-    match kind % 9 {
+    match kind % 10 {
         0 => Message::Ping { seq: n % 8, target: name },
         1 => Message::PingReq { seq: n % 8, target: name, addr: addr(b % 6) },
         2 => Message::Ack { seq: n % 16 },
@@ -39,7 +39,8 @@ fn message(kind: u8, a: u8, b: u8, n: u32) -> Message<'static> {
         5 => Message::Suspect { incarnation: n % 4, name, from: other },
         6 => Message::Dead { incarnation: n % 4, name, from: other },
         7 => Message::SyncRequest,
-        _ => Message::SyncReply,
+        8 => Message::SyncReply,
+        _ => Message::Query { name },
     }
 }
 

@@ -225,7 +225,11 @@ pub struct Sim {
     stats: NetStats,
     out: Vec<Action>,
     events: Vec<(usize, Event)>,
+    tap: Option<Tap>,
 }
+
+/// Sees every datagram handed to a node: `(time, to, from, bytes)`.
+pub type Tap = Box<dyn FnMut(u64, usize, usize, &[u8])>;
 
 impl Sim {
     /// `n` nodes named `n0 .. n{n-1}`, each alone until told to join.
@@ -253,6 +257,7 @@ impl Sim {
             stats: NetStats { sent_by_node: vec![0; n], ..NetStats::default() },
             out: Vec::new(),
             events: Vec::new(),
+            tap: None,
         };
         for i in 0..n {
             sim.push(0, Item::Kick(i));
@@ -301,6 +306,12 @@ impl Sim {
         self.net.loss
     }
 
+    /// Installs `tap`, called with every datagram delivered from then on
+    /// (for tracing; it cannot change the run).
+    pub fn set_tap(&mut self, tap: Tap) {
+        self.tap = Some(tap);
+    }
+
     /// Schedules `cmd` at virtual time `at` (not before now).
     pub fn schedule(&mut self, at: u64, cmd: Command) {
         let at = at.max(self.now);
@@ -345,6 +356,9 @@ impl Sim {
                     return;
                 }
                 self.stats.packets_delivered += 1;
+                if let (Some(tap), Some(f)) = (self.tap.as_mut(), node_index(from)) {
+                    tap(self.now, to, f, &bytes);
+                }
                 self.input(to, Input::Packet { from, bytes: &bytes });
             }
             Item::Wake { node, at } => {

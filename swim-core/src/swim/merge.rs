@@ -160,10 +160,10 @@ impl<R: Rng> Swim<R> {
         if s.incarnation != incarnation {
             return;
         }
-        let old = s.deadline;
         if s.confirm(from) {
-            let new = s.deadline;
-            self.timers.reschedule(Some(old), new, Timer::Suspicion(id));
+            let old = s.timer_at;
+            s.timer_at = s.wake_at(self.config.probe_timeout);
+            self.timers.reschedule(Some(old), s.timer_at, Timer::Suspicion(id));
             self.queue_suspect(name, incarnation, from);
         }
     }
@@ -198,14 +198,36 @@ impl<R: Rng> Swim<R> {
     }
 
     /// Our suspicion of `id` may have run out: declare it dead, unless it
-    /// refuted in the meantime (then the suspicion is gone or newer).
+    /// refuted in the meantime (then the suspicion is gone or newer). Before
+    /// the deadline, the wake-ups are last-chance checks of the suspect.
     pub(super) fn on_suspicion_timeout(&mut self, now: Instant, id: MemberId, out: &mut Vec<Action>) {
-        let Some(m) = self.members.get(id) else { return };
-        let Some(s) = m.suspicion.as_ref() else { return };
-        if m.state != MemberState::Suspect || s.incarnation != m.incarnation || s.deadline > now {
+        let spacing = self.config.probe_timeout;
+        let Some(m) = self.members.get_mut(id) else { return };
+        let (state, incarnation, addr, name) = (m.state, m.incarnation, m.addr, m.name.clone());
+        let Some(s) = m.suspicion.as_mut() else { return };
+        if state != MemberState::Suspect || s.incarnation != incarnation {
             return;
         }
-        let (name, incarnation) = (m.name.clone(), m.incarnation);
+        if s.deadline > now {
+            s.checks += 1;
+            s.timer_at = s.wake_at(spacing);
+            self.timers.insert(s.timer_at, Timer::Suspicion(id));
+            let seq = self.next_seq();
+            let me = self.local.name.clone();
+            let check = [
+                Message::Ping { seq, target: name.as_str() },
+                Message::Suspect { incarnation, name: name.as_str(), from: me.as_str() },
+            ];
+            self.send_with_gossip(addr, &check, out);
+            // And ask a peer: if we missed a refutation, it likely has it.
+            let mut peer = core::mem::take(&mut self.scratch);
+            self.members.random_live(1, &[id], &mut self.rng, &mut peer);
+            if let Some(via) = peer.first().and_then(|&p| self.members.get(p)).map(|m| m.addr) {
+                self.send_with_gossip(via, &[Message::Query { name: name.as_str() }], out);
+            }
+            self.scratch = peer;
+            return;
+        }
         self.clear_suspicion(id);
         self.members.set_state(id, MemberState::Dead, &mut self.rng);
         if let Some(m) = self.members.get_mut(id) {
@@ -216,6 +238,35 @@ impl<R: Rng> Swim<R> {
         self.event(Event::Failed { name: name.clone(), incarnation, local: true }, out);
         let me = self.local.name.clone();
         self.queue_update(&name, &Message::Dead { incarnation, name: name.as_str(), from: me.as_str() });
+    }
+
+    /// Answers a [`Message::Query`] with our record of `name`, alone in
+    /// its datagram.
+    pub(super) fn on_query(&mut self, from: SocketAddr, name: &str, out: &mut Vec<Action>) {
+        let me = self.local.name.clone();
+        let mut w = crate::wire::PacketWriter::new(self.config.packet_budget);
+        let written = if name == me.as_str() {
+            w.push(&Message::Alive {
+                incarnation: self.incarnation,
+                name,
+                addr: self.local.addr,
+                meta: &self.local.meta,
+            })
+        } else {
+            let Some(m) = self.members.id_of(name).and_then(|id| self.members.get(id)) else { return };
+            let name = m.name.as_str();
+            let accuser = m.suspicion.as_ref().and_then(|s| s.accusers.first()).unwrap_or(&me);
+            let msg = match m.state {
+                MemberState::Alive => Message::Alive { incarnation: m.incarnation, name, addr: m.addr, meta: &m.meta },
+                MemberState::Suspect => Message::Suspect { incarnation: m.incarnation, name, from: accuser.as_str() },
+                MemberState::Dead => Message::Dead { incarnation: m.incarnation, name, from: me.as_str() },
+                MemberState::Left => Message::Dead { incarnation: m.incarnation, name, from: name },
+            };
+            w.push(&msg)
+        };
+        if written.is_ok() {
+            self.emit(from, w, out);
+        }
     }
 
     /// Starts (or restarts) a suspicion of `id` at `incarnation`.
@@ -231,8 +282,9 @@ impl<R: Rng> Swim<R> {
         if n.saturating_sub(2) < k as usize {
             k = 0;
         }
-        let s = Suspicion::new(incarnation, accuser, now, min, max, k);
-        self.timers.insert(s.deadline, Timer::Suspicion(id));
+        let mut s = Suspicion::new(incarnation, accuser, now, min, max, k);
+        s.timer_at = s.wake_at(c.probe_timeout);
+        self.timers.insert(s.timer_at, Timer::Suspicion(id));
         self.members.set_state(id, MemberState::Suspect, &mut self.rng);
         if let Some(m) = self.members.get_mut(id) {
             m.incarnation = incarnation;
@@ -243,7 +295,7 @@ impl<R: Rng> Swim<R> {
 
     fn clear_suspicion(&mut self, id: MemberId) {
         if let Some(s) = self.members.get_mut(id).and_then(|m| m.suspicion.take()) {
-            self.timers.remove(s.deadline, Timer::Suspicion(id));
+            self.timers.remove(s.timer_at, Timer::Suspicion(id));
         }
     }
 

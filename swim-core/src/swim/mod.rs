@@ -102,6 +102,9 @@ pub struct Swim<R> {
     /// Dead members still within `gossip_to_the_dead_time`, for gossip.
     dead_recent: Vec<MemberId>,
     next_seq: u32,
+    /// The datagram being handled accuses us (suspect or dead): our answer
+    /// to its sender carries our alive, whatever the queue holds.
+    accused_by_sender: bool,
     started: bool,
     now: Instant,
     reported: Option<Instant>,
@@ -143,6 +146,7 @@ impl<R: Rng> Swim<R> {
             joining: None,
             dead_recent: Vec::new(),
             next_seq: 0,
+            accused_by_sender: false,
             started: false,
             now: Instant::ZERO,
             reported: None,
@@ -323,11 +327,18 @@ impl<R: Rng> Swim<R> {
         // Membership updates first, probe traffic second: a suspicion that
         // rides on a ping (the buddy system) is refuted before the ack is
         // built, so the refutation travels back on the ack itself.
+        let me = self.local.name.as_str();
+        self.accused_by_sender = msgs.iter().any(|m| match m {
+            Message::Suspect { name, .. } => *name == me,
+            Message::Dead { name, from, .. } => *name == me && *from != me,
+            _ => false,
+        });
         let updates = msgs.iter().filter(|m| m.is_update());
         let rest = msgs.iter().filter(|m| !m.is_update());
         for msg in updates.chain(rest) {
             self.apply(now, from, msg.clone(), out);
         }
+        self.accused_by_sender = false;
         Ok(())
     }
 
@@ -344,6 +355,7 @@ impl<R: Rng> Swim<R> {
             Message::Dead { incarnation, name, from } => self.merge_dead(now, incarnation, name, from, out),
             Message::SyncRequest => self.send_table(from, false, out),
             Message::SyncReply => self.on_sync_reply(from, out),
+            Message::Query { name } => self.on_query(from, name, out),
         }
     }
 

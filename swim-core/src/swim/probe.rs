@@ -135,6 +135,20 @@ impl<R: Rng> Swim<R> {
             self.stats.misdirected += 1;
             return;
         }
+        if self.accused_by_sender && self.phase == Phase::Running {
+            // The buddy system: the prober suspects us. Answer it with our
+            // refutation on the ack itself, not only when the queue's order
+            // happens to pick it.
+            let (name, meta) = (self.local.name.clone(), self.local.meta.clone());
+            let alive = Message::Alive {
+                incarnation: self.incarnation,
+                name: name.as_str(),
+                addr: self.local.addr,
+                meta: &meta,
+            };
+            self.send_with_gossip(from, &[Message::Ack { seq }, alive], out);
+            return;
+        }
         self.send_with_gossip(from, &[Message::Ack { seq }], out);
     }
 

@@ -447,3 +447,76 @@ fn a_lost_refutation_is_sent_again_while_stale_rumours_circulate() {
     decode(&s[0].1, &mut m).unwrap();
     assert!(m.iter().any(|m| matches!(m, Message::Alive { name: "a", incarnation: 1, .. })), "{m:?}");
 }
+
+#[test]
+fn before_a_suspicion_expires_the_suspect_is_pinged_and_a_peer_asked() {
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3)])).unwrap();
+    // n = 3 expects no confirmations: the timeout is the 4 s minimum.
+    a.handle_packet(at(10), addr(3), &packet(&[Message::Suspect { incarnation: 0, name: "b", from: "c" }])).unwrap();
+    let mut buddy_pings = Vec::new();
+    let mut queries = Vec::new();
+    for t in 11..3600 {
+        if a.next_deadline().is_none_or(|d| d > at(t)) {
+            continue;
+        }
+        for (to, b) in sent(&a.handle_timeout(at(t))) {
+            let mut m = Messages::new();
+            decode(&b, &mut m).unwrap();
+            if to == addr(2) && matches!(m[..], [Message::Ping { .. }, Message::Suspect { name: "b", .. }, ..]) {
+                buddy_pings.push(t);
+            }
+            if to == addr(3) && matches!(m[0], Message::Query { name: "b" }) {
+                queries.push(t);
+            }
+        }
+    }
+    // The checks run at deadline - 1 000 and - 500 ms (4 010 is the deadline);
+    // a's own probe round may add buddy pings of its own.
+    assert!(buddy_pings.contains(&3010) && buddy_pings.contains(&3510), "{buddy_pings:?}");
+    assert_eq!(queries, [3010, 3510]);
+    // The peer had the refutation that gossip did not bring us.
+    let ev = events(&a.handle_packet(at(3600), addr(3), &packet(&[alive("b", 1, 2)])).unwrap());
+    assert_eq!(ev, [Event::Alive { name: MemberName::new("b").unwrap(), incarnation: 1 }]);
+    // Past the old deadline: no failure (a later probe of our own may of
+    // course suspect the silent b again, at its new incarnation).
+    let out = run(&mut a, 3601, 6000);
+    assert!(!events(&out).iter().any(|e| matches!(e, Event::Failed { name, .. } if name.as_str() == "b")));
+}
+
+#[test]
+fn a_silent_suspect_is_still_declared_at_its_deadline() {
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3)])).unwrap();
+    a.handle_packet(at(10), addr(3), &packet(&[Message::Suspect { incarnation: 0, name: "b", from: "c" }])).unwrap();
+    let mut failed_at = None;
+    for t in 11..10_000 {
+        if a.next_deadline().is_some_and(|d| d <= at(t)) {
+            for e in events(&a.handle_timeout(at(t))) {
+                if matches!(&e, Event::Failed { name, local: true, .. } if name.as_str() == "b") {
+                    failed_at.get_or_insert(t);
+                }
+            }
+        }
+    }
+    assert_eq!(failed_at, Some(4010), "the checks do not delay the declaration");
+}
+
+#[test]
+fn queries_are_answered_with_our_record() {
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 2, 2)])).unwrap();
+    let out = a.handle_packet(at(1), addr(9), &packet(&[Message::Query { name: "b" }])).unwrap();
+    assert_eq!(sent(&out), [(addr(9), packet(&[alive("b", 2, 2)]))]);
+    let out = a.handle_packet(at(2), addr(9), &packet(&[Message::Query { name: "a" }])).unwrap();
+    assert_eq!(sent(&out), [(addr(9), packet(&[alive("a", 0, 1)]))]);
+    let out = a.handle_packet(at(3), addr(9), &packet(&[Message::Query { name: "zz" }])).unwrap();
+    assert!(sent(&out).is_empty());
+    a.handle_packet(at(4), addr(3), &packet(&[Message::Suspect { incarnation: 2, name: "b", from: "c" }])).unwrap();
+    let out = a.handle_packet(at(5), addr(9), &packet(&[Message::Query { name: "b" }])).unwrap();
+    assert_eq!(
+        sent(&out),
+        [(addr(9), packet(&[Message::Suspect { incarnation: 2, name: "b", from: "c" }]))],
+        "a suspicion is passed on with its accuser, not as our own confirmation"
+    );
+}

@@ -81,11 +81,19 @@ pub enum Message<'a> {
     /// Kind 8. Heads each packet of the answer to a [`Message::SyncRequest`];
     /// the member records follow it as alive/suspect/dead messages.
     SyncReply,
+    /// Kind 9. "What do you know about `name`?" Sent by a member whose
+    /// suspicion of `name` is about to expire, in case it missed a
+    /// refutation; answered with the receiver's record of `name` as an
+    /// alive, suspect or dead message (nothing if it does not know `name`).
+    Query {
+        /// The member asked about.
+        name: &'a str,
+    },
 }
 
 impl Message<'_> {
     /// How many kinds this version knows: kinds are `0..KINDS`.
-    pub const KINDS: u8 = 9;
+    pub const KINDS: u8 = 10;
 
     /// Whether this is a membership update (alive, suspect, dead) rather
     /// than probe or sync traffic.
@@ -105,6 +113,7 @@ impl Message<'_> {
             Message::Dead { .. } => 6,
             Message::SyncRequest => 7,
             Message::SyncReply => 8,
+            Message::Query { .. } => 9,
         }
     }
 }

@@ -153,7 +153,9 @@ pub fn decode<'a>(bytes: &'a [u8], out: &mut Messages<'a>) -> Result<(), DecodeE
 fn check(msg: &Message<'_>) -> Result<(), DecodeError> {
     let name_ok = |n: &str| !n.is_empty() && n.len() <= MAX_NAME_LEN;
     let ok = match msg {
-        Message::Ping { target, .. } | Message::PingReq { target, .. } => name_ok(target),
+        Message::Ping { target, .. } | Message::PingReq { target, .. } | Message::Query { name: target } => {
+            name_ok(target)
+        }
         Message::Alive { name, meta, .. } => {
             if meta.len() > MAX_META_LEN {
                 return Err(DecodeError::MetaTooLong);

@@ -14,7 +14,7 @@ fn one(msg: &Message<'_>) -> Datagram {
 
 #[test]
 fn golden_bytes_pin_the_format() {
-    let cases: [(Message<'_>, &[u8]); 9] = [
+    let cases: [(Message<'_>, &[u8]); 10] = [
         (Message::Ping { seq: 1, target: "b" }, &[1, 0, 1, 1, b'b']),
         (Message::PingReq { seq: 2, target: "c", addr: addr() }, &[1, 1, 2, 1, b'c', 0, 127, 0, 0, 1, 0x8a, 0x3e]),
         (Message::Ack { seq: 300 }, &[1, 2, 0xac, 0x02]),
@@ -27,6 +27,7 @@ fn golden_bytes_pin_the_format() {
         (Message::Dead { incarnation: 4, name: "a", from: "a" }, &[1, 6, 4, 1, b'a', 1, b'a']),
         (Message::SyncRequest, &[1, 7]),
         (Message::SyncReply, &[1, 8]),
+        (Message::Query { name: "a" }, &[1, 9, 1, b'a']),
     ];
     for (msg, bytes) in cases {
         assert_eq!(one(&msg).as_bytes(), bytes, "{msg:?}");
@@ -127,6 +128,7 @@ enum Owned {
     Dead(u32, alloc::string::String, alloc::string::String),
     SyncRequest,
     SyncReply,
+    Query(alloc::string::String),
 }
 
 impl Owned {
@@ -141,6 +143,7 @@ impl Owned {
             Owned::Dead(i, n, f) => Message::Dead { incarnation: *i, name: n, from: f },
             Owned::SyncRequest => Message::SyncRequest,
             Owned::SyncReply => Message::SyncReply,
+            Owned::Query(n) => Message::Query { name: n },
         }
     }
 }
@@ -157,6 +160,7 @@ fn arb_msg() -> impl Strategy<Value = Owned> {
         (any::<u32>(), arb_name(), arb_name()).prop_map(|(i, n, f)| Owned::Dead(i, n, f)),
         Just(Owned::SyncRequest),
         Just(Owned::SyncReply),
+        arb_name().prop_map(Owned::Query),
     ]
 }
 
