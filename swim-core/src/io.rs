@@ -34,7 +34,9 @@ pub enum Input<'a> {
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[expect(clippy::large_enum_variant, reason = "datagrams are inline so that a reused output buffer never allocates")]
 pub enum Action {
-    /// Send `packet` as one datagram to `to`.
+    /// Send `packet` as one datagram to `to`. Handing the packet back with
+    /// [`Swim::recycle`](crate::Swim::recycle) afterwards lets the next
+    /// datagram reuse its buffer.
     Send {
         /// The destination.
         to: SocketAddr,

@@ -21,13 +21,18 @@
 //! let me = Identity::new(MemberName::new("node-a").unwrap(), addr);
 //! let mut swim = Swim::new(Config::lan(), me, Xoshiro256PlusPlus::seed_from_u64(7)).unwrap();
 //!
-//! let mut out = Vec::new(); // reused: the steady state does not allocate
+//! // Reused, with datagrams recycled: the steady state does not allocate.
+//! let mut out = Vec::new();
 //! let mut wake_at = None;
 //! let seed: SocketAddr = "127.0.0.1:7947".parse().unwrap();
 //! swim.handle(Instant::from_millis(0), Input::Join { seeds: &[seed] }, &mut out).unwrap();
 //! for action in out.drain(..) {
 //!     match action {
-//!         Action::Send { to, packet } => { /* socket.send_to(&packet, to) */ let _ = (to, packet); }
+//!         Action::Send { to, packet } => {
+//!             // socket.send_to(&packet, to), then hand the buffer back:
+//!             let _ = to;
+//!             swim.recycle(packet);
+//!         }
 //!         Action::SetTimer(at) => wake_at = Some(at), // replaces any earlier deadline
 //!         Action::Event(event) => println!("{event:?}"),
 //!     }

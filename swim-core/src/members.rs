@@ -1,8 +1,11 @@
 //! The member table: a slab of members with a name index, the list of live
 //! members for random choice, and the randomized round-robin probe order.
 
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
+use core::hash::BuildHasher;
+
+use foldhash::fast::FixedState;
+use hashbrown::HashTable;
 
 use crate::member::{Member, MemberState};
 use crate::name::MemberName;
@@ -72,11 +75,15 @@ impl ProbeSelector for RoundRobin {
     }
 }
 
-#[derive(Default)]
 pub(crate) struct Members {
     slots: Vec<Slot>,
     free: Vec<u32>,
-    index: BTreeMap<MemberName, MemberId>,
+    /// Slot handles by the hash of their member's name (the names live in
+    /// the slots). Never iterated, so its order cannot leak into behaviour;
+    /// the seed comes from the injected generator, so peers cannot choose
+    /// names that collide.
+    by_name: HashTable<MemberId>,
+    hasher: FixedState,
     /// Alive and suspect members (never the local one), in no useful order.
     live: Vec<MemberId>,
     probe: Option<alloc::boxed::Box<dyn ProbeSelector + Send>>,
@@ -90,7 +97,31 @@ impl core::fmt::Debug for Members {
     }
 }
 
+impl Default for Members {
+    fn default() -> Self {
+        Members::new(0)
+    }
+}
+
 impl Members {
+    /// An empty table whose name hashing is keyed by `seed`.
+    pub(crate) fn new(seed: u64) -> Self {
+        Members {
+            slots: Vec::new(),
+            free: Vec::new(),
+            by_name: HashTable::new(),
+            hasher: FixedState::with_seed(seed),
+            live: Vec::new(),
+            probe: None,
+            default_probe: RoundRobin::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    fn name_of(slots: &[Slot], id: MemberId) -> &str {
+        slots.get(id.index as usize).and_then(|s| s.member.as_ref()).map_or("", |m| m.name.as_str())
+    }
+
     /// Replaces the probe order (see [`ProbeSelector`]).
     pub(crate) fn set_selector(&mut self, selector: alloc::boxed::Box<dyn ProbeSelector + Send>, rng: &mut dyn Random) {
         self.probe = Some(selector);
@@ -109,7 +140,7 @@ impl Members {
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.index.len()
+        self.by_name.len()
     }
 
     pub(crate) fn live_len(&self) -> usize {
@@ -117,7 +148,8 @@ impl Members {
     }
 
     pub(crate) fn id_of(&self, name: &str) -> Option<MemberId> {
-        self.index.get(name).copied()
+        let slots = &self.slots;
+        self.by_name.find(self.hasher.hash_one(name), |&id| Self::name_of(slots, id) == name).copied()
     }
 
     pub(crate) fn get(&self, id: MemberId) -> Option<&Member> {
@@ -140,7 +172,7 @@ impl Members {
     pub(crate) fn insert(&mut self, mut member: Member, rng: &mut dyn Random) -> MemberId {
         member.live_pos = None;
         let live = member.state.is_live();
-        let name = member.name.clone();
+        let hash = self.hasher.hash_one(member.name.as_str());
         let id = match self.free.pop() {
             Some(index) => {
                 let slot = &mut self.slots[index as usize];
@@ -153,7 +185,8 @@ impl Members {
                 MemberId { index: (self.slots.len() - 1) as u32, generation: 0 }
             }
         };
-        self.index.insert(name, id);
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.by_name.insert_unique(hash, id, |&other| hasher.hash_one(Self::name_of(slots, other)));
         if live {
             self.mark_live(id, rng);
         }
@@ -168,7 +201,10 @@ impl Members {
             return None;
         }
         let member = slot.member.take()?;
-        self.index.remove(member.name.as_str());
+        let hash = self.hasher.hash_one(member.name.as_str());
+        if let Ok(entry) = self.by_name.find_entry(hash, |&other| other == id) {
+            entry.remove();
+        }
         self.free.push(id.index);
         Some(member)
     }
@@ -256,9 +292,12 @@ impl Members {
         }
     }
 
-    /// Every member, in name order.
+    /// Every member, in table (slot) order: deterministic, but not sorted.
     pub(crate) fn iter(&self) -> impl Iterator<Item = (MemberId, &Member)> + '_ {
-        self.index.values().filter_map(|&id| self.get(id).map(|m| (id, m)))
+        self.slots.iter().enumerate().filter_map(|(index, slot)| {
+            let id = MemberId { index: index as u32, generation: slot.generation };
+            slot.member.as_ref().map(|m| (id, m))
+        })
     }
 }
 

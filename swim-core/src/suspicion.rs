@@ -113,17 +113,19 @@ impl Suspicion {
         (self.accusers.len() as u32).saturating_sub(1)
     }
 
-    /// Records `from` as an accuser. Returns whether it was a new,
-    /// counted confirmation (which also moves the deadline earlier).
-    pub(crate) fn confirm(&mut self, from: &str) -> bool {
+    /// Records `from` as an accuser at `now`. Returns whether it was a
+    /// new, counted confirmation, which moves the deadline earlier, but
+    /// never so early that the remaining last-chance checks (spaced by
+    /// `spacing`) could not run and be answered first.
+    pub(crate) fn confirm(&mut self, from: &str, now: Instant, spacing: Duration) -> bool {
         if self.confirmations() >= self.k || self.accusers.iter().any(|a| a.as_str() == from) {
             return false;
         }
-        let Ok(name) = MemberName::new(from) else {
-            return false;
-        };
+        let Ok(name) = MemberName::new(from) else { return false };
         self.accusers.push(name);
-        self.deadline = self.started + suspicion_timeout(self.min, self.max, self.k, self.confirmations());
+        let shrunk = self.started + suspicion_timeout(self.min, self.max, self.k, self.confirmations());
+        let room = now + spacing.saturating_mul(u64::from(CHECKS.saturating_sub(self.checks)));
+        self.deadline = shrunk.max(room).min(self.deadline);
         true
     }
 }
@@ -163,13 +165,26 @@ mod tests {
         let min = Duration::from_secs(8);
         let mut s = Suspicion::new(1, me, Instant::from_millis(1000), min, min.saturating_mul(6), 2);
         assert_eq!(s.deadline, Instant::from_millis(49_000));
-        assert!(!s.confirm("a"));
-        assert!(s.confirm("b"));
-        assert!(!s.confirm("b"));
+        let (now, spacing) = (Instant::from_millis(2000), Duration::from_millis(500));
+        assert!(!s.confirm("a", now, spacing));
+        assert!(s.confirm("b", now, spacing));
+        assert!(!s.confirm("b", now, spacing));
         assert_eq!(s.deadline, Instant::from_millis(1000 + 22_762));
-        assert!(s.confirm("c"));
+        assert!(s.confirm("c", now, spacing));
         assert_eq!(s.deadline, Instant::from_millis(9000));
-        assert!(!s.confirm("d"), "confirmations beyond k are not counted");
+        assert!(!s.confirm("d", now, spacing), "confirmations beyond k are not counted");
         assert_eq!(s.confirmations(), 2);
+    }
+
+    #[test]
+    fn a_late_confirmation_leaves_room_for_the_last_checks() {
+        let me = MemberName::new("a").unwrap();
+        let min = Duration::from_secs(8);
+        let mut s = Suspicion::new(1, me, Instant::ZERO, min, min.saturating_mul(6), 1);
+        // At 20 s, the shrunk deadline (8 s) is already past: the checks
+        // still get their second each.
+        assert!(s.confirm("b", Instant::from_millis(20_000), Duration::from_millis(500)));
+        assert_eq!(s.deadline, Instant::from_millis(21_000));
+        assert_eq!(s.wake_at(Duration::from_millis(500)), Instant::from_millis(20_000));
     }
 }

@@ -169,7 +169,7 @@ pub struct NetStats {
 }
 
 enum Item {
-    Deliver { to: usize, from: SocketAddr, bytes: Box<[u8]> },
+    Deliver { to: usize, from: SocketAddr, bytes: Vec<u8> },
     Wake { node: usize, at: u64 },
     Kick(usize),
     Command(Command),
@@ -360,6 +360,8 @@ impl Sim {
                     tap(self.now, to, f, &bytes);
                 }
                 self.input(to, Input::Packet { from, bytes: &bytes });
+                // Buffers are fungible: the receiver reuses this one.
+                self.nodes[to].swim.recycle(bytes.into());
             }
             Item::Wake { node, at } => {
                 if self.nodes[node].crashed || self.nodes[node].timer != Some(at) {
@@ -450,7 +452,7 @@ impl Sim {
         self.stats.digest = h.finish();
         for action in out.drain(..) {
             match action {
-                Action::Send { to, packet } => self.send(i, from, to, packet.as_bytes()),
+                Action::Send { to, packet } => self.send(i, from, to, packet.into_vec()),
                 Action::SetTimer(at) => {
                     let at = at.as_millis() + self.nodes[i].slow_ms;
                     self.nodes[i].timer = Some(at);
@@ -462,7 +464,7 @@ impl Sim {
         self.out = out;
     }
 
-    fn send(&mut self, i: usize, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
+    fn send(&mut self, i: usize, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
         self.stats.msgs_sent += 1;
         self.stats.bytes_sent += bytes.len() as u64;
         self.stats.sent_by_node[i] += 1;
@@ -482,7 +484,7 @@ impl Sim {
             }
         }
         let at = self.now + self.net.latency_ms + self.nodes[j].slow_ms;
-        self.push(at, Item::Deliver { to: j, from, bytes: bytes.into() });
+        self.push(at, Item::Deliver { to: j, from, bytes });
     }
 }
 

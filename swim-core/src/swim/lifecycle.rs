@@ -68,7 +68,7 @@ impl<R: Rng> Swim<R> {
             meta: &self.local.meta,
         });
         for &seed in &j.seeds {
-            let mut w = PacketWriter::new(self.config.packet_budget);
+            let mut w = self.writer();
             // The receiver applies our alive before it answers, so its
             // reply already includes us.
             if w.push(&Message::SyncRequest).is_ok() && w.push_encoded(&alive).is_ok() {

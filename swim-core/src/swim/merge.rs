@@ -155,12 +155,13 @@ impl<R: Rng> Swim<R> {
     /// a new one moves the deadline and is passed on, so others can count
     /// it too.
     pub(super) fn confirm_suspicion(&mut self, id: MemberId, name: &MemberName, incarnation: u32, from: &str) {
+        let (now, spacing) = (self.now, self.config.probe_timeout);
         let Some(m) = self.members.get_mut(id) else { return };
         let Some(s) = m.suspicion.as_mut() else { return };
         if s.incarnation != incarnation {
             return;
         }
-        if s.confirm(from) {
+        if s.confirm(from, now, spacing) {
             let old = s.timer_at;
             s.timer_at = s.wake_at(self.config.probe_timeout);
             self.timers.reschedule(Some(old), s.timer_at, Timer::Suspicion(id));
@@ -244,7 +245,7 @@ impl<R: Rng> Swim<R> {
     /// its datagram.
     pub(super) fn on_query(&mut self, from: SocketAddr, name: &str, out: &mut Vec<Action>) {
         let me = self.local.name.clone();
-        let mut w = crate::wire::PacketWriter::new(self.config.packet_budget);
+        let mut w = self.writer();
         let written = if name == me.as_str() {
             w.push(&Message::Alive {
                 incarnation: self.incarnation,

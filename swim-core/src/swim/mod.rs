@@ -109,7 +109,12 @@ pub struct Swim<R> {
     now: Instant,
     reported: Option<Instant>,
     scratch: Vec<MemberId>,
+    /// Recycled datagram buffers.
+    spare: Vec<Vec<u8>>,
 }
+
+/// The most recycled buffers kept.
+const MAX_SPARE_BUFFERS: usize = 64;
 
 impl<R> core::fmt::Debug for Swim<R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -130,6 +135,8 @@ impl<R: Rng> Swim<R> {
         if local.meta.len() > config.max_meta_len {
             return Err(Error::MetaTooLong);
         }
+        let mut rng = rng;
+        let hash_seed = Random::next_u64(&mut rng);
         Ok(Swim {
             awareness: Awareness::new(config.awareness_max_multiplier.get()),
             config,
@@ -137,7 +144,7 @@ impl<R: Rng> Swim<R> {
             local,
             incarnation: 0,
             phase: Phase::Running,
-            members: Members::default(),
+            members: Members::new(hash_seed),
             queue: BroadcastQueue::default(),
             timers: Timers::default(),
             stats: Stats::default(),
@@ -151,6 +158,7 @@ impl<R: Rng> Swim<R> {
             now: Instant::ZERO,
             reported: None,
             scratch: Vec::new(),
+            spare: Vec::new(),
         })
     }
 
@@ -205,6 +213,16 @@ impl<R: Rng> Swim<R> {
         self.handle(now, Input::Leave, &mut out).map(|()| out)
     }
 
+    /// Takes back the buffer of a sent [`Action::Send`] datagram for reuse
+    /// (up to a small bound), so a runtime that always recycles sends
+    /// without allocating.
+    pub fn recycle(&mut self, packet: crate::wire::Datagram) {
+        let buf = packet.into_vec();
+        if self.spare.len() < MAX_SPARE_BUFFERS && buf.capacity() >= self.config.packet_budget {
+            self.spare.push(buf);
+        }
+    }
+
     /// Replaces the randomized round-robin probe order.
     pub fn set_probe_selector(&mut self, selector: Box<dyn ProbeSelector + Send>) {
         self.members.set_selector(selector, &mut self.rng);
@@ -254,8 +272,9 @@ impl<R> Swim<R> {
         self.phase == Phase::Left
     }
 
-    /// Every member we know, ourselves first, then in name order
+    /// Every member we know, ourselves first, then in table order
     /// (tombstones of dead and departed members included until reaped).
+    /// The order is deterministic but not sorted.
     pub fn members(&self) -> impl Iterator<Item = MemberView<'_>> + '_ {
         let me = MemberView {
             name: &self.local.name,
@@ -395,8 +414,13 @@ impl<R: Rng> Swim<R> {
     }
 
     /// Sends `head` to `to`, filling the rest of the budget with queued updates.
+    /// A writer over a recycled buffer when there is one.
+    fn writer(&mut self) -> PacketWriter {
+        PacketWriter::with_buffer(self.config.packet_budget, self.spare.pop().unwrap_or_default())
+    }
+
     fn send_with_gossip(&mut self, to: SocketAddr, head: &[Message<'_>], out: &mut Vec<Action>) {
-        let mut w = PacketWriter::new(self.config.packet_budget);
+        let mut w = self.writer();
         for m in head {
             // Probe messages are a few dozen bytes: they always fit.
             let _ = w.push(m);
@@ -404,6 +428,7 @@ impl<R: Rng> Swim<R> {
         let limit = self.retransmit_limit();
         self.queue.fill(&mut w, limit);
         if w.is_empty() {
+            self.recycle(w.finish());
             return;
         }
         self.emit(to, w, out);

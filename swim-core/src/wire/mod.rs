@@ -21,6 +21,7 @@ mod message;
 
 pub use message::Message;
 
+use alloc::vec::Vec;
 use core::fmt;
 
 use crate::name::MAX_NAME_LEN;
@@ -178,9 +179,13 @@ fn map_postcard(e: postcard::Error) -> DecodeError {
     }
 }
 
-/// An encoded datagram, stored inline so that sending one does not allocate.
+/// An encoded datagram.
+///
+/// Its buffer can be handed back to the state machine with
+/// [`Swim::recycle`](crate::Swim::recycle) once sent, so that a runtime that
+/// does so sends without allocating.
 #[derive(Clone, PartialEq, Eq, Default)]
-pub struct Datagram(heapless::Vec<u8, MAX_DATAGRAM>);
+pub struct Datagram(Vec<u8>);
 
 impl Datagram {
     /// The encoded bytes.
@@ -196,6 +201,19 @@ impl Datagram {
     /// Whether nothing is encoded (never the case for a sent datagram).
     pub fn is_empty(&self) -> bool {
         self.0.is_empty()
+    }
+
+    /// The buffer, for reuse or to keep.
+    pub fn into_vec(self) -> Vec<u8> {
+        self.0
+    }
+}
+
+impl From<Vec<u8>> for Datagram {
+    /// Wraps bytes (or an empty buffer to hand to
+    /// [`Swim::recycle`](crate::Swim::recycle)).
+    fn from(v: Vec<u8>) -> Self {
+        Datagram(v)
     }
 }
 
@@ -219,7 +237,7 @@ pub struct Full;
 /// Builds one datagram of at most `budget` bytes, message by message.
 #[derive(Debug)]
 pub struct PacketWriter {
-    buf: Datagram,
+    buf: Vec<u8>,
     budget: usize,
     count: usize,
 }
@@ -228,10 +246,17 @@ impl PacketWriter {
     /// A writer with the version byte written and `budget` bytes in all
     /// (clamped to [`MAX_DATAGRAM`]).
     pub fn new(budget: usize) -> Self {
-        let mut buf = Datagram::default();
-        // Capacity is MAX_DATAGRAM, never zero.
-        let _ = buf.0.push(VERSION);
-        PacketWriter { buf, budget: budget.min(MAX_DATAGRAM), count: 0 }
+        Self::with_buffer(budget, Vec::new())
+    }
+
+    /// Like [`PacketWriter::new`], writing into `buf` (cleared first), so a
+    /// buffer can be reused.
+    pub fn with_buffer(budget: usize, mut buf: Vec<u8>) -> Self {
+        let budget = budget.min(MAX_DATAGRAM);
+        buf.clear();
+        buf.reserve(budget);
+        buf.push(VERSION);
+        PacketWriter { buf, budget, count: 0 }
     }
 
     /// Appends one message, or leaves the packet unchanged if it does not fit.
@@ -239,24 +264,23 @@ impl PacketWriter {
         if self.count >= MAX_MESSAGES {
             return Err(Full);
         }
-        let start = self.buf.0.len();
-        let room = self.budget.saturating_sub(start);
-        // Grow to the budget, encode in place, then cut back to what was written.
-        if self.buf.0.resize(start + room, 0).is_err() {
+        let start = self.buf.len();
+        // Encode at the end, then take it back if it went over the budget:
+        // cheaper than sizing every message first.
+        match postcard::to_extend(msg, core::mem::take(&mut self.buf)) {
+            Ok(buf) => self.buf = buf,
+            // Encoding into a Vec cannot fail; should it, start afresh.
+            Err(_) => {
+                *self = PacketWriter::new(self.budget);
+                return Err(Full);
+            }
+        }
+        if self.buf.len() > self.budget {
+            self.buf.truncate(start);
             return Err(Full);
         }
-        let written = postcard::to_slice(msg, &mut self.buf.0[start..]).map(|s| s.len());
-        match written {
-            Ok(n) => {
-                self.buf.0.truncate(start + n);
-                self.count += 1;
-                Ok(())
-            }
-            Err(_) => {
-                self.buf.0.truncate(start);
-                Err(Full)
-            }
-        }
+        self.count += 1;
+        Ok(())
     }
 
     /// Appends one already encoded message (see [`encode_message`]).
@@ -264,14 +288,14 @@ impl PacketWriter {
         if self.count >= MAX_MESSAGES || encoded.len() > self.remaining() {
             return Err(Full);
         }
-        self.buf.0.extend_from_slice(encoded).map_err(|_| Full)?;
+        self.buf.extend_from_slice(encoded);
         self.count += 1;
         Ok(())
     }
 
     /// Bytes still free within the budget.
     pub fn remaining(&self) -> usize {
-        self.budget.saturating_sub(self.buf.0.len())
+        self.budget.saturating_sub(self.buf.len())
     }
 
     /// Messages written so far.
@@ -286,13 +310,13 @@ impl PacketWriter {
 
     /// The finished datagram.
     pub fn finish(self) -> Datagram {
-        self.buf
+        Datagram(self.buf)
     }
 }
 
 /// Encodes one message on its own (no version byte), for queues that keep
 /// updates ready to piggyback.
-pub fn encode_message(msg: &Message<'_>) -> alloc::vec::Vec<u8> {
+pub fn encode_message(msg: &Message<'_>) -> Vec<u8> {
     // Encoding into a Vec cannot run out of room.
     postcard::to_allocvec(msg).unwrap_or_default()
 }
