@@ -32,7 +32,6 @@ pub enum Input<'a> {
 
 /// One output of the state machine, for the runtime to carry out.
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[expect(clippy::large_enum_variant, reason = "datagrams are inline so that a reused output buffer never allocates")]
 pub enum Action {
     /// Send `packet` as one datagram to `to`. Handing the packet back with
     /// [`Swim::recycle`](crate::Swim::recycle) afterwards lets the next

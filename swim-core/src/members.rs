@@ -8,7 +8,6 @@ use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
 use crate::member::{Member, MemberState};
-use crate::name::MemberName;
 use crate::rng::Random;
 
 /// A stable handle on a table slot. The generation tells a reused slot
@@ -304,6 +303,7 @@ impl Members {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::name::MemberName;
     use crate::rng::tests::rng;
     use crate::time::Instant;
     use core::net::SocketAddr;
