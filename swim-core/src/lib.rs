@@ -75,6 +75,8 @@ extern crate std;
 mod awareness;
 mod broadcast;
 pub mod config;
+#[doc(hidden)]
+pub mod fuzzing;
 mod io;
 pub mod member;
 mod members;

@@ -1,0 +1,134 @@
+//! Harnesses for the fuzz targets in `fuzz/`: each target is a one-line
+//! call into a function here, so the same code also runs in the ordinary
+//! test suite. Not a stable API.
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use rand_core::{Infallible, TryRng};
+
+use crate::wire::{self, Messages, PacketWriter};
+use crate::{Action, Config, Identity, Input, Instant, MemberName, Swim};
+
+/// Decodes `data` as a datagram; whatever decodes must re-encode to a
+/// datagram that decodes to the same messages (round trip by value:
+/// postcard is not canonical, so bytes may differ).
+pub fn decode(data: &[u8]) {
+    let mut msgs = Messages::new();
+    if wire::decode(data, &mut msgs).is_err() {
+        return;
+    }
+    let mut w = PacketWriter::new(wire::MAX_DATAGRAM);
+    for m in &msgs {
+        assert!(w.push(m).is_ok(), "a decoded datagram re-encodes within the maximum size");
+    }
+    let again = w.finish();
+    let mut back = Messages::new();
+    assert_eq!(wire::decode(&again, &mut back), Ok(()));
+    assert_eq!(msgs, back);
+}
+
+/// A generator that replays the fuzzer's bytes, then zeros.
+struct Bytes<'a>(&'a [u8]);
+
+impl TryRng for Bytes<'_> {
+    type Error = Infallible;
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        Ok(self.try_next_u64()? as u32)
+    }
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        let mut b = [0u8; 8];
+        let n = self.0.len().min(8);
+        b[..n].copy_from_slice(&self.0[..n]);
+        self.0 = &self.0[n..];
+        Ok(u64::from_le_bytes(b))
+    }
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        for chunk in dst.chunks_mut(8) {
+            let v = self.try_next_u64()?.to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+        Ok(())
+    }
+}
+
+fn addr(i: u8) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, i % 8], 7946))
+}
+
+/// Drives one state machine with a script read from `data`: datagrams
+/// (arbitrary bytes), wake-ups at arbitrary times, joins and leaves, in any
+/// order. It must never panic, and what it emits must respect its
+/// contract (datagrams within the budget, deadlines not in the past).
+pub fn state_machine(data: &[u8]) {
+    let (seed, mut script) = data.split_at(data.len().min(16));
+    let me = Identity::new(MemberName::new("me").unwrap_or_else(|_| unreachable!()), addr(0));
+    let Ok(mut swim) = Swim::new(Config::lan(), me, Bytes(seed)) else { return };
+    let mut now = 0u64;
+    let mut out = Vec::new();
+    while let Some((&op, rest)) = script.split_first() {
+        script = rest;
+        out.clear();
+        match op % 5 {
+            0 | 1 => {
+                // A datagram: a length byte, then that many bytes.
+                let Some((&len, rest)) = script.split_first() else { break };
+                let len = usize::from(len).min(rest.len());
+                let (bytes, rest) = rest.split_at(len);
+                script = rest;
+                let _ = swim.handle(Instant::from_millis(now), Input::Packet { from: addr(op), bytes }, &mut out);
+            }
+            2 => {
+                let Some((&step, rest)) = script.split_first() else { break };
+                script = rest;
+                now += u64::from(step) * 50;
+                let _ = swim.handle(Instant::from_millis(now), Input::Timeout, &mut out);
+            }
+            3 => {
+                let seeds = [addr(op >> 3), addr(op >> 5)];
+                let _ = swim.handle(Instant::from_millis(now), Input::Join { seeds: &seeds }, &mut out);
+            }
+            _ => {
+                let _ = swim.handle(Instant::from_millis(now), Input::Leave, &mut out);
+            }
+        }
+        for a in out.drain(..) {
+            match a {
+                Action::Send { packet, .. } => {
+                    assert!(packet.len() <= swim.config().packet_budget);
+                    swim.recycle(packet);
+                }
+                Action::SetTimer(at) => assert!(at >= Instant::from_millis(now)),
+                Action::Event(_) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn harnesses_hold_on_random_input(data in proptest::collection::vec(any::<u8>(), 0..512)) {
+            decode(&data);
+            state_machine(&data);
+        }
+    }
+
+    #[test]
+    fn harnesses_hold_on_valid_traffic() {
+        let mut w = PacketWriter::new(1400);
+        w.push(&wire::Message::Alive { incarnation: 1, name: "b", addr: addr(2), meta: b"x" }).unwrap();
+        w.push(&wire::Message::Ping { seq: 3, target: "me" }).unwrap();
+        let d = w.finish();
+        decode(&d);
+        let mut script = alloc::vec![0u8; 16];
+        script.extend_from_slice(&[0, d.len() as u8]);
+        script.extend_from_slice(&d);
+        script.extend_from_slice(&[2, 40, 2, 200, 3, 4]);
+        state_machine(&script);
+    }
+}
