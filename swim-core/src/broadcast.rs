@@ -47,7 +47,6 @@ pub(crate) struct BroadcastQueue {
 const MAX_MISFITS: usize = 8;
 
 impl BroadcastQueue {
-    #[cfg(test)]
     pub(crate) fn len(&self) -> usize {
         self.index.len()
     }

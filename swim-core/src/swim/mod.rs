@@ -114,7 +114,7 @@ pub struct Swim<R> {
 }
 
 /// The most recycled buffers kept.
-const MAX_SPARE_BUFFERS: usize = 64;
+const MAX_SPARE_BUFFERS: usize = 8;
 
 impl<R> core::fmt::Debug for Swim<R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
@@ -254,6 +254,11 @@ impl<R> Swim<R> {
     /// (0 is healthy).
     pub fn local_health(&self) -> u32 {
         self.awareness.score()
+    }
+
+    /// Updates waiting in the piggyback queue (memberlist's `NumQueued`).
+    pub fn queued_updates(&self) -> usize {
+        self.queue.len()
     }
 
     /// The earliest time the state machine wants to be woken.
