@@ -1,0 +1,262 @@
+//! The same workload on swim-core and on foca: a 100-member cluster in a
+//! minimal deterministic event loop (1 ms latency, no loss), bootstrapped
+//! and settled for 60 virtual seconds, then measured over 10 virtual
+//! seconds of steady state. Throughput is datagrams handled, so criterion
+//! reports each implementation's packets per second on one machine, in one
+//! run: compare the two as a ratio.
+
+use core::net::SocketAddr;
+use core::num::NonZeroU32;
+use core::time::Duration as StdDuration;
+use std::collections::BTreeMap;
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus as Rng64;
+
+const N: usize = 100;
+const SETTLE_MS: u64 = 60_000;
+const WINDOW_MS: u64 = 10_000;
+const LATENCY_MS: u64 = 1;
+
+fn addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 7946))
+}
+
+fn index(a: SocketAddr) -> usize {
+    match a {
+        SocketAddr::V4(v4) => {
+            let o = v4.ip().octets();
+            (usize::from(o[2]) << 8) | usize::from(o[3])
+        }
+        SocketAddr::V6(_) => usize::MAX,
+    }
+}
+
+enum Item<T> {
+    Deliver { to: usize, bytes: Vec<u8>, from: usize },
+    Timer { node: usize, t: T },
+}
+
+/// The event queue both implementations run on: (time, sequence) order.
+struct Net<T> {
+    queue: BTreeMap<(u64, u64), Item<T>>,
+    seq: u64,
+    now: u64,
+    delivered: u64,
+    bytes: u64,
+}
+
+impl<T> Net<T> {
+    fn new() -> Self {
+        Net { queue: BTreeMap::new(), seq: 0, now: 0, delivered: 0, bytes: 0 }
+    }
+    fn push(&mut self, at: u64, item: Item<T>) {
+        self.seq += 1;
+        self.queue.insert((at, self.seq), item);
+    }
+    fn send(&mut self, from: usize, to: usize, bytes: Vec<u8>) {
+        self.bytes += bytes.len() as u64;
+        self.push(self.now + LATENCY_MS, Item::Deliver { to, bytes, from });
+    }
+    fn pop_until(&mut self, until: u64) -> Option<Item<T>> {
+        let (&(at, _), _) = self.queue.first_key_value()?;
+        if at > until {
+            return None;
+        }
+        self.now = at;
+        self.queue.pop_first().map(|(_, item)| item)
+    }
+}
+
+mod swim_side {
+    use super::*;
+    use swim_core::{Action, Config, Identity, Input, Instant, MemberName, Swim};
+
+    pub(crate) struct Cluster {
+        nodes: Vec<Swim<Rng64>>,
+        deadline: Vec<Option<u64>>,
+        pub(crate) net: Net<u64>,
+        out: Vec<Action>,
+    }
+
+    impl Cluster {
+        pub(crate) fn new() -> Self {
+            let nodes = (0..N)
+                .map(|i| {
+                    let id = Identity::new(MemberName::new(&format!("n{i}")).unwrap(), addr(i));
+                    Swim::new(Config::lan(), id, Rng64::seed_from_u64(i as u64 + 1)).unwrap()
+                })
+                .collect();
+            let mut c = Cluster { nodes, deadline: vec![None; N], net: Net::new(), out: Vec::new() };
+            for i in 0..N {
+                c.input(i, Input::Timeout);
+            }
+            for i in 1..N {
+                c.input(i, Input::Join { seeds: &[addr(0)] });
+            }
+            c.run(SETTLE_MS);
+            c
+        }
+
+        fn input(&mut self, i: usize, input: Input<'_>) {
+            let now = Instant::from_millis(self.net.now);
+            let _ = self.nodes[i].handle(now, input, &mut self.out);
+            let mut out = core::mem::take(&mut self.out);
+            for a in out.drain(..) {
+                match a {
+                    Action::Send { to, packet } => {
+                        let bytes = packet.into_vec();
+                        self.net.send(i, index(to), bytes);
+                    }
+                    Action::SetTimer(at) => {
+                        self.deadline[i] = Some(at.as_millis());
+                        self.net.push(at.as_millis(), Item::Timer { node: i, t: at.as_millis() });
+                    }
+                    Action::Event(_) => {}
+                }
+            }
+            self.out = out;
+        }
+
+        pub(crate) fn run(&mut self, until: u64) {
+            while let Some(item) = self.net.pop_until(until) {
+                match item {
+                    Item::Deliver { to, bytes, from } => {
+                        self.net.delivered += 1;
+                        self.input(to, Input::Packet { from: addr(from), bytes: &bytes });
+                        self.nodes[to].recycle(bytes.into());
+                    }
+                    Item::Timer { node, t } => {
+                        if self.deadline[node] == Some(t) {
+                            self.input(node, Input::Timeout);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+mod foca_side {
+    use super::*;
+    use foca::{AccumulatingRuntime, Config, Foca, Identity, NoCustomBroadcast, PostcardCodec, Timer};
+
+    #[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+    pub(crate) struct Id {
+        addr: SocketAddr,
+        bump: u64,
+    }
+
+    impl Identity for Id {
+        type Addr = SocketAddr;
+        fn renew(&self) -> Option<Self> {
+            Some(Id { addr: self.addr, bump: self.bump.wrapping_add(1) })
+        }
+        fn addr(&self) -> SocketAddr {
+            self.addr
+        }
+        fn win_addr_conflict(&self, adversary: &Self) -> bool {
+            self.bump > adversary.bump
+        }
+    }
+
+    type Node = Foca<Id, PostcardCodec, Rng64, NoCustomBroadcast>;
+
+    pub(crate) struct Cluster {
+        nodes: Vec<Node>,
+        pub(crate) net: Net<Timer<Id>>,
+        rt: AccumulatingRuntime<Id>,
+    }
+
+    impl Cluster {
+        pub(crate) fn new() -> Self {
+            let config = Config::new_lan(NonZeroU32::new(N as u32).unwrap());
+            let nodes = (0..N)
+                .map(|i| {
+                    Foca::new(
+                        Id { addr: addr(i), bump: 0 },
+                        config.clone(),
+                        Rng64::seed_from_u64(i as u64 + 1),
+                        PostcardCodec,
+                    )
+                })
+                .collect();
+            let mut c = Cluster { nodes, net: Net::new(), rt: AccumulatingRuntime::new() };
+            for i in 1..N {
+                let _ = c.nodes[i].announce(Id { addr: addr(0), bump: 0 }, &mut c.rt);
+                c.drain(i);
+            }
+            c.run(SETTLE_MS);
+            c
+        }
+
+        fn drain(&mut self, i: usize) {
+            while let Some((to, data)) = self.rt.to_send() {
+                self.net.send(i, index(to.addr), data.to_vec());
+            }
+            while let Some((after, t)) = self.rt.to_schedule() {
+                let at = self.net.now + StdDuration::as_millis(&after) as u64;
+                self.net.push(at, Item::Timer { node: i, t });
+            }
+            while self.rt.to_notify().is_some() {}
+        }
+
+        pub(crate) fn run(&mut self, until: u64) {
+            while let Some(item) = self.net.pop_until(until) {
+                match item {
+                    Item::Deliver { to, bytes, .. } => {
+                        self.net.delivered += 1;
+                        let _ = self.nodes[to].handle_data(&bytes, &mut self.rt);
+                        self.drain(to);
+                    }
+                    Item::Timer { node, t } => {
+                        let _ = self.nodes[node].handle_timer(t, &mut self.rt);
+                        self.drain(node);
+                    }
+                }
+            }
+        }
+
+        pub(crate) fn members(&self, i: usize) -> usize {
+            self.nodes[i].num_members()
+        }
+    }
+}
+
+fn steady_state(c: &mut Criterion) {
+    // Count what a window holds (deterministic), and say what each side
+    // sends in it, for the record.
+    let mut s = swim_side::Cluster::new();
+    let (d0, b0) = (s.net.delivered, s.net.bytes);
+    s.run(SETTLE_MS + WINDOW_MS);
+    let swim_pkts = s.net.delivered - d0;
+    let mut f = foca_side::Cluster::new();
+    let (e0, c0) = (f.net.delivered, f.net.bytes);
+    f.run(SETTLE_MS + WINDOW_MS);
+    let foca_pkts = f.net.delivered - e0;
+    let per = |x: u64| x as f64 / N as f64 / (WINDOW_MS as f64 / 1000.0);
+    eprintln!(
+        "steady state, n = {N}: swim {:.2} msgs/node/s, {:.1} B/node/s; foca {:.2} msgs/node/s, {:.1} B/node/s (foca sees {} members at node 0)",
+        per(swim_pkts),
+        per(s.net.bytes - b0),
+        per(foca_pkts),
+        per(f.net.bytes - c0),
+        f.members(0) + 1,
+    );
+
+    let mut g = c.benchmark_group("steady_state_100");
+    g.sample_size(10);
+    g.throughput(Throughput::Elements(swim_pkts));
+    g.bench_function("swim", |b| {
+        b.iter_batched(swim_side::Cluster::new, |mut c| c.run(SETTLE_MS + WINDOW_MS), BatchSize::LargeInput)
+    });
+    g.throughput(Throughput::Elements(foca_pkts));
+    g.bench_function("foca", |b| {
+        b.iter_batched(foca_side::Cluster::new, |mut c| c.run(SETTLE_MS + WINDOW_MS), BatchSize::LargeInput)
+    });
+    g.finish();
+}
+
+criterion_group!(benches, steady_state);
+criterion_main!(benches);
