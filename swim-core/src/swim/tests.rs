@@ -536,3 +536,74 @@ fn queries_are_answered_with_our_record() {
         "a suspicion is passed on with its accuser, not as our own confirmation"
     );
 }
+
+#[test]
+fn a_custom_probe_selector_decides_who_is_probed() {
+    use crate::{MemberKey, ProbeSelector, Random};
+    /// Probes only the first member it was told about.
+    struct Fixed(Option<MemberKey>);
+    impl ProbeSelector for Fixed {
+        fn insert(&mut self, id: MemberKey, _: &mut dyn Random) {
+            self.0.get_or_insert(id);
+        }
+        fn next(&mut self) -> Option<MemberKey> {
+            self.0
+        }
+        fn reset(&mut self, _: &[MemberKey], _: &mut dyn Random) {}
+    }
+    let mut a = node("a", 1);
+    a.set_probe_selector(alloc::boxed::Box::new(Fixed(None)));
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3), alive("d", 0, 4)])).unwrap();
+    let mut pinged = Vec::new();
+    for t in 0..10_000 {
+        if a.next_deadline().is_some_and(|d| d <= at(t)) {
+            for (to, bytes) in sent(&a.handle_timeout(at(t))) {
+                if kinds(&bytes).first() == Some(&0) {
+                    pinged.push(to);
+                    let mut m = Messages::new();
+                    decode(&bytes, &mut m).unwrap();
+                    if let Message::Ping { seq, .. } = m[0] {
+                        a.handle_packet(at(t), to, &packet_ack(seq)).unwrap();
+                    }
+                }
+            }
+        }
+    }
+    assert!(pinged.len() >= 9);
+    assert!(pinged.iter().all(|&to| to == addr(2)), "{pinged:?}");
+}
+
+#[test]
+fn metadata_changes_are_reported_as_updated() {
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+    let newer = Message::Alive { incarnation: 1, name: "b", addr: addr(2), meta: b"v2" };
+    let out = a.handle_packet(at(1), addr(2), &packet(&[newer])).unwrap();
+    assert_eq!(events(&out), [Event::Updated { name: MemberName::new("b").unwrap(), addr: addr(2) }]);
+    assert_eq!(a.member("b").unwrap().meta, b"v2");
+    // A plain incarnation bump with nothing changed is not news.
+    let out = a
+        .handle_packet(
+            at(2),
+            addr(2),
+            &packet(&[Message::Alive { incarnation: 2, name: "b", addr: addr(2), meta: b"v2" }]),
+        )
+        .unwrap();
+    assert!(events(&out).is_empty());
+}
+
+#[test]
+fn the_member_table_and_relays_are_bounded() {
+    let mut cfg = Config::lan();
+    cfg.max_members = core::num::NonZeroU32::new(2).unwrap();
+    cfg.max_relays = core::num::NonZeroU32::new(1).unwrap();
+    let id = Identity::new(MemberName::new("a").unwrap(), addr(1));
+    let mut a = Swim::new(cfg, id, Rng64::seed_from_u64(1)).unwrap();
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3), alive("d", 0, 4)])).unwrap();
+    assert_eq!(a.num_live(), 3);
+    assert_eq!(a.stats().table_full, 1);
+    let req = |seq| packet(&[Message::PingReq { seq, target: "c", addr: addr(3) }]);
+    assert_eq!(sent(&a.handle_packet(at(1), addr(2), &req(1)).unwrap()).len(), 1);
+    assert!(sent(&a.handle_packet(at(1), addr(2), &req(2)).unwrap()).is_empty());
+    assert_eq!(a.stats().relays_dropped, 1);
+}
