@@ -607,3 +607,15 @@ fn the_member_table_and_relays_are_bounded() {
     assert!(sent(&a.handle_packet(at(1), addr(2), &req(2)).unwrap()).is_empty());
     assert_eq!(a.stats().relays_dropped, 1);
 }
+
+#[test]
+fn time_going_backwards_is_taken_as_the_latest_seen() {
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+    let due = a.next_deadline().unwrap();
+    assert!(!a.handle_timeout(due).is_empty());
+    let next = a.next_deadline().unwrap();
+    // A clock that jumps back neither fires anything nor moves deadlines.
+    assert!(a.handle_timeout(at(0)).is_empty());
+    assert_eq!(a.next_deadline(), Some(next));
+}
