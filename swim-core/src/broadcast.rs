@@ -5,11 +5,11 @@
 //! updates first, newest first among equals, and an update is dropped
 //! once sent `retransmit_mult * ceil(log10(n + 1))` times.
 
+use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cmp::Reverse;
 
-use crate::name::MemberName;
 use crate::wire::PacketWriter;
 
 /// The smallest message we ever queue, in bytes: a packet with less room
@@ -32,12 +32,22 @@ pub fn retransmit_limit(mult: u32, n: usize) -> u32 {
 /// Queue order: fewest transmissions first, then newest first.
 type Rank = (u32, Reverse<u64>);
 
+/// What an update is about: a newer update with the same key replaces the
+/// queued one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) enum QueueKey {
+    /// The local member.
+    Local,
+    /// The member in this table slot.
+    Member(u32),
+}
+
 #[derive(Clone, Debug, Default)]
 pub(crate) struct BroadcastQueue {
     /// Updates in sending order, with what they are keyed by.
-    order: BTreeMap<Rank, (MemberName, Vec<u8>)>,
+    order: BTreeMap<Rank, (QueueKey, Box<[u8]>)>,
     /// Where each key's update stands in `order`.
-    index: BTreeMap<MemberName, Rank>,
+    index: BTreeMap<QueueKey, Rank>,
     next_id: u64,
     picked: Vec<Rank>,
 }
@@ -55,27 +65,27 @@ impl BroadcastQueue {
         self.index.is_empty()
     }
 
-    pub(crate) fn contains(&self, key: &str) -> bool {
-        self.index.contains_key(key)
+    pub(crate) fn contains(&self, key: QueueKey) -> bool {
+        self.index.contains_key(&key)
     }
 
     /// Queues `bytes` (one encoded message) under `key`, replacing any
     /// older update with that key. Beyond `max` entries the most-sent,
     /// oldest one is dropped.
-    pub(crate) fn push(&mut self, key: MemberName, bytes: Vec<u8>, max: usize) {
-        self.remove(key.as_str());
+    pub(crate) fn push(&mut self, key: QueueKey, bytes: Vec<u8>, max: usize) {
+        self.remove(key);
         let rank = (0, Reverse(self.next_id));
         self.next_id += 1;
-        self.index.insert(key.clone(), rank);
-        self.order.insert(rank, (key, bytes));
+        self.index.insert(key, rank);
+        self.order.insert(rank, (key, bytes.into_boxed_slice()));
         while self.index.len() > max.max(1) {
             let Some((_, (k, _))) = self.order.pop_last() else { break };
-            self.index.remove(k.as_str());
+            self.index.remove(&k);
         }
     }
 
-    pub(crate) fn remove(&mut self, key: &str) {
-        if let Some(rank) = self.index.remove(key) {
+    pub(crate) fn remove(&mut self, key: QueueKey) {
+        if let Some(rank) = self.index.remove(&key) {
             self.order.remove(&rank);
         }
     }
@@ -102,10 +112,10 @@ impl BroadcastQueue {
             let Some((key, bytes)) = self.order.remove(&rank) else { continue };
             let sent = rank.0 + 1;
             if sent >= limit {
-                self.index.remove(key.as_str());
+                self.index.remove(&key);
             } else {
                 let next = (sent, rank.1);
-                if let Some(r) = self.index.get_mut(key.as_str()) {
+                if let Some(r) = self.index.get_mut(&key) {
                     *r = next;
                 }
                 self.order.insert(next, (key, bytes));
@@ -122,8 +132,8 @@ mod tests {
     use super::*;
     use crate::wire::{Message, encode_message};
 
-    fn name(s: &str) -> MemberName {
-        MemberName::new(s).unwrap()
+    fn key(s: &str) -> QueueKey {
+        QueueKey::Member(s.bytes().map(u32::from).sum())
     }
 
     fn dead(n: &str, inc: u32) -> Vec<u8> {
@@ -144,7 +154,7 @@ mod tests {
     #[test]
     fn updates_stop_after_the_retransmit_limit() {
         let mut q = BroadcastQueue::default();
-        q.push(name("a"), dead("a", 1), 100);
+        q.push(key("a"), dead("a", 1), 100);
         for _ in 0..3 {
             let mut w = PacketWriter::new(1400);
             assert_eq!(q.fill(&mut w, 3), 1);
@@ -157,11 +167,11 @@ mod tests {
     #[test]
     fn newer_update_supersedes_and_fewest_sent_go_first() {
         let mut q = BroadcastQueue::default();
-        q.push(name("a"), dead("a", 1), 100);
+        q.push(key("a"), dead("a", 1), 100);
         let mut w = PacketWriter::new(1400);
         q.fill(&mut w, 10);
-        q.push(name("b"), dead("b", 1), 100);
-        q.push(name("a"), dead("a", 2), 100);
+        q.push(key("b"), dead("b", 1), 100);
+        q.push(key("a"), dead("a", 2), 100);
         assert_eq!(q.len(), 2);
         // Both fresh now; the newest ("a" again) comes first.
         let mut w = PacketWriter::new(1 + 7);
@@ -175,7 +185,7 @@ mod tests {
         let mut q = BroadcastQueue::default();
         for i in 0..500 {
             let n = alloc::format!("member-{i:04}");
-            q.push(name(&n), dead(&n, 1), 1000);
+            q.push(QueueKey::Member(i), dead(&n, 1), 1000);
         }
         let mut w = PacketWriter::new(1400);
         let n = q.fill(&mut w, 4);
@@ -191,7 +201,7 @@ mod tests {
         let mut q = BroadcastQueue::default();
         for i in 0..20 {
             let n = alloc::format!("m{i}");
-            q.push(name(&n), dead(&n, 1), 8);
+            q.push(QueueKey::Member(i), dead(&n, 1), 8);
         }
         assert_eq!(q.len(), 8);
     }

@@ -19,6 +19,13 @@ pub(crate) struct MemberId {
     generation: u32,
 }
 
+impl MemberId {
+    /// The update-queue key of this member.
+    pub(crate) fn queue_key(self) -> crate::broadcast::QueueKey {
+        crate::broadcast::QueueKey::Member(self.index)
+    }
+}
+
 #[derive(Clone, Debug)]
 struct Slot {
     generation: u32,

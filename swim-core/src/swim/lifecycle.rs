@@ -7,6 +7,7 @@ use core::net::SocketAddr;
 use rand_core::Rng;
 
 use super::{Joining, Phase, Swim};
+use crate::broadcast::QueueKey;
 use crate::io::{Action, Error, Event};
 use crate::member::MemberState;
 use crate::members::MemberId;
@@ -225,13 +226,13 @@ impl<R: Rng> Swim<R> {
         }
         let name = self.local.name.clone();
         self.queue_update(
-            &name,
+            QueueKey::Local,
             &Message::Dead { incarnation: self.incarnation, name: name.as_str(), from: name.as_str() },
         );
         self.timers.insert(now + self.config.leave_timeout, Timer::LeaveDeadline);
         if self.members.live_len() == 0 {
             // No one to tell.
-            self.queue.remove(name.as_str());
+            self.queue.remove(QueueKey::Local);
         } else {
             self.gossip(now, out);
         }

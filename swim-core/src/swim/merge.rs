@@ -7,6 +7,7 @@ use core::net::SocketAddr;
 use rand_core::Rng;
 
 use super::{Phase, Swim};
+use crate::broadcast::QueueKey;
 use crate::io::{Action, Event};
 use crate::member::{Claim, Member, MemberState, precedes};
 use crate::members::MemberId;
@@ -77,7 +78,7 @@ impl<R: Rng> Swim<R> {
         if let Some(e) = e {
             self.event(e, out);
         }
-        self.queue_update(&name, &Message::Alive { incarnation, name: name.as_str(), addr, meta });
+        self.queue_update(id.queue_key(), &Message::Alive { incarnation, name: name.as_str(), addr, meta });
     }
 
     fn add_member(
@@ -104,9 +105,9 @@ impl<R: Rng> Swim<R> {
             live_pos: None,
             suspicion: None,
         };
-        self.members.insert(member, &mut self.rng);
+        let id = self.members.insert(member, &mut self.rng);
         self.event(Event::Joined { name: name.clone(), addr }, out);
-        self.queue_update(&name, &Message::Alive { incarnation, name: name.as_str(), addr, meta });
+        self.queue_update(id.queue_key(), &Message::Alive { incarnation, name: name.as_str(), addr, meta });
     }
 
     pub(super) fn merge_suspect(
@@ -133,14 +134,14 @@ impl<R: Rng> Swim<R> {
                 let Ok(accuser) = MemberName::new(from) else { return };
                 self.start_suspicion(now, id, incarnation, accuser);
                 self.event(Event::Suspected { name: name.clone(), incarnation, local: false }, out);
-                self.queue_suspect(&name, incarnation, from);
+                self.queue_suspect(id, &name, incarnation, from);
             }
             MemberState::Suspect => {
                 if incarnation > m.incarnation {
                     // A suspicion of a newer incarnation: a fresh suspicion.
                     let Ok(accuser) = MemberName::new(from) else { return };
                     self.start_suspicion(now, id, incarnation, accuser);
-                    self.queue_suspect(&name, incarnation, from);
+                    self.queue_suspect(id, &name, incarnation, from);
                     return;
                 }
                 if incarnation < m.incarnation {
@@ -165,7 +166,7 @@ impl<R: Rng> Swim<R> {
             let old = s.timer_at;
             s.timer_at = s.wake_at(self.config.probe_timeout);
             self.timers.reschedule(Some(old), s.timer_at, Timer::Suspicion(id));
-            self.queue_suspect(name, incarnation, from);
+            self.queue_suspect(id, name, incarnation, from);
         }
     }
 
@@ -195,7 +196,7 @@ impl<R: Rng> Swim<R> {
         } else if was.is_live() {
             self.event(Event::Failed { name: name.clone(), incarnation, local: false }, out);
         }
-        self.queue_update(&name, &Message::Dead { incarnation, name: name.as_str(), from });
+        self.queue_update(id.queue_key(), &Message::Dead { incarnation, name: name.as_str(), from });
     }
 
     /// Our suspicion of `id` may have run out: declare it dead, unless it
@@ -238,7 +239,7 @@ impl<R: Rng> Swim<R> {
         self.stats.failures_declared += 1;
         self.event(Event::Failed { name: name.clone(), incarnation, local: true }, out);
         let me = self.local.name.clone();
-        self.queue_update(&name, &Message::Dead { incarnation, name: name.as_str(), from: me.as_str() });
+        self.queue_update(id.queue_key(), &Message::Dead { incarnation, name: name.as_str(), from: me.as_str() });
     }
 
     /// Answers a [`Message::Query`] with our record of `name`, alone in
@@ -314,6 +315,8 @@ impl<R: Rng> Swim<R> {
             return;
         }
         self.members.remove(id);
+        // The slot may be reused: its update must not outlive the member.
+        self.queue.remove(id.queue_key());
         self.dead_recent.retain(|&d| d != id);
     }
 
@@ -326,7 +329,7 @@ impl<R: Rng> Swim<R> {
         }
         if incarnation >= self.incarnation {
             self.refute(incarnation);
-        } else if !self.queue.contains(self.local.name.as_str()) {
+        } else if !self.queue.contains(QueueKey::Local) {
             self.queue_self_alive();
         }
     }
@@ -348,15 +351,15 @@ impl<R: Rng> Swim<R> {
             meta: &self.local.meta,
         };
         let bytes = encode_message(&msg);
-        self.queue.push(name, bytes, self.config.max_queued_updates.get() as usize);
+        self.queue.push(QueueKey::Local, bytes, self.config.max_queued_updates.get() as usize);
     }
 
-    pub(super) fn queue_suspect(&mut self, name: &MemberName, incarnation: u32, from: &str) {
-        self.queue_update(name, &Message::Suspect { incarnation, name: name.as_str(), from });
+    pub(super) fn queue_suspect(&mut self, id: MemberId, name: &MemberName, incarnation: u32, from: &str) {
+        self.queue_update(id.queue_key(), &Message::Suspect { incarnation, name: name.as_str(), from });
     }
 
-    pub(super) fn queue_update(&mut self, key: &MemberName, msg: &Message<'_>) {
+    pub(super) fn queue_update(&mut self, key: QueueKey, msg: &Message<'_>) {
         let max = self.config.max_queued_updates.get() as usize;
-        self.queue.push(key.clone(), encode_message(msg), max);
+        self.queue.push(key, encode_message(msg), max);
     }
 }

@@ -180,7 +180,7 @@ impl<R: Rng> Swim<R> {
             Input::Leave => self.on_leave(now, out),
         };
         // A leave is announced once its update has had all its transmissions.
-        if self.phase == Phase::Leaving && !self.queue.contains(self.local.name.as_str()) {
+        if self.phase == Phase::Leaving && !self.queue.contains(crate::broadcast::QueueKey::Local) {
             self.complete_leave(out);
         }
         self.report_deadline(out);

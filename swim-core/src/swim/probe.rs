@@ -67,7 +67,7 @@ impl<R: Rng> Swim<R> {
         self.stats.suspicions_raised += 1;
         self.start_suspicion(now, id, incarnation, me.clone());
         self.event(Event::Suspected { name: name.clone(), incarnation, local: true }, out);
-        self.queue_suspect(&name, incarnation, me.as_str());
+        self.queue_suspect(id, &name, incarnation, me.as_str());
     }
 
     fn start_probes(&mut self, now: crate::Instant, out: &mut Vec<Action>) {
