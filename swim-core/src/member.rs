@@ -1,6 +1,5 @@
 //! A member's state and the SWIM precedence rule between updates.
 
-use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use crate::name::MemberName;
@@ -69,18 +68,45 @@ pub const fn precedes(new: Claim, old: Claim) -> bool {
     a.0 > b.0 || (a.0 == b.0 && a.1 > b.1)
 }
 
+/// A peer address in 16 bytes: IPv4 inline, the rarer IPv6 boxed. The
+/// member table holds one per member per member, so its size counts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum PeerAddr {
+    V4([u8; 4], u16),
+    V6(alloc::boxed::Box<core::net::SocketAddrV6>),
+}
+
+impl PeerAddr {
+    pub(crate) fn get(&self) -> SocketAddr {
+        match self {
+            PeerAddr::V4(ip, port) => SocketAddr::from((*ip, *port)),
+            PeerAddr::V6(a) => SocketAddr::V6(**a),
+        }
+    }
+}
+
+impl From<SocketAddr> for PeerAddr {
+    fn from(a: SocketAddr) -> Self {
+        match a {
+            SocketAddr::V4(v4) => PeerAddr::V4(v4.ip().octets(), v4.port()),
+            SocketAddr::V6(v6) => PeerAddr::V6(alloc::boxed::Box::new(v6)),
+        }
+    }
+}
+
 /// One entry of the member table.
 #[derive(Clone, Debug)]
 pub(crate) struct Member {
     pub(crate) name: MemberName,
-    pub(crate) addr: SocketAddr,
+    pub(crate) addr: PeerAddr,
     pub(crate) incarnation: u32,
     pub(crate) state: MemberState,
     /// When `state` last changed (for reclaim, reaping, gossip to the dead).
     pub(crate) since: Instant,
-    pub(crate) meta: Vec<u8>,
-    /// Index in the table's live list while alive or suspect.
-    pub(crate) live_pos: Option<u32>,
+    pub(crate) meta: alloc::boxed::Box<[u8]>,
+    /// Index in the table's live list, plus one, while alive or suspect
+    /// (`NonZeroU32` keeps the option at four bytes).
+    pub(crate) live_pos: Option<core::num::NonZeroU32>,
     pub(crate) suspicion: Option<alloc::boxed::Box<crate::suspicion::Suspicion>>,
 }
 
@@ -115,6 +141,15 @@ mod tests {
 
     fn c(state: MemberState, inc: u32) -> Claim {
         Claim::new(state, inc)
+    }
+
+    #[test]
+    fn compact_addresses_round_trip() {
+        for a in ["10.1.2.3:7946", "[2001:db8::1]:9000", "[::1]:1"] {
+            let a: SocketAddr = a.parse().unwrap();
+            assert_eq!(PeerAddr::from(a).get(), a);
+        }
+        assert_eq!(core::mem::size_of::<PeerAddr>(), 16);
     }
 
     #[test]

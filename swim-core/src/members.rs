@@ -233,19 +233,19 @@ impl Members {
         if m.live_pos.is_some() {
             return;
         }
-        m.live_pos = Some(pos);
+        m.live_pos = core::num::NonZeroU32::new(pos.saturating_add(1));
         self.live.push(id);
         self.selector().insert(MemberKey(id), rng);
     }
 
     fn unmark_live(&mut self, id: MemberId) {
         let Some(pos) = self.get_mut(id).and_then(|m| m.live_pos.take()) else { return };
-        let pos = pos as usize;
+        let pos = pos.get() as usize - 1;
         self.live.swap_remove(pos);
         if let Some(&moved) = self.live.get(pos)
             && let Some(m) = self.get_mut(moved)
         {
-            m.live_pos = Some(pos as u32);
+            m.live_pos = core::num::NonZeroU32::new(pos as u32 + 1);
         }
     }
 
@@ -318,11 +318,11 @@ mod tests {
     fn member(name: &str, state: MemberState) -> Member {
         Member {
             name: MemberName::new(name).unwrap(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 1)),
+            addr: SocketAddr::from(([127, 0, 0, 1], 1)).into(),
             incarnation: 0,
             state,
             since: Instant::ZERO,
-            meta: Vec::new(),
+            meta: Default::default(),
             live_pos: None,
             suspicion: None,
         }
@@ -384,5 +384,14 @@ mod tests {
         }
         t.random_live(10, &ids[..2], &mut r, &mut out);
         assert_eq!(out.len(), 4);
+    }
+}
+/// The table holds one slot per member on every member: its size is the
+/// bulk of a large cluster's memory.
+#[cfg(all(test, target_pointer_width = "64"))]
+mod size_guard {
+    #[test]
+    fn a_table_slot_stays_within_96_bytes() {
+        assert!(core::mem::size_of::<super::Slot>() <= 96, "{}", core::mem::size_of::<super::Slot>());
     }
 }

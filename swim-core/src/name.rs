@@ -8,11 +8,11 @@ use core::fmt;
 /// table without limit.
 pub const MAX_NAME_LEN: usize = 128;
 
-const INLINE: usize = 23;
+const INLINE: usize = 22;
 
 /// A member's unique name: 1 to [`MAX_NAME_LEN`] bytes of UTF-8.
 ///
-/// Names of up to 23 bytes are stored inline, so the member table of a large
+/// Names of up to 22 bytes are stored inline, so the member table of a large
 /// cluster does not allocate once per member.
 #[derive(Clone)]
 pub struct MemberName(Repr);

@@ -116,9 +116,12 @@ impl<R: Rng> Swim<R> {
         let mut full = Vec::new();
         for (_, m) in self.members.iter() {
             let msg = match m.state {
-                MemberState::Alive => {
-                    Message::Alive { incarnation: m.incarnation, name: m.name.as_str(), addr: m.addr, meta: &m.meta }
-                }
+                MemberState::Alive => Message::Alive {
+                    incarnation: m.incarnation,
+                    name: m.name.as_str(),
+                    addr: m.addr.get(),
+                    meta: &m.meta,
+                },
                 MemberState::Suspect => {
                     Message::Suspect { incarnation: m.incarnation, name: m.name.as_str(), from: me.as_str() }
                 }
@@ -157,7 +160,7 @@ impl<R: Rng> Swim<R> {
         self.timers.insert(now + period, Timer::PushPull);
         let mut peer = core::mem::take(&mut self.scratch);
         self.members.random_live(1, &[], &mut self.rng, &mut peer);
-        if let Some(addr) = peer.first().and_then(|&id| self.members.get(id)).map(|m| m.addr) {
+        if let Some(addr) = peer.first().and_then(|&id| self.members.get(id)).map(|m| m.addr.get()) {
             self.send_table(addr, true, out);
         }
         self.scratch = peer;
@@ -180,7 +183,7 @@ impl<R: Rng> Swim<R> {
         let mut targets = core::mem::take(&mut self.scratch);
         self.gossip_targets(self.config.gossip_nodes as usize, &mut targets);
         for &id in &targets {
-            let Some(addr) = self.members.get(id).map(|m| m.addr) else { continue };
+            let Some(addr) = self.members.get(id).map(|m| m.addr.get()) else { continue };
             self.send_with_gossip(addr, &[], out);
             if self.queue.is_empty() {
                 break;

@@ -44,7 +44,7 @@ impl<R: Rng> Swim<R> {
             return;
         };
         let Some(m) = self.members.get(id) else { return };
-        if m.addr != addr {
+        if m.addr.get() != addr {
             let reclaimable =
                 !m.state.is_live() && self.config.dead_node_reclaim_time.is_some_and(|t| now - m.since >= t);
             if !reclaimable {
@@ -55,15 +55,14 @@ impl<R: Rng> Swim<R> {
             return;
         }
         let old_state = m.state;
-        let changed = m.addr != addr || m.meta != meta;
+        let changed = m.addr.get() != addr || *m.meta != *meta;
         let name = m.name.clone();
         self.clear_suspicion(id);
         if let Some(m) = self.members.get_mut(id) {
             m.incarnation = incarnation;
-            m.addr = addr;
-            if m.meta != meta {
-                m.meta.clear();
-                m.meta.extend_from_slice(meta);
+            m.addr = addr.into();
+            if *m.meta != *meta {
+                m.meta = meta.into();
             }
             if old_state != MemberState::Alive {
                 m.since = now;
@@ -97,11 +96,11 @@ impl<R: Rng> Swim<R> {
         let Ok(name) = MemberName::new(name) else { return };
         let member = Member {
             name: name.clone(),
-            addr,
+            addr: addr.into(),
             incarnation,
             state: MemberState::Alive,
             since: now,
-            meta: meta.to_vec(),
+            meta: meta.into(),
             live_pos: None,
             suspicion: None,
         };
@@ -205,7 +204,7 @@ impl<R: Rng> Swim<R> {
     pub(super) fn on_suspicion_timeout(&mut self, now: Instant, id: MemberId, out: &mut Vec<Action>) {
         let spacing = self.config.probe_timeout;
         let Some(m) = self.members.get_mut(id) else { return };
-        let (state, incarnation, addr, name) = (m.state, m.incarnation, m.addr, m.name.clone());
+        let (state, incarnation, addr, name) = (m.state, m.incarnation, m.addr.get(), m.name.clone());
         let Some(s) = m.suspicion.as_mut() else { return };
         if state != MemberState::Suspect || s.incarnation != incarnation {
             return;
@@ -224,7 +223,7 @@ impl<R: Rng> Swim<R> {
             // And ask a peer: if we missed a refutation, it likely has it.
             let mut peer = core::mem::take(&mut self.scratch);
             self.members.random_live(1, &[id], &mut self.rng, &mut peer);
-            if let Some(via) = peer.first().and_then(|&p| self.members.get(p)).map(|m| m.addr) {
+            if let Some(via) = peer.first().and_then(|&p| self.members.get(p)).map(|m| m.addr.get()) {
                 self.send_with_gossip(via, &[Message::Query { name: name.as_str() }], out);
             }
             self.scratch = peer;
@@ -259,7 +258,9 @@ impl<R: Rng> Swim<R> {
             let name = m.name.as_str();
             let accuser = m.suspicion.as_ref().and_then(|s| s.accusers.first()).unwrap_or(&me);
             let msg = match m.state {
-                MemberState::Alive => Message::Alive { incarnation: m.incarnation, name, addr: m.addr, meta: &m.meta },
+                MemberState::Alive => {
+                    Message::Alive { incarnation: m.incarnation, name, addr: m.addr.get(), meta: &m.meta }
+                }
                 MemberState::Suspect => Message::Suspect { incarnation: m.incarnation, name, from: accuser.as_str() },
                 MemberState::Dead => Message::Dead { incarnation: m.incarnation, name, from: me.as_str() },
                 MemberState::Left => Message::Dead { incarnation: m.incarnation, name, from: name },

@@ -294,7 +294,7 @@ impl<R> Swim<R> {
         };
         core::iter::once(me).chain(self.members.iter().map(|(_, m)| MemberView {
             name: &m.name,
-            addr: m.addr,
+            addr: m.addr.get(),
             state: m.state,
             incarnation: m.incarnation,
             meta: &m.meta,

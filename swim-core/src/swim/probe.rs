@@ -88,7 +88,7 @@ impl<R: Rng> Swim<R> {
         let timeout = self.awareness.scale(self.config.probe_timeout);
         for &id in &chosen {
             let Some(m) = self.members.get(id) else { continue };
-            let (name, addr, state, incarnation) = (m.name.clone(), m.addr, m.state, m.incarnation);
+            let (name, addr, state, incarnation) = (m.name.clone(), m.addr.get(), m.state, m.incarnation);
             let seq = self.next_seq();
             let ping = Message::Ping { seq, target: name.as_str() };
             // The buddy system: a suspect learns of the suspicion from the
@@ -116,11 +116,11 @@ impl<R: Rng> Swim<R> {
         }
         let target = self.probes[i].target;
         let Some(m) = self.members.get(target) else { return };
-        let (name, addr) = (m.name.clone(), m.addr);
+        let (name, addr) = (m.name.clone(), m.addr.get());
         let mut helpers = core::mem::take(&mut self.scratch);
         self.members.random_live(self.config.indirect_checks as usize, &[target], &mut self.rng, &mut helpers);
         for &h in &helpers {
-            let Some(via) = self.members.get(h).map(|m| m.addr) else { continue };
+            let Some(via) = self.members.get(h).map(|m| m.addr.get()) else { continue };
             let req = Message::PingReq { seq, target: name.as_str(), addr };
             self.send_with_gossip(via, &[req], out);
             self.stats.ping_reqs_sent += 1;
