@@ -130,12 +130,11 @@ impl<R> core::fmt::Debug for Swim<R> {
 impl<R: Rng> Swim<R> {
     /// A member that knows only itself. `rng` is its only source of
     /// randomness: seed it to make runs reproducible.
-    pub fn new(config: Config, local: Identity, rng: R) -> Result<Self, Error> {
+    pub fn new(config: Config, local: Identity, mut rng: R) -> Result<Self, Error> {
         config.validate()?;
         if local.meta.len() > config.max_meta_len {
             return Err(Error::MetaTooLong);
         }
-        let mut rng = rng;
         let hash_seed = Random::next_u64(&mut rng);
         Ok(Swim {
             awareness: Awareness::new(config.awareness_max_multiplier.get()),
