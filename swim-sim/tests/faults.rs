@@ -1,7 +1,8 @@
 //! Cluster-level property: whatever mix of loss, slow nodes, short
 //! partitions and crashes hits a converged cluster, once the network
 //! heals every live node sees every live node alive and every crashed
-//! node failed. A failure prints the schedule and seed to replay it.
+//! node failed, and the run replays identically from its seed. A failure
+//! prints the schedule and seed to replay it.
 
 use proptest::prelude::*;
 use swim_core::{Config, Event};
@@ -27,62 +28,69 @@ fn fault() -> impl Strategy<Value = Fault> {
     ]
 }
 
+/// Runs one schedule; returns the final views, who crashed, and the digest
+/// of every action emitted.
+fn run(seed: u64, faults: &[(u32, Fault)]) -> Result<(Views, [bool; N], u64), TestCaseError> {
+    let mut sim = Sim::new(N, Config::lan(), NetConfig { seed, ..NetConfig::default() }).unwrap();
+    let mut views = Views::new(N);
+    for i in 1..N {
+        sim.schedule(0, Command::Join { node: i, seeds: vec![0] });
+    }
+    // Gossip alone may miss a pair; push-pull (every 30 s) repairs it.
+    let all = views.all_pairs();
+    sim.run_until(65_000, &mut |_, node, e: &Event| {
+        views.apply(node, e);
+        if views.alive_pairs() == all { Flow::Stop } else { Flow::Continue }
+    });
+    prop_assert_eq!(views.alive_pairs(), all, "no convergence before the faults (seed {})", seed);
+    let start = sim.now();
+    let mut crashed = [false; N];
+    for (at, f) in faults {
+        let at = start + u64::from(*at);
+        match *f {
+            Fault::Loss(p) => sim.schedule(at, Command::SetLoss(f64::from(p) / 100.0)),
+            Fault::Slow(n, ms) => sim.schedule(at, Command::SetSlow { node: n, ms: u64::from(ms) }),
+            Fault::OneWay(n, ms) => {
+                let others = (0..N).filter(|&i| i != n).collect();
+                sim.schedule(at, Command::Partition { from: vec![n], to: others, both: false });
+                sim.schedule(at + u64::from(ms), Command::Heal);
+            }
+            Fault::Crash(n) => {
+                // Keep a majority alive, so there is a cluster to heal.
+                if crashed.iter().filter(|c| **c).count() < 3 {
+                    crashed[n] = true;
+                    sim.schedule(at, Command::Crash(n));
+                }
+            }
+        }
+    }
+    let calm = start + 70_000;
+    sim.schedule(calm, Command::Heal);
+    sim.schedule(calm, Command::SetLoss(0.0));
+    for n in 0..N {
+        sim.schedule(calm, Command::SetSlow { node: n, ms: 0 });
+    }
+    sim.run_until(calm + 120_000, &mut |_, node, e: &Event| {
+        views.apply(node, e);
+        Flow::Continue
+    });
+    Ok((views, crashed, sim.stats().digest))
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
     fn the_cluster_heals_to_the_truth(seed in any::<u64>(), faults in proptest::collection::vec((0u32..60_000, fault()), 1..8)) {
-        let mut sim = Sim::new(N, Config::lan(), NetConfig { seed, ..NetConfig::default() }).unwrap();
-        let mut views = Views::new(N);
-        for i in 1..N {
-            sim.schedule(0, Command::Join { node: i, seeds: vec![0] });
-        }
-        let observe = |views: &mut Views, sim: &mut Sim, until: u64| {
-            sim.run_until(until, &mut |_, node, e: &Event| {
-                views.apply(node, e);
-                Flow::Continue
-            });
-        };
-        // Gossip alone may miss a pair; push-pull (every 30 s) repairs it.
-        let all = views.all_pairs();
-        sim.run_until(65_000, &mut |_, node, e: &Event| {
-            views.apply(node, e);
-            if views.alive_pairs() == all { Flow::Stop } else { Flow::Continue }
-        });
-        prop_assert_eq!(views.alive_pairs(), all, "no convergence before the faults (seed {})", seed);
-        let start = sim.now();
-        let mut crashed = [false; N];
-        for (at, f) in &faults {
-            let at = start + u64::from(*at);
-            match *f {
-                Fault::Loss(p) => sim.schedule(at, Command::SetLoss(f64::from(p) / 100.0)),
-                Fault::Slow(n, ms) => sim.schedule(at, Command::SetSlow { node: n, ms: u64::from(ms) }),
-                Fault::OneWay(n, ms) => {
-                    let others = (0..N).filter(|&i| i != n).collect();
-                    sim.schedule(at, Command::Partition { from: vec![n], to: others, both: false });
-                    sim.schedule(at + u64::from(ms), Command::Heal);
-                }
-                Fault::Crash(n) => {
-                    // Keep a majority alive, so there is a cluster to heal.
-                    if crashed.iter().filter(|c| **c).count() < 3 {
-                        crashed[n] = true;
-                        sim.schedule(at, Command::Crash(n));
-                    }
-                }
-            }
-        }
-        let calm = start + 70_000;
-        sim.schedule(calm, Command::Heal);
-        sim.schedule(calm, Command::SetLoss(0.0));
-        for n in 0..N {
-            sim.schedule(calm, Command::SetSlow { node: n, ms: 0 });
-        }
-        observe(&mut views, &mut sim, calm + 120_000);
+        let (views, crashed, digest) = run(seed, &faults)?;
         for o in (0..N).filter(|&o| !crashed[o]) {
             for t in (0..N).filter(|&t| t != o) {
                 let want = if crashed[t] { Belief::Dead } else { Belief::Alive };
                 prop_assert_eq!(views.get(o, t), want, "node {} about node {} (seed {})", o, t, seed);
             }
         }
+        // The same seed and schedule replay to the same actions, byte for byte.
+        let (_, _, again) = run(seed, &faults)?;
+        prop_assert_eq!(digest, again, "seed {} is not reproducible", seed);
     }
 }
