@@ -114,6 +114,17 @@ impl Member {
     pub(crate) fn claim(&self) -> Claim {
         Claim::new(self.state, self.incarnation)
     }
+
+    pub(crate) fn view(&self) -> MemberView<'_> {
+        MemberView {
+            name: &self.name,
+            addr: self.addr.get(),
+            state: self.state,
+            incarnation: self.incarnation,
+            meta: &self.meta,
+            is_local: false,
+        }
+    }
 }
 
 /// A read-only view of a member, as returned by

@@ -165,7 +165,8 @@ impl<R: Rng> Swim<R> {
     /// `out` (which is not cleared, so a runtime can reuse one buffer).
     ///
     /// `now` must not go backwards; an earlier `now` is taken as the latest
-    /// one seen. Refused inputs (`Err`) change no state.
+    /// one seen. Refused inputs (`Err`) change no protocol state; only the
+    /// latest time seen and the counters advance.
     pub fn handle(&mut self, now: Instant, input: Input<'_>, out: &mut Vec<Action>) -> Result<(), Error> {
         let now = now.max(self.now);
         self.now = now;
@@ -291,19 +292,15 @@ impl<R> Swim<R> {
             meta: &self.local.meta,
             is_local: true,
         };
-        core::iter::once(me).chain(self.members.iter().map(|(_, m)| MemberView {
-            name: &m.name,
-            addr: m.addr.get(),
-            state: m.state,
-            incarnation: m.incarnation,
-            meta: &m.meta,
-            is_local: false,
-        }))
+        core::iter::once(me).chain(self.members.iter().map(|(_, m)| m.view()))
     }
 
-    /// One member by name.
+    /// One member by name (ourselves included).
     pub fn member(&self, name: &str) -> Option<MemberView<'_>> {
-        self.members().find(|m| m.name.as_str() == name)
+        if name == self.local.name.as_str() {
+            return self.members().next();
+        }
+        self.members.get(self.members.id_of(name)?).map(|m| m.view())
     }
 
     fn report_deadline(&mut self, out: &mut Vec<Action>) {
