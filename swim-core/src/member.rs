@@ -4,6 +4,7 @@ use core::net::SocketAddr;
 
 use crate::name::MemberName;
 use crate::time::Instant;
+use crate::wire::Message;
 
 /// What a member is believed to be.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -113,6 +114,19 @@ pub(crate) struct Member {
 impl Member {
     pub(crate) fn claim(&self) -> Claim {
         Claim::new(self.state, self.incarnation)
+    }
+
+    /// This member's state as an update message, for a table or a query
+    /// answer. `suspect_from` names the accuser of a suspicion, `declarer`
+    /// who declared a death; a departure names the member itself.
+    pub(crate) fn record<'a>(&'a self, suspect_from: &'a str, declarer: &'a str) -> Message<'a> {
+        let (incarnation, name) = (self.incarnation, self.name.as_str());
+        match self.state {
+            MemberState::Alive => Message::Alive { incarnation, name, addr: self.addr.get(), meta: &self.meta },
+            MemberState::Suspect => Message::Suspect { incarnation, name, from: suspect_from },
+            MemberState::Dead => Message::Dead { incarnation, name, from: declarer },
+            MemberState::Left => Message::Dead { incarnation, name, from: name },
+        }
     }
 
     pub(crate) fn view(&self) -> MemberView<'_> {

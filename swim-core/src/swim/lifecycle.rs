@@ -9,7 +9,6 @@ use rand_core::Rng;
 use super::{Joining, Phase, Swim};
 use crate::broadcast::QueueKey;
 use crate::io::{Action, Error, Event};
-use crate::member::MemberState;
 use crate::members::MemberId;
 use crate::rng::Random;
 use crate::time::Instant;
@@ -61,13 +60,7 @@ impl<R: Rng> Swim<R> {
     fn send_join_requests(&mut self, now: Instant, out: &mut Vec<Action>) {
         let Some(mut j) = self.joining.take() else { return };
         j.attempts += 1;
-        let name = self.local.name.clone();
-        let alive = encode_message(&Message::Alive {
-            incarnation: self.incarnation,
-            name: name.as_str(),
-            addr: self.local.addr,
-            meta: &self.local.meta,
-        });
+        let alive = encode_message(&self.self_alive());
         for &seed in &j.seeds {
             let mut w = self.writer();
             // The receiver applies our alive before it answers, so its
@@ -107,31 +100,11 @@ impl<R: Rng> Swim<R> {
         let head = if request { Message::SyncRequest } else { Message::SyncReply };
         let mut w = PacketWriter::new(budget);
         let _ = w.push(&head);
-        let _ = w.push(&Message::Alive {
-            incarnation: self.incarnation,
-            name: me.as_str(),
-            addr: self.local.addr,
-            meta: &self.local.meta,
-        });
+        let _ = w.push(&self.self_alive());
         let mut full = Vec::new();
         for (_, m) in self.members.iter() {
-            let msg = match m.state {
-                MemberState::Alive => Message::Alive {
-                    incarnation: m.incarnation,
-                    name: m.name.as_str(),
-                    addr: m.addr.get(),
-                    meta: &m.meta,
-                },
-                MemberState::Suspect => {
-                    Message::Suspect { incarnation: m.incarnation, name: m.name.as_str(), from: me.as_str() }
-                }
-                MemberState::Dead => {
-                    Message::Dead { incarnation: m.incarnation, name: m.name.as_str(), from: me.as_str() }
-                }
-                MemberState::Left => {
-                    Message::Dead { incarnation: m.incarnation, name: m.name.as_str(), from: m.name.as_str() }
-                }
-            };
+            // Our table speaks for us: suspicions and deaths in it are ours.
+            let msg = m.record(me.as_str(), me.as_str());
             if w.push(&msg).is_ok() {
                 continue;
             }

@@ -247,25 +247,13 @@ impl<R: Rng> Swim<R> {
         let me = self.local.name.clone();
         let mut w = self.writer();
         let written = if name == me.as_str() {
-            w.push(&Message::Alive {
-                incarnation: self.incarnation,
-                name,
-                addr: self.local.addr,
-                meta: &self.local.meta,
-            })
+            w.push(&self.self_alive())
         } else {
             let Some(m) = self.members.id_of(name).and_then(|id| self.members.get(id)) else { return };
-            let name = m.name.as_str();
+            // A suspicion is passed on with its accuser, not as our own
+            // confirmation.
             let accuser = m.suspicion.as_ref().and_then(|s| s.accusers.first()).unwrap_or(&me);
-            let msg = match m.state {
-                MemberState::Alive => {
-                    Message::Alive { incarnation: m.incarnation, name, addr: m.addr.get(), meta: &m.meta }
-                }
-                MemberState::Suspect => Message::Suspect { incarnation: m.incarnation, name, from: accuser.as_str() },
-                MemberState::Dead => Message::Dead { incarnation: m.incarnation, name, from: me.as_str() },
-                MemberState::Left => Message::Dead { incarnation: m.incarnation, name, from: name },
-            };
-            w.push(&msg)
+            w.push(&m.record(accuser.as_str(), me.as_str()))
         };
         if written.is_ok() {
             self.emit(from, w, out);
@@ -344,14 +332,7 @@ impl<R: Rng> Swim<R> {
     }
 
     pub(super) fn queue_self_alive(&mut self) {
-        let name = self.local.name.clone();
-        let msg = Message::Alive {
-            incarnation: self.incarnation,
-            name: name.as_str(),
-            addr: self.local.addr,
-            meta: &self.local.meta,
-        };
-        let bytes = encode_message(&msg);
+        let bytes = encode_message(&self.self_alive());
         self.queue.push(QueueKey::Local, bytes, self.config.max_queued_updates.get() as usize);
     }
 

@@ -415,6 +415,16 @@ impl<R: Rng> Swim<R> {
     }
 
     /// Sends `head` to `to`, filling the rest of the budget with queued updates.
+    /// Our own alive update, as we announce and refute with it.
+    fn self_alive(&self) -> Message<'_> {
+        Message::Alive {
+            incarnation: self.incarnation,
+            name: self.local.name.as_str(),
+            addr: self.local.addr,
+            meta: &self.local.meta,
+        }
+    }
+
     /// A writer over a recycled buffer when there is one.
     fn writer(&mut self) -> PacketWriter {
         PacketWriter::with_buffer(self.config.packet_budget, self.spare.pop().unwrap_or_default())
