@@ -104,6 +104,27 @@ pub fn summary(runs: &[Option<u64>]) -> Value {
     })
 }
 
+/// Runs to `until`, keeping `views` up to date.
+pub fn observe(sim: &mut Sim, views: &mut Views, until: u64) {
+    sim.run_until(until, &mut |_, node, e: &Event| {
+        views.apply(node, e);
+        Flow::Continue
+    });
+}
+
+/// Runs until every node sees every other alive, or until `cap`; returns
+/// whether it got there.
+pub fn converge(sim: &mut Sim, views: &mut Views, cap: u64) -> bool {
+    let all = views.all_pairs();
+    if views.alive_pairs() != all {
+        sim.run_until(cap, &mut |_, node, e: &Event| {
+            views.apply(node, e);
+            if views.alive_pairs() == all { Flow::Stop } else { Flow::Continue }
+        });
+    }
+    views.alive_pairs() == all
+}
+
 /// Brings up a cluster as S2 and S3 expect: node i ≥ 1 joins node 0 at a
 /// uniform time in [0, 1000 ms); runs until every node sees all n alive
 /// (cap 600 s), then 30 s more. Returns the window start, or `None` when
@@ -114,20 +135,9 @@ pub fn warm_up(sim: &mut Sim, views: &mut Views) -> Option<u64> {
         let t = Random::below(sim.rng(), 1000) as u64;
         sim.schedule(t, Command::Join { node: i, seeds: vec![0] });
     }
-    let all = views.all_pairs();
-    let mut converged = views.alive_pairs() == all;
-    if !converged {
-        sim.run_until(WARMUP_CAP_MS, &mut |_, node, e: &Event| {
-            views.apply(node, e);
-            if views.alive_pairs() == all { Flow::Stop } else { Flow::Continue }
-        });
-        converged = views.alive_pairs() == all;
-    }
+    let converged = converge(sim, views, WARMUP_CAP_MS);
     let start = sim.now() + SETTLE_MS;
-    sim.run_until(start, &mut |_, node, e: &Event| {
-        views.apply(node, e);
-        Flow::Continue
-    });
+    observe(sim, views, start);
     converged.then_some(start)
 }
 
@@ -194,10 +204,7 @@ pub fn s2_run(p: &Params, seed: u64) -> CrashRun {
     let x = Random::below(sim.rng(), p.n);
     let crash_at = window + Random::below(sim.rng(), 1000) as u64;
     sim.schedule(crash_at, Command::Crash(x));
-    sim.run_until(crash_at.saturating_sub(1), &mut |_, node, e: &Event| {
-        views.apply(node, e);
-        Flow::Continue
-    });
+    observe(&mut sim, &mut views, crash_at.saturating_sub(1));
     let mut run = CrashRun { warmed_up: true, ..CrashRun::default() };
     let live = (p.n - 1) as u32;
     sim.run_until(crash_at + DETECT_CAP_MS, &mut |t, node, e: &Event| {

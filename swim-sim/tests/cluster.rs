@@ -2,6 +2,7 @@
 
 use swim_core::{Config, Event};
 use swim_sim::net::{Command, Flow, NetConfig, Sim, name_index};
+use swim_sim::scenario;
 use swim_sim::views::{Belief, Views};
 
 fn cluster(n: usize, seed: u64) -> Sim {
@@ -27,12 +28,8 @@ fn converge(n: usize, seed: u64) -> (Sim, Views) {
     let mut sim = cluster(n, seed);
     let mut views = Views::new(n);
     join_all(&mut sim);
-    let all = views.all_pairs();
-    sim.run_until(120_000, &mut |_, node, e: &Event| {
-        views.apply(node, e);
-        if views.alive_pairs() == all { Flow::Stop } else { Flow::Continue }
-    });
-    assert_eq!(views.alive_pairs(), all, "{n} nodes (seed {seed}) did not converge by {} ms", sim.now());
+    let converged = scenario::converge(&mut sim, &mut views, 120_000);
+    assert!(converged, "{n} nodes (seed {seed}) did not converge by {} ms", sim.now());
     (sim, views)
 }
 

@@ -5,8 +5,9 @@
 //! prints the schedule and seed to replay it.
 
 use proptest::prelude::*;
-use swim_core::{Config, Event};
-use swim_sim::net::{Command, Flow, NetConfig, Sim};
+use swim_core::Config;
+use swim_sim::net::{Command, NetConfig, Sim};
+use swim_sim::scenario;
 use swim_sim::views::{Belief, Views};
 
 const N: usize = 10;
@@ -37,12 +38,7 @@ fn run(seed: u64, faults: &[(u32, Fault)]) -> Result<(Views, [bool; N], u64), Te
         sim.schedule(0, Command::Join { node: i, seeds: vec![0] });
     }
     // Gossip alone may miss a pair; push-pull (every 30 s) repairs it.
-    let all = views.all_pairs();
-    sim.run_until(65_000, &mut |_, node, e: &Event| {
-        views.apply(node, e);
-        if views.alive_pairs() == all { Flow::Stop } else { Flow::Continue }
-    });
-    prop_assert_eq!(views.alive_pairs(), all, "no convergence before the faults (seed {})", seed);
+    prop_assert!(scenario::converge(&mut sim, &mut views, 65_000), "no convergence before the faults (seed {})", seed);
     let start = sim.now();
     let mut crashed = [false; N];
     for (at, f) in faults {
@@ -70,10 +66,7 @@ fn run(seed: u64, faults: &[(u32, Fault)]) -> Result<(Views, [bool; N], u64), Te
     for n in 0..N {
         sim.schedule(calm, Command::SetSlow { node: n, ms: 0 });
     }
-    sim.run_until(calm + 120_000, &mut |_, node, e: &Event| {
-        views.apply(node, e);
-        Flow::Continue
-    });
+    scenario::observe(&mut sim, &mut views, calm + 120_000);
     Ok((views, crashed, sim.stats().digest))
 }
 
