@@ -71,13 +71,29 @@ impl<T> Net<T> {
 
 mod swim_side {
     use super::*;
-    use swim_core::{Action, Config, Identity, Input, Instant, MemberName, Swim};
+    use swim_core::wire::Datagram;
+    use swim_core::{Config, Driver, Event, Identity, Input, Instant, MemberName, Swim, Transport};
+
+    /// One node's side of the shared event queue.
+    struct Port<'a> {
+        net: &'a mut Net<u64>,
+        node: usize,
+    }
+
+    impl Transport for Port<'_> {
+        fn send(&mut self, to: SocketAddr, packet: Datagram) -> Option<Datagram> {
+            self.net.send(self.node, index(to), packet.into_vec());
+            None
+        }
+        fn set_timer(&mut self, at: Instant) {
+            self.net.push(at.as_millis(), Item::Timer { node: self.node, t: at.as_millis() });
+        }
+        fn event(&mut self, _: Event) {}
+    }
 
     pub(crate) struct Cluster {
-        nodes: Vec<Swim<Rng64>>,
-        deadline: Vec<Option<u64>>,
+        nodes: Vec<(Swim<Rng64>, Driver)>,
         pub(crate) net: Net<u64>,
-        out: Vec<Action>,
     }
 
     impl Cluster {
@@ -85,10 +101,10 @@ mod swim_side {
             let nodes = (0..N)
                 .map(|i| {
                     let id = Identity::new(MemberName::new(&format!("n{i}")).unwrap(), addr(i));
-                    Swim::new(Config::lan(), id, Rng64::seed_from_u64(i as u64 + 1)).unwrap()
+                    (Swim::new(Config::lan(), id, Rng64::seed_from_u64(i as u64 + 1)).unwrap(), Driver::new())
                 })
                 .collect();
-            let mut c = Cluster { nodes, deadline: vec![None; N], net: Net::new(), out: Vec::new() };
+            let mut c = Cluster { nodes, net: Net::new() };
             for i in 0..N {
                 c.input(i, Input::Timeout);
             }
@@ -101,22 +117,8 @@ mod swim_side {
 
         fn input(&mut self, i: usize, input: Input<'_>) {
             let now = Instant::from_millis(self.net.now);
-            let _ = self.nodes[i].handle(now, input, &mut self.out);
-            let mut out = core::mem::take(&mut self.out);
-            for a in out.drain(..) {
-                match a {
-                    Action::Send { to, packet } => {
-                        let bytes = packet.into_vec();
-                        self.net.send(i, index(to), bytes);
-                    }
-                    Action::SetTimer(at) => {
-                        self.deadline[i] = Some(at.as_millis());
-                        self.net.push(at.as_millis(), Item::Timer { node: i, t: at.as_millis() });
-                    }
-                    Action::Event(_) => {}
-                }
-            }
-            self.out = out;
+            let (swim, driver) = &mut self.nodes[i];
+            let _ = driver.handle(swim, now, input, &mut Port { net: &mut self.net, node: i });
         }
 
         pub(crate) fn run(&mut self, until: u64) {
@@ -125,10 +127,10 @@ mod swim_side {
                     Item::Deliver { to, bytes, from } => {
                         self.net.delivered += 1;
                         self.input(to, Input::Packet { from: addr(from), bytes: &bytes });
-                        self.nodes[to].recycle(bytes.into());
+                        self.nodes[to].0.recycle(bytes.into());
                     }
                     Item::Timer { node, t } => {
-                        if self.deadline[node] == Some(t) {
+                        if self.nodes[node].1.deadline() == Some(Instant::from_millis(t)) {
                             self.input(node, Input::Timeout);
                         }
                     }

@@ -71,7 +71,9 @@ impl BroadcastQueue {
 
     /// Queues `bytes` (one encoded message) under `key`, replacing any
     /// older update with that key. Beyond `max` entries the most-sent,
-    /// oldest one is dropped.
+    /// oldest one is dropped, but never the local member's: our own alive
+    /// or leave must have all its transmissions (so the queue holds at most
+    /// `max + 1`).
     pub(crate) fn push(&mut self, key: QueueKey, bytes: Vec<u8>, max: usize) {
         self.remove(key);
         let rank = (0, Reverse(self.next_id));
@@ -79,7 +81,9 @@ impl BroadcastQueue {
         self.index.insert(key, rank);
         self.order.insert(rank, (key, bytes.into_boxed_slice()));
         while self.index.len() > max.max(1) {
-            let Some((_, (k, _))) = self.order.pop_last() else { break };
+            let victim = self.order.iter().rev().find(|(_, (k, _))| *k != QueueKey::Local).map(|(r, (k, _))| (*r, *k));
+            let Some((rank, k)) = victim else { break };
+            self.order.remove(&rank);
             self.index.remove(&k);
         }
     }
@@ -194,6 +198,18 @@ mod tests {
         // Each update is 1 + 1 + 12 + 2 bytes: the packet is nearly full.
         assert_eq!(n, (1400 - 1) / 16);
         assert!(d.len() > 1400 - 16);
+    }
+
+    #[test]
+    fn our_own_update_is_never_evicted() {
+        let mut q = BroadcastQueue::default();
+        q.push(QueueKey::Local, dead("me", 1), 1);
+        for i in 0..5 {
+            let n = alloc::format!("m{i}");
+            q.push(QueueKey::Member(i), dead(&n, 1), 1);
+            assert!(q.contains(QueueKey::Local));
+            assert!(q.len() <= 2);
+        }
     }
 
     #[test]

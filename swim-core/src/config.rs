@@ -12,8 +12,18 @@ use crate::wire::{MAX_DATAGRAM, MIN_PACKET_BUDGET};
 /// memberlist's `DefaultLANConfig`, so figures compare one to one. A `Config`
 /// is checked by [`Config::validate`] when a [`Swim`](crate::Swim) is built;
 /// an invalid one is refused there with a [`ConfigError`].
+///
+/// Start from a preset and change what you need, field by field or with
+/// the `with_*` setters:
+///
+/// ```
+/// use swim_core::{Config, Duration};
+/// let c = Config::lan().with_probe_interval(Duration::from_millis(500)).with_probe_timeout(Duration::from_millis(200));
+/// assert_eq!(c.validate(), Ok(()));
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Config {
     /// The protocol period `T`: how often a member probes `probe_targets`
     /// others. Shorter detects failures sooner at the cost of more traffic
@@ -101,6 +111,57 @@ pub struct Config {
     /// The longest a graceful leave waits for its announcement to be
     /// retransmitted before it completes anyway. Range: any.
     pub leave_timeout: Duration,
+    /// Last-chance checks before a suspicion expires, one `probe_timeout`
+    /// apart. A member that raised or confirmed the suspicion itself pings
+    /// the suspect with the suspicion attached (a live suspect refutes on
+    /// the ack); any other member asks one random peer for its record (it
+    /// likely heard a refutation this member missed). Each check costs one
+    /// or two small datagrams per member holding the suspicion; 0 disables
+    /// them, at the risk of declaring a member whose refutation was lost.
+    /// Range: 0 ..= 8.
+    pub last_chance_checks: u32,
+}
+
+/// Generates a chainable setter per field.
+macro_rules! setters {
+    ($($setter:ident => $field:ident: $ty:ty),* $(,)?) => {
+        impl Config {
+            $(
+                #[doc = concat!("This configuration with `", stringify!($field), "` set to `v` (see the field).")]
+                #[must_use]
+                pub const fn $setter(mut self, v: $ty) -> Self {
+                    self.$field = v;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    with_probe_interval => probe_interval: Duration,
+    with_probe_timeout => probe_timeout: Duration,
+    with_probe_targets => probe_targets: NonZeroU32,
+    with_indirect_checks => indirect_checks: u32,
+    with_awareness_max_multiplier => awareness_max_multiplier: NonZeroU32,
+    with_suspicion_mult => suspicion_mult: NonZeroU32,
+    with_suspicion_max_timeout_mult => suspicion_max_timeout_mult: NonZeroU32,
+    with_retransmit_mult => retransmit_mult: NonZeroU32,
+    with_gossip_interval => gossip_interval: Duration,
+    with_gossip_nodes => gossip_nodes: u32,
+    with_gossip_to_the_dead_time => gossip_to_the_dead_time: Duration,
+    with_dead_member_retention => dead_member_retention: Duration,
+    with_dead_node_reclaim_time => dead_node_reclaim_time: Option<Duration>,
+    with_packet_budget => packet_budget: usize,
+    with_max_members => max_members: NonZeroU32,
+    with_max_meta_len => max_meta_len: usize,
+    with_max_relays => max_relays: NonZeroU32,
+    with_max_queued_updates => max_queued_updates: NonZeroU32,
+    with_push_pull_interval => push_pull_interval: Option<Duration>,
+    with_join_retry_interval => join_retry_interval: Duration,
+    with_join_attempts => join_attempts: NonZeroU32,
+    with_leave_timeout => leave_timeout: Duration,
+    with_last_chance_checks => last_chance_checks: u32,
 }
 
 impl Default for Config {
@@ -144,6 +205,7 @@ impl Config {
             join_retry_interval: Duration::from_secs(1),
             join_attempts: nz(5),
             leave_timeout: Duration::from_secs(5),
+            last_chance_checks: 2,
         }
     }
 
@@ -234,12 +296,16 @@ impl Config {
         if self.join_retry_interval.as_millis() == 0 || self.join_attempts.get() > 1000 {
             return Err(E::Join);
         }
+        if self.last_chance_checks > 8 {
+            return Err(E::LastChanceChecks);
+        }
         Ok(())
     }
 }
 
 /// A [`Config`] field outside its documented range.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum ConfigError {
     /// `probe_interval` is zero.
     ProbeInterval,
@@ -271,6 +337,8 @@ pub enum ConfigError {
     PushPull,
     /// `join_retry_interval` is zero or `join_attempts` above 1000.
     Join,
+    /// `last_chance_checks` is above 8.
+    LastChanceChecks,
 }
 
 impl fmt::Display for ConfigError {
@@ -292,6 +360,7 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::PushPull => "push_pull_interval must be at least 1 s",
             ConfigError::Join => "join_retry_interval must be at least 1 ms and join_attempts 1..=1000",
+            ConfigError::LastChanceChecks => "last_chance_checks must be 0..=8",
         };
         f.write_str(what)
     }

@@ -1,5 +1,6 @@
 //! What goes into the state machine and what comes out of it.
 
+use alloc::vec::Vec;
 use core::fmt;
 use core::net::SocketAddr;
 
@@ -9,7 +10,11 @@ use crate::time::Instant;
 use crate::wire::{Datagram, DecodeError};
 
 /// One input to [`Swim::handle`](crate::Swim::handle).
-#[derive(Clone, Copy, Debug)]
+///
+/// Borrowed, so a datagram is handled where it was received; its owned
+/// twin, [`OwnedInput`], is what a trace records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Input<'a> {
     /// A datagram arrived from `from`.
     Packet {
@@ -30,8 +35,56 @@ pub enum Input<'a> {
     Leave,
 }
 
+/// An [`Input`] that owns its data, to keep, record or send elsewhere and
+/// hand back to the state machine later with [`OwnedInput::as_input`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum OwnedInput {
+    /// See [`Input::Packet`].
+    Packet {
+        /// The sender's address.
+        from: SocketAddr,
+        /// The datagram.
+        bytes: Vec<u8>,
+    },
+    /// See [`Input::Timeout`].
+    Timeout,
+    /// See [`Input::Join`].
+    Join {
+        /// Members to contact.
+        seeds: Vec<SocketAddr>,
+    },
+    /// See [`Input::Leave`].
+    Leave,
+}
+
+impl OwnedInput {
+    /// The input, borrowing from `self`.
+    pub fn as_input(&self) -> Input<'_> {
+        match self {
+            OwnedInput::Packet { from, bytes } => Input::Packet { from: *from, bytes },
+            OwnedInput::Timeout => Input::Timeout,
+            OwnedInput::Join { seeds } => Input::Join { seeds },
+            OwnedInput::Leave => Input::Leave,
+        }
+    }
+}
+
+impl From<Input<'_>> for OwnedInput {
+    fn from(input: Input<'_>) -> Self {
+        match input {
+            Input::Packet { from, bytes } => OwnedInput::Packet { from, bytes: bytes.to_vec() },
+            Input::Timeout => OwnedInput::Timeout,
+            Input::Join { seeds } => OwnedInput::Join { seeds: seeds.to_vec() },
+            Input::Leave => OwnedInput::Leave,
+        }
+    }
+}
+
 /// One output of the state machine, for the runtime to carry out.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Action {
     /// Send `packet` as one datagram to `to`. Handing the packet back with
     /// [`Swim::recycle`](crate::Swim::recycle) afterwards lets the next
@@ -52,6 +105,7 @@ pub enum Action {
 /// A change in membership, or in our own life cycle.
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub enum Event {
     /// A member was added (or came back after being dead or gone).
     Joined {
@@ -108,8 +162,10 @@ pub enum Event {
     LeaveCompleted,
 }
 
-/// Why a call was refused. Refusals change no state.
+/// Why a call was refused. Refusals change no state (a rejected datagram
+/// is only counted).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Error {
     /// The configuration is invalid.
     Config(ConfigError),

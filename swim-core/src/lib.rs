@@ -35,6 +35,7 @@
 //!         }
 //!         Action::SetTimer(at) => wake_at = Some(at), // replaces any earlier deadline
 //!         Action::Event(event) => println!("{event:?}"),
+//!         _ => {} // `Action` is non-exhaustive: later versions may add kinds
 //!     }
 //! }
 //! // ...then, whichever comes first:
@@ -42,6 +43,18 @@
 //! //   the deadline: swim.handle(now, Input::Timeout, &mut out)
 //! assert!(wake_at.is_some());
 //! ```
+//!
+//! [`Driver`] is this loop written once: give it a [`Transport`] (send a
+//! datagram, arm the timer, take an event) and it does the rest, keeping
+//! the deadline and a [`Digest`] of everything emitted.
+//!
+//! # Structure
+//!
+//! `Swim` composes parts that each own their state: the failure detector
+//! ([`detector`]), membership (the table, our own record, suspicions and
+//! the merge by [`member::precedes`]), dissemination (the update queue and
+//! gossip) and the life cycle (join, table sync, leave). Everything they
+//! want done leaves through one outbox, flushed once per input.
 //!
 //! # Guarantees
 //!
@@ -75,12 +88,19 @@ extern crate std;
 mod awareness;
 mod broadcast;
 pub mod config;
+pub mod detector;
+pub mod digest;
+mod dissemination;
+pub mod driver;
 #[doc(hidden)]
 pub mod fuzzing;
 mod io;
+mod lifecycle;
 pub mod member;
 mod members;
+mod membership;
 pub mod name;
+mod outbox;
 mod rng;
 mod stats;
 pub mod suspicion;
@@ -91,11 +111,14 @@ pub mod wire;
 
 pub use broadcast::retransmit_limit;
 pub use config::{Config, ConfigError};
-pub use io::{Action, Error, Event, Input};
+pub use digest::Digest;
+pub use driver::{Driver, Machine, Transport};
+pub use io::{Action, Error, Event, Input, OwnedInput};
+pub use lifecycle::{MAX_SEEDS, MAX_SYNC_PACKETS, push_pull_scale};
 pub use member::{MemberState, MemberView};
 pub use members::{MemberKey, ProbeSelector, RoundRobin};
 pub use name::{MAX_NAME_LEN, MemberName, NameError};
 pub use rng::Random;
 pub use stats::Stats;
-pub use swim::{Identity, MAX_SEEDS, MAX_SYNC_PACKETS, Swim, push_pull_scale};
+pub use swim::{Identity, Swim};
 pub use time::{Duration, Instant};

@@ -42,15 +42,23 @@ impl Claim {
         Claim { state, incarnation }
     }
 
-    const fn rank(self) -> (u32, u8) {
-        let kind = match self.state {
+    const fn kind(self) -> u8 {
+        match self.state {
             MemberState::Alive => 0,
             MemberState::Suspect => 1,
             MemberState::Dead => 2,
             MemberState::Left => 3,
-        };
-        (self.incarnation, kind)
+        }
     }
+}
+
+/// Whether incarnation `a` is newer than `b`, in serial-number arithmetic
+/// (RFC 1982): `a` is newer when it is ahead of `b` by less than half the
+/// number space, so `0` is newer than `u32::MAX`. Incarnations never stop
+/// at a maximum: whatever a rumour claims, the member can always answer
+/// with one that is newer still.
+pub const fn newer(a: u32, b: u32) -> bool {
+    (a.wrapping_sub(b) as i32) > 0
 }
 
 /// Whether `new` overrides `old`: the SWIM precedence rule.
@@ -61,12 +69,13 @@ impl Claim {
 /// - a graceful `left(i)` outranks `dead(i)` so that "left" wins over
 ///   "failed" whatever order the two arrive in.
 ///
-/// This is a strict total order on `(incarnation, alive < suspect < dead <
+/// `>` between incarnations is [`newer`]. On any set of claims whose
+/// incarnations lie within half the number space (2^31) of each other,
+/// this is a strict total order on `(incarnation, alive < suspect < dead <
 /// left)`: merging updates by keeping the greatest is idempotent and
 /// independent of arrival order.
 pub const fn precedes(new: Claim, old: Claim) -> bool {
-    let (a, b) = (new.rank(), old.rank());
-    a.0 > b.0 || (a.0 == b.0 && a.1 > b.1)
+    newer(new.incarnation, old.incarnation) || (new.incarnation == old.incarnation && new.kind() > old.kind())
 }
 
 /// A peer address in 16 bytes: IPv4 inline, the rarer IPv6 boxed. The
@@ -206,6 +215,10 @@ mod tests {
             (c(Left, 1), c(Dead, 1), true),
             (c(Left, 1), c(Alive, 1), true),
             (c(Left, 0), c(Alive, 1), false),
+            // Serial arithmetic: past the maximum, counting goes on from 0.
+            (c(Alive, 0), c(Suspect, u32::MAX), true),
+            (c(Suspect, u32::MAX), c(Alive, 0), false),
+            (c(Alive, 1 << 30), c(Alive, 0), true),
         ];
         for (new, old, want) in table {
             assert_eq!(precedes(new, old), want, "{new:?} over {old:?}");
@@ -217,8 +230,13 @@ mod tests {
         use proptest::prelude::*;
 
         fn claim() -> impl Strategy<Value = Claim> {
-            (prop_oneof![Just(Alive), Just(Suspect), Just(Dead), Just(Left)], 0u32..4)
-                .prop_map(|(s, i)| Claim::new(s, i))
+            // A window of incarnations that may straddle the wrap-around.
+            (
+                prop_oneof![Just(Alive), Just(Suspect), Just(Dead), Just(Left)],
+                0u32..4,
+                prop_oneof![Just(0u32), Just(u32::MAX - 1)],
+            )
+                .prop_map(|(s, i, base)| Claim::new(s, base.wrapping_add(i)))
         }
 
         fn merge(old: Claim, new: Claim) -> Claim {

@@ -5,6 +5,7 @@ use crate::wire::DecodeError;
 /// Monotonic counters since the member started.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub struct Stats {
     /// Direct probes (pings) started.
     pub probes_sent: u64,
@@ -16,8 +17,11 @@ pub struct Stats {
     pub ping_reqs_sent: u64,
     /// Acks received (for our probes and relays).
     pub acks_received: u64,
-    /// Nacks received for our probes.
+    /// Nacks received for our probes (from a helper we asked, once each).
     pub nacks_received: u64,
+    /// Acks and nacks that matched no open probe or relay, or came from
+    /// a member not involved in it; ignored.
+    pub unexpected_answers: u64,
     /// Ping-reqs we relayed for others.
     pub relays: u64,
     /// Ping-reqs dropped because `max_relays` were in flight.
@@ -28,6 +32,9 @@ pub struct Stats {
     pub failures_declared: u64,
     /// Times we refuted a suspicion or death of ourselves.
     pub refutations: u64,
+    /// Last-chance checks made before a suspicion expired (a buddy ping
+    /// to the suspect, or a query to a peer).
+    pub last_chance_checks: u64,
     /// Datagrams sent.
     pub packets_sent: u64,
     /// Bytes sent in datagrams.

@@ -59,12 +59,11 @@ pub(crate) struct Suspicion {
     pub(crate) deadline: Instant,
     /// Last-chance checks sent so far (see [`Suspicion::wake_at`]).
     pub(crate) checks: u32,
+    /// Last-chance checks to make before the deadline.
+    pub(crate) planned: u32,
     /// When the suspicion's timer is set for (a check or the deadline).
     pub(crate) timer_at: Instant,
 }
-
-/// Direct buddy pings sent to a suspect before a suspicion expires.
-pub(crate) const CHECKS: u32 = 2;
 
 impl Suspicion {
     pub(crate) fn new(
@@ -74,6 +73,7 @@ impl Suspicion {
         min: Duration,
         max: Duration,
         k: u32,
+        planned: u32,
     ) -> Self {
         let accusers = alloc::vec![first_accuser];
         Suspicion {
@@ -85,23 +85,19 @@ impl Suspicion {
             accusers,
             deadline: now + suspicion_timeout(min, max, k, 0),
             checks: 0,
+            planned,
             timer_at: now,
         }
     }
 
     /// When to wake next for this suspicion: for each remaining
-    /// last-chance check `i` (of [`CHECKS`]) at `deadline - (CHECKS - i) *
-    /// spacing`, then at the deadline.
-    ///
-    /// Gossip spreads a refutation with a bounded number of transmissions,
-    /// so now and then a member that holds a suspicion misses it. Before
-    /// that member declares the suspect dead, it pings the suspect directly
-    /// with the suspicion attached (the buddy system): a live suspect
-    /// answers with its refutation on the ack, a dead one stays silent and
-    /// is declared at the same deadline as without the checks.
+    /// last-chance check `i` (of `planned`) at `deadline - (planned - i) *
+    /// spacing`, then at the deadline. The checks give a member that missed
+    /// a refutation a last chance to hear it; a dead suspect is still
+    /// declared at the same deadline as without them.
     pub(crate) fn wake_at(&self, spacing: Duration) -> Instant {
-        if self.checks < CHECKS {
-            let before = spacing.saturating_mul(u64::from(CHECKS - self.checks));
+        if self.checks < self.planned {
+            let before = spacing.saturating_mul(u64::from(self.planned - self.checks));
             let at = Instant::from_millis(self.deadline.as_millis().saturating_sub(before.as_millis()));
             return at.max(self.started);
         }
@@ -124,7 +120,7 @@ impl Suspicion {
         let Ok(name) = MemberName::new(from) else { return false };
         self.accusers.push(name);
         let shrunk = self.started + suspicion_timeout(self.min, self.max, self.k, self.confirmations());
-        let room = now + spacing.saturating_mul(u64::from(CHECKS.saturating_sub(self.checks)));
+        let room = now + spacing.saturating_mul(u64::from(self.planned.saturating_sub(self.checks)));
         self.deadline = shrunk.max(room).min(self.deadline);
         true
     }
@@ -163,7 +159,7 @@ mod tests {
     fn only_distinct_accusers_confirm() {
         let me = MemberName::new("a").unwrap();
         let min = Duration::from_secs(8);
-        let mut s = Suspicion::new(1, me, Instant::from_millis(1000), min, min.saturating_mul(6), 2);
+        let mut s = Suspicion::new(1, me, Instant::from_millis(1000), min, min.saturating_mul(6), 2, 2);
         assert_eq!(s.deadline, Instant::from_millis(49_000));
         let (now, spacing) = (Instant::from_millis(2000), Duration::from_millis(500));
         assert!(!s.confirm("a", now, spacing));
@@ -180,7 +176,7 @@ mod tests {
     fn a_late_confirmation_leaves_room_for_the_last_checks() {
         let me = MemberName::new("a").unwrap();
         let min = Duration::from_secs(8);
-        let mut s = Suspicion::new(1, me, Instant::ZERO, min, min.saturating_mul(6), 1);
+        let mut s = Suspicion::new(1, me, Instant::ZERO, min, min.saturating_mul(6), 1, 2);
         // At 20 s, the shrunk deadline (8 s) is already past: the checks
         // still get their second each.
         assert!(s.confirm("b", Instant::from_millis(20_000), Duration::from_millis(500)));

@@ -1,55 +1,38 @@
-//! The state machine's timer table: every deadline it owns, one place.
+//! A timer table: the deadlines one component owns.
 //!
-//! The runtime only ever sees the earliest one ([`Action::SetTimer`](crate::Action::SetTimer)).
-//! Waking early finds nothing due and does nothing.
+//! Each component keeps its own table of its own timer kinds; the state
+//! machine reports only the earliest deadline of all of them
+//! ([`Action::SetTimer`](crate::Action::SetTimer)). Waking early finds
+//! nothing due and does nothing.
 
 use alloc::collections::BTreeSet;
 
-use crate::members::MemberId;
 use crate::time::Instant;
 
-/// What a deadline is for.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub(crate) enum Timer {
-    /// Start the next protocol period (and judge the last one's probes).
-    ProbeTick,
-    /// The direct ping of probe `seq` went unanswered: go indirect.
-    ProbeTimeout(u32),
-    /// The target of a ping-req we relay (our ping `seq`) stayed silent: nack.
-    Relay(u32),
-    /// A suspicion may have run out.
-    Suspicion(MemberId),
-    /// A dead or departed member may be removed from the table.
-    Reap(MemberId),
-    /// Send queued updates to random members.
-    Gossip,
-    /// Exchange whole tables with a random member.
-    PushPull,
-    /// Contact the seeds again.
-    JoinRetry,
-    /// A graceful leave completes at the latest now.
-    LeaveDeadline,
+/// Deadlines of kind `T`, earliest first (ties in `T`'s order).
+#[derive(Clone, Debug)]
+pub(crate) struct Timers<T> {
+    set: BTreeSet<(Instant, T)>,
 }
 
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Timers {
-    set: BTreeSet<(Instant, Timer)>,
+impl<T> Default for Timers<T> {
+    fn default() -> Self {
+        Timers { set: BTreeSet::new() }
+    }
 }
 
-impl Timers {
-    pub(crate) fn insert(&mut self, at: Instant, t: Timer) {
+impl<T: Ord + Copy> Timers<T> {
+    pub(crate) fn insert(&mut self, at: Instant, t: T) {
         self.set.insert((at, t));
     }
 
-    pub(crate) fn remove(&mut self, at: Instant, t: Timer) {
+    pub(crate) fn remove(&mut self, at: Instant, t: T) {
         self.set.remove(&(at, t));
     }
 
-    /// Moves `t` from `old` (if it was set) to `new`.
-    pub(crate) fn reschedule(&mut self, old: Option<Instant>, new: Instant, t: Timer) {
-        if let Some(old) = old {
-            self.remove(old, t);
-        }
+    /// Moves `t` from `old` to `new`.
+    pub(crate) fn reschedule(&mut self, old: Instant, new: Instant, t: T) {
+        self.remove(old, t);
         self.insert(new, t);
     }
 
@@ -59,11 +42,15 @@ impl Timers {
     }
 
     /// Removes and returns the earliest timer due at `now`.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<(Instant, Timer)> {
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<T> {
         match self.set.first() {
-            Some(&(at, _)) if at <= now => self.set.pop_first(),
+            Some(&(at, _)) if at <= now => self.set.pop_first().map(|(_, t)| t),
             _ => None,
         }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.set.clear();
     }
 
     #[cfg(test)]
@@ -76,16 +63,24 @@ impl Timers {
 mod tests {
     use super::*;
 
+    #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+    enum T {
+        A,
+        B,
+    }
+
     #[test]
     fn pops_only_what_is_due_in_order() {
         let mut t = Timers::default();
-        t.insert(Instant::from_millis(20), Timer::Gossip);
-        t.insert(Instant::from_millis(10), Timer::ProbeTick);
+        t.insert(Instant::from_millis(20), T::B);
+        t.insert(Instant::from_millis(10), T::A);
         assert_eq!(t.next(), Some(Instant::from_millis(10)));
         assert_eq!(t.pop_due(Instant::from_millis(5)), None);
-        assert_eq!(t.pop_due(Instant::from_millis(25)), Some((Instant::from_millis(10), Timer::ProbeTick)));
-        t.reschedule(Some(Instant::from_millis(20)), Instant::from_millis(40), Timer::Gossip);
+        assert_eq!(t.pop_due(Instant::from_millis(25)), Some(T::A));
+        t.reschedule(Instant::from_millis(20), Instant::from_millis(40), T::B);
         assert_eq!(t.pop_due(Instant::from_millis(25)), None);
         assert_eq!(t.len(), 1);
+        t.clear();
+        assert_eq!(t.next(), None);
     }
 }

@@ -5,7 +5,7 @@ use clap::{Parser, Subcommand};
 use swim_core::Config;
 use swim_sim::scenario::{self, Params};
 
-/// Runs the benchmark scenarios of `shared/scenarios.md` on the simulator.
+/// Runs the benchmark scenarios of `docs/scenarios.md` on the simulator.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
@@ -67,6 +67,12 @@ fn main() {
         Scenario::S5 => vec![scenario::s5(&p)],
     };
     for l in lines {
-        println!("{l}");
+        match l {
+            Ok(line) => println!("{line}"),
+            Err(e) => {
+                eprintln!("swim-sim: {e}");
+                std::process::exit(2);
+            }
+        }
     }
 }

@@ -1,17 +1,22 @@
 //! The simulated network: a virtual clock, a FIFO event queue, and
 //! per-packet latency, loss, partitions, crashes and slow nodes.
 //!
-//! It moves bytes and time between [`Swim`] state machines and reports
-//! their events; it has no protocol logic of its own.
+//! It moves bytes and time between state machines through the shared
+//! [`Driver`] and reports their events; it has no protocol logic of its
+//! own. Nodes are [`Swim`] by default, or any [`Machine`] an application
+//! wraps around it (see [`Sim::with_nodes`]).
 
 use core::cmp::Ordering;
-use core::hash::{Hash, Hasher};
+use core::fmt;
 use core::net::{Ipv4Addr, SocketAddr};
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
 
 use rand_core::{Rng, SeedableRng};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::{Action, Config, Event, Identity, Input, Instant, MemberName, Swim};
+use swim_core::wire::Datagram;
+use swim_core::{
+    Config, Digest, Driver, Event, Identity, Input, Instant, Machine, MemberName, OwnedInput, Swim, Transport,
+};
 
 /// The generator every simulated node and the network use.
 pub type SimRng = Xoshiro256PlusPlus;
@@ -23,6 +28,13 @@ pub fn mix(seed: u64, stream: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+/// The seed in the `SWIM_SEED` environment variable, or `default`. Tests
+/// take their seed from here and print it on failure, so any failing run
+/// is replayed with `SWIM_SEED=<seed> cargo test ...`.
+pub fn seed_from_env(default: u64) -> u64 {
+    std::env::var("SWIM_SEED").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(default)
 }
 
 /// The address of simulated node `i`: `10.x.y.z:7946` with `i` in the
@@ -58,9 +70,10 @@ pub struct NetConfig {
     /// The base seed: node `i` draws from `mix(seed, i + 1)`, the network
     /// from `mix(seed, 0)`.
     pub seed: u64,
-    /// One-way latency of every packet, in ms.
+    /// One-way latency of every packet, in ms (unless a link says
+    /// otherwise).
     pub latency_ms: u64,
-    /// Probability that a packet is lost.
+    /// Probability that a packet is lost (unless a link says otherwise).
     pub loss: f64,
 }
 
@@ -69,6 +82,32 @@ impl Default for NetConfig {
         NetConfig { seed: 1, latency_ms: 1, loss: 0.0 }
     }
 }
+
+/// What the simulator was asked to do that it cannot.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SimError {
+    /// There is no node with this index.
+    NoSuchNode(usize),
+    /// A loss probability outside `0..=1`.
+    BadLoss(f64),
+    /// The node factory refused to build a node.
+    Node(swim_core::Error),
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::NoSuchNode(i) => write!(f, "no node {i}"),
+            SimError::BadLoss(p) => write!(f, "loss probability {p} is outside 0..=1"),
+            SimError::Node(e) => write!(f, "node could not be built: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SimError {}
+
+/// A partition's handle, chosen by whoever schedules it.
+pub type PartitionId = u32;
 
 /// Something scheduled to happen to the cluster.
 #[derive(Clone, Debug)]
@@ -82,6 +121,14 @@ pub enum Command {
     },
     /// Node leaves gracefully.
     Leave(usize),
+    /// Any input, as is, at a node: a raw datagram from any address, a
+    /// wake-up, a join with any seeds.
+    Input {
+        /// The node.
+        node: usize,
+        /// The input.
+        input: OwnedInput,
+    },
     /// Node crashes: it handles nothing more and every packet to or from it
     /// (also those in flight) is lost.
     Crash(usize),
@@ -93,11 +140,25 @@ pub enum Command {
         /// Nodes to join through.
         seeds: Vec<usize>,
     },
-    /// Sets the loss probability from now on.
+    /// Sets the loss probability of every link without its own.
     SetLoss(f64),
+    /// Sets the latency and loss of the one-way link `from` → `to`
+    /// (`None` keeps the network's).
+    SetLink {
+        /// Sender.
+        from: usize,
+        /// Receiver.
+        to: usize,
+        /// One-way latency in ms.
+        latency_ms: Option<u64>,
+        /// Loss probability.
+        loss: Option<f64>,
+    },
     /// Packets from any node in `from` to any node in `to` are lost; with
-    /// `both`, also the other way.
+    /// `both`, also the other way. Replaces an earlier partition `id`.
     Partition {
+        /// The handle [`Command::HealPartition`] takes.
+        id: PartitionId,
         /// Senders cut off.
         from: Vec<usize>,
         /// Receivers cut off.
@@ -105,6 +166,8 @@ pub enum Command {
         /// Whether the cut is symmetric.
         both: bool,
     },
+    /// Removes partition `id`, leaving the others.
+    HealPartition(PartitionId),
     /// Removes every partition.
     Heal,
     /// Node handles every input `ms` late from now on (0: on time): an
@@ -115,6 +178,28 @@ pub enum Command {
         /// Extra delay in ms.
         ms: u64,
     },
+}
+
+impl Command {
+    fn nodes(&self) -> Vec<usize> {
+        match self {
+            Command::Join { node, seeds } | Command::Restart { node, seeds } => {
+                seeds.iter().copied().chain([*node]).collect()
+            }
+            Command::Leave(n) | Command::Crash(n) => vec![*n],
+            Command::Input { node, .. } | Command::SetSlow { node, .. } => vec![*node],
+            Command::SetLink { from, to, .. } => vec![*from, *to],
+            Command::Partition { from, to, .. } => from.iter().chain(to).copied().collect(),
+            Command::SetLoss(_) | Command::HealPartition(_) | Command::Heal => Vec::new(),
+        }
+    }
+
+    fn loss(&self) -> Option<f64> {
+        match self {
+            Command::SetLoss(p) | Command::SetLink { loss: Some(p), .. } => Some(*p),
+            _ => None,
+        }
+    }
 }
 
 /// Whether the observer wants the run to go on.
@@ -145,6 +230,8 @@ pub enum Stopped {
     Deadline,
     /// The observer asked to stop.
     Observer,
+    /// The invariant hook reported a violation ([`Sim::violation`]).
+    Invariant,
 }
 
 /// Traffic counters.
@@ -162,16 +249,35 @@ pub struct NetStats {
     pub dropped: u64,
     /// Datagrams sent per node.
     pub sent_by_node: Vec<u64>,
-    /// A digest of every action every node emitted (destination and bytes
-    /// of each datagram, each timer, each event) with its time and node:
-    /// two runs behaved identically iff their digests match.
-    pub digest: u64,
 }
 
+/// Builds node `index` (again, after `restarts` restarts).
+pub struct NodeSpec {
+    /// The node's index.
+    pub index: usize,
+    /// Its name, `n{index}`.
+    pub name: MemberName,
+    /// Its address ([`node_addr`]).
+    pub addr: SocketAddr,
+    /// Its generator, seeded from the run's seed, the index and the
+    /// restart count.
+    pub rng: SimRng,
+    /// How many times it has been restarted.
+    pub restarts: u64,
+}
+
+/// Makes a node from its [`NodeSpec`].
+pub type Factory<N> = Box<dyn FnMut(NodeSpec) -> Result<N, swim_core::Error>>;
+
+/// Sees every datagram handed to a node: `(time, to, from, bytes)`.
+pub type Tap = Box<dyn FnMut(u64, usize, usize, &[u8])>;
+
+/// Checked after every step; an `Err` stops the run.
+pub type Invariant<N> = Box<dyn FnMut(&Sim<N>) -> Result<(), String>>;
+
 enum Item {
-    Deliver { to: usize, from: SocketAddr, bytes: Vec<u8> },
+    Deliver { to: usize, from: SocketAddr, packet: Datagram },
     Wake { node: usize, at: u64 },
-    Kick(usize),
     Command(Command),
 }
 
@@ -199,12 +305,16 @@ impl Ord for Entry {
     }
 }
 
-struct Node {
-    swim: Swim<SimRng>,
-    crashed: bool,
-    slow_ms: u64,
-    timer: Option<u64>,
+struct Slot<N> {
+    machine: N,
+    driver: Driver,
     restarts: u64,
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct Link {
+    latency_ms: Option<u64>,
+    loss: Option<f64>,
 }
 
 struct Cut {
@@ -212,62 +322,133 @@ struct Cut {
     to: Vec<bool>,
 }
 
-/// A deterministic simulated cluster of `n` nodes.
-pub struct Sim {
-    config: Config,
+/// Everything but the nodes: clock, queue, faults, counters.
+struct Network {
     net: NetConfig,
-    nodes: Vec<Node>,
     queue: BinaryHeap<Entry>,
     seq: u64,
     now: u64,
     rng: SimRng,
-    cuts: Vec<Cut>,
+    crashed: Vec<bool>,
+    slow_ms: Vec<u64>,
+    /// When each node's wake-up is scheduled (its deadline plus the
+    /// slowness in force when it was asked for).
+    wake_at: Vec<Option<u64>>,
+    links: BTreeMap<(usize, usize), Link>,
+    cuts: BTreeMap<PartitionId, Vec<Cut>>,
     stats: NetStats,
-    out: Vec<Action>,
     events: Vec<(usize, Event)>,
-    tap: Option<Tap>,
 }
 
-/// Sees every datagram handed to a node: `(time, to, from, bytes)`.
-pub type Tap = Box<dyn FnMut(u64, usize, usize, &[u8])>;
+/// One node's view of the network while its driver runs.
+struct Port<'a> {
+    net: &'a mut Network,
+    node: usize,
+}
 
-impl Sim {
-    /// `n` nodes named `n0 .. n{n-1}`, each alone until told to join.
-    /// Every node is started at time 0.
-    pub fn new(n: usize, config: Config, net: NetConfig) -> Result<Sim, swim_core::Error> {
+impl Transport for Port<'_> {
+    fn send(&mut self, to: SocketAddr, packet: Datagram) -> Option<Datagram> {
+        self.net.send(self.node, to, packet);
+        None
+    }
+
+    fn set_timer(&mut self, at: Instant) {
+        let at = at.as_millis() + self.net.slow_ms[self.node];
+        self.net.wake_at[self.node] = Some(at);
+        self.net.push(at, Item::Wake { node: self.node, at });
+    }
+
+    fn event(&mut self, event: Event) {
+        self.net.events.push((self.node, event));
+    }
+}
+
+impl Network {
+    fn push(&mut self, at: u64, item: Item) {
+        self.seq += 1;
+        self.queue.push(Entry { at, seq: self.seq, item });
+    }
+
+    fn send(&mut self, i: usize, to: SocketAddr, packet: Datagram) {
+        self.stats.msgs_sent += 1;
+        self.stats.bytes_sent += packet.len() as u64;
+        self.stats.sent_by_node[i] += 1;
+        let Some(j) = node_index(to).filter(|&j| j < self.crashed.len()) else {
+            self.stats.dropped += 1;
+            return;
+        };
+        if self.cuts.values().flatten().any(|c| c.from[i] && c.to[j]) {
+            self.stats.dropped += 1;
+            return;
+        }
+        let link = self.links.get(&(i, j)).copied().unwrap_or_default();
+        let loss = link.loss.unwrap_or(self.net.loss);
+        if loss > 0.0 {
+            let u = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
+            if u < loss {
+                self.stats.lost += 1;
+                return;
+            }
+        }
+        let at = self.now + link.latency_ms.unwrap_or(self.net.latency_ms) + self.slow_ms[j];
+        self.push(at, Item::Deliver { to: j, from: node_addr(i), packet });
+    }
+}
+
+/// A deterministic simulated cluster of `n` nodes.
+pub struct Sim<N = Swim<SimRng>> {
+    nodes: Vec<Slot<N>>,
+    network: Network,
+    factory: Factory<N>,
+    tap: Option<Tap>,
+    invariant: Option<Invariant<N>>,
+    violation: Option<String>,
+}
+
+impl Sim<Swim<SimRng>> {
+    /// `n` [`Swim`] nodes named `n0 .. n{n-1}` with `config`, each alone
+    /// until told to join. Every node is started at time 0.
+    pub fn new(n: usize, config: Config, net: NetConfig) -> Result<Self, SimError> {
+        Sim::with_nodes(
+            n,
+            net,
+            Box::new(move |spec: NodeSpec| Swim::new(config.clone(), Identity::new(spec.name, spec.addr), spec.rng)),
+        )
+    }
+}
+
+impl<N: Machine> Sim<N> {
+    /// `n` nodes built by `factory` (which is called again for a restart).
+    pub fn with_nodes(n: usize, net: NetConfig, mut factory: Factory<N>) -> Result<Self, SimError> {
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
-            nodes.push(Node {
-                swim: make_node(&config, net.seed, i, 0)?,
-                crashed: false,
-                slow_ms: 0,
-                timer: None,
-                restarts: 0,
-            });
+            let machine = factory(spec(net.seed, i, 0)?).map_err(SimError::Node)?;
+            nodes.push(Slot { machine, driver: Driver::new(), restarts: 0 });
         }
-        let mut sim = Sim {
+        let network = Network {
             rng: SimRng::seed_from_u64(mix(net.seed, 0)),
-            config,
             net,
-            nodes,
             queue: BinaryHeap::new(),
             seq: 0,
             now: 0,
-            cuts: Vec::new(),
+            crashed: vec![false; n],
+            slow_ms: vec![0; n],
+            wake_at: vec![None; n],
+            links: BTreeMap::new(),
+            cuts: BTreeMap::new(),
             stats: NetStats { sent_by_node: vec![0; n], ..NetStats::default() },
-            out: Vec::new(),
             events: Vec::new(),
-            tap: None,
         };
+        let mut sim = Sim { nodes, network, factory, tap: None, invariant: None, violation: None };
         for i in 0..n {
-            sim.push(0, Item::Kick(i));
+            sim.network.push(0, Item::Command(Command::Input { node: i, input: OwnedInput::Timeout }));
         }
         Ok(sim)
     }
 
     /// Virtual time now, in ms.
     pub fn now(&self) -> u64 {
-        self.now
+        self.network.now
     }
 
     /// Number of nodes.
@@ -281,29 +462,39 @@ impl Sim {
     }
 
     /// Node `i`'s state machine.
-    pub fn node(&self, i: usize) -> &Swim<SimRng> {
-        &self.nodes[i].swim
+    pub fn node(&self, i: usize) -> Result<&N, SimError> {
+        self.nodes.get(i).map(|s| &s.machine).ok_or(SimError::NoSuchNode(i))
     }
 
     /// Whether node `i` has crashed (and not restarted).
-    pub fn is_crashed(&self, i: usize) -> bool {
-        self.nodes[i].crashed
+    pub fn is_crashed(&self, i: usize) -> Result<bool, SimError> {
+        self.network.crashed.get(i).copied().ok_or(SimError::NoSuchNode(i))
     }
 
     /// Traffic counters so far.
     pub fn stats(&self) -> &NetStats {
-        &self.stats
+        &self.network.stats
+    }
+
+    /// A digest of every action every node emitted, with its time: two
+    /// runs behaved identically iff their digests match.
+    pub fn digest(&self) -> Digest {
+        let mut d = Digest::new();
+        for s in &self.nodes {
+            d.write_u64(s.driver.digest().value());
+        }
+        d
     }
 
     /// The network's generator, for scenario choices that must be
     /// reproducible from the seed.
     pub fn rng(&mut self) -> &mut SimRng {
-        &mut self.rng
+        &mut self.network.rng
     }
 
-    /// The loss probability in force.
+    /// The loss probability in force on links without their own.
     pub fn loss(&self) -> f64 {
-        self.net.loss
+        self.network.net.loss
     }
 
     /// Installs `tap`, called with every datagram delivered from then on
@@ -312,66 +503,86 @@ impl Sim {
         self.tap = Some(tap);
     }
 
-    /// Schedules `cmd` at virtual time `at` (not before now).
-    pub fn schedule(&mut self, at: u64, cmd: Command) {
-        let at = at.max(self.now);
-        self.push(at, Item::Command(cmd));
+    /// Installs `check`, run after every step (delivery, wake-up, command);
+    /// the first `Err` stops [`Sim::run_until`] with [`Stopped::Invariant`]
+    /// and is kept in [`Sim::violation`].
+    pub fn set_invariant(&mut self, check: Invariant<N>) {
+        self.invariant = Some(check);
     }
 
-    /// Runs until virtual time `until` (items at `until` included) or until
-    /// the observer stops it.
+    /// The invariant violation that stopped the run, if one did.
+    pub fn violation(&self) -> Option<&str> {
+        self.violation.as_deref()
+    }
+
+    /// Schedules `cmd` at virtual time `at` (not before now). A command
+    /// naming a node that does not exist, or a loss outside `0..=1`, is
+    /// refused here and nothing is scheduled.
+    pub fn schedule(&mut self, at: u64, cmd: Command) -> Result<(), SimError> {
+        if let Some(&bad) = cmd.nodes().iter().find(|&&i| i >= self.nodes.len()) {
+            return Err(SimError::NoSuchNode(bad));
+        }
+        if let Some(p) = cmd.loss().filter(|p| !(0.0..=1.0).contains(p)) {
+            return Err(SimError::BadLoss(p));
+        }
+        let at = at.max(self.network.now);
+        self.network.push(at, Item::Command(cmd));
+        Ok(())
+    }
+
+    /// Runs until virtual time `until` (items at `until` included), until
+    /// the observer stops it, or until the invariant hook fails.
     pub fn run_until(&mut self, until: u64, obs: &mut impl Observer) -> Stopped {
-        while let Some(top) = self.queue.peek() {
+        while let Some(top) = self.network.queue.peek() {
             if top.at > until {
                 break;
             }
-            let Some(e) = self.queue.pop() else { break };
-            self.now = e.at;
+            let Some(e) = self.network.queue.pop() else { break };
+            self.network.now = e.at;
             self.process(e.item);
             let mut flow = Flow::Continue;
-            for (node, ev) in self.events.drain(..) {
-                if obs.event(self.now, node, &ev) == Flow::Stop {
+            let now = self.network.now;
+            for (node, ev) in self.network.events.drain(..) {
+                if obs.event(now, node, &ev) == Flow::Stop {
                     flow = Flow::Stop;
+                }
+            }
+            if let Some(mut check) = self.invariant.take() {
+                let verdict = check(self);
+                self.invariant = Some(check);
+                if let Err(msg) = verdict {
+                    self.violation = Some(format!("at {now} ms: {msg}"));
+                    return Stopped::Invariant;
                 }
             }
             if flow == Flow::Stop {
                 return Stopped::Observer;
             }
         }
-        self.now = self.now.max(until);
+        self.network.now = self.network.now.max(until);
         Stopped::Deadline
-    }
-
-    fn push(&mut self, at: u64, item: Item) {
-        self.seq += 1;
-        self.queue.push(Entry { at, seq: self.seq, item });
     }
 
     fn process(&mut self, item: Item) {
         match item {
-            Item::Deliver { to, from, bytes } => {
-                let node = &self.nodes[to];
-                if node.crashed || node_index(from).is_some_and(|f| self.nodes[f].crashed) {
-                    self.stats.dropped += 1;
+            Item::Deliver { to, from, packet } => {
+                let sender_down = node_index(from).is_some_and(|f| self.network.crashed.get(f) == Some(&true));
+                if self.network.crashed[to] || sender_down {
+                    self.network.stats.dropped += 1;
                     return;
                 }
-                self.stats.packets_delivered += 1;
+                self.network.stats.packets_delivered += 1;
                 if let (Some(tap), Some(f)) = (self.tap.as_mut(), node_index(from)) {
-                    tap(self.now, to, f, &bytes);
+                    tap(self.network.now, to, f, &packet);
                 }
-                self.input(to, Input::Packet { from, bytes: &bytes });
+                self.input(to, Input::Packet { from, bytes: &packet });
                 // Buffers are fungible: the receiver reuses this one.
-                self.nodes[to].swim.recycle(bytes.into());
+                self.nodes[to].machine.recycle(packet);
             }
             Item::Wake { node, at } => {
-                if self.nodes[node].crashed || self.nodes[node].timer != Some(at) {
-                    return;
-                }
-                self.nodes[node].timer = None;
-                self.input(node, Input::Timeout);
-            }
-            Item::Kick(node) => {
-                if !self.nodes[node].crashed {
+                // Only the latest request counts; earlier ones were replaced.
+                if self.network.wake_at[node] == Some(at) {
+                    self.network.wake_at[node] = None;
                     self.input(node, Input::Timeout);
                 }
             }
@@ -382,116 +593,71 @@ impl Sim {
     fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Join { node, seeds } => {
-                if self.nodes[node].crashed {
-                    return;
-                }
                 let seeds: Vec<SocketAddr> = seeds.into_iter().map(node_addr).collect();
                 self.input(node, Input::Join { seeds: &seeds });
             }
-            Command::Leave(node) => {
-                if !self.nodes[node].crashed {
-                    self.input(node, Input::Leave);
-                }
-            }
+            Command::Leave(node) => self.input(node, Input::Leave),
+            Command::Input { node, input } => self.input(node, input.as_input()),
             Command::Crash(node) => {
-                self.nodes[node].crashed = true;
-                self.nodes[node].timer = None;
+                self.network.crashed[node] = true;
+                self.network.wake_at[node] = None;
             }
             Command::Restart { node, seeds } => {
-                let n = &mut self.nodes[node];
-                n.restarts += 1;
+                let restarts = self.nodes[node].restarts + 1;
                 // A restarted process has lost all its state, its
                 // incarnation number included.
-                if let Ok(swim) = make_node(&self.config, self.net.seed, node, n.restarts) {
-                    n.swim = swim;
-                    n.crashed = false;
-                    n.timer = None;
+                let Ok(spec) = spec(self.network.net.seed, node, restarts) else { return };
+                if let Ok(machine) = (self.factory)(spec) {
+                    self.nodes[node] = Slot { machine, driver: Driver::new(), restarts };
+                    self.network.crashed[node] = false;
+                    self.network.wake_at[node] = None;
                     let seeds: Vec<SocketAddr> = seeds.into_iter().map(node_addr).collect();
                     self.input(node, Input::Join { seeds: &seeds });
                 }
             }
-            Command::SetLoss(p) => self.net.loss = p,
-            Command::Partition { from, to, both } => {
+            Command::SetLoss(p) => self.network.net.loss = p,
+            Command::SetLink { from, to, latency_ms, loss } => {
+                self.network.links.insert((from, to), Link { latency_ms, loss });
+            }
+            Command::Partition { id, from, to, both } => {
                 let n = self.nodes.len();
                 let mask = |set: &[usize]| {
                     let mut m = vec![false; n];
                     for &i in set {
-                        if i < n {
-                            m[i] = true;
-                        }
+                        m[i] = true;
                     }
                     m
                 };
                 let (f, t) = (mask(&from), mask(&to));
+                let mut cuts = vec![Cut { from: f.clone(), to: t.clone() }];
                 if both {
-                    self.cuts.push(Cut { from: t.clone(), to: f.clone() });
+                    cuts.push(Cut { from: t, to: f });
                 }
-                self.cuts.push(Cut { from: f, to: t });
+                self.network.cuts.insert(id, cuts);
             }
-            Command::Heal => self.cuts.clear(),
-            Command::SetSlow { node, ms } => self.nodes[node].slow_ms = ms,
+            Command::HealPartition(id) => {
+                self.network.cuts.remove(&id);
+            }
+            Command::Heal => self.network.cuts.clear(),
+            Command::SetSlow { node, ms } => self.network.slow_ms[node] = ms,
         }
     }
 
     fn input(&mut self, i: usize, input: Input<'_>) {
-        let mut out = core::mem::take(&mut self.out);
-        out.clear();
-        let now = Instant::from_millis(self.now);
+        if self.network.crashed[i] {
+            return;
+        }
+        let now = Instant::from_millis(self.network.now);
+        let slot = &mut self.nodes[i];
+        let mut port = Port { net: &mut self.network, node: i };
         // Refusals (a bad packet, a join after leaving) change nothing.
-        let _ = self.nodes[i].swim.handle(now, input, &mut out);
-        let from = node_addr(i);
-        let mut h = std::hash::DefaultHasher::new();
-        (self.stats.digest, self.now, i).hash(&mut h);
-        for action in &out {
-            match action {
-                Action::Send { to, packet } => (0u8, to, packet.as_bytes()).hash(&mut h),
-                Action::SetTimer(at) => (1u8, at.as_millis()).hash(&mut h),
-                Action::Event(e) => (2u8, format!("{e:?}")).hash(&mut h),
-            }
-        }
-        self.stats.digest = h.finish();
-        for action in out.drain(..) {
-            match action {
-                Action::Send { to, packet } => self.send(i, from, to, packet.into_vec()),
-                Action::SetTimer(at) => {
-                    let at = at.as_millis() + self.nodes[i].slow_ms;
-                    self.nodes[i].timer = Some(at);
-                    self.push(at, Item::Wake { node: i, at });
-                }
-                Action::Event(e) => self.events.push((i, e)),
-            }
-        }
-        self.out = out;
-    }
-
-    fn send(&mut self, i: usize, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
-        self.stats.msgs_sent += 1;
-        self.stats.bytes_sent += bytes.len() as u64;
-        self.stats.sent_by_node[i] += 1;
-        let Some(j) = node_index(to).filter(|&j| j < self.nodes.len()) else {
-            self.stats.dropped += 1;
-            return;
-        };
-        if self.cuts.iter().any(|c| c.from[i] && c.to[j]) {
-            self.stats.dropped += 1;
-            return;
-        }
-        if self.net.loss > 0.0 {
-            let u = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-            if u < self.net.loss {
-                self.stats.lost += 1;
-                return;
-            }
-        }
-        let at = self.now + self.net.latency_ms + self.nodes[j].slow_ms;
-        self.push(at, Item::Deliver { to: j, from, bytes });
+        let _ = slot.driver.handle(&mut slot.machine, now, input, &mut port);
     }
 }
 
-fn make_node(config: &Config, seed: u64, i: usize, restarts: u64) -> Result<Swim<SimRng>, swim_core::Error> {
+fn spec(seed: u64, i: usize, restarts: u64) -> Result<NodeSpec, SimError> {
     // Names of the form n{i} are always valid.
-    let name = MemberName::new(&node_name(i)).map_err(|_| swim_core::Error::NoSeeds)?;
+    let name = MemberName::new(&node_name(i)).map_err(|_| SimError::NoSuchNode(i))?;
     let stream = (i as u64 + 1) + restarts.wrapping_mul(1 << 32);
-    let rng = SimRng::seed_from_u64(mix(seed, stream));
-    Swim::new(config.clone(), Identity::new(name, node_addr(i)), rng)
+    Ok(NodeSpec { index: i, name, addr: node_addr(i), rng: SimRng::seed_from_u64(mix(seed, stream)), restarts })
 }

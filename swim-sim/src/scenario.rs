@@ -1,10 +1,10 @@
-//! The benchmark scenarios S1–S5, exactly as `shared/scenarios.md`
+//! The benchmark scenarios S1–S5, exactly as `docs/scenarios.md`
 //! defines them, each producing JSON lines.
 
 use serde_json::{Map, Value, json};
 use swim_core::{Config, Event, Random};
 
-use crate::net::{Command, Flow, NetConfig, Sim, mix, name_index};
+use crate::net::{Command, Flow, NetConfig, Sim, SimError, mix, name_index};
 use crate::procstat::{Meter, peak_rss_mib};
 use crate::views::Views;
 
@@ -32,13 +32,8 @@ pub const S3_WINDOW_MS: u64 = 300_000;
 /// S5's simulated span.
 pub const S5_SPAN_MS: u64 = 100_000;
 
-fn sim(p: &Params, seed: u64, loss: f64) -> Sim {
-    let net = NetConfig { seed, latency_ms: p.latency_ms, loss };
-    // Params come from the runner, whose config is a validated preset.
-    match Sim::new(p.n, p.config.clone(), net) {
-        Ok(s) => s,
-        Err(e) => panic!("invalid configuration: {e}"),
-    }
+fn sim(p: &Params, seed: u64, loss: f64) -> Result<Sim, SimError> {
+    Sim::new(p.n, p.config.clone(), NetConfig { seed, latency_ms: p.latency_ms, loss })
 }
 
 fn header(scenario: &str, p: &Params, seed: u64, loss: f64) -> Map<String, Value> {
@@ -129,25 +124,25 @@ pub fn converge(sim: &mut Sim, views: &mut Views, cap: u64) -> bool {
 /// uniform time in [0, 1000 ms); runs until every node sees all n alive
 /// (cap 600 s), then 30 s more. Returns the window start, or `None` when
 /// the cluster never converged.
-pub fn warm_up(sim: &mut Sim, views: &mut Views) -> Option<u64> {
+pub fn warm_up(sim: &mut Sim, views: &mut Views) -> Result<Option<u64>, SimError> {
     let n = sim.len();
     for i in 1..n {
         let t = Random::below(sim.rng(), 1000) as u64;
-        sim.schedule(t, Command::Join { node: i, seeds: vec![0] });
+        sim.schedule(t, Command::Join { node: i, seeds: vec![0] })?;
     }
     let converged = converge(sim, views, WARMUP_CAP_MS);
     let start = sim.now() + SETTLE_MS;
     observe(sim, views, start);
-    converged.then_some(start)
+    Ok(converged.then_some(start))
 }
 
 /// S1 bootstrap: every node i ≥ 1 joins node 0 at t = 0.
-pub fn s1(p: &Params) -> Value {
+pub fn s1(p: &Params) -> Result<Value, SimError> {
     let meter = Meter::start();
-    let mut sim = sim(p, p.seed, 0.0);
+    let mut sim = sim(p, p.seed, 0.0)?;
     let mut views = Views::new(p.n);
     for i in 1..p.n {
-        sim.schedule(0, Command::Join { node: i, seeds: vec![0] });
+        sim.schedule(0, Command::Join { node: i, seeds: vec![0] })?;
     }
     let all = views.all_pairs();
     let marks = [0.5, 0.9, 0.99, 1.0];
@@ -178,7 +173,7 @@ pub fn s1(p: &Params) -> Value {
     m.insert("bytes_sent".into(), json!(st.bytes_sent));
     m.insert("msgs_per_node".into(), json!(round3(st.msgs_sent as f64 / p.n as f64)));
     m.insert("bytes_per_node".into(), json!(round3(st.bytes_sent as f64 / p.n as f64)));
-    finish(m, if reached[3].is_some() { "converged" } else { "timeout" }, &meter)
+    Ok(finish(m, if reached[3].is_some() { "converged" } else { "timeout" }, &meter))
 }
 
 /// One S2 run's figures, in ms from the crash.
@@ -192,18 +187,22 @@ pub struct CrashRun {
     pub all_live_down_ms: Option<u64>,
     /// Failures of other, live nodes meanwhile.
     pub false_failures: u64,
+    /// Last-chance checks made by all nodes from the crash until every
+    /// live node had it failed (each one or two datagrams).
+    pub last_chance_checks: u64,
     /// Whether the warm-up converged.
     pub warmed_up: bool,
 }
 
 /// One S2 run with the given seed.
-pub fn s2_run(p: &Params, seed: u64) -> CrashRun {
-    let mut sim = sim(p, seed, 0.0);
+pub fn s2_run(p: &Params, seed: u64) -> Result<CrashRun, SimError> {
+    let mut sim = sim(p, seed, 0.0)?;
     let mut views = Views::new(p.n);
-    let Some(window) = warm_up(&mut sim, &mut views) else { return CrashRun::default() };
+    let Some(window) = warm_up(&mut sim, &mut views)? else { return Ok(CrashRun::default()) };
     let x = Random::below(sim.rng(), p.n);
     let crash_at = window + Random::below(sim.rng(), 1000) as u64;
-    sim.schedule(crash_at, Command::Crash(x));
+    sim.schedule(crash_at, Command::Crash(x))?;
+    let checks_before = last_chance_checks(&sim);
     observe(&mut sim, &mut views, crash_at.saturating_sub(1));
     let mut run = CrashRun { warmed_up: true, ..CrashRun::default() };
     let live = (p.n - 1) as u32;
@@ -229,13 +228,20 @@ pub fn s2_run(p: &Params, seed: u64) -> CrashRun {
         }
         Flow::Continue
     });
-    run
+    run.last_chance_checks = last_chance_checks(&sim) - checks_before;
+    Ok(run)
+}
+
+/// Last-chance checks made so far, summed over the nodes.
+fn last_chance_checks(sim: &Sim) -> u64 {
+    (0..sim.len()).filter_map(|i| sim.node(i).ok()).map(|s| s.stats().last_chance_checks).sum()
 }
 
 /// S2 crash detection over `runs` runs with seeds derived from the base.
-pub fn s2(p: &Params, runs: usize) -> Value {
+pub fn s2(p: &Params, runs: usize) -> Result<Value, SimError> {
     let meter = Meter::start();
-    let results: Vec<CrashRun> = (0..runs).map(|r| s2_run(p, mix(p.seed, 1000 + r as u64))).collect();
+    let results: Vec<CrashRun> =
+        (0..runs).map(|r| s2_run(p, mix(p.seed, 1000 + r as u64))).collect::<Result<_, _>>()?;
     let pick = |f: fn(&CrashRun) -> Option<u64>| summary(&results.iter().map(f).collect::<Vec<_>>());
     let mut m = header("S2", p, p.seed, 0.0);
     m.insert("runs".into(), json!(runs));
@@ -243,8 +249,9 @@ pub fn s2(p: &Params, runs: usize) -> Value {
     m.insert("first_down_ms".into(), pick(|r| r.first_down_ms));
     m.insert("all_live_down_ms".into(), pick(|r| r.all_live_down_ms));
     m.insert("false_failures".into(), json!(results.iter().map(|r| r.false_failures).sum::<u64>()));
+    m.insert("last_chance_checks_per_crash".into(), pick(|r| Some(r.last_chance_checks)));
     let ok = results.iter().all(|r| r.warmed_up && r.all_live_down_ms.is_some());
-    finish(m, if ok { "detected" } else { "timeout" }, &meter)
+    Ok(finish(m, if ok { "detected" } else { "timeout" }, &meter))
 }
 
 /// Figures of one S3 window.
@@ -269,11 +276,11 @@ pub struct LossWindow {
 }
 
 /// One S3 window at loss `loss`.
-pub fn s3_run(p: &Params, loss: f64, window_ms: u64) -> LossWindow {
-    let mut sim = sim(p, p.seed, 0.0);
+pub fn s3_run(p: &Params, loss: f64, window_ms: u64) -> Result<LossWindow, SimError> {
+    let mut sim = sim(p, p.seed, 0.0)?;
     let mut views = Views::new(p.n);
-    let Some(start) = warm_up(&mut sim, &mut views) else { return LossWindow::default() };
-    sim.schedule(start, Command::SetLoss(loss));
+    let Some(start) = warm_up(&mut sim, &mut views)? else { return Ok(LossWindow::default()) };
+    sim.schedule(start, Command::SetLoss(loss))?;
     let (msgs0, bytes0) = (sim.stats().msgs_sent, sim.stats().bytes_sent);
     let mut w = LossWindow { warmed_up: true, ..LossWindow::default() };
     sim.run_until(start + window_ms, &mut |_, node, e: &Event| {
@@ -292,13 +299,13 @@ pub fn s3_run(p: &Params, loss: f64, window_ms: u64) -> LossWindow {
     w.suspect_pairs_at_end = views.up_pairs() - views.alive_pairs();
     w.msgs = sim.stats().msgs_sent - msgs0;
     w.bytes = sim.stats().bytes_sent - bytes0;
-    w
+    Ok(w)
 }
 
 /// S3 false positives at one loss rate.
-pub fn s3(p: &Params, loss: f64) -> Value {
+pub fn s3(p: &Params, loss: f64) -> Result<Value, SimError> {
     let meter = Meter::start();
-    let w = s3_run(p, loss, S3_WINDOW_MS);
+    let w = s3_run(p, loss, S3_WINDOW_MS)?;
     let per_node_min = |x: u64| round3(x as f64 / p.n as f64 / (S3_WINDOW_MS as f64 / 60_000.0));
     let mut m = header("S3", p, p.seed, loss);
     m.insert("window_ms".into(), json!(S3_WINDOW_MS));
@@ -309,28 +316,28 @@ pub fn s3(p: &Params, loss: f64) -> Value {
     m.insert("suspicions_raised".into(), json!(w.suspicions_raised));
     m.insert("whole_at_end".into(), json!(w.whole_at_end));
     m.insert("suspect_pairs_at_end".into(), json!(w.suspect_pairs_at_end));
-    finish(m, if w.warmed_up { "completed" } else { "timeout" }, &meter)
+    Ok(finish(m, if w.warmed_up { "completed" } else { "timeout" }, &meter))
 }
 
 /// S4 steady-state load: the S3 window at p = 0.
-pub fn s4(p: &Params) -> Value {
+pub fn s4(p: &Params) -> Result<Value, SimError> {
     let meter = Meter::start();
-    let w = s3_run(p, 0.0, S3_WINDOW_MS);
+    let w = s3_run(p, 0.0, S3_WINDOW_MS)?;
     let secs = S3_WINDOW_MS as f64 / 1000.0;
     let mut m = header("S4", p, p.seed, 0.0);
     m.insert("window_ms".into(), json!(S3_WINDOW_MS));
     m.insert("msgs_per_node_per_s".into(), json!(round3(w.msgs as f64 / p.n as f64 / secs)));
     m.insert("bytes_per_node_per_s".into(), json!(round3(w.bytes as f64 / p.n as f64 / secs)));
     m.insert("mean_msg_bytes".into(), json!(round3(if w.msgs == 0 { 0.0 } else { w.bytes as f64 / w.msgs as f64 })));
-    finish(m, if w.warmed_up { "completed" } else { "timeout" }, &meter)
+    Ok(finish(m, if w.warmed_up { "completed" } else { "timeout" }, &meter))
 }
 
 /// S5 cost: S1's start, exactly 100 virtual seconds.
-pub fn s5(p: &Params) -> Value {
+pub fn s5(p: &Params) -> Result<Value, SimError> {
     let meter = Meter::start();
-    let mut sim = sim(p, p.seed, 0.0);
+    let mut sim = sim(p, p.seed, 0.0)?;
     for i in 1..p.n {
-        sim.schedule(0, Command::Join { node: i, seeds: vec![0] });
+        sim.schedule(0, Command::Join { node: i, seeds: vec![0] })?;
     }
     sim.run_until(S5_SPAN_MS, &mut |_, _, _: &Event| Flow::Continue);
     let (wall, cpu) = (meter.wall_s(), meter.cpu_s());
@@ -343,7 +350,7 @@ pub fn s5(p: &Params) -> Value {
         "virtual_per_wall".into(),
         json!(round3(if wall > 0.0 { S5_SPAN_MS as f64 / 1000.0 / wall } else { 0.0 })),
     );
-    finish(m, "completed", &meter)
+    Ok(finish(m, "completed", &meter))
 }
 
 #[cfg(test)]

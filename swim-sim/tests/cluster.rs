@@ -11,7 +11,7 @@ fn cluster(n: usize, seed: u64) -> Sim {
 
 fn join_all(sim: &mut Sim) {
     for i in 1..sim.len() {
-        sim.schedule(i as u64 * 7 % 1000, Command::Join { node: i, seeds: vec![0] });
+        sim.schedule(i as u64 * 7 % 1000, Command::Join { node: i, seeds: vec![0] }).unwrap();
     }
 }
 
@@ -38,7 +38,7 @@ fn three_sixteen_and_a_hundred_nodes_converge_from_joins() {
     for n in [3, 16, 100] {
         let (sim, _) = converge(n, 11);
         for i in 0..n {
-            assert_eq!(sim.node(i).num_live(), n, "node {i} of {n}");
+            assert_eq!(sim.node(i).unwrap().num_live(), n, "node {i} of {n}");
         }
     }
 }
@@ -49,7 +49,7 @@ fn a_crashed_node_is_suspected_then_failed_at_every_live_node() {
     let (mut sim, mut views) = converge(n, 12);
     let crash_at = sim.now() + 1000;
     let x = 5;
-    sim.schedule(crash_at, Command::Crash(x));
+    sim.schedule(crash_at, Command::Crash(x)).unwrap();
     let mut suspected_at = vec![None; n];
     let mut failed_at = vec![None; n];
     run(&mut sim, &mut views, crash_at + 60_000, |t, node, e| match e {
@@ -81,7 +81,7 @@ fn a_graceful_leave_shows_left_everywhere_and_never_failed() {
     let (mut sim, mut views) = converge(n, 13);
     let x = 9;
     let at = sim.now() + 500;
-    sim.schedule(at, Command::Leave(x));
+    sim.schedule(at, Command::Leave(x)).unwrap();
     let mut completed = false;
     run(&mut sim, &mut views, at + 60_000, |_, node, e| {
         if let Event::Failed { name, .. } = e {
@@ -90,7 +90,7 @@ fn a_graceful_leave_shows_left_everywhere_and_never_failed() {
         completed |= node == x && *e == Event::LeaveCompleted;
     });
     assert!(completed);
-    assert!(sim.node(x).has_left());
+    assert!(sim.node(x).unwrap().has_left());
     for i in (0..n).filter(|&i| i != x) {
         assert_eq!(views.get(i, x), Belief::Left, "node {i}");
     }
@@ -104,8 +104,8 @@ fn a_falsely_suspected_live_node_refutes_and_stays_alive() {
     let others: Vec<usize> = (0..n).filter(|&i| i != x).collect();
     // x hears everyone, but nobody hears x: its acks are lost for 4 s.
     let start = sim.now() + 100;
-    sim.schedule(start, Command::Partition { from: vec![x], to: others.clone(), both: false });
-    sim.schedule(start + 4_000, Command::Heal);
+    sim.schedule(start, Command::Partition { id: 1, from: vec![x], to: others.clone(), both: false }).unwrap();
+    sim.schedule(start + 4_000, Command::Heal).unwrap();
     let mut suspected = 0;
     run(&mut sim, &mut views, start + 90_000, |_, _, e| match e {
         Event::Suspected { name, .. } if name_index(name.as_str()) == Some(x) => suspected += 1,
@@ -113,8 +113,8 @@ fn a_falsely_suspected_live_node_refutes_and_stays_alive() {
         _ => {}
     });
     assert!(suspected > 0, "the one-way partition must raise a suspicion");
-    assert!(sim.node(x).incarnation() > 0, "x refuted with a higher incarnation");
-    assert!(sim.node(x).stats().refutations > 0);
+    assert!(sim.node(x).unwrap().incarnation() > 0, "x refuted with a higher incarnation");
+    assert!(sim.node(x).unwrap().stats().refutations > 0);
     for &i in &others {
         assert_eq!(views.get(i, x), Belief::Alive, "node {i}");
     }
@@ -125,7 +125,7 @@ fn a_hundred_nodes_at_ten_percent_loss_declare_no_live_node_failed() {
     let n = 100;
     let (mut sim, mut views) = converge(n, 15);
     let start = sim.now();
-    sim.schedule(start, Command::SetLoss(0.10));
+    sim.schedule(start, Command::SetLoss(0.10)).unwrap();
     let mut suspicions = 0;
     run(&mut sim, &mut views, start + 300_000, |t, node, e| match e {
         Event::Failed { name, .. } => panic!("t={t}: node {node} declared live {name} failed"),
@@ -141,10 +141,10 @@ fn same_seed_same_digest() {
     let digest = |seed| {
         let mut sim = cluster(20, seed);
         join_all(&mut sim);
-        sim.schedule(20_000, Command::SetLoss(0.05));
-        sim.schedule(30_000, Command::Crash(4));
+        sim.schedule(20_000, Command::SetLoss(0.05)).unwrap();
+        sim.schedule(30_000, Command::Crash(4)).unwrap();
         sim.run_until(90_000, &mut |_, _, _: &Event| Flow::Continue);
-        (sim.stats().digest, sim.stats().msgs_sent)
+        (sim.digest(), sim.stats().msgs_sent)
     };
     assert_eq!(digest(21), digest(21));
     assert_ne!(digest(21).0, digest(22).0);
@@ -155,13 +155,13 @@ fn a_restarted_node_rejoins_and_refutes_its_death() {
     let n = 8;
     let (mut sim, mut views) = converge(n, 16);
     let t = sim.now();
-    sim.schedule(t + 100, Command::Crash(2));
+    sim.schedule(t + 100, Command::Crash(2)).unwrap();
     // Detected within ~10 s; the tombstones last 30 s more.
     run(&mut sim, &mut views, t + 25_000, |_, _, _| {});
     assert!((0..n).filter(|&i| i != 2).all(|i| views.get(i, 2) == Belief::Dead));
     views.reset_observer(2);
-    sim.schedule(t + 25_000, Command::Restart { node: 2, seeds: vec![0] });
+    sim.schedule(t + 25_000, Command::Restart { node: 2, seeds: vec![0] }).unwrap();
     run(&mut sim, &mut views, t + 60_000, |_, _, _| {});
-    assert!(sim.node(2).incarnation() > 0, "the restarted node outbid its old death");
+    assert!(sim.node(2).unwrap().incarnation() > 0, "the restarted node outbid its old death");
     assert_eq!(views.alive_pairs(), views.all_pairs());
 }

@@ -31,11 +31,11 @@ fn fault() -> impl Strategy<Value = Fault> {
 
 /// Runs one schedule; returns the final views, who crashed, and the digest
 /// of every action emitted.
-fn run(seed: u64, faults: &[(u32, Fault)]) -> Result<(Views, [bool; N], u64), TestCaseError> {
+fn run(seed: u64, faults: &[(u32, Fault)]) -> Result<(Views, [bool; N], swim_core::Digest), TestCaseError> {
     let mut sim = Sim::new(N, Config::lan(), NetConfig { seed, ..NetConfig::default() }).unwrap();
     let mut views = Views::new(N);
     for i in 1..N {
-        sim.schedule(0, Command::Join { node: i, seeds: vec![0] });
+        sim.schedule(0, Command::Join { node: i, seeds: vec![0] }).unwrap();
     }
     // Gossip alone may miss a pair; push-pull (every 30 s) repairs it.
     prop_assert!(scenario::converge(&mut sim, &mut views, 65_000), "no convergence before the faults (seed {})", seed);
@@ -44,30 +44,30 @@ fn run(seed: u64, faults: &[(u32, Fault)]) -> Result<(Views, [bool; N], u64), Te
     for (at, f) in faults {
         let at = start + u64::from(*at);
         match *f {
-            Fault::Loss(p) => sim.schedule(at, Command::SetLoss(f64::from(p) / 100.0)),
-            Fault::Slow(n, ms) => sim.schedule(at, Command::SetSlow { node: n, ms: u64::from(ms) }),
+            Fault::Loss(p) => sim.schedule(at, Command::SetLoss(f64::from(p) / 100.0)).unwrap(),
+            Fault::Slow(n, ms) => sim.schedule(at, Command::SetSlow { node: n, ms: u64::from(ms) }).unwrap(),
             Fault::OneWay(n, ms) => {
                 let others = (0..N).filter(|&i| i != n).collect();
-                sim.schedule(at, Command::Partition { from: vec![n], to: others, both: false });
-                sim.schedule(at + u64::from(ms), Command::Heal);
+                sim.schedule(at, Command::Partition { id: 1, from: vec![n], to: others, both: false }).unwrap();
+                sim.schedule(at + u64::from(ms), Command::Heal).unwrap();
             }
             Fault::Crash(n) => {
                 // Keep a majority alive, so there is a cluster to heal.
                 if crashed.iter().filter(|c| **c).count() < 3 {
                     crashed[n] = true;
-                    sim.schedule(at, Command::Crash(n));
+                    sim.schedule(at, Command::Crash(n)).unwrap();
                 }
             }
         }
     }
     let calm = start + 70_000;
-    sim.schedule(calm, Command::Heal);
-    sim.schedule(calm, Command::SetLoss(0.0));
+    sim.schedule(calm, Command::Heal).unwrap();
+    sim.schedule(calm, Command::SetLoss(0.0)).unwrap();
     for n in 0..N {
-        sim.schedule(calm, Command::SetSlow { node: n, ms: 0 });
+        sim.schedule(calm, Command::SetSlow { node: n, ms: 0 }).unwrap();
     }
     scenario::observe(&mut sim, &mut views, calm + 120_000);
-    Ok((views, crashed, sim.stats().digest))
+    Ok((views, crashed, sim.digest()))
 }
 
 proptest! {

@@ -1,31 +1,43 @@
 //! The [`Swim`] state machine: one door in, actions out.
+//!
+//! `Swim` owns no protocol state of its own. It composes the parts that
+//! do, routes each input to them, and lets everything they want done leave
+//! through the one outbox:
+//!
+//! - [`Detector`]: probes, relays, sequence numbers, local health;
+//! - [`Membership`]: the member table, our own record, suspicions, merge;
+//! - [`Dissemination`]: the update queue, gossip, the recently dead;
+//! - [`Lifecycle`]: join, table sync, leave;
+//! - [`Outbox`]: datagrams and events, packed and flushed once per input.
+//!
+//! Invariants: after every input the outbox is empty, every deadline any
+//! part holds is at or after `now`, and the last `SetTimer` reported is
+//! the earliest of them.
 
-mod lifecycle;
-pub use lifecycle::{MAX_SEEDS, MAX_SYNC_PACKETS, push_pull_scale};
-mod merge;
-mod probe;
 #[cfg(test)]
 mod tests;
 
 use alloc::boxed::Box;
-use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use rand_core::Rng;
 
-use crate::awareness::Awareness;
-use crate::broadcast::{BroadcastQueue, retransmit_limit};
+use crate::broadcast::retransmit_limit;
 use crate::config::Config;
-use crate::io::{Action, Error, Event, Input};
-use crate::member::{MemberState, MemberView};
-use crate::members::{MemberId, Members, ProbeSelector};
+use crate::detector::{self, Detector};
+use crate::dissemination::{self, Dissemination};
+use crate::io::{Action, Error, Input};
+use crate::lifecycle::{self, Lifecycle, Phase};
+use crate::member::MemberView;
+use crate::members::ProbeSelector;
+use crate::membership::{Membership, Merged, Source};
 use crate::name::MemberName;
+use crate::outbox::Outbox;
 use crate::rng::Random;
 use crate::stats::Stats;
 use crate::time::Instant;
-use crate::timers::Timers;
-use crate::wire::{self, Message, Messages, PacketWriter};
+use crate::wire::{self, DecodeError, Message, Messages};
 
 /// Who we are: the local member's name, address and metadata.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -45,37 +57,12 @@ impl Identity {
     }
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    Running,
-    Leaving,
-    Left,
-}
-
-/// One of our probes in flight.
-#[derive(Clone, Debug)]
-struct Probe {
-    seq: u32,
-    target: MemberId,
-    timeout_at: Instant,
-    acked: bool,
-    expected_nacks: u32,
-    nacks: u32,
-}
-
-/// A ping-req we relay for another member.
-#[derive(Clone, Copy, Debug)]
-struct Relay {
-    requester: SocketAddr,
-    seq: u32,
-    deadline: Instant,
-}
-
-#[derive(Clone, Debug)]
-struct Joining {
-    seeds: Vec<SocketAddr>,
-    attempts: u32,
-    retry_at: Instant,
+/// Counters of what arrived.
+#[derive(Clone, Debug, Default)]
+struct Ingress {
+    packets: u64,
+    bytes: u64,
+    rejected: [u64; DecodeError::ALL.len()],
 }
 
 /// A SWIM + Lifeguard member, as a pure state machine.
@@ -88,41 +75,22 @@ struct Joining {
 pub struct Swim<R> {
     config: Config,
     rng: R,
-    local: Identity,
-    incarnation: u32,
-    phase: Phase,
-    members: Members,
-    queue: BroadcastQueue,
-    timers: Timers,
-    awareness: Awareness,
-    stats: Stats,
-    probes: Vec<Probe>,
-    relays: BTreeMap<u32, Relay>,
-    joining: Option<Joining>,
-    /// Dead members still within `gossip_to_the_dead_time`, for gossip.
-    dead_recent: Vec<MemberId>,
-    next_seq: u32,
-    /// The datagram being handled accuses us (suspect or dead): our answer
-    /// to its sender carries our alive, whatever the queue holds.
-    accused_by_sender: bool,
+    membership: Membership,
+    detector: Detector,
+    dissemination: Dissemination,
+    lifecycle: Lifecycle,
+    outbox: Outbox,
+    ingress: Ingress,
     started: bool,
     now: Instant,
     reported: Option<Instant>,
-    scratch: Vec<MemberId>,
-    /// Recycled datagram buffers.
-    spare: Vec<Vec<u8>>,
 }
-
-/// The most recycled buffers kept.
-const MAX_SPARE_BUFFERS: usize = 8;
 
 impl<R> core::fmt::Debug for Swim<R> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("Swim")
-            .field("name", &self.local.name)
-            .field("incarnation", &self.incarnation)
-            .field("phase", &self.phase)
-            .field("members", &self.members)
+            .field("phase", &self.lifecycle.phase())
+            .field("membership", &self.membership)
             .finish_non_exhaustive()
     }
 }
@@ -137,27 +105,17 @@ impl<R: Rng> Swim<R> {
         }
         let hash_seed = Random::next_u64(&mut rng);
         Ok(Swim {
-            awareness: Awareness::new(config.awareness_max_multiplier.get()),
+            membership: Membership::new(&config, local, hash_seed),
+            detector: Detector::new(&config),
+            dissemination: Dissemination::new(&config),
+            lifecycle: Lifecycle::new(&config),
+            outbox: Outbox::new(config.packet_budget),
             config,
             rng,
-            local,
-            incarnation: 0,
-            phase: Phase::Running,
-            members: Members::new(hash_seed),
-            queue: BroadcastQueue::default(),
-            timers: Timers::default(),
-            stats: Stats::default(),
-            probes: Vec::new(),
-            relays: BTreeMap::new(),
-            joining: None,
-            dead_recent: Vec::new(),
-            next_seq: 0,
-            accused_by_sender: false,
+            ingress: Ingress::default(),
             started: false,
             now: Instant::ZERO,
             reported: None,
-            scratch: Vec::new(),
-            spare: Vec::new(),
         })
     }
 
@@ -171,19 +129,21 @@ impl<R: Rng> Swim<R> {
         let now = now.max(self.now);
         self.now = now;
         let result = match input {
-            Input::Packet { from, bytes } => self.on_packet(now, from, bytes, out),
+            Input::Packet { from, bytes } => self.on_packet(now, from, bytes),
             Input::Timeout => {
-                self.on_timeout(now, out);
+                self.on_timeout(now);
                 Ok(())
             }
-            Input::Join { seeds } => self.on_join(now, seeds, out),
-            Input::Leave => self.on_leave(now, out),
+            Input::Join { seeds } => {
+                let r = self.lifecycle.join(now, seeds, &self.membership, &mut self.dissemination, &mut self.outbox);
+                if r.is_ok() {
+                    self.ensure_started(now);
+                }
+                r
+            }
+            Input::Leave => self.on_leave(now),
         };
-        // A leave is announced once its update has had all its transmissions.
-        if self.phase == Phase::Leaving && !self.queue.contains(crate::broadcast::QueueKey::Local) {
-            self.complete_leave(out);
-        }
-        self.report_deadline(out);
+        self.flush(out);
         result
     }
 
@@ -213,23 +173,183 @@ impl<R: Rng> Swim<R> {
         self.handle(now, Input::Leave, &mut out).map(|()| out)
     }
 
-    /// Takes back the buffer of a sent [`Action::Send`] datagram for reuse
-    /// (up to a small bound), so a runtime that always recycles sends
-    /// without allocating.
-    pub fn recycle(&mut self, packet: crate::wire::Datagram) {
-        let buf = packet.into_vec();
-        if self.spare.len() < MAX_SPARE_BUFFERS && buf.capacity() >= self.config.packet_budget {
-            self.spare.push(buf);
+    /// Replaces the randomized round-robin probe order.
+    pub fn set_probe_selector(&mut self, selector: Box<dyn ProbeSelector + Send>) {
+        self.membership.table.set_selector(selector, &mut self.rng);
+    }
+
+    fn ensure_started(&mut self, now: Instant) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        self.detector.start(now, &self.config, &mut self.rng);
+        self.dissemination.start(now, &mut self.rng);
+        self.lifecycle.start(now, &mut self.rng);
+    }
+
+    fn on_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> Result<(), Error> {
+        self.ingress.packets += 1;
+        self.ingress.bytes += bytes.len() as u64;
+        if self.lifecycle.phase() == Phase::Left {
+            return Ok(());
+        }
+        let mut msgs = Messages::new();
+        if let Err(e) = wire::decode(bytes, &mut msgs) {
+            self.ingress.rejected[e.index()] += 1;
+            return Err(Error::Rejected(e));
+        }
+        self.ensure_started(now);
+        let me = self.membership.local().name.as_str();
+        // The sender accuses us: our answer to it carries our alive.
+        let accused = msgs.iter().any(|m| match m {
+            Message::Suspect { name, .. } => *name == me,
+            Message::Dead { name, from, .. } => *name == me && *from != me,
+            _ => false,
+        });
+        let source = if msgs.iter().any(|m| matches!(m, Message::SyncRequest | Message::SyncReply)) {
+            Source::Record
+        } else {
+            Source::Gossip
+        };
+        // Membership updates first, probe traffic second: a suspicion that
+        // rides on a ping (the buddy system) is refuted before the ack is
+        // built, so the refutation travels back on the ack itself.
+        for msg in msgs.iter().filter(|m| m.is_update()) {
+            let merged =
+                self.membership.merge(now, msg, source, &mut self.dissemination, &mut self.outbox, &mut self.rng);
+            if merged == Merged::Refuted {
+                self.detector.on_refuted();
+            }
+        }
+        for msg in msgs.iter().filter(|m| !m.is_update()) {
+            self.on_message(now, from, msg, accused);
+        }
+        Ok(())
+    }
+
+    /// Probe, sync and query traffic.
+    fn on_message(&mut self, now: Instant, from: SocketAddr, msg: &Message<'_>, accused: bool) {
+        let me = self.membership.local().name.as_str();
+        match *msg {
+            Message::Ping { seq, target } => {
+                let running = self.lifecycle.phase() == Phase::Running;
+                let refutation = (accused && running).then(|| self.membership.self_alive());
+                self.detector.on_ping(from, seq, target, me, refutation, &mut self.outbox);
+            }
+            Message::PingReq { seq, target, addr } => self.detector.on_ping_req(
+                now,
+                from,
+                seq,
+                target,
+                addr,
+                me,
+                &self.config,
+                &mut self.outbox,
+                &mut self.rng,
+            ),
+            Message::Ack { seq } => self.detector.on_ack(from, seq, &mut self.outbox),
+            Message::Nack { seq } => self.detector.on_nack(from, seq),
+            Message::SyncRequest => self.lifecycle.send_table(from, false, &self.membership, &mut self.outbox),
+            Message::SyncReply => self.lifecycle.on_sync_reply(from, &mut self.outbox),
+            Message::Query { name } => self.membership.answer_query(from, name, &mut self.outbox),
+            Message::Alive { .. } | Message::Suspect { .. } | Message::Dead { .. } => {}
         }
     }
 
-    /// Replaces the randomized round-robin probe order.
-    pub fn set_probe_selector(&mut self, selector: Box<dyn ProbeSelector + Send>) {
-        self.members.set_selector(selector, &mut self.rng);
+    /// Runs every timer due at `now`, earliest first; ties go to the parts
+    /// in a fixed order (detector, membership, dissemination, life cycle).
+    fn on_timeout(&mut self, now: Instant) {
+        if self.lifecycle.phase() == Phase::Left {
+            return;
+        }
+        self.ensure_started(now);
+        loop {
+            let due = [
+                self.detector.next_deadline(),
+                self.membership.next_deadline(),
+                self.dissemination.next_deadline(),
+                self.lifecycle.next_deadline(),
+            ];
+            let Some((part, _)) = due
+                .iter()
+                .enumerate()
+                .filter_map(|(i, d)| d.filter(|&at| at <= now).map(|at| (i, at)))
+                .min_by_key(|&(i, at)| (at, i))
+            else {
+                return;
+            };
+            match part {
+                0 => self.on_detector_timer(now),
+                1 => {
+                    if let Some(t) = self.membership.pop_due(now) {
+                        let (d, o, r) = (&mut self.dissemination, &mut self.outbox, &mut self.rng);
+                        self.membership.on_timer(now, t, d, o, r);
+                    }
+                }
+                2 => {
+                    if let Some(dissemination::Timer::Gossip) = self.dissemination.pop_due(now) {
+                        self.dissemination.on_gossip_tick(now, &self.membership.table, &mut self.outbox, &mut self.rng);
+                    }
+                }
+                _ => self.on_lifecycle_timer(now),
+            }
+            if self.lifecycle.phase() == Phase::Left {
+                return;
+            }
+        }
+    }
+
+    fn on_detector_timer(&mut self, now: Instant) {
+        let Some(timer) = self.detector.pop_due(now) else { return };
+        match timer {
+            detector::Timer::Period => {
+                // Settle the last period: each failed probe makes its
+                // target suspect (or confirms a suspicion of it).
+                for id in self.detector.finish_period() {
+                    let (d, o, r) = (&mut self.dissemination, &mut self.outbox, &mut self.rng);
+                    self.membership.suspect_from_probe(now, id, d, o, r);
+                }
+                let (me, table) = self.membership.name_and_table();
+                self.detector.start_period(now, &self.config, me, table, &mut self.outbox, &mut self.rng);
+            }
+            detector::Timer::ProbeTimeout(seq) => {
+                let table = &self.membership.table;
+                self.detector.on_probe_timeout(seq, &self.config, table, &mut self.outbox, &mut self.rng);
+            }
+            detector::Timer::Relay(seq) => self.detector.on_relay_timeout(seq, &mut self.outbox),
+        }
+    }
+
+    fn on_lifecycle_timer(&mut self, now: Instant) {
+        let Some(timer) = self.lifecycle.pop_due(now) else { return };
+        match timer {
+            lifecycle::Timer::PushPull => {
+                self.lifecycle.on_push_pull_tick(now, &self.membership, &mut self.outbox, &mut self.rng);
+            }
+            lifecycle::Timer::JoinRetry => self.lifecycle.on_join_retry(now, &self.membership, &mut self.outbox),
+            lifecycle::Timer::LeaveDeadline => self.complete_leave(),
+        }
+    }
+
+    fn on_leave(&mut self, now: Instant) -> Result<(), Error> {
+        if self.lifecycle.phase() != Phase::Running {
+            return Err(Error::Leaving);
+        }
+        self.ensure_started(now);
+        let (m, d, o, r) = (&mut self.membership, &mut self.dissemination, &mut self.outbox, &mut self.rng);
+        self.lifecycle.leave(now, m, d, o, r)
     }
 }
 
 impl<R> Swim<R> {
+    /// Takes back the buffer of a sent [`Action::Send`] datagram for reuse
+    /// (up to a small bound), so a runtime that always recycles sends
+    /// without allocating.
+    pub fn recycle(&mut self, packet: crate::wire::Datagram) {
+        self.outbox.recycle(packet.into_vec());
+    }
+
     /// The configuration in force.
     pub fn config(&self) -> &Config {
         &self.config
@@ -237,74 +357,105 @@ impl<R> Swim<R> {
 
     /// Our identity.
     pub fn local(&self) -> &Identity {
-        &self.local
+        self.membership.local()
     }
 
     /// Our current incarnation number.
     pub fn incarnation(&self) -> u32 {
-        self.incarnation
+        self.membership.incarnation()
     }
 
     /// Counters since start.
-    pub fn stats(&self) -> &Stats {
-        &self.stats
+    pub fn stats(&self) -> Stats {
+        let (d, m) = (&self.detector.counters, &self.membership.counters);
+        Stats {
+            probes_sent: d.probes_sent,
+            probes_acked: d.probes_acked,
+            probes_failed: d.probes_failed,
+            ping_reqs_sent: d.ping_reqs_sent,
+            acks_received: d.acks_received,
+            nacks_received: d.nacks_received,
+            unexpected_answers: d.unexpected_answers,
+            relays: d.relays,
+            relays_dropped: d.relays_dropped,
+            suspicions_raised: m.suspicions_raised,
+            failures_declared: m.failures_declared,
+            refutations: m.refutations,
+            last_chance_checks: m.last_chance_checks,
+            packets_sent: self.outbox.packets_sent,
+            bytes_sent: self.outbox.bytes_sent,
+            packets_received: self.ingress.packets,
+            bytes_received: self.ingress.bytes,
+            rejected: self.ingress.rejected,
+            misdirected: d.misdirected,
+            table_full: m.table_full,
+            address_conflicts: m.address_conflicts,
+        }
     }
 
     /// Lifeguard's local health score, `0..awareness_max_multiplier`
     /// (0 is healthy).
     pub fn local_health(&self) -> u32 {
-        self.awareness.score()
+        self.detector.local_health()
     }
 
     /// Updates waiting in the piggyback queue (memberlist's `NumQueued`).
     pub fn queued_updates(&self) -> usize {
-        self.queue.len()
+        self.dissemination.queue.len()
     }
 
     /// The earliest time the state machine wants to be woken.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.timers.next()
+        [
+            self.detector.next_deadline(),
+            self.membership.next_deadline(),
+            self.dissemination.next_deadline(),
+            self.lifecycle.next_deadline(),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
     }
 
     /// Members alive or suspect, ourselves included: the `n` of the
     /// protocol's formulas.
     pub fn num_live(&self) -> usize {
-        self.members.live_len() + 1
+        self.membership.num_live()
     }
 
     /// Whether a graceful leave has completed (the member ignores input).
     pub fn has_left(&self) -> bool {
-        self.phase == Phase::Left
+        self.lifecycle.phase() == Phase::Left
     }
 
     /// Every member we know, ourselves first, then in table order
     /// (tombstones of dead and departed members included until reaped).
     /// The order is deterministic but not sorted.
     pub fn members(&self) -> impl Iterator<Item = MemberView<'_>> + '_ {
-        let me = MemberView {
-            name: &self.local.name,
-            addr: self.local.addr,
-            state: match self.phase {
-                Phase::Running => MemberState::Alive,
-                Phase::Leaving | Phase::Left => MemberState::Left,
-            },
-            incarnation: self.incarnation,
-            meta: &self.local.meta,
-            is_local: true,
-        };
-        core::iter::once(me).chain(self.members.iter().map(|(_, m)| m.view()))
+        let me = self.membership.self_view(self.lifecycle.phase() != Phase::Running);
+        core::iter::once(me).chain(self.membership.table.iter().map(|(_, m)| m.view()))
     }
 
     /// One member by name (ourselves included).
     pub fn member(&self, name: &str) -> Option<MemberView<'_>> {
-        if name == self.local.name.as_str() {
+        if name == self.membership.local().name.as_str() {
             return self.members().next();
         }
-        self.members.get(self.members.id_of(name)?).map(|m| m.view())
+        let table = &self.membership.table;
+        table.get(table.id_of(name)?).map(|m| m.view())
     }
 
-    fn report_deadline(&mut self, out: &mut Vec<Action>) {
-        let next = self.timers.next();
+    /// Packs and hands over everything the input produced, completes a
+    /// leave whose announcement has had all its transmissions, and reports
+    /// a changed deadline.
+    fn flush(&mut self, out: &mut Vec<Action>) {
+        let limit = retransmit_limit(self.config.retransmit_mult.get(), self.membership.num_live());
+        self.outbox.flush(&mut self.dissemination.queue, limit, out);
+        if self.lifecycle.phase() == Phase::Leaving && !self.dissemination.has_local() {
+            self.complete_leave();
+            self.outbox.flush(&mut self.dissemination.queue, limit, out);
+        }
+        let next = self.next_deadline();
         if next != self.reported {
             if let Some(at) = next {
                 out.push(Action::SetTimer(at));
@@ -312,147 +463,11 @@ impl<R> Swim<R> {
             self.reported = next;
         }
     }
-}
 
-impl<R: Rng> Swim<R> {
-    fn ensure_started(&mut self, now: Instant) {
-        if self.started {
-            return;
-        }
-        self.started = true;
-        // A random stagger keeps members started together from probing
-        // and gossiping in lockstep.
-        let probe = self.rng.below(self.config.probe_interval.as_millis() as usize) as u64;
-        let gossip = self.rng.below(self.config.gossip_interval.as_millis() as usize) as u64;
-        self.timers.insert(now + crate::time::Duration::from_millis(probe), crate::timers::Timer::ProbeTick);
-        self.timers.insert(now + crate::time::Duration::from_millis(gossip), crate::timers::Timer::Gossip);
-        if let Some(pp) = self.config.push_pull_interval {
-            let at = self.rng.below(pp.as_millis() as usize) as u64;
-            self.timers.insert(now + crate::time::Duration::from_millis(at), crate::timers::Timer::PushPull);
-        }
-    }
-
-    fn on_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8], out: &mut Vec<Action>) -> Result<(), Error> {
-        self.stats.packets_received += 1;
-        self.stats.bytes_received += bytes.len() as u64;
-        if self.phase == Phase::Left {
-            return Ok(());
-        }
-        let mut msgs = Messages::new();
-        if let Err(e) = wire::decode(bytes, &mut msgs) {
-            self.stats.rejected[e.index()] += 1;
-            return Err(Error::Rejected(e));
-        }
-        self.ensure_started(now);
-        // Membership updates first, probe traffic second: a suspicion that
-        // rides on a ping (the buddy system) is refuted before the ack is
-        // built, so the refutation travels back on the ack itself.
-        let me = self.local.name.as_str();
-        self.accused_by_sender = msgs.iter().any(|m| match m {
-            Message::Suspect { name, .. } => *name == me,
-            Message::Dead { name, from, .. } => *name == me && *from != me,
-            _ => false,
-        });
-        let updates = msgs.iter().filter(|m| m.is_update());
-        let rest = msgs.iter().filter(|m| !m.is_update());
-        for msg in updates.chain(rest) {
-            self.apply(now, from, msg.clone(), out);
-        }
-        self.accused_by_sender = false;
-        Ok(())
-    }
-
-    fn apply(&mut self, now: Instant, from: SocketAddr, msg: Message<'_>, out: &mut Vec<Action>) {
-        match msg {
-            Message::Ping { seq, target } => self.on_ping(from, seq, target, out),
-            Message::PingReq { seq, target, addr } => self.on_ping_req(now, from, seq, target, addr, out),
-            Message::Ack { seq } => self.on_ack(seq, out),
-            Message::Nack { seq } => self.on_nack(now, seq, out),
-            Message::Alive { incarnation, name, addr, meta } => {
-                self.merge_alive(now, incarnation, name, addr, meta, out)
-            }
-            Message::Suspect { incarnation, name, from } => self.merge_suspect(now, incarnation, name, from, out),
-            Message::Dead { incarnation, name, from } => self.merge_dead(now, incarnation, name, from, out),
-            Message::SyncRequest => self.send_table(from, false, out),
-            Message::SyncReply => self.on_sync_reply(from, out),
-            Message::Query { name } => self.on_query(from, name, out),
-        }
-    }
-
-    fn on_timeout(&mut self, now: Instant, out: &mut Vec<Action>) {
-        if self.phase == Phase::Left {
-            return;
-        }
-        self.ensure_started(now);
-        while let Some((_, timer)) = self.timers.pop_due(now) {
-            use crate::timers::Timer as T;
-            match timer {
-                T::ProbeTick => self.on_probe_tick(now, out),
-                T::ProbeTimeout(seq) => self.on_probe_timeout(now, seq, out),
-                T::Relay(seq) => self.on_relay_timeout(seq, out),
-                T::Suspicion(id) => self.on_suspicion_timeout(now, id, out),
-                T::Reap(id) => self.on_reap(now, id),
-                T::Gossip => self.on_gossip_tick(now, out),
-                T::PushPull => self.on_push_pull_tick(now, out),
-                T::JoinRetry => self.on_join_retry(now, out),
-                T::LeaveDeadline => self.complete_leave(out),
-            }
-            if self.phase == Phase::Left {
-                return;
-            }
-        }
-    }
-
-    fn next_seq(&mut self) -> u32 {
-        let s = self.next_seq;
-        self.next_seq = self.next_seq.wrapping_add(1);
-        s
-    }
-
-    /// How many times an update is sent in the cluster as we see it now.
-    fn retransmit_limit(&self) -> u32 {
-        retransmit_limit(self.config.retransmit_mult.get(), self.num_live())
-    }
-
-    /// Sends `head` to `to`, filling the rest of the budget with queued updates.
-    /// Our own alive update, as we announce and refute with it.
-    fn self_alive(&self) -> Message<'_> {
-        Message::Alive {
-            incarnation: self.incarnation,
-            name: self.local.name.as_str(),
-            addr: self.local.addr,
-            meta: &self.local.meta,
-        }
-    }
-
-    /// A writer over a recycled buffer when there is one.
-    fn writer(&mut self) -> PacketWriter {
-        PacketWriter::with_buffer(self.config.packet_budget, self.spare.pop().unwrap_or_default())
-    }
-
-    fn send_with_gossip(&mut self, to: SocketAddr, head: &[Message<'_>], out: &mut Vec<Action>) {
-        let mut w = self.writer();
-        for m in head {
-            // Probe messages are a few dozen bytes: they always fit.
-            let _ = w.push(m);
-        }
-        let limit = self.retransmit_limit();
-        self.queue.fill(&mut w, limit);
-        if w.is_empty() {
-            self.recycle(w.finish());
-            return;
-        }
-        self.emit(to, w, out);
-    }
-
-    fn emit(&mut self, to: SocketAddr, w: PacketWriter, out: &mut Vec<Action>) {
-        let packet = w.finish();
-        self.stats.packets_sent += 1;
-        self.stats.bytes_sent += packet.len() as u64;
-        out.push(Action::Send { to, packet });
-    }
-
-    fn event(&mut self, e: Event, out: &mut Vec<Action>) {
-        out.push(Action::Event(e));
+    fn complete_leave(&mut self) {
+        self.lifecycle.complete_leave(&mut self.outbox);
+        self.detector.clear();
+        self.membership.clear_timers();
+        self.dissemination.clear_timers();
     }
 }

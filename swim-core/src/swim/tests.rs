@@ -464,33 +464,41 @@ fn a_lost_refutation_is_sent_again_while_stale_rumours_circulate() {
     assert!(m.iter().any(|m| matches!(m, Message::Alive { name: "a", incarnation: 1, .. })), "{m:?}");
 }
 
-#[test]
-fn before_a_suspicion_expires_the_suspect_is_pinged_and_a_peer_asked() {
-    let mut a = node("a", 1);
-    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3)])).unwrap();
-    // n = 3 expects no confirmations: the timeout is the 4 s minimum.
-    a.handle_packet(at(10), addr(3), &packet(&[Message::Suspect { incarnation: 0, name: "b", from: "c" }])).unwrap();
-    let mut buddy_pings = Vec::new();
-    let mut queries = Vec::new();
-    for t in 11..3600 {
+/// Drives `a` from `from` to `to` ms, returning the times of the buddy
+/// pings it sent to `suspect` and of the queries about it.
+fn checks(a: &mut Swim<Rng64>, from: u64, to: u64, suspect: u16) -> (Vec<u64>, Vec<u64>) {
+    let (mut buddy_pings, mut queries) = (Vec::new(), Vec::new());
+    for t in from..to {
         if a.next_deadline().is_none_or(|d| d > at(t)) {
             continue;
         }
-        for (to, b) in sent(&a.handle_timeout(at(t))) {
+        for (dest, b) in sent(&a.handle_timeout(at(t))) {
             let mut m = Messages::new();
             decode(&b, &mut m).unwrap();
-            if to == addr(2) && matches!(m[..], [Message::Ping { .. }, Message::Suspect { name: "b", .. }, ..]) {
+            if dest == addr(suspect) && matches!(m[..], [Message::Ping { .. }, Message::Suspect { .. }, ..]) {
                 buddy_pings.push(t);
             }
-            if to == addr(3) && matches!(m[0], Message::Query { name: "b" }) {
+            if matches!(m[0], Message::Query { .. }) {
                 queries.push(t);
             }
         }
     }
-    // The checks run at deadline - 1 000 and - 500 ms (4 010 is the deadline);
-    // a's own probe round may add buddy pings of its own.
-    assert!(buddy_pings.contains(&3010) && buddy_pings.contains(&3510), "{buddy_pings:?}");
+    (buddy_pings, queries)
+}
+
+#[test]
+fn before_a_suspicion_it_only_heard_of_expires_a_member_asks_a_peer() {
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3)])).unwrap();
+    // n = 3 expects no confirmations: the timeout is the 4 s minimum.
+    a.handle_packet(at(10), addr(3), &packet(&[Message::Suspect { incarnation: 0, name: "b", from: "c" }])).unwrap();
+    let (buddy_pings, queries) = checks(&mut a, 11, 3600, 2);
+    // The checks run at deadline - 1 000 and - 500 ms (4 010 is the
+    // deadline) and ask the only other peer; the suspect is not pinged for
+    // them (a's own probe round may still ping it as a probe).
     assert_eq!(queries, [3010, 3510]);
+    assert!(!buddy_pings.contains(&3010) && !buddy_pings.contains(&3510), "{buddy_pings:?}");
+    assert_eq!(a.stats().last_chance_checks, 2);
     // The peer had the refutation that gossip did not bring us.
     let ev = events(&a.handle_packet(at(3600), addr(3), &packet(&[alive("b", 1, 2)])).unwrap());
     assert_eq!(ev, [Event::Alive { name: MemberName::new("b").unwrap(), incarnation: 1 }]);
@@ -498,6 +506,28 @@ fn before_a_suspicion_expires_the_suspect_is_pinged_and_a_peer_asked() {
     // course suspect the silent b again, at its new incarnation).
     let out = run(&mut a, 3601, 6000);
     assert!(!events(&out).iter().any(|e| matches!(e, Event::Failed { name, .. } if name.as_str() == "b")));
+}
+
+#[test]
+fn before_a_suspicion_it_raised_expires_a_member_pings_the_suspect() {
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+    // b never answers: a's own probe raises the suspicion.
+    let mut raised = None;
+    for t in 1..3000 {
+        if a.next_deadline().is_some_and(|d| d <= at(t)) {
+            let ev = events(&a.handle_timeout(at(t)));
+            if ev.iter().any(|e| matches!(e, Event::Suspected { local: true, .. })) {
+                raised = Some(t);
+                break;
+            }
+        }
+    }
+    let raised = raised.expect("b is suspected by a's own probe");
+    let deadline = raised + 4000;
+    let (buddy_pings, queries) = checks(&mut a, raised + 1, deadline, 2);
+    assert!(queries.is_empty(), "{queries:?}");
+    assert!(buddy_pings.contains(&(deadline - 1000)) && buddy_pings.contains(&(deadline - 500)), "{buddy_pings:?}");
 }
 
 #[test]

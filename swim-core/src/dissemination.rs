@@ -1,0 +1,164 @@
+//! Dissemination: the piggyback queue, the gossip timer, and the recently
+//! dead that gossip still reaches.
+//!
+//! Invariants:
+//! - at most one queued update per member (a newer one replaces it), and
+//!   at most `max_queued_updates` in all besides our own;
+//! - our own update (alive, refutation or leave) is never evicted by the
+//!   bound: it leaves the queue only once it has had all its
+//!   transmissions, or is replaced by a newer one of ours;
+//! - `recent_dead` holds only members of the table that are dead or gone.
+
+use alloc::vec::Vec;
+
+use crate::broadcast::{BroadcastQueue, QueueKey};
+use crate::config::Config;
+use crate::members::{MemberId, Members};
+use crate::outbox::{Outbox, Piggyback};
+use crate::rng::Random;
+use crate::time::{Duration, Instant};
+use crate::timers::Timers;
+use crate::wire::{Message, encode_message};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    /// Send queued updates to a few random members.
+    Gossip,
+}
+
+/// Updates waiting to spread, and where gossip sends them.
+#[derive(Debug)]
+pub(crate) struct Dissemination {
+    config: Config,
+    pub(crate) queue: BroadcastQueue,
+    /// Dead members still within `gossip_to_the_dead_time`, for gossip.
+    recent_dead: Vec<MemberId>,
+    timers: Timers<Timer>,
+    scratch: Vec<MemberId>,
+}
+
+impl Dissemination {
+    pub(crate) fn new(config: &Config) -> Self {
+        Dissemination {
+            config: config.clone(),
+            queue: BroadcastQueue::default(),
+            recent_dead: Vec::new(),
+            timers: Timers::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Starts gossiping at a random offset within one interval.
+    pub(crate) fn start(&mut self, now: Instant, rng: &mut dyn Random) {
+        let stagger = rng.below(self.config.gossip_interval.as_millis() as usize) as u64;
+        self.timers.insert(now + Duration::from_millis(stagger), Timer::Gossip);
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Timer> {
+        self.timers.pop_due(now)
+    }
+
+    pub(crate) fn clear_timers(&mut self) {
+        self.timers.clear();
+    }
+
+    /// Queues an update about the member `id`.
+    pub(crate) fn queue_member(&mut self, id: MemberId, msg: &Message<'_>) {
+        self.queue.push(id.queue_key(), encode_message(msg), self.max_queued());
+    }
+
+    /// Queues an update about ourselves (replacing our previous one).
+    pub(crate) fn queue_local(&mut self, msg: &Message<'_>) {
+        self.queue.push(QueueKey::Local, encode_message(msg), self.max_queued());
+    }
+
+    /// Whether an update about ourselves is still being spread.
+    pub(crate) fn has_local(&self) -> bool {
+        self.queue.contains(QueueKey::Local)
+    }
+
+    /// Drops our own pending update (there is no one to tell).
+    pub(crate) fn drop_local(&mut self) {
+        self.queue.remove(QueueKey::Local);
+    }
+
+    fn max_queued(&self) -> usize {
+        self.config.max_queued_updates.get() as usize
+    }
+
+    /// `id` died or left: keep gossiping to it for a while.
+    pub(crate) fn bury(&mut self, id: MemberId) {
+        if !self.recent_dead.contains(&id) {
+            self.recent_dead.push(id);
+        }
+    }
+
+    /// `id` left the table: its slot may be reused, so nothing about it
+    /// may stay queued.
+    pub(crate) fn forget(&mut self, id: MemberId) {
+        self.queue.remove(id.queue_key());
+        self.recent_dead.retain(|&d| d != id);
+    }
+
+    /// Every `gossip_interval`: send queued updates to a few members.
+    pub(crate) fn on_gossip_tick(
+        &mut self,
+        now: Instant,
+        members: &Members,
+        outbox: &mut Outbox,
+        rng: &mut dyn Random,
+    ) {
+        self.timers.insert(now + self.config.gossip_interval, Timer::Gossip);
+        self.gossip(now, members, outbox, rng);
+    }
+
+    /// Sends queued updates to `gossip_nodes` random members, recently dead
+    /// ones included so they can refute. The datagrams are filled when the
+    /// outbox is flushed; those left with nothing to carry are not sent.
+    pub(crate) fn gossip(&mut self, now: Instant, members: &Members, outbox: &mut Outbox, rng: &mut dyn Random) {
+        if self.queue.is_empty() {
+            return;
+        }
+        let window = self.config.gossip_to_the_dead_time;
+        self.recent_dead.retain(|&id| members.get(id).is_some_and(|m| !m.state.is_live() && now - m.since < window));
+        let mut targets = core::mem::take(&mut self.scratch);
+        self.targets(self.config.gossip_nodes as usize, members, rng, &mut targets);
+        for &id in &targets {
+            if let Some(addr) = members.get(id).map(|m| m.addr.get()) {
+                let w = outbox.writer();
+                outbox.push(addr, w, Piggyback::Fill);
+            }
+        }
+        self.scratch = targets;
+    }
+
+    /// Up to `k` distinct members drawn uniformly from the live ones and
+    /// the recently dead ones.
+    fn targets(&self, k: usize, members: &Members, rng: &mut dyn Random, out: &mut Vec<MemberId>) {
+        if self.recent_dead.is_empty() {
+            members.random_live(k, &[], rng, out);
+            return;
+        }
+        let live = members.live_len();
+        let total = live + self.recent_dead.len();
+        let mut from_live = 0;
+        let mut dead = Vec::new();
+        for _ in 0..k.min(total) {
+            let i = rng.below(total);
+            if i < live {
+                from_live += 1;
+            } else {
+                let id = self.recent_dead[i - live];
+                if !dead.contains(&id) {
+                    dead.push(id);
+                }
+            }
+        }
+        members.random_live(from_live, &[], rng, out);
+        out.extend(dead);
+    }
+}

@@ -1,0 +1,145 @@
+//! The one action loop: runs a state machine's input and carries out what
+//! it emits (send and recycle, set the deadline, report events), for any
+//! runtime.
+//!
+//! The simulator, the benchmarks, the adapters and the tests all drive
+//! [`Swim`](crate::Swim) through a [`Driver`]; a runtime supplies only a
+//! [`Transport`]: how to send a datagram, how to arm its one timer, where
+//! events go.
+//!
+//! ```
+//! use core::net::SocketAddr;
+//! use rand_core::SeedableRng;
+//! use rand_xoshiro::Xoshiro256PlusPlus;
+//! use swim_core::wire::Datagram;
+//! use swim_core::{Config, Driver, Event, Identity, Input, Instant, MemberName, Swim, Transport};
+//!
+//! #[derive(Default)]
+//! struct Log { sent: usize, wake: Option<Instant>, events: Vec<Event> }
+//!
+//! impl Transport for Log {
+//!     fn send(&mut self, _to: SocketAddr, packet: Datagram) -> Option<Datagram> {
+//!         self.sent += 1; // socket.send_to(&packet, to) ...
+//!         Some(packet) // ... then hand the buffer back for reuse
+//!     }
+//!     fn set_timer(&mut self, at: Instant) { self.wake = Some(at); }
+//!     fn event(&mut self, event: Event) { self.events.push(event); }
+//! }
+//!
+//! let me = Identity::new(MemberName::new("a").unwrap(), "127.0.0.1:7946".parse().unwrap());
+//! let mut swim = Swim::new(Config::lan(), me, Xoshiro256PlusPlus::seed_from_u64(1)).unwrap();
+//! let (mut driver, mut log) = (Driver::new(), Log::default());
+//! let seed: SocketAddr = "127.0.0.1:7947".parse().unwrap();
+//! driver.handle(&mut swim, Instant::ZERO, Input::Join { seeds: &[seed] }, &mut log).unwrap();
+//! assert_eq!(log.sent, 1);
+//! assert_eq!(driver.deadline(), log.wake);
+//! ```
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use rand_core::Rng;
+
+use crate::digest::Digest;
+use crate::io::{Action, Error, Event, Input};
+use crate::swim::Swim;
+use crate::time::Instant;
+use crate::wire::Datagram;
+
+/// A sans-IO member a [`Driver`] can run: [`Swim`], or an application's
+/// wrapper around it.
+pub trait Machine {
+    /// Handles one input, appending actions to `out`
+    /// (see [`Swim::handle`]).
+    fn handle(&mut self, now: Instant, input: Input<'_>, out: &mut Vec<Action>) -> Result<(), Error>;
+
+    /// Takes back a sent datagram's buffer (see [`Swim::recycle`]).
+    fn recycle(&mut self, packet: Datagram);
+}
+
+impl<R: Rng> Machine for Swim<R> {
+    fn handle(&mut self, now: Instant, input: Input<'_>, out: &mut Vec<Action>) -> Result<(), Error> {
+        Swim::handle(self, now, input, out)
+    }
+
+    fn recycle(&mut self, packet: Datagram) {
+        Swim::recycle(self, packet);
+    }
+}
+
+/// What a runtime does with a state machine's actions.
+pub trait Transport {
+    /// Sends `packet` as one datagram to `to`. Return it afterwards to let
+    /// the machine reuse its buffer, or keep it (to deliver it later, say).
+    fn send(&mut self, to: SocketAddr, packet: Datagram) -> Option<Datagram>;
+
+    /// The machine wants [`Input::Timeout`] at `at`; this replaces any
+    /// earlier request.
+    fn set_timer(&mut self, at: Instant);
+
+    /// Something happened that the application may want to know.
+    fn event(&mut self, event: Event);
+}
+
+/// Runs inputs through a [`Machine`] and its actions through a
+/// [`Transport`], keeping the current deadline and a [`Digest`] of every
+/// action (with the time of its input).
+#[derive(Debug, Default)]
+pub struct Driver {
+    out: Vec<Action>,
+    deadline: Option<Instant>,
+    digest: Digest,
+}
+
+impl Driver {
+    /// A driver with no deadline and an empty digest.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Hands `input` to `machine` at `now` and carries out every action it
+    /// emits, in order. A refused input (`Err`) is returned after its
+    /// actions (there are none but a changed deadline) are carried out.
+    pub fn handle<M, T>(&mut self, machine: &mut M, now: Instant, input: Input<'_>, io: &mut T) -> Result<(), Error>
+    where
+        M: Machine + ?Sized,
+        T: Transport + ?Sized,
+    {
+        let result = machine.handle(now, input, &mut self.out);
+        if !self.out.is_empty() {
+            self.digest.time(now);
+        }
+        for action in self.out.drain(..) {
+            self.digest.action(&action);
+            match action {
+                Action::Send { to, packet } => {
+                    if let Some(buf) = io.send(to, packet) {
+                        machine.recycle(buf);
+                    }
+                }
+                Action::SetTimer(at) => {
+                    self.deadline = Some(at);
+                    io.set_timer(at);
+                }
+                Action::Event(e) => io.event(e),
+            }
+        }
+        self.out.shrink_to(crate::outbox::KEPT_CAPACITY);
+        result
+    }
+
+    /// The deadline last asked for, if any.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.deadline
+    }
+
+    /// Whether the deadline has come at `now`.
+    pub fn is_due(&self, now: Instant) -> bool {
+        self.deadline.is_some_and(|at| at <= now)
+    }
+
+    /// The digest of every action so far.
+    pub fn digest(&self) -> Digest {
+        self.digest
+    }
+}

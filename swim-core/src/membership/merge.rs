@@ -1,0 +1,242 @@
+//! Merging membership updates: every claim about another member goes
+//! claim → [`precedes`] → apply. The one exception is address reclaim: an
+//! alive from a new address takes over a name whose member has been dead
+//! or gone for `dead_node_reclaim_time`, whatever the incarnations.
+//!
+//! Claims about ourselves are not merged: we refute them.
+
+use core::net::SocketAddr;
+
+use super::Membership;
+use crate::dissemination::Dissemination;
+use crate::io::Event;
+use crate::member::{Claim, Member, MemberState, newer, precedes};
+use crate::members::MemberId;
+use crate::name::MemberName;
+use crate::outbox::Outbox;
+use crate::rng::Random;
+use crate::time::Instant;
+use crate::wire::Message;
+
+/// Where an update came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Source {
+    /// Gossip: a suspicion repeated here is an independent confirmation
+    /// by the accuser it names.
+    Gossip,
+    /// A table sync or a query answer: it repairs state, but it is relayed
+    /// evidence and never confirms a suspicion.
+    Record,
+}
+
+/// What merging an update did that other components care about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Merged {
+    /// Nothing beyond the member table and the update queue.
+    Done,
+    /// We refuted a rumour about ourselves.
+    Refuted,
+}
+
+/// A membership update, as claimed.
+struct Update<'a> {
+    name: &'a str,
+    claim: Claim,
+    /// For alive: where and with what metadata.
+    alive: Option<(SocketAddr, &'a [u8])>,
+    /// For suspect and dead: who says so.
+    from: &'a str,
+}
+
+impl<'a> Update<'a> {
+    fn of(msg: &Message<'a>) -> Option<Self> {
+        Some(match *msg {
+            Message::Alive { incarnation, name, addr, meta } => {
+                Update { name, claim: Claim::new(MemberState::Alive, incarnation), alive: Some((addr, meta)), from: "" }
+            }
+            Message::Suspect { incarnation, name, from } => {
+                Update { name, claim: Claim::new(MemberState::Suspect, incarnation), alive: None, from }
+            }
+            Message::Dead { incarnation, name, from } => {
+                // A member declaring itself dead is leaving.
+                let state = if from == name { MemberState::Left } else { MemberState::Dead };
+                Update { name, claim: Claim::new(state, incarnation), alive: None, from }
+            }
+            _ => return None,
+        })
+    }
+
+    /// The update as it is passed on.
+    fn message(&self) -> Message<'a> {
+        let (incarnation, name, from) = (self.claim.incarnation, self.name, self.from);
+        match (self.claim.state, self.alive) {
+            (MemberState::Alive, Some((addr, meta))) => Message::Alive { incarnation, name, addr, meta },
+            (MemberState::Suspect, _) => Message::Suspect { incarnation, name, from },
+            _ => Message::Dead { incarnation, name, from },
+        }
+    }
+}
+
+impl Membership {
+    /// Merges one alive, suspect or dead message (others are ignored).
+    pub(crate) fn merge(
+        &mut self,
+        now: Instant,
+        msg: &Message<'_>,
+        source: Source,
+        dissem: &mut Dissemination,
+        outbox: &mut Outbox,
+        rng: &mut dyn Random,
+    ) -> Merged {
+        let Some(u) = Update::of(msg) else { return Merged::Done };
+        if u.name == self.local.name.as_str() {
+            return self.rumour_about_us(&u, dissem);
+        }
+        if u.alive.is_some_and(|(_, meta)| meta.len() > self.config.max_meta_len) {
+            return Merged::Done;
+        }
+        let Some(id) = self.table.id_of(u.name) else {
+            // Suspect and dead claims about strangers carry no address:
+            // there is nothing to record.
+            if let Some((addr, meta)) = u.alive {
+                self.add(now, &u, addr, meta, dissem, outbox, rng);
+            }
+            return Merged::Done;
+        };
+        let Some(m) = self.table.get(id) else { return Merged::Done };
+        let moved = u.alive.is_some_and(|(addr, _)| addr != m.addr.get());
+        if moved {
+            let reclaimable =
+                !m.state.is_live() && self.config.dead_node_reclaim_time.is_some_and(|t| now - m.since >= t);
+            if !reclaimable {
+                self.counters.address_conflicts += 1;
+                return Merged::Done;
+            }
+        } else if !precedes(u.claim, m.claim()) {
+            if source == Source::Gossip && u.claim == m.claim() && m.state == MemberState::Suspect {
+                self.confirm(now, id, u.claim.incarnation, u.from, dissem);
+            }
+            return Merged::Done;
+        }
+        self.apply(now, id, &u, dissem, outbox, rng);
+        Merged::Done
+    }
+
+    /// Moves `id` to the update's claim, reports the change and queues the
+    /// update for dissemination.
+    fn apply(
+        &mut self,
+        now: Instant,
+        id: MemberId,
+        u: &Update<'_>,
+        dissem: &mut Dissemination,
+        outbox: &mut Outbox,
+        rng: &mut dyn Random,
+    ) {
+        let Some(m) = self.table.get(id) else { return };
+        let (was, name) = (m.state, m.name.clone());
+        let incarnation = u.claim.incarnation;
+        let event = match u.claim.state {
+            MemberState::Alive => {
+                let Some((addr, meta)) = u.alive else { return };
+                let changed = m.addr.get() != addr || *m.meta != *meta;
+                self.clear_suspicion(id);
+                if let Some(m) = self.table.get_mut(id) {
+                    m.incarnation = incarnation;
+                    m.addr = addr.into();
+                    if *m.meta != *meta {
+                        m.meta = meta.into();
+                    }
+                    if was != MemberState::Alive {
+                        m.since = now;
+                    }
+                }
+                self.table.set_state(id, MemberState::Alive, rng);
+                match was {
+                    MemberState::Suspect => Some(Event::Alive { name, incarnation }),
+                    MemberState::Dead | MemberState::Left => Some(Event::Joined { name, addr }),
+                    MemberState::Alive => changed.then_some(Event::Updated { name, addr }),
+                }
+            }
+            MemberState::Suspect => {
+                let Ok(accuser) = MemberName::new(u.from) else { return };
+                self.start_suspicion(now, id, incarnation, accuser, rng);
+                (was != MemberState::Suspect).then_some(Event::Suspected { name, incarnation, local: false })
+            }
+            state @ (MemberState::Dead | MemberState::Left) => {
+                self.clear_suspicion(id);
+                self.table.set_state(id, state, rng);
+                if let Some(m) = self.table.get_mut(id) {
+                    m.incarnation = incarnation;
+                    m.since = now;
+                }
+                self.bury(now, id, dissem);
+                match state {
+                    MemberState::Left => (was != MemberState::Left).then_some(Event::Left { name }),
+                    _ => was.is_live().then_some(Event::Failed { name, incarnation, local: false }),
+                }
+            }
+        };
+        if let Some(e) = event {
+            outbox.event(e);
+        }
+        dissem.queue_member(id, &u.message());
+    }
+
+    #[expect(clippy::too_many_arguments, reason = "the new member's fields plus where its news goes")]
+    fn add(
+        &mut self,
+        now: Instant,
+        u: &Update<'_>,
+        addr: SocketAddr,
+        meta: &[u8],
+        dissem: &mut Dissemination,
+        outbox: &mut Outbox,
+        rng: &mut dyn Random,
+    ) {
+        if self.table.len() >= self.config.max_members.get() as usize {
+            self.counters.table_full += 1;
+            return;
+        }
+        let Ok(name) = MemberName::new(u.name) else { return };
+        let member = Member {
+            name: name.clone(),
+            addr: addr.into(),
+            incarnation: u.claim.incarnation,
+            state: MemberState::Alive,
+            since: now,
+            meta: meta.into(),
+            live_pos: None,
+            suspicion: None,
+        };
+        let id = self.table.insert(member, rng);
+        outbox.event(Event::Joined { name, addr });
+        dissem.queue_member(id, &u.message());
+    }
+
+    /// A rumour about ourselves. Someone holds a newer or different
+    /// picture of us (typically our own state from before a restart), or
+    /// accuses us: outbid it. A stale accusation still going round (our
+    /// refutation may have been lost) gets our current alive again.
+    fn rumour_about_us(&mut self, u: &Update<'_>, dissem: &mut Dissemination) -> Merged {
+        if !self.refuting {
+            return Merged::Done;
+        }
+        let (theirs, ours) = (u.claim.incarnation, self.incarnation);
+        match u.alive {
+            Some((addr, meta)) => {
+                let stale = theirs == ours && (addr != self.local.addr || *meta != *self.local.meta);
+                if newer(theirs, ours) || stale {
+                    return self.refute(theirs, dissem);
+                }
+            }
+            None if !newer(ours, theirs) => return self.refute(theirs, dissem),
+            None => {
+                if !dissem.has_local() {
+                    self.queue_self_alive(dissem);
+                }
+            }
+        }
+        Merged::Done
+    }
+}

@@ -1,0 +1,358 @@
+//! Membership: the member table, our own record, suspicions and their
+//! expiry, reaping, and answering questions about members.
+//!
+//! Invariants:
+//! - the table never holds the local member, nor two entries of one name;
+//! - a member is `Suspect` iff it carries a running suspicion, whose
+//!   incarnation is the member's and whose timer is set;
+//! - every state a member takes comes from a claim that precedes the
+//!   previous one ([`precedes`](crate::member::precedes)), with address
+//!   reclaim as the one exception (see [`merge`]);
+//! - only we change our own incarnation, and only upwards (in serial
+//!   arithmetic), to refute a rumour or announce a change;
+//! - a dead or departed member is reaped after `dead_member_retention`.
+
+mod merge;
+
+pub(crate) use merge::{Merged, Source};
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use crate::config::Config;
+use crate::dissemination::Dissemination;
+use crate::io::Event;
+use crate::member::{MemberState, MemberView, newer};
+use crate::members::{MemberId, Members};
+use crate::name::MemberName;
+use crate::outbox::{Outbox, Piggyback};
+use crate::rng::Random;
+use crate::suspicion::{Suspicion, suspicion_min};
+use crate::swim::Identity;
+use crate::time::Instant;
+use crate::timers::Timers;
+use crate::wire::Message;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) enum Timer {
+    /// A suspicion's next last-chance check or its deadline.
+    Suspicion(MemberId),
+    /// A dead or departed member may be removed from the table.
+    Reap(MemberId),
+}
+
+/// Counters of the membership component.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) suspicions_raised: u64,
+    pub(crate) failures_declared: u64,
+    pub(crate) refutations: u64,
+    pub(crate) table_full: u64,
+    pub(crate) address_conflicts: u64,
+    pub(crate) last_chance_checks: u64,
+}
+
+/// The member table and our own record.
+pub(crate) struct Membership {
+    config: Config,
+    pub(crate) table: Members,
+    local: Identity,
+    incarnation: u32,
+    /// Whether we still defend our own alive (not once we leave).
+    refuting: bool,
+    timers: Timers<Timer>,
+    pub(crate) counters: Counters,
+    scratch: Vec<MemberId>,
+}
+
+impl core::fmt::Debug for Membership {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Membership")
+            .field("name", &self.local.name)
+            .field("incarnation", &self.incarnation)
+            .field("table", &self.table)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Membership {
+    /// `hash_seed` keys the name index (drawn from the injected generator,
+    /// so peers cannot choose colliding names).
+    pub(crate) fn new(config: &Config, local: Identity, hash_seed: u64) -> Self {
+        Membership {
+            config: config.clone(),
+            table: Members::new(hash_seed),
+            local,
+            incarnation: 0,
+            refuting: true,
+            timers: Timers::default(),
+            counters: Counters::default(),
+            scratch: Vec::new(),
+        }
+    }
+
+    pub(crate) fn local(&self) -> &Identity {
+        &self.local
+    }
+
+    pub(crate) fn incarnation(&self) -> u32 {
+        self.incarnation
+    }
+
+    /// Members alive or suspect, ourselves included: the `n` of the
+    /// protocol's formulas.
+    /// Our name beside the table, for parts that read one and change the
+    /// other.
+    pub(crate) fn name_and_table(&mut self) -> (&str, &mut Members) {
+        (self.local.name.as_str(), &mut self.table)
+    }
+
+    pub(crate) fn num_live(&self) -> usize {
+        self.table.live_len() + 1
+    }
+
+    pub(crate) fn next_deadline(&self) -> Option<Instant> {
+        self.timers.next()
+    }
+
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Timer> {
+        self.timers.pop_due(now)
+    }
+
+    /// We are leaving: no more refutations, no more timers.
+    pub(crate) fn stop_refuting(&mut self) {
+        self.refuting = false;
+    }
+
+    pub(crate) fn clear_timers(&mut self) {
+        self.timers.clear();
+    }
+
+    /// Our own alive update, as we announce and refute with it.
+    pub(crate) fn self_alive(&self) -> Message<'_> {
+        Message::Alive {
+            incarnation: self.incarnation,
+            name: self.local.name.as_str(),
+            addr: self.local.addr,
+            meta: &self.local.meta,
+        }
+    }
+
+    /// Our own view: alive while running, left once leaving.
+    pub(crate) fn self_view(&self, leaving: bool) -> MemberView<'_> {
+        MemberView {
+            name: &self.local.name,
+            addr: self.local.addr,
+            state: if leaving { MemberState::Left } else { MemberState::Alive },
+            incarnation: self.incarnation,
+            meta: &self.local.meta,
+            is_local: true,
+        }
+    }
+
+    pub(crate) fn queue_self_alive(&self, dissem: &mut Dissemination) {
+        dissem.queue_local(&self.self_alive());
+    }
+
+    /// Outbids a rumour about ourselves with a newer incarnation.
+    fn refute(&mut self, rumour: u32, dissem: &mut Dissemination) -> Merged {
+        let base = if newer(rumour, self.incarnation) { rumour } else { self.incarnation };
+        self.incarnation = base.wrapping_add(1);
+        self.counters.refutations += 1;
+        self.queue_self_alive(dissem);
+        Merged::Refuted
+    }
+
+    /// Our own probe of `id` failed: suspect it, or, when someone else
+    /// already does, count our failure as an independent confirmation.
+    pub(crate) fn suspect_from_probe(
+        &mut self,
+        now: Instant,
+        id: MemberId,
+        dissem: &mut Dissemination,
+        outbox: &mut Outbox,
+        rng: &mut dyn Random,
+    ) {
+        let Some(m) = self.table.get(id) else { return };
+        let (name, incarnation, state) = (m.name.clone(), m.incarnation, m.state);
+        let me = self.local.name.clone();
+        match state {
+            MemberState::Suspect => self.confirm(now, id, incarnation, me.as_str(), dissem),
+            MemberState::Alive => {
+                self.counters.suspicions_raised += 1;
+                self.start_suspicion(now, id, incarnation, me.clone(), rng);
+                outbox.event(Event::Suspected { name: name.clone(), incarnation, local: true });
+                dissem.queue_member(id, &Message::Suspect { incarnation, name: name.as_str(), from: me.as_str() });
+            }
+            MemberState::Dead | MemberState::Left => {}
+        }
+    }
+
+    /// Counts `from` as a confirmation of the running suspicion of `id` at
+    /// `incarnation`; a new one moves the deadline and is passed on, so
+    /// others can count it too.
+    fn confirm(&mut self, now: Instant, id: MemberId, incarnation: u32, from: &str, dissem: &mut Dissemination) {
+        let spacing = self.config.probe_timeout;
+        let Some(m) = self.table.get_mut(id) else { return };
+        let Some(s) = m.suspicion.as_mut() else { return };
+        if s.incarnation != incarnation || !s.confirm(from, now, spacing) {
+            return;
+        }
+        let old = s.timer_at;
+        s.timer_at = s.wake_at(spacing);
+        self.timers.reschedule(old, s.timer_at, Timer::Suspicion(id));
+        let name = m.name.clone();
+        dissem.queue_member(id, &Message::Suspect { incarnation, name: name.as_str(), from });
+    }
+
+    /// Starts (or restarts) a suspicion of `id` at `incarnation`.
+    fn start_suspicion(
+        &mut self,
+        now: Instant,
+        id: MemberId,
+        incarnation: u32,
+        accuser: MemberName,
+        rng: &mut dyn Random,
+    ) {
+        self.clear_suspicion(id);
+        let n = self.num_live();
+        let c = &self.config;
+        let min = suspicion_min(c.suspicion_mult.get(), n, c.probe_interval);
+        let max = min.saturating_mul(u64::from(c.suspicion_max_timeout_mult.get()));
+        // Confirmations can only come from members other than the suspect
+        // and the accuser; expect none when there are too few of them.
+        let mut k = c.suspicion_mult.get().saturating_sub(2);
+        if n.saturating_sub(2) < k as usize {
+            k = 0;
+        }
+        let mut s = Suspicion::new(incarnation, accuser, now, min, max, k, c.last_chance_checks);
+        s.timer_at = s.wake_at(c.probe_timeout);
+        self.timers.insert(s.timer_at, Timer::Suspicion(id));
+        self.table.set_state(id, MemberState::Suspect, rng);
+        if let Some(m) = self.table.get_mut(id) {
+            m.incarnation = incarnation;
+            m.since = now;
+            m.suspicion = Some(alloc::boxed::Box::new(s));
+        }
+    }
+
+    fn clear_suspicion(&mut self, id: MemberId) {
+        if let Some(s) = self.table.get_mut(id).and_then(|m| m.suspicion.take()) {
+            self.timers.remove(s.timer_at, Timer::Suspicion(id));
+        }
+    }
+
+    /// A member just died or left: gossip to it for a while, reap it later.
+    fn bury(&mut self, now: Instant, id: MemberId, dissem: &mut Dissemination) {
+        dissem.bury(id);
+        self.timers.insert(now + self.config.dead_member_retention, Timer::Reap(id));
+    }
+
+    pub(crate) fn on_timer(
+        &mut self,
+        now: Instant,
+        timer: Timer,
+        dissem: &mut Dissemination,
+        outbox: &mut Outbox,
+        rng: &mut dyn Random,
+    ) {
+        match timer {
+            Timer::Suspicion(id) => self.on_suspicion_timer(now, id, dissem, outbox, rng),
+            Timer::Reap(id) => self.on_reap(now, id, dissem),
+        }
+    }
+
+    /// Our suspicion of `id` may have run out: declare it dead, unless it
+    /// refuted in the meantime (then the suspicion is gone or newer).
+    /// Before the deadline, the wake-ups are last-chance checks.
+    ///
+    /// Gossip spreads a refutation with a bounded number of transmissions,
+    /// so now and then a member that holds a suspicion misses it. Before it
+    /// declares the suspect dead, a member with its own evidence (one of
+    /// the suspicion's accusers) pings the suspect with the suspicion
+    /// attached, and any other member asks one random peer for its record.
+    /// Only accusers ping, so a possibly overloaded suspect receives a
+    /// handful of checks rather than one from every member.
+    fn on_suspicion_timer(
+        &mut self,
+        now: Instant,
+        id: MemberId,
+        dissem: &mut Dissemination,
+        outbox: &mut Outbox,
+        rng: &mut dyn Random,
+    ) {
+        let spacing = self.config.probe_timeout;
+        let me = self.local.name.clone();
+        let Some(m) = self.table.get_mut(id) else { return };
+        let (state, incarnation, addr, name) = (m.state, m.incarnation, m.addr.get(), m.name.clone());
+        let Some(s) = m.suspicion.as_mut() else { return };
+        if state != MemberState::Suspect || s.incarnation != incarnation {
+            return;
+        }
+        if s.deadline > now {
+            s.checks += 1;
+            s.timer_at = s.wake_at(spacing);
+            self.timers.insert(s.timer_at, Timer::Suspicion(id));
+            self.counters.last_chance_checks += 1;
+            if s.accusers.contains(&me) {
+                let seq = rng.next_u64() as u32;
+                let check = [
+                    Message::Ping { seq, target: name.as_str() },
+                    Message::Suspect { incarnation, name: name.as_str(), from: me.as_str() },
+                ];
+                outbox.send(addr, &check, Piggyback::Fill);
+            } else {
+                // If we missed a refutation, a peer likely has it.
+                self.table.random_live(1, &[id], rng, &mut self.scratch);
+                if let Some(via) = self.scratch.first().and_then(|&p| self.table.get(p)).map(|m| m.addr.get()) {
+                    outbox.send(via, &[Message::Query { name: name.as_str() }], Piggyback::Fill);
+                }
+            }
+            return;
+        }
+        self.clear_suspicion(id);
+        self.table.set_state(id, MemberState::Dead, rng);
+        if let Some(m) = self.table.get_mut(id) {
+            m.since = now;
+        }
+        self.bury(now, id, dissem);
+        self.counters.failures_declared += 1;
+        outbox.event(Event::Failed { name: name.clone(), incarnation, local: true });
+        dissem.queue_member(id, &Message::Dead { incarnation, name: name.as_str(), from: me.as_str() });
+    }
+
+    fn on_reap(&mut self, now: Instant, id: MemberId, dissem: &mut Dissemination) {
+        let Some(m) = self.table.get(id) else { return };
+        if m.state.is_live() || now - m.since < self.config.dead_member_retention {
+            return;
+        }
+        self.table.remove(id);
+        // The slot may be reused: its update must not outlive the member.
+        dissem.forget(id);
+    }
+
+    /// Answers a [`Message::Query`] with our record of `name`, alone in
+    /// its datagram.
+    pub(crate) fn answer_query(&self, from: SocketAddr, name: &str, outbox: &mut Outbox) {
+        let me = self.local.name.as_str();
+        let mut w = outbox.writer();
+        let written = if name == me {
+            w.push(&self.self_alive())
+        } else {
+            let Some(m) = self.table.id_of(name).and_then(|id| self.table.get(id)) else { return };
+            w.push(&self.record(m))
+        };
+        if written.is_ok() {
+            outbox.push(from, w, Piggyback::None);
+        }
+    }
+
+    /// A member's state as an update message for a table or a query answer:
+    /// a suspicion names its first accuser (never us as a relay of it), a
+    /// death names us as the one who reports it.
+    pub(crate) fn record<'a>(&'a self, m: &'a crate::member::Member) -> Message<'a> {
+        let me = self.local.name.as_str();
+        let accuser = m.suspicion.as_ref().and_then(|s| s.accusers.first()).map_or(me, |a| a.as_str());
+        m.record(accuser, me)
+    }
+}

@@ -1,0 +1,119 @@
+//! The one way out: every datagram and event any component wants sent or
+//! reported is queued here while an input is handled, then flushed into
+//! the caller's actions in order.
+//!
+//! Invariants:
+//! - datagrams leave in the order they were queued; piggybacked updates are
+//!   packed at flush time, so a datagram queued early in a call also
+//!   carries updates that the rest of the call produced;
+//! - no datagram leaves empty, and none exceeds the packet budget;
+//! - between calls it holds nothing but recycled buffers (at most
+//!   [`MAX_SPARE_BUFFERS`]), so the steady state does not allocate.
+//!
+//! Sealing, recording and tracing of outgoing traffic belong at
+//! [`Outbox::flush`], the single choke point.
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use crate::broadcast::BroadcastQueue;
+use crate::io::{Action, Event};
+use crate::wire::{Datagram, Message, PacketWriter};
+
+/// The most recycled buffers kept: enough for one call's burst of sends
+/// in the steady state, small enough not to matter.
+pub(crate) const MAX_SPARE_BUFFERS: usize = 8;
+
+/// Room kept for queued items between calls. A table sync queues up to
+/// 64 datagrams at once; keeping that room on every member of a large
+/// cluster would cost more than reallocating on the rare burst.
+pub(crate) const KEPT_CAPACITY: usize = 16;
+
+/// Whether a datagram may carry queued membership updates.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Piggyback {
+    /// Fill the rest of the budget from the update queue.
+    Fill,
+    /// Send exactly what was written (sync tables, query answers).
+    None,
+}
+
+enum Queued {
+    Datagram { to: SocketAddr, writer: PacketWriter, piggyback: Piggyback },
+    Event(Event),
+}
+
+/// Datagrams and events waiting for the end of the current input.
+pub(crate) struct Outbox {
+    queued: Vec<Queued>,
+    spare: Vec<Vec<u8>>,
+    budget: usize,
+    /// Datagrams sent.
+    pub(crate) packets_sent: u64,
+    /// Bytes sent in datagrams.
+    pub(crate) bytes_sent: u64,
+}
+
+impl Outbox {
+    pub(crate) fn new(budget: usize) -> Self {
+        Outbox { queued: Vec::new(), spare: Vec::new(), budget, packets_sent: 0, bytes_sent: 0 }
+    }
+
+    /// An empty datagram over a recycled buffer when there is one.
+    pub(crate) fn writer(&mut self) -> PacketWriter {
+        PacketWriter::with_buffer(self.budget, self.spare.pop().unwrap_or_default())
+    }
+
+    /// Queues a written datagram for `to`.
+    pub(crate) fn push(&mut self, to: SocketAddr, writer: PacketWriter, piggyback: Piggyback) {
+        self.queued.push(Queued::Datagram { to, writer, piggyback });
+    }
+
+    /// Queues a datagram of `msgs` (each a few dozen bytes: they always
+    /// fit) for `to`.
+    pub(crate) fn send(&mut self, to: SocketAddr, msgs: &[Message<'_>], piggyback: Piggyback) {
+        let mut w = self.writer();
+        for m in msgs {
+            let _ = w.push(m);
+        }
+        self.push(to, w, piggyback);
+    }
+
+    /// Queues an event.
+    pub(crate) fn event(&mut self, e: Event) {
+        self.queued.push(Queued::Event(e));
+    }
+
+    /// Takes back a sent datagram's buffer.
+    pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
+        if self.spare.len() < MAX_SPARE_BUFFERS && buf.capacity() >= self.budget {
+            self.spare.push(buf);
+        }
+    }
+
+    /// Packs piggybacked updates (each counted as one transmission, up to
+    /// `limit`) and appends everything queued to `out`, in order.
+    pub(crate) fn flush(&mut self, queue: &mut BroadcastQueue, limit: u32, out: &mut Vec<Action>) {
+        let mut queued = core::mem::take(&mut self.queued);
+        for q in queued.drain(..) {
+            match q {
+                Queued::Event(e) => out.push(Action::Event(e)),
+                Queued::Datagram { to, mut writer, piggyback } => {
+                    if piggyback == Piggyback::Fill {
+                        queue.fill(&mut writer, limit);
+                    }
+                    if writer.is_empty() {
+                        self.recycle(writer.finish().into_vec());
+                        continue;
+                    }
+                    let packet: Datagram = writer.finish();
+                    self.packets_sent += 1;
+                    self.bytes_sent += packet.len() as u64;
+                    out.push(Action::Send { to, packet });
+                }
+            }
+        }
+        queued.shrink_to(KEPT_CAPACITY);
+        self.queued = queued;
+    }
+}
