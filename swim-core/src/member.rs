@@ -114,6 +114,11 @@ pub(crate) struct Member {
     /// When `state` last changed (for reclaim, reaping, gossip to the dead).
     pub(crate) since: Instant,
     pub(crate) meta: alloc::boxed::Box<[u8]>,
+    /// The incarnation `meta` (and `addr`) were announced at: an alive of
+    /// a newer one brings newer data even when its state claim loses (to
+    /// a suspicion of the same incarnation, say), so the data a member
+    /// ends with does not depend on the order updates arrived in.
+    pub(crate) data_incarnation: u32,
     /// Index in the table's live list, plus one, while alive or suspect
     /// (`NonZeroU32` keeps the option at four bytes).
     pub(crate) live_pos: Option<core::num::NonZeroU32>,

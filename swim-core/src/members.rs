@@ -323,6 +323,7 @@ mod tests {
             state,
             since: Instant::ZERO,
             meta: Default::default(),
+            data_incarnation: 0,
             live_pos: None,
             suspicion: None,
         }

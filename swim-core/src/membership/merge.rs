@@ -113,8 +113,13 @@ impl Membership {
                 return Merged::Done;
             }
         } else if !precedes(u.claim, m.claim()) {
-            if source == Source::Gossip && u.claim == m.claim() && m.state == MemberState::Suspect {
+            let confirms = source == Source::Gossip && u.claim == m.claim() && m.state == MemberState::Suspect;
+            let newer_data = u.alive.filter(|_| newer(u.claim.incarnation, m.data_incarnation));
+            if confirms {
                 self.confirm(now, id, u.claim.incarnation, u.from, dissem);
+            }
+            if let Some((addr, meta)) = newer_data {
+                self.take_data(id, u.claim.incarnation, addr, meta, outbox);
             }
             return Merged::Done;
         }
@@ -143,6 +148,7 @@ impl Membership {
                 self.clear_suspicion(id);
                 if let Some(m) = self.table.get_mut(id) {
                     m.incarnation = incarnation;
+                    m.data_incarnation = incarnation;
                     m.addr = addr.into();
                     if *m.meta != *meta {
                         m.meta = meta.into();
@@ -183,6 +189,17 @@ impl Membership {
         dissem.queue_member(id, &u.message());
     }
 
+    /// An alive whose state claim lost still carries the member's newest
+    /// address and metadata.
+    fn take_data(&mut self, id: MemberId, incarnation: u32, addr: SocketAddr, meta: &[u8], outbox: &mut Outbox) {
+        let Some(m) = self.table.get_mut(id) else { return };
+        m.data_incarnation = incarnation;
+        if *m.meta != *meta {
+            m.meta = meta.into();
+            outbox.event(Event::Updated { name: m.name.clone(), addr });
+        }
+    }
+
     #[expect(clippy::too_many_arguments, reason = "the new member's fields plus where its news goes")]
     fn add(
         &mut self,
@@ -206,6 +223,7 @@ impl Membership {
             state: MemberState::Alive,
             since: now,
             meta: meta.into(),
+            data_incarnation: u.claim.incarnation,
             live_pos: None,
             suspicion: None,
         };

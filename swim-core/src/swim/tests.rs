@@ -649,3 +649,172 @@ fn time_going_backwards_is_taken_as_the_latest_seen() {
     assert!(a.handle_timeout(at(0)).is_empty());
     assert_eq!(a.next_deadline(), Some(next));
 }
+
+// ---- Protocol faults: each of these failed before the fix. ----
+
+/// `a` with members b..e (addresses 2..=5), driven until its first probe:
+/// returns the probe's target address and sequence number and the time.
+fn first_probe(a: &mut Swim<Rng64>) -> (SocketAddr, u32, u64) {
+    let members = [alive("b", 0, 2), alive("c", 0, 3), alive("d", 0, 4), alive("e", 0, 5)];
+    a.handle_packet(at(0), addr(9), &packet(&members)).unwrap();
+    for t in 1..2000 {
+        if a.next_deadline().is_none_or(|d| d > at(t)) {
+            continue;
+        }
+        for (to, bytes) in sent(&a.handle_timeout(at(t))) {
+            let mut m = Messages::new();
+            decode(&bytes, &mut m).unwrap();
+            if let Message::Ping { seq, .. } = m[0] {
+                return (to, seq, t);
+            }
+        }
+    }
+    panic!("no probe within 2 s");
+}
+
+fn name_at(a: SocketAddr) -> &'static str {
+    ["b", "c", "d", "e"][usize::from(a.port() - 7002)]
+}
+
+#[test]
+fn a_nack_counts_only_from_a_helper_we_asked() {
+    let mut a = node("a", 1);
+    let (target, seq, t0) = first_probe(&mut a);
+    // Before the probe went indirect, nobody was asked: a nack is junk.
+    let out = a.handle_packet(at(t0 + 10), addr(7), &packet(&[Message::Nack { seq }])).unwrap();
+    assert!(events(&out).is_empty(), "{out:?}");
+    assert_eq!(a.member(name_at(target)).unwrap().state, MemberState::Alive);
+    assert_eq!(a.local_health(), 0);
+    // The direct ping times out: the probe goes to helpers.
+    let out = run(&mut a, t0 + 11, t0 + 600);
+    let helpers: Vec<SocketAddr> = sent(&out)
+        .into_iter()
+        .filter(|(_, b)| kinds(b).first() == Some(&Message::PingReq { seq: 0, target: "", addr: target }.kind()))
+        .map(|(to, _)| to)
+        .collect();
+    assert_eq!(helpers.len(), 3);
+    // A nack from a member we did not ask, and a helper's nack twice.
+    let stranger = [2, 3, 4, 5].map(addr).into_iter().find(|x| *x != target && !helpers.contains(x)).unwrap_or(addr(8));
+    a.handle_packet(at(t0 + 700), stranger, &packet(&[Message::Nack { seq }])).unwrap();
+    a.handle_packet(at(t0 + 700), helpers[0], &packet(&[Message::Nack { seq }])).unwrap();
+    a.handle_packet(at(t0 + 701), helpers[0], &packet(&[Message::Nack { seq }])).unwrap();
+    assert_eq!(a.stats().nacks_received, 1);
+    // At the period's end the probe fails with two nacks missing.
+    run(&mut a, t0 + 702, t0 + 1000);
+    assert_eq!(a.member(name_at(target)).unwrap().state, MemberState::Suspect);
+    assert_eq!(a.local_health(), 2);
+}
+
+#[test]
+fn a_late_direct_ack_clears_the_probe_after_every_helper_nacked() {
+    let mut a = node("a", 1);
+    let (target, seq, t0) = first_probe(&mut a);
+    let out = run(&mut a, t0 + 1, t0 + 600);
+    let helpers: Vec<SocketAddr> = sent(&out).into_iter().map(|(to, _)| to).filter(|to| *to != target).collect();
+    assert!(!helpers.is_empty());
+    for &h in &helpers {
+        let ev = events(&a.handle_packet(at(t0 + 900), h, &packet(&[Message::Nack { seq }])).unwrap());
+        assert!(ev.is_empty(), "no verdict before the period ends: {ev:?}");
+    }
+    // The target's own ack, late but within the period.
+    a.handle_packet(at(t0 + 950), target, &packet_ack(seq)).unwrap();
+    let out = run(&mut a, t0 + 951, t0 + 1000);
+    assert!(!events(&out).iter().any(|e| matches!(e, Event::Suspected { .. })), "{out:?}");
+    assert_eq!(a.member(name_at(target)).unwrap().state, MemberState::Alive);
+    assert_eq!(a.stats().probes_acked, 1);
+    assert_eq!(a.local_health(), 0);
+}
+
+#[test]
+fn a_table_sync_is_not_a_confirmation_of_a_suspicion() {
+    let mut a = node("a", 1);
+    let members = [alive("b", 0, 2), alive("c", 0, 3), alive("d", 0, 4), alive("e", 0, 5), alive("f", 0, 6)];
+    a.handle_packet(at(0), addr(9), &packet(&members)).unwrap();
+    // n = 6: the suspicion starts at 6 x 4 s and expects 2 confirmations.
+    a.handle_packet(at(10), addr(2), &packet(&[Message::Suspect { incarnation: 0, name: "c", from: "b" }])).unwrap();
+    // d's table lists c as suspect, naming d.
+    let table = [Message::SyncReply, alive("d", 0, 4), Message::Suspect { incarnation: 0, name: "c", from: "d" }];
+    a.handle_packet(at(20), addr(4), &packet(&table)).unwrap();
+    // Everyone, c included, answers a's probes (c is alive but slow to
+    // refute), so a's own probes confirm nothing.
+    let mut failed_at = None;
+    for t in 21..30_000 {
+        if a.next_deadline().is_none_or(|d| d > at(t)) {
+            continue;
+        }
+        let out = a.handle_timeout(at(t));
+        if events(&out).iter().any(|e| matches!(e, Event::Failed { name, .. } if name.as_str() == "c")) {
+            failed_at = Some(t);
+            break;
+        }
+        for (to, b) in sent(&out) {
+            let mut m = Messages::new();
+            decode(&b, &mut m).unwrap();
+            if let Message::Ping { seq, .. } = m[0] {
+                a.handle_packet(at(t), to, &packet_ack(seq)).unwrap();
+            }
+        }
+    }
+    assert_eq!(failed_at, Some(24_010), "the relayed record did not shorten the suspicion");
+}
+
+#[test]
+fn a_leave_evicted_from_a_full_queue_is_not_reported_complete_unsent() {
+    let mut cfg = Config::lan();
+    cfg.max_queued_updates = core::num::NonZeroU32::new(1).unwrap();
+    cfg.gossip_nodes = 0;
+    let id = Identity::new(MemberName::new("a").unwrap(), addr(1));
+    let mut a = Swim::new(cfg, id, Rng64::seed_from_u64(1)).unwrap();
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+    run(&mut a, 1, 3000);
+    let out = a.leave(at(3000)).unwrap();
+    assert!(!events(&out).contains(&Event::LeaveCompleted));
+    // News of a stranger fills the one-entry queue.
+    let out = a.handle_packet(at(3001), addr(3), &packet(&[alive("x", 0, 3)])).unwrap();
+    assert!(!events(&out).contains(&Event::LeaveCompleted), "the leave was never sent");
+    // It completes once the leave has gone out, on a's probes.
+    let mut leaves_sent = 0;
+    let mut completed = false;
+    for t in 3002..9000 {
+        if a.next_deadline().is_none_or(|d| d > at(t)) {
+            continue;
+        }
+        let out = a.handle_timeout(at(t));
+        for (_, b) in sent(&out) {
+            let mut m = Messages::new();
+            decode(&b, &mut m).unwrap();
+            leaves_sent += m.iter().filter(|m| matches!(m, Message::Dead { name: "a", from: "a", .. })).count();
+        }
+        if events(&out).contains(&Event::LeaveCompleted) {
+            completed = true;
+            break;
+        }
+    }
+    assert!(completed);
+    assert!(leaves_sent > 0);
+}
+
+#[test]
+fn an_incarnation_is_never_pinned_at_the_maximum() {
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+    let suspect = |inc| packet(&[Message::Suspect { incarnation: inc, name: "a", from: "b" }]);
+    // Rumours walk a's incarnation up to the top of the number space.
+    a.handle_packet(at(1), addr(2), &suspect(0x7fff_fff0)).unwrap();
+    assert_eq!(a.incarnation(), 0x7fff_fff1);
+    a.handle_packet(at(2), addr(2), &suspect(0xffff_fff0)).unwrap();
+    assert_eq!(a.incarnation(), 0xffff_fff1);
+    a.handle_packet(at(3), addr(2), &suspect(u32::MAX)).unwrap();
+    // Counting goes on past the maximum...
+    assert_eq!(a.incarnation(), 0);
+    // ...and a peer that holds the rumour takes the refutation.
+    let mut c = node("c", 3);
+    c.handle_packet(at(0), addr(1), &packet(&[alive("a", 0xffff_fff1, 1)])).unwrap();
+    c.handle_packet(at(1), addr(2), &suspect(u32::MAX)).unwrap();
+    assert_eq!(c.member("a").unwrap().state, MemberState::Suspect);
+    let ev = events(&c.handle_packet(at(2), addr(1), &packet(&[alive("a", 0, 1)])).unwrap());
+    assert_eq!(ev, [Event::Alive { name: MemberName::new("a").unwrap(), incarnation: 0 }]);
+    // A rumour far behind (serially older) is not news.
+    let ev = events(&c.handle_packet(at(3), addr(2), &suspect(0x8000_0005)).unwrap());
+    assert!(ev.is_empty(), "{ev:?}");
+}
