@@ -249,6 +249,8 @@ pub struct NetStats {
     pub dropped: u64,
     /// Datagrams sent per node.
     pub sent_by_node: Vec<u64>,
+    /// Datagrams addressed to each node (lost and dropped ones included).
+    pub sent_to_node: Vec<u64>,
 }
 
 /// Builds node `index` (again, after `restarts` restarts).
@@ -377,6 +379,7 @@ impl Network {
             self.stats.dropped += 1;
             return;
         };
+        self.stats.sent_to_node[j] += 1;
         if self.cuts.values().flatten().any(|c| c.from[i] && c.to[j]) {
             self.stats.dropped += 1;
             return;
@@ -436,7 +439,7 @@ impl<N: Machine> Sim<N> {
             wake_at: vec![None; n],
             links: BTreeMap::new(),
             cuts: BTreeMap::new(),
-            stats: NetStats { sent_by_node: vec![0; n], ..NetStats::default() },
+            stats: NetStats { sent_by_node: vec![0; n], sent_to_node: vec![0; n], ..NetStats::default() },
             events: Vec::new(),
         };
         let mut sim = Sim { nodes, network, factory, tap: None, invariant: None, violation: None };

@@ -190,6 +190,11 @@ pub struct CrashRun {
     /// Last-chance checks made by all nodes from the crash until every
     /// live node had it failed (each one or two datagrams).
     pub last_chance_checks: u64,
+    /// Datagrams all nodes sent from the crash until every live node had
+    /// it failed (or the cap).
+    pub msgs: u64,
+    /// Of those, the datagrams addressed to the crashed node.
+    pub msgs_to_crashed: u64,
     /// Whether the warm-up converged.
     pub warmed_up: bool,
 }
@@ -203,6 +208,8 @@ pub fn s2_run(p: &Params, seed: u64) -> Result<CrashRun, SimError> {
     let crash_at = window + Random::below(sim.rng(), 1000) as u64;
     sim.schedule(crash_at, Command::Crash(x))?;
     let checks_before = last_chance_checks(&sim);
+    let msgs_before = sim.stats().msgs_sent;
+    let to_x_before = sim.stats().sent_to_node[x];
     observe(&mut sim, &mut views, crash_at.saturating_sub(1));
     let mut run = CrashRun { warmed_up: true, ..CrashRun::default() };
     let live = (p.n - 1) as u32;
@@ -229,6 +236,8 @@ pub fn s2_run(p: &Params, seed: u64) -> Result<CrashRun, SimError> {
         Flow::Continue
     });
     run.last_chance_checks = last_chance_checks(&sim) - checks_before;
+    run.msgs = sim.stats().msgs_sent - msgs_before;
+    run.msgs_to_crashed = sim.stats().sent_to_node[x] - to_x_before;
     Ok(run)
 }
 
@@ -250,6 +259,8 @@ pub fn s2(p: &Params, runs: usize) -> Result<Value, SimError> {
     m.insert("all_live_down_ms".into(), pick(|r| r.all_live_down_ms));
     m.insert("false_failures".into(), json!(results.iter().map(|r| r.false_failures).sum::<u64>()));
     m.insert("last_chance_checks_per_crash".into(), pick(|r| Some(r.last_chance_checks)));
+    m.insert("msgs_per_crash".into(), pick(|r| Some(r.msgs)));
+    m.insert("msgs_to_crashed_per_crash".into(), pick(|r| Some(r.msgs_to_crashed)));
     let ok = results.iter().all(|r| r.warmed_up && r.all_live_down_ms.is_some());
     Ok(finish(m, if ok { "detected" } else { "timeout" }, &meter))
 }
