@@ -3,7 +3,7 @@
 //! runtime.
 //!
 //! The simulator, the benchmarks, the adapters and the tests all drive
-//! [`Swim`](crate::Swim) through a [`Driver`]; a runtime supplies only a
+//! [`Swim`] through a [`Driver`]; a runtime supplies only a
 //! [`Transport`]: how to send a datagram, how to arm its one timer, where
 //! events go.
 //!
