@@ -2,13 +2,12 @@
 //! call into a function here, so the same code also runs in the ordinary
 //! test suite. Not a stable API.
 
-use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use rand_core::{Infallible, TryRng};
 
-use crate::wire::{self, Messages, PacketWriter};
-use crate::{Action, Config, Identity, Input, Instant, MemberName, Swim};
+use crate::wire::{self, Datagram, Messages, PacketWriter};
+use crate::{Config, Driver, Event, Identity, Input, Instant, MemberName, Swim, Transport};
 
 /// Decodes `data` as a datagram; whatever decodes must re-encode to a
 /// datagram that decodes to the same messages (round trip by value:
@@ -56,6 +55,23 @@ fn addr(i: u8) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, i % 8], 7946))
 }
 
+/// Checks every action against the state machine's contract.
+struct Contract {
+    budget: usize,
+    now: Instant,
+}
+
+impl Transport for Contract {
+    fn send(&mut self, _to: SocketAddr, packet: Datagram) -> Option<Datagram> {
+        assert!(packet.len() <= self.budget, "a datagram within the budget");
+        Some(packet)
+    }
+    fn set_timer(&mut self, at: Instant) {
+        assert!(at >= self.now, "no deadline in the past");
+    }
+    fn event(&mut self, _: Event) {}
+}
+
 /// Drives one state machine with a script read from `data`: datagrams
 /// (arbitrary bytes), wake-ups at arbitrary times, joins and leaves, in any
 /// order. It must never panic, and what it emits must respect its
@@ -64,44 +80,36 @@ pub fn state_machine(data: &[u8]) {
     let (seed, mut script) = data.split_at(data.len().min(16));
     let me = Identity::new(MemberName::new("me").unwrap_or_else(|_| unreachable!()), addr(0));
     let Ok(mut swim) = Swim::new(Config::lan(), me, Bytes(seed)) else { return };
+    let mut driver = Driver::new();
+    let mut io = Contract { budget: swim.config().packet_budget, now: Instant::ZERO };
     let mut now = 0u64;
-    let mut out = Vec::new();
     while let Some((&op, rest)) = script.split_first() {
         script = rest;
-        out.clear();
-        match op % 5 {
+        io.now = Instant::from_millis(now);
+        let input = match op % 5 {
             0 | 1 => {
                 // A datagram: a length byte, then that many bytes.
                 let Some((&len, rest)) = script.split_first() else { break };
                 let len = usize::from(len).min(rest.len());
                 let (bytes, rest) = rest.split_at(len);
                 script = rest;
-                let _ = swim.handle(Instant::from_millis(now), Input::Packet { from: addr(op), bytes }, &mut out);
+                Input::Packet { from: addr(op), bytes }
             }
             2 => {
                 let Some((&step, rest)) = script.split_first() else { break };
                 script = rest;
                 now += u64::from(step) * 50;
-                let _ = swim.handle(Instant::from_millis(now), Input::Timeout, &mut out);
+                io.now = Instant::from_millis(now);
+                Input::Timeout
             }
             3 => {
                 let seeds = [addr(op >> 3), addr(op >> 5)];
-                let _ = swim.handle(Instant::from_millis(now), Input::Join { seeds: &seeds }, &mut out);
+                let _ = driver.handle(&mut swim, io.now, Input::Join { seeds: &seeds }, &mut io);
+                continue;
             }
-            _ => {
-                let _ = swim.handle(Instant::from_millis(now), Input::Leave, &mut out);
-            }
-        }
-        for a in out.drain(..) {
-            match a {
-                Action::Send { packet, .. } => {
-                    assert!(packet.len() <= swim.config().packet_budget);
-                    swim.recycle(packet);
-                }
-                Action::SetTimer(at) => assert!(at >= Instant::from_millis(now)),
-                Action::Event(_) => {}
-            }
-        }
+            _ => Input::Leave,
+        };
+        let _ = driver.handle(&mut swim, io.now, input, &mut io);
     }
 }
 
