@@ -21,6 +21,8 @@
 //! assert_eq!(joined, 6); // every node sees the two others
 //! ```
 
+mod addr;
+mod command;
 pub mod net;
 pub mod procstat;
 pub mod scenario;

@@ -109,3 +109,21 @@ fn the_invariant_hook_stops_the_run_with_its_reason() {
     assert_eq!(stopped, Stopped::Invariant);
     assert!(sim.violation().is_some_and(|v| v.ends_with("node 0 learnt a member")), "{:?}", sim.violation());
 }
+
+#[test]
+fn owned_inputs_serialize_and_turn_back_into_inputs() {
+    let bytes = vec![1, 2, 3];
+    let inputs = [
+        Input::Packet { from: node_addr(3), bytes: &bytes },
+        Input::Timeout,
+        Input::Join { seeds: &[node_addr(1), node_addr(2)] },
+        Input::Leave,
+    ];
+    for input in inputs {
+        let owned = OwnedInput::from(input);
+        let json = serde_json::to_string(&owned).unwrap();
+        let back: OwnedInput = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, owned, "{json}");
+        assert_eq!(back.as_input(), input);
+    }
+}

@@ -1,0 +1,144 @@
+//! What a simulation is told: its network parameters, the commands that
+//! can be scheduled, and why one may be refused.
+
+use core::fmt;
+
+use swim_core::OwnedInput;
+
+/// Network parameters.
+#[derive(Clone, Debug)]
+pub struct NetConfig {
+    /// The base seed: node `i` draws from `mix(seed, i + 1)`, the network
+    /// from `mix(seed, 0)`.
+    pub seed: u64,
+    /// One-way latency of every packet, in ms (unless a link says
+    /// otherwise).
+    pub latency_ms: u64,
+    /// Probability that a packet is lost (unless a link says otherwise).
+    pub loss: f64,
+}
+
+impl Default for NetConfig {
+    fn default() -> Self {
+        NetConfig { seed: 1, latency_ms: 1, loss: 0.0 }
+    }
+}
+
+/// What the simulator was asked to do that it cannot.
+#[derive(Clone, Debug, PartialEq)]
+pub enum SimError {
+    /// There is no node with this index.
+    NoSuchNode(usize),
+    /// A loss probability outside `0..=1`.
+    BadLoss(f64),
+    /// The node factory refused to build a node.
+    Node(swim_core::Error),
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::NoSuchNode(i) => write!(f, "no node {i}"),
+            SimError::BadLoss(p) => write!(f, "loss probability {p} is outside 0..=1"),
+            SimError::Node(e) => write!(f, "node could not be built: {e}"),
+        }
+    }
+}
+
+impl core::error::Error for SimError {}
+
+/// A partition's handle, chosen by whoever schedules it.
+pub type PartitionId = u32;
+
+/// Something scheduled to happen to the cluster.
+#[derive(Clone, Debug)]
+pub enum Command {
+    /// Node joins through the seed nodes.
+    Join {
+        /// The joining node.
+        node: usize,
+        /// Nodes whose addresses it is given as seeds.
+        seeds: Vec<usize>,
+    },
+    /// Node leaves gracefully.
+    Leave(usize),
+    /// Any input, as is, at a node: a raw datagram from any address, a
+    /// wake-up, a join with any seeds.
+    Input {
+        /// The node.
+        node: usize,
+        /// The input.
+        input: OwnedInput,
+    },
+    /// Node crashes: it handles nothing more and every packet to or from it
+    /// (also those in flight) is lost.
+    Crash(usize),
+    /// A crashed node comes back with a fresh state machine (same name and
+    /// address) and joins through `seeds`.
+    Restart {
+        /// The node.
+        node: usize,
+        /// Nodes to join through.
+        seeds: Vec<usize>,
+    },
+    /// Sets the loss probability of every link without its own.
+    SetLoss(f64),
+    /// Sets the latency and loss of the one-way link `from` → `to`
+    /// (`None` keeps the network's).
+    SetLink {
+        /// Sender.
+        from: usize,
+        /// Receiver.
+        to: usize,
+        /// One-way latency in ms.
+        latency_ms: Option<u64>,
+        /// Loss probability.
+        loss: Option<f64>,
+    },
+    /// Packets from any node in `from` to any node in `to` are lost; with
+    /// `both`, also the other way. Replaces an earlier partition `id`.
+    Partition {
+        /// The handle [`Command::HealPartition`] takes.
+        id: PartitionId,
+        /// Senders cut off.
+        from: Vec<usize>,
+        /// Receivers cut off.
+        to: Vec<usize>,
+        /// Whether the cut is symmetric.
+        both: bool,
+    },
+    /// Removes partition `id`, leaving the others.
+    HealPartition(PartitionId),
+    /// Removes every partition.
+    Heal,
+    /// Node handles every input `ms` late from now on (0: on time): an
+    /// overloaded member.
+    SetSlow {
+        /// The node.
+        node: usize,
+        /// Extra delay in ms.
+        ms: u64,
+    },
+}
+
+impl Command {
+    pub(crate) fn nodes(&self) -> Vec<usize> {
+        match self {
+            Command::Join { node, seeds } | Command::Restart { node, seeds } => {
+                seeds.iter().copied().chain([*node]).collect()
+            }
+            Command::Leave(n) | Command::Crash(n) => vec![*n],
+            Command::Input { node, .. } | Command::SetSlow { node, .. } => vec![*node],
+            Command::SetLink { from, to, .. } => vec![*from, *to],
+            Command::Partition { from, to, .. } => from.iter().chain(to).copied().collect(),
+            Command::SetLoss(_) | Command::HealPartition(_) | Command::Heal => Vec::new(),
+        }
+    }
+
+    pub(crate) fn loss(&self) -> Option<f64> {
+        match self {
+            Command::SetLoss(p) | Command::SetLink { loss: Some(p), .. } => Some(*p),
+            _ => None,
+        }
+    }
+}
