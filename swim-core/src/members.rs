@@ -81,6 +81,13 @@ impl ProbeSelector for RoundRobin {
     }
 }
 
+/// Random draws per member wanted before [`Members::random_live`] falls
+/// back to a scan. Rejection sampling is O(k) when the cluster is much
+/// larger than k, as it usually is; when most draws are refused (k close
+/// to the live count, or long exclusions) the scan from a random offset
+/// keeps the worst case O(n).
+const SAMPLE_TRIES_PER_PICK: usize = 4;
+
 pub(crate) struct Members {
     slots: Vec<Slot>,
     free: Vec<u32>,
@@ -274,10 +281,7 @@ impl Members {
         if k == 0 || n == 0 {
             return;
         }
-        // Rejection sampling is O(k) when the cluster is much larger than
-        // k; a bounded number of tries, then a scan from a random offset,
-        // keeps it O(n) in the worst case.
-        for _ in 0..4 * k {
+        for _ in 0..SAMPLE_TRIES_PER_PICK * k {
             if out.len() == k {
                 return;
             }
