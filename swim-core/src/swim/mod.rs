@@ -265,13 +265,8 @@ impl<R: Rng> Swim<R> {
         }
         self.ensure_started(now);
         loop {
-            let due = [
-                self.detector.next_deadline(),
-                self.membership.next_deadline(),
-                self.dissemination.next_deadline(),
-                self.lifecycle.next_deadline(),
-            ];
-            let Some((part, _)) = due
+            let Some((part, _)) = self
+                .part_deadlines()
                 .iter()
                 .enumerate()
                 .filter_map(|(i, d)| d.filter(|&at| at <= now).map(|at| (i, at)))
@@ -406,15 +401,18 @@ impl<R> Swim<R> {
 
     /// The earliest time the state machine wants to be woken.
     pub fn next_deadline(&self) -> Option<Instant> {
+        self.part_deadlines().into_iter().flatten().min()
+    }
+
+    /// Each part's earliest deadline, in the order that breaks ties
+    /// (detector, membership, dissemination, life cycle).
+    fn part_deadlines(&self) -> [Option<Instant>; 4] {
         [
             self.detector.next_deadline(),
             self.membership.next_deadline(),
             self.dissemination.next_deadline(),
             self.lifecycle.next_deadline(),
         ]
-        .into_iter()
-        .flatten()
-        .min()
     }
 
     /// Members alive or suspect, ourselves included: the `n` of the
