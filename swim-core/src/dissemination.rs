@@ -7,7 +7,11 @@
 //! - our own update (alive, refutation or leave) is never evicted by the
 //!   bound: it leaves the queue only once it has had all its
 //!   transmissions, or is replaced by a newer one of ours;
-//! - `recent_dead` holds only members of the table that are dead or gone.
+//! - `recent_dead` holds only members of the table that are dead or gone;
+//! - while gossip runs, the gossip timer is armed exactly when the queue
+//!   holds something: an idle member is not woken every `gossip_interval`
+//!   to find nothing to send. Ticks stay on the grid they started on
+//!   (`last_tick + k × gossip_interval`), as if they had never paused.
 
 use alloc::vec::Vec;
 
@@ -34,6 +38,9 @@ pub(crate) struct Dissemination {
     /// Dead members still within `gossip_to_the_dead_time`, for gossip.
     recent_dead: Vec<MemberId>,
     timers: Timers<Timer>,
+    /// When the last gossip tick fired (or the first is due); `None` until
+    /// gossip starts and after it stops.
+    last_tick: Option<Instant>,
     scratch: Vec<MemberId>,
 }
 
@@ -44,6 +51,7 @@ impl Dissemination {
             queue: BroadcastQueue::default(),
             recent_dead: Vec::new(),
             timers: Timers::default(),
+            last_tick: None,
             scratch: Vec::new(),
         }
     }
@@ -51,7 +59,22 @@ impl Dissemination {
     /// Starts gossiping at a random offset within one interval.
     pub(crate) fn start(&mut self, now: Instant, rng: &mut dyn Random) {
         let stagger = rng.below(self.config.gossip_interval.as_millis() as usize) as u64;
-        self.timers.insert(now + Duration::from_millis(stagger), Timer::Gossip);
+        let first = now + Duration::from_millis(stagger);
+        self.last_tick = Some(first);
+        self.timers.insert(first, Timer::Gossip);
+    }
+
+    /// Re-arms a paused gossip timer once the queue holds something again,
+    /// at the next instant of the tick grid after `now`.
+    pub(crate) fn resume(&mut self, now: Instant) {
+        let Some(last) = self.last_tick else { return };
+        if self.queue.is_empty() || self.timers.next().is_some() {
+            return;
+        }
+        let interval = self.config.gossip_interval.as_millis().max(1);
+        let since = now.saturating_duration_since(last).as_millis();
+        let next = last + Duration::from_millis((since / interval + 1) * interval);
+        self.timers.insert(next, Timer::Gossip);
     }
 
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
@@ -64,6 +87,7 @@ impl Dissemination {
 
     pub(crate) fn clear_timers(&mut self) {
         self.timers.clear();
+        self.last_tick = None;
     }
 
     /// Queues an update about the member `id`.
@@ -112,7 +136,10 @@ impl Dissemination {
         outbox: &mut Outbox,
         rng: &mut dyn Random,
     ) {
-        self.timers.insert(now + self.config.gossip_interval, Timer::Gossip);
+        self.last_tick = Some(now);
+        if !self.queue.is_empty() {
+            self.timers.insert(now + self.config.gossip_interval, Timer::Gossip);
+        }
         self.gossip(now, members, outbox, rng);
     }
 

@@ -25,5 +25,6 @@ mod addr;
 mod command;
 pub mod net;
 pub mod procstat;
+pub mod runner;
 pub mod scenario;
 pub mod views;

@@ -1,78 +1,24 @@
 //! `swim-sim`: runs the benchmark scenarios and prints one JSON object per
-//! line.
+//! line (the same as `swim sim`).
 
-use clap::{Parser, Subcommand};
-use swim_core::Config;
-use swim_sim::scenario::{self, Params};
+use clap::Parser;
+use swim_sim::runner::{self, SimArgs};
 
 /// Runs the benchmark scenarios of `docs/scenarios.md` on the simulator.
 #[derive(Parser, Debug)]
 #[command(version, about)]
 struct Cli {
-    #[command(subcommand)]
-    scenario: Scenario,
-    /// Cluster size.
-    #[arg(long, global = true, default_value_t = 100)]
-    nodes: usize,
-    /// Base seed; the same arguments give the same output (wall-clock and
-    /// memory figures aside).
-    #[arg(long, global = true, default_value_t = 1)]
-    seed: u64,
-    /// One-way packet latency in virtual ms.
-    #[arg(long, global = true, default_value_t = 1)]
-    latency_ms: u64,
-}
-
-#[derive(Subcommand, Debug)]
-enum Scenario {
-    /// S1 bootstrap: every node joins node 0 at t = 0; time to convergence.
-    S1,
-    /// S2 crash detection: warm up, crash one node, time to detection.
-    S2 {
-        /// Independent runs (seeds derived from the base seed).
-        #[arg(long, default_value_t = 10)]
-        runs: usize,
-    },
-    /// S3 false positives: 300 s of packet loss on a converged cluster.
-    S3 {
-        /// Loss probability; without it, runs 0, 0.05, 0.10 and 0.20.
-        #[arg(long)]
-        loss: Option<f64>,
-    },
-    /// S4 steady-state load: traffic of the S3 window without loss.
-    S4,
-    /// S5 cost: 100 virtual seconds from S1's start; CPU, memory, speed.
-    S5,
+    #[command(flatten)]
+    args: SimArgs,
 }
 
 fn main() {
     let cli = Cli::parse();
-    if cli.nodes == 0 {
-        eprintln!("--nodes must be at least 1");
-        std::process::exit(2);
-    }
-    let p = Params { n: cli.nodes, seed: cli.seed, latency_ms: cli.latency_ms, config: Config::lan() };
-    let lines = match cli.scenario {
-        Scenario::S1 => vec![scenario::s1(&p)],
-        Scenario::S2 { runs } => vec![scenario::s2(&p, runs.max(1))],
-        Scenario::S3 { loss } => match loss {
-            Some(l) if (0.0..=1.0).contains(&l) => vec![scenario::s3(&p, l)],
-            Some(_) => {
-                eprintln!("--loss must be within 0..=1");
-                std::process::exit(2);
-            }
-            None => [0.0, 0.05, 0.10, 0.20].iter().map(|&l| scenario::s3(&p, l)).collect(),
-        },
-        Scenario::S4 => vec![scenario::s4(&p)],
-        Scenario::S5 => vec![scenario::s5(&p)],
-    };
-    for l in lines {
-        match l {
-            Ok(line) => println!("{line}"),
-            Err(e) => {
-                eprintln!("swim-sim: {e}");
-                std::process::exit(2);
-            }
+    match runner::run(&cli.args) {
+        Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+        Err(e) => {
+            eprintln!("swim-sim: {e}");
+            std::process::exit(2);
         }
     }
 }

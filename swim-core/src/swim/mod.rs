@@ -453,6 +453,7 @@ impl<R> Swim<R> {
             self.complete_leave();
             self.outbox.flush(&mut self.dissemination.queue, limit, out);
         }
+        self.dissemination.resume(self.now);
         let next = self.next_deadline();
         if next != self.reported {
             if let Some(at) = next {

@@ -818,3 +818,46 @@ fn an_incarnation_is_never_pinned_at_the_maximum() {
     let ev = events(&c.handle_packet(at(3), addr(2), &suspect(0x8000_0005)).unwrap());
     assert!(ev.is_empty(), "{ev:?}");
 }
+
+/// Two members wired back to back (no latency); returns how many times
+/// each was woken by its timer between `quiet_from` and `to` ms.
+fn wakeups_of_a_quiet_pair(quiet_from: u64, to: u64) -> [u32; 2] {
+    let mut nodes = [node("a", 1), node("b", 2)];
+    let mut wakeups = [0; 2];
+    let mut inflight: Vec<(usize, SocketAddr, Vec<u8>)> = Vec::new();
+    let mut out = nodes[1].join(at(0), &[addr(1)]).unwrap();
+    let deliver = |out: &mut Vec<Action>, from: usize, inflight: &mut Vec<(usize, SocketAddr, Vec<u8>)>| {
+        for (to, bytes) in sent(out) {
+            inflight.push((usize::from(to == addr(2)), addr(from as u16 + 1), bytes));
+        }
+        out.clear();
+    };
+    deliver(&mut out, 1, &mut inflight);
+    for t in 0..=to {
+        while let Some((i, from, bytes)) = inflight.pop() {
+            let mut out = nodes[i].handle_packet(at(t), from, &bytes).unwrap_or_default();
+            deliver(&mut out, i, &mut inflight);
+        }
+        for i in 0..2 {
+            if nodes[i].next_deadline().is_some_and(|d| d <= at(t)) {
+                if t >= quiet_from {
+                    wakeups[i] += 1;
+                }
+                let mut out = nodes[i].handle_timeout(at(t));
+                deliver(&mut out, i, &mut inflight);
+            }
+        }
+    }
+    wakeups
+}
+
+#[test]
+fn an_idle_member_is_not_woken_for_gossip_it_does_not_have() {
+    // After the join's updates have spread, only the protocol period wakes
+    // a member: its probe, and the probe's timeout when no ack has come.
+    // Gossip ticking on an empty queue would add 5 wake-ups a second.
+    let [a, b] = wakeups_of_a_quiet_pair(10_000, 29_999);
+    for w in [a, b] {
+        assert!(w <= 2 * 20 + 2, "{w} wake-ups in 20 s");
+    }
+}

@@ -1,0 +1,132 @@
+//! `swim agent`: one member on tokio, printing events until Ctrl-C or
+//! SIGTERM, then leaving gracefully.
+
+use core::net::SocketAddr;
+use std::time::SystemTime;
+
+use clap::Args;
+use swim_node::{Node, NodeBuilder, NodeEvent};
+
+use crate::Preset;
+use crate::output::{describe, meta_bytes, parse_meta, to_json};
+
+/// `swim agent` flags.
+#[derive(Args, Debug)]
+pub(crate) struct AgentArgs {
+    /// UDP address to bind (port 0: the OS picks one, printed at start).
+    #[arg(long)]
+    bind: SocketAddr,
+    /// This member's unique name.
+    #[arg(long)]
+    name: String,
+    /// A member of the cluster to join through (repeat for several).
+    #[arg(long = "join", value_name = "ADDR")]
+    join: Vec<SocketAddr>,
+    /// Metadata gossiped with this member (repeat for several).
+    #[arg(long = "meta", value_name = "K=V", value_parser = parse_meta)]
+    meta: Vec<(String, String)>,
+    /// Configuration preset.
+    #[arg(long, value_enum, default_value_t)]
+    config: Preset,
+    /// Print JSON lines instead of readable ones.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Runs the agent until a signal; `Err` is a one-line reason.
+pub(crate) fn run(args: AgentArgs) -> Result<(), String> {
+    init_logging();
+    let rt = crate::tokio_runtime()?;
+    rt.block_on(agent(args))
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}
+
+struct Printer {
+    json: bool,
+    name: String,
+}
+
+impl Printer {
+    fn line(&self, kind: &str, text: &str, mut json: serde_json::Value) {
+        let time = now();
+        if self.json {
+            if let Some(obj) = json.as_object_mut() {
+                obj.insert("time".into(), time.into());
+                obj.insert("node".into(), self.name.clone().into());
+                obj.entry("event").or_insert_with(|| kind.into());
+            }
+            say!("{json}");
+        } else {
+            say!("{time} {}: {text}", self.name);
+        }
+    }
+
+    fn event(&self, event: &NodeEvent) {
+        match event {
+            NodeEvent::Protocol { event, .. } => self.line("", &describe(event), to_json(event)),
+            NodeEvent::Lagged { missed } => self.line(
+                "lagged",
+                &format!("{missed} events lost: output too slow"),
+                serde_json::json!({ "missed": missed }),
+            ),
+            other => self.line("other", &format!("{other:?}"), serde_json::json!({})),
+        }
+    }
+}
+
+#[expect(clippy::disallowed_methods, reason = "a timestamp for people to read, never a protocol input")]
+fn now() -> String {
+    humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+}
+
+async fn agent(args: AgentArgs) -> Result<(), String> {
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let printer = Printer { json: args.json, name: args.name.clone() };
+    let builder = NodeBuilder::new(&args.name, args.bind).config(args.config.config()).meta(meta_bytes(&args.meta));
+    let node = swim_tokio::start(builder).map_err(|e| e.to_string())?;
+    let events = node.events();
+    printer.line(
+        "started",
+        &format!("listening on {}", node.addr()),
+        serde_json::json!({ "event": "started", "addr": node.addr() }),
+    );
+    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
+    if !args.join.is_empty() {
+        let join = node.join(&args.join);
+        tokio::select! {
+            r = join => { r.map_err(|e| format!("join failed: {e}"))?; }
+            _ = term.recv() => return leave(&node, &events, &printer).await,
+            _ = int.recv() => return leave(&node, &events, &printer).await,
+        }
+    }
+    loop {
+        tokio::select! {
+            e = events.next() => match e {
+                Some(e) => printer.event(&e),
+                None => return Err("the node stopped".into()),
+            },
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+        }
+    }
+    leave(&node, &events, &printer).await
+}
+
+async fn leave(node: &Node, events: &swim_node::Events, printer: &Printer) -> Result<(), String> {
+    printer.line("leaving", "leaving", serde_json::json!({ "event": "leaving" }));
+    let result = node.leave().await;
+    while let Some(e) = events.try_next() {
+        printer.event(&e);
+    }
+    node.shutdown().await;
+    result.map_err(|e| format!("leave failed: {e}"))?;
+    printer.line("stopped", "stopped", serde_json::json!({ "event": "stopped" }));
+    Ok(())
+}

@@ -1,0 +1,122 @@
+//! `swim`: run a cluster member, a local demo cluster, the simulator's
+//! scenarios, or a loopback measurement.
+
+/// `println!` that ends the process quietly when stdout is closed.
+macro_rules! say {
+    () => { $crate::output::emit("") };
+    ($($t:tt)*) => { $crate::output::emit(format_args!($($t)*)) };
+}
+
+mod agent;
+mod demo;
+mod loopback;
+mod output;
+mod procstat;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use swim_core::Config;
+use swim_sim::runner::SimArgs;
+
+/// SWIM cluster membership with Lifeguard: agent, demo, simulator, measurements.
+#[derive(Parser, Debug)]
+#[command(name = "swim", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run one cluster member and print membership events as they happen.
+    Agent(agent::AgentArgs),
+    /// Start a local cluster over real sockets; show join, crash detection
+    /// and a graceful leave live.
+    Demo(demo::DemoArgs),
+    /// Run the simulator's benchmark scenarios (one JSON line each).
+    Sim(SimArgs),
+    /// Measure N nodes in this process on loopback: convergence,
+    /// detection, CPU, memory and traffic (one JSON line).
+    Loopback(loopback::LoopbackArgs),
+}
+
+/// Which async runtime runs the nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    /// tokio, multi-threaded.
+    #[default]
+    Tokio,
+    /// smol's global executor.
+    Smol,
+}
+
+impl RuntimeKind {
+    /// The flag's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeKind::Tokio => "tokio",
+            RuntimeKind::Smol => "smol",
+        }
+    }
+}
+
+/// A named configuration preset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// memberlist's LAN defaults.
+    #[default]
+    Lan,
+    /// memberlist's WAN defaults.
+    Wan,
+    /// memberlist's local defaults (one host or a fast LAN).
+    Local,
+}
+
+impl Preset {
+    /// The configuration.
+    pub fn config(self) -> Config {
+        match self {
+            Preset::Lan => Config::lan(),
+            Preset::Wan => Config::wan(),
+            Preset::Local => Config::local(),
+        }
+    }
+}
+
+/// A tokio runtime with one worker per core (two at most on small machines
+/// is plenty for thousands of nodes).
+pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, String> {
+    tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("cannot start tokio: {e}"))
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind;
+            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            // One line: clap's first, without the usage block.
+            let text = e.render().to_string();
+            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
+            eprintln!("swim: {first} (see swim --help)");
+            return ExitCode::from(2);
+        }
+    };
+    let result = match cli.command {
+        Command::Agent(args) => agent::run(args),
+        Command::Demo(args) => demo::run(args),
+        Command::Sim(args) => swim_sim::runner::run(&args).map(|lines| lines.iter().for_each(|l| println!("{l}"))),
+        Command::Loopback(args) => loopback::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("swim: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,79 @@
+//! How membership events are shown: one readable line, or one JSON object.
+
+use serde_json::{Value, json};
+use swim_core::{Event, MemberState};
+
+/// A short verb and the member an event is about, for readable lines.
+pub(crate) fn describe(event: &Event) -> String {
+    match event {
+        Event::Joined { name, addr } => format!("{name} joined ({addr})"),
+        Event::Suspected { name, incarnation, local } => {
+            format!("{name} suspected (incarnation {incarnation}{})", if *local { ", by us" } else { "" })
+        }
+        Event::Alive { name, incarnation } => format!("{name} alive again (incarnation {incarnation})"),
+        Event::Failed { name, incarnation, local } => {
+            format!("{name} failed (incarnation {incarnation}{})", if *local { ", declared by us" } else { "" })
+        }
+        Event::Left { name } => format!("{name} left"),
+        Event::Updated { name, addr } => format!("{name} updated ({addr})"),
+        Event::JoinCompleted { seed } => format!("join completed through {seed}"),
+        Event::JoinFailed => "join failed: no seed answered".into(),
+        Event::LeaveCompleted => "leave completed".into(),
+        other => format!("{other:?}"),
+    }
+}
+
+/// An event as a flat JSON object: `{"event": kind, ...fields}`.
+pub(crate) fn to_json(event: &Event) -> Value {
+    match event {
+        Event::Joined { name, addr } => json!({"event": "joined", "member": name.as_str(), "addr": addr}),
+        Event::Suspected { name, incarnation, local } => {
+            json!({"event": "suspected", "member": name.as_str(), "incarnation": incarnation, "local": local})
+        }
+        Event::Alive { name, incarnation } => {
+            json!({"event": "alive", "member": name.as_str(), "incarnation": incarnation})
+        }
+        Event::Failed { name, incarnation, local } => {
+            json!({"event": "failed", "member": name.as_str(), "incarnation": incarnation, "local": local})
+        }
+        Event::Left { name } => json!({"event": "left", "member": name.as_str()}),
+        Event::Updated { name, addr } => json!({"event": "updated", "member": name.as_str(), "addr": addr}),
+        Event::JoinCompleted { seed } => json!({"event": "join_completed", "seed": seed}),
+        Event::JoinFailed => json!({"event": "join_failed"}),
+        Event::LeaveCompleted => json!({"event": "leave_completed"}),
+        other => json!({"event": format!("{other:?}")}),
+    }
+}
+
+/// A member state as a table cell.
+pub(crate) fn state_word(state: Option<MemberState>) -> &'static str {
+    match state {
+        Some(MemberState::Alive) => "alive",
+        Some(MemberState::Suspect) => "suspect",
+        Some(MemberState::Dead) => "failed",
+        Some(MemberState::Left) => "left",
+        None => "-",
+    }
+}
+
+/// Metadata given as `k=v` pairs, one per line on the wire.
+pub(crate) fn meta_bytes(pairs: &[(String, String)]) -> Vec<u8> {
+    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n").into_bytes()
+}
+
+/// `k=v` from the command line.
+pub(crate) fn parse_meta(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !k.contains('\n') && !v.contains('\n') => Ok((k.into(), v.into())),
+        _ => Err(format!("expected KEY=VALUE, got {s:?}")),
+    }
+}
+
+/// Prints one line to stdout; a closed stdout (`swim demo | head`) ends the
+/// process quietly instead of panicking.
+pub(crate) fn emit(line: impl core::fmt::Display) {
+    use std::io::Write;
+    if writeln!(std::io::stdout().lock(), "{line}").is_err() {
+        std::process::exit(0);
+    }
+}

@@ -1,0 +1,136 @@
+//! `swim agent` as a process: three agents on loopback, one SIGKILLed
+//! (the others print it failed), one SIGTERMed (it leaves; the last prints
+//! it left), and the one-line errors.
+
+use core::time::Duration;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc::{Receiver, channel};
+
+use swim_node::Clock;
+
+use serde_json::Value;
+
+struct Agent {
+    child: Child,
+    lines: Receiver<Value>,
+    seen: Vec<Value>,
+}
+
+impl Agent {
+    fn start(name: &str, join: Option<&str>) -> Agent {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_swim"));
+        cmd.args(["agent", "--bind", "127.0.0.1:0", "--name", name, "--config", "local", "--json"]);
+        cmd.args(["--meta", "role=test"]);
+        if let Some(seed) = join {
+            cmd.args(["--join", seed]);
+        }
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("agent starts");
+        let stdout = child.stdout.take().expect("piped");
+        let (tx, lines) = channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
+                if tx.send(v).is_err() {
+                    break;
+                }
+            }
+        });
+        Agent { child, lines, seen: Vec::new() }
+    }
+
+    /// Waits for a line with `event` about `member` (or any line with
+    /// `event` when `member` is empty); returns it.
+    fn wait_for(&mut self, event: &str, member: &str, timeout: Duration) -> Value {
+        let matches = |v: &Value| v["event"] == event && (member.is_empty() || v["member"] == member);
+        if let Some(v) = self.seen.iter().find(|v| matches(v)) {
+            return v.clone();
+        }
+        let deadline = Clock::read() + timeout;
+        while let Some(left) = deadline.checked_duration_since(Clock::read()) {
+            let Ok(v) = self.lines.recv_timeout(left) else { break };
+            self.seen.push(v.clone());
+            if matches(&v) {
+                return v;
+            }
+        }
+        panic!("no {event} {member} within {timeout:?}; saw {:?}", self.seen);
+    }
+
+    fn signal(&self, sig: &str) {
+        let ok = Command::new("kill").args([sig, &self.child.id().to_string()]).status().expect("kill runs").success();
+        assert!(ok, "kill {sig} failed");
+    }
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn agents_see_a_kill_as_failed_and_a_sigterm_as_left() {
+    let limit = Duration::from_secs(30);
+    let mut a = Agent::start("a", None);
+    let started = a.wait_for("started", "", limit);
+    let seed = started["addr"].as_str().expect("address").to_owned();
+    let mut b = Agent::start("b", Some(&seed));
+    let mut c = Agent::start("c", Some(&seed));
+    for (agent, others) in [(&mut a, ["b", "c"]), (&mut b, ["a", "c"]), (&mut c, ["a", "b"])] {
+        for other in others {
+            agent.wait_for("joined", other, limit);
+        }
+    }
+
+    c.child.kill().expect("SIGKILL");
+    c.child.wait().expect("reaped");
+    let failed = a.wait_for("failed", "c", limit);
+    assert_eq!(failed["node"], "a");
+    b.wait_for("failed", "c", limit);
+
+    b.signal("-TERM");
+    let status = b.child.wait().expect("b exits");
+    assert!(status.success(), "b exits 0 after SIGTERM: {status}");
+    b.wait_for("stopped", "", limit);
+    a.wait_for("left", "b", limit);
+    assert!(!a.seen.iter().any(|v| v["event"] == "failed" && v["member"] == "b"), "a left member is never failed");
+
+    a.signal("-INT");
+    let status = a.child.wait().expect("a exits");
+    assert!(status.success(), "a exits 0 after Ctrl-C: {status}");
+}
+
+fn swim(args: &[&str]) -> (i32, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_swim")).args(args).output().expect("runs");
+    (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_bad_flag_or_a_taken_address_is_a_one_line_error() {
+    let (code, err) = swim(&["agent", "--bind", "127.0.0.1:0", "--name", "x", "--frobnicate"]);
+    assert_ne!(code, 0);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--frobnicate"), "{err}");
+
+    let (code, err) = swim(&["agent", "--bind", "not-an-address", "--name", "x"]);
+    assert_ne!(code, 0);
+    assert_eq!(err.lines().count(), 1, "{err}");
+
+    let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("addr").to_string();
+    let (code, err) = swim(&["agent", "--bind", &addr, "--name", "x"]);
+    assert_ne!(code, 0);
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("cannot bind"), "{err}");
+}
+
+#[test]
+fn the_demo_runs_to_completion() {
+    let out = Command::new(env!("CARGO_BIN_EXE_swim")).args(["demo", "--nodes", "4"]).output().expect("runs");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("node-3 failed at all 3 survivors"), "{text}");
+    assert!(text.contains("node-2 left, seen as left"), "{text}");
+}

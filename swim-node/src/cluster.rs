@@ -1,0 +1,228 @@
+//! A local cluster in one process: start nodes, follow every node's view
+//! from its events, and wait for the cluster to reach a state. The demo,
+//! the loopback measurement and the real-socket tests are built on it.
+//!
+//! It is runtime-neutral: nodes come from a caller's start function (so
+//! one cluster can mix runtimes), waiting uses a [`Runtime`]'s timer, and
+//! the async functions run on whatever executor the caller blocks on.
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::collections::BTreeMap;
+use std::time::Instant;
+
+use async_channel::{Receiver, Sender};
+use swim_core::{Event, MemberName, MemberState};
+
+use crate::clock::Clock;
+use crate::node::{Node, NodeEvent, StartError};
+use crate::runtime::{Runtime, Timer};
+
+/// An event seen by node `observer`, as the cluster records it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seen {
+    /// Index of the node that reported it.
+    pub observer: usize,
+    /// When it happened.
+    pub at: Instant,
+    /// What happened.
+    pub event: Event,
+}
+
+/// Nodes started together and what each of them has reported.
+#[derive(Debug)]
+pub struct LocalCluster<R> {
+    runtime: R,
+    nodes: Vec<Node>,
+    stopped: Vec<bool>,
+    /// What node `i` believes of each other member, from its events.
+    views: Vec<BTreeMap<MemberName, MemberState>>,
+    merged: Receiver<(usize, NodeEvent)>,
+    merged_tx: Sender<(usize, NodeEvent)>,
+    lagged: u64,
+    started: Instant,
+}
+
+impl<R: Runtime> LocalCluster<R> {
+    /// An empty cluster whose waiting uses `runtime`'s timers and tasks.
+    pub fn new(runtime: R) -> Self {
+        let (merged_tx, merged) = async_channel::unbounded();
+        LocalCluster {
+            runtime,
+            nodes: Vec::new(),
+            stopped: Vec::new(),
+            views: Vec::new(),
+            merged,
+            merged_tx,
+            lagged: 0,
+            started: Clock::read(),
+        }
+    }
+
+    /// Starts one more node with `start` and follows its events; returns its
+    /// index.
+    pub fn add(&mut self, start: impl FnOnce() -> Result<Node, StartError>) -> Result<usize, StartError> {
+        let node = start()?;
+        let index = self.nodes.len();
+        let events = node.events();
+        let tx = self.merged_tx.clone();
+        self.runtime.spawn(async move {
+            while let Some(e) = events.next().await {
+                if tx.send((index, e)).await.is_err() {
+                    break;
+                }
+            }
+        });
+        self.nodes.push(node);
+        self.stopped.push(false);
+        self.views.push(BTreeMap::new());
+        Ok(index)
+    }
+
+    /// The nodes, in the order they were added.
+    pub fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    /// Node `i`.
+    pub fn node(&self, i: usize) -> &Node {
+        &self.nodes[i]
+    }
+
+    /// When the cluster was created: the zero of [`Seen::at`] offsets.
+    pub fn started(&self) -> Instant {
+        self.started
+    }
+
+    /// Events the cluster's own consumer lost (0 unless it fell behind).
+    pub fn lagged(&self) -> u64 {
+        self.lagged
+    }
+
+    /// Whether node `i` was stopped with [`LocalCluster::kill`] or
+    /// [`LocalCluster::leave`].
+    pub fn is_stopped(&self, i: usize) -> bool {
+        self.stopped[i]
+    }
+
+    /// Indices of nodes still running.
+    pub fn running(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.nodes.len()).filter(|&i| !self.stopped[i])
+    }
+
+    /// What node `i` believes of `name`, from the events it reported
+    /// (`None` if it never heard of it).
+    pub fn view(&self, i: usize, name: &MemberName) -> Option<MemberState> {
+        self.views[i].get(name).copied()
+    }
+
+    /// Every running node's view of every member, for a final table.
+    pub fn views(&self) -> &[BTreeMap<MemberName, MemberState>] {
+        &self.views
+    }
+
+    /// Joins every node but the first through the first; returns when each
+    /// join has been answered.
+    pub async fn join_all(&self) -> Result<(), crate::NodeError> {
+        let seed = [self.nodes[0].addr()];
+        for node in &self.nodes[1..] {
+            node.join(&seed).await?;
+        }
+        Ok(())
+    }
+
+    /// Whether every running node sees every other running node alive.
+    pub fn converged(&self) -> bool {
+        self.running().all(|i| {
+            self.running().filter(|&j| j != i).all(|j| self.view(i, self.nodes[j].name()) == Some(MemberState::Alive))
+        })
+    }
+
+    /// Whether every running node has `name` in `state`.
+    pub fn all_see(&self, name: &MemberName, state: MemberState) -> bool {
+        self.running().all(|i| self.view(i, name) == Some(state))
+    }
+
+    /// Stops node `i` abruptly (no leave): to the others it has crashed.
+    pub async fn kill(&mut self, i: usize) {
+        self.nodes[i].shutdown().await;
+        self.stopped[i] = true;
+    }
+
+    /// Node `i` leaves gracefully, then stops.
+    pub async fn leave(&mut self, i: usize) -> Result<(), crate::NodeError> {
+        let r = self.nodes[i].leave().await;
+        self.nodes[i].shutdown().await;
+        self.stopped[i] = true;
+        r
+    }
+
+    /// Takes events until `done` holds or `timeout` passes, passing each to
+    /// `on_event` after it is applied to the views; whether `done` held.
+    pub async fn wait_until(
+        &mut self,
+        timeout: Duration,
+        mut done: impl FnMut(&Self) -> bool,
+        mut on_event: impl FnMut(&Self, &Seen),
+    ) -> bool {
+        let deadline = Clock::read() + timeout;
+        let mut timer = self.runtime.timer(deadline);
+        loop {
+            if done(self) {
+                return true;
+            }
+            let recv = async { self.merged.recv().await.ok() };
+            let expire = futures_lite::future::poll_fn(|cx| timer.poll_expired(cx).map(|()| None));
+            let next = futures_lite::future::or(recv, expire);
+            let Some((observer, event)) = next.await else { return done(self) };
+            match event {
+                NodeEvent::Protocol { at, event } => {
+                    self.apply(observer, &event);
+                    on_event(self, &Seen { observer, at, event });
+                }
+                NodeEvent::Lagged { missed } => self.lagged += missed,
+            }
+        }
+    }
+
+    /// Takes whatever events are waiting, without waiting.
+    pub fn drain(&mut self, mut on_event: impl FnMut(&Self, &Seen)) {
+        while let Ok((observer, event)) = self.merged.try_recv() {
+            match event {
+                NodeEvent::Protocol { at, event } => {
+                    self.apply(observer, &event);
+                    on_event(self, &Seen { observer, at, event });
+                }
+                NodeEvent::Lagged { missed } => self.lagged += missed,
+            }
+        }
+    }
+
+    /// Waits `d` while following events.
+    pub async fn sleep(&mut self, d: Duration, on_event: impl FnMut(&Self, &Seen)) {
+        self.wait_until(d, |_| false, on_event).await;
+    }
+
+    fn apply(&mut self, observer: usize, event: &Event) {
+        let view = &mut self.views[observer];
+        let (name, state) = match event {
+            Event::Joined { name, .. } | Event::Alive { name, .. } | Event::Updated { name, .. } => {
+                (name, MemberState::Alive)
+            }
+            Event::Suspected { name, .. } => (name, MemberState::Suspect),
+            Event::Failed { name, .. } => (name, MemberState::Dead),
+            Event::Left { name } => (name, MemberState::Left),
+            _ => return,
+        };
+        // An update about a suspect is not a refutation.
+        if matches!(event, Event::Updated { .. }) && view.contains_key(name) {
+            return;
+        }
+        view.insert(name.clone(), state);
+    }
+}
+
+/// The addresses of `nodes`.
+pub fn addrs(nodes: &[Node]) -> Vec<SocketAddr> {
+    nodes.iter().map(Node::addr).collect()
+}

@@ -1,0 +1,393 @@
+//! The handle applications hold, and how a node is started.
+
+use core::net::SocketAddr;
+use core::time::Duration;
+use std::fmt;
+use std::io;
+use std::net::UdpSocket;
+use std::time::Instant as StdInstant;
+
+use async_channel::{Receiver, Sender};
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use swim_core::{Config, Event, Identity, MemberName, MemberState, MemberView, NameError, Stats, Swim};
+
+use crate::clock::Clock;
+use crate::runtime::Runtime;
+use crate::task::{Command, Task, Wiring};
+
+/// How many events wait for a slow consumer before newer ones are counted
+/// as lost (see [`NodeEvent::Lagged`]).
+pub const DEFAULT_EVENT_CAPACITY: usize = 1024;
+
+/// How late a node may take its timer, by default, so that the timers
+/// of many nodes in one process share wake-ups (see
+/// [`NodeBuilder::timer_slack`]).
+pub const DEFAULT_TIMER_SLACK: Duration = Duration::from_millis(10);
+
+/// Commands queued from handles to the node's task before senders wait.
+const COMMAND_CAPACITY: usize = 64;
+
+/// Everything needed to start a node; finish with a runtime crate's
+/// `start` (`swim_tokio::start`, `swim_smol::start`).
+#[derive(Clone, Debug)]
+pub struct NodeBuilder {
+    name: String,
+    bind: SocketAddr,
+    advertise: Option<SocketAddr>,
+    config: Config,
+    meta: Vec<u8>,
+    seed: Option<u64>,
+    event_capacity: usize,
+    timer_slack: Duration,
+}
+
+impl NodeBuilder {
+    /// A node called `name` that binds UDP `bind` (port 0 lets the OS pick),
+    /// with [`Config::lan`], no metadata and a generator seeded by the OS.
+    pub fn new(name: impl Into<String>, bind: SocketAddr) -> Self {
+        NodeBuilder {
+            name: name.into(),
+            bind,
+            advertise: None,
+            config: Config::lan(),
+            meta: Vec::new(),
+            seed: None,
+            event_capacity: DEFAULT_EVENT_CAPACITY,
+            timer_slack: DEFAULT_TIMER_SLACK,
+        }
+    }
+
+    /// The protocol configuration.
+    pub fn config(mut self, config: Config) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Application metadata gossiped with our record (at most
+    /// `config.max_meta_len` bytes).
+    pub fn meta(mut self, meta: impl Into<Vec<u8>>) -> Self {
+        self.meta = meta.into();
+        self
+    }
+
+    /// The address others reach us at, when it is not the bound one (a
+    /// wildcard bind, or a NAT).
+    pub fn advertise(mut self, addr: SocketAddr) -> Self {
+        self.advertise = Some(addr);
+        self
+    }
+
+    /// Seeds the protocol's generator, making the node's choices repeatable
+    /// (given the same inputs at the same times).
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// How many undelivered events to hold for the consumer (at least 2;
+    /// memory is taken only as the backlog grows).
+    pub fn event_capacity(mut self, capacity: usize) -> Self {
+        self.event_capacity = capacity.max(2);
+        self
+    }
+
+    /// How late the node may be woken for a deadline (default 10 ms):
+    /// deadlines are rounded up onto a process-wide grid of this step, so
+    /// the many nodes of one process wake together instead of one by one.
+    /// The protocol's timeouts are hundreds of ms; zero turns it off.
+    pub fn timer_slack(mut self, slack: Duration) -> Self {
+        self.timer_slack = slack;
+        self
+    }
+
+    /// Binds the socket, builds the state machine and spawns the node's task
+    /// on `runtime`. Runtime crates wrap this as their `start`.
+    pub fn start<R: Runtime>(self, runtime: &R) -> Result<Node, StartError> {
+        let name = MemberName::new(&self.name).map_err(StartError::Name)?;
+        let socket = UdpSocket::bind(self.bind).map_err(|e| StartError::Bind(self.bind, e))?;
+        socket.set_nonblocking(true).map_err(|e| StartError::Bind(self.bind, e))?;
+        let bound = socket.local_addr().map_err(|e| StartError::Bind(self.bind, e))?;
+        let addr = self.advertise.unwrap_or(bound);
+        if addr.ip().is_unspecified() {
+            return Err(StartError::NoAdvertiseAddress(addr));
+        }
+        let seed = match self.seed {
+            Some(s) => s,
+            None => getrandom::u64().map_err(|e| StartError::Random(e.to_string()))?,
+        };
+        let identity = Identity { name: name.clone(), addr, meta: self.meta };
+        let swim =
+            Swim::new(self.config, identity, Xoshiro256PlusPlus::seed_from_u64(seed)).map_err(StartError::Protocol)?;
+        let socket = runtime.udp(socket).map_err(|e| StartError::Bind(self.bind, e))?;
+        let clock = Clock::process();
+        let (commands, command_rx) = async_channel::bounded(COMMAND_CAPACITY);
+        let (events_tx, events) = async_channel::unbounded();
+        let (done_tx, done) = async_channel::bounded(1);
+        let timer = runtime.timer(clock.std(swim_core::Instant::ZERO));
+        let slack = u64::try_from(self.timer_slack.as_millis()).unwrap_or(u64::MAX);
+        let task = Task::new(
+            swim,
+            clock,
+            slack,
+            socket,
+            timer,
+            Wiring { commands: command_rx, events: events_tx, event_capacity: self.event_capacity, done: done_tx },
+        );
+        tracing::info!(node = %name, %addr, bound = %bound, "node started");
+        runtime.spawn(task);
+        Ok(Node { name, addr, origin: clock.origin(), commands, events, done })
+    }
+}
+
+/// Why a node could not start.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// The name is not a valid member name.
+    Name(NameError),
+    /// The socket could not be bound or registered.
+    Bind(SocketAddr, io::Error),
+    /// The bound address is a wildcard and no advertise address was given.
+    NoAdvertiseAddress(SocketAddr),
+    /// The OS generator failed.
+    Random(String),
+    /// The configuration or metadata was refused.
+    Protocol(swim_core::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::Name(e) => write!(f, "invalid name: {e}"),
+            StartError::Bind(addr, e) => write!(f, "cannot bind {addr}: {e}"),
+            StartError::NoAdvertiseAddress(addr) => {
+                write!(f, "bound to wildcard {addr}: give an address others can reach (advertise)")
+            }
+            StartError::Random(e) => write!(f, "OS random generator failed: {e}"),
+            StartError::Protocol(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for StartError {}
+
+/// Why a request to a running node failed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeError {
+    /// The node has shut down.
+    Stopped,
+    /// No seed answered within the join attempts.
+    JoinFailed,
+    /// The state machine refused the request.
+    Protocol(swim_core::Error),
+}
+
+impl fmt::Display for NodeError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeError::Stopped => f.write_str("the node has shut down"),
+            NodeError::JoinFailed => f.write_str("no seed answered"),
+            NodeError::Protocol(e) => write!(f, "{e}"),
+        }
+    }
+}
+
+impl core::error::Error for NodeError {}
+
+/// A member as one node sees it, at one moment.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Member {
+    /// Its unique name.
+    pub name: MemberName,
+    /// Where it is reached.
+    pub addr: SocketAddr,
+    /// What this node believes of it.
+    pub state: MemberState,
+    /// Its incarnation number.
+    pub incarnation: u32,
+    /// Its metadata.
+    pub meta: Vec<u8>,
+    /// Whether this is the node itself.
+    pub is_local: bool,
+}
+
+impl From<MemberView<'_>> for Member {
+    fn from(v: MemberView<'_>) -> Self {
+        Member {
+            name: v.name.clone(),
+            addr: v.addr,
+            state: v.state,
+            incarnation: v.incarnation,
+            meta: v.meta.to_vec(),
+            is_local: v.is_local,
+        }
+    }
+}
+
+/// Socket-level counters of one node: errors met and survived.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct IoStats {
+    /// Datagrams handed to the socket.
+    pub datagrams_sent: u64,
+    /// Datagrams taken from the socket.
+    pub datagrams_received: u64,
+    /// Sends dropped because the socket's buffer was full.
+    pub send_buffer_full: u64,
+    /// Sends refused as too large for the path.
+    pub send_oversized: u64,
+    /// ICMP unreachable reports (a peer's port closed), on send or receive.
+    pub unreachable: u64,
+    /// Any other send error.
+    pub send_errors: u64,
+    /// Any other receive error.
+    pub recv_errors: u64,
+    /// Events dropped because the consumer was behind.
+    pub events_dropped: u64,
+}
+
+/// What a node has counted since start.
+#[derive(Clone, Debug)]
+#[non_exhaustive]
+pub struct NodeStats {
+    /// The state machine's counters (probes, suspicions, rejected datagrams
+    /// by reason, bytes).
+    pub protocol: Stats,
+    /// The socket's.
+    pub io: IoStats,
+}
+
+/// An item of a node's event stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum NodeEvent {
+    /// The protocol reported `event` while handling an input at `at`.
+    Protocol {
+        /// When the input that caused it was handled.
+        at: StdInstant,
+        /// What happened.
+        event: Event,
+    },
+    /// The consumer fell behind and `missed` events were dropped here;
+    /// [`IoStats::events_dropped`] counts them too.
+    Lagged {
+        /// How many.
+        missed: u64,
+    },
+}
+
+/// A running node: cheap to clone, every clone drives the same node. The
+/// node stops at [`Node::shutdown`] or when the last clone is dropped.
+#[derive(Clone, Debug)]
+pub struct Node {
+    name: MemberName,
+    addr: SocketAddr,
+    origin: StdInstant,
+    commands: Sender<Command>,
+    events: Receiver<NodeEvent>,
+    done: Receiver<()>,
+}
+
+impl Node {
+    /// Our member name.
+    pub fn name(&self) -> &MemberName {
+        &self.name
+    }
+
+    /// The address others reach us at.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// The zero of the node's protocol clock (shared by the nodes of one
+    /// process).
+    pub fn clock_origin(&self) -> StdInstant {
+        self.origin
+    }
+
+    /// Joins a cluster through `seeds`; returns the seed that answered, once
+    /// our table is synced with it, or [`NodeError::JoinFailed`] after the
+    /// configured attempts.
+    pub async fn join(&self, seeds: &[SocketAddr]) -> Result<SocketAddr, NodeError> {
+        let (reply, rx) = async_channel::bounded(1);
+        self.request(Command::Join { seeds: seeds.to_vec(), reply }, rx).await?
+    }
+
+    /// Leaves gracefully: returns once the announcement has had all its
+    /// transmissions, or after `leave_timeout`. The node then ignores the
+    /// cluster until it is shut down.
+    pub async fn leave(&self) -> Result<(), NodeError> {
+        let (reply, rx) = async_channel::bounded(1);
+        self.request(Command::Leave { reply }, rx).await?
+    }
+
+    /// Every member this node knows, itself first.
+    pub async fn members(&self) -> Result<Vec<Member>, NodeError> {
+        let (reply, rx) = async_channel::bounded(1);
+        self.request(Command::Members { reply }, rx).await
+    }
+
+    /// The node's counters.
+    pub async fn stats(&self) -> Result<NodeStats, NodeError> {
+        let (reply, rx) = async_channel::bounded(1);
+        self.request(Command::Stats { reply }, rx).await
+    }
+
+    /// The node's events. Clones share one queue: each event goes to one
+    /// receiver. Nothing is lost silently: when the queue is full, events
+    /// are counted and a [`NodeEvent::Lagged`] comes before the next one.
+    pub fn events(&self) -> Events {
+        Events { rx: Box::pin(self.events.clone()) }
+    }
+
+    /// Stops the node at once, without leaving (to others it has crashed),
+    /// and returns when its socket is closed.
+    pub async fn shutdown(&self) {
+        let _ = self.commands.send(Command::Shutdown).await;
+        // Fails once the task has dropped its end: it has stopped.
+        let _ = self.done.recv().await;
+    }
+
+    async fn request<T>(&self, command: Command, rx: Receiver<T>) -> Result<T, NodeError> {
+        self.commands.send(command).await.map_err(|_| NodeError::Stopped)?;
+        rx.recv().await.map_err(|_| NodeError::Stopped)
+    }
+}
+
+/// A node's event stream (see [`Node::events`]).
+#[derive(Debug)]
+pub struct Events {
+    rx: core::pin::Pin<Box<Receiver<NodeEvent>>>,
+}
+
+impl Clone for Events {
+    fn clone(&self) -> Self {
+        Events { rx: Box::pin((*self.rx).clone()) }
+    }
+}
+
+impl Events {
+    /// The next event; `None` once the node has stopped and every event
+    /// was taken.
+    pub async fn next(&self) -> Option<NodeEvent> {
+        self.rx.recv().await.ok()
+    }
+
+    /// The next event if one is waiting.
+    pub fn try_next(&self) -> Option<NodeEvent> {
+        self.rx.try_recv().ok()
+    }
+}
+
+impl futures_lite::Stream for Events {
+    type Item = NodeEvent;
+
+    fn poll_next(
+        mut self: core::pin::Pin<&mut Self>,
+        cx: &mut core::task::Context<'_>,
+    ) -> core::task::Poll<Option<NodeEvent>> {
+        self.rx.as_mut().poll_next(cx)
+    }
+}

@@ -1,0 +1,354 @@
+//! The node's task: one future that owns the state machine and moves
+//! bytes and time between it and the runtime. It holds no protocol logic:
+//! every decision is the core's, taken through the shared [`Driver`].
+//!
+//! The loop polls, in order, the command queue (API calls), the socket
+//! (up to [`RECV_BATCH`] datagrams) and the timer, and hands each to the
+//! driver; it yields to the runtime after [`ROUNDS_BEFORE_YIELD`] busy
+//! rounds so one flooded node cannot starve the others on its thread.
+//! Streams, when they come, are one more source polled here.
+
+use core::future::Future;
+use core::net::SocketAddr;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use std::io;
+
+use async_channel::{Receiver, Sender};
+use futures_lite::Stream;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use swim_core::wire::{Datagram, MAX_DATAGRAM};
+use swim_core::{Driver, Event, Input, Instant, Swim, Transport};
+
+use crate::clock::Clock;
+use crate::node::{IoStats, Member, NodeError, NodeEvent, NodeStats};
+use crate::runtime::{Timer, UdpIo};
+
+/// Datagrams taken from the socket per round before the other sources get
+/// a turn.
+pub const RECV_BATCH: usize = 32;
+
+/// Busy rounds before the task yields to the runtime.
+pub const ROUNDS_BEFORE_YIELD: usize = 4;
+
+/// A request from a [`Node`](crate::Node) handle.
+#[derive(Debug)]
+pub(crate) enum Command {
+    Join { seeds: Vec<SocketAddr>, reply: Sender<Result<SocketAddr, NodeError>> },
+    Leave { reply: Sender<Result<(), NodeError>> },
+    Members { reply: Sender<Vec<Member>> },
+    Stats { reply: Sender<NodeStats> },
+    Shutdown,
+}
+
+/// Callers waiting for the outcome of a join or a leave.
+#[derive(Default)]
+struct Waiters {
+    join: Vec<Sender<Result<SocketAddr, NodeError>>>,
+    leave: Vec<Sender<Result<(), NodeError>>>,
+}
+
+/// The event queue towards the application, with the count of what it
+/// could not take.
+struct EventSink {
+    /// Unbounded underneath, so memory follows the backlog rather than the
+    /// bound; `capacity` is enforced here (the task is the only sender).
+    tx: Sender<NodeEvent>,
+    capacity: usize,
+    /// Dropped since the last delivered [`NodeEvent::Lagged`].
+    missed: u64,
+}
+
+impl EventSink {
+    fn push(&mut self, event: NodeEvent, io: &mut IoStats) {
+        if self.tx.is_closed() {
+            return;
+        }
+        // Room for the event, and for the notice of what was lost before it.
+        let needed = if self.missed > 0 { 2 } else { 1 };
+        if self.tx.len() + needed > self.capacity {
+            self.drop_one(io);
+            return;
+        }
+        if self.missed > 0 {
+            let _ = self.tx.try_send(NodeEvent::Lagged { missed: self.missed });
+            self.missed = 0;
+        }
+        let _ = self.tx.try_send(event);
+    }
+
+    fn drop_one(&mut self, io: &mut IoStats) {
+        if self.missed == 0 {
+            tracing::warn!("event consumer is behind; dropping events (counted in IoStats::events_dropped)");
+        }
+        self.missed += 1;
+        io.events_dropped += 1;
+    }
+}
+
+/// The runtime side of one input: what the driver's actions touch.
+struct Io<'a, S> {
+    socket: &'a S,
+    stats: &'a mut IoStats,
+    sink: &'a mut EventSink,
+    waiters: &'a mut Waiters,
+    at: std::time::Instant,
+}
+
+impl<S: UdpIo> Transport for Io<'_, S> {
+    fn send(&mut self, to: SocketAddr, packet: Datagram) -> Option<Datagram> {
+        match self.socket.try_send_to(&packet, to) {
+            Ok(_) => self.stats.datagrams_sent += 1,
+            Err(e) => count_send_error(self.stats, to, &e),
+        }
+        Some(packet)
+    }
+
+    fn set_timer(&mut self, _at: Instant) {
+        // The task re-arms its timer from the driver's deadline after each
+        // input, so a deadline is never lost between two inputs.
+    }
+
+    fn event(&mut self, event: Event) {
+        tracing::debug!(?event, "membership event");
+        match &event {
+            Event::JoinCompleted { seed } => {
+                for w in self.waiters.join.drain(..) {
+                    let _ = w.try_send(Ok(*seed));
+                }
+            }
+            Event::JoinFailed => {
+                for w in self.waiters.join.drain(..) {
+                    let _ = w.try_send(Err(NodeError::JoinFailed));
+                }
+            }
+            Event::LeaveCompleted => {
+                for w in self.waiters.leave.drain(..) {
+                    let _ = w.try_send(Ok(()));
+                }
+            }
+            _ => {}
+        }
+        self.sink.push(NodeEvent::Protocol { at: self.at, event }, self.stats);
+    }
+}
+
+fn count_send_error(stats: &mut IoStats, to: SocketAddr, e: &io::Error) {
+    match e.kind() {
+        io::ErrorKind::WouldBlock => stats.send_buffer_full += 1,
+        io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset | io::ErrorKind::HostUnreachable => {
+            stats.unreachable += 1;
+        }
+        _ if e.raw_os_error() == Some(EMSGSIZE) => stats.send_oversized += 1,
+        _ => {
+            stats.send_errors += 1;
+            tracing::warn!(%to, error = %e, "send failed");
+        }
+    }
+}
+
+/// `EMSGSIZE` on Linux and the BSDs' value differ; both are covered by
+/// the kind check in newer std, this catches the rest on Linux.
+const EMSGSIZE: i32 = if cfg!(target_os = "linux") { 90 } else { 40 };
+
+/// The channels between a task and its handles.
+pub(crate) struct Wiring {
+    pub(crate) commands: Receiver<Command>,
+    pub(crate) events: Sender<NodeEvent>,
+    pub(crate) event_capacity: usize,
+    pub(crate) done: Sender<()>,
+}
+
+/// The future a runtime spawns for one node.
+pub(crate) struct Task<S, T> {
+    swim: Swim<Xoshiro256PlusPlus>,
+    driver: Driver,
+    clock: Clock,
+    /// Timer slack in ms (see `NodeBuilder::timer_slack`).
+    slack: u64,
+    socket: S,
+    timer: T,
+    /// The deadline the timer is armed for, if any.
+    armed: Option<Instant>,
+    commands: Pin<Box<Receiver<Command>>>,
+    sink: EventSink,
+    waiters: Waiters,
+    stats: IoStats,
+    buf: Box<[u8]>,
+    /// Dropped when the task ends, which tells `shutdown` it has.
+    _done: Sender<()>,
+}
+
+impl<S: UdpIo, T: Timer> Task<S, T> {
+    pub(crate) fn new(
+        swim: Swim<Xoshiro256PlusPlus>,
+        clock: Clock,
+        slack: u64,
+        socket: S,
+        timer: T,
+        wiring: Wiring,
+    ) -> Self {
+        let Wiring { commands, events, event_capacity, done } = wiring;
+        let mut task = Task {
+            swim,
+            driver: Driver::new(),
+            clock,
+            slack,
+            socket,
+            timer,
+            armed: None,
+            commands: Box::pin(commands),
+            sink: EventSink { tx: events, capacity: event_capacity.max(2), missed: 0 },
+            waiters: Waiters::default(),
+            stats: IoStats::default(),
+            // One byte more than the core accepts, so an oversized datagram
+            // is seen as such rather than silently cut to size.
+            buf: vec![0; MAX_DATAGRAM + 1].into_boxed_slice(),
+            _done: done,
+        };
+        // Starts the protocol period: a lone node answers joiners and probes
+        // whoever joins it.
+        let _ = task.input(Input::Timeout);
+        task
+    }
+
+    /// Runs one input through the driver and re-arms the timer.
+    fn input(&mut self, input: Input<'_>) -> Result<(), swim_core::Error> {
+        let at = Clock::read();
+        let now = self.clock.core(at);
+        let mut io =
+            Io { socket: &self.socket, stats: &mut self.stats, sink: &mut self.sink, waiters: &mut self.waiters, at };
+        let result = self.driver.handle(&mut self.swim, now, input, &mut io);
+        self.rearm();
+        result
+    }
+
+    fn rearm(&mut self) {
+        let deadline = self.driver.deadline();
+        if deadline != self.armed {
+            if let Some(at) = deadline {
+                self.timer.reset(self.clock.std(Clock::coarsen(at, self.slack)));
+            }
+            self.armed = deadline;
+        }
+    }
+
+    /// Carries out one command; `false` when the task must stop.
+    fn command(&mut self, command: Command) -> bool {
+        match command {
+            Command::Join { seeds, reply } => match self.input(Input::Join { seeds: &seeds }) {
+                Ok(()) => self.waiters.join.push(reply),
+                Err(e) => {
+                    let _ = reply.try_send(Err(NodeError::Protocol(e)));
+                }
+            },
+            Command::Leave { reply } => {
+                if self.swim.has_left() {
+                    let _ = reply.try_send(Ok(()));
+                } else {
+                    match self.input(Input::Leave) {
+                        // An ongoing leave: wait for the same completion.
+                        Ok(()) | Err(swim_core::Error::Leaving) if !self.swim.has_left() => {
+                            self.waiters.leave.push(reply);
+                        }
+                        Ok(()) => {
+                            let _ = reply.try_send(Ok(()));
+                        }
+                        Err(e) => {
+                            let _ = reply.try_send(Err(NodeError::Protocol(e)));
+                        }
+                    }
+                }
+            }
+            Command::Members { reply } => {
+                let _ = reply.try_send(self.swim.members().map(Member::from).collect());
+            }
+            Command::Stats { reply } => {
+                let _ = reply.try_send(NodeStats { protocol: self.swim.stats(), io: self.stats });
+            }
+            Command::Shutdown => return false,
+        }
+        true
+    }
+
+    fn datagram(&mut self, len: usize, from: SocketAddr) {
+        self.stats.datagrams_received += 1;
+        // Moved out for the call, so the buffer and the state machine can be
+        // borrowed apart.
+        let buf = core::mem::take(&mut self.buf);
+        if let Err(e) = self.input(Input::Packet { from, bytes: &buf[..len] }) {
+            tracing::debug!(%from, error = %e, "datagram rejected");
+        }
+        self.buf = buf;
+    }
+
+    fn recv_error(&mut self, e: &io::Error) {
+        match e.kind() {
+            // A peer's closed port, reported on some platforms at the next
+            // receive; not an error of ours.
+            io::ErrorKind::ConnectionRefused | io::ErrorKind::ConnectionReset => self.stats.unreachable += 1,
+            _ => {
+                self.stats.recv_errors += 1;
+                tracing::warn!(error = %e, "receive failed");
+            }
+        }
+    }
+
+    /// One round over every source; whether anything was done.
+    fn round(&mut self, cx: &mut Context<'_>) -> Option<bool> {
+        let mut busy = false;
+        loop {
+            match self.commands.as_mut().poll_next(cx) {
+                Poll::Ready(Some(c)) => {
+                    busy = true;
+                    if !self.command(c) {
+                        return None;
+                    }
+                }
+                // Every handle is gone: nobody can reach the node any more.
+                Poll::Ready(None) => return None,
+                Poll::Pending => break,
+            }
+        }
+        for _ in 0..RECV_BATCH {
+            match self.socket.poll_recv_from(cx, &mut self.buf) {
+                Poll::Ready(Ok((len, from))) => {
+                    busy = true;
+                    self.datagram(len.min(self.buf.len()), from);
+                }
+                Poll::Ready(Err(e)) => {
+                    busy = true;
+                    self.recv_error(&e);
+                }
+                Poll::Pending => break,
+            }
+        }
+        if self.armed.is_some() && self.timer.poll_expired(cx).is_ready() {
+            busy = true;
+            self.armed = None;
+            let _ = self.input(Input::Timeout);
+        }
+        Some(busy)
+    }
+}
+
+impl<S: UdpIo, T: Timer> Future for Task<S, T> {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        let this = self.get_mut();
+        for _ in 0..ROUNDS_BEFORE_YIELD {
+            match this.round(cx) {
+                None => {
+                    tracing::info!(node = %this.swim.local().name, "node stopped");
+                    return Poll::Ready(());
+                }
+                // Every source returned Pending and registered the waker.
+                Some(false) => return Poll::Pending,
+                Some(true) => {}
+            }
+        }
+        cx.waker().wake_by_ref();
+        Poll::Pending
+    }
+}

@@ -1,0 +1,105 @@
+//! Run a [`swim_core`] member on smol: UDP datagrams through an
+//! [`smol::Async`] socket, the core's one deadline on an
+//! [`smol::Timer`], the task on smol's global executor. Everything else
+//! (the action loop, the clock, the handle) is the runtime-neutral
+//! [`swim_node`], re-exported here.
+//!
+//! ```no_run
+//! use swim_smol::{NodeBuilder, NodeEvent};
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! smol::block_on(async {
+//!     let node = swim_smol::start(NodeBuilder::new("a", "127.0.0.1:0".parse()?))?;
+//!     node.join(&["127.0.0.1:7946".parse()?]).await?;
+//!     let events = node.events();
+//!     while let Some(NodeEvent::Protocol { event, .. }) = events.next().await {
+//!         println!("{event:?}");
+//!     }
+//!     Ok(())
+//! })
+//! # }
+//! ```
+
+use core::future::Future;
+use core::net::SocketAddr;
+use core::task::{Context, Poll};
+use std::io;
+use std::net::UdpSocket;
+use std::time::Instant;
+
+use smol::Async;
+pub use swim_node::{
+    Config, Event, Events, IoStats, Member, MemberName, MemberState, Node, NodeBuilder, NodeError, NodeEvent,
+    NodeStats, StartError,
+};
+
+/// The smol [`Runtime`](swim_node::Runtime): sockets on the async-io
+/// reactor, tasks on smol's global executor (its threads start on first
+/// use; `SMOL_THREADS` sets how many).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Smol;
+
+/// Starts a node on smol's global executor. Works from any thread, inside
+/// or outside an async context.
+pub fn start(builder: NodeBuilder) -> Result<Node, StartError> {
+    builder.start(&Smol)
+}
+
+impl swim_node::Runtime for Smol {
+    type Socket = Socket;
+    type Timer = Timer;
+
+    fn udp(&self, socket: UdpSocket) -> io::Result<Socket> {
+        Async::new(socket).map(Socket)
+    }
+
+    fn timer(&self, at: Instant) -> Timer {
+        Timer(smol::Timer::at(at))
+    }
+
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
+        smol::spawn(task).detach();
+    }
+}
+
+/// A UDP socket registered with async-io's reactor.
+#[derive(Debug)]
+pub struct Socket(Async<UdpSocket>);
+
+impl swim_node::UdpIo for Socket {
+    fn poll_recv_from(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<(usize, SocketAddr)>> {
+        loop {
+            match self.0.get_ref().recv_from(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return Poll::Ready(done),
+            }
+            // Not readable: register interest, then try again in case a
+            // datagram arrived in between.
+            match self.0.poll_readable(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+
+    fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        // The socket is non-blocking: a full buffer is `WouldBlock`.
+        self.0.get_ref().send_to(buf, to)
+    }
+}
+
+/// An async-io timer, re-armed in place.
+#[derive(Debug)]
+pub struct Timer(smol::Timer);
+
+impl swim_node::Timer for Timer {
+    fn reset(&mut self, at: Instant) {
+        self.0.set_at(at);
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        use core::pin::Pin;
+        Pin::new(&mut self.0).poll(cx).map(|_| ())
+    }
+}

@@ -1,0 +1,25 @@
+//! Real loopback sockets on smol, and a cluster mixing smol and tokio nodes.
+
+use swim_node::testing::{builder, converge_kill_leave};
+use swim_smol::Smol;
+
+#[test]
+fn ten_nodes_converge_detect_a_kill_and_see_a_leave() {
+    smol::block_on(converge_kill_leave(Smol, 10, |i| swim_smol::start(builder(i))));
+}
+
+#[test]
+fn a_cluster_of_smol_and_tokio_nodes_works_as_one() {
+    let tokio = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().expect("runtime");
+    // Even nodes on smol, odd ones on tokio; the kill and the leave hit one
+    // of each.
+    let start = |i: usize| {
+        if i.is_multiple_of(2) {
+            swim_smol::start(builder(i))
+        } else {
+            let _guard = tokio.enter();
+            swim_tokio::start(builder(i))
+        }
+    };
+    smol::block_on(converge_kill_leave(Smol, 10, start));
+}

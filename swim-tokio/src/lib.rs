@@ -1,0 +1,89 @@
+//! Run a [`swim_core`] member on tokio: UDP datagrams through a
+//! [`tokio::net::UdpSocket`], the core's one deadline on a
+//! [`tokio::time::Sleep`]. Everything else (the action loop, the clock,
+//! the handle) is the runtime-neutral [`swim_node`], re-exported here.
+//!
+//! ```no_run
+//! use swim_tokio::{NodeBuilder, NodeEvent};
+//!
+//! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
+//! let node = swim_tokio::start(NodeBuilder::new("a", "127.0.0.1:0".parse()?))?;
+//! node.join(&["127.0.0.1:7946".parse()?]).await?;
+//! let events = node.events();
+//! while let Some(NodeEvent::Protocol { event, .. }) = events.next().await {
+//!     println!("{event:?}");
+//! }
+//! # Ok(()) }
+//! ```
+
+use core::future::Future;
+use core::net::SocketAddr;
+use core::pin::Pin;
+use core::task::{Context, Poll};
+use std::io;
+use std::net::UdpSocket;
+use std::time::Instant;
+
+pub use swim_node::{
+    Config, Event, Events, IoStats, Member, MemberName, MemberState, Node, NodeBuilder, NodeError, NodeEvent,
+    NodeStats, StartError,
+};
+
+/// The tokio [`Runtime`](swim_node::Runtime): sockets and timers of the
+/// current tokio runtime, tasks spawned on it.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Tokio;
+
+/// Starts a node on the current tokio runtime.
+///
+/// Must be called from within a tokio runtime (with the `net` and `time`
+/// drivers enabled), as `tokio::spawn` must.
+pub fn start(builder: NodeBuilder) -> Result<Node, StartError> {
+    builder.start(&Tokio)
+}
+
+impl swim_node::Runtime for Tokio {
+    type Socket = Socket;
+    type Timer = Timer;
+
+    fn udp(&self, socket: UdpSocket) -> io::Result<Socket> {
+        tokio::net::UdpSocket::from_std(socket).map(Socket)
+    }
+
+    fn timer(&self, at: Instant) -> Timer {
+        Timer(Box::pin(tokio::time::sleep_until(at.into())))
+    }
+
+    fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
+        drop(tokio::spawn(task));
+    }
+}
+
+/// A tokio UDP socket.
+#[derive(Debug)]
+pub struct Socket(tokio::net::UdpSocket);
+
+impl swim_node::UdpIo for Socket {
+    fn poll_recv_from(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<(usize, SocketAddr)>> {
+        let mut read = tokio::io::ReadBuf::new(buf);
+        self.0.poll_recv_from(cx, &mut read).map_ok(|from| (read.filled().len(), from))
+    }
+
+    fn try_send_to(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
+        self.0.try_send_to(buf, to)
+    }
+}
+
+/// A tokio sleep, re-armed in place.
+#[derive(Debug)]
+pub struct Timer(Pin<Box<tokio::time::Sleep>>);
+
+impl swim_node::Timer for Timer {
+    fn reset(&mut self, at: Instant) {
+        self.0.as_mut().reset(at.into());
+    }
+
+    fn poll_expired(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
