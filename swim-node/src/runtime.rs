@@ -2,7 +2,7 @@
 //! timer it can re-arm, and a way to spawn the node's task.
 //!
 //! `swim-tokio` and `swim-smol` implement these in a few lines each; the
-//! loop that uses them ([`crate::task`]) is written once. Reliable streams
+//! loop that uses them (the node's task) is written once. Reliable streams
 //! (TCP) will join as further associated types beside the socket, handled
 //! by the same loop, without changing what is here.
 
