@@ -307,6 +307,8 @@ impl Detector {
         if let Some(p) = self.probes.iter_mut().find(|p| p.seq == seq) {
             if from == p.addr || p.helpers.contains(&from) {
                 p.acked = true;
+                // Nothing is left to do at the timeout: do not wake for it.
+                self.timers.remove(p.timeout_at, Timer::ProbeTimeout(p.seq));
             } else {
                 self.counters.unexpected_answers += 1;
             }

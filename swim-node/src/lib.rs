@@ -21,8 +21,8 @@ pub mod testing;
 
 pub use clock::Clock;
 pub use node::{
-    DEFAULT_EVENT_CAPACITY, DEFAULT_TIMER_SLACK, Events, IoStats, Member, Node, NodeBuilder, NodeError, NodeEvent,
-    NodeStats, StartError,
+    DEFAULT_EVENT_CAPACITY, DEFAULT_TIMER_SLACK_DIVISOR, Events, IoStats, Member, Node, NodeBuilder, NodeError,
+    NodeEvent, NodeStats, StartError,
 };
 pub use runtime::{Runtime, Timer, UdpIo};
 pub use swim_core::{Config, Event, MemberName, MemberState};
