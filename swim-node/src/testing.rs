@@ -10,9 +10,12 @@ use crate::cluster::LocalCluster;
 use crate::node::{Node, NodeBuilder, StartError};
 use crate::runtime::Runtime;
 
-/// A fast configuration for loopback tests: 200 ms protocol periods.
+/// A fast configuration for loopback tests: the LAN preset with 200 ms
+/// protocol periods and a push-pull every 5 s (which repairs a member that
+/// missed a join's gossip well within the tests' limits).
 pub fn fast_config() -> Config {
-    Config::local()
+    Config::lan()
+        .with_push_pull_interval(Some(swim_core::Duration::from_secs(5)))
         .with_probe_interval(swim_core::Duration::from_millis(200))
         .with_probe_timeout(swim_core::Duration::from_millis(80))
         .with_gossip_interval(swim_core::Duration::from_millis(50))
