@@ -36,7 +36,11 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
     }
     match args.runtime {
         RuntimeKind::Tokio => crate::tokio_runtime()?.block_on(demo(swim_tokio::Tokio, swim_tokio::start, &args)),
-        RuntimeKind::Smol => smol::block_on(demo(swim_smol::Smol, swim_smol::start, &args)),
+        RuntimeKind::Smol => {
+            let ex = std::sync::Arc::new(smol::Executor::new());
+            let start = |b| swim_smol::start_on(&ex, b);
+            smol::block_on(ex.run(demo(swim_smol::Smol::on(ex.clone()), start, &args)))
+        }
     }
 }
 
@@ -58,7 +62,7 @@ fn show<R: Runtime>(cluster: &LocalCluster<R>, seen: &Seen) {
 
 async fn demo<R: Runtime>(
     runtime: R,
-    start: fn(NodeBuilder) -> Result<Node, StartError>,
+    start: impl Fn(NodeBuilder) -> Result<Node, StartError>,
     args: &DemoArgs,
 ) -> Result<(), String> {
     let n = args.nodes;

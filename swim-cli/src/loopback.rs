@@ -48,7 +48,13 @@ pub(crate) fn run(args: LoopbackArgs) -> Result<(), String> {
     }
     match args.runtime {
         RuntimeKind::Tokio => crate::tokio_runtime()?.block_on(measure(swim_tokio::Tokio, swim_tokio::start, &args)),
-        RuntimeKind::Smol => smol::block_on(measure(swim_smol::Smol, swim_smol::start, &args)),
+        RuntimeKind::Smol => {
+            // One thread for the nodes, the reactor and the measurement:
+            // no wake-up crosses threads.
+            let ex = std::sync::Arc::new(smol::Executor::new());
+            let start = |b| swim_smol::start_on(&ex, b);
+            smol::block_on(ex.run(measure(swim_smol::Smol::on(ex.clone()), start, &args)))
+        }
     }
 }
 
@@ -69,7 +75,7 @@ async fn traffic(nodes: &[Node]) -> (u64, u64) {
 
 async fn measure<R: Runtime>(
     runtime: R,
-    start: fn(NodeBuilder) -> Result<Node, StartError>,
+    start: impl Fn(NodeBuilder) -> Result<Node, StartError>,
     args: &LoopbackArgs,
 ) -> Result<(), String> {
     let n = args.nodes;

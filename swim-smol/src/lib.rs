@@ -27,22 +27,39 @@ use std::io;
 use std::net::UdpSocket;
 use std::time::Instant;
 
-use smol::Async;
+use smol::{Async, Executor};
+use std::sync::Arc;
 pub use swim_node::{
     Config, Event, Events, IoStats, Member, MemberName, MemberState, Node, NodeBuilder, NodeError, NodeEvent,
     NodeStats, StartError,
 };
 
 /// The smol [`Runtime`](swim_node::Runtime): sockets on the async-io
-/// reactor, tasks on smol's global executor (its threads start on first
-/// use; `SMOL_THREADS` sets how many).
-#[derive(Clone, Copy, Debug, Default)]
-pub struct Smol;
+/// reactor, tasks on an executor of the caller's or on smol's global one
+/// (its threads start on first use; `SMOL_THREADS` sets how many).
+#[derive(Clone, Debug, Default)]
+pub struct Smol {
+    executor: Option<Arc<Executor<'static>>>,
+}
+
+impl Smol {
+    /// Tasks go to `executor`; the caller runs it (say
+    /// `smol::block_on(executor.run(...))`, which keeps the nodes, the
+    /// reactor and the caller on one thread).
+    pub fn on(executor: Arc<Executor<'static>>) -> Self {
+        Smol { executor: Some(executor) }
+    }
+}
 
 /// Starts a node on smol's global executor. Works from any thread, inside
 /// or outside an async context.
 pub fn start(builder: NodeBuilder) -> Result<Node, StartError> {
-    builder.start(&Smol)
+    builder.start(&Smol::default())
+}
+
+/// Starts a node whose task runs on `executor`.
+pub fn start_on(executor: &Arc<Executor<'static>>, builder: NodeBuilder) -> Result<Node, StartError> {
+    builder.start(&Smol::on(Arc::clone(executor)))
 }
 
 impl swim_node::Runtime for Smol {
@@ -58,7 +75,10 @@ impl swim_node::Runtime for Smol {
     }
 
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
-        smol::spawn(task).detach();
+        match &self.executor {
+            Some(ex) => ex.spawn(task).detach(),
+            None => smol::spawn(task).detach(),
+        }
     }
 }
 
@@ -69,16 +89,16 @@ pub struct Socket(Async<UdpSocket>);
 impl swim_node::UdpIo for Socket {
     fn poll_recv_from(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<(usize, SocketAddr)>> {
         loop {
-            match self.0.get_ref().recv_from(buf) {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                done => return Poll::Ready(done),
-            }
-            // Not readable: register interest, then try again in case a
-            // datagram arrived in between.
+            // Readiness first: a receive tried on every poll of the task
+            // would mostly fail with `WouldBlock`, one syscall each.
             match self.0.poll_readable(cx) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
                 Poll::Pending => return Poll::Pending,
+            }
+            match self.0.get_ref().recv_from(buf) {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                done => return Poll::Ready(done),
             }
         }
     }

@@ -5,7 +5,14 @@ use swim_smol::Smol;
 
 #[test]
 fn ten_nodes_converge_detect_a_kill_and_see_a_leave() {
-    smol::block_on(converge_kill_leave(Smol, 10, |i| swim_smol::start(builder(i))));
+    smol::block_on(converge_kill_leave(Smol::default(), 10, |i| swim_smol::start(builder(i))));
+}
+
+#[test]
+fn ten_nodes_on_a_callers_executor() {
+    let ex = std::sync::Arc::new(smol::Executor::new());
+    let start = |i| swim_smol::start_on(&ex, builder(i));
+    smol::block_on(ex.run(converge_kill_leave(Smol::on(ex.clone()), 10, start)));
 }
 
 #[test]
@@ -21,5 +28,5 @@ fn a_cluster_of_smol_and_tokio_nodes_works_as_one() {
             swim_tokio::start(builder(i))
         }
     };
-    smol::block_on(converge_kill_leave(Smol, 10, start));
+    smol::block_on(converge_kill_leave(Smol::default(), 10, start));
 }
