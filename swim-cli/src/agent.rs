@@ -91,11 +91,7 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
     let builder = NodeBuilder::new(&args.name, args.bind).config(args.config.config()).meta(meta_bytes(&args.meta));
     let node = swim_tokio::start(builder).map_err(|e| e.to_string())?;
     let events = node.events();
-    printer.line(
-        "started",
-        &format!("listening on {}", node.addr()),
-        serde_json::json!({ "event": "started", "addr": node.addr() }),
-    );
+    printer.line("started", &format!("listening on {}", node.addr()), serde_json::json!({ "addr": node.addr() }));
     let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
     if !args.join.is_empty() {
@@ -120,13 +116,13 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
 }
 
 async fn leave(node: &Node, events: &swim_node::Events, printer: &Printer) -> Result<(), String> {
-    printer.line("leaving", "leaving", serde_json::json!({ "event": "leaving" }));
+    printer.line("leaving", "leaving", serde_json::json!({}));
     let result = node.leave().await;
     while let Some(e) = events.try_next() {
         printer.event(&e);
     }
     node.shutdown().await;
     result.map_err(|e| format!("leave failed: {e}"))?;
-    printer.line("stopped", "stopped", serde_json::json!({ "event": "stopped" }));
+    printer.line("stopped", "stopped", serde_json::json!({}));
     Ok(())
 }

@@ -7,7 +7,7 @@ use core::time::Duration;
 use clap::Args;
 use swim_core::{Event, MemberState};
 use swim_node::cluster::{LocalCluster, Seen};
-use swim_node::{Node, NodeBuilder, Runtime, StartError};
+use swim_node::{NodeBuilder, Runtime};
 
 use crate::output::{describe, state_word};
 use crate::{Preset, RuntimeKind};
@@ -34,14 +34,7 @@ pub(crate) fn run(args: DemoArgs) -> Result<(), String> {
     if !(3..=64).contains(&args.nodes) {
         return Err("--nodes must be within 3..=64".into());
     }
-    match args.runtime {
-        RuntimeKind::Tokio => crate::tokio_runtime()?.block_on(demo(swim_tokio::Tokio, swim_tokio::start, &args)),
-        RuntimeKind::Smol => {
-            let ex = std::sync::Arc::new(smol::Executor::new());
-            let start = |b| swim_smol::start_on(&ex, b);
-            smol::block_on(ex.run(demo(swim_smol::Smol::on(ex.clone()), start, &args)))
-        }
-    }
+    block_on_runtime!(args.runtime, demo(&args))
 }
 
 fn stamp<R: Runtime>(cluster: &LocalCluster<R>, at: std::time::Instant) -> String {
@@ -60,25 +53,20 @@ fn show<R: Runtime>(cluster: &LocalCluster<R>, seen: &Seen) {
     say!("{}  {:<8} sees {}", stamp(cluster, seen.at), cluster.node(seen.observer).name(), describe(&seen.event));
 }
 
-async fn demo<R: Runtime>(
-    runtime: R,
-    start: impl Fn(NodeBuilder) -> Result<Node, StartError>,
-    args: &DemoArgs,
-) -> Result<(), String> {
+async fn demo<R: Runtime + Clone>(runtime: R, args: &DemoArgs) -> Result<(), String> {
     let n = args.nodes;
-    let mut cluster = LocalCluster::new(runtime);
+    let mut cluster = LocalCluster::new(runtime.clone());
     say!("swim demo: {n} nodes on 127.0.0.1 over UDP, {} runtime, {:?} config", args.runtime.name(), args.config);
     for i in 0..n {
         let builder = NodeBuilder::new(format!("node-{i}"), "127.0.0.1:0".parse().expect("literal address"))
             .config(args.config.config());
-        let index = cluster.add(|| start(builder)).map_err(|e| e.to_string())?;
+        let index = cluster.add(|| builder.start(&runtime)).map_err(|e| e.to_string())?;
         let node = cluster.node(index);
         say!("{}  started {} on {}", now_stamp(&cluster), node.name(), node.addr());
     }
 
     say!("{}  -- every node joins through node-0", now_stamp(&cluster));
     cluster.join_all().await.map_err(|e| format!("join: {e}"))?;
-    let mut false_failures = Vec::new();
     let converged = cluster.wait_until(STAGE_LIMIT, LocalCluster::converged, show).await;
     if !converged {
         return Err("the nodes did not all see each other in time".into());
@@ -90,20 +78,7 @@ async fn demo<R: Runtime>(
     say!("{}  -- killing {victim} abruptly: its socket closes, no goodbye", now_stamp(&cluster));
     cluster.kill(victim_index).await;
     let killed_at = swim_node::Clock::read();
-    let detected = cluster
-        .wait_until(
-            STAGE_LIMIT,
-            |c| c.all_see(&victim, MemberState::Dead),
-            |c, seen| {
-                show(c, seen);
-                if let Event::Failed { name, .. } = &seen.event
-                    && *name != victim
-                {
-                    false_failures.push(name.clone());
-                }
-            },
-        )
-        .await;
+    let detected = cluster.wait_until(STAGE_LIMIT, |c| c.all_see(&victim, MemberState::Dead), show).await;
     if !detected {
         return Err(format!("{victim} was not declared failed by every survivor in time"));
     }
@@ -118,18 +93,7 @@ async fn demo<R: Runtime>(
     let leaver = cluster.node(leaver_index).name().clone();
     say!("{}  -- {leaver} leaves gracefully", now_stamp(&cluster));
     cluster.leave(leaver_index).await.map_err(|e| format!("leave: {e}"))?;
-    let left = cluster
-        .wait_until(
-            STAGE_LIMIT,
-            |c| c.all_see(&leaver, MemberState::Left),
-            |c, seen| {
-                show(c, seen);
-                if let Event::Failed { name, .. } = &seen.event {
-                    false_failures.push(name.clone());
-                }
-            },
-        )
-        .await;
+    let left = cluster.wait_until(STAGE_LIMIT, |c| c.all_see(&leaver, MemberState::Left), show).await;
     if !left {
         return Err(format!("{leaver}'s leave did not reach every node in time"));
     }
@@ -139,8 +103,8 @@ async fn demo<R: Runtime>(
     for i in cluster.running().collect::<Vec<_>>() {
         cluster.node(i).shutdown().await;
     }
-    if !false_failures.is_empty() {
-        return Err(format!("live or departed members were declared failed: {false_failures:?}"));
+    if let Some(seen) = cluster.false_failures().first() {
+        return Err(format!("a live or departed member was declared failed: {:?}", seen.event));
     }
     say!("done in {:.1} s", cluster.started().elapsed().as_secs_f64());
     Ok(())

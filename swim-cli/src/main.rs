@@ -7,6 +7,21 @@ macro_rules! say {
     ($($t:tt)*) => { $crate::output::emit(format_args!($($t)*)) };
 }
 
+/// Runs `$task(runtime, args...)` to completion on the runtime `$kind`
+/// names: tokio's multi-threaded one, or a smol executor driven by the
+/// calling thread.
+macro_rules! block_on_runtime {
+    ($kind:expr, $task:ident($($arg:expr),*)) => {
+        match $kind {
+            $crate::RuntimeKind::Tokio => $crate::tokio_runtime()?.block_on($task(swim_tokio::Tokio, $($arg),*)),
+            $crate::RuntimeKind::Smol => {
+                let ex = std::sync::Arc::new(smol::Executor::new());
+                smol::block_on(ex.run($task(swim_smol::Smol::on(ex.clone()), $($arg),*)))
+            }
+        }
+    };
+}
+
 mod agent;
 mod demo;
 mod loopback;

@@ -17,11 +17,6 @@ pub struct Clock {
 const FAR: StdDuration = StdDuration::from_secs(365 * 24 * 3600);
 
 impl Clock {
-    /// A clock whose zero is now.
-    pub fn start() -> Self {
-        Clock { origin: Clock::read() }
-    }
-
     /// The process's clock: its zero is the first call, so every node of
     /// one process reads the same time (their traces line up, and their
     /// timers fall on one grid and can share wake-ups).
@@ -38,16 +33,6 @@ impl Clock {
         }
         let ms = at.as_millis();
         Instant::from_millis(ms.div_ceil(slack).saturating_mul(slack))
-    }
-
-    /// A clock whose zero is `origin`.
-    pub fn with_origin(origin: StdInstant) -> Self {
-        Clock { origin }
-    }
-
-    /// The core's time now (whole milliseconds since the origin).
-    pub fn now(&self) -> Instant {
-        self.core(Clock::read())
     }
 
     /// The monotonic clock's reading: the one place a node reads it.
@@ -81,7 +66,7 @@ mod tests {
 
     #[test]
     fn round_trips_whole_milliseconds() {
-        let clock = Clock::start();
+        let clock = Clock::process();
         for ms in [0, 1, 999, 86_400_000] {
             let at = Instant::from_millis(ms);
             assert_eq!(clock.core(clock.std(at)), at);
@@ -99,7 +84,7 @@ mod tests {
 
     #[test]
     fn never_panics_at_the_edges() {
-        let clock = Clock::start();
+        let clock = Clock::process();
         let _ = clock.std(Instant::MAX);
         let earlier = clock.origin().checked_sub(StdDuration::from_secs(1));
         if let Some(earlier) = earlier {

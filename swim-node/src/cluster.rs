@@ -6,7 +6,6 @@
 //! one cluster can mix runtimes), waiting uses a [`Runtime`]'s timer, and
 //! the async functions run on whatever executor the caller blocks on.
 
-use core::net::SocketAddr;
 use core::time::Duration;
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -29,12 +28,22 @@ pub struct Seen {
     pub event: Event,
 }
 
+/// What the harness did to a node.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Status {
+    Running,
+    Killed,
+    Left,
+}
+
 /// Nodes started together and what each of them has reported.
 #[derive(Debug)]
 pub struct LocalCluster<R> {
     runtime: R,
     nodes: Vec<Node>,
-    stopped: Vec<bool>,
+    status: Vec<Status>,
+    /// `Failed` events about a node that was not killed: alive, or left.
+    false_failures: Vec<Seen>,
     /// What node `i` believes of each other member, from its events.
     views: Vec<BTreeMap<MemberName, MemberState>>,
     merged: Receiver<(usize, NodeEvent)>,
@@ -50,7 +59,8 @@ impl<R: Runtime> LocalCluster<R> {
         LocalCluster {
             runtime,
             nodes: Vec::new(),
-            stopped: Vec::new(),
+            status: Vec::new(),
+            false_failures: Vec::new(),
             views: Vec::new(),
             merged,
             merged_tx,
@@ -74,7 +84,7 @@ impl<R: Runtime> LocalCluster<R> {
             }
         });
         self.nodes.push(node);
-        self.stopped.push(false);
+        self.status.push(Status::Running);
         self.views.push(BTreeMap::new());
         Ok(index)
     }
@@ -102,12 +112,18 @@ impl<R: Runtime> LocalCluster<R> {
     /// Whether node `i` was stopped with [`LocalCluster::kill`] or
     /// [`LocalCluster::leave`].
     pub fn is_stopped(&self, i: usize) -> bool {
-        self.stopped[i]
+        self.status[i] != Status::Running
     }
 
     /// Indices of nodes still running.
     pub fn running(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.nodes.len()).filter(|&i| !self.stopped[i])
+        (0..self.nodes.len()).filter(|&i| !self.is_stopped(i))
+    }
+
+    /// Every `Failed` reported so far about a node the harness did not
+    /// kill (a running node, or one that left gracefully).
+    pub fn false_failures(&self) -> &[Seen] {
+        &self.false_failures
     }
 
     /// What node `i` believes of `name`, from the events it reported
@@ -146,14 +162,14 @@ impl<R: Runtime> LocalCluster<R> {
     /// Stops node `i` abruptly (no leave): to the others it has crashed.
     pub async fn kill(&mut self, i: usize) {
         self.nodes[i].shutdown().await;
-        self.stopped[i] = true;
+        self.status[i] = Status::Killed;
     }
 
     /// Node `i` leaves gracefully, then stops.
     pub async fn leave(&mut self, i: usize) -> Result<(), crate::NodeError> {
         let r = self.nodes[i].leave().await;
         self.nodes[i].shutdown().await;
-        self.stopped[i] = true;
+        self.status[i] = Status::Left;
         r
     }
 
@@ -177,21 +193,9 @@ impl<R: Runtime> LocalCluster<R> {
             let Some((observer, event)) = next.await else { return done(self) };
             match event {
                 NodeEvent::Protocol { at, event } => {
-                    self.apply(observer, &event);
-                    on_event(self, &Seen { observer, at, event });
-                }
-                NodeEvent::Lagged { missed } => self.lagged += missed,
-            }
-        }
-    }
-
-    /// Takes whatever events are waiting, without waiting.
-    pub fn drain(&mut self, mut on_event: impl FnMut(&Self, &Seen)) {
-        while let Ok((observer, event)) = self.merged.try_recv() {
-            match event {
-                NodeEvent::Protocol { at, event } => {
-                    self.apply(observer, &event);
-                    on_event(self, &Seen { observer, at, event });
+                    let seen = Seen { observer, at, event };
+                    self.apply(&seen);
+                    on_event(self, &seen);
                 }
                 NodeEvent::Lagged { missed } => self.lagged += missed,
             }
@@ -203,7 +207,14 @@ impl<R: Runtime> LocalCluster<R> {
         self.wait_until(d, |_| false, on_event).await;
     }
 
-    fn apply(&mut self, observer: usize, event: &Event) {
+    fn apply(&mut self, seen: &Seen) {
+        if let Event::Failed { name, .. } = &seen.event {
+            let killed = self.nodes.iter().zip(&self.status).any(|(n, s)| n.name() == name && *s == Status::Killed);
+            if !killed {
+                self.false_failures.push(seen.clone());
+            }
+        }
+        let (observer, event) = (seen.observer, &seen.event);
         let view = &mut self.views[observer];
         let (name, state) = match event {
             Event::Joined { name, .. } | Event::Alive { name, .. } | Event::Updated { name, .. } => {
@@ -220,9 +231,4 @@ impl<R: Runtime> LocalCluster<R> {
         }
         view.insert(name.clone(), state);
     }
-}
-
-/// The addresses of `nodes`.
-pub fn addrs(nodes: &[Node]) -> Vec<SocketAddr> {
-    nodes.iter().map(Node::addr).collect()
 }

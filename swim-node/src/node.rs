@@ -144,7 +144,7 @@ impl NodeBuilder {
         );
         tracing::info!(node = %name, %addr, bound = %bound, "node started");
         runtime.spawn(task);
-        Ok(Node { name, addr, origin: clock.origin(), commands, events, done })
+        Ok(Node { name, addr, commands, events, done })
     }
 }
 
@@ -292,7 +292,6 @@ pub enum NodeEvent {
 pub struct Node {
     name: MemberName,
     addr: SocketAddr,
-    origin: StdInstant,
     commands: Sender<Command>,
     events: Receiver<NodeEvent>,
     done: Receiver<()>,
@@ -307,12 +306,6 @@ impl Node {
     /// The address others reach us at.
     pub fn addr(&self) -> SocketAddr {
         self.addr
-    }
-
-    /// The zero of the node's protocol clock (shared by the nodes of one
-    /// process).
-    pub fn clock_origin(&self) -> StdInstant {
-        self.origin
     }
 
     /// Joins a cluster through `seeds`; returns the seed that answered, once

@@ -147,8 +147,8 @@ fn count_send_error(stats: &mut IoStats, to: SocketAddr, e: &io::Error) {
     }
 }
 
-/// `EMSGSIZE` on Linux and the BSDs' value differ; both are covered by
-/// the kind check in newer std, this catches the rest on Linux.
+/// `EMSGSIZE` (message too long), which has no stable `io::ErrorKind`:
+/// 90 on Linux, 40 on macOS and the BSDs.
 const EMSGSIZE: i32 = if cfg!(target_os = "linux") { 90 } else { 40 };
 
 /// The channels between a task and its handles.

@@ -7,3 +7,30 @@ use swim_tokio::Tokio;
 async fn ten_nodes_converge_detect_a_kill_and_see_a_leave() {
     converge_kill_leave(Tokio, 10, |i| swim_tokio::start(builder(i))).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_harness_reports_a_live_member_declared_failed() {
+    use core::time::Duration;
+    use swim_core::MemberState;
+    use swim_core::wire::{Message, PacketWriter};
+    use swim_node::cluster::LocalCluster;
+
+    let mut cluster = LocalCluster::new(Tokio);
+    for i in 0..2 {
+        cluster.add(|| swim_tokio::start(builder(i))).expect("node starts");
+    }
+    cluster.join_all().await.expect("join answered");
+    assert!(cluster.wait_until(Duration::from_secs(10), LocalCluster::converged, |_, _| {}).await);
+    assert!(cluster.false_failures().is_empty());
+    // A forged death of the running node-1, sent to node-0 (nothing
+    // authenticates datagrams yet): the harness must count it.
+    let mut w = PacketWriter::new(1400);
+    w.push(&Message::Dead { incarnation: 0, name: "node-1", from: "intruder" }).expect("fits");
+    let forger = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    forger.send_to(w.finish().as_bytes(), cluster.node(0).addr()).expect("send");
+    let name = cluster.node(1).name().clone();
+    let seen = cluster.wait_until(Duration::from_secs(5), |c| c.view(0, &name) == Some(MemberState::Dead), |_, _| {});
+    assert!(seen.await, "node-0 took the forged death");
+    assert_eq!(cluster.false_failures().len(), 1, "{:?}", cluster.false_failures());
+    assert_eq!(cluster.false_failures()[0].observer, 0);
+}
