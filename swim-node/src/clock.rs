@@ -48,7 +48,8 @@ impl Clock {
     }
 
     /// The monotonic instant of the core's `at`. A timer armed for it fires
-    /// when [`Clock::now`] has reached `at`, since both round the same way.
+    /// when [`Clock::core`] of [`Clock::read`] has reached `at`, since both
+    /// round the same way.
     pub fn std(&self, at: Instant) -> StdInstant {
         let later = StdDuration::from_millis(at.as_millis());
         self.origin.checked_add(later).unwrap_or_else(|| self.origin + FAR)
