@@ -34,13 +34,37 @@ fn index(a: SocketAddr) -> usize {
 }
 
 enum Item<T> {
-    Deliver { to: usize, bytes: Vec<u8>, from: usize },
-    Timer { node: usize, t: T },
+    Deliver {
+        to: usize,
+        bytes: Vec<u8>,
+        from: usize,
+    },
+    Timer {
+        node: usize,
+        t: T,
+    },
+    /// Streams (swim's full-state syncs): accepted, a frame, closed.
+    Accept {
+        to: usize,
+        id: swim_core::StreamId,
+        from: usize,
+    },
+    Frame {
+        to: usize,
+        id: swim_core::StreamId,
+        bytes: Vec<u8>,
+    },
+    Closed {
+        to: usize,
+        id: swim_core::StreamId,
+    },
 }
 
 /// The event queue both implementations run on: (time, sequence) order.
 struct Net<T> {
     queue: BTreeMap<(u64, u64), Item<T>>,
+    links: BTreeMap<(usize, swim_core::StreamId), (usize, swim_core::StreamId)>,
+    next_inbound: u64,
     seq: u64,
     now: u64,
     delivered: u64,
@@ -49,7 +73,7 @@ struct Net<T> {
 
 impl<T> Net<T> {
     fn new() -> Self {
-        Net { queue: BTreeMap::new(), seq: 0, now: 0, delivered: 0, bytes: 0 }
+        Net { queue: BTreeMap::new(), links: BTreeMap::new(), next_inbound: 0, seq: 0, now: 0, delivered: 0, bytes: 0 }
     }
     fn push(&mut self, at: u64, item: Item<T>) {
         self.seq += 1;
@@ -72,7 +96,9 @@ impl<T> Net<T> {
 mod swim_side {
     use super::*;
     use swim_core::wire::Datagram;
-    use swim_core::{Config, Driver, Event, Identity, Input, Instant, MemberName, Swim, Transport};
+    use swim_core::{
+        Config, Driver, Event, Identity, Input, Instant, MemberName, StreamEnd, StreamId, Swim, Transport,
+    };
 
     /// One node's side of the shared event queue.
     struct Port<'a> {
@@ -89,6 +115,27 @@ mod swim_side {
             self.net.push(at.as_millis(), Item::Timer { node: self.node, t: at.as_millis() });
         }
         fn event(&mut self, _: Event) {}
+        fn open_stream(&mut self, id: StreamId, to: SocketAddr) {
+            let (net, j) = (&mut *self.net, index(to));
+            net.next_inbound += 1;
+            let peer = StreamId::Inbound(net.next_inbound);
+            net.links.insert((self.node, id), (j, peer));
+            net.links.insert((j, peer), (self.node, id));
+            net.push(net.now + LATENCY_MS, Item::Accept { to: j, id: peer, from: self.node });
+        }
+        fn send_frame(&mut self, id: StreamId, frame: Datagram) -> Option<Datagram> {
+            if let Some(&(j, peer)) = self.net.links.get(&(self.node, id)) {
+                let at = self.net.now + LATENCY_MS;
+                self.net.push(at, Item::Frame { to: j, id: peer, bytes: frame.to_vec() });
+            }
+            Some(frame)
+        }
+        fn close_stream(&mut self, id: StreamId) {
+            if let Some((j, peer)) = self.net.links.remove(&(self.node, id)) {
+                let at = self.net.now + LATENCY_MS;
+                self.net.push(at, Item::Closed { to: j, id: peer });
+            }
+        }
     }
 
     pub(crate) struct Cluster {
@@ -132,6 +179,13 @@ mod swim_side {
                     Item::Timer { node, t } => {
                         if self.nodes[node].1.deadline() == Some(Instant::from_millis(t)) {
                             self.input(node, Input::Timeout);
+                        }
+                    }
+                    Item::Accept { to, id, from } => self.input(to, Input::StreamAccepted { id, from: addr(from) }),
+                    Item::Frame { to, id, bytes } => self.input(to, Input::StreamFrame { id, frame: &bytes }),
+                    Item::Closed { to, id } => {
+                        if self.net.links.remove(&(to, id)).is_some() {
+                            self.input(to, Input::StreamClosed { id, end: StreamEnd::Closed });
                         }
                     }
                 }
@@ -216,6 +270,8 @@ mod foca_side {
                         let _ = self.nodes[node].handle_timer(t, &mut self.rt);
                         self.drain(node);
                     }
+                    // foca runs on datagrams alone.
+                    Item::Accept { .. } | Item::Frame { .. } | Item::Closed { .. } => {}
                 }
             }
         }

@@ -40,6 +40,8 @@ pub(crate) enum QueueKey {
     Local,
     /// The member in this table slot.
     Member(u32),
+    /// An application broadcast, by arrival order.
+    User(u64),
 }
 
 #[derive(Clone, Debug, Default)]
@@ -50,6 +52,8 @@ pub(crate) struct BroadcastQueue {
     index: BTreeMap<QueueKey, Rank>,
     next_id: u64,
     picked: Vec<Rank>,
+    /// What the packet being filled already holds.
+    in_packet: Vec<QueueKey>,
 }
 
 /// After this many queued updates in a row that do not fit, the packet is
@@ -98,13 +102,32 @@ impl BroadcastQueue {
     /// transmission for each; updates that reach `limit` leave the queue.
     /// Returns how many were written.
     pub(crate) fn fill(&mut self, w: &mut PacketWriter, limit: u32) -> usize {
+        self.fill_upto(w, limit, usize::MAX, true)
+    }
+
+    /// Like [`BroadcastQueue::fill`], writing at most `max_bytes` bytes.
+    /// With `fresh` false it adds to the packet it filled last, skipping
+    /// what it already put there.
+    pub(crate) fn fill_upto(&mut self, w: &mut PacketWriter, limit: u32, max_bytes: usize, fresh: bool) -> usize {
         self.picked.clear();
+        if fresh {
+            self.in_packet.clear();
+        }
         let mut misfits = 0;
-        for (rank, (_, bytes)) in &self.order {
-            if w.remaining() < MIN_MESSAGE || misfits >= MAX_MISFITS {
+        let mut room = max_bytes;
+        for (rank, (key, bytes)) in &self.order {
+            if w.remaining() < MIN_MESSAGE || room < MIN_MESSAGE || misfits >= MAX_MISFITS {
                 break;
             }
+            if !fresh && self.in_packet.contains(key) {
+                continue;
+            }
+            if bytes.len() > room {
+                misfits += 1;
+                continue;
+            }
             if w.push_encoded(bytes).is_ok() {
+                room -= bytes.len();
                 self.picked.push(*rank);
                 misfits = 0;
             } else {
@@ -114,6 +137,7 @@ impl BroadcastQueue {
         let picked = core::mem::take(&mut self.picked);
         for &rank in &picked {
             let Some((key, bytes)) = self.order.remove(&rank) else { continue };
+            self.in_packet.push(key);
             let sent = rank.0 + 1;
             if sent >= limit {
                 self.index.remove(&key);

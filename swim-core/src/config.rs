@@ -120,6 +120,53 @@ pub struct Config {
     /// them, at the risk of declaring a member whose refutation was lost.
     /// Range: 0 ..= 8.
     pub last_chance_checks: u32,
+    /// The longest a stream may stay open (a full-state sync, a fallback
+    /// ping, a reliable message) before it is closed as failed. Bounds the
+    /// state a silent or slow peer can hold. Range: at least 1 ms.
+    pub stream_timeout: Duration,
+    /// The most streams open at once, both ways. Streams beyond it are
+    /// refused (an accepted one is closed at once), so peers cannot make a
+    /// member hold unbounded sync state. Range: 1 ..= 4096.
+    pub max_streams: NonZeroU32,
+    /// The most bytes one peer may send in one full-state sync; a larger
+    /// sync is cut off (what was merged stays). Must hold a table of
+    /// `max_members` records. Range: at least `MAX_FRAME`.
+    pub max_sync_bytes: usize,
+    /// When a probe misses its direct ack, also ping the target over a
+    /// stream (memberlist's TCP fallback), so a member whose datagrams are
+    /// blocked but whose streams work is not declared failed. Costs one
+    /// short connection per missed probe.
+    pub fallback_ping: bool,
+    /// How often to retry one member we declared failed by opening a
+    /// full-state sync to its address: two sides of a healed partition
+    /// merge again without an operator. `None` disables it.
+    /// Range: at least 1 s.
+    pub reconnect_interval: Option<Duration>,
+    /// How long a failed member is remembered for reconnect attempts
+    /// (after it has left the table). Range: any.
+    pub reconnect_timeout: Duration,
+    /// The most failed members remembered for reconnect attempts; the
+    /// oldest is forgotten first. Range: 1 ..= 65 536.
+    pub max_reconnect: NonZeroU32,
+    /// Percent of every gossip datagram's budget kept for application
+    /// broadcasts before membership updates fill it, so membership churn
+    /// cannot starve them (both use any room the other leaves).
+    /// Range: 0 ..= 90.
+    pub user_share_percent: u32,
+    /// The largest broadcast or direct message payload, in bytes.
+    /// Range: 0 ..= 1024, and it must fit a datagram beside its header.
+    pub max_user_payload: usize,
+    /// The most application broadcasts waiting for retransmission; the
+    /// most-sent, oldest go first. Range: 1 ..= 1 000 000.
+    pub max_queued_broadcasts: NonZeroU32,
+    /// Lamport times of broadcasts remembered for deduplication: a
+    /// broadcast older than our clock minus this is dropped as too old
+    /// (and counted) rather than risk delivering it twice.
+    /// Range: 16 ..= 1 000 000.
+    pub broadcast_window: u32,
+    /// The largest application state sent in a full-state sync, in bytes.
+    /// Range: 0 ..= `MAX_APP_STATE`.
+    pub max_app_state_len: usize,
 }
 
 /// Generates a chainable setter per field.
@@ -162,6 +209,18 @@ setters! {
     with_join_attempts => join_attempts: NonZeroU32,
     with_leave_timeout => leave_timeout: Duration,
     with_last_chance_checks => last_chance_checks: u32,
+    with_stream_timeout => stream_timeout: Duration,
+    with_max_streams => max_streams: NonZeroU32,
+    with_max_sync_bytes => max_sync_bytes: usize,
+    with_fallback_ping => fallback_ping: bool,
+    with_reconnect_interval => reconnect_interval: Option<Duration>,
+    with_reconnect_timeout => reconnect_timeout: Duration,
+    with_max_reconnect => max_reconnect: NonZeroU32,
+    with_user_share_percent => user_share_percent: u32,
+    with_max_user_payload => max_user_payload: usize,
+    with_max_queued_broadcasts => max_queued_broadcasts: NonZeroU32,
+    with_broadcast_window => broadcast_window: u32,
+    with_max_app_state_len => max_app_state_len: usize,
 }
 
 impl Default for Config {
@@ -206,6 +265,18 @@ impl Config {
             join_attempts: nz(5),
             leave_timeout: Duration::from_secs(5),
             last_chance_checks: 2,
+            stream_timeout: Duration::from_secs(10),
+            max_streams: nz(64),
+            max_sync_bytes: 64 * 1024 * 1024,
+            fallback_ping: true,
+            reconnect_interval: Some(Duration::from_secs(30)),
+            reconnect_timeout: Duration::from_secs(6 * 3600),
+            max_reconnect: nz(1024),
+            user_share_percent: 25,
+            max_user_payload: 1024,
+            max_queued_broadcasts: nz(4096),
+            broadcast_window: 16_384,
+            max_app_state_len: 32 * 1024,
         }
     }
 
@@ -299,6 +370,26 @@ impl Config {
         if self.last_chance_checks > 8 {
             return Err(E::LastChanceChecks);
         }
+        if self.stream_timeout.as_millis() == 0
+            || self.max_streams.get() > 4096
+            || self.max_sync_bytes < crate::wire::MAX_FRAME
+        {
+            return Err(E::Streams);
+        }
+        if self.reconnect_interval.is_some_and(|d| d.as_millis() < 1000) || self.max_reconnect.get() > 65_536 {
+            return Err(E::Reconnect);
+        }
+        // A broadcast with the longest name and payload must fit a datagram.
+        let user_len = 1 + 10 + 2 + crate::name::MAX_NAME_LEN + 2 + self.max_user_payload;
+        if self.user_share_percent > 90
+            || self.max_user_payload > crate::wire::MAX_PAYLOAD
+            || user_len + 1 > self.packet_budget
+            || self.max_queued_broadcasts.get() > 1_000_000
+            || !(16..=1_000_000).contains(&self.broadcast_window)
+            || self.max_app_state_len > crate::wire::MAX_APP_STATE
+        {
+            return Err(E::UserData);
+        }
         Ok(())
     }
 }
@@ -339,6 +430,14 @@ pub enum ConfigError {
     Join,
     /// `last_chance_checks` is above 8.
     LastChanceChecks,
+    /// `stream_timeout` is zero, `max_streams` above 4096 or
+    /// `max_sync_bytes` below one frame.
+    Streams,
+    /// `reconnect_interval` is under 1 s or `max_reconnect` above 65 536.
+    Reconnect,
+    /// A user-data limit is out of range, or a broadcast of
+    /// `max_user_payload` bytes would not fit `packet_budget`.
+    UserData,
 }
 
 impl fmt::Display for ConfigError {
@@ -361,6 +460,11 @@ impl fmt::Display for ConfigError {
             ConfigError::PushPull => "push_pull_interval must be at least 1 s",
             ConfigError::Join => "join_retry_interval must be at least 1 ms and join_attempts 1..=1000",
             ConfigError::LastChanceChecks => "last_chance_checks must be 0..=8",
+            ConfigError::Streams => {
+                "stream_timeout must be at least 1 ms, max_streams 1..=4096 and max_sync_bytes at least one frame"
+            }
+            ConfigError::Reconnect => "reconnect_interval must be at least 1 s and max_reconnect 1..=65536",
+            ConfigError::UserData => "a user-data limit is out of range or a broadcast would not fit packet_budget",
         };
         f.write_str(what)
     }
@@ -406,6 +510,8 @@ mod tests {
         c.packet_budget = 600;
         assert_eq!(c.validate(), Err(ConfigError::MetaTooLongForBudget));
         c.max_meta_len = 128;
+        assert_eq!(c.validate(), Err(ConfigError::UserData), "a full broadcast must fit the budget too");
+        c.max_user_payload = 256;
         assert_eq!(c.validate(), Ok(()));
         let mut c = Config::lan();
         c.indirect_checks = 17;

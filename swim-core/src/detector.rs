@@ -100,6 +100,8 @@ pub(crate) struct Counters {
     pub(crate) relays: u64,
     pub(crate) relays_dropped: u64,
     pub(crate) misdirected: u64,
+    pub(crate) fallback_pings: u64,
+    pub(crate) fallback_acks: u64,
 }
 
 /// Targets of the probes that failed in a period.
@@ -251,6 +253,23 @@ impl Detector {
 
     /// Answers a ping that names us; `refutation` (our alive) rides on the
     /// ack when the datagram accused us, so the prober hears it at once.
+    /// Where a stream ping for the unanswered probe `seq` goes, counted
+    /// as one fallback ping; `None` if the probe is answered or over.
+    pub(crate) fn fallback_target(&mut self, seq: u32) -> Option<(SocketAddr, MemberId)> {
+        let p = self.probes.iter().find(|p| p.seq == seq && !p.acked)?;
+        self.counters.fallback_pings += 1;
+        Some((p.addr, p.target))
+    }
+
+    /// The target answered probe `seq` over a stream: the probe succeeded.
+    pub(crate) fn on_stream_ack(&mut self, seq: u32) {
+        let Some(p) = self.probes.iter_mut().find(|p| p.seq == seq) else { return };
+        if !p.acked {
+            p.acked = true;
+            self.counters.fallback_acks += 1;
+        }
+    }
+
     pub(crate) fn on_ping(
         &mut self,
         from: SocketAddr,

@@ -10,7 +10,7 @@
 use core::fmt;
 use core::net::SocketAddr;
 
-use crate::io::{Action, Event};
+use crate::io::{Action, Event, StreamId};
 use crate::time::Instant;
 
 const OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
@@ -113,6 +113,20 @@ impl Digest {
                 self.write(&[2]);
                 self.event(e);
             }
+            Action::OpenStream { id, to } => {
+                self.write(&[3]);
+                self.stream(*id);
+                self.write_addr(*to);
+            }
+            Action::SendFrame { id, frame } => {
+                self.write(&[4]);
+                self.stream(*id);
+                self.write_bytes(frame);
+            }
+            Action::CloseStream { id } => {
+                self.write(&[5]);
+                self.stream(*id);
+            }
         }
     }
 
@@ -153,6 +167,35 @@ impl Digest {
             }
             Event::JoinFailed => self.write(&[7]),
             Event::LeaveCompleted => self.write(&[8]),
+            Event::User { from, ltime, payload } => {
+                named(self, 9, from.as_str());
+                self.write_u64(*ltime);
+                self.write_bytes(payload);
+            }
+            Event::Message { from, payload, reliable } => {
+                named(self, 10, from.as_str());
+                self.write_bytes(payload);
+                self.write(&[u8::from(*reliable)]);
+            }
+            Event::MessageFailed { to } => named(self, 11, to.as_str()),
+            Event::AppState { from, join, state } => {
+                named(self, 12, from.as_str());
+                self.write(&[u8::from(*join)]);
+                self.write_bytes(state);
+            }
+        }
+    }
+
+    fn stream(&mut self, id: StreamId) {
+        match id {
+            StreamId::Outbound(n) => {
+                self.write(&[0]);
+                self.write_u64(n);
+            }
+            StreamId::Inbound(n) => {
+                self.write(&[1]);
+                self.write_u64(n);
+            }
         }
     }
 }

@@ -18,7 +18,7 @@ use alloc::vec::Vec;
 use crate::broadcast::{BroadcastQueue, QueueKey};
 use crate::config::Config;
 use crate::members::{MemberId, Members};
-use crate::outbox::{Outbox, Piggyback};
+use crate::outbox::{Outbox, Piggyback, Piggybacks};
 use crate::rng::Random;
 use crate::time::{Duration, Instant};
 use crate::timers::Timers;
@@ -35,6 +35,10 @@ pub(crate) enum Timer {
 pub(crate) struct Dissemination {
     config: Config,
     pub(crate) queue: BroadcastQueue,
+    /// Application broadcasts, apart so they have their own share of
+    /// every datagram.
+    pub(crate) user: BroadcastQueue,
+    next_user: u64,
     /// Dead members still within `gossip_to_the_dead_time`, for gossip.
     recent_dead: Vec<MemberId>,
     timers: Timers<Timer>,
@@ -49,6 +53,8 @@ impl Dissemination {
         Dissemination {
             config: config.clone(),
             queue: BroadcastQueue::default(),
+            user: BroadcastQueue::default(),
+            next_user: 0,
             recent_dead: Vec::new(),
             timers: Timers::default(),
             last_tick: None,
@@ -68,7 +74,7 @@ impl Dissemination {
     /// at the next instant of the tick grid after `now`.
     pub(crate) fn resume(&mut self, now: Instant) {
         let Some(last) = self.last_tick else { return };
-        if self.queue.is_empty() || self.timers.next().is_some() {
+        if self.is_idle() || self.timers.next().is_some() {
             return;
         }
         let interval = self.config.gossip_interval.as_millis().max(1);
@@ -93,6 +99,24 @@ impl Dissemination {
     /// Queues an update about the member `id`.
     pub(crate) fn queue_member(&mut self, id: MemberId, msg: &Message<'_>) {
         self.queue.push(id.queue_key(), encode_message(msg), self.max_queued());
+    }
+
+    /// Whether nothing waits to be gossiped.
+    pub(crate) fn is_idle(&self) -> bool {
+        self.queue.is_empty() && self.user.is_empty()
+    }
+
+    /// Queues an application broadcast (encoded) for retransmission.
+    pub(crate) fn queue_user(&mut self, msg: &Message<'_>) {
+        self.next_user += 1;
+        let max = self.config.max_queued_broadcasts.get() as usize;
+        self.user.push(QueueKey::User(self.next_user), encode_message(msg), max);
+    }
+
+    /// The piggyback queues, for the outbox to fill datagrams from.
+    pub(crate) fn piggybacks(&mut self, limit: u32) -> Piggybacks<'_> {
+        let user_reserve = self.config.packet_budget * self.config.user_share_percent as usize / 100;
+        Piggybacks { members: &mut self.queue, user: &mut self.user, limit, user_reserve }
     }
 
     /// Queues an update about ourselves (replacing our previous one).
@@ -137,7 +161,7 @@ impl Dissemination {
         rng: &mut dyn Random,
     ) {
         self.last_tick = Some(now);
-        if !self.queue.is_empty() {
+        if !self.is_idle() {
             self.timers.insert(now + self.config.gossip_interval, Timer::Gossip);
         }
         self.gossip(now, members, outbox, rng);
@@ -147,7 +171,7 @@ impl Dissemination {
     /// ones included so they can refute. The datagrams are filled when the
     /// outbox is flushed; those left with nothing to carry are not sent.
     pub(crate) fn gossip(&mut self, now: Instant, members: &Members, outbox: &mut Outbox, rng: &mut dyn Random) {
-        if self.queue.is_empty() {
+        if self.is_idle() {
             return;
         }
         let window = self.config.gossip_to_the_dead_time;

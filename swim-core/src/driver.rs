@@ -12,10 +12,10 @@
 //! use rand_core::SeedableRng;
 //! use rand_xoshiro::Xoshiro256PlusPlus;
 //! use swim_core::wire::Datagram;
-//! use swim_core::{Config, Driver, Event, Identity, Input, Instant, MemberName, Swim, Transport};
+//! use swim_core::{Config, Driver, Event, Identity, Input, Instant, MemberName, StreamId, Swim, Transport};
 //!
 //! #[derive(Default)]
-//! struct Log { sent: usize, wake: Option<Instant>, events: Vec<Event> }
+//! struct Log { sent: usize, opened: usize, wake: Option<Instant>, events: Vec<Event> }
 //!
 //! impl Transport for Log {
 //!     fn send(&mut self, _to: SocketAddr, packet: Datagram) -> Option<Datagram> {
@@ -24,6 +24,9 @@
 //!     }
 //!     fn set_timer(&mut self, at: Instant) { self.wake = Some(at); }
 //!     fn event(&mut self, event: Event) { self.events.push(event); }
+//!     fn open_stream(&mut self, _id: StreamId, _to: SocketAddr) { self.opened += 1; /* connect ... */ }
+//!     fn send_frame(&mut self, _id: StreamId, frame: Datagram) -> Option<Datagram> { Some(frame) }
+//!     fn close_stream(&mut self, _id: StreamId) {}
 //! }
 //!
 //! let me = Identity::new(MemberName::new("a").unwrap(), "127.0.0.1:7946".parse().unwrap());
@@ -31,7 +34,7 @@
 //! let (mut driver, mut log) = (Driver::new(), Log::default());
 //! let seed: SocketAddr = "127.0.0.1:7947".parse().unwrap();
 //! driver.handle(&mut swim, Instant::ZERO, Input::Join { seeds: &[seed] }, &mut log).unwrap();
-//! assert_eq!(log.sent, 1);
+//! assert_eq!(log.opened, 1); // the join's full-state sync with the seed
 //! assert_eq!(driver.deadline(), log.wake);
 //! ```
 
@@ -41,7 +44,7 @@ use core::net::SocketAddr;
 use rand_core::Rng;
 
 use crate::digest::Digest;
-use crate::io::{Action, Error, Event, Input};
+use crate::io::{Action, Error, Event, Input, StreamId};
 use crate::swim::Swim;
 use crate::time::Instant;
 use crate::wire::Datagram;
@@ -79,6 +82,18 @@ pub trait Transport {
 
     /// Something happened that the application may want to know.
     fn event(&mut self, event: Event);
+
+    /// Connects stream `id` to `to` (see [`Action::OpenStream`]). A
+    /// runtime without streams reports [`Input::StreamClosed`] with
+    /// [`StreamEnd::Refused`](crate::StreamEnd::Refused) for it on its next turn.
+    fn open_stream(&mut self, id: StreamId, to: SocketAddr);
+
+    /// Sends one frame on stream `id` (see [`Action::SendFrame`]). Return
+    /// the buffer to let the machine reuse it.
+    fn send_frame(&mut self, id: StreamId, frame: Datagram) -> Option<Datagram>;
+
+    /// Closes stream `id` after its frames (see [`Action::CloseStream`]).
+    fn close_stream(&mut self, id: StreamId);
 }
 
 /// Runs inputs through a [`Machine`] and its actions through a
@@ -122,6 +137,13 @@ impl Driver {
                     io.set_timer(at);
                 }
                 Action::Event(e) => io.event(e),
+                Action::OpenStream { id, to } => io.open_stream(id, to),
+                Action::SendFrame { id, frame } => {
+                    if let Some(buf) = io.send_frame(id, frame) {
+                        machine.recycle(buf);
+                    }
+                }
+                Action::CloseStream { id } => io.close_stream(id),
             }
         }
         self.out.shrink_to(crate::outbox::KEPT_CAPACITY);

@@ -7,7 +7,7 @@ use core::net::SocketAddr;
 use rand_core::{Infallible, TryRng};
 
 use crate::wire::{self, Datagram, Messages, PacketWriter};
-use crate::{Config, Driver, Event, Identity, Input, Instant, MemberName, Swim, Transport};
+use crate::{Config, Driver, Event, Identity, Input, Instant, MemberName, StreamId, Swim, Transport};
 
 /// Decodes `data` as a datagram; whatever decodes must re-encode to a
 /// datagram that decodes to the same messages (round trip by value:
@@ -70,10 +70,19 @@ impl Transport for Contract {
         assert!(at >= self.now, "no deadline in the past");
     }
     fn event(&mut self, _: Event) {}
+    fn open_stream(&mut self, id: StreamId, _to: SocketAddr) {
+        assert!(matches!(id, StreamId::Outbound(_)), "the machine opens outbound streams only");
+    }
+    fn send_frame(&mut self, _id: StreamId, frame: Datagram) -> Option<Datagram> {
+        assert!(frame.len() <= wire::MAX_FRAME, "a frame within the limit");
+        Some(frame)
+    }
+    fn close_stream(&mut self, _id: StreamId) {}
 }
 
 /// Drives one state machine with a script read from `data`: datagrams
-/// (arbitrary bytes), wake-ups at arbitrary times, joins and leaves, in any
+/// (arbitrary bytes), wake-ups at arbitrary times, joins and leaves, stream
+/// accepts, frames (arbitrary bytes) and ends, in any
 /// order. It must never panic, and what it emits must respect its
 /// contract (datagrams within the budget, deadlines not in the past).
 pub fn state_machine(data: &[u8]) {
@@ -86,7 +95,12 @@ pub fn state_machine(data: &[u8]) {
     while let Some((&op, rest)) = script.split_first() {
         script = rest;
         io.now = Instant::from_millis(now);
-        let input = match op % 5 {
+        let stream = if op & 0x80 == 0 {
+            StreamId::Inbound(u64::from(op >> 4 & 3))
+        } else {
+            StreamId::Outbound(u64::from(op >> 4 & 3))
+        };
+        let input = match op % 8 {
             0 | 1 => {
                 // A datagram: a length byte, then that many bytes.
                 let Some((&len, rest)) = script.split_first() else { break };
@@ -107,7 +121,17 @@ pub fn state_machine(data: &[u8]) {
                 let _ = driver.handle(&mut swim, io.now, Input::Join { seeds: &seeds }, &mut io);
                 continue;
             }
-            _ => Input::Leave,
+            4 => Input::Leave,
+            5 => Input::StreamAccepted { id: stream, from: addr(op >> 2) },
+            6 => {
+                // A frame: a length byte, then that many bytes.
+                let Some((&len, rest)) = script.split_first() else { break };
+                let len = usize::from(len).min(rest.len());
+                let (frame, rest) = rest.split_at(len);
+                script = rest;
+                Input::StreamFrame { id: stream, frame }
+            }
+            _ => Input::StreamClosed { id: stream, end: crate::StreamEnd::Failed },
         };
         let _ = driver.handle(&mut swim, io.now, input, &mut io);
     }

@@ -1,5 +1,6 @@
 //! What goes into the state machine and what comes out of it.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::fmt;
 use core::net::SocketAddr;
@@ -33,6 +34,88 @@ pub enum Input<'a> {
     },
     /// Leave the cluster gracefully.
     Leave,
+    /// The runtime accepted a stream connection from `from` and named it
+    /// `id` (a [`StreamId::Inbound`] it has not used for another open
+    /// stream).
+    StreamAccepted {
+        /// The runtime's handle on the stream.
+        id: StreamId,
+        /// The peer's address as the connection reported it.
+        from: SocketAddr,
+    },
+    /// One whole frame arrived on stream `id` (the payload, without the
+    /// length prefix the runtime reads it by; see [`wire::MAX_FRAME`]).
+    ///
+    /// [`wire::MAX_FRAME`]: crate::wire::MAX_FRAME
+    StreamFrame {
+        /// The stream.
+        id: StreamId,
+        /// The frame's payload.
+        frame: &'a [u8],
+    },
+    /// Stream `id` ended: the peer closed it, or it failed. The state
+    /// machine forgets the stream; the runtime must not report it again.
+    StreamClosed {
+        /// The stream.
+        id: StreamId,
+        /// How it ended.
+        end: StreamEnd,
+    },
+    /// Replace our metadata (at most `max_meta_len` bytes): the
+    /// incarnation goes up and the change spreads as an alive update.
+    SetMeta {
+        /// The new metadata.
+        meta: &'a [u8],
+    },
+    /// Replace the application state sent in every full-state sync
+    /// (at most `max_app_state_len` bytes).
+    SetAppState {
+        /// The new state.
+        state: &'a [u8],
+    },
+    /// Broadcast `payload` to every member, stamped with our Lamport time;
+    /// each member reports it once as [`Event::User`].
+    Broadcast {
+        /// At most `max_user_payload` bytes.
+        payload: &'a [u8],
+    },
+    /// Send `payload` to the member named `to`, reported there as
+    /// [`Event::Message`]: in one datagram (best effort) or over a stream
+    /// (reliable; [`Event::MessageFailed`] if it could not be delivered).
+    Message {
+        /// The member's name.
+        to: &'a str,
+        /// At most `max_user_payload` bytes.
+        payload: &'a [u8],
+        /// Over a stream rather than a datagram.
+        reliable: bool,
+    },
+}
+
+/// A stream's handle. The state machine numbers the streams it opens; the
+/// runtime numbers those it accepts, so the two never collide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+pub enum StreamId {
+    /// Opened by the state machine with [`Action::OpenStream`].
+    Outbound(u64),
+    /// Accepted by the runtime and reported with [`Input::StreamAccepted`].
+    Inbound(u64),
+}
+
+/// How a stream ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum StreamEnd {
+    /// The peer closed it after its last frame.
+    Closed,
+    /// The connection could not be made (refused, unreachable).
+    Refused,
+    /// Connecting, or waiting for the next frame, took too long.
+    TimedOut,
+    /// The connection broke, or the peer sent a frame over the limit.
+    Failed,
 }
 
 /// An [`Input`] that owns its data, to keep, record or send elsewhere and
@@ -57,6 +140,51 @@ pub enum OwnedInput {
     },
     /// See [`Input::Leave`].
     Leave,
+    /// See [`Input::StreamAccepted`].
+    StreamAccepted {
+        /// The stream.
+        id: StreamId,
+        /// The peer.
+        from: SocketAddr,
+    },
+    /// See [`Input::StreamFrame`].
+    StreamFrame {
+        /// The stream.
+        id: StreamId,
+        /// The frame's payload.
+        frame: Vec<u8>,
+    },
+    /// See [`Input::StreamClosed`].
+    StreamClosed {
+        /// The stream.
+        id: StreamId,
+        /// How it ended.
+        end: StreamEnd,
+    },
+    /// See [`Input::SetMeta`].
+    SetMeta {
+        /// The new metadata.
+        meta: Vec<u8>,
+    },
+    /// See [`Input::SetAppState`].
+    SetAppState {
+        /// The new state.
+        state: Vec<u8>,
+    },
+    /// See [`Input::Broadcast`].
+    Broadcast {
+        /// The payload.
+        payload: Vec<u8>,
+    },
+    /// See [`Input::Message`].
+    Message {
+        /// The member's name.
+        to: String,
+        /// The payload.
+        payload: Vec<u8>,
+        /// Over a stream.
+        reliable: bool,
+    },
 }
 
 impl OwnedInput {
@@ -67,6 +195,13 @@ impl OwnedInput {
             OwnedInput::Timeout => Input::Timeout,
             OwnedInput::Join { seeds } => Input::Join { seeds },
             OwnedInput::Leave => Input::Leave,
+            OwnedInput::StreamAccepted { id, from } => Input::StreamAccepted { id: *id, from: *from },
+            OwnedInput::StreamFrame { id, frame } => Input::StreamFrame { id: *id, frame },
+            OwnedInput::StreamClosed { id, end } => Input::StreamClosed { id: *id, end: *end },
+            OwnedInput::SetMeta { meta } => Input::SetMeta { meta },
+            OwnedInput::SetAppState { state } => Input::SetAppState { state },
+            OwnedInput::Broadcast { payload } => Input::Broadcast { payload },
+            OwnedInput::Message { to, payload, reliable } => Input::Message { to, payload, reliable: *reliable },
         }
     }
 }
@@ -78,6 +213,15 @@ impl From<Input<'_>> for OwnedInput {
             Input::Timeout => OwnedInput::Timeout,
             Input::Join { seeds } => OwnedInput::Join { seeds: seeds.to_vec() },
             Input::Leave => OwnedInput::Leave,
+            Input::StreamAccepted { id, from } => OwnedInput::StreamAccepted { id, from },
+            Input::StreamFrame { id, frame } => OwnedInput::StreamFrame { id, frame: frame.to_vec() },
+            Input::StreamClosed { id, end } => OwnedInput::StreamClosed { id, end },
+            Input::SetMeta { meta } => OwnedInput::SetMeta { meta: meta.to_vec() },
+            Input::SetAppState { state } => OwnedInput::SetAppState { state: state.to_vec() },
+            Input::Broadcast { payload } => OwnedInput::Broadcast { payload: payload.to_vec() },
+            Input::Message { to, payload, reliable } => {
+                OwnedInput::Message { to: to.into(), payload: payload.to_vec(), reliable }
+            }
         }
     }
 }
@@ -100,6 +244,31 @@ pub enum Action {
     SetTimer(Instant),
     /// Something happened that the application may want to know.
     Event(Event),
+    /// Connect a reliable stream to `to`, named `id` from now on. Frames
+    /// for it may follow at once: the runtime sends them, in order, once
+    /// connected, or reports [`Input::StreamClosed`] if it cannot connect.
+    OpenStream {
+        /// The stream's handle (a [`StreamId::Outbound`]).
+        id: StreamId,
+        /// Where to connect.
+        to: SocketAddr,
+    },
+    /// Send `frame` on stream `id`, behind a 4-byte big-endian length
+    /// prefix (docs/protocol.md, "Streams").
+    SendFrame {
+        /// The stream.
+        id: StreamId,
+        /// The frame's payload, at most [`wire::MAX_FRAME`] bytes.
+        ///
+        /// [`wire::MAX_FRAME`]: crate::wire::MAX_FRAME
+        frame: Datagram,
+    },
+    /// Close stream `id` once the frames sent on it have gone out. The
+    /// state machine has forgotten it: nothing more is reported about it.
+    CloseStream {
+        /// The stream.
+        id: StreamId,
+    },
 }
 
 /// A change in membership, or in our own life cycle.
@@ -160,6 +329,38 @@ pub enum Event {
     JoinFailed,
     /// Our leave has been announced; the member now ignores all input.
     LeaveCompleted,
+    /// An application broadcast, reported once per member.
+    User {
+        /// Who broadcast it.
+        from: MemberName,
+        /// Its Lamport time.
+        ltime: u64,
+        /// What it carries.
+        payload: Vec<u8>,
+    },
+    /// A message sent to us alone ([`Input::Message`]).
+    Message {
+        /// The sender's name, as it gave it.
+        from: MemberName,
+        /// What it carries.
+        payload: Vec<u8>,
+        /// Whether it came over a stream.
+        reliable: bool,
+    },
+    /// A reliable message could not be delivered.
+    MessageFailed {
+        /// The member it was for.
+        to: MemberName,
+    },
+    /// A peer's application state, from a full-state sync.
+    AppState {
+        /// The peer's name.
+        from: MemberName,
+        /// Whether the sync was the peer's join or ours.
+        join: bool,
+        /// The state it set with [`Input::SetAppState`].
+        state: Vec<u8>,
+    },
 }
 
 /// Why a call was refused. Refusals change no state (a rejected datagram
@@ -175,8 +376,14 @@ pub enum Error {
     NoSeeds,
     /// The member is leaving or has left; it takes no more commands.
     Leaving,
-    /// A datagram was rejected (and counted in the stats).
+    /// A datagram or frame was rejected (and counted in the stats).
     Rejected(DecodeError),
+    /// No member of this name is known alive.
+    UnknownMember,
+    /// A payload or state larger than its configured limit.
+    TooLarge,
+    /// Every stream slot (`max_streams`) is in use.
+    Busy,
 }
 
 impl fmt::Display for Error {
@@ -187,6 +394,9 @@ impl fmt::Display for Error {
             Error::NoSeeds => f.write_str("join needs at least one seed"),
             Error::Leaving => f.write_str("the member is leaving or has left"),
             Error::Rejected(e) => write!(f, "datagram rejected: {e}"),
+            Error::UnknownMember => f.write_str("no live member of that name"),
+            Error::TooLarge => f.write_str("payload larger than its configured limit"),
+            Error::Busy => f.write_str("every stream slot is in use"),
         }
     }
 }

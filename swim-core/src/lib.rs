@@ -35,12 +35,19 @@
 //!         }
 //!         Action::SetTimer(at) => wake_at = Some(at), // replaces any earlier deadline
 //!         Action::Event(event) => println!("{event:?}"),
+//!         // The join's full-state sync runs over a reliable stream:
+//!         Action::OpenStream { id, to } => { /* connect TCP to `to`, call it `id` */ }
+//!         Action::SendFrame { id, frame } => { /* write a 4-byte length, then `frame` */ }
+//!         Action::CloseStream { id } => { /* flush, then shut the connection down */ }
 //!         _ => {} // `Action` is non-exhaustive: later versions may add kinds
 //!     }
 //! }
 //! // ...then, whichever comes first:
 //! //   a datagram: swim.handle(now, Input::Packet { from, bytes }, &mut out)
 //! //   the deadline: swim.handle(now, Input::Timeout, &mut out)
+//! //   a stream accepted, a frame read, a stream ended:
+//! //     Input::StreamAccepted { id, from }, Input::StreamFrame { id, frame },
+//! //     Input::StreamClosed { id, end }
 //! assert!(wake_at.is_some());
 //! ```
 //!
@@ -51,10 +58,25 @@
 //! # Structure
 //!
 //! `Swim` composes parts that each own their state: the failure detector
-//! ([`detector`]), membership (the table, our own record, suspicions and
-//! the merge by [`member::precedes`]), dissemination (the update queue and
-//! gossip) and the life cycle (join, table sync, leave). Everything they
-//! want done leaves through one outbox, flushed once per input.
+//! ([`detector`]), membership (the table, our own record, suspicions,
+//! the merge by [`member::precedes`], failed members kept for reconnect
+//! attempts), dissemination (the update and broadcast queues and gossip),
+//! the life cycle (join, full-state sync over streams, reconnects, leave),
+//! the book of open streams, and user data (the Lamport clock and
+//! broadcast deduplication). Everything they want done leaves through one
+//! outbox, flushed once per input.
+//!
+//! # Streams
+//!
+//! Full-state syncs (on join, every push-pull interval, and to retry
+//! failed members), fallback pings and reliable messages need a reliable,
+//! ordered byte stream. The state machine asks for one with
+//! [`Action::OpenStream`], writes frames with [`Action::SendFrame`] and
+//! hangs up with [`Action::CloseStream`]; the runtime reports
+//! [`Input::StreamAccepted`], [`Input::StreamFrame`] and
+//! [`Input::StreamClosed`]. A runtime without streams reports every open
+//! as [`StreamEnd::Refused`]: joins then fail, and everything else works
+//! on datagrams alone.
 //!
 //! # Guarantees
 //!
@@ -103,18 +125,20 @@ pub mod name;
 mod outbox;
 mod rng;
 mod stats;
+mod streams;
 pub mod suspicion;
 mod swim;
 pub mod time;
 mod timers;
+mod user;
 pub mod wire;
 
 pub use broadcast::retransmit_limit;
 pub use config::{Config, ConfigError};
 pub use digest::Digest;
 pub use driver::{Driver, Machine, Transport};
-pub use io::{Action, Error, Event, Input, OwnedInput};
-pub use lifecycle::{MAX_SEEDS, MAX_SYNC_PACKETS, push_pull_scale};
+pub use io::{Action, Error, Event, Input, OwnedInput, StreamEnd, StreamId};
+pub use lifecycle::{MAX_SEEDS, push_pull_scale};
 pub use member::{MemberState, MemberView};
 pub use members::{MemberKey, ProbeSelector, RoundRobin};
 pub use name::{MAX_NAME_LEN, MemberName, NameError};

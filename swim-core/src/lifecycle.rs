@@ -1,31 +1,31 @@
-//! Life cycle: joining through seeds, the member-table sync that answers a
-//! join and runs as anti-entropy (push-pull), and graceful leave.
+//! Life cycle: joining through seeds, the full-state sync over a stream
+//! that answers a join and runs as anti-entropy (push-pull), reconnect
+//! attempts to failed members, and graceful leave.
 //!
 //! Invariants:
 //! - the phase only moves forward: running → leaving → left;
 //! - while joining, exactly one join-retry timer is set;
-//! - every datagram of a table sync is marked as one (a request's first
-//!   datagram with [`Message::SyncRequest`], every other one with
-//!   [`Message::SyncReply`]), so its records are merged as records, never
-//!   as confirmations, and a request draws exactly one reply.
+//! - every frame of a sync is headed by what it is ([`Message::SyncRequest`]
+//!   for the side that opened the stream, [`Message::SyncReply`] for the
+//!   other), and each side ends with [`Message::SyncEnd`]; records in a
+//!   sync are merged as records, never as confirmations;
+//! - a table is sent over a stream only, never in datagrams, so no datagram
+//!   draws an answer larger than itself.
 
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use crate::config::Config;
 use crate::dissemination::Dissemination;
+use crate::io::StreamId;
 use crate::io::{Error, Event};
 use crate::membership::Membership;
-use crate::outbox::{Outbox, Piggyback};
+use crate::outbox::Outbox;
 use crate::rng::Random;
+use crate::streams::{Purpose, Streams};
 use crate::time::{Duration, Instant};
 use crate::timers::Timers;
 use crate::wire::Message;
-
-/// The most datagrams one table sync may take. A reply is bounded so a
-/// request cannot draw unbounded traffic; members beyond it are learnt
-/// by gossip.
-pub const MAX_SYNC_PACKETS: usize = 64;
 
 /// The most seeds a join contacts.
 pub const MAX_SEEDS: usize = 64;
@@ -57,6 +57,8 @@ pub(crate) enum Timer {
     PushPull,
     /// Contact the seeds again.
     JoinRetry,
+    /// Retry one member we declared failed.
+    Reconnect,
     /// A graceful leave completes at the latest now.
     LeaveDeadline,
 }
@@ -76,6 +78,8 @@ pub(crate) struct Lifecycle {
     joining: Option<Joining>,
     timers: Timers<Timer>,
     scratch: Vec<crate::members::MemberId>,
+    /// Reconnect attempts made.
+    pub(crate) reconnects: u64,
 }
 
 impl Lifecycle {
@@ -86,6 +90,7 @@ impl Lifecycle {
             joining: None,
             timers: Timers::default(),
             scratch: Vec::new(),
+            reconnects: 0,
         }
     }
 
@@ -94,6 +99,10 @@ impl Lifecycle {
         if let Some(pp) = self.config.push_pull_interval {
             let at = rng.below(pp.as_millis() as usize) as u64;
             self.timers.insert(now + Duration::from_millis(at), Timer::PushPull);
+        }
+        if let Some(every) = self.config.reconnect_interval {
+            let at = rng.below(every.as_millis() as usize) as u64;
+            self.timers.insert(now + Duration::from_millis(at), Timer::Reconnect);
         }
     }
 
@@ -109,20 +118,20 @@ impl Lifecycle {
         self.timers.pop_due(now)
     }
 
-    /// Starts joining through `seeds` (ourselves excluded): each is sent a
-    /// sync request carrying our alive, until one answers.
+    /// Starts joining through `seeds` (ourselves excluded): a full-state
+    /// sync with each, until one completes.
     pub(crate) fn join(
         &mut self,
         now: Instant,
         seeds: &[SocketAddr],
-        membership: &Membership,
+        sync: Sync<'_>,
         dissem: &mut Dissemination,
-        outbox: &mut Outbox,
+        rng: &mut dyn Random,
     ) -> Result<(), Error> {
         if self.phase != Phase::Running {
             return Err(Error::Leaving);
         }
-        let me = membership.local().addr;
+        let me = sync.membership.local().addr;
         let seeds: Vec<SocketAddr> = seeds.iter().copied().filter(|s| *s != me).take(MAX_SEEDS).collect();
         if seeds.is_empty() {
             return Err(Error::NoSeeds);
@@ -131,82 +140,71 @@ impl Lifecycle {
             self.timers.remove(old.retry_at, Timer::JoinRetry);
         }
         // Announce ourselves: the alive update rides on our first packets.
-        membership.queue_self_alive(dissem);
+        sync.membership.queue_self_alive(dissem);
         self.joining = Some(Joining { seeds, attempts: 0, retry_at: now });
-        self.send_join_requests(now, membership, outbox);
+        self.send_join_syncs(now, sync, rng);
         Ok(())
     }
 
-    fn send_join_requests(&mut self, now: Instant, membership: &Membership, outbox: &mut Outbox) {
+    /// A sync with every seed not already syncing, and the next retry
+    /// between a half and one and a half retry intervals from now: a seed
+    /// whose stream slots were all taken by a crowd of joiners sees their
+    /// retries spread out rather than all again at once.
+    fn send_join_syncs(&mut self, now: Instant, mut sync: Sync<'_>, rng: &mut dyn Random) {
         let Some(j) = self.joining.as_mut() else { return };
         j.attempts += 1;
         for &seed in &j.seeds {
-            // The seed applies our alive before it answers, so its reply
-            // already includes us.
-            outbox.send(seed, &[Message::SyncRequest, membership.self_alive()], Piggyback::None);
+            if !sync.streams.syncing_with(seed) {
+                start_sync(now, seed, true, sync.reborrow());
+            }
         }
-        j.retry_at = now + self.config.join_retry_interval;
+        let every = self.config.join_retry_interval.as_millis();
+        let wait = every / 2 + rng.below(every.max(1) as usize) as u64;
+        j.retry_at = now + Duration::from_millis(wait.max(1));
         self.timers.insert(j.retry_at, Timer::JoinRetry);
     }
 
-    pub(crate) fn on_join_retry(&mut self, now: Instant, membership: &Membership, outbox: &mut Outbox) {
+    pub(crate) fn on_join_retry(&mut self, now: Instant, sync: Sync<'_>, rng: &mut dyn Random) {
         let Some(j) = self.joining.as_ref() else { return };
         if j.attempts >= self.config.join_attempts.get() {
             self.joining = None;
-            outbox.event(Event::JoinFailed);
+            sync.outbox.event(Event::JoinFailed);
             return;
         }
-        self.send_join_requests(now, membership, outbox);
+        self.send_join_syncs(now, sync, rng);
     }
 
-    /// A table arrived: it completes a join in progress.
-    pub(crate) fn on_sync_reply(&mut self, from: SocketAddr, outbox: &mut Outbox) {
+    /// A seed's table arrived in full: it completes a join in progress.
+    pub(crate) fn on_join_synced(&mut self, seed: SocketAddr, outbox: &mut Outbox) {
         let Some(j) = self.joining.take() else { return };
         self.timers.remove(j.retry_at, Timer::JoinRetry);
-        outbox.event(Event::JoinCompleted { seed: from });
+        outbox.event(Event::JoinCompleted { seed });
     }
 
-    /// Sends our whole table to `to` (ourselves first), bounded by
-    /// [`MAX_SYNC_PACKETS`] datagrams, as a request (which draws the
-    /// receiver's table) or as a reply.
-    pub(crate) fn send_table(&self, to: SocketAddr, request: bool, membership: &Membership, outbox: &mut Outbox) {
-        let mut sent = 0;
-        let mut head = if request { Message::SyncRequest } else { Message::SyncReply };
-        let mut w = outbox.writer();
-        let _ = w.push(&head);
-        let _ = w.push(&membership.self_alive());
-        for (_, m) in membership.table.iter() {
-            let record = membership.record(m);
-            if w.push(&record).is_ok() {
-                continue;
-            }
-            outbox.push(to, w, Piggyback::None);
-            sent += 1;
-            if sent >= MAX_SYNC_PACKETS {
-                return;
-            }
-            head = Message::SyncReply;
-            w = outbox.writer();
-            let _ = w.push(&head);
-            let _ = w.push(&record);
-        }
-        outbox.push(to, w, Piggyback::None);
-    }
-
-    /// Anti-entropy: every push-pull interval, exchange whole tables with
-    /// one random member, so members that gossip missed are still learnt.
-    pub(crate) fn on_push_pull_tick(
-        &mut self,
-        now: Instant,
-        membership: &Membership,
-        outbox: &mut Outbox,
-        rng: &mut dyn Random,
-    ) {
+    /// Anti-entropy: every push-pull interval, a full-state sync with one
+    /// random member, so members that gossip missed are still learnt.
+    pub(crate) fn on_push_pull_tick(&mut self, now: Instant, sync: Sync<'_>, rng: &mut dyn Random) {
         let Some(interval) = self.config.push_pull_interval else { return };
+        let membership = &*sync.membership;
         self.timers.insert(now + push_pull_scale(interval, membership.num_live()), Timer::PushPull);
         membership.table.random_live(1, &[], rng, &mut self.scratch);
-        if let Some(addr) = self.scratch.first().and_then(|&id| membership.table.get(id)).map(|m| m.addr.get()) {
-            self.send_table(addr, true, membership, outbox);
+        let peer = self.scratch.first().and_then(|&id| membership.table.get(id)).map(|m| m.addr.get());
+        if let Some(addr) = peer {
+            start_sync(now, addr, false, sync);
+        }
+    }
+
+    /// Partition healing: every reconnect interval, a full-state sync with
+    /// one member we declared failed, at its last address. If it is back
+    /// (or was only cut off), both sides learn each other's tables.
+    pub(crate) fn on_reconnect_tick(&mut self, now: Instant, sync: Sync<'_>, rng: &mut dyn Random) {
+        let Some(interval) = self.config.reconnect_interval else { return };
+        self.timers.insert(now + interval, Timer::Reconnect);
+        if let Some(addr) = sync.membership.reconnect_candidate(now, rng)
+            && !sync.streams.syncing_with(addr)
+        {
+            self.reconnects += 1;
+            start_sync(now, addr, false, sync);
         }
     }
 
@@ -250,4 +248,60 @@ impl Lifecycle {
         self.joining = None;
         outbox.event(Event::LeaveCompleted);
     }
+}
+
+/// What a full-state sync reads and writes.
+pub(crate) struct Sync<'a> {
+    pub(crate) membership: &'a mut Membership,
+    pub(crate) streams: &'a mut Streams,
+    /// The application state we send.
+    pub(crate) app_state: &'a [u8],
+    pub(crate) outbox: &'a mut Outbox,
+}
+
+impl Sync<'_> {
+    pub(crate) fn reborrow(&mut self) -> Sync<'_> {
+        Sync { membership: self.membership, streams: self.streams, app_state: self.app_state, outbox: self.outbox }
+    }
+}
+
+/// Opens a sync stream to `to` and pushes our table on it (nothing when
+/// every stream slot is taken: the next tick or retry tries again).
+pub(crate) fn start_sync(now: Instant, to: SocketAddr, join: bool, sync: Sync<'_>) {
+    let Some(id) = sync.streams.open(now, to, Purpose::SyncOut { join }, None) else { return };
+    sync.outbox.open(id, to);
+    send_table(id, Some(join), sync.membership, sync.app_state, sync.outbox);
+}
+
+/// Sends our whole table on stream `id`: our alive first, then our
+/// application state, then every member's record, in frames of at most
+/// [`MAX_FRAME`](crate::wire::MAX_FRAME) bytes, each headed by a
+/// [`Message::SyncRequest`] (`request` is `Some(join)`) or a
+/// [`Message::SyncReply`], the last one ending with [`Message::SyncEnd`].
+pub(crate) fn send_table(
+    id: StreamId,
+    request: Option<bool>,
+    membership: &Membership,
+    app_state: &[u8],
+    outbox: &mut Outbox,
+) {
+    let head = match request {
+        Some(join) => Message::SyncRequest { join },
+        None => Message::SyncReply,
+    };
+    let app = (!app_state.is_empty()).then_some(Message::AppState { state: app_state });
+    let records = membership.table.iter().map(|(_, m)| membership.record(m));
+    let all = core::iter::once(membership.self_alive()).chain(app).chain(records).chain([Message::SyncEnd]);
+    let mut w = outbox.frame_writer();
+    let _ = w.push(&head);
+    for msg in all {
+        if w.push(&msg).is_ok() {
+            continue;
+        }
+        outbox.frame(id, w);
+        w = outbox.frame_writer();
+        let _ = w.push(&head);
+        let _ = w.push(&msg);
+    }
+    outbox.frame(id, w);
 }

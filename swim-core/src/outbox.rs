@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use crate::broadcast::BroadcastQueue;
-use crate::io::{Action, Event};
+use crate::io::{Action, Event, StreamId};
 use crate::wire::{Datagram, Message, PacketWriter};
 
 /// The most recycled buffers kept: enough for one call's burst of sends
@@ -41,6 +41,21 @@ pub(crate) enum Piggyback {
 enum Queued {
     Datagram { to: SocketAddr, writer: PacketWriter, piggyback: Piggyback },
     Event(Event),
+    Open { id: StreamId, to: SocketAddr },
+    Frame { id: StreamId, writer: PacketWriter },
+    Close { id: StreamId },
+}
+
+/// The queues piggybacked datagrams are filled from.
+pub(crate) struct Piggybacks<'a> {
+    /// Membership updates.
+    pub(crate) members: &'a mut BroadcastQueue,
+    /// Application broadcasts.
+    pub(crate) user: &'a mut BroadcastQueue,
+    /// Transmissions each update gets.
+    pub(crate) limit: u32,
+    /// Bytes of each datagram kept for broadcasts before membership.
+    pub(crate) user_reserve: usize,
 }
 
 /// Datagrams and events waiting for the end of the current input.
@@ -52,11 +67,23 @@ pub(crate) struct Outbox {
     pub(crate) packets_sent: u64,
     /// Bytes sent in datagrams.
     pub(crate) bytes_sent: u64,
+    /// Stream frames sent.
+    pub(crate) frames_sent: u64,
+    /// Bytes sent in stream frames.
+    pub(crate) frame_bytes_sent: u64,
 }
 
 impl Outbox {
     pub(crate) fn new(budget: usize) -> Self {
-        Outbox { queued: Vec::new(), spare: Vec::new(), budget, packets_sent: 0, bytes_sent: 0 }
+        Outbox {
+            queued: Vec::new(),
+            spare: Vec::new(),
+            budget,
+            packets_sent: 0,
+            bytes_sent: 0,
+            frames_sent: 0,
+            frame_bytes_sent: 0,
+        }
     }
 
     /// An empty datagram over a recycled buffer when there is one.
@@ -79,6 +106,35 @@ impl Outbox {
         self.push(to, w, piggyback);
     }
 
+    /// An empty stream frame.
+    pub(crate) fn frame_writer(&mut self) -> PacketWriter {
+        PacketWriter::frame(self.spare.pop().unwrap_or_default())
+    }
+
+    /// Asks the runtime to connect stream `id` to `to`.
+    pub(crate) fn open(&mut self, id: StreamId, to: SocketAddr) {
+        self.queued.push(Queued::Open { id, to });
+    }
+
+    /// Queues a written frame for stream `id` (an empty one is not sent).
+    pub(crate) fn frame(&mut self, id: StreamId, writer: PacketWriter) {
+        self.queued.push(Queued::Frame { id, writer });
+    }
+
+    /// Queues a frame of `msgs` for stream `id`.
+    pub(crate) fn send_frame(&mut self, id: StreamId, msgs: &[Message<'_>]) {
+        let mut w = self.frame_writer();
+        for m in msgs {
+            let _ = w.push(m);
+        }
+        self.frame(id, w);
+    }
+
+    /// Asks the runtime to close stream `id` after its frames.
+    pub(crate) fn close(&mut self, id: StreamId) {
+        self.queued.push(Queued::Close { id });
+    }
+
     /// Queues an event.
     pub(crate) fn event(&mut self, e: Event) {
         self.queued.push(Queued::Event(e));
@@ -86,21 +142,32 @@ impl Outbox {
 
     /// Takes back a sent datagram's buffer.
     pub(crate) fn recycle(&mut self, buf: Vec<u8>) {
-        if self.spare.len() < MAX_SPARE_BUFFERS && buf.capacity() >= self.budget {
+        // Frame-sized buffers are not kept: they would pin far more memory
+        // than the datagrams they would serve.
+        if self.spare.len() < MAX_SPARE_BUFFERS && (self.budget..=4 * self.budget).contains(&buf.capacity()) {
             self.spare.push(buf);
         }
     }
 
     /// Packs piggybacked updates (each counted as one transmission, up to
     /// `limit`) and appends everything queued to `out`, in order.
-    pub(crate) fn flush(&mut self, queue: &mut BroadcastQueue, limit: u32, out: &mut Vec<Action>) {
+    pub(crate) fn flush(&mut self, queues: Piggybacks<'_>, out: &mut Vec<Action>) {
+        let Piggybacks { members, user, limit, user_reserve } = queues;
         let mut queued = core::mem::take(&mut self.queued);
         for q in queued.drain(..) {
             match q {
                 Queued::Event(e) => out.push(Action::Event(e)),
                 Queued::Datagram { to, mut writer, piggyback } => {
                     if piggyback == Piggyback::Fill {
-                        queue.fill(&mut writer, limit);
+                        // Broadcasts first, up to their reserve; membership
+                        // next; broadcasts again in whatever room is left.
+                        if !user.is_empty() {
+                            user.fill_upto(&mut writer, limit, user_reserve, true);
+                        }
+                        members.fill(&mut writer, limit);
+                        if !user.is_empty() {
+                            user.fill_upto(&mut writer, limit, usize::MAX, false);
+                        }
                     }
                     if writer.is_empty() {
                         self.recycle(writer.finish().into_vec());
@@ -111,6 +178,18 @@ impl Outbox {
                     self.bytes_sent += packet.len() as u64;
                     out.push(Action::Send { to, packet });
                 }
+                Queued::Open { id, to } => out.push(Action::OpenStream { id, to }),
+                Queued::Frame { id, writer } => {
+                    if writer.is_empty() {
+                        self.recycle(writer.finish().into_vec());
+                        continue;
+                    }
+                    let frame = writer.finish();
+                    self.frames_sent += 1;
+                    self.frame_bytes_sent += frame.len() as u64;
+                    out.push(Action::SendFrame { id, frame });
+                }
+                Queued::Close { id } => out.push(Action::CloseStream { id }),
             }
         }
         queued.shrink_to(KEPT_CAPACITY);

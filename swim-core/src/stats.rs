@@ -50,8 +50,39 @@ pub struct Stats {
     /// Updates ignored because the member table was full.
     pub table_full: u64,
     /// Alive updates ignored because they claimed a known member's name
-    /// from another address.
+    /// from another address (without a newer incarnation).
     pub address_conflicts: u64,
+    /// Streams we opened.
+    pub streams_opened: u64,
+    /// Streams the runtime accepted that we took on.
+    pub streams_accepted: u64,
+    /// Streams refused or not opened because every slot was taken.
+    pub streams_refused: u64,
+    /// Streams that ended other than cleanly (refused, timed out, broken,
+    /// malformed, over a limit).
+    pub streams_failed: u64,
+    /// Stream frames sent.
+    pub frames_sent: u64,
+    /// Bytes sent in stream frames.
+    pub frame_bytes_sent: u64,
+    /// Stream frames received.
+    pub frames_received: u64,
+    /// Bytes received in stream frames.
+    pub frame_bytes_received: u64,
+    /// Full-state syncs completed (both halves exchanged), either side.
+    pub syncs_completed: u64,
+    /// Probes that missed their direct ack and were also tried over a stream.
+    pub fallback_pings: u64,
+    /// Probes that a stream ping saved.
+    pub fallback_acks: u64,
+    /// Syncs opened to members we declared failed (partition healing).
+    pub reconnects: u64,
+    /// Application broadcasts delivered (ours included).
+    pub broadcasts_delivered: u64,
+    /// Broadcasts received again and dropped.
+    pub broadcasts_duplicate: u64,
+    /// Broadcasts dropped as older than the deduplication window.
+    pub broadcasts_too_old: u64,
 }
 
 impl Stats {

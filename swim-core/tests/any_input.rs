@@ -30,7 +30,7 @@ enum Op {
 fn message(kind: u8, a: u8, b: u8, n: u32) -> Message<'static> {
     let name = NAMES[usize::from(a) % NAMES.len()];
     let other = NAMES[usize::from(b) % NAMES.len()];
-    match kind % 10 {
+    match kind % 14 {
         0 => Message::Ping { seq: n % 8, target: name },
         1 => Message::PingReq { seq: n % 8, target: name, addr: addr(b % 6) },
         2 => Message::Ack { seq: n % 16 },
@@ -38,9 +38,13 @@ fn message(kind: u8, a: u8, b: u8, n: u32) -> Message<'static> {
         4 => Message::Alive { incarnation: n % 4, name, addr: addr(a % 6), meta: &[] },
         5 => Message::Suspect { incarnation: n % 4, name, from: other },
         6 => Message::Dead { incarnation: n % 4, name, from: other },
-        7 => Message::SyncRequest,
+        7 => Message::SyncRequest { join: n.is_multiple_of(2) },
         8 => Message::SyncReply,
-        _ => Message::Query { name },
+        9 => Message::Query { name },
+        10 => Message::SyncEnd,
+        11 => Message::AppState { state: b"state" },
+        12 => Message::User { ltime: u64::from(n % 8), from: other, payload: b"hello" },
+        _ => Message::Direct { from: other, payload: b"hi" },
     }
 }
 

@@ -26,6 +26,11 @@ impl Transport for Socket {
     }
     fn set_timer(&mut self, _at: Instant) {}
     fn event(&mut self, _: Event) {}
+    fn open_stream(&mut self, _id: swim_core::StreamId, _to: SocketAddr) {}
+    fn send_frame(&mut self, _id: swim_core::StreamId, frame: Datagram) -> Option<Datagram> {
+        Some(frame)
+    }
+    fn close_stream(&mut self, _id: swim_core::StreamId) {}
 }
 
 #[test]

@@ -1,21 +1,48 @@
 //! The runtime-neutral half of running [`swim_core::Swim`] over real
 //! sockets, shared by `swim-tokio` and `swim-smol`.
 //!
-//! A node is one task that owns the state machine, a UDP socket and a
-//! timer, and moves bytes and time between them through the core's
-//! [`Driver`](swim_core::Driver); applications talk to it through a
-//! cloneable [`Node`] handle. A runtime supplies only what
-//! [`Runtime`] asks: register a socket, make a timer, spawn a task.
+//! A node is one task that owns the state machine, a UDP socket, a timer
+//! and the node's reliable streams, and moves bytes and time between them
+//! through the core's [`Driver`](swim_core::Driver); applications talk to
+//! it through a cloneable [`Node`] handle. A runtime supplies only what
+//! [`Runtime`] asks: register a socket and a TCP listener, make a timer,
+//! connect, sleep, spawn a task.
 //!
 //! Guarantees: the task never panics on network input, survives every
 //! socket error (counted in [`IoStats`]), never blocks on a slow event
 //! consumer (events it cannot queue are counted and announced by
 //! [`NodeEvent::Lagged`]) and recycles every sent buffer.
+//!
+//! # Streams
+//!
+//! Beside its datagrams the core uses reliable streams (full-state syncs,
+//! reliable messages): TCP connections carrying frames, each a 4-byte
+//! big-endian length and that many payload bytes. The node listens for
+//! them on the same port as its UDP socket (with port 0, TCP is bound
+//! first and UDP takes the port it got). Each connection runs in a task
+//! of its own; the node task opens, writes and closes them as the core
+//! asks and hands back what they read and how they end (see
+//! [`streams`]). Their limits, each a [`NodeBuilder`] setter:
+//!
+//! | limit | default | beyond it |
+//! |---|---|---|
+//! | connect timeout | 5 s | the stream ends `TimedOut` |
+//! | idle timeout (no whole frame read) | 10 s | the stream ends `TimedOut` |
+//! | frame size | [`MAX_FRAME`](swim_core::wire::MAX_FRAME) (64 KiB) | the stream ends `Failed`, unread |
+//! | open streams | 64 | an accepted connection is closed at once, an open ends `Refused` |
+//! | bytes waiting to be written, per stream | 1 MiB | the stream ends `Failed` |
+//!
+//! Frames read wait for the node task in a bounded queue, so a busy node
+//! stops its connections reading rather than buffering. Everything is
+//! counted in [`IoStats::streams`]. For partition tests on one host,
+//! [`NodeBuilder::peer_filter`] cuts a node off from chosen peers, for
+//! datagrams and streams alike.
 
 mod clock;
 pub mod cluster;
 mod node;
 pub mod runtime;
+pub mod streams;
 mod task;
 pub mod testing;
 
@@ -25,5 +52,9 @@ pub use node::{
     NodeEvent, NodeStats, StartError,
 };
 pub use runtime::{Runtime, Timer, UdpIo};
-pub use swim_core::{Config, Event, MemberName, MemberState};
+pub use streams::{
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAMS, DEFAULT_STREAM_BUFFER, PeerFilter, StreamInput,
+    StreamLimits, StreamStats, Streams,
+};
+pub use swim_core::{Config, Event, MemberName, MemberState, StreamEnd, StreamId};
 pub use task::{RECV_BATCH, ROUNDS_BEFORE_YIELD};

@@ -4,17 +4,18 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use std::fmt;
 use std::io;
-use std::net::UdpSocket;
+use std::net::{TcpListener, UdpSocket};
 use std::time::Instant as StdInstant;
 
 use async_channel::{Receiver, Sender};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::{Config, Event, Identity, MemberName, MemberState, MemberView, NameError, Stats, Swim};
+use swim_core::{Config, Event, Identity, MemberName, MemberState, MemberView, NameError, OwnedInput, Stats, Swim};
 
 use crate::clock::Clock;
 use crate::runtime::Runtime;
-use crate::task::{Command, Task, Wiring};
+use crate::streams::{PeerFilter, StreamLimits, StreamStats, Streams};
+use crate::task::{Command, Parts, Task, Wiring};
 
 /// How many events wait for a slow consumer before newer ones are counted
 /// as lost (see [`NodeEvent::Lagged`]).
@@ -28,6 +29,19 @@ pub const DEFAULT_TIMER_SLACK_DIVISOR: u64 = 10;
 /// Commands queued from handles to the node's task before senders wait.
 const COMMAND_CAPACITY: usize = 64;
 
+/// Tries at binding UDP on the port TCP got, when the OS picks the port.
+const BIND_ATTEMPTS: usize = 10;
+
+/// A [`PeerFilter`] a builder can print.
+#[derive(Clone)]
+struct Filter(PeerFilter);
+
+impl fmt::Debug for Filter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("PeerFilter")
+    }
+}
+
 /// Everything needed to start a node; finish with a runtime crate's
 /// `start` (`swim_tokio::start`, `swim_smol::start`).
 #[derive(Clone, Debug)]
@@ -40,11 +54,14 @@ pub struct NodeBuilder {
     seed: Option<u64>,
     event_capacity: usize,
     timer_slack: Option<Duration>,
+    streams: StreamLimits,
+    peer_filter: Option<Filter>,
 }
 
 impl NodeBuilder {
-    /// A node called `name` that binds UDP `bind` (port 0 lets the OS pick),
-    /// with [`Config::lan`], no metadata and a generator seeded by the OS.
+    /// A node called `name` that binds UDP and TCP `bind` (port 0 lets the
+    /// OS pick one port for both), with [`Config::lan`], no metadata, a
+    /// generator seeded by the OS and the default [`StreamLimits`].
     pub fn new(name: impl Into<String>, bind: SocketAddr) -> Self {
         NodeBuilder {
             name: name.into(),
@@ -55,6 +72,8 @@ impl NodeBuilder {
             seed: None,
             event_capacity: DEFAULT_EVENT_CAPACITY,
             timer_slack: None,
+            streams: StreamLimits::default(),
+            peer_filter: None,
         }
     }
 
@@ -103,12 +122,78 @@ impl NodeBuilder {
         self
     }
 
-    /// Binds the socket, builds the state machine and spawns the node's task
-    /// on `runtime`. Runtime crates wrap this as their `start`.
+    /// How long connecting a stream may take before it ends with
+    /// [`StreamEnd::TimedOut`](swim_core::StreamEnd::TimedOut); default
+    /// [`DEFAULT_CONNECT_TIMEOUT`](crate::streams::DEFAULT_CONNECT_TIMEOUT), 5 s.
+    pub fn stream_connect_timeout(mut self, timeout: Duration) -> Self {
+        self.streams.connect_timeout = timeout;
+        self
+    }
+
+    /// How long a stream may go without a whole frame read before it ends
+    /// with [`StreamEnd::TimedOut`](swim_core::StreamEnd::TimedOut); default
+    /// [`DEFAULT_IDLE_TIMEOUT`](crate::streams::DEFAULT_IDLE_TIMEOUT), 10 s.
+    pub fn stream_idle_timeout(mut self, timeout: Duration) -> Self {
+        self.streams.idle_timeout = timeout;
+        self
+    }
+
+    /// The longest frame payload read from a stream, in bytes; a peer
+    /// announcing a longer one fails the stream
+    /// ([`StreamEnd::Failed`](swim_core::StreamEnd::Failed)). Default
+    /// [`MAX_FRAME`](swim_core::wire::MAX_FRAME), the longest the core
+    /// sends: lower only if every peer's frames stay within it.
+    pub fn max_frame(mut self, bytes: usize) -> Self {
+        self.streams.max_frame = bytes;
+        self
+    }
+
+    /// How many streams may be open at once, accepted and opened together;
+    /// default [`DEFAULT_MAX_STREAMS`](crate::streams::DEFAULT_MAX_STREAMS), 64.
+    /// A connection accepted beyond it is closed at once, an open beyond it
+    /// ends with [`StreamEnd::Refused`](swim_core::StreamEnd::Refused); both
+    /// are counted in [`StreamStats::over_cap`].
+    pub fn max_streams(mut self, streams: usize) -> Self {
+        self.streams.max_streams = streams;
+        self
+    }
+
+    /// How many bytes may wait to be written on one stream before the next
+    /// frame fails it; default
+    /// [`DEFAULT_STREAM_BUFFER`](crate::streams::DEFAULT_STREAM_BUFFER), 1 MiB.
+    pub fn stream_buffer(mut self, bytes: usize) -> Self {
+        self.streams.buffer = bytes;
+        self
+    }
+
+    /// Every stream limit at once (see [`StreamLimits`]).
+    pub fn stream_limits(mut self, limits: StreamLimits) -> Self {
+        self.streams = limits;
+        self
+    }
+
+    /// Lets the node talk only to the peers `allow` returns `true` for: a
+    /// way to simulate network partitions between nodes of one host.
+    /// Datagrams to or from a refused address are dropped (counted in
+    /// [`IoStats::datagrams_filtered`]); streams to it end with
+    /// [`StreamEnd::Refused`](swim_core::StreamEnd::Refused) and
+    /// connections from it are closed on accept (both counted in
+    /// [`StreamStats::filtered`]).
+    ///
+    /// A datagram's address is its sender's node address, but an accepted
+    /// connection's is the peer's ephemeral TCP port: to cut two nodes
+    /// apart, give both a filter refusing the other (a partition is
+    /// symmetric), so each refuses its own connects.
+    pub fn peer_filter(mut self, allow: PeerFilter) -> Self {
+        self.peer_filter = Some(Filter(allow));
+        self
+    }
+
+    /// Binds the sockets, builds the state machine and spawns the node's
+    /// tasks on `runtime`. Runtime crates wrap this as their `start`.
     pub fn start<R: Runtime>(self, runtime: &R) -> Result<Node, StartError> {
         let name = MemberName::new(&self.name).map_err(StartError::Name)?;
-        let socket = UdpSocket::bind(self.bind).map_err(|e| StartError::Bind(self.bind, e))?;
-        socket.set_nonblocking(true).map_err(|e| StartError::Bind(self.bind, e))?;
+        let (socket, listener) = bind(self.bind).map_err(|e| StartError::Bind(self.bind, e))?;
         let bound = socket.local_addr().map_err(|e| StartError::Bind(self.bind, e))?;
         let addr = self.advertise.unwrap_or(bound);
         if addr.ip().is_unspecified() {
@@ -122,10 +207,16 @@ impl NodeBuilder {
         let swim =
             Swim::new(self.config, identity, Xoshiro256PlusPlus::seed_from_u64(seed)).map_err(StartError::Protocol)?;
         let socket = runtime.udp(socket).map_err(|e| StartError::Bind(self.bind, e))?;
+        let listener = runtime.tcp_listener(listener).map_err(|e| StartError::Bind(self.bind, e))?;
+        let filter = self.peer_filter.map(|f| f.0);
+        let mut streams = Streams::new(runtime.clone(), self.streams, filter);
         let clock = Clock::process();
         let (commands, command_rx) = async_channel::bounded(COMMAND_CAPACITY);
         let (events_tx, events) = async_channel::unbounded();
         let (done_tx, done) = async_channel::bounded(1);
+        // The listener's task holds a `done` too: `shutdown` returns once
+        // the port is free again.
+        streams.listen_with(listener, done_tx.clone());
         let timer = runtime.timer(clock.std(swim_core::Instant::ZERO));
         let slack = match self.timer_slack {
             Some(s) => u64::try_from(s.as_millis()).unwrap_or(u64::MAX),
@@ -138,8 +229,7 @@ impl NodeBuilder {
             swim,
             clock,
             slack,
-            socket,
-            timer,
+            Parts { socket, timer, streams },
             Wiring { commands: command_rx, events: events_tx, event_capacity: self.event_capacity, done: done_tx },
         );
         tracing::info!(node = %name, %addr, bound = %bound, "node started");
@@ -148,13 +238,38 @@ impl NodeBuilder {
     }
 }
 
+/// Binds UDP and TCP on one port: `addr`'s, or when it is 0 the port the
+/// OS gives TCP (tried again if UDP cannot have it).
+fn bind(addr: SocketAddr) -> io::Result<(UdpSocket, TcpListener)> {
+    let (udp, tcp) = if addr.port() != 0 {
+        (UdpSocket::bind(addr)?, TcpListener::bind(addr)?)
+    } else {
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let tcp = TcpListener::bind(addr)?;
+            match UdpSocket::bind(tcp.local_addr()?) {
+                Ok(udp) => break (udp, tcp),
+                Err(e) if attempt >= BIND_ATTEMPTS => return Err(e),
+                Err(e) => {
+                    tracing::debug!(port = tcp.local_addr()?.port(), error = %e, "UDP port taken; trying another")
+                }
+            }
+        }
+    };
+    udp.set_nonblocking(true)?;
+    tcp.set_nonblocking(true)?;
+    Ok((udp, tcp))
+}
+
 /// Why a node could not start.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum StartError {
     /// The name is not a valid member name.
     Name(NameError),
-    /// The socket could not be bound or registered.
+    /// The UDP socket or the TCP listener could not be bound or
+    /// registered.
     Bind(SocketAddr, io::Error),
     /// The bound address is a wildcard and no advertise address was given.
     NoAdvertiseAddress(SocketAddr),
@@ -254,6 +369,11 @@ pub struct IoStats {
     pub recv_errors: u64,
     /// Events dropped because the consumer was behind.
     pub events_dropped: u64,
+    /// Datagrams to or from a peer the peer filter refuses, dropped (see
+    /// [`NodeBuilder::peer_filter`]).
+    pub datagrams_filtered: u64,
+    /// The reliable streams' counters.
+    pub streams: StreamStats,
 }
 
 /// What a node has counted since start.
@@ -263,7 +383,7 @@ pub struct NodeStats {
     /// The state machine's counters (probes, suspicions, rejected datagrams
     /// by reason, bytes).
     pub protocol: Stats,
-    /// The socket's.
+    /// The sockets'.
     pub io: IoStats,
 }
 
@@ -336,6 +456,37 @@ impl Node {
         self.request(Command::Stats { reply }, rx).await
     }
 
+    /// Replaces our metadata (at most `config.max_meta_len` bytes): the
+    /// change spreads to the cluster as an update of our record.
+    pub async fn set_meta(&self, meta: Vec<u8>) -> Result<(), NodeError> {
+        self.user(OwnedInput::SetMeta { meta }).await
+    }
+
+    /// Replaces the application state sent to a peer in every full-state
+    /// sync, reported there as [`Event::AppState`].
+    pub async fn set_app_state(&self, state: Vec<u8>) -> Result<(), NodeError> {
+        self.user(OwnedInput::SetAppState { state }).await
+    }
+
+    /// Broadcasts `payload` to every member, each of which reports it once
+    /// as [`Event::User`].
+    pub async fn broadcast(&self, payload: Vec<u8>) -> Result<(), NodeError> {
+        self.user(OwnedInput::Broadcast { payload }).await
+    }
+
+    /// Sends `payload` to the member named `to`, reported there as
+    /// [`Event::Message`]: in one datagram (best effort), or over a stream
+    /// when `reliable`, in which case a failed delivery is reported here
+    /// as [`Event::MessageFailed`]. `Ok` means the node took the message.
+    pub async fn send(&self, to: &str, payload: Vec<u8>, reliable: bool) -> Result<(), NodeError> {
+        self.user(OwnedInput::Message { to: to.into(), payload, reliable }).await
+    }
+
+    async fn user(&self, input: OwnedInput) -> Result<(), NodeError> {
+        let (reply, rx) = async_channel::bounded(1);
+        self.request(Command::User { input, reply }, rx).await?
+    }
+
     /// The node's events. Clones share one queue: each event goes to one
     /// receiver. Nothing is lost silently: when the queue is full, events
     /// are counted and a [`NodeEvent::Lagged`] comes before the next one.
@@ -344,7 +495,8 @@ impl Node {
     }
 
     /// Stops the node at once, without leaving (to others it has crashed),
-    /// and returns when its socket is closed.
+    /// and returns when its UDP socket and TCP listener are closed (its
+    /// stream connections are dropped at once).
     pub async fn shutdown(&self) {
         let _ = self.commands.send(Command::Shutdown).await;
         // Fails once the task has dropped its end: it has stopped.

@@ -2,11 +2,12 @@
 //! bytes and time between it and the runtime. It holds no protocol logic:
 //! every decision is the core's, taken through the shared [`Driver`].
 //!
-//! The loop polls, in order, the command queue (API calls), the socket
-//! (up to [`RECV_BATCH`] datagrams) and the timer, and hands each to the
-//! driver; it yields to the runtime after [`ROUNDS_BEFORE_YIELD`] busy
-//! rounds so one flooded node cannot starve the others on its thread.
-//! Streams, when they come, are one more source polled here.
+//! The loop polls, in order, the command queue (API calls), the streams
+//! (up to [`RECV_BATCH`] frames, accepts and ends, see
+//! [`Streams`]), the socket (up to [`RECV_BATCH`] datagrams) and the
+//! timer, and hands each to the driver; it yields to the runtime after
+//! [`ROUNDS_BEFORE_YIELD`] busy rounds so one flooded node cannot starve
+//! the others on its thread.
 
 use core::future::Future;
 use core::net::SocketAddr;
@@ -18,14 +19,15 @@ use async_channel::{Receiver, Sender};
 use futures_lite::Stream;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use swim_core::wire::{Datagram, MAX_DATAGRAM};
-use swim_core::{Driver, Event, Input, Instant, Swim, Transport};
+use swim_core::{Driver, Event, Input, Instant, OwnedInput, StreamId, Swim, Transport};
 
 use crate::clock::Clock;
 use crate::node::{IoStats, Member, NodeError, NodeEvent, NodeStats};
-use crate::runtime::{Timer, UdpIo};
+use crate::runtime::{Runtime, Timer, UdpIo};
+use crate::streams::{StreamInput, Streams};
 
-/// Datagrams taken from the socket per round before the other sources get
-/// a turn.
+/// Datagrams taken from the socket, and stream inputs from the streams,
+/// per round before the other sources get a turn.
 pub const RECV_BATCH: usize = 32;
 
 /// Busy rounds before the task yields to the runtime.
@@ -38,6 +40,7 @@ pub(crate) enum Command {
     Leave { reply: Sender<Result<(), NodeError>> },
     Members { reply: Sender<Vec<Member>> },
     Stats { reply: Sender<NodeStats> },
+    User { input: OwnedInput, reply: Sender<Result<(), NodeError>> },
     Shutdown,
 }
 
@@ -87,16 +90,21 @@ impl EventSink {
 }
 
 /// The runtime side of one input: what the driver's actions touch.
-struct Io<'a, S> {
-    socket: &'a S,
+struct Io<'a, R: Runtime> {
+    socket: &'a R::Socket,
+    streams: &'a mut Streams<R>,
     stats: &'a mut IoStats,
     sink: &'a mut EventSink,
     waiters: &'a mut Waiters,
     at: std::time::Instant,
 }
 
-impl<S: UdpIo> Transport for Io<'_, S> {
+impl<R: Runtime> Transport for Io<'_, R> {
     fn send(&mut self, to: SocketAddr, packet: Datagram) -> Option<Datagram> {
+        if !self.streams.allows(to) {
+            self.stats.datagrams_filtered += 1;
+            return Some(packet);
+        }
         match self.socket.try_send_to(&packet, to) {
             Ok(_) => self.stats.datagrams_sent += 1,
             Err(e) => count_send_error(self.stats, to, &e),
@@ -131,6 +139,20 @@ impl<S: UdpIo> Transport for Io<'_, S> {
         }
         self.sink.push(NodeEvent::Protocol { at: self.at, event }, self.stats);
     }
+
+    fn open_stream(&mut self, id: StreamId, to: SocketAddr) {
+        // Refusals decided at once come back on the task's next round.
+        self.streams.open(id, to);
+    }
+
+    fn send_frame(&mut self, id: StreamId, frame: Datagram) -> Option<Datagram> {
+        self.streams.send_frame(id, frame.as_bytes());
+        Some(frame)
+    }
+
+    fn close_stream(&mut self, id: StreamId) {
+        self.streams.close(id);
+    }
 }
 
 fn count_send_error(stats: &mut IoStats, to: SocketAddr, e: &io::Error) {
@@ -160,14 +182,16 @@ pub(crate) struct Wiring {
 }
 
 /// The future a runtime spawns for one node.
-pub(crate) struct Task<S, T> {
+pub(crate) struct Task<R: Runtime> {
     swim: Swim<Xoshiro256PlusPlus>,
     driver: Driver,
     clock: Clock,
     /// Timer slack in ms (see `NodeBuilder::timer_slack`).
     slack: u64,
-    socket: S,
-    timer: T,
+    socket: R::Socket,
+    timer: R::Timer,
+    /// The reliable streams, and the peer filter datagrams go through too.
+    streams: Streams<R>,
     /// The deadline the timer is armed for, if any.
     armed: Option<Instant>,
     commands: Pin<Box<Receiver<Command>>>,
@@ -179,15 +203,22 @@ pub(crate) struct Task<S, T> {
     _done: Sender<()>,
 }
 
-impl<S: UdpIo, T: Timer> Task<S, T> {
+/// What a task runs on.
+pub(crate) struct Parts<R: Runtime> {
+    pub(crate) socket: R::Socket,
+    pub(crate) timer: R::Timer,
+    pub(crate) streams: Streams<R>,
+}
+
+impl<R: Runtime> Task<R> {
     pub(crate) fn new(
         swim: Swim<Xoshiro256PlusPlus>,
         clock: Clock,
         slack: u64,
-        socket: S,
-        timer: T,
+        parts: Parts<R>,
         wiring: Wiring,
     ) -> Self {
+        let Parts { socket, timer, streams } = parts;
         let Wiring { commands, events, event_capacity, done } = wiring;
         let mut task = Task {
             swim,
@@ -196,6 +227,7 @@ impl<S: UdpIo, T: Timer> Task<S, T> {
             slack,
             socket,
             timer,
+            streams,
             armed: None,
             commands: Box::pin(commands),
             sink: EventSink { tx: events, capacity: event_capacity.max(2), missed: 0 },
@@ -216,8 +248,14 @@ impl<S: UdpIo, T: Timer> Task<S, T> {
     fn input(&mut self, input: Input<'_>) -> Result<(), swim_core::Error> {
         let at = Clock::read();
         let now = self.clock.core(at);
-        let mut io =
-            Io { socket: &self.socket, stats: &mut self.stats, sink: &mut self.sink, waiters: &mut self.waiters, at };
+        let mut io = Io {
+            socket: &self.socket,
+            streams: &mut self.streams,
+            stats: &mut self.stats,
+            sink: &mut self.sink,
+            waiters: &mut self.waiters,
+            at,
+        };
         let result = self.driver.handle(&mut self.swim, now, input, &mut io);
         self.rearm();
         result
@@ -264,7 +302,12 @@ impl<S: UdpIo, T: Timer> Task<S, T> {
                 let _ = reply.try_send(self.swim.members().map(Member::from).collect());
             }
             Command::Stats { reply } => {
-                let _ = reply.try_send(NodeStats { protocol: self.swim.stats(), io: self.stats });
+                let io = IoStats { streams: self.streams.stats(), ..self.stats };
+                let _ = reply.try_send(NodeStats { protocol: self.swim.stats(), io });
+            }
+            Command::User { input, reply } => {
+                let result = self.input(input.as_input()).map_err(NodeError::Protocol);
+                let _ = reply.try_send(result);
             }
             Command::Shutdown => return false,
         }
@@ -272,6 +315,10 @@ impl<S: UdpIo, T: Timer> Task<S, T> {
     }
 
     fn datagram(&mut self, len: usize, from: SocketAddr) {
+        if !self.streams.allows(from) {
+            self.stats.datagrams_filtered += 1;
+            return;
+        }
         self.stats.datagrams_received += 1;
         // Moved out for the call, so the buffer and the state machine can be
         // borrowed apart.
@@ -280,6 +327,17 @@ impl<S: UdpIo, T: Timer> Task<S, T> {
             tracing::debug!(%from, error = %e, "datagram rejected");
         }
         self.buf = buf;
+    }
+
+    fn stream_input(&mut self, input: StreamInput) {
+        let result = match &input {
+            StreamInput::Accepted { id, from } => self.input(Input::StreamAccepted { id: *id, from: *from }),
+            StreamInput::Frame { id, frame } => self.input(Input::StreamFrame { id: *id, frame }),
+            StreamInput::Closed { id, end } => self.input(Input::StreamClosed { id: *id, end: *end }),
+        };
+        if let Err(e) = result {
+            tracing::debug!(id = ?input.id(), error = %e, "stream input rejected");
+        }
     }
 
     fn recv_error(&mut self, e: &io::Error) {
@@ -311,6 +369,15 @@ impl<S: UdpIo, T: Timer> Task<S, T> {
             }
         }
         for _ in 0..RECV_BATCH {
+            match self.streams.poll_next(cx) {
+                Poll::Ready(input) => {
+                    busy = true;
+                    self.stream_input(input);
+                }
+                Poll::Pending => break,
+            }
+        }
+        for _ in 0..RECV_BATCH {
             match self.socket.poll_recv_from(cx, &mut self.buf) {
                 Poll::Ready(Ok((len, from))) => {
                     busy = true;
@@ -332,7 +399,7 @@ impl<S: UdpIo, T: Timer> Task<S, T> {
     }
 }
 
-impl<S: UdpIo, T: Timer> Future for Task<S, T> {
+impl<R: Runtime> Future for Task<R> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {

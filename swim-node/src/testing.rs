@@ -1,14 +1,25 @@
-//! The real-socket cluster checks both adapters run (and a mixed cluster),
-//! written once: converge, detect a killed node at every survivor, see a
-//! graceful leave as `Left`.
+//! The real-socket checks both adapters run, written once: a cluster (and
+//! a mixed one) converges, detects a killed node at every survivor and sees
+//! a graceful leave as `Left`; streams carry frames in order both ways and
+//! keep their limits; the peer filter cuts a node off.
+//!
+//! Every check panics with what went wrong, and gives up within seconds.
 
+use core::future::Future;
+use core::net::SocketAddr;
 use core::time::Duration;
+use std::sync::Arc;
 
-use swim_core::{Config, MemberState};
+use futures_lite::future::or;
+use futures_lite::{AsyncReadExt, AsyncWriteExt};
+use swim_core::wire::MAX_FRAME;
+use swim_core::{Config, MemberState, StreamEnd, StreamId};
 
+use crate::clock::Clock;
 use crate::cluster::LocalCluster;
-use crate::node::{Node, NodeBuilder, StartError};
+use crate::node::{Node, NodeBuilder, NodeError, NodeStats, StartError};
 use crate::runtime::Runtime;
+use crate::streams::{PeerFilter, StreamInput, StreamLimits, StreamStats, Streams};
 
 /// A fast configuration for loopback tests: the LAN preset with 200 ms
 /// protocol periods and a push-pull every 5 s (which repairs a member that
@@ -69,4 +80,403 @@ pub async fn converge_kill_leave<R: Runtime>(
     for i in cluster.running().collect::<Vec<_>>() {
         cluster.node(i).shutdown().await;
     }
+}
+
+/// How long a check waits for one expected stream input.
+const EXPECT_WITHIN: Duration = Duration::from_secs(5);
+
+/// How long a check watches for input that must not come.
+const QUIET_FOR: Duration = Duration::from_millis(300);
+
+/// `f`'s output, or `None` once `after` has passed.
+pub async fn within<R: Runtime, F: Future>(runtime: &R, after: Duration, f: F) -> Option<F::Output> {
+    or(async { Some(f.await) }, async {
+        runtime.sleep(after).await;
+        None
+    })
+    .await
+}
+
+/// Streams on `runtime` that accept on an OS-chosen loopback port, and
+/// that port's address.
+pub fn stream_endpoint<R: Runtime>(
+    runtime: &R,
+    limits: StreamLimits,
+    filter: Option<PeerFilter>,
+) -> (Streams<R>, SocketAddr) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback listener");
+    listener.set_nonblocking(true).expect("non-blocking");
+    let addr = listener.local_addr().expect("bound address");
+    let mut streams = Streams::new(runtime.clone(), limits, filter);
+    streams.listen(runtime.tcp_listener(listener).expect("register the listener"));
+    (streams, addr)
+}
+
+/// The next input of `streams`, or a panic after a few seconds.
+pub async fn expect_input<R: Runtime>(runtime: &R, streams: &mut Streams<R>) -> StreamInput {
+    within(runtime, EXPECT_WITHIN, streams.next()).await.expect("a stream input within 5 s")
+}
+
+/// Panics if `streams` reports anything for a short while (polling it
+/// meanwhile, so it takes what connections bring).
+pub async fn expect_quiet<R: Runtime>(runtime: &R, streams: &mut Streams<R>) {
+    let got = within(runtime, QUIET_FOR, streams.next()).await;
+    assert_eq!(got, None, "no stream input expected");
+}
+
+/// Polls `streams` (which must report nothing meanwhile) until `done`
+/// holds of its counters, or panics after a few seconds.
+async fn quiet_until<R: Runtime>(runtime: &R, streams: &mut Streams<R>, done: impl Fn(&StreamStats) -> bool) {
+    let start = Clock::read();
+    while !done(&streams.stats()) {
+        assert!(Clock::read().saturating_duration_since(start) < EXPECT_WITHIN, "{:?}", streams.stats());
+        let got = within(runtime, Duration::from_millis(50), streams.next()).await;
+        assert_eq!(got, None, "no stream input expected");
+    }
+}
+
+/// A payload of `len` bytes that tells frame `seed` from the others.
+fn payload(seed: u8, len: usize) -> Vec<u8> {
+    (0..len).map(|i| seed.wrapping_add((i % 251) as u8)).collect()
+}
+
+fn frame_input(id: StreamId, frame: Vec<u8>) -> StreamInput {
+    StreamInput::Frame { id, frame }
+}
+
+/// A connection from `streams`' listener, or a panic.
+async fn expect_accepted<R: Runtime>(runtime: &R, streams: &mut Streams<R>) -> StreamId {
+    match expect_input(runtime, streams).await {
+        StreamInput::Accepted { id: id @ StreamId::Inbound(_), from } => {
+            assert!(from.ip().is_loopback(), "{from}");
+            id
+        }
+        other => panic!("expected an accepted stream, got {other:?}"),
+    }
+}
+
+/// The end of stream `id`, or a panic.
+async fn expect_end<R: Runtime>(runtime: &R, streams: &mut Streams<R>, id: StreamId) -> StreamEnd {
+    match expect_input(runtime, streams).await {
+        StreamInput::Closed { id: got, end } if got == id => end,
+        other => panic!("expected the end of {id:?}, got {other:?}"),
+    }
+}
+
+/// Frames sent right after `open` (before the connection exists), of
+/// every size from empty to [`MAX_FRAME`], arrive whole and in order; so
+/// do frames the other way; a close after a last frame delivers it, then
+/// the end (`Closed`), and the closing side hears nothing more. Then the
+/// same with the accepting side closing, and the counters agree.
+pub async fn streams_round_trip<R: Runtime>(runtime: R) {
+    let (mut a, a_addr) = stream_endpoint(&runtime, StreamLimits::default(), None);
+    let mut b = Streams::new(runtime.clone(), StreamLimits::default(), None);
+    let out = StreamId::Outbound(7);
+    b.open(out, a_addr);
+    let frames: Vec<Vec<u8>> =
+        [1, 0, 100, 4096, 70_000 % MAX_FRAME, MAX_FRAME, 3].iter().zip(1u8..).map(|(&n, s)| payload(s, n)).collect();
+    for f in &frames {
+        b.send_frame(out, f);
+    }
+    let inbound = expect_accepted(&runtime, &mut a).await;
+    for f in &frames {
+        assert_eq!(expect_input(&runtime, &mut a).await, frame_input(inbound, f.clone()));
+    }
+    for i in 0..50 {
+        a.send_frame(inbound, &payload(i, 10 + usize::from(i)));
+    }
+    for i in 0..50 {
+        assert_eq!(expect_input(&runtime, &mut b).await, frame_input(out, payload(i, 10 + usize::from(i))));
+    }
+    b.send_frame(out, b"last from b");
+    b.close(out);
+    assert_eq!(expect_input(&runtime, &mut a).await, frame_input(inbound, b"last from b".to_vec()));
+    assert_eq!(expect_end(&runtime, &mut a, inbound).await, StreamEnd::Closed);
+    expect_quiet(&runtime, &mut b).await;
+    assert!(a.is_empty() && b.is_empty());
+
+    let (sa, sb) = (a.stats(), b.stats());
+    let sent: u64 = frames.iter().map(|f| f.len() as u64 + 4).sum::<u64>() + 4 + 11;
+    assert_eq!((sb.opened, sa.accepted), (1, 1));
+    assert_eq!((sb.frames_sent, sa.frames_received), (frames.len() as u64 + 1, frames.len() as u64 + 1));
+    assert_eq!((sb.bytes_sent, sa.bytes_received), (sent, sent));
+    assert_eq!((sa.frames_sent, sb.frames_received), (50, 50));
+    assert_eq!(sa.bytes_sent, sb.bytes_received);
+    assert_eq!(sa.failed + sa.timed_out + sb.failed + sb.timed_out + sb.refused, 0, "{sa:?} {sb:?}");
+
+    // The accepting side closes this time.
+    let out = StreamId::Outbound(8);
+    b.open(out, a_addr);
+    b.send_frame(out, b"hello");
+    let second = expect_accepted(&runtime, &mut a).await;
+    assert_ne!(second, inbound, "an inbound id is never reused");
+    assert_eq!(expect_input(&runtime, &mut a).await, frame_input(second, b"hello".to_vec()));
+    a.send_frame(second, b"bye");
+    a.close(second);
+    assert_eq!(expect_input(&runtime, &mut b).await, frame_input(out, b"bye".to_vec()));
+    assert_eq!(expect_end(&runtime, &mut b, out).await, StreamEnd::Closed);
+    expect_quiet(&runtime, &mut a).await;
+    assert!(a.is_empty() && b.is_empty());
+
+    // A frame that arrived but was not taken before the close is dropped:
+    // nothing is reported about a stream after its close.
+    let out = StreamId::Outbound(9);
+    b.open(out, a_addr);
+    let third = expect_accepted(&runtime, &mut a).await;
+    a.send_frame(third, b"never taken");
+    runtime.sleep(Duration::from_millis(200)).await;
+    b.close(out);
+    expect_quiet(&runtime, &mut b).await;
+    assert_eq!(expect_end(&runtime, &mut a, third).await, StreamEnd::Closed);
+    assert_eq!(b.stats().frames_received, 52, "it was read, and dropped");
+}
+
+/// On the wire a frame is a 4-byte big-endian length and the payload; a
+/// frame of exactly the limit passes; a longer announced length fails the
+/// stream and closes the connection, unread; a peer of ours sending a
+/// frame over the other's limit fails there too.
+pub async fn streams_oversized_frame_fails<R: Runtime>(runtime: R) {
+    let limits = StreamLimits { max_frame: 1000, ..StreamLimits::default() };
+    let (mut a, a_addr) = stream_endpoint(&runtime, limits, None);
+    let mut raw = runtime.connect(a_addr).await.expect("connect");
+    raw.write_all(&[0, 0, 0, 3, b'a', b'b', b'c']).await.expect("write");
+    let id = expect_accepted(&runtime, &mut a).await;
+    assert_eq!(expect_input(&runtime, &mut a).await, frame_input(id, b"abc".to_vec()));
+    a.send_frame(id, b"xy");
+    let mut got = [0; 6];
+    within(&runtime, EXPECT_WITHIN, raw.read_exact(&mut got)).await.expect("in time").expect("read");
+    assert_eq!(got, [0, 0, 0, 2, b'x', b'y']);
+
+    let mut full = 1000u32.to_be_bytes().to_vec();
+    full.extend(payload(9, 1000));
+    raw.write_all(&full).await.expect("write");
+    assert_eq!(expect_input(&runtime, &mut a).await, frame_input(id, payload(9, 1000)));
+
+    raw.write_all(&1001u32.to_be_bytes()).await.expect("write");
+    raw.write_all(&[0; 64]).await.expect("write");
+    assert_eq!(expect_end(&runtime, &mut a, id).await, StreamEnd::Failed);
+    let mut rest = [0; 16];
+    let read = within(&runtime, EXPECT_WITHIN, raw.read(&mut rest)).await.expect("the connection is closed");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    assert_eq!(a.stats().failed, 1);
+
+    let mut b = Streams::new(runtime.clone(), StreamLimits::default(), None);
+    let out = StreamId::Outbound(1);
+    b.open(out, a_addr);
+    b.send_frame(out, &payload(1, 1001));
+    let id = expect_accepted(&runtime, &mut a).await;
+    assert_eq!(expect_end(&runtime, &mut a, id).await, StreamEnd::Failed);
+    assert!(matches!(expect_end(&runtime, &mut b, out).await, StreamEnd::Closed | StreamEnd::Failed));
+    assert_eq!(a.stats().failed, 2);
+}
+
+/// Connecting to a closed port ends the stream `Refused`, frames queued on
+/// it or not; not reported when the stream was closed first.
+pub async fn streams_connect_refused<R: Runtime>(runtime: R) {
+    let closed = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        l.local_addr().expect("address")
+    };
+    let mut b = Streams::new(runtime.clone(), StreamLimits::default(), None);
+    b.open(StreamId::Outbound(1), closed);
+    b.send_frame(StreamId::Outbound(1), b"never sent");
+    assert_eq!(expect_end(&runtime, &mut b, StreamId::Outbound(1)).await, StreamEnd::Refused);
+    assert!(b.is_empty());
+    let stats = b.stats();
+    assert_eq!((stats.opened, stats.refused, stats.frames_sent), (1, 1, 0));
+
+    b.open(StreamId::Outbound(2), closed);
+    b.close(StreamId::Outbound(2));
+    expect_quiet(&runtime, &mut b).await;
+    assert_eq!(b.stats().refused, 2, "counted all the same");
+    // Nor is an outcome decided at once (here the cap's).
+    let mut none = Streams::new(runtime.clone(), StreamLimits { max_streams: 0, ..StreamLimits::default() }, None);
+    none.open(StreamId::Outbound(1), closed);
+    none.close(StreamId::Outbound(1));
+    expect_quiet(&runtime, &mut none).await;
+    assert_eq!(none.stats().over_cap, 1);
+}
+
+/// A connect that is not answered ends `TimedOut` after the connect
+/// timeout. The peer is a listener that never accepts: once its queue is
+/// full, Linux drops further connection requests unanswered (other systems
+/// may refuse them instead).
+pub async fn streams_connect_timeout<R: Runtime>(runtime: R) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let to = listener.local_addr().expect("address");
+    let limits = StreamLimits {
+        connect_timeout: Duration::from_millis(300),
+        idle_timeout: Duration::from_secs(60),
+        max_streams: 1000,
+        ..StreamLimits::default()
+    };
+    let mut b = Streams::new(runtime.clone(), limits, None);
+    // More than any listen queue std sets up (128, or the system's cap).
+    let n = 300;
+    for i in 0..n {
+        b.open(StreamId::Outbound(i), to);
+    }
+    let mut timed_out = 0;
+    while let Some(input) = within(&runtime, Duration::from_secs(2), b.next()).await {
+        match input {
+            StreamInput::Closed { end: StreamEnd::TimedOut, .. } => timed_out += 1,
+            other => panic!("only timeouts expected, got {other:?}"),
+        }
+    }
+    assert!(timed_out > 0 && timed_out < n, "{timed_out} of {n} timed out");
+    assert_eq!(b.stats().timed_out, timed_out);
+    drop(listener);
+}
+
+/// Frames keep a stream alive; a peer that sends nothing for the idle
+/// timeout ends it `TimedOut`, and the peer sees the connection close.
+pub async fn streams_idle_timeout<R: Runtime>(runtime: R) {
+    let idle = Duration::from_millis(600);
+    let limits = StreamLimits { idle_timeout: idle, ..StreamLimits::default() };
+    let (mut a, a_addr) = stream_endpoint(&runtime, limits, None);
+    let mut b = Streams::new(runtime.clone(), StreamLimits::default(), None);
+    let out = StreamId::Outbound(1);
+    b.open(out, a_addr);
+    b.send_frame(out, b"0");
+    let id = expect_accepted(&runtime, &mut a).await;
+    assert_eq!(expect_input(&runtime, &mut a).await, frame_input(id, b"0".to_vec()));
+    // Six frames 150 ms apart: longer than the idle timeout in all, never
+    // idle for it.
+    for i in 1..=6u8 {
+        runtime.sleep(Duration::from_millis(150)).await;
+        b.send_frame(out, &[i]);
+        assert_eq!(expect_input(&runtime, &mut a).await, frame_input(id, vec![i]));
+    }
+    let quiet_from = Clock::read();
+    assert_eq!(expect_end(&runtime, &mut a, id).await, StreamEnd::TimedOut);
+    let waited = Clock::read().saturating_duration_since(quiet_from);
+    assert!(waited >= idle - Duration::from_millis(100) && waited < Duration::from_secs(3), "{waited:?}");
+    assert!(matches!(expect_end(&runtime, &mut b, out).await, StreamEnd::Closed | StreamEnd::Failed));
+    assert_eq!(a.stats().timed_out, 1);
+}
+
+/// An open beyond the cap ends `Refused` at once; a connection accepted
+/// beyond it is closed at once and never reported; both are counted, and a
+/// freed slot takes the next stream.
+pub async fn streams_cap<R: Runtime>(runtime: R) {
+    let one = StreamLimits { max_streams: 1, ..StreamLimits::default() };
+    let (mut a, a_addr) = stream_endpoint(&runtime, one, None);
+    let mut b = Streams::new(runtime.clone(), one, None);
+    let mut c = Streams::new(runtime.clone(), StreamLimits::default(), None);
+
+    b.open(StreamId::Outbound(1), a_addr);
+    let first = expect_accepted(&runtime, &mut a).await;
+    b.open(StreamId::Outbound(2), a_addr);
+    b.send_frame(StreamId::Outbound(2), b"dropped");
+    assert_eq!(expect_end(&runtime, &mut b, StreamId::Outbound(2)).await, StreamEnd::Refused);
+    assert_eq!((b.stats().over_cap, b.stats().opened, b.len()), (1, 1, 1));
+
+    c.open(StreamId::Outbound(1), a_addr);
+    c.send_frame(StreamId::Outbound(1), b"x");
+    quiet_until(&runtime, &mut a, |s| s.over_cap == 1).await;
+    assert!(matches!(expect_end(&runtime, &mut c, StreamId::Outbound(1)).await, StreamEnd::Closed | StreamEnd::Failed));
+    assert_eq!((a.stats().over_cap, a.stats().accepted), (1, 1));
+
+    b.close(StreamId::Outbound(1));
+    assert_eq!(expect_end(&runtime, &mut a, first).await, StreamEnd::Closed);
+    c.open(StreamId::Outbound(2), a_addr);
+    let second = expect_accepted(&runtime, &mut a).await;
+    assert_ne!(first, second);
+}
+
+/// A stream to a peer the filter refuses ends `Refused` without a connect;
+/// a connection from one is closed on accept; both are counted.
+pub async fn streams_peer_filter<R: Runtime>(runtime: R) {
+    let (mut a, a_addr) = stream_endpoint(&runtime, StreamLimits::default(), None);
+    let not_a: PeerFilter = Arc::new(move |addr| addr != a_addr);
+    let mut b = Streams::new(runtime.clone(), StreamLimits::default(), Some(not_a));
+    b.open(StreamId::Outbound(1), a_addr);
+    assert_eq!(expect_end(&runtime, &mut b, StreamId::Outbound(1)).await, StreamEnd::Refused);
+    expect_quiet(&runtime, &mut a).await;
+    assert_eq!((b.stats().filtered, b.stats().opened, a.stats().accepted), (1, 0, 0));
+
+    let nobody: PeerFilter = Arc::new(|_| false);
+    let (mut d, d_addr) = stream_endpoint(&runtime, StreamLimits::default(), Some(nobody));
+    let mut c = Streams::new(runtime.clone(), StreamLimits::default(), None);
+    c.open(StreamId::Outbound(1), d_addr);
+    quiet_until(&runtime, &mut d, |s| s.filtered == 1).await;
+    assert!(matches!(expect_end(&runtime, &mut c, StreamId::Outbound(1)).await, StreamEnd::Closed | StreamEnd::Failed));
+    assert_eq!((d.stats().filtered, d.stats().accepted), (1, 0));
+}
+
+/// `node`'s counters once `done` holds of them, or after a few seconds.
+async fn stats_until<R: Runtime>(runtime: &R, node: &Node, done: impl Fn(&NodeStats) -> bool) -> NodeStats {
+    let mut stats = node.stats().await.expect("node runs");
+    for _ in 0..250 {
+        if done(&stats) {
+            break;
+        }
+        runtime.sleep(Duration::from_millis(20)).await;
+        stats = node.stats().await.expect("node runs");
+    }
+    stats
+}
+
+/// A node listens for streams on its UDP port and counts what they bring;
+/// its peer filter drops datagrams from and to a refused peer (the core
+/// never sees those), and closes connections it refuses. `start` starts a
+/// node on `runtime`.
+pub async fn node_streams_and_peer_filter<R: Runtime>(
+    runtime: R,
+    start: impl Fn(NodeBuilder) -> Result<Node, StartError>,
+) {
+    let blocked = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let allowed = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let blocked_addr = blocked.local_addr().expect("address");
+    let filter: PeerFilter = Arc::new(move |addr| addr != blocked_addr);
+    let node = start(builder(0).peer_filter(filter)).expect("node starts");
+
+    // Datagrams in: junk from the refused peer is dropped before the core.
+    for _ in 0..3 {
+        blocked.send_to(b"junk", node.addr()).expect("send");
+    }
+    allowed.send_to(b"junk", node.addr()).expect("send");
+    // Out: a join through the refused peer (a sync over a stream) never
+    // connects to it.
+    let joiner = node.clone();
+    runtime.spawn(async move {
+        let _ = joiner.join(&[blocked_addr]).await;
+    });
+    let stats = stats_until(&runtime, &node, |s| {
+        s.io.datagrams_filtered >= 3 && s.io.streams.filtered >= 1 && s.protocol.rejected_total() >= 1
+    })
+    .await;
+    assert!(stats.io.datagrams_filtered >= 3, "3 in: {:?}", stats.io);
+    assert!(stats.io.streams.filtered >= 1, "the join's stream: {:?}", stats.io);
+    assert_eq!(stats.protocol.rejected_total(), 1, "only the allowed junk reaches the core");
+    blocked.set_read_timeout(Some(Duration::from_millis(200))).expect("timeout");
+    assert!(blocked.recv_from(&mut [0; 1500]).is_err(), "the refused peer got a datagram");
+
+    // Streams come in on the UDP port; an oversized frame fails one.
+    let mut raw = runtime.connect(node.addr()).await.expect("TCP on the node's port");
+    raw.write_all(&[0, 0, 0, 2, 1, 2]).await.expect("write");
+    raw.write_all(&u32::MAX.to_be_bytes()).await.expect("write");
+    let mut rest = [0; 16];
+    let read = within(&runtime, EXPECT_WITHIN, raw.read(&mut rest)).await.expect("the node closes the stream");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let streams = stats_until(&runtime, &node, |s| s.io.streams.failed >= 1).await.io.streams;
+    assert_eq!((streams.accepted, streams.frames_received, streams.failed), (1, 1, 1), "{streams:?}");
+    // The application calls reach the core (which may refuse them, but
+    // not for being sent).
+    assert_eq!(node.set_meta(b"meta".to_vec()).await, Ok(()));
+    assert_eq!(node.set_app_state(b"state".to_vec()).await, Ok(()));
+    assert_eq!(node.broadcast(b"all".to_vec()).await, Ok(()));
+    let sent = node.send("nobody", b"hi".to_vec(), true).await;
+    assert!(matches!(sent, Ok(()) | Err(NodeError::Protocol(swim_core::Error::UnknownMember))), "{sent:?}");
+    node.shutdown().await;
+    assert_eq!(node.broadcast(b"late".to_vec()).await, Err(NodeError::Stopped));
+
+    // A node refusing everyone closes every connection on accept.
+    let node = start(builder(1).peer_filter(Arc::new(|_| false))).expect("node starts");
+    let mut raw = runtime.connect(node.addr()).await.expect("connect");
+    let read = within(&runtime, EXPECT_WITHIN, raw.read(&mut rest)).await.expect("the node closes the connection");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let streams = stats_until(&runtime, &node, |s| s.io.streams.filtered >= 1).await.io.streams;
+    assert_eq!((streams.filtered, streams.accepted), (1, 0), "{streams:?}");
+    node.shutdown().await;
 }

@@ -26,14 +26,20 @@ pub fn seed_from_env(default: u64) -> u64 {
 /// The address of simulated node `i`: `10.x.y.z:7946` with `i` in the
 /// low 24 bits.
 pub fn node_addr(i: usize) -> SocketAddr {
-    let ip = Ipv4Addr::from(0x0A00_0000 | (i as u32 & 0x00FF_FFFF));
-    SocketAddr::from((ip, 7946))
+    node_addr_at(i, 0)
 }
 
-/// The node at a simulated address.
+/// The address of simulated node `i` after it has moved `moves` times: the
+/// same host, port `7946 + moves`.
+pub fn node_addr_at(i: usize, moves: u16) -> SocketAddr {
+    let ip = Ipv4Addr::from(0x0A00_0000 | (i as u32 & 0x00FF_FFFF));
+    SocketAddr::from((ip, 7946u16.wrapping_add(moves)))
+}
+
+/// The node whose host a simulated address names (whatever its port).
 pub fn node_index(addr: SocketAddr) -> Option<usize> {
     match addr {
-        SocketAddr::V4(a) if a.port() == 7946 && a.ip().octets()[0] == 10 => {
+        SocketAddr::V4(a) if a.port() >= 7946 && a.ip().octets()[0] == 10 => {
             Some((u32::from(*a.ip()) & 0x00FF_FFFF) as usize)
         }
         _ => None,

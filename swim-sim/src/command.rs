@@ -15,12 +15,16 @@ pub struct NetConfig {
     /// otherwise).
     pub latency_ms: u64,
     /// Probability that a packet is lost (unless a link says otherwise).
+    /// Streams are lossless: loss applies to datagrams only.
     pub loss: f64,
+    /// How long a stream connection across a partition waits before it
+    /// times out, in ms (a refused one fails after one latency).
+    pub connect_timeout_ms: u64,
 }
 
 impl Default for NetConfig {
     fn default() -> Self {
-        NetConfig { seed: 1, latency_ms: 1, loss: 0.0 }
+        NetConfig { seed: 1, latency_ms: 1, loss: 0.0, connect_timeout_ms: 2000 }
     }
 }
 
@@ -73,13 +77,16 @@ pub enum Command {
     /// Node crashes: it handles nothing more and every packet to or from it
     /// (also those in flight) is lost.
     Crash(usize),
-    /// A crashed node comes back with a fresh state machine (same name and
-    /// address) and joins through `seeds`.
+    /// A crashed node comes back with a fresh state machine (same name)
+    /// and joins through `seeds`. Its streams are gone.
     Restart {
         /// The node.
         node: usize,
         /// Nodes to join through.
         seeds: Vec<usize>,
+        /// Whether it comes back at a new address (the next port of its
+        /// host); packets still addressed to the old one are lost.
+        new_addr: bool,
     },
     /// Sets the loss probability of every link without its own.
     SetLoss(f64),
@@ -124,7 +131,7 @@ pub enum Command {
 impl Command {
     pub(crate) fn nodes(&self) -> Vec<usize> {
         match self {
-            Command::Join { node, seeds } | Command::Restart { node, seeds } => {
+            Command::Join { node, seeds } | Command::Restart { node, seeds, .. } => {
                 seeds.iter().copied().chain([*node]).collect()
             }
             Command::Leave(n) | Command::Crash(n) => vec![*n],

@@ -25,6 +25,7 @@ mod addr;
 mod command;
 pub mod net;
 pub mod procstat;
+pub mod resilience;
 pub mod runner;
 pub mod scenario;
 pub mod views;

@@ -13,10 +13,11 @@ use std::collections::{BTreeMap, BinaryHeap};
 use rand_core::{Rng, SeedableRng};
 use swim_core::wire::Datagram;
 use swim_core::{
-    Config, Digest, Driver, Event, Identity, Input, Instant, Machine, MemberName, OwnedInput, Swim, Transport,
+    Config, Digest, Driver, Event, Identity, Input, Instant, Machine, MemberName, OwnedInput, StreamEnd, StreamId,
+    Swim, Transport,
 };
 
-pub use crate::addr::{SimRng, mix, name_index, node_addr, node_index, node_name, seed_from_env};
+pub use crate::addr::{SimRng, mix, name_index, node_addr, node_addr_at, node_index, node_name, seed_from_env};
 pub use crate::command::{Command, NetConfig, PartitionId, SimError};
 
 /// Whether the observer wants the run to go on.
@@ -68,6 +69,15 @@ pub struct NetStats {
     pub sent_by_node: Vec<u64>,
     /// Datagrams addressed to each node (lost and dropped ones included).
     pub sent_to_node: Vec<u64>,
+    /// Streams connected.
+    pub streams: u64,
+    /// Stream connections refused (nobody at the address) or timed out
+    /// (across a partition).
+    pub streams_failed: u64,
+    /// Stream frames delivered.
+    pub frames: u64,
+    /// Bytes of stream frames sent (with their 4-byte length prefix).
+    pub frame_bytes: u64,
 }
 
 /// Builds node `index` (again, after `restarts` restarts).
@@ -95,9 +105,43 @@ pub type Tap = Box<dyn FnMut(u64, usize, usize, &[u8])>;
 pub type Invariant<N> = Box<dyn FnMut(&Sim<N>) -> Result<(), String>>;
 
 enum Item {
-    Deliver { to: usize, from: SocketAddr, packet: Datagram },
-    Wake { node: usize, at: u64 },
+    Deliver {
+        to: usize,
+        to_addr: SocketAddr,
+        from: SocketAddr,
+        packet: Datagram,
+    },
+    Wake {
+        node: usize,
+        at: u64,
+    },
     Command(Command),
+    /// A stream's connection attempt reaches its destination.
+    Connect {
+        from: usize,
+        id: StreamId,
+        to_addr: SocketAddr,
+    },
+    /// A frame reaches one end of a stream.
+    Frame {
+        to: usize,
+        id: StreamId,
+        frame: Datagram,
+    },
+    /// One end of a stream learns that it ended.
+    StreamEnd {
+        to: usize,
+        id: StreamId,
+        end: StreamEnd,
+    },
+}
+
+/// One end of a simulated stream.
+enum End {
+    /// Still connecting: frames and a close wait for the connection.
+    Connecting { frames: Vec<Datagram>, close: bool },
+    /// Connected to this end at the other node.
+    Connected { node: usize, id: StreamId, last_at: u64 },
 }
 
 struct Entry {
@@ -157,6 +201,14 @@ struct Network {
     cuts: BTreeMap<PartitionId, Vec<Cut>>,
     stats: NetStats,
     events: Vec<(usize, Event)>,
+    /// Each node's current address (a restart may move it).
+    addrs: Vec<SocketAddr>,
+    /// How often each node has moved.
+    moves: Vec<u16>,
+    /// Open stream ends, by node and the node's handle.
+    ends: BTreeMap<(usize, StreamId), End>,
+    /// The next inbound stream handle per node.
+    next_inbound: Vec<u64>,
 }
 
 /// One node's view of the network while its driver runs.
@@ -180,12 +232,39 @@ impl Transport for Port<'_> {
     fn event(&mut self, event: Event) {
         self.net.events.push((self.node, event));
     }
+
+    fn open_stream(&mut self, id: StreamId, to: SocketAddr) {
+        let net = &mut *self.net;
+        net.ends.insert((self.node, id), End::Connecting { frames: Vec::new(), close: false });
+        let lat =
+            node_index(to).filter(|&j| j < net.crashed.len()).map_or(net.net.latency_ms, |j| net.latency(self.node, j));
+        let at = net.now + lat;
+        net.push(at, Item::Connect { from: self.node, id, to_addr: to });
+    }
+
+    fn send_frame(&mut self, id: StreamId, frame: Datagram) -> Option<Datagram> {
+        self.net.stream_send(self.node, id, frame);
+        None
+    }
+
+    fn close_stream(&mut self, id: StreamId) {
+        self.net.stream_close(self.node, id);
+    }
 }
 
 impl Network {
     fn push(&mut self, at: u64, item: Item) {
         self.seq += 1;
         self.queue.push(Entry { at, seq: self.seq, item });
+    }
+
+    /// The node listening at `addr` now, if any.
+    fn node_at(&self, addr: SocketAddr) -> Option<usize> {
+        node_index(addr).filter(|&j| self.addrs.get(j) == Some(&addr))
+    }
+
+    fn cut(&self, i: usize, j: usize) -> bool {
+        self.cuts.values().flatten().any(|c| c.from[i] && c.to[j])
     }
 
     fn send(&mut self, i: usize, to: SocketAddr, packet: Datagram) {
@@ -197,7 +276,7 @@ impl Network {
             return;
         };
         self.stats.sent_to_node[j] += 1;
-        if self.cuts.values().flatten().any(|c| c.from[i] && c.to[j]) {
+        if self.cut(i, j) {
             self.stats.dropped += 1;
             return;
         }
@@ -211,7 +290,85 @@ impl Network {
             }
         }
         let at = self.now + link.latency_ms.unwrap_or(self.net.latency_ms) + self.slow_ms[j];
-        self.push(at, Item::Deliver { to: j, from: node_addr(i), packet });
+        let from = self.addrs[i];
+        self.push(at, Item::Deliver { to: j, to_addr: to, from, packet });
+    }
+
+    fn latency(&self, i: usize, j: usize) -> u64 {
+        self.links.get(&(i, j)).and_then(|l| l.latency_ms).unwrap_or(self.net.latency_ms)
+    }
+
+    /// Tells one end, after a latency, that its stream ended (unless its
+    /// owner closed it first).
+    fn end_stream(&mut self, to: usize, id: StreamId, end: StreamEnd, after: u64) {
+        let at = self.now + after;
+        self.push(at, Item::StreamEnd { to, id, end });
+    }
+
+    fn stream_send(&mut self, i: usize, id: StreamId, frame: Datagram) {
+        self.stats.frame_bytes += frame.len() as u64 + 4;
+        match self.ends.get_mut(&(i, id)) {
+            Some(End::Connecting { frames, close: false }) => frames.push(frame),
+            Some(End::Connecting { close: true, .. }) => {}
+            Some(&mut End::Connected { node: j, id: peer, last_at }) => {
+                if self.cut(i, j) {
+                    // The connection breaks: both ends find out.
+                    let lat = self.latency(i, j);
+                    self.end_stream(i, id, StreamEnd::Failed, lat);
+                    self.end_stream(j, peer, StreamEnd::Failed, lat);
+                    if let Some(End::Connected { last_at, .. }) = self.ends.get_mut(&(i, id)) {
+                        // Nothing more goes through.
+                        *last_at = u64::MAX;
+                    }
+                    return;
+                }
+                // Ordered: never before the frame sent ahead of it.
+                let at = (self.now + self.latency(i, j) + self.slow_ms[j]).max(last_at);
+                if let Some(End::Connected { last_at, .. }) = self.ends.get_mut(&(i, id)) {
+                    *last_at = at;
+                }
+                self.push(at, Item::Frame { to: j, id: peer, frame });
+            }
+            None => {}
+        }
+    }
+
+    fn stream_close(&mut self, i: usize, id: StreamId) {
+        match self.ends.remove(&(i, id)) {
+            Some(End::Connecting { frames, .. }) => {
+                self.ends.insert((i, id), End::Connecting { frames, close: true });
+            }
+            Some(End::Connected { node: j, id: peer, last_at }) => {
+                // After the frames already on their way.
+                let at = (self.now + self.latency(i, j)).max(last_at);
+                self.push(at, Item::StreamEnd { to: j, id: peer, end: StreamEnd::Closed });
+            }
+            None => {}
+        }
+    }
+
+    /// Every stream of node `i` breaks (it crashed or restarted): the
+    /// other ends find out after a latency.
+    fn break_streams(&mut self, i: usize) {
+        let mine: Vec<(StreamId, Option<(usize, StreamId)>)> = self
+            .ends
+            .range((i, StreamId::Outbound(0))..)
+            .take_while(|((n, _), _)| *n == i)
+            .map(|((_, id), end)| match end {
+                End::Connected { node, id: peer, .. } => (*id, Some((*node, *peer))),
+                End::Connecting { .. } => (*id, None),
+            })
+            .collect();
+        for (id, peer) in mine {
+            self.ends.remove(&(i, id));
+            if let Some((j, peer)) = peer {
+                if !self.ends.contains_key(&(j, peer)) {
+                    continue;
+                }
+                let lat = self.latency(i, j);
+                self.end_stream(j, peer, StreamEnd::Failed, lat);
+            }
+        }
     }
 }
 
@@ -242,7 +399,7 @@ impl<N: Machine> Sim<N> {
     pub fn with_nodes(n: usize, net: NetConfig, mut factory: Factory<N>) -> Result<Self, SimError> {
         let mut nodes = Vec::with_capacity(n);
         for i in 0..n {
-            let machine = factory(spec(net.seed, i, 0)?).map_err(SimError::Node)?;
+            let machine = factory(spec(net.seed, i, 0, node_addr(i))?).map_err(SimError::Node)?;
             nodes.push(Slot { machine, driver: Driver::new(), restarts: 0 });
         }
         let network = Network {
@@ -258,6 +415,10 @@ impl<N: Machine> Sim<N> {
             cuts: BTreeMap::new(),
             stats: NetStats { sent_by_node: vec![0; n], sent_to_node: vec![0; n], ..NetStats::default() },
             events: Vec::new(),
+            addrs: (0..n).map(node_addr).collect(),
+            moves: vec![0; n],
+            ends: BTreeMap::new(),
+            next_inbound: vec![0; n],
         };
         let mut sim = Sim { nodes, network, factory, tap: None, invariant: None, violation: None };
         for i in 0..n {
@@ -284,6 +445,11 @@ impl<N: Machine> Sim<N> {
     /// Node `i`'s state machine.
     pub fn node(&self, i: usize) -> Result<&N, SimError> {
         self.nodes.get(i).map(|s| &s.machine).ok_or(SimError::NoSuchNode(i))
+    }
+
+    /// Node `i`'s current address (a restart with a new address moves it).
+    pub fn addr(&self, i: usize) -> Result<SocketAddr, SimError> {
+        self.network.addrs.get(i).copied().ok_or(SimError::NoSuchNode(i))
     }
 
     /// Whether node `i` has crashed (and not restarted).
@@ -385,9 +551,9 @@ impl<N: Machine> Sim<N> {
 
     fn process(&mut self, item: Item) {
         match item {
-            Item::Deliver { to, from, packet } => {
+            Item::Deliver { to, to_addr, from, packet } => {
                 let sender_down = node_index(from).is_some_and(|f| self.network.crashed.get(f) == Some(&true));
-                if self.network.crashed[to] || sender_down {
+                if self.network.crashed[to] || sender_down || self.network.addrs[to] != to_addr {
                     self.network.stats.dropped += 1;
                     return;
                 }
@@ -407,13 +573,72 @@ impl<N: Machine> Sim<N> {
                 }
             }
             Item::Command(cmd) => self.command(cmd),
+            Item::Connect { from, id, to_addr } => self.connect(from, id, to_addr),
+            Item::Frame { to, id, frame } => {
+                if self.network.ends.contains_key(&(to, id)) {
+                    self.network.stats.frames += 1;
+                    self.input(to, Input::StreamFrame { id, frame: &frame });
+                    self.nodes[to].machine.recycle(frame);
+                }
+            }
+            Item::StreamEnd { to, id, end } => {
+                // Only an end its owner still holds hears of it.
+                match self.network.ends.remove(&(to, id)) {
+                    Some(End::Connecting { close: true, .. }) | None => {}
+                    Some(_) => self.input(to, Input::StreamClosed { id, end }),
+                }
+            }
         }
+    }
+
+    /// A connection attempt arrives: refused if nobody listens at the
+    /// address, timed out across a partition, accepted otherwise (and the
+    /// frames sent meanwhile follow, in order).
+    fn connect(&mut self, from: usize, id: StreamId, to_addr: SocketAddr) {
+        let net = &mut self.network;
+        let Some(End::Connecting { frames, close }) = net.ends.remove(&(from, id)) else { return };
+        if net.crashed[from] {
+            return;
+        }
+        let target = net.node_at(to_addr).filter(|&j| !net.crashed[j]);
+        let failure = match target {
+            None => Some((StreamEnd::Refused, net.net.latency_ms)),
+            Some(j) if net.cut(from, j) || net.cut(j, from) => {
+                Some((StreamEnd::TimedOut, net.net.connect_timeout_ms.saturating_sub(net.net.latency_ms)))
+            }
+            Some(_) => None,
+        };
+        if let Some((end, after)) = failure {
+            net.stats.streams_failed += 1;
+            if !close {
+                net.ends.insert((from, id), End::Connecting { frames: Vec::new(), close: false });
+                net.end_stream(from, id, end, after);
+            }
+            return;
+        }
+        let Some(j) = target else { return };
+        net.stats.streams += 1;
+        net.next_inbound[j] += 1;
+        let peer = StreamId::Inbound(net.next_inbound[j]);
+        net.ends.insert((from, id), End::Connected { node: j, id: peer, last_at: net.now });
+        let back = net.now + net.latency(j, from);
+        net.ends.insert((j, peer), End::Connected { node: from, id, last_at: back });
+        let from_addr = net.addrs[from];
+        // The acceptance reaches the opener after a latency; frames the
+        // opener sent meanwhile go out now, in order.
+        for frame in frames {
+            net.stream_send(from, id, frame);
+        }
+        if close {
+            net.stream_close(from, id);
+        }
+        self.input(j, Input::StreamAccepted { id: peer, from: from_addr });
     }
 
     fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Join { node, seeds } => {
-                let seeds: Vec<SocketAddr> = seeds.into_iter().map(node_addr).collect();
+                let seeds: Vec<SocketAddr> = seeds.into_iter().map(|s| self.network.addrs[s]).collect();
                 self.input(node, Input::Join { seeds: &seeds });
             }
             Command::Leave(node) => self.input(node, Input::Leave),
@@ -421,17 +646,25 @@ impl<N: Machine> Sim<N> {
             Command::Crash(node) => {
                 self.network.crashed[node] = true;
                 self.network.wake_at[node] = None;
+                self.network.break_streams(node);
             }
-            Command::Restart { node, seeds } => {
+            Command::Restart { node, seeds, new_addr } => {
                 let restarts = self.nodes[node].restarts + 1;
+                self.network.break_streams(node);
+                if new_addr {
+                    self.network.moves[node] = self.network.moves[node].wrapping_add(1);
+                    self.network.addrs[node] = node_addr_at(node, self.network.moves[node]);
+                }
                 // A restarted process has lost all its state, its
                 // incarnation number included.
-                let Ok(spec) = spec(self.network.net.seed, node, restarts) else { return };
+                let Ok(spec) = spec(self.network.net.seed, node, restarts, self.network.addrs[node]) else {
+                    return;
+                };
                 if let Ok(machine) = (self.factory)(spec) {
                     self.nodes[node] = Slot { machine, driver: Driver::new(), restarts };
                     self.network.crashed[node] = false;
                     self.network.wake_at[node] = None;
-                    let seeds: Vec<SocketAddr> = seeds.into_iter().map(node_addr).collect();
+                    let seeds: Vec<SocketAddr> = seeds.into_iter().map(|s| self.network.addrs[s]).collect();
                     self.input(node, Input::Join { seeds: &seeds });
                 }
             }
@@ -475,9 +708,9 @@ impl<N: Machine> Sim<N> {
     }
 }
 
-fn spec(seed: u64, i: usize, restarts: u64) -> Result<NodeSpec, SimError> {
+fn spec(seed: u64, i: usize, restarts: u64, addr: SocketAddr) -> Result<NodeSpec, SimError> {
     // Names of the form n{i} are always valid.
     let name = MemberName::new(&node_name(i)).map_err(|_| SimError::NoSuchNode(i))?;
     let stream = (i as u64 + 1) + restarts.wrapping_mul(1 << 32);
-    Ok(NodeSpec { index: i, name, addr: node_addr(i), rng: SimRng::seed_from_u64(mix(seed, stream)), restarts })
+    Ok(NodeSpec { index: i, name, addr, rng: SimRng::seed_from_u64(mix(seed, stream)), restarts })
 }

@@ -33,10 +33,11 @@ pub const S3_WINDOW_MS: u64 = 300_000;
 pub const S5_SPAN_MS: u64 = 100_000;
 
 fn sim(p: &Params, seed: u64, loss: f64) -> Result<Sim, SimError> {
-    Sim::new(p.n, p.config.clone(), NetConfig { seed, latency_ms: p.latency_ms, loss })
+    Sim::new(p.n, p.config.clone(), NetConfig { seed, latency_ms: p.latency_ms, loss, ..NetConfig::default() })
 }
 
-fn header(scenario: &str, p: &Params, seed: u64, loss: f64) -> Map<String, Value> {
+/// The fields every scenario line starts with.
+pub fn header(scenario: &str, p: &Params, seed: u64, loss: f64) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("scenario".into(), json!(scenario));
     m.insert("impl".into(), json!("swim"));
@@ -60,7 +61,8 @@ pub fn effective_config(c: &Config, n: usize) -> Value {
     v
 }
 
-fn finish(mut m: Map<String, Value>, outcome: &str, meter: &Meter) -> Value {
+/// Closes a scenario line with its outcome and cost.
+pub fn finish(mut m: Map<String, Value>, outcome: &str, meter: &Meter) -> Value {
     m.insert("outcome".into(), json!(outcome));
     m.insert("wall_s".into(), json!(round3(meter.wall_s())));
     m.insert("cpu_s".into(), json!(round3(meter.cpu_s())));

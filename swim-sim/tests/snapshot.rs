@@ -9,7 +9,8 @@ use swim_sim::net::{Command, Flow, NetConfig, Sim};
 const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/digest.txt");
 
 fn run() -> String {
-    let mut sim = Sim::new(16, Config::lan(), NetConfig { seed: 1, latency_ms: 1, loss: 0.02 }).unwrap();
+    let mut sim =
+        Sim::new(16, Config::lan(), NetConfig { seed: 1, latency_ms: 1, loss: 0.02, ..NetConfig::default() }).unwrap();
     for i in 1..16 {
         sim.schedule(i as u64 * 13, Command::Join { node: i, seeds: vec![0] }).unwrap();
     }

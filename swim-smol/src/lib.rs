@@ -1,5 +1,6 @@
 //! Run a [`swim_core`] member on smol: UDP datagrams through an
-//! [`smol::Async`] socket, the core's one deadline on an
+//! [`smol::Async`] socket, reliable streams over [`smol::net::TcpStream`]s,
+//! the core's one deadline on an
 //! [`smol::Timer`], the task on smol's global executor. Everything else
 //! (the action loop, the clock, the handle) is the runtime-neutral
 //! [`swim_node`], re-exported here.
@@ -23,15 +24,16 @@
 use core::future::Future;
 use core::net::SocketAddr;
 use core::task::{Context, Poll};
+use core::time::Duration;
 use std::io;
-use std::net::UdpSocket;
+use std::net::{TcpListener, UdpSocket};
+use std::sync::Arc;
 use std::time::Instant;
 
 use smol::{Async, Executor};
-use std::sync::Arc;
 pub use swim_node::{
     Config, Event, Events, IoStats, Member, MemberName, MemberState, Node, NodeBuilder, NodeError, NodeEvent,
-    NodeStats, StartError,
+    NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
 };
 
 /// The smol [`Runtime`](swim_node::Runtime): sockets on the async-io
@@ -65,6 +67,10 @@ pub fn start_on(executor: &Arc<Executor<'static>>, builder: NodeBuilder) -> Resu
 impl swim_node::Runtime for Smol {
     type Socket = Socket;
     type Timer = Timer;
+    type Listener = smol::net::TcpListener;
+    // Rather than `Async<TcpStream>`, whose close only flushes: this one
+    // shuts the sending side down, as a stream's close must.
+    type Connection = smol::net::TcpStream;
 
     fn udp(&self, socket: UdpSocket) -> io::Result<Socket> {
         Async::new(socket).map(Socket)
@@ -79,6 +85,26 @@ impl swim_node::Runtime for Smol {
             Some(ex) => ex.spawn(task).detach(),
             None => smol::spawn(task).detach(),
         }
+    }
+
+    fn tcp_listener(&self, listener: TcpListener) -> io::Result<Self::Listener> {
+        smol::net::TcpListener::try_from(listener)
+    }
+
+    async fn accept<'a>(&'a self, listener: &'a Self::Listener) -> io::Result<(Self::Connection, SocketAddr)> {
+        let (stream, from) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok((stream, from))
+    }
+
+    async fn connect(&self, to: SocketAddr) -> io::Result<Self::Connection> {
+        let stream = smol::net::TcpStream::connect(to).await?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream)
+    }
+
+    async fn sleep(&self, duration: Duration) {
+        smol::Timer::after(duration).await;
     }
 }
 

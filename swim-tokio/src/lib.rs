@@ -1,5 +1,6 @@
 //! Run a [`swim_core`] member on tokio: UDP datagrams through a
-//! [`tokio::net::UdpSocket`], the core's one deadline on a
+//! [`tokio::net::UdpSocket`], reliable streams over
+//! [`tokio::net::TcpStream`]s, the core's one deadline on a
 //! [`tokio::time::Sleep`]. Everything else (the action loop, the clock,
 //! the handle) is the runtime-neutral [`swim_node`], re-exported here.
 //!
@@ -20,14 +21,16 @@ use core::future::Future;
 use core::net::SocketAddr;
 use core::pin::Pin;
 use core::task::{Context, Poll};
+use core::time::Duration;
 use std::io;
-use std::net::UdpSocket;
+use std::net::{TcpListener, UdpSocket};
 use std::time::Instant;
 
 pub use swim_node::{
     Config, Event, Events, IoStats, Member, MemberName, MemberState, Node, NodeBuilder, NodeError, NodeEvent,
-    NodeStats, StartError,
+    NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
 };
+use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 /// The tokio [`Runtime`](swim_node::Runtime): sockets and timers of the
 /// current tokio runtime, tasks spawned on it.
@@ -45,6 +48,8 @@ pub fn start(builder: NodeBuilder) -> Result<Node, StartError> {
 impl swim_node::Runtime for Tokio {
     type Socket = Socket;
     type Timer = Timer;
+    type Listener = tokio::net::TcpListener;
+    type Connection = Compat<tokio::net::TcpStream>;
 
     fn udp(&self, socket: UdpSocket) -> io::Result<Socket> {
         tokio::net::UdpSocket::from_std(socket).map(Socket)
@@ -56,6 +61,26 @@ impl swim_node::Runtime for Tokio {
 
     fn spawn<F: Future<Output = ()> + Send + 'static>(&self, task: F) {
         drop(tokio::spawn(task));
+    }
+
+    fn tcp_listener(&self, listener: TcpListener) -> io::Result<Self::Listener> {
+        tokio::net::TcpListener::from_std(listener)
+    }
+
+    async fn accept<'a>(&'a self, listener: &'a Self::Listener) -> io::Result<(Self::Connection, SocketAddr)> {
+        let (stream, from) = listener.accept().await?;
+        let _ = stream.set_nodelay(true);
+        Ok((stream.compat(), from))
+    }
+
+    async fn connect(&self, to: SocketAddr) -> io::Result<Self::Connection> {
+        let stream = tokio::net::TcpStream::connect(to).await?;
+        let _ = stream.set_nodelay(true);
+        Ok(stream.compat())
+    }
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + '_ {
+        tokio::time::sleep(duration)
     }
 }
 

@@ -106,9 +106,12 @@ impl Membership {
         let Some(m) = self.table.get(id) else { return Merged::Done };
         let moved = u.alive.is_some_and(|(addr, _)| addr != m.addr.get());
         if moved {
+            // Only the member raises its incarnation: a newer one from a new
+            // address is the member itself, restarted elsewhere.
+            let restarted = newer(u.claim.incarnation, m.incarnation);
             let reclaimable =
                 !m.state.is_live() && self.config.dead_node_reclaim_time.is_some_and(|t| now - m.since >= t);
-            if !reclaimable {
+            if !restarted && !reclaimable {
                 self.counters.address_conflicts += 1;
                 return Merged::Done;
             }
@@ -158,6 +161,7 @@ impl Membership {
                     }
                 }
                 self.table.set_state(id, MemberState::Alive, rng);
+                self.forget_failed(name.as_str());
                 match was {
                     MemberState::Suspect => Some(Event::Alive { name, incarnation }),
                     MemberState::Dead | MemberState::Left => Some(Event::Joined { name, addr }),
@@ -177,6 +181,13 @@ impl Membership {
                     m.since = now;
                 }
                 self.bury(now, id, dissem);
+                let addr = self.table.get(id).map(|m| m.addr.get());
+                match (state, addr) {
+                    (MemberState::Dead, Some(addr)) if was != MemberState::Dead => {
+                        self.remember_failed(now, &name, addr)
+                    }
+                    _ => self.forget_failed(name.as_str()),
+                }
                 match state {
                     MemberState::Left => (was != MemberState::Left).then_some(Event::Left { name }),
                     _ => was.is_live().then_some(Event::Failed { name, incarnation, local: false }),
@@ -228,6 +239,7 @@ impl Membership {
             suspicion: None,
         };
         let id = self.table.insert(member, rng);
+        self.forget_failed(name.as_str());
         outbox.event(Event::Joined { name, addr });
         dissem.queue_member(id, &u.message());
     }

@@ -52,6 +52,15 @@ pub(crate) struct Counters {
     pub(crate) last_chance_checks: u64,
 }
 
+/// A member we declared failed, remembered for reconnect attempts after
+/// it has left the table.
+#[derive(Clone, Debug)]
+pub(crate) struct Remembered {
+    pub(crate) name: MemberName,
+    pub(crate) addr: SocketAddr,
+    pub(crate) since: Instant,
+}
+
 /// The member table and our own record.
 pub(crate) struct Membership {
     config: Config,
@@ -63,6 +72,8 @@ pub(crate) struct Membership {
     timers: Timers<Timer>,
     pub(crate) counters: Counters,
     scratch: Vec<MemberId>,
+    /// Failed members to retry, oldest first, at most `max_reconnect`.
+    pub(crate) remembered: alloc::collections::VecDeque<Remembered>,
 }
 
 impl core::fmt::Debug for Membership {
@@ -88,7 +99,51 @@ impl Membership {
             timers: Timers::default(),
             counters: Counters::default(),
             scratch: Vec::new(),
+            remembered: alloc::collections::VecDeque::new(),
         }
+    }
+
+    /// Remembers a member we now hold failed, for reconnect attempts.
+    fn remember_failed(&mut self, now: Instant, name: &MemberName, addr: SocketAddr) {
+        if self.config.reconnect_interval.is_none() {
+            return;
+        }
+        self.remembered.retain(|r| r.name != *name);
+        if self.remembered.len() >= self.config.max_reconnect.get() as usize {
+            self.remembered.pop_front();
+        }
+        self.remembered.push_back(Remembered { name: name.clone(), addr, since: now });
+    }
+
+    /// A member is alive again (or left for good): no more retries.
+    fn forget_failed(&mut self, name: &str) {
+        if !self.remembered.is_empty() {
+            self.remembered.retain(|r| r.name.as_str() != name);
+        }
+    }
+
+    /// One remembered failed member to retry: a random one among those
+    /// remembered for less than `reconnect_timeout` that are not live
+    /// (expired ones are forgotten on the way).
+    pub(crate) fn reconnect_candidate(&mut self, now: Instant, rng: &mut dyn Random) -> Option<SocketAddr> {
+        let timeout = self.config.reconnect_timeout;
+        let table = &self.table;
+        self.remembered.retain(|r| {
+            now - r.since < timeout
+                && !table.id_of(r.name.as_str()).and_then(|id| table.get(id)).is_some_and(|m| m.state.is_live())
+        });
+        if self.remembered.is_empty() {
+            return None;
+        }
+        let i = rng.below(self.remembered.len());
+        self.remembered.get(i).map(|r| r.addr)
+    }
+
+    /// Replaces our metadata: a new incarnation, announced as alive.
+    pub(crate) fn set_meta(&mut self, meta: &[u8], dissem: &mut Dissemination) {
+        self.local.meta = meta.to_vec();
+        self.incarnation = self.incarnation.wrapping_add(1);
+        self.queue_self_alive(dissem);
     }
 
     pub(crate) fn local(&self) -> &Identity {
@@ -316,6 +371,7 @@ impl Membership {
             m.since = now;
         }
         self.bury(now, id, dissem);
+        self.remember_failed(now, &name, addr);
         self.counters.failures_declared += 1;
         outbox.event(Event::Failed { name: name.clone(), incarnation, local: true });
         dissem.queue_member(id, &Message::Dead { incarnation, name: name.as_str(), from: me.as_str() });

@@ -7,13 +7,19 @@
 //! - [`Detector`]: probes, relays, sequence numbers, local health;
 //! - [`Membership`]: the member table, our own record, suspicions, merge;
 //! - [`Dissemination`]: the update queue, gossip, the recently dead;
-//! - [`Lifecycle`]: join, table sync, leave;
+//! - [`Lifecycle`]: join, full-state sync, reconnects, leave;
+//! - [`Streams`]: the book of open streams;
+//! - [`UserData`]: the Lamport clock, broadcast deduplication, app state;
 //! - [`Outbox`]: datagrams and events, packed and flushed once per input.
 //!
 //! Invariants: after every input the outbox is empty, every deadline any
 //! part holds is at or after `now`, and the last `SetTimer` reported is
 //! the earliest of them.
 
+#[cfg(test)]
+mod mesh;
+mod on_stream;
+mod on_user;
 #[cfg(test)]
 mod tests;
 
@@ -28,7 +34,7 @@ use crate::config::Config;
 use crate::detector::{self, Detector};
 use crate::dissemination::{self, Dissemination};
 use crate::io::{Action, Error, Input};
-use crate::lifecycle::{self, Lifecycle, Phase};
+use crate::lifecycle::{self, Lifecycle, Phase, Sync};
 use crate::member::MemberView;
 use crate::members::ProbeSelector;
 use crate::membership::{Membership, Merged, Source};
@@ -36,7 +42,9 @@ use crate::name::MemberName;
 use crate::outbox::Outbox;
 use crate::rng::Random;
 use crate::stats::Stats;
+use crate::streams::Streams;
 use crate::time::Instant;
+use crate::user::UserData;
 use crate::wire::{self, DecodeError, Message, Messages};
 
 /// Who we are: the local member's name, address and metadata.
@@ -79,6 +87,8 @@ pub struct Swim<R> {
     detector: Detector,
     dissemination: Dissemination,
     lifecycle: Lifecycle,
+    streams: Streams,
+    user: UserData,
     outbox: Outbox,
     ingress: Ingress,
     started: bool,
@@ -109,6 +119,8 @@ impl<R: Rng> Swim<R> {
             detector: Detector::new(&config),
             dissemination: Dissemination::new(&config),
             lifecycle: Lifecycle::new(&config),
+            streams: Streams::new(&config),
+            user: UserData::new(&config),
             outbox: Outbox::new(config.packet_budget),
             config,
             rng,
@@ -134,14 +146,21 @@ impl<R: Rng> Swim<R> {
                 self.on_timeout(now);
                 Ok(())
             }
-            Input::Join { seeds } => {
-                let r = self.lifecycle.join(now, seeds, &self.membership, &mut self.dissemination, &mut self.outbox);
-                if r.is_ok() {
-                    self.ensure_started(now);
-                }
-                r
-            }
+            Input::Join { seeds } => self.on_join(now, seeds),
             Input::Leave => self.on_leave(now),
+            Input::StreamAccepted { id, from } => {
+                self.on_stream_accepted(now, id, from);
+                Ok(())
+            }
+            Input::StreamFrame { id, frame } => self.on_stream_frame(now, id, frame),
+            Input::StreamClosed { id, end } => {
+                self.on_stream_closed(id, end);
+                Ok(())
+            }
+            Input::SetMeta { meta } => self.on_set_meta(meta),
+            Input::SetAppState { state } => self.on_set_app_state(state),
+            Input::Broadcast { payload } => self.on_broadcast(now, payload),
+            Input::Message { to, payload, reliable } => self.on_direct(now, to, payload, reliable),
         };
         self.flush(out);
         result
@@ -207,11 +226,7 @@ impl<R: Rng> Swim<R> {
             Message::Dead { name, from, .. } => *name == me && *from != me,
             _ => false,
         });
-        let source = if msgs.iter().any(|m| matches!(m, Message::SyncRequest | Message::SyncReply)) {
-            Source::Record
-        } else {
-            Source::Gossip
-        };
+        let source = Source::Gossip;
         // Membership updates first, probe traffic second: a suspicion that
         // rides on a ping (the buddy system) is refuted before the ack is
         // built, so the refutation travels back on the ack itself.
@@ -250,10 +265,17 @@ impl<R: Rng> Swim<R> {
             ),
             Message::Ack { seq } => self.detector.on_ack(from, seq, &mut self.outbox),
             Message::Nack { seq } => self.detector.on_nack(from, seq),
-            Message::SyncRequest => self.lifecycle.send_table(from, false, &self.membership, &mut self.outbox),
-            Message::SyncReply => self.lifecycle.on_sync_reply(from, &mut self.outbox),
             Message::Query { name } => self.membership.answer_query(from, name, &mut self.outbox),
-            Message::Alive { .. } | Message::Suspect { .. } | Message::Dead { .. } => {}
+            Message::User { ltime, from: sender, payload } => self.on_user(ltime, sender, payload),
+            Message::Direct { from: sender, payload } => self.on_direct_arrived(sender, payload, false),
+            // Tables travel over streams only: a datagram never draws one.
+            Message::SyncRequest { .. }
+            | Message::SyncReply
+            | Message::SyncEnd
+            | Message::AppState { .. }
+            | Message::Alive { .. }
+            | Message::Suspect { .. }
+            | Message::Dead { .. } => {}
         }
     }
 
@@ -287,7 +309,8 @@ impl<R: Rng> Swim<R> {
                         self.dissemination.on_gossip_tick(now, &self.membership.table, &mut self.outbox, &mut self.rng);
                     }
                 }
-                _ => self.on_lifecycle_timer(now),
+                3 => self.on_lifecycle_timer(now),
+                _ => self.on_stream_expired(now),
             }
             if self.lifecycle.phase() == Phase::Left {
                 return;
@@ -311,6 +334,9 @@ impl<R: Rng> Swim<R> {
             detector::Timer::ProbeTimeout(seq) => {
                 let table = &self.membership.table;
                 self.detector.on_probe_timeout(seq, &self.config, table, &mut self.outbox, &mut self.rng);
+                if self.config.fallback_ping {
+                    self.fallback_ping(now, seq);
+                }
             }
             detector::Timer::Relay(seq) => self.detector.on_relay_timeout(seq, &mut self.outbox),
         }
@@ -318,13 +344,30 @@ impl<R: Rng> Swim<R> {
 
     fn on_lifecycle_timer(&mut self, now: Instant) {
         let Some(timer) = self.lifecycle.pop_due(now) else { return };
+        let sync = Sync {
+            membership: &mut self.membership,
+            streams: &mut self.streams,
+            app_state: &self.user.app_state,
+            outbox: &mut self.outbox,
+        };
         match timer {
-            lifecycle::Timer::PushPull => {
-                self.lifecycle.on_push_pull_tick(now, &self.membership, &mut self.outbox, &mut self.rng);
-            }
-            lifecycle::Timer::JoinRetry => self.lifecycle.on_join_retry(now, &self.membership, &mut self.outbox),
+            lifecycle::Timer::PushPull => self.lifecycle.on_push_pull_tick(now, sync, &mut self.rng),
+            lifecycle::Timer::JoinRetry => self.lifecycle.on_join_retry(now, sync, &mut self.rng),
+            lifecycle::Timer::Reconnect => self.lifecycle.on_reconnect_tick(now, sync, &mut self.rng),
             lifecycle::Timer::LeaveDeadline => self.complete_leave(),
         }
+    }
+
+    fn on_join(&mut self, now: Instant, seeds: &[SocketAddr]) -> Result<(), Error> {
+        let sync = Sync {
+            membership: &mut self.membership,
+            streams: &mut self.streams,
+            app_state: &self.user.app_state,
+            outbox: &mut self.outbox,
+        };
+        self.lifecycle.join(now, seeds, sync, &mut self.dissemination, &mut self.rng)?;
+        self.ensure_started(now);
+        Ok(())
     }
 
     fn on_leave(&mut self, now: Instant) -> Result<(), Error> {
@@ -385,6 +428,21 @@ impl<R> Swim<R> {
             misdirected: d.misdirected,
             table_full: m.table_full,
             address_conflicts: m.address_conflicts,
+            streams_opened: self.streams.counters.opened,
+            streams_accepted: self.streams.counters.accepted,
+            streams_refused: self.streams.counters.refused,
+            streams_failed: self.streams.counters.failed + self.streams.counters.timed_out,
+            frames_sent: self.outbox.frames_sent,
+            frame_bytes_sent: self.outbox.frame_bytes_sent,
+            frames_received: self.streams.counters.frames_received,
+            frame_bytes_received: self.streams.counters.frame_bytes_received,
+            syncs_completed: self.streams.counters.syncs_completed,
+            fallback_pings: d.fallback_pings,
+            fallback_acks: d.fallback_acks,
+            reconnects: self.lifecycle.reconnects,
+            broadcasts_delivered: self.user.counters.delivered,
+            broadcasts_duplicate: self.user.counters.duplicates,
+            broadcasts_too_old: self.user.counters.too_old,
         }
     }
 
@@ -392,6 +450,21 @@ impl<R> Swim<R> {
     /// (0 is healthy).
     pub fn local_health(&self) -> u32 {
         self.detector.local_health()
+    }
+
+    /// Streams open now, both ways.
+    pub fn open_streams(&self) -> usize {
+        self.streams.len()
+    }
+
+    /// The Lamport time our next broadcast will carry.
+    pub fn lamport_time(&self) -> u64 {
+        self.user.clock()
+    }
+
+    /// Broadcasts waiting for retransmission.
+    pub fn queued_broadcasts(&self) -> usize {
+        self.dissemination.user.len()
     }
 
     /// Updates waiting in the piggyback queue (memberlist's `NumQueued`).
@@ -405,13 +478,14 @@ impl<R> Swim<R> {
     }
 
     /// Each part's earliest deadline, in the order that breaks ties
-    /// (detector, membership, dissemination, life cycle).
-    fn part_deadlines(&self) -> [Option<Instant>; 4] {
+    /// (detector, membership, dissemination, life cycle, streams).
+    fn part_deadlines(&self) -> [Option<Instant>; 5] {
         [
             self.detector.next_deadline(),
             self.membership.next_deadline(),
             self.dissemination.next_deadline(),
             self.lifecycle.next_deadline(),
+            self.streams.next_deadline(),
         ]
     }
 
@@ -448,10 +522,10 @@ impl<R> Swim<R> {
     /// a changed deadline.
     fn flush(&mut self, out: &mut Vec<Action>) {
         let limit = retransmit_limit(self.config.retransmit_mult.get(), self.membership.num_live());
-        self.outbox.flush(&mut self.dissemination.queue, limit, out);
+        self.outbox.flush(self.dissemination.piggybacks(limit), out);
         if self.lifecycle.phase() == Phase::Leaving && !self.dissemination.has_local() {
             self.complete_leave();
-            self.outbox.flush(&mut self.dissemination.queue, limit, out);
+            self.outbox.flush(self.dissemination.piggybacks(limit), out);
         }
         self.dissemination.resume(self.now);
         let next = self.next_deadline();
@@ -464,6 +538,9 @@ impl<R> Swim<R> {
     }
 
     fn complete_leave(&mut self) {
+        for id in self.streams.drain() {
+            self.outbox.close(id);
+        }
         self.lifecycle.complete_leave(&mut self.outbox);
         self.detector.clear();
         self.membership.clear_timers();

@@ -1,13 +1,15 @@
 //! Rule-by-rule tests of the state machine, driven by hand-made packets.
 
+use alloc::string::ToString;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus as Rng64;
 
+use super::mesh::Mesh;
 use crate::wire::{Message, Messages, PacketWriter, decode};
-use crate::{Action, Config, Duration, Error, Event, Identity, Instant, MemberName, MemberState, Swim};
+use crate::{Action, Config, Duration, Error, Event, Identity, Input, Instant, MemberName, MemberState, Swim};
 
 fn addr(i: u16) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, 1], 7000 + i))
@@ -20,6 +22,14 @@ fn node(name: &str, i: u16) -> Swim<Rng64> {
 
 fn packet(msgs: &[Message<'_>]) -> Vec<u8> {
     let mut w = PacketWriter::new(1400);
+    for m in msgs {
+        w.push(m).unwrap();
+    }
+    w.finish().as_bytes().to_vec()
+}
+
+fn frame(msgs: &[Message<'_>]) -> Vec<u8> {
+    let mut w = PacketWriter::frame(Vec::new());
     for m in msgs {
         w.push(m).unwrap();
     }
@@ -283,38 +293,46 @@ fn graceful_leave_is_announced_as_left_not_failed() {
 }
 
 #[test]
-fn join_asks_seeds_for_their_table_and_completes_on_reply() {
+fn join_syncs_whole_tables_with_a_seed_over_a_stream() {
     let mut a = node("a", 1);
-    let mut seed = node("s", 9);
-    seed.handle_packet(at(0), addr(3), &packet(&[alive("c", 0, 3)])).unwrap();
     assert_eq!(a.join(at(0), &[]), Err(Error::NoSeeds));
     assert_eq!(a.join(at(0), &[addr(1)]), Err(Error::NoSeeds), "joining only ourselves is no join");
-    let out = a.join(at(0), &[addr(9)]).unwrap();
-    let req = sent(&out);
-    assert_eq!(req.len(), 1);
-    assert_eq!(kinds(&req[0].1), [7, 4]);
-    let reply = seed.handle_packet(at(1), addr(1), &req[0].1).unwrap();
-    let mut ev = Vec::new();
-    for (to, bytes) in sent(&reply) {
-        if to == addr(1) {
-            ev.extend(events(&a.handle_packet(at(2), addr(9), &bytes).unwrap()));
+    let mut seed = node("s", 9);
+    seed.handle_packet(at(0), addr(3), &packet(&[alive("c", 0, 3)])).unwrap();
+    let mut mesh = Mesh::new(alloc::vec![a, seed]);
+    mesh.input(0, 0, Input::Join { seeds: &[addr(9)] }).unwrap();
+    assert!(mesh.events_of(0).any(|e| *e == Event::JoinCompleted { seed: addr(9) }));
+    assert_eq!(mesh.nodes[0].num_live(), 3, "learnt the seed and its member c");
+    assert_eq!(mesh.nodes[1].num_live(), 3, "the seed learnt us");
+    assert!(mesh.actions.iter().any(|(i, a)| *i == 0 && matches!(a, Action::OpenStream { to, .. } if *to == addr(9))));
+    // Tables went over the stream only: no datagram carried a sync.
+    for (_, a) in &mesh.actions {
+        if let Action::Send { packet, .. } = a {
+            assert!(kinds(packet).iter().all(|k| !(7..=11).contains(k)), "{:?}", kinds(packet));
         }
     }
-    assert!(ev.contains(&Event::JoinCompleted { seed: addr(9) }));
-    assert_eq!(a.num_live(), 3, "learnt the seed and its member c");
-    assert_eq!(seed.num_live(), 3, "the seed learnt us");
+    assert_eq!(mesh.nodes[0].open_streams() + mesh.nodes[1].open_streams(), 0, "both ends closed");
+    assert_eq!(mesh.nodes[0].stats().syncs_completed, 1);
+    assert_eq!(mesh.nodes[1].stats().syncs_completed, 1);
 }
 
 #[test]
-fn join_gives_up_after_its_attempts() {
-    let mut a = node("a", 1);
-    let mut out = a.join(at(0), &[addr(9)]).unwrap();
-    out.extend(run(&mut a, 1, 10_000));
-    let requests = sent(&out).iter().filter(|(to, _)| *to == addr(9)).count();
-    assert_eq!(requests, 5);
-    assert_eq!(events(&out).iter().filter(|e| **e == Event::JoinFailed).count(), 1);
+fn a_sync_request_in_a_datagram_draws_nothing() {
+    let mut seed = node("s", 9);
+    seed.handle_packet(at(0), addr(3), &packet(&[alive("c", 0, 3)])).unwrap();
+    let out = seed.handle_packet(at(1), addr(1), &packet(&[Message::SyncRequest { join: true }])).unwrap();
+    assert!(sent(&out).is_empty(), "an unauthenticated datagram never draws a table");
 }
-
+#[test]
+fn join_gives_up_after_its_attempts() {
+    let mut mesh = Mesh::new(alloc::vec![node("a", 1)]);
+    mesh.input(0, 0, Input::Join { seeds: &[addr(9)] }).unwrap();
+    mesh.run(1, 10_000);
+    let attempts =
+        mesh.actions.iter().filter(|(_, a)| matches!(a, Action::OpenStream { to, .. } if *to == addr(9))).count();
+    assert_eq!(attempts, 5);
+    assert_eq!(mesh.events_of(0).filter(|e| **e == Event::JoinFailed).count(), 1);
+}
 #[test]
 fn bad_packets_are_counted_and_change_nothing() {
     let mut a = node("a", 1);
@@ -341,22 +359,26 @@ fn early_wake_ups_do_nothing() {
 }
 
 #[test]
-fn address_conflicts_are_refused_until_reclaim_time() {
+fn address_conflicts_are_refused_unless_restarted_or_reclaimed() {
     let mut cfg = Config::lan();
     cfg.dead_node_reclaim_time = Some(Duration::from_secs(10));
     let mut a = Swim::new(cfg, Identity::new(MemberName::new("a").unwrap(), addr(1)), Rng64::seed_from_u64(1)).unwrap();
+    let b = || MemberName::new("b").unwrap();
     a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
-    a.handle_packet(at(0), addr(5), &packet(&[alive("b", 3, 5)])).unwrap();
+    a.handle_packet(at(0), addr(5), &packet(&[alive("b", 0, 5)])).unwrap();
     assert_eq!(a.member("b").unwrap().addr, addr(2));
     assert_eq!(a.stats().address_conflicts, 1);
-    a.handle_packet(at(10), addr(2), &packet(&[Message::Dead { incarnation: 0, name: "b", from: "x" }])).unwrap();
-    a.handle_packet(at(5000), addr(5), &packet(&[alive("b", 0, 5)])).unwrap();
-    assert_eq!(a.member("b").unwrap().addr, addr(2));
-    let out = a.handle_packet(at(10_010), addr(5), &packet(&[alive("b", 0, 5)])).unwrap();
+    // A newer incarnation is the member itself, restarted elsewhere.
+    let out = a.handle_packet(at(1), addr(5), &packet(&[alive("b", 3, 5)])).unwrap();
     assert_eq!(a.member("b").unwrap().addr, addr(5));
-    assert_eq!(events(&out), [Event::Joined { name: MemberName::new("b").unwrap(), addr: addr(5) }]);
+    assert_eq!(events(&out), [Event::Updated { name: b(), addr: addr(5) }]);
+    a.handle_packet(at(10), addr(5), &packet(&[Message::Dead { incarnation: 3, name: "b", from: "x" }])).unwrap();
+    a.handle_packet(at(5000), addr(6), &packet(&[alive("b", 3, 6)])).unwrap();
+    assert_eq!(a.member("b").unwrap().addr, addr(5));
+    let out = a.handle_packet(at(10_010), addr(6), &packet(&[alive("b", 3, 6)])).unwrap();
+    assert_eq!(a.member("b").unwrap().addr, addr(6));
+    assert_eq!(events(&out), [Event::Joined { name: b(), addr: addr(6) }]);
 }
-
 #[test]
 fn invalid_configs_and_metadata_are_refused() {
     let mut cfg = Config::lan();
@@ -403,28 +425,14 @@ fn learns_c_from_b(push_pull: Option<Duration>) -> bool {
     for seq in 0..20 {
         b.handle_packet(at(0), addr(7), &packet(&[Message::Ping { seq, target: "b" }])).unwrap();
     }
-    let mut learnt_c = false;
-    for t in 0..=31_000 {
-        if a.next_deadline().is_none_or(|d| d > at(t)) {
-            continue;
-        }
-        for (to, bytes) in sent(&a.handle_timeout(at(t))) {
-            if to != addr(2) {
-                continue;
-            }
-            // b answers whatever a sends it (probes, and a push-pull
-            // request with its table).
-            for (to, reply) in sent(&b.handle_packet(at(t), addr(1), &bytes).unwrap()) {
-                if to == addr(1) {
-                    let ev = events(&a.handle_packet(at(t), addr(2), &reply).unwrap());
-                    learnt_c |= ev.contains(&Event::Joined { name: MemberName::new("c").unwrap(), addr: addr(3) });
-                }
-            }
-        }
-    }
-    learnt_c
+    // c answers b's probes (and hears nothing of a).
+    let mut c = mk("c", 3);
+    c.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+    let mut mesh = Mesh::new(alloc::vec![a, b, c]);
+    mesh.run(0, 31_000);
+    let joined_c = Event::Joined { name: MemberName::new("c").unwrap(), addr: addr(3) };
+    mesh.events_of(0).any(|e| *e == joined_c)
 }
-
 #[test]
 fn push_pull_exchanges_whole_tables_periodically() {
     assert!(learns_c_from_b(Some(Duration::from_secs(30))), "within one push-pull interval (30 s at n <= 32)");
@@ -733,8 +741,17 @@ fn a_table_sync_is_not_a_confirmation_of_a_suspicion() {
     // n = 6: the suspicion starts at 6 x 4 s and expects 2 confirmations.
     a.handle_packet(at(10), addr(2), &packet(&[Message::Suspect { incarnation: 0, name: "c", from: "b" }])).unwrap();
     // d's table lists c as suspect, naming d.
-    let table = [Message::SyncReply, alive("d", 0, 4), Message::Suspect { incarnation: 0, name: "c", from: "d" }];
-    a.handle_packet(at(20), addr(4), &packet(&table)).unwrap();
+    let table = frame(&[
+        Message::SyncRequest { join: false },
+        alive("d", 0, 4),
+        Message::Suspect { incarnation: 0, name: "c", from: "d" },
+        Message::SyncEnd,
+    ]);
+    let id = crate::StreamId::Inbound(1);
+    let mut out = Vec::new();
+    a.handle(at(20), Input::StreamAccepted { id, from: addr(4) }, &mut out).unwrap();
+    a.handle(at(20), Input::StreamFrame { id, frame: &table }, &mut out).unwrap();
+    assert!(out.iter().any(|x| matches!(x, Action::SendFrame { .. })), "a answered with its table");
     // Everyone, c included, answers a's probes (c is alive but slow to
     // refute), so a's own probes confirm nothing.
     let mut failed_at = None;
@@ -757,7 +774,6 @@ fn a_table_sync_is_not_a_confirmation_of_a_suspicion() {
     }
     assert_eq!(failed_at, Some(24_010), "the relayed record did not shorten the suspicion");
 }
-
 #[test]
 fn a_leave_evicted_from_a_full_queue_is_not_reported_complete_unsent() {
     let mut cfg = Config::lan();
@@ -822,35 +838,13 @@ fn an_incarnation_is_never_pinned_at_the_maximum() {
 /// Two members wired back to back (no latency); returns how many times
 /// each was woken by its timer between `quiet_from` and `to` ms.
 fn wakeups_of_a_quiet_pair(quiet_from: u64, to: u64) -> [u32; 2] {
-    let mut nodes = [node("a", 1), node("b", 2)];
-    let mut wakeups = [0; 2];
-    let mut inflight: Vec<(usize, SocketAddr, Vec<u8>)> = Vec::new();
-    let mut out = nodes[1].join(at(0), &[addr(1)]).unwrap();
-    let deliver = |out: &mut Vec<Action>, from: usize, inflight: &mut Vec<(usize, SocketAddr, Vec<u8>)>| {
-        for (to, bytes) in sent(out) {
-            inflight.push((usize::from(to == addr(2)), addr(from as u16 + 1), bytes));
-        }
-        out.clear();
-    };
-    deliver(&mut out, 1, &mut inflight);
-    for t in 0..=to {
-        while let Some((i, from, bytes)) = inflight.pop() {
-            let mut out = nodes[i].handle_packet(at(t), from, &bytes).unwrap_or_default();
-            deliver(&mut out, i, &mut inflight);
-        }
-        for i in 0..2 {
-            if nodes[i].next_deadline().is_some_and(|d| d <= at(t)) {
-                if t >= quiet_from {
-                    wakeups[i] += 1;
-                }
-                let mut out = nodes[i].handle_timeout(at(t));
-                deliver(&mut out, i, &mut inflight);
-            }
-        }
-    }
-    wakeups
+    let mut mesh = Mesh::new(alloc::vec![node("a", 1), node("b", 2)]);
+    mesh.input(1, 0, Input::Join { seeds: &[addr(1)] }).unwrap();
+    mesh.run(0, quiet_from - 1);
+    mesh.wakeups = alloc::vec![0; 2];
+    mesh.run(quiet_from, to);
+    [mesh.wakeups[0], mesh.wakeups[1]]
 }
-
 #[test]
 fn an_idle_member_wakes_once_a_period() {
     // After the join's updates have spread, only the protocol period wakes
@@ -861,4 +855,201 @@ fn an_idle_member_wakes_once_a_period() {
     for w in [a, b] {
         assert!(w <= 20 + 2, "{w} wake-ups in 20 s");
     }
+}
+
+/// `names` joined through the first, settled for `ms`.
+fn mesh_of(config: &Config, names: &[&str], ms: u64) -> Mesh {
+    let nodes = names
+        .iter()
+        .enumerate()
+        .map(|(i, n)| {
+            let id = Identity::new(MemberName::new(n).unwrap(), addr(i as u16 + 1));
+            Swim::new(config.clone(), id, Rng64::seed_from_u64(i as u64 + 1)).unwrap()
+        })
+        .collect();
+    let mut mesh = Mesh::new(nodes);
+    for i in 1..names.len() {
+        mesh.input(i, 0, Input::Join { seeds: &[addr(1)] }).unwrap();
+    }
+    mesh.run(0, ms);
+    mesh
+}
+
+fn failed_events(mesh: &Mesh, name: &str) -> usize {
+    mesh.events.iter().filter(|(_, e)| matches!(e, Event::Failed { name: n, .. } if n.as_str() == name)).count()
+}
+
+fn all_alive(mesh: &Mesh) -> bool {
+    let names: Vec<MemberName> = mesh.nodes.iter().map(|s| s.local().name.clone()).collect();
+    mesh.nodes.iter().all(|s| names.iter().all(|n| s.member(n.as_str()).is_some_and(|m| m.state == MemberState::Alive)))
+}
+
+#[test]
+fn a_member_whose_datagrams_are_lost_is_saved_by_the_stream_ping() {
+    for fallback in [true, false] {
+        let config = Config::lan().with_fallback_ping(fallback);
+        let mut mesh = mesh_of(&config, &["a", "b", "c"], 5_000);
+        assert!(all_alive(&mesh));
+        // Every datagram c sends is lost; its streams work.
+        mesh.drop_datagram = |from, _| from == 2;
+        mesh.run(5_001, 60_000);
+        let acks: u64 = mesh.nodes.iter().map(|s| s.stats().fallback_acks).sum();
+        if fallback {
+            assert_eq!(failed_events(&mesh, "c"), 0, "c answered over streams");
+            assert!(acks > 0);
+        } else {
+            assert!(failed_events(&mesh, "c") > 0, "without the stream ping c is lost");
+            assert_eq!(acks, 0);
+        }
+    }
+}
+
+#[test]
+fn a_healed_partition_merges_again_through_reconnects() {
+    for reconnect in [Some(Duration::from_secs(30)), None] {
+        let config = Config::lan().with_reconnect_interval(reconnect);
+        let mut mesh = mesh_of(&config, &["a", "b", "c", "d"], 5_000);
+        assert!(all_alive(&mesh));
+        // {a, b} | {c, d}, long enough that each side fails and reaps the other.
+        mesh.cut = |i, j| (i < 2) != (j < 2);
+        mesh.run(5_001, 90_000);
+        assert!(failed_events(&mesh, "c") > 0 && failed_events(&mesh, "a") > 0);
+        assert!(mesh.nodes[0].member("c").is_none(), "reaped after dead_member_retention");
+        mesh.cut = |_, _| false;
+        mesh.run(90_001, 160_000);
+        assert_eq!(all_alive(&mesh), reconnect.is_some(), "reconnect {reconnect:?}");
+    }
+}
+
+#[test]
+fn set_meta_bumps_the_incarnation_and_others_see_it() {
+    let mut mesh = mesh_of(&Config::lan(), &["a", "b"], 3_000);
+    let before = mesh.nodes[0].incarnation();
+    assert_eq!(mesh.input(0, 3_001, Input::SetMeta { meta: &[0; 513] }), Err(Error::MetaTooLong));
+    mesh.input(0, 3_001, Input::SetMeta { meta: b"role=db" }).unwrap();
+    assert_eq!(mesh.nodes[0].incarnation(), before + 1);
+    mesh.run(3_002, 6_000);
+    assert_eq!(mesh.nodes[1].member("a").unwrap().meta, b"role=db");
+    let updated = Event::Updated { name: MemberName::new("a").unwrap(), addr: addr(1) };
+    assert!(mesh.events_of(1).any(|e| *e == updated));
+}
+
+#[test]
+fn broadcasts_are_delivered_once_everywhere_in_lamport_order() {
+    let mut mesh = mesh_of(&Config::lan(), &["a", "b", "c"], 3_000);
+    mesh.input(0, 3_001, Input::Broadcast { payload: b"one" }).unwrap();
+    mesh.run(3_002, 8_000);
+    mesh.input(2, 8_001, Input::Broadcast { payload: b"two" }).unwrap();
+    mesh.run(8_002, 15_000);
+    let user = |i: usize| -> Vec<(u64, Vec<u8>)> {
+        mesh.events_of(i)
+            .filter_map(
+                |e| if let Event::User { ltime, payload, .. } = e { Some((*ltime, payload.clone())) } else { None },
+            )
+            .collect()
+    };
+    for i in 0..3 {
+        assert_eq!(user(i), [(0, b"one".to_vec()), (1, b"two".to_vec())], "node {i}");
+    }
+    assert_eq!(mesh.input(0, 15_001, Input::Broadcast { payload: &[0; 1025] }), Err(Error::TooLarge));
+}
+
+#[test]
+fn direct_messages_arrive_and_a_failed_reliable_one_is_reported() {
+    let mut mesh = mesh_of(&Config::lan(), &["a", "b"], 3_000);
+    mesh.input(0, 3_001, Input::Message { to: "b", payload: b"dgram", reliable: false }).unwrap();
+    mesh.input(0, 3_001, Input::Message { to: "b", payload: b"stream", reliable: true }).unwrap();
+    let got: Vec<(Vec<u8>, bool)> = mesh
+        .events_of(1)
+        .filter_map(|e| {
+            if let Event::Message { payload, reliable, .. } = e { Some((payload.clone(), *reliable)) } else { None }
+        })
+        .collect();
+    assert_eq!(got, [(b"dgram".to_vec(), false), (b"stream".to_vec(), true)]);
+    assert_eq!(
+        mesh.input(0, 3_002, Input::Message { to: "zz", payload: b"x", reliable: true }),
+        Err(Error::UnknownMember)
+    );
+    mesh.streams = false;
+    mesh.input(0, 3_003, Input::Message { to: "b", payload: b"lost", reliable: true }).unwrap();
+    assert!(mesh.events_of(0).any(|e| *e == Event::MessageFailed { to: MemberName::new("b").unwrap() }));
+    assert_eq!(mesh.events_of(0).filter(|e| matches!(e, Event::MessageFailed { .. })).count(), 1, "only the lost one");
+}
+
+#[test]
+fn application_state_travels_in_the_join_sync() {
+    let mut mesh = Mesh::new(alloc::vec![node("a", 1), node("b", 2)]);
+    mesh.input(0, 0, Input::SetAppState { state: b"A" }).unwrap();
+    mesh.input(1, 0, Input::SetAppState { state: b"B" }).unwrap();
+    mesh.input(1, 0, Input::Join { seeds: &[addr(1)] }).unwrap();
+    let state = |i: usize| {
+        mesh.events_of(i).find_map(|e| {
+            if let Event::AppState { from, join, state } = e {
+                Some((from.as_str().to_string(), *join, state.clone()))
+            } else {
+                None
+            }
+        })
+    };
+    assert_eq!(state(0), Some(("b".into(), true, b"B".to_vec())));
+    assert_eq!(state(1), Some(("a".into(), true, b"A".to_vec())));
+}
+
+#[test]
+fn a_malformed_frame_closes_its_stream_and_changes_nothing() {
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+    let id = crate::StreamId::Inbound(7);
+    let mut out = Vec::new();
+    a.handle(at(1), Input::StreamAccepted { id, from: addr(3) }, &mut out).unwrap();
+    let mut bad = frame(&[Message::SyncRequest { join: false }, alive("c", 0, 3)]);
+    bad.push(0x04);
+    let before = (a.num_live(), a.incarnation());
+    out.clear();
+    assert!(matches!(a.handle(at(2), Input::StreamFrame { id, frame: &bad }, &mut out), Err(Error::Rejected(_))));
+    assert!(out.contains(&Action::CloseStream { id }));
+    assert_eq!((a.num_live(), a.incarnation()), before);
+    assert!(a.member("c").is_none());
+    assert_eq!(a.open_streams(), 0);
+    // Frames on a stream that is gone are ignored.
+    out.clear();
+    a.handle(at(3), Input::StreamFrame { id, frame: &frame(&[alive("c", 0, 3)]) }, &mut out).unwrap();
+    assert!(a.member("c").is_none());
+}
+
+#[test]
+fn streams_beyond_the_cap_are_refused_and_silent_ones_time_out() {
+    let cfg = Config::lan().with_max_streams(core::num::NonZeroU32::new(2).unwrap());
+    let mut a = Swim::new(cfg, Identity::new(MemberName::new("a").unwrap(), addr(1)), Rng64::seed_from_u64(1)).unwrap();
+    let mut out = Vec::new();
+    for n in 1..=3 {
+        a.handle(at(0), Input::StreamAccepted { id: crate::StreamId::Inbound(n), from: addr(5) }, &mut out).unwrap();
+    }
+    assert_eq!(a.open_streams(), 2);
+    assert!(out.contains(&Action::CloseStream { id: crate::StreamId::Inbound(3) }));
+    assert_eq!(a.stats().streams_refused, 1);
+    // A stream reserved by an outbound id is not the runtime's to accept.
+    out.clear();
+    a.handle(at(0), Input::StreamAccepted { id: crate::StreamId::Outbound(9), from: addr(5) }, &mut out).unwrap();
+    assert_eq!(a.open_streams(), 2);
+    // Nothing arrives: both are given up after the stream timeout.
+    let out = run(&mut a, 1, 10_001);
+    assert_eq!(out.iter().filter(|x| matches!(x, Action::CloseStream { .. })).count(), 2);
+    assert_eq!(a.open_streams(), 0);
+}
+
+#[test]
+fn a_node_restarted_at_a_new_address_rejoins_cleanly() {
+    let mut mesh = mesh_of(&Config::lan(), &["a", "b", "c"], 5_000);
+    // c restarts with no memory, at a new address, and joins through a.
+    let id = Identity::new(MemberName::new("c").unwrap(), addr(13));
+    mesh.nodes[2] = Swim::new(Config::lan(), id, Rng64::seed_from_u64(99)).unwrap();
+    mesh.input(2, 5_001, Input::Join { seeds: &[addr(1)] }).unwrap();
+    mesh.run(5_002, 60_000);
+    assert_eq!(failed_events(&mesh, "c"), 0);
+    for i in 0..2 {
+        let c = mesh.nodes[i].member("c").unwrap();
+        assert_eq!((c.state, c.addr), (MemberState::Alive, addr(13)), "node {i}");
+    }
+    assert!(mesh.nodes[2].incarnation() > 0, "c outbid its old self");
 }

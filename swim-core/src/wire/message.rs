@@ -75,11 +75,14 @@ pub enum Message<'a> {
         /// Who declared it.
         from: &'a str,
     },
-    /// Kind 7. A joining member asks for the receiver's member table; it
-    /// sends its own [`Message::Alive`] in the same packet.
-    SyncRequest,
-    /// Kind 8. Heads each packet of the answer to a [`Message::SyncRequest`];
-    /// the member records follow it as alive/suspect/dead messages.
+    /// Kind 7. Heads each frame of the initiator's half of a full-state
+    /// sync (stream only): its own alive, its application state and its
+    /// member records follow. Over a datagram it is ignored.
+    SyncRequest {
+        /// Whether the initiator is joining.
+        join: bool,
+    },
+    /// Kind 8. Heads each frame of the answer to a sync (stream only).
     SyncReply,
     /// Kind 9. "What do you know about `name`?" Sent by a member whose
     /// suspicion of `name` is about to expire, in case it missed a
@@ -89,11 +92,38 @@ pub enum Message<'a> {
         /// The member asked about.
         name: &'a str,
     },
+    /// Kind 10. Ends one side of a full-state sync (stream only): every
+    /// record has been sent.
+    SyncEnd,
+    /// Kind 11. The sender's application state, in a full-state sync
+    /// (stream only).
+    AppState {
+        /// Opaque to the protocol.
+        state: &'a [u8],
+    },
+    /// Kind 12. An application broadcast (gossiped, piggybacked like a
+    /// membership update): `from` sent `payload` at Lamport time `ltime`.
+    User {
+        /// The broadcast's Lamport time.
+        ltime: u64,
+        /// Who broadcast it.
+        from: &'a str,
+        /// Opaque to the protocol.
+        payload: &'a [u8],
+    },
+    /// Kind 13. A message for the receiver alone, in a datagram or on a
+    /// stream.
+    Direct {
+        /// Who sent it.
+        from: &'a str,
+        /// Opaque to the protocol.
+        payload: &'a [u8],
+    },
 }
 
 impl Message<'_> {
     /// How many kinds this version knows: kinds are `0..KINDS`.
-    pub const KINDS: u8 = 10;
+    pub const KINDS: u8 = 14;
 
     /// Whether this is a membership update (alive, suspect, dead) rather
     /// than probe or sync traffic.
@@ -111,9 +141,13 @@ impl Message<'_> {
             Message::Alive { .. } => 4,
             Message::Suspect { .. } => 5,
             Message::Dead { .. } => 6,
-            Message::SyncRequest => 7,
+            Message::SyncRequest { .. } => 7,
             Message::SyncReply => 8,
             Message::Query { .. } => 9,
+            Message::SyncEnd => 10,
+            Message::AppState { .. } => 11,
+            Message::User { .. } => 12,
+            Message::Direct { .. } => 13,
         }
     }
 }

@@ -35,8 +35,21 @@ pub const MAX_DATAGRAM: usize = 1500;
 /// The smallest packet budget a [`Config`](crate::Config) may set.
 pub const MIN_PACKET_BUDGET: usize = 512;
 
-/// The most messages one datagram may carry.
+/// The most messages one datagram or frame may carry.
 pub const MAX_MESSAGES: usize = 128;
+
+/// The largest stream frame payload the codec builds or accepts, in bytes
+/// (the 4-byte length prefix not included). Runtimes close a stream whose
+/// peer announces a longer frame.
+pub const MAX_FRAME: usize = 64 * 1024;
+
+/// The largest application payload (broadcast or direct message) the wire
+/// carries, in bytes.
+pub const MAX_PAYLOAD: usize = 1024;
+
+/// The largest application state a sync carries, in bytes: it must fit one
+/// frame beside its header.
+pub const MAX_APP_STATE: usize = MAX_FRAME - 64;
 
 /// The largest metadata the wire carries for one member, in bytes.
 pub const MAX_META_LEN: usize = 512;
@@ -58,7 +71,8 @@ pub enum DecodeError {
     Empty,
     /// The version byte is not [`VERSION`].
     Version,
-    /// The datagram is longer than [`MAX_DATAGRAM`].
+    /// The datagram is longer than [`MAX_DATAGRAM`] (a frame than
+    /// [`MAX_FRAME`]).
     Oversized,
     /// A message ends before its last field.
     Truncated,
@@ -70,7 +84,8 @@ pub enum DecodeError {
     BadUtf8,
     /// A name is empty or longer than [`MAX_NAME_LEN`].
     BadName,
-    /// Metadata is longer than [`MAX_META_LEN`].
+    /// Metadata is longer than [`MAX_META_LEN`], a payload than
+    /// [`MAX_PAYLOAD`] or an application state than [`MAX_APP_STATE`].
     MetaTooLong,
     /// More than [`MAX_MESSAGES`] messages in one datagram.
     TooManyMessages,
@@ -124,8 +139,18 @@ pub type Messages<'a> = heapless::Vec<Message<'a>, MAX_MESSAGES>;
 ///
 /// On `Err`, `out` holds an unspecified prefix and must not be applied.
 pub fn decode<'a>(bytes: &'a [u8], out: &mut Messages<'a>) -> Result<(), DecodeError> {
+    decode_within(bytes, MAX_DATAGRAM, out)
+}
+
+/// Decodes and checks a whole stream frame's payload into `out` (cleared
+/// first): the datagram layout, up to [`MAX_FRAME`] bytes.
+pub fn decode_frame<'a>(bytes: &'a [u8], out: &mut Messages<'a>) -> Result<(), DecodeError> {
+    decode_within(bytes, MAX_FRAME, out)
+}
+
+fn decode_within<'a>(bytes: &'a [u8], limit: usize, out: &mut Messages<'a>) -> Result<(), DecodeError> {
     out.clear();
-    if bytes.len() > MAX_DATAGRAM {
+    if bytes.len() > limit {
         return Err(DecodeError::Oversized);
     }
     let Some((&version, mut rest)) = bytes.split_first() else {
@@ -164,7 +189,23 @@ fn check(msg: &Message<'_>) -> Result<(), DecodeError> {
             name_ok(name)
         }
         Message::Suspect { name, from, .. } | Message::Dead { name, from, .. } => name_ok(name) && name_ok(from),
-        Message::Ack { .. } | Message::Nack { .. } | Message::SyncRequest | Message::SyncReply => true,
+        Message::User { from, payload, .. } | Message::Direct { from, payload } => {
+            if payload.len() > MAX_PAYLOAD {
+                return Err(DecodeError::MetaTooLong);
+            }
+            name_ok(from)
+        }
+        Message::AppState { state } => {
+            if state.len() > MAX_APP_STATE {
+                return Err(DecodeError::MetaTooLong);
+            }
+            true
+        }
+        Message::Ack { .. }
+        | Message::Nack { .. }
+        | Message::SyncRequest { .. }
+        | Message::SyncReply
+        | Message::SyncEnd => true,
     };
     if ok { Ok(()) } else { Err(DecodeError::BadName) }
 }
@@ -247,6 +288,13 @@ impl PacketWriter {
     /// (clamped to [`MAX_DATAGRAM`]).
     pub fn new(budget: usize) -> Self {
         Self::with_buffer(budget, Vec::new())
+    }
+
+    /// A writer for one stream frame: up to [`MAX_FRAME`] bytes.
+    pub fn frame(buf: Vec<u8>) -> Self {
+        let mut w = Self::with_buffer(MIN_PACKET_BUDGET, buf);
+        w.budget = MAX_FRAME;
+        w
     }
 
     /// Like [`PacketWriter::new`], writing into `buf` (cleared first), so a

@@ -1,4 +1,5 @@
 use super::*;
+use alloc::vec;
 use core::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 use proptest::prelude::*;
 
@@ -14,7 +15,7 @@ fn one(msg: &Message<'_>) -> Datagram {
 
 #[test]
 fn golden_bytes_pin_the_format() {
-    let cases: [(Message<'_>, &[u8]); 10] = [
+    let cases: [(Message<'_>, &[u8]); 14] = [
         (Message::Ping { seq: 1, target: "b" }, &[1, 0, 1, 1, b'b']),
         (Message::PingReq { seq: 2, target: "c", addr: addr() }, &[1, 1, 2, 1, b'c', 0, 127, 0, 0, 1, 0x8a, 0x3e]),
         (Message::Ack { seq: 300 }, &[1, 2, 0xac, 0x02]),
@@ -25,9 +26,13 @@ fn golden_bytes_pin_the_format() {
         ),
         (Message::Suspect { incarnation: 3, name: "a", from: "b" }, &[1, 5, 3, 1, b'a', 1, b'b']),
         (Message::Dead { incarnation: 4, name: "a", from: "a" }, &[1, 6, 4, 1, b'a', 1, b'a']),
-        (Message::SyncRequest, &[1, 7]),
+        (Message::SyncRequest { join: true }, &[1, 7, 1]),
         (Message::SyncReply, &[1, 8]),
         (Message::Query { name: "a" }, &[1, 9, 1, b'a']),
+        (Message::SyncEnd, &[1, 10]),
+        (Message::AppState { state: b"s" }, &[1, 11, 1, b's']),
+        (Message::User { ltime: 300, from: "a", payload: b"p" }, &[1, 12, 0xac, 0x02, 1, b'a', 1, b'p']),
+        (Message::Direct { from: "a", payload: b"p" }, &[1, 13, 1, b'a', 1, b'p']),
     ];
     for (msg, bytes) in cases {
         assert_eq!(one(&msg).as_bytes(), bytes, "{msg:?}");
@@ -126,9 +131,13 @@ enum Owned {
     Alive(u32, alloc::string::String, SocketAddr, alloc::vec::Vec<u8>),
     Suspect(u32, alloc::string::String, alloc::string::String),
     Dead(u32, alloc::string::String, alloc::string::String),
-    SyncRequest,
+    SyncRequest(bool),
     SyncReply,
     Query(alloc::string::String),
+    SyncEnd,
+    AppState(alloc::vec::Vec<u8>),
+    User(u64, alloc::string::String, alloc::vec::Vec<u8>),
+    Direct(alloc::string::String, alloc::vec::Vec<u8>),
 }
 
 impl Owned {
@@ -141,9 +150,13 @@ impl Owned {
             Owned::Alive(i, n, a, m) => Message::Alive { incarnation: *i, name: n, addr: *a, meta: m },
             Owned::Suspect(i, n, f) => Message::Suspect { incarnation: *i, name: n, from: f },
             Owned::Dead(i, n, f) => Message::Dead { incarnation: *i, name: n, from: f },
-            Owned::SyncRequest => Message::SyncRequest,
+            Owned::SyncRequest(join) => Message::SyncRequest { join: *join },
             Owned::SyncReply => Message::SyncReply,
             Owned::Query(n) => Message::Query { name: n },
+            Owned::SyncEnd => Message::SyncEnd,
+            Owned::AppState(s) => Message::AppState { state: s },
+            Owned::User(l, f, p) => Message::User { ltime: *l, from: f, payload: p },
+            Owned::Direct(f, p) => Message::Direct { from: f, payload: p },
         }
     }
 }
@@ -158,9 +171,14 @@ fn arb_msg() -> impl Strategy<Value = Owned> {
             .prop_map(|(i, n, a, m)| Owned::Alive(i, n, a, m)),
         (any::<u32>(), arb_name(), arb_name()).prop_map(|(i, n, f)| Owned::Suspect(i, n, f)),
         (any::<u32>(), arb_name(), arb_name()).prop_map(|(i, n, f)| Owned::Dead(i, n, f)),
-        Just(Owned::SyncRequest),
+        any::<bool>().prop_map(Owned::SyncRequest),
         Just(Owned::SyncReply),
         arb_name().prop_map(Owned::Query),
+        Just(Owned::SyncEnd),
+        proptest::collection::vec(any::<u8>(), 0..64).prop_map(Owned::AppState),
+        (any::<u64>(), arb_name(), proptest::collection::vec(any::<u8>(), 0..64))
+            .prop_map(|(l, f, p)| Owned::User(l, f, p)),
+        (arb_name(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(f, p)| Owned::Direct(f, p)),
     ]
 }
 

@@ -1,0 +1,228 @@
+//! Scenarios of the production extensions: a healed partition, rolling
+//! restarts, and application broadcasts. Each prints one JSON line in the
+//! style of `docs/scenarios.md`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+use swim_core::{Event, MemberState, OwnedInput, Random};
+
+use crate::net::{Command, Flow, NetConfig, Sim, SimError, mix, name_index};
+use crate::procstat::Meter;
+use crate::scenario::{Params, converge, finish, header, observe, summary, warm_up};
+use crate::views::Views;
+
+/// How long the two halves stay cut: longer than the longest suspicion.
+pub const PARTITION_MS: u64 = 120_000;
+/// Cap on the wait for a healed partition to merge.
+pub const HEAL_CAP_MS: u64 = 300_000;
+/// Time between two nodes' restarts in a rolling restart.
+pub const RESTART_GAP_MS: u64 = 2_000;
+/// How long a restarting node is down.
+pub const DOWN_MS: u64 = 500;
+/// Time between two broadcasts.
+pub const BROADCAST_GAP_MS: u64 = 100;
+/// Time after the last broadcast for the stragglers.
+pub const BROADCAST_TAIL_MS: u64 = 60_000;
+
+fn sim(p: &Params, seed: u64) -> Result<Sim, SimError> {
+    Sim::new(p.n, p.config.clone(), NetConfig { seed, latency_ms: p.latency_ms, ..NetConfig::default() })
+}
+
+/// One partition run: from the heal until every node sees all alive.
+pub fn partition_run(p: &Params, seed: u64) -> Result<Option<u64>, SimError> {
+    let mut sim = sim(p, seed)?;
+    let mut views = Views::new(p.n);
+    let Some(start) = warm_up(&mut sim, &mut views)? else { return Ok(None) };
+    let half = p.n / 2;
+    let (a, b): (Vec<usize>, Vec<usize>) = ((0..half).collect(), (half..p.n).collect());
+    sim.schedule(start, Command::Partition { id: 1, from: a, to: b, both: true })?;
+    let heal = start + PARTITION_MS;
+    sim.schedule(heal, Command::Heal)?;
+    observe(&mut sim, &mut views, heal);
+    let healed = converge(&mut sim, &mut views, heal + HEAL_CAP_MS);
+    Ok(healed.then(|| sim.now() - heal))
+}
+
+/// `partition`: halves cut apart for 120 s, then healed, `runs` times.
+pub fn partition(p: &Params, runs: usize) -> Result<Value, SimError> {
+    let meter = Meter::start();
+    let results: Vec<Option<u64>> =
+        (0..runs).map(|r| partition_run(p, mix(p.seed, 2000 + r as u64))).collect::<Result<_, _>>()?;
+    let healed = results.iter().flatten().count();
+    let mut m = header("partition", p, p.seed, 0.0);
+    m.insert("runs".into(), json!(runs));
+    m.insert("partition_ms".into(), json!(PARTITION_MS));
+    m.insert("healed_runs".into(), json!(healed));
+    m.insert("heal_ms".into(), summary(&results));
+    Ok(finish(m, if healed == runs { "healed" } else { "split" }, &meter))
+}
+
+/// `churn`: `rounds` rolling restarts of every node (same name; every
+/// other node at a new address), then the reap time; the live table sizes
+/// and failures of live nodes.
+pub fn churn(p: &Params, rounds: usize) -> Result<Value, SimError> {
+    let meter = Meter::start();
+    let mut sim = sim(p, p.seed)?;
+    let mut views = Views::new(p.n);
+    let Some(start) = warm_up(&mut sim, &mut views)? else {
+        return Ok(finish(header("churn", p, p.seed, 0.0), "timeout", &meter));
+    };
+    let round_ms = RESTART_GAP_MS * p.n as u64;
+    let mut restarts = 0u64;
+    for r in 0..rounds {
+        for i in 0..p.n {
+            let at = start + r as u64 * round_ms + i as u64 * RESTART_GAP_MS;
+            let seed = (i + 1 + Random::below(sim.rng(), p.n.max(2) - 1)) % p.n;
+            sim.schedule(at, Command::Crash(i))?;
+            sim.schedule(at + DOWN_MS, Command::Restart { node: i, seeds: vec![seed], new_addr: i % 2 == 0 })?;
+            restarts += 1;
+        }
+    }
+    let end = start + rounds as u64 * round_ms;
+    let reap = p.config.dead_member_retention.as_millis() + 30_000;
+    let mut down = vec![false; p.n];
+    let mut schedule: BTreeMap<u64, Vec<(usize, bool)>> = BTreeMap::new();
+    for r in 0..rounds {
+        for i in 0..p.n {
+            let at = start + r as u64 * round_ms + i as u64 * RESTART_GAP_MS;
+            schedule.entry(at).or_default().push((i, true));
+            schedule.entry(at + DOWN_MS).or_default().push((i, false));
+        }
+    }
+    let mut false_failures = 0u64;
+    let mut t_done = 0u64;
+    for (&at, changes) in &schedule {
+        sim.run_until(at.saturating_sub(1), &mut |_, node, e: &Event| {
+            views.apply(node, e);
+            if let Event::Failed { name, .. } = e
+                && name_index(name.as_str()).is_some_and(|x| !down[x])
+            {
+                false_failures += 1;
+            }
+            Flow::Continue
+        });
+        for &(i, is_down) in changes {
+            down[i] = is_down;
+            if !is_down {
+                views.reset_observer(i);
+            }
+        }
+        t_done = at;
+    }
+    sim.run_until(t_done.max(end) + reap, &mut |_, node, e: &Event| {
+        views.apply(node, e);
+        if let Event::Failed { name, .. } = e
+            && name_index(name.as_str()).is_some()
+        {
+            false_failures += 1;
+        }
+        Flow::Continue
+    });
+    let mut sizes = Vec::with_capacity(p.n);
+    let mut duplicates = 0usize;
+    let mut entries_max = 0usize;
+    for i in 0..p.n {
+        let node = sim.node(i)?;
+        let members: Vec<_> = node.members().collect();
+        let live = members.iter().filter(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect)).count();
+        let mut names: Vec<&str> = members.iter().map(|m| m.name.as_str()).collect();
+        names.sort_unstable();
+        names.dedup();
+        duplicates += members.len() - names.len();
+        entries_max = entries_max.max(members.len());
+        sizes.push(live);
+    }
+    let mut m = header("churn", p, p.seed, 0.0);
+    m.insert("rounds".into(), json!(rounds));
+    m.insert("restarts".into(), json!(restarts));
+    m.insert("moved_every_other".into(), json!(true));
+    m.insert("reap_wait_ms".into(), json!(reap));
+    m.insert("table_size_min".into(), json!(sizes.iter().min()));
+    m.insert("table_size_max".into(), json!(sizes.iter().max()));
+    m.insert("entries_max".into(), json!(entries_max));
+    m.insert("duplicates".into(), json!(duplicates));
+    m.insert("false_failures".into(), json!(false_failures));
+    let whole = sizes.iter().all(|&s| s == p.n);
+    Ok(finish(m, if whole { "completed" } else { "diverged" }, &meter))
+}
+
+/// One broadcast's fate.
+#[derive(Default)]
+struct Fate {
+    sent_at: u64,
+    delivered: Vec<bool>,
+    count: usize,
+    last_at: u64,
+}
+
+/// `broadcast`: `count` broadcasts from random nodes, one every 100 ms, at
+/// `loss`; with `churn`, a random node also changes its metadata every
+/// 100 ms so membership updates compete for the same datagrams.
+pub fn broadcast(p: &Params, loss: f64, count: usize, churn: bool) -> Result<Value, SimError> {
+    let meter = Meter::start();
+    let mut sim = sim(p, p.seed)?;
+    let mut views = Views::new(p.n);
+    let Some(start) = warm_up(&mut sim, &mut views)? else {
+        return Ok(finish(header("broadcast", p, p.seed, loss), "timeout", &meter));
+    };
+    sim.schedule(start, Command::SetLoss(loss))?;
+    for k in 0..count {
+        let at = start + 1 + k as u64 * BROADCAST_GAP_MS;
+        let node = Random::below(sim.rng(), p.n);
+        let payload = format!("event-{k}").into_bytes();
+        sim.schedule(at, Command::Input { node, input: OwnedInput::Broadcast { payload } })?;
+        if churn {
+            let who = Random::below(sim.rng(), p.n);
+            let meta = format!("v{k}").into_bytes();
+            sim.schedule(at + BROADCAST_GAP_MS / 2, Command::Input { node: who, input: OwnedInput::SetMeta { meta } })?;
+        }
+    }
+    let end = start + count as u64 * BROADCAST_GAP_MS + BROADCAST_TAIL_MS;
+    let mut fates: BTreeMap<(String, u64), Fate> = BTreeMap::new();
+    let mut duplicates = 0u64;
+    let mut false_failures = 0u64;
+    let n = p.n;
+    sim.run_until(end, &mut |t, node, e: &Event| {
+        match e {
+            Event::User { from, ltime, .. } => {
+                let f = fates.entry((from.as_str().to_string(), *ltime)).or_insert_with(|| Fate {
+                    sent_at: t,
+                    delivered: vec![false; n],
+                    ..Fate::default()
+                });
+                if f.delivered[node] {
+                    duplicates += 1;
+                } else {
+                    f.delivered[node] = true;
+                    f.count += 1;
+                    f.last_at = t;
+                }
+            }
+            Event::Failed { .. } => false_failures += 1,
+            _ => {}
+        }
+        Flow::Continue
+    });
+    let deliveries: usize = fates.values().map(|f| f.count).sum();
+    let mut latencies: Vec<u64> = fates.values().filter(|f| f.count == n).map(|f| f.last_at - f.sent_at).collect();
+    latencies.sort_unstable();
+    let pct = |q: f64| -> Option<u64> {
+        if latencies.is_empty() {
+            return None;
+        }
+        let i = ((q * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1;
+        Some(latencies[i])
+    };
+    let ratio = deliveries as f64 / (count * n) as f64;
+    let mut m = header("broadcast", p, p.seed, loss);
+    m.insert("broadcasts".into(), json!(count));
+    m.insert("membership_churn".into(), json!(churn));
+    m.insert("delivery_ratio".into(), json!((ratio * 1e6).round() / 1e6));
+    m.insert("reached_all".into(), json!(latencies.len()));
+    m.insert("duplicates".into(), json!(duplicates));
+    m.insert("latency_p50_ms".into(), json!(pct(0.5)));
+    m.insert("latency_p99_ms".into(), json!(pct(0.99)));
+    m.insert("false_failures".into(), json!(false_failures));
+    Ok(finish(m, "completed", &meter))
+}
