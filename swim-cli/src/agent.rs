@@ -31,6 +31,11 @@ pub(crate) struct AgentArgs {
     /// Print JSON lines instead of readable ones.
     #[arg(long)]
     json: bool,
+    /// Broadcast every line read from stdin to the cluster (each member
+    /// prints it once); a line `@NAME TEXT` is sent to NAME alone, over a
+    /// stream.
+    #[arg(long)]
+    broadcast: bool,
 }
 
 /// Runs the agent until a signal; `Err` is a one-line reason.
@@ -102,17 +107,41 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
             _ = int.recv() => return leave(&node, &events, &printer).await,
         }
     }
+    let mut lines =
+        args.broadcast.then(|| tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tokio::io::stdin())));
     loop {
+        let line = async {
+            match lines.as_mut() {
+                Some(l) => l.next_line().await,
+                None => core::future::pending().await,
+            }
+        };
         tokio::select! {
             e = events.next() => match e {
                 Some(e) => printer.event(&e),
                 None => return Err("the node stopped".into()),
+            },
+            l = line => match l {
+                Ok(Some(text)) => send_line(&node, &printer, &text).await,
+                // End of input (or unreadable): stop reading, keep running.
+                Ok(None) | Err(_) => lines = None,
             },
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
     }
     leave(&node, &events, &printer).await
+}
+
+/// One stdin line: a broadcast, or `@NAME TEXT` to one member.
+async fn send_line(node: &Node, printer: &Printer, text: &str) {
+    let result = match text.strip_prefix('@').and_then(|t| t.split_once(' ')) {
+        Some((to, body)) => node.send(to, body.as_bytes().to_vec(), true).await,
+        None => node.broadcast(text.as_bytes().to_vec()).await,
+    };
+    if let Err(e) = result {
+        printer.line("refused", &format!("not sent: {e}"), serde_json::json!({ "error": e.to_string() }));
+    }
 }
 
 async fn leave(node: &Node, events: &swim_node::Events, printer: &Printer) -> Result<(), String> {

@@ -19,6 +19,18 @@ pub(crate) fn describe(event: &Event) -> String {
         Event::JoinCompleted { seed } => format!("join completed through {seed}"),
         Event::JoinFailed => "join failed: no seed answered".into(),
         Event::LeaveCompleted => "leave completed".into(),
+        Event::User { from, ltime, payload } => {
+            format!("broadcast from {from} (time {ltime}): {}", String::from_utf8_lossy(payload))
+        }
+        Event::Message { from, payload, reliable } => format!(
+            "{} message from {from}: {}",
+            if *reliable { "reliable" } else { "best-effort" },
+            String::from_utf8_lossy(payload)
+        ),
+        Event::MessageFailed { to } => format!("message to {to} not delivered"),
+        Event::AppState { from, join, state } => {
+            format!("application state from {from} ({} bytes{})", state.len(), if *join { ", join" } else { "" })
+        }
         other => format!("{other:?}"),
     }
 }
@@ -41,6 +53,18 @@ pub(crate) fn to_json(event: &Event) -> Value {
         Event::JoinCompleted { seed } => json!({"event": "join_completed", "seed": seed}),
         Event::JoinFailed => json!({"event": "join_failed"}),
         Event::LeaveCompleted => json!({"event": "leave_completed"}),
+        Event::User { from, ltime, payload } => json!({
+            "event": "broadcast", "member": from.as_str(), "ltime": ltime,
+            "payload": String::from_utf8_lossy(payload),
+        }),
+        Event::Message { from, payload, reliable } => json!({
+            "event": "message", "member": from.as_str(), "reliable": reliable,
+            "payload": String::from_utf8_lossy(payload),
+        }),
+        Event::MessageFailed { to } => json!({"event": "message_failed", "member": to.as_str()}),
+        Event::AppState { from, join, state } => {
+            json!({"event": "app_state", "member": from.as_str(), "join": join, "bytes": state.len()})
+        }
         other => json!({"event": format!("{other:?}")}),
     }
 }

@@ -19,8 +19,16 @@ struct Agent {
 
 impl Agent {
     fn start(name: &str, join: Option<&str>) -> Agent {
+        Self::start_with(name, join, &[])
+    }
+
+    fn start_with(name: &str, join: Option<&str>, extra: &[&str]) -> Agent {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_swim"));
         cmd.args(["agent", "--bind", "127.0.0.1:0", "--name", name, "--config", "local", "--json"]);
+        cmd.args(extra);
+        if extra.contains(&"--broadcast") {
+            cmd.stdin(Stdio::piped());
+        }
         cmd.args(["--meta", "role=test"]);
         if let Some(seed) = join {
             cmd.args(["--join", seed]);
@@ -100,6 +108,27 @@ fn agents_see_a_kill_as_failed_and_a_sigterm_as_left() {
     a.signal("-INT");
     let status = a.child.wait().expect("a exits");
     assert!(status.success(), "a exits 0 after Ctrl-C: {status}");
+}
+
+#[test]
+fn an_agent_broadcasts_its_stdin_lines_and_sends_direct_messages() {
+    use std::io::Write;
+    let limit = Duration::from_secs(30);
+    let mut a = Agent::start("a", None);
+    let seed = a.wait_for("started", "", limit)["addr"].as_str().expect("address").to_owned();
+    let mut b = Agent::start_with("b", Some(&seed), &["--broadcast"]);
+    b.wait_for("joined", "a", limit);
+    a.wait_for("joined", "b", limit);
+    let mut stdin = b.child.stdin.take().expect("piped");
+    writeln!(stdin, "hello cluster").expect("write");
+    writeln!(stdin, "@a just for you").expect("write");
+    stdin.flush().expect("flush");
+    let got = a.wait_for("broadcast", "b", limit);
+    assert_eq!(got["payload"], "hello cluster");
+    b.wait_for("broadcast", "b", limit);
+    let got = a.wait_for("message", "b", limit);
+    assert_eq!((got["payload"].as_str(), got["reliable"].as_bool()), (Some("just for you"), Some(true)));
+    drop(stdin);
 }
 
 fn swim(args: &[&str]) -> (i32, String) {

@@ -138,7 +138,7 @@ pub use config::{Config, ConfigError};
 pub use digest::Digest;
 pub use driver::{Driver, Machine, Transport};
 pub use io::{Action, Error, Event, Input, OwnedInput, StreamEnd, StreamId};
-pub use lifecycle::{MAX_SEEDS, push_pull_scale};
+pub use lifecycle::{EARLY_SYNC_PERIODS, EARLY_SYNCS, MAX_SEEDS, push_pull_scale};
 pub use member::{MemberState, MemberView};
 pub use members::{MemberKey, ProbeSelector, RoundRobin};
 pub use name::{MAX_NAME_LEN, MemberName, NameError};

@@ -27,6 +27,14 @@ use crate::time::{Duration, Instant};
 use crate::timers::Timers;
 use crate::wire::Message;
 
+/// A new member's first push-pulls come this many protocol periods (up to
+/// twice as many) apart, starting when its join completes.
+pub const EARLY_SYNC_PERIODS: u64 = 2;
+
+/// How many early push-pulls a new member makes before the regular
+/// interval.
+pub const EARLY_SYNCS: u32 = 2;
+
 /// The most seeds a join contacts.
 pub const MAX_SEEDS: usize = 64;
 
@@ -80,6 +88,10 @@ pub(crate) struct Lifecycle {
     scratch: Vec<crate::members::MemberId>,
     /// Reconnect attempts made.
     pub(crate) reconnects: u64,
+    /// When the next push-pull is due.
+    push_pull_at: Option<Instant>,
+    /// Early push-pulls still to come after a join.
+    early_syncs: u32,
 }
 
 impl Lifecycle {
@@ -91,6 +103,8 @@ impl Lifecycle {
             timers: Timers::default(),
             scratch: Vec::new(),
             reconnects: 0,
+            push_pull_at: None,
+            early_syncs: 0,
         }
     }
 
@@ -98,7 +112,7 @@ impl Lifecycle {
     pub(crate) fn start(&mut self, now: Instant, rng: &mut dyn Random) {
         if let Some(pp) = self.config.push_pull_interval {
             let at = rng.below(pp.as_millis() as usize) as u64;
-            self.timers.insert(now + Duration::from_millis(at), Timer::PushPull);
+            self.set_push_pull(now + Duration::from_millis(at));
         }
         if let Some(every) = self.config.reconnect_interval {
             let at = rng.below(every.as_millis() as usize) as u64;
@@ -174,11 +188,37 @@ impl Lifecycle {
         self.send_join_syncs(now, sync, rng);
     }
 
+    fn set_push_pull(&mut self, at: Instant) {
+        if let Some(old) = self.push_pull_at.replace(at) {
+            self.timers.remove(old, Timer::PushPull);
+        }
+        self.timers.insert(at, Timer::PushPull);
+    }
+
     /// A seed's table arrived in full: it completes a join in progress.
-    pub(crate) fn on_join_synced(&mut self, seed: SocketAddr, outbox: &mut Outbox) {
+    ///
+    /// The seed's table holds who had joined by then; members joining at
+    /// the same time reach us by gossip, which a crowd of joiners slows
+    /// down. So a new member's first [`EARLY_SYNCS`] push-pulls come
+    /// early, each [`EARLY_SYNC_PERIODS`] to twice that many protocol
+    /// periods after the last, rather than a whole (scaled) push-pull
+    /// interval later.
+    pub(crate) fn on_join_synced(&mut self, now: Instant, seed: SocketAddr, outbox: &mut Outbox, rng: &mut dyn Random) {
         let Some(j) = self.joining.take() else { return };
         self.timers.remove(j.retry_at, Timer::JoinRetry);
         outbox.event(Event::JoinCompleted { seed });
+        if self.config.push_pull_interval.is_some() {
+            let at = now + self.early_wait(rng);
+            if self.push_pull_at.is_none_or(|old| at < old) {
+                self.early_syncs = EARLY_SYNCS - 1;
+                self.set_push_pull(at);
+            }
+        }
+    }
+
+    fn early_wait(&self, rng: &mut dyn Random) -> Duration {
+        let span = self.config.probe_interval.as_millis() * EARLY_SYNC_PERIODS;
+        Duration::from_millis(span + rng.below(span.max(1) as usize) as u64)
     }
 
     /// Anti-entropy: every push-pull interval, a full-state sync with one
@@ -186,7 +226,13 @@ impl Lifecycle {
     pub(crate) fn on_push_pull_tick(&mut self, now: Instant, sync: Sync<'_>, rng: &mut dyn Random) {
         let Some(interval) = self.config.push_pull_interval else { return };
         let membership = &*sync.membership;
-        self.timers.insert(now + push_pull_scale(interval, membership.num_live()), Timer::PushPull);
+        if self.early_syncs > 0 {
+            self.early_syncs -= 1;
+            let at = now + self.early_wait(rng);
+            self.set_push_pull(at);
+        } else {
+            self.set_push_pull(now + push_pull_scale(interval, membership.num_live()));
+        }
         membership.table.random_live(1, &[], rng, &mut self.scratch);
         let peer = self.scratch.first().and_then(|&id| membership.table.get(id)).map(|m| m.addr.get());
         if let Some(addr) = peer {

@@ -480,3 +480,138 @@ pub async fn node_streams_and_peer_filter<R: Runtime>(
     assert_eq!((streams.filtered, streams.accepted), (1, 0), "{streams:?}");
     node.shutdown().await;
 }
+
+/// A cluster of `n` split into two halves by peer filters (datagrams
+/// dropped, stream connects refused, both ways) for longer than the
+/// longest suspicion: each half declares the other failed. Then the
+/// filters lift, and the cluster must merge again by itself (reconnect
+/// attempts to failed members) within 30 s.
+pub async fn split_and_heal<R: Runtime>(runtime: R, n: usize, start: impl Fn(NodeBuilder) -> Result<Node, StartError>) {
+    use core::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::RwLock;
+
+    // n = 10: suspicion 0.8 s at least, 4.8 s at most; dead members leave
+    // the table after 3 s and are retried every second.
+    let config = fast_config()
+        .with_reconnect_interval(Some(swim_core::Duration::from_secs(1)))
+        .with_gossip_to_the_dead_time(swim_core::Duration::from_secs(2))
+        .with_dead_member_retention(swim_core::Duration::from_secs(3));
+    let split = Arc::new(AtomicBool::new(false));
+    let halves: Arc<RwLock<[Vec<SocketAddr>; 2]>> = Arc::default();
+    let mut cluster = LocalCluster::new(runtime);
+    for i in 0..n {
+        let (split, halves) = (split.clone(), halves.clone());
+        let side = usize::from(i >= n / 2);
+        let filter: PeerFilter = Arc::new(move |peer| {
+            !split.load(Ordering::Relaxed) || !halves.read().map(|h| h[1 - side].contains(&peer)).unwrap_or(false)
+        });
+        cluster.add(|| start(builder(i).config(config.clone()).peer_filter(filter))).expect("node starts");
+    }
+    {
+        let mut h = halves.write().expect("lock");
+        for (i, node) in cluster.nodes().iter().enumerate() {
+            h[usize::from(i >= n / 2)].push(node.addr());
+        }
+    }
+    cluster.join_all().await.expect("every join is answered");
+    assert!(cluster.wait_until(Duration::from_secs(20), LocalCluster::converged, |_, _| {}).await, "no convergence");
+
+    split.store(true, Ordering::Relaxed);
+    let names: Vec<_> = cluster.nodes().iter().map(|n| n.name().clone()).collect();
+    let apart = |c: &LocalCluster<R>| {
+        (0..n).all(|i| {
+            (0..n).filter(|&j| (i < n / 2) != (j < n / 2)).all(|j| c.view(i, &names[j]) == Some(MemberState::Dead))
+        })
+    };
+    let ok = cluster.wait_until(Duration::from_secs(20), apart, |_, _| {}).await;
+    assert!(ok, "the halves did not declare each other failed: {:?}", cluster.views());
+    // Past the reap time, so the failed members are out of the tables.
+    cluster.sleep(Duration::from_secs(4), |_, _| {}).await;
+    let members = cluster.node(0).members().await.expect("node runs");
+    assert!(members.len() <= n / 2, "reaped: {members:?}");
+
+    split.store(false, Ordering::Relaxed);
+    let ok = cluster.wait_until(Duration::from_secs(30), LocalCluster::converged, |_, _| {}).await;
+    assert!(ok, "no merge after the heal: {:?}", cluster.views());
+    let reconnects: u64 = {
+        let mut total = 0;
+        for node in cluster.nodes() {
+            total += node.stats().await.expect("node runs").protocol.reconnects;
+        }
+        total
+    };
+    assert!(reconnects > 0, "healed by reconnect attempts");
+    for node in cluster.nodes() {
+        node.shutdown().await;
+    }
+}
+
+/// Three broadcasts from different members of a cluster of `n`: every
+/// member reports each exactly once, in Lamport order per sender.
+pub async fn broadcasts_reach_everyone_once<R: Runtime>(
+    runtime: R,
+    n: usize,
+    start: impl Fn(NodeBuilder) -> Result<Node, StartError>,
+) {
+    let mut cluster = LocalCluster::new(runtime);
+    for i in 0..n {
+        cluster.add(|| start(builder(i))).expect("node starts");
+    }
+    cluster.join_all().await.expect("every join is answered");
+    assert!(cluster.wait_until(Duration::from_secs(20), LocalCluster::converged, |_, _| {}).await, "no convergence");
+    for (k, from) in [0, n / 2, n - 1].into_iter().enumerate() {
+        cluster.node(from).broadcast(format!("hello-{k}").into_bytes()).await.expect("broadcast");
+    }
+    let got = core::cell::RefCell::new(vec![Vec::<(String, Vec<u8>)>::new(); n]);
+    let wanted = 3 * n;
+    let count = core::cell::Cell::new(0);
+    let mut duplicates = 0;
+    cluster
+        .wait_until(
+            Duration::from_secs(10),
+            |_| count.get() == wanted,
+            |_, seen| {
+                if let swim_core::Event::User { from, payload, .. } = &seen.event {
+                    let entry = (from.as_str().to_string(), payload.clone());
+                    let mut got = got.borrow_mut();
+                    if got[seen.observer].contains(&entry) {
+                        duplicates += 1;
+                    } else {
+                        got[seen.observer].push(entry);
+                        count.set(count.get() + 1);
+                    }
+                }
+            },
+        )
+        .await;
+    // A moment more, for duplicates to show.
+    cluster
+        .sleep(Duration::from_millis(500), |_, seen| {
+            duplicates += usize::from(matches!(seen.event, swim_core::Event::User { .. }));
+        })
+        .await;
+    assert_eq!(duplicates, 0);
+    assert_eq!(count.get(), wanted, "{got:?}");
+    // A direct message, best effort and reliable.
+    let to = cluster.node(1).name().to_string();
+    cluster.node(0).send(&to, b"psst".to_vec(), false).await.expect("sent");
+    cluster.node(0).send(&to, b"sure".to_vec(), true).await.expect("sent");
+    let direct = core::cell::RefCell::new(Vec::new());
+    cluster
+        .wait_until(
+            Duration::from_secs(5),
+            |_| direct.borrow().len() >= 2,
+            |_, seen| {
+                if let swim_core::Event::Message { payload, reliable, .. } = &seen.event {
+                    direct.borrow_mut().push((seen.observer, payload.clone(), *reliable));
+                }
+            },
+        )
+        .await;
+    let mut direct = direct.into_inner();
+    direct.sort();
+    assert_eq!(direct, [(1, b"psst".to_vec(), false), (1, b"sure".to_vec(), true)]);
+    for node in cluster.nodes() {
+        node.shutdown().await;
+    }
+}

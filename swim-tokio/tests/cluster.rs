@@ -34,3 +34,13 @@ async fn the_harness_reports_a_live_member_declared_failed() {
     assert_eq!(cluster.false_failures().len(), 1, "{:?}", cluster.false_failures());
     assert_eq!(cluster.false_failures()[0].observer, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_split_cluster_heals_by_itself() {
+    swim_node::testing::split_and_heal(Tokio, 10, swim_tokio::start).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn broadcasts_and_direct_messages_reach_their_members_once() {
+    swim_node::testing::broadcasts_reach_everyone_once(Tokio, 5, swim_tokio::start).await;
+}

@@ -116,7 +116,9 @@ impl<R: Rng> Swim<R> {
                 // (a refutation of a rumour it carried included).
                 send_table(id, None, &self.membership, &self.user.app_state, &mut self.outbox);
             }
-            Purpose::SyncOut { join: true } => self.lifecycle.on_join_synced(s.peer, &mut self.outbox),
+            Purpose::SyncOut { join: true } => {
+                self.lifecycle.on_join_synced(now, s.peer, &mut self.outbox, &mut self.rng);
+            }
             _ => {}
         }
         self.outbox.close(id);

@@ -1,0 +1,68 @@
+//! The production extensions on the simulated network: the stream ping,
+//! partition healing, rolling restarts and broadcasts, each at small n.
+
+use swim_core::{Config, Event};
+use swim_sim::net::{Command, Flow, NetConfig, Sim, name_index, seed_from_env};
+use swim_sim::resilience;
+use swim_sim::scenario::{self, Params};
+use swim_sim::views::Views;
+
+fn params(n: usize) -> Params {
+    Params { n, seed: seed_from_env(3), latency_ms: 1, config: Config::lan() }
+}
+
+/// Node `x`'s datagrams to everyone are lost for 60 s; its streams work.
+/// Returns how many `Failed` events named it.
+fn failures_with_datagrams_lost_one_way(config: Config) -> u64 {
+    let (n, x, seed) = (8, 5, seed_from_env(7));
+    let mut sim = Sim::new(n, config, NetConfig { seed, ..NetConfig::default() }).unwrap();
+    let mut views = Views::new(n);
+    for i in 1..n {
+        sim.schedule(0, Command::Join { node: i, seeds: vec![0] }).unwrap();
+    }
+    assert!(scenario::converge(&mut sim, &mut views, 60_000), "seed {seed}");
+    let t = sim.now();
+    for j in (0..n).filter(|&j| j != x) {
+        sim.schedule(t, Command::SetLink { from: x, to: j, latency_ms: None, loss: Some(1.0) }).unwrap();
+    }
+    let mut failed = 0;
+    sim.run_until(t + 60_000, &mut |_, _, e: &Event| {
+        if matches!(e, Event::Failed { name, .. } if name_index(name.as_str()) == Some(x)) {
+            failed += 1;
+        }
+        Flow::Continue
+    });
+    failed
+}
+
+#[test]
+fn a_member_whose_datagrams_are_dropped_one_way_is_kept_alive_by_stream_pings() {
+    assert_eq!(failures_with_datagrams_lost_one_way(Config::lan()), 0);
+    assert!(
+        failures_with_datagrams_lost_one_way(Config::lan().with_fallback_ping(false)) > 0,
+        "without the stream ping the same member is declared failed"
+    );
+}
+
+#[test]
+fn partition_scenario_heals_every_run() {
+    let v = resilience::partition(&params(16), 2).unwrap();
+    assert_eq!(v["healed_runs"], 2, "{v}");
+    assert!(v["heal_ms"]["max"].as_u64().unwrap() <= 60_000, "{v}");
+}
+
+#[test]
+fn churn_scenario_keeps_tables_whole_and_bounded() {
+    let v = resilience::churn(&params(10), 2).unwrap();
+    assert_eq!((v["table_size_min"].as_u64(), v["table_size_max"].as_u64()), (Some(10), Some(10)), "{v}");
+    assert_eq!(v["entries_max"], 10, "{v}");
+    assert_eq!(v["duplicates"], 0, "{v}");
+    assert_eq!(v["false_failures"], 0, "{v}");
+}
+
+#[test]
+fn broadcast_scenario_delivers_once_under_loss() {
+    let v = resilience::broadcast(&params(20), 0.05, 100, true).unwrap();
+    assert!(v["delivery_ratio"].as_f64().unwrap() >= 0.999, "{v}");
+    assert_eq!(v["duplicates"], 0, "{v}");
+}
