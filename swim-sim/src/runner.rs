@@ -4,6 +4,7 @@
 use clap::{Args, Subcommand};
 use swim_core::Config;
 
+use crate::resilience;
 use crate::scenario::{self, Params};
 
 /// Runs the benchmark scenarios of `docs/scenarios.md` on the simulator.
@@ -45,6 +46,31 @@ pub enum Scenario {
     S4,
     /// S5 cost: 100 virtual seconds from S1's start; CPU, memory, speed.
     S5,
+    /// Partition healing: halves cut apart for 120 s, then healed.
+    Partition {
+        /// Independent runs (seeds derived from the base seed).
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+    /// Rolling restarts of every node, half of them at a new address.
+    Churn {
+        /// Rolling restarts of the whole cluster.
+        #[arg(long, default_value_t = 10)]
+        rounds: usize,
+    },
+    /// Application broadcasts from random nodes under loss.
+    Broadcast {
+        /// Loss probability.
+        #[arg(long, default_value_t = 0.05)]
+        loss: f64,
+        /// Broadcasts, one every 100 ms.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
+        /// Also a metadata change every 100 ms, so membership updates
+        /// compete with the broadcasts.
+        #[arg(long)]
+        churn: bool,
+    },
 }
 
 /// Runs the scenario and returns its JSON lines, or a one-line reason the
@@ -64,6 +90,14 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         },
         Scenario::S4 => vec![scenario::s4(&p)],
         Scenario::S5 => vec![scenario::s5(&p)],
+        Scenario::Partition { runs } => vec![resilience::partition(&p, runs.max(1))],
+        Scenario::Churn { rounds } => vec![resilience::churn(&p, rounds)],
+        Scenario::Broadcast { loss, count, churn } => {
+            if !(0.0..=1.0).contains(&loss) {
+                return Err("--loss must be within 0..=1".into());
+            }
+            vec![resilience::broadcast(&p, loss, count.max(1), churn)]
+        }
     };
     lines.into_iter().map(|l| l.map(|v| v.to_string()).map_err(|e| e.to_string())).collect()
 }

@@ -284,6 +284,8 @@ pub struct LossWindow {
     pub msgs: u64,
     /// Bytes sent in the window.
     pub bytes: u64,
+    /// Stream bytes (full-state syncs, stream pings) sent in the window.
+    pub stream_bytes: u64,
     /// Whether the warm-up converged.
     pub warmed_up: bool,
 }
@@ -294,7 +296,7 @@ pub fn s3_run(p: &Params, loss: f64, window_ms: u64) -> Result<LossWindow, SimEr
     let mut views = Views::new(p.n);
     let Some(start) = warm_up(&mut sim, &mut views)? else { return Ok(LossWindow::default()) };
     sim.schedule(start, Command::SetLoss(loss))?;
-    let (msgs0, bytes0) = (sim.stats().msgs_sent, sim.stats().bytes_sent);
+    let (msgs0, bytes0, frames0) = (sim.stats().msgs_sent, sim.stats().bytes_sent, sim.stats().frame_bytes);
     let mut w = LossWindow { warmed_up: true, ..LossWindow::default() };
     sim.run_until(start + window_ms, &mut |_, node, e: &Event| {
         views.apply(node, e);
@@ -312,6 +314,7 @@ pub fn s3_run(p: &Params, loss: f64, window_ms: u64) -> Result<LossWindow, SimEr
     w.suspect_pairs_at_end = views.up_pairs() - views.alive_pairs();
     w.msgs = sim.stats().msgs_sent - msgs0;
     w.bytes = sim.stats().bytes_sent - bytes0;
+    w.stream_bytes = sim.stats().frame_bytes - frames0;
     Ok(w)
 }
 
@@ -342,6 +345,7 @@ pub fn s4(p: &Params) -> Result<Value, SimError> {
     m.insert("msgs_per_node_per_s".into(), json!(round3(w.msgs as f64 / p.n as f64 / secs)));
     m.insert("bytes_per_node_per_s".into(), json!(round3(w.bytes as f64 / p.n as f64 / secs)));
     m.insert("mean_msg_bytes".into(), json!(round3(if w.msgs == 0 { 0.0 } else { w.bytes as f64 / w.msgs as f64 })));
+    m.insert("stream_bytes_per_node_per_s".into(), json!(round3(w.stream_bytes as f64 / p.n as f64 / secs)));
     Ok(finish(m, if w.warmed_up { "completed" } else { "timeout" }, &meter))
 }
 
