@@ -208,9 +208,11 @@ impl Lifecycle {
         self.timers.remove(j.retry_at, Timer::JoinRetry);
         outbox.event(Event::JoinCompleted { seed });
         if self.config.push_pull_interval.is_some() {
+            // A push-pull already due sooner counts as the first of them.
+            self.early_syncs = EARLY_SYNCS;
             let at = now + self.early_wait(rng);
             if self.push_pull_at.is_none_or(|old| at < old) {
-                self.early_syncs = EARLY_SYNCS - 1;
+                self.early_syncs -= 1;
                 self.set_push_pull(at);
             }
         }

@@ -1053,3 +1053,18 @@ fn a_node_restarted_at_a_new_address_rejoins_cleanly() {
     }
     assert!(mesh.nodes[2].incarnation() > 0, "c outbid its old self");
 }
+
+#[test]
+fn a_new_member_syncs_again_soon_after_its_join() {
+    let mut mesh = Mesh::new(alloc::vec![node("a", 1), node("b", 2)]);
+    mesh.input(1, 0, Input::Join { seeds: &[addr(1)] }).unwrap();
+    mesh.run(1, 10_000);
+    let opened =
+        |mesh: &Mesh| mesh.actions.iter().filter(|(i, a)| *i == 1 && matches!(a, Action::OpenStream { .. })).count();
+    // The join's sync, then two more within 2-4 protocol periods of each
+    // other (EARLY_SYNC_PERIODS), well before the 30 s push-pull interval.
+    assert!(opened(&mesh) > crate::EARLY_SYNCS as usize, "{} syncs: the join's and the early ones", opened(&mesh));
+    let early = opened(&mesh);
+    mesh.run(10_001, 40_000);
+    assert!(opened(&mesh) - early <= 2, "then the regular interval");
+}
