@@ -102,7 +102,7 @@ impl Streams {
     }
 
     /// Whether another stream may open.
-    pub(crate) fn has_room(&self) -> bool {
+    fn has_room(&self) -> bool {
         self.open.len() < self.max
     }
 

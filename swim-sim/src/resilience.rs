@@ -69,32 +69,27 @@ pub fn churn(p: &Params, rounds: usize) -> Result<Value, SimError> {
         return Ok(finish(header("churn", p, p.seed, 0.0), "timeout", &meter));
     };
     let round_ms = RESTART_GAP_MS * p.n as u64;
-    let mut restarts = 0u64;
+    // When each node goes down and comes back, to tell a failure of a node
+    // that was up from one of a node that was down.
+    let mut changes: BTreeMap<u64, Vec<(usize, bool)>> = BTreeMap::new();
     for r in 0..rounds {
         for i in 0..p.n {
             let at = start + r as u64 * round_ms + i as u64 * RESTART_GAP_MS;
             let seed = (i + 1 + Random::below(sim.rng(), p.n.max(2) - 1)) % p.n;
             sim.schedule(at, Command::Crash(i))?;
             sim.schedule(at + DOWN_MS, Command::Restart { node: i, seeds: vec![seed], new_addr: i % 2 == 0 })?;
-            restarts += 1;
+            changes.entry(at).or_default().push((i, true));
+            changes.entry(at + DOWN_MS).or_default().push((i, false));
         }
     }
-    let end = start + rounds as u64 * round_ms;
+    let restarts = (rounds * p.n) as u64;
     let reap = p.config.dead_member_retention.as_millis() + 30_000;
+    // After the last restart, the reap time with every node up.
+    changes.insert(start + rounds as u64 * round_ms + reap + 1, Vec::new());
     let mut down = vec![false; p.n];
-    let mut schedule: BTreeMap<u64, Vec<(usize, bool)>> = BTreeMap::new();
-    for r in 0..rounds {
-        for i in 0..p.n {
-            let at = start + r as u64 * round_ms + i as u64 * RESTART_GAP_MS;
-            schedule.entry(at).or_default().push((i, true));
-            schedule.entry(at + DOWN_MS).or_default().push((i, false));
-        }
-    }
     let mut false_failures = 0u64;
-    let mut t_done = 0u64;
-    for (&at, changes) in &schedule {
-        sim.run_until(at.saturating_sub(1), &mut |_, node, e: &Event| {
-            views.apply(node, e);
+    for (&at, change) in &changes {
+        sim.run_until(at.saturating_sub(1), &mut |_, _, e: &Event| {
             if let Event::Failed { name, .. } = e
                 && name_index(name.as_str()).is_some_and(|x| !down[x])
             {
@@ -102,23 +97,10 @@ pub fn churn(p: &Params, rounds: usize) -> Result<Value, SimError> {
             }
             Flow::Continue
         });
-        for &(i, is_down) in changes {
+        for &(i, is_down) in change {
             down[i] = is_down;
-            if !is_down {
-                views.reset_observer(i);
-            }
         }
-        t_done = at;
     }
-    sim.run_until(t_done.max(end) + reap, &mut |_, node, e: &Event| {
-        views.apply(node, e);
-        if let Event::Failed { name, .. } = e
-            && name_index(name.as_str()).is_some()
-        {
-            false_failures += 1;
-        }
-        Flow::Continue
-    });
     let mut sizes = Vec::with_capacity(p.n);
     let mut duplicates = 0usize;
     let mut entries_max = 0usize;

@@ -181,13 +181,6 @@ impl Membership {
                     m.since = now;
                 }
                 self.bury(now, id, dissem);
-                let addr = self.table.get(id).map(|m| m.addr.get());
-                match (state, addr) {
-                    (MemberState::Dead, Some(addr)) if was != MemberState::Dead => {
-                        self.remember_failed(now, &name, addr)
-                    }
-                    _ => self.forget_failed(name.as_str()),
-                }
                 match state {
                     MemberState::Left => (was != MemberState::Left).then_some(Event::Left { name }),
                     _ => was.is_live().then_some(Event::Failed { name, incarnation, local: false }),

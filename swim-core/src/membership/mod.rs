@@ -103,12 +103,12 @@ impl Membership {
         }
     }
 
-    /// Remembers a member we now hold failed, for reconnect attempts.
+    /// Remembers a member we now hold failed, for reconnect attempts (one
+    /// already remembered keeps its entry and its time).
     fn remember_failed(&mut self, now: Instant, name: &MemberName, addr: SocketAddr) {
-        if self.config.reconnect_interval.is_none() {
+        if self.config.reconnect_interval.is_none() || self.remembered.iter().any(|r| r.name == *name) {
             return;
         }
-        self.remembered.retain(|r| r.name != *name);
         if self.remembered.len() >= self.config.max_reconnect.get() as usize {
             self.remembered.pop_front();
         }
@@ -298,9 +298,20 @@ impl Membership {
     }
 
     /// A member just died or left: gossip to it for a while, reap it later.
+    ///
+    /// A failed member is also remembered for reconnect attempts (they
+    /// outlive its reaping); a departed one is not retried.
     fn bury(&mut self, now: Instant, id: MemberId, dissem: &mut Dissemination) {
         dissem.bury(id);
         self.timers.insert(now + self.config.dead_member_retention, Timer::Reap(id));
+        let Some(m) = self.table.get(id) else { return };
+        if m.state == MemberState::Dead {
+            let (name, addr) = (m.name.clone(), m.addr.get());
+            self.remember_failed(now, &name, addr);
+        } else {
+            let name = m.name.clone();
+            self.forget_failed(name.as_str());
+        }
     }
 
     pub(crate) fn on_timer(
@@ -371,7 +382,6 @@ impl Membership {
             m.since = now;
         }
         self.bury(now, id, dissem);
-        self.remember_failed(now, &name, addr);
         self.counters.failures_declared += 1;
         outbox.event(Event::Failed { name: name.clone(), incarnation, local: true });
         dissem.queue_member(id, &Message::Dead { incarnation, name: name.as_str(), from: me.as_str() });

@@ -143,9 +143,17 @@ impl<R: Rng> Swim<R> {
         if end != StreamEnd::Closed {
             self.streams.counters.failed += 1;
         }
-        match s.purpose {
-            Purpose::Message { to } if end != StreamEnd::Closed => self.outbox.event(Event::MessageFailed { to }),
-            _ => {}
+        // A reliable message counts as delivered when its peer closes.
+        if end != StreamEnd::Closed {
+            self.undelivered(s.purpose);
+        }
+    }
+
+    /// A stream given up before its peer closed it: a reliable message on
+    /// it is reported undelivered.
+    fn undelivered(&mut self, purpose: Purpose) {
+        if let Purpose::Message { to } = purpose {
+            self.outbox.event(Event::MessageFailed { to });
         }
     }
 
@@ -153,9 +161,7 @@ impl<R: Rng> Swim<R> {
     pub(super) fn on_stream_expired(&mut self, now: Instant) {
         let Some((id, s)) = self.streams.pop_expired(now) else { return };
         self.outbox.close(id);
-        if let Purpose::Message { to } = s.purpose {
-            self.outbox.event(Event::MessageFailed { to });
-        }
+        self.undelivered(s.purpose);
     }
 
     /// Closes a stream we are done with.
@@ -170,9 +176,7 @@ impl<R: Rng> Swim<R> {
         if let Some(s) = self.streams.remove(id) {
             self.streams.counters.failed += 1;
             self.outbox.close(id);
-            if let Purpose::Message { to } = s.purpose {
-                self.outbox.event(Event::MessageFailed { to });
-            }
+            self.undelivered(s.purpose);
         }
     }
 
