@@ -1068,3 +1068,21 @@ fn a_new_member_syncs_again_soon_after_its_join() {
     mesh.run(10_001, 40_000);
     assert!(opened(&mesh) - early <= 2, "then the regular interval");
 }
+
+#[test]
+fn a_failed_member_stays_on_the_retry_list_through_a_newer_death() {
+    for newer_death in [false, true] {
+        let mut a = node("a", 1);
+        a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+        a.handle_packet(at(1), addr(3), &packet(&[Message::Dead { incarnation: 0, name: "b", from: "x" }])).unwrap();
+        if newer_death {
+            a.handle_packet(at(2), addr(3), &packet(&[Message::Dead { incarnation: 1, name: "b", from: "x" }]))
+                .unwrap();
+        }
+        // b is the only other member, and dead: a stream to it is a reconnect.
+        let out = run(&mut a, 3, 31_000);
+        let retried = out.iter().any(|x| matches!(x, Action::OpenStream { to, .. } if *to == addr(2)));
+        assert!(retried, "newer death: {newer_death}");
+        assert!(a.stats().reconnects > 0);
+    }
+}
