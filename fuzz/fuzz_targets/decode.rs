@@ -1,4 +1,4 @@
-//! Arbitrary bytes as a datagram: no panic, and a round trip by value.
+//! See `swim_core::fuzzing::decode`.
 #![no_main]
 
 libfuzzer_sys::fuzz_target!(|data: &[u8]| swim_core::fuzzing::decode(data));

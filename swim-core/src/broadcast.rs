@@ -69,6 +69,15 @@ impl BroadcastQueue {
         self.index.is_empty()
     }
 
+    /// Adds every queued update, in sending order, to `d`.
+    pub(crate) fn digest(&self, d: &mut crate::digest::Digest) {
+        for ((sent, Reverse(age)), (_, bytes)) in &self.order {
+            d.write_u64(u64::from(*sent));
+            d.write_u64(*age);
+            d.write_bytes(bytes);
+        }
+    }
+
     pub(crate) fn contains(&self, key: QueueKey) -> bool {
         self.index.contains_key(&key)
     }
@@ -202,10 +211,10 @@ mod tests {
         q.push(key("a"), dead("a", 2), 100);
         assert_eq!(q.len(), 2);
         // Both fresh now; the newest ("a" again) comes first.
-        let mut w = PacketWriter::new(1 + 7);
+        let mut w = PacketWriter::new(crate::wire::Layout::PLAIN.overhead() + 7);
         assert_eq!(q.fill(&mut w, 10), 1);
         let d = w.finish();
-        assert_eq!(&d[1..], dead("a", 2).as_slice());
+        assert_eq!(&d[2..d.len() - 4], dead("a", 2).as_slice());
     }
 
     #[test]

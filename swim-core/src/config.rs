@@ -4,7 +4,7 @@ use core::fmt;
 use core::num::NonZeroU32;
 
 use crate::time::Duration;
-use crate::wire::{MAX_DATAGRAM, MIN_PACKET_BUDGET};
+use crate::wire::{Label, MAX_DATAGRAM, MIN_PACKET_BUDGET};
 
 /// Every tunable of the protocol.
 ///
@@ -167,6 +167,17 @@ pub struct Config {
     /// The largest application state sent in a full-state sync, in bytes.
     /// Range: 0 ..= `MAX_APP_STATE`.
     pub max_app_state_len: usize,
+    /// The cluster label every packet carries: packets with another label
+    /// are rejected (and counted), so two clusters sharing a network never
+    /// merge, encrypted or not. Empty (none) by default.
+    pub label: Label,
+    /// New members admitted per second from gossip and from syncs others
+    /// open to us, with a burst of one second's worth: a sender flooding
+    /// alive messages for fresh names cannot grow the table faster. Syncs
+    /// we open ourselves (joins, push-pulls, reconnects) are not limited:
+    /// we chose whom to ask. Names refused here come back by gossip or the
+    /// next push-pull. Range: 1 ..= 1 000 000.
+    pub member_admission_rate: NonZeroU32,
 }
 
 /// Generates a chainable setter per field.
@@ -221,6 +232,16 @@ setters! {
     with_max_queued_broadcasts => max_queued_broadcasts: NonZeroU32,
     with_broadcast_window => broadcast_window: u32,
     with_max_app_state_len => max_app_state_len: usize,
+    with_member_admission_rate => member_admission_rate: NonZeroU32,
+}
+
+impl Config {
+    /// This configuration with the cluster label `label` (see the field).
+    #[must_use]
+    pub fn with_label(mut self, label: Label) -> Self {
+        self.label = label;
+        self
+    }
 }
 
 impl Default for Config {
@@ -277,6 +298,8 @@ impl Config {
             max_queued_broadcasts: nz(4096),
             broadcast_window: 16_384,
             max_app_state_len: 32 * 1024,
+            label: Label::EMPTY,
+            member_admission_rate: nz(1000),
         }
     }
 
@@ -358,7 +381,8 @@ impl Config {
         // The largest alive update (name, address, metadata) and a sync
         // request must fit one datagram, or a member could never announce
         // itself.
-        if self.packet_budget < crate::wire::max_alive_len(self.max_meta_len) + 2 {
+        let envelope = crate::wire::envelope::max_overhead(&self.label);
+        if self.packet_budget < crate::wire::max_alive_len(self.max_meta_len) + envelope {
             return Err(E::MetaTooLongForBudget);
         }
         if self.push_pull_interval.is_some_and(|d| d.as_millis() < 1000) {
@@ -366,6 +390,9 @@ impl Config {
         }
         if self.join_retry_interval.as_millis() == 0 || self.join_attempts.get() > 1000 {
             return Err(E::Join);
+        }
+        if self.member_admission_rate.get() > 1_000_000 {
+            return Err(E::Admission);
         }
         if self.last_chance_checks > 8 {
             return Err(E::LastChanceChecks);
@@ -383,7 +410,7 @@ impl Config {
         let user_len = 1 + 10 + 2 + crate::name::MAX_NAME_LEN + 2 + self.max_user_payload;
         if self.user_share_percent > 90
             || self.max_user_payload > crate::wire::MAX_PAYLOAD
-            || user_len + 1 > self.packet_budget
+            || user_len + envelope > self.packet_budget
             || self.max_queued_broadcasts.get() > 1_000_000
             || !(16..=1_000_000).contains(&self.broadcast_window)
             || self.max_app_state_len > crate::wire::MAX_APP_STATE
@@ -438,6 +465,8 @@ pub enum ConfigError {
     /// A user-data limit is out of range, or a broadcast of
     /// `max_user_payload` bytes would not fit `packet_budget`.
     UserData,
+    /// `member_admission_rate` above 1 000 000.
+    Admission,
 }
 
 impl fmt::Display for ConfigError {
@@ -465,6 +494,7 @@ impl fmt::Display for ConfigError {
             }
             ConfigError::Reconnect => "reconnect_interval must be at least 1 s and max_reconnect 1..=65536",
             ConfigError::UserData => "a user-data limit is out of range or a broadcast would not fit packet_budget",
+            ConfigError::Admission => "member_admission_rate must be 1..=1000000",
         };
         f.write_str(what)
     }

@@ -100,6 +100,7 @@ pub(crate) struct Counters {
     pub(crate) relays: u64,
     pub(crate) relays_dropped: u64,
     pub(crate) misdirected: u64,
+    pub(crate) strangers_refused: u64,
     pub(crate) fallback_pings: u64,
     pub(crate) fallback_acks: u64,
 }
@@ -270,6 +271,7 @@ impl Detector {
         }
     }
 
+    #[expect(clippy::too_many_arguments, reason = "the ping's fields plus how to answer it")]
     pub(crate) fn on_ping(
         &mut self,
         from: SocketAddr,
@@ -277,6 +279,7 @@ impl Detector {
         target: &str,
         me: &str,
         refutation: Option<Message<'_>>,
+        piggyback: Piggyback,
         outbox: &mut Outbox,
     ) {
         if target != me {
@@ -285,8 +288,8 @@ impl Detector {
             return;
         }
         match refutation {
-            Some(alive) => outbox.send(from, &[Message::Ack { seq }, alive], Piggyback::Fill),
-            None => outbox.send(from, &[Message::Ack { seq }], Piggyback::Fill),
+            Some(alive) => outbox.send(from, &[Message::Ack { seq }, alive], piggyback),
+            None => outbox.send(from, &[Message::Ack { seq }], piggyback),
         }
     }
 

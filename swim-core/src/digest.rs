@@ -71,12 +71,12 @@ impl Digest {
     }
 
     /// Adds a length-prefixed byte string.
-    fn write_bytes(&mut self, b: &[u8]) {
+    pub(crate) fn write_bytes(&mut self, b: &[u8]) {
         self.write_u64(b.len() as u64);
         self.write(b);
     }
 
-    fn write_addr(&mut self, a: SocketAddr) {
+    pub(crate) fn write_addr(&mut self, a: SocketAddr) {
         match a {
             SocketAddr::V4(v4) => {
                 self.write(&[4]);

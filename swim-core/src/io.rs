@@ -90,6 +90,10 @@ pub enum Input<'a> {
         /// Over a stream rather than a datagram.
         reliable: bool,
     },
+    /// Changes the keyring or the migration mode (see
+    /// [`keyring`](crate::keyring)); refused changes leave it as it was.
+    #[cfg(feature = "encryption")]
+    Keyring(crate::keyring::KeyringOp),
 }
 
 /// A stream's handle. The state machine numbers the streams it opens; the
@@ -185,6 +189,9 @@ pub enum OwnedInput {
         /// Over a stream.
         reliable: bool,
     },
+    /// See [`Input::Keyring`].
+    #[cfg(feature = "encryption")]
+    Keyring(crate::keyring::KeyringOp),
 }
 
 impl OwnedInput {
@@ -202,6 +209,8 @@ impl OwnedInput {
             OwnedInput::SetAppState { state } => Input::SetAppState { state },
             OwnedInput::Broadcast { payload } => Input::Broadcast { payload },
             OwnedInput::Message { to, payload, reliable } => Input::Message { to, payload, reliable: *reliable },
+            #[cfg(feature = "encryption")]
+            OwnedInput::Keyring(op) => Input::Keyring(*op),
         }
     }
 }
@@ -222,6 +231,8 @@ impl From<Input<'_>> for OwnedInput {
             Input::Message { to, payload, reliable } => {
                 OwnedInput::Message { to: to.into(), payload: payload.to_vec(), reliable }
             }
+            #[cfg(feature = "encryption")]
+            Input::Keyring(op) => OwnedInput::Keyring(op),
         }
     }
 }
@@ -384,6 +395,9 @@ pub enum Error {
     TooLarge,
     /// Every stream slot (`max_streams`) is in use.
     Busy,
+    /// A keyring change was refused.
+    #[cfg(feature = "encryption")]
+    Keyring(crate::keyring::KeyringError),
 }
 
 impl fmt::Display for Error {
@@ -397,6 +411,8 @@ impl fmt::Display for Error {
             Error::UnknownMember => f.write_str("no live member of that name"),
             Error::TooLarge => f.write_str("payload larger than its configured limit"),
             Error::Busy => f.write_str("every stream slot is in use"),
+            #[cfg(feature = "encryption")]
+            Error::Keyring(e) => write!(f, "keyring change refused: {e}"),
         }
     }
 }

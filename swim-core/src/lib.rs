@@ -97,6 +97,9 @@
 //!
 //! - `serde`: `Serialize` for [`Config`], [`Event`], [`Stats`] and the
 //!   time types.
+//! - `encryption`: AES-256-GCM sealing of every datagram and frame with a
+//!   keyring ([`Input::Keyring`]); without it a sealed packet is rejected
+//!   as [`wire::DecodeError::Sealed`].
 //!
 //! The minimum supported Rust version is 1.88.
 #![no_std]
@@ -114,9 +117,12 @@ pub mod detector;
 pub mod digest;
 mod dissemination;
 pub mod driver;
+mod envelope;
 #[doc(hidden)]
 pub mod fuzzing;
 mod io;
+#[cfg(feature = "encryption")]
+pub mod keyring;
 mod lifecycle;
 pub mod member;
 mod members;
@@ -138,6 +144,8 @@ pub use config::{Config, ConfigError};
 pub use digest::Digest;
 pub use driver::{Driver, Machine, Transport};
 pub use io::{Action, Error, Event, Input, OwnedInput, StreamEnd, StreamId};
+#[cfg(feature = "encryption")]
+pub use keyring::{Key, KeyringError, KeyringOp};
 pub use lifecycle::{EARLY_SYNC_PERIODS, EARLY_SYNCS, MAX_SEEDS, push_pull_scale};
 pub use member::{MemberState, MemberView};
 pub use members::{MemberKey, ProbeSelector, RoundRobin};
@@ -146,3 +154,4 @@ pub use rng::Random;
 pub use stats::Stats;
 pub use swim::{Identity, Swim};
 pub use time::{Duration, Instant};
+pub use wire::Label;

@@ -96,6 +96,10 @@ pub(crate) struct Members {
     /// the seed comes from the injected generator, so peers cannot choose
     /// names that collide.
     by_name: HashTable<MemberId>,
+    /// Slot handles by the hash of their member's address, so a datagram's
+    /// sender can be told from a stranger in O(1). Several members may
+    /// share an address (a restart, a reclaimed name); lookups check.
+    by_addr: HashTable<MemberId>,
     hasher: FixedState,
     /// Alive and suspect members (never the local one), in no useful order.
     live: Vec<MemberId>,
@@ -123,6 +127,7 @@ impl Members {
             slots: Vec::new(),
             free: Vec::new(),
             by_name: HashTable::new(),
+            by_addr: HashTable::new(),
             hasher: FixedState::with_seed(seed),
             live: Vec::new(),
             probe: None,
@@ -160,6 +165,43 @@ impl Members {
         self.live.len()
     }
 
+    fn member_at(slots: &[Slot], id: MemberId) -> Option<&Member> {
+        slots.get(id.index as usize).filter(|s| s.generation == id.generation).and_then(|s| s.member.as_ref())
+    }
+
+    fn addr_hash(&self, addr: core::net::SocketAddr) -> u64 {
+        self.hasher.hash_one(addr)
+    }
+
+    /// Whether a live (alive or suspect) member is at `addr`.
+    pub(crate) fn is_live_at(&self, addr: core::net::SocketAddr) -> bool {
+        let slots = &self.slots;
+        self.by_addr
+            .find(self.addr_hash(addr), |&id| {
+                Self::member_at(slots, id).is_some_and(|m| m.addr.get() == addr && m.state.is_live())
+            })
+            .is_some()
+    }
+
+    /// Moves a member to a new address, keeping the address index in step.
+    pub(crate) fn set_addr(&mut self, id: MemberId, addr: core::net::SocketAddr) {
+        let Some(old) = self.get(id).map(|m| m.addr.get()) else { return };
+        if old == addr {
+            return;
+        }
+        let (old_hash, new_hash) = (self.addr_hash(old), self.addr_hash(addr));
+        if let Ok(entry) = self.by_addr.find_entry(old_hash, |&other| other == id) {
+            entry.remove();
+        }
+        if let Some(m) = self.get_mut(id) {
+            m.addr = addr.into();
+        }
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.by_addr.insert_unique(new_hash, id, |&other| {
+            Self::member_at(slots, other).map_or(0, |m| hasher.hash_one(m.addr.get()))
+        });
+    }
+
     pub(crate) fn id_of(&self, name: &str) -> Option<MemberId> {
         let slots = &self.slots;
         self.by_name.find(self.hasher.hash_one(name), |&id| Self::name_of(slots, id) == name).copied()
@@ -186,6 +228,7 @@ impl Members {
         member.live_pos = None;
         let live = member.state.is_live();
         let hash = self.hasher.hash_one(member.name.as_str());
+        let addr_hash = self.addr_hash(member.addr.get());
         let id = match self.free.pop() {
             Some(index) => {
                 let slot = &mut self.slots[index as usize];
@@ -200,6 +243,9 @@ impl Members {
         };
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.by_name.insert_unique(hash, id, |&other| hasher.hash_one(Self::name_of(slots, other)));
+        self.by_addr.insert_unique(addr_hash, id, |&other| {
+            Self::member_at(slots, other).map_or(0, |m| hasher.hash_one(m.addr.get()))
+        });
         if live {
             self.mark_live(id, rng);
         }
@@ -216,6 +262,10 @@ impl Members {
         let member = slot.member.take()?;
         let hash = self.hasher.hash_one(member.name.as_str());
         if let Ok(entry) = self.by_name.find_entry(hash, |&other| other == id) {
+            entry.remove();
+        }
+        let addr_hash = self.hasher.hash_one(member.addr.get());
+        if let Ok(entry) = self.by_addr.find_entry(addr_hash, |&other| other == id) {
             entry.remove();
         }
         self.free.push(id.index);

@@ -17,8 +17,10 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use crate::broadcast::BroadcastQueue;
+use crate::envelope::Envelope;
 use crate::io::{Action, Event, StreamId};
-use crate::wire::{Datagram, Message, PacketWriter};
+use crate::rng::Random;
+use crate::wire::{Datagram, Layout, MAX_FRAME, Message, PacketWriter};
 
 /// The most recycled buffers kept: enough for one call's burst of sends
 /// in the steady state, small enough not to matter.
@@ -63,6 +65,7 @@ pub(crate) struct Outbox {
     queued: Vec<Queued>,
     spare: Vec<Vec<u8>>,
     budget: usize,
+    layout: Layout,
     /// Datagrams sent.
     pub(crate) packets_sent: u64,
     /// Bytes sent in datagrams.
@@ -79,6 +82,7 @@ impl Outbox {
             queued: Vec::new(),
             spare: Vec::new(),
             budget,
+            layout: Layout::PLAIN,
             packets_sent: 0,
             bytes_sent: 0,
             frames_sent: 0,
@@ -86,9 +90,15 @@ impl Outbox {
         }
     }
 
+    /// Sets the room every packet keeps for its envelope (when the label
+    /// or the keyring changes; nothing is queued then).
+    pub(crate) fn set_layout(&mut self, layout: Layout) {
+        self.layout = layout;
+    }
+
     /// An empty datagram over a recycled buffer when there is one.
     pub(crate) fn writer(&mut self) -> PacketWriter {
-        PacketWriter::with_buffer(self.budget, self.spare.pop().unwrap_or_default())
+        PacketWriter::with_layout(self.budget, self.spare.pop().unwrap_or_default(), self.layout)
     }
 
     /// Queues a written datagram for `to`.
@@ -108,7 +118,7 @@ impl Outbox {
 
     /// An empty stream frame.
     pub(crate) fn frame_writer(&mut self) -> PacketWriter {
-        PacketWriter::frame(self.spare.pop().unwrap_or_default())
+        PacketWriter::with_layout(MAX_FRAME, self.spare.pop().unwrap_or_default(), self.layout)
     }
 
     /// Asks the runtime to connect stream `id` to `to`.
@@ -150,8 +160,15 @@ impl Outbox {
     }
 
     /// Packs piggybacked updates (each counted as one transmission, up to
-    /// `limit`) and appends everything queued to `out`, in order.
-    pub(crate) fn flush(&mut self, queues: Piggybacks<'_>, out: &mut Vec<Action>) {
+    /// `limit`), closes every packet in `envelope` and appends everything
+    /// queued to `out`, in order.
+    pub(crate) fn flush(
+        &mut self,
+        queues: Piggybacks<'_>,
+        envelope: &Envelope,
+        rng: &mut dyn Random,
+        out: &mut Vec<Action>,
+    ) {
         let Piggybacks { members, user, limit, user_reserve } = queues;
         let mut queued = core::mem::take(&mut self.queued);
         for q in queued.drain(..) {
@@ -170,10 +187,10 @@ impl Outbox {
                         }
                     }
                     if writer.is_empty() {
-                        self.recycle(writer.finish().into_vec());
+                        self.recycle(writer.into_buffer());
                         continue;
                     }
-                    let packet: Datagram = writer.finish();
+                    let packet = Datagram::from(envelope.close(writer, rng));
                     self.packets_sent += 1;
                     self.bytes_sent += packet.len() as u64;
                     out.push(Action::Send { to, packet });
@@ -181,10 +198,10 @@ impl Outbox {
                 Queued::Open { id, to } => out.push(Action::OpenStream { id, to }),
                 Queued::Frame { id, writer } => {
                     if writer.is_empty() {
-                        self.recycle(writer.finish().into_vec());
+                        self.recycle(writer.into_buffer());
                         continue;
                     }
-                    let frame = writer.finish();
+                    let frame = Datagram::from(envelope.close(writer, rng));
                     self.frames_sent += 1;
                     self.frame_bytes_sent += frame.len() as u64;
                     out.push(Action::SendFrame { id, frame });

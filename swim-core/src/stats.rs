@@ -47,6 +47,12 @@ pub struct Stats {
     pub rejected: [u64; DecodeError::ALL.len()],
     /// Pings addressed to another member name (a reused address).
     pub misdirected: u64,
+    /// Ping-reqs and queries from senders that are not live members at
+    /// their address, dropped: serving them would let a forged source
+    /// aim our traffic at a victim.
+    pub strangers_refused: u64,
+    /// New member names refused by `member_admission_rate`.
+    pub admissions_refused: u64,
     /// Updates ignored because the member table was full.
     pub table_full: u64,
     /// Alive updates ignored because they claimed a known member's name

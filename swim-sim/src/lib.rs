@@ -23,6 +23,8 @@
 
 mod addr;
 mod command;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod net;
 pub mod procstat;
 pub mod resilience;

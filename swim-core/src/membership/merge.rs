@@ -24,9 +24,12 @@ pub(crate) enum Source {
     /// Gossip: a suspicion repeated here is an independent confirmation
     /// by the accuser it names.
     Gossip,
-    /// A table sync or a query answer: it repairs state, but it is relayed
-    /// evidence and never confirms a suspicion.
-    Record,
+    /// A table sync: it repairs state, but it is relayed evidence and
+    /// never confirms a suspicion. `asked` when we opened the sync.
+    Record {
+        /// We opened the sync: its new names are not rate-limited.
+        asked: bool,
+    },
 }
 
 /// What merging an update did that other components care about.
@@ -99,6 +102,11 @@ impl Membership {
             // Suspect and dead claims about strangers carry no address:
             // there is nothing to record.
             if let Some((addr, meta)) = u.alive {
+                let limited = source != Source::Record { asked: true };
+                if limited && !self.admission.admit(now, self.config.member_admission_rate.get()) {
+                    self.counters.admissions_refused += 1;
+                    return Merged::Done;
+                }
                 self.add(now, &u, addr, meta, dissem, outbox, rng);
             }
             return Merged::Done;
@@ -149,10 +157,10 @@ impl Membership {
                 let Some((addr, meta)) = u.alive else { return };
                 let changed = m.addr.get() != addr || *m.meta != *meta;
                 self.clear_suspicion(id);
+                self.table.set_addr(id, addr);
                 if let Some(m) = self.table.get_mut(id) {
                     m.incarnation = incarnation;
                     m.data_incarnation = incarnation;
-                    m.addr = addr.into();
                     if *m.meta != *meta {
                         m.meta = meta.into();
                     }

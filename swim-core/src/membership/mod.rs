@@ -50,6 +50,30 @@ pub(crate) struct Counters {
     pub(crate) table_full: u64,
     pub(crate) address_conflicts: u64,
     pub(crate) last_chance_checks: u64,
+    pub(crate) admissions_refused: u64,
+}
+
+/// A token bucket for new members: `rate` a second, a burst of `rate`.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct Admission {
+    /// Thousandths of a token.
+    milli: u64,
+    at: Option<Instant>,
+}
+
+impl Admission {
+    /// Takes one token if there is one.
+    pub(crate) fn admit(&mut self, now: Instant, rate: u32) -> bool {
+        let cap = u64::from(rate) * 1000;
+        let elapsed = self.at.map_or(u64::MAX, |at| (now - at).as_millis());
+        self.milli = self.milli.saturating_add(elapsed.saturating_mul(u64::from(rate))).min(cap);
+        self.at = Some(now);
+        if self.milli < 1000 {
+            return false;
+        }
+        self.milli -= 1000;
+        true
+    }
 }
 
 /// A member we declared failed, remembered for reconnect attempts after
@@ -71,6 +95,7 @@ pub(crate) struct Membership {
     refuting: bool,
     timers: Timers<Timer>,
     pub(crate) counters: Counters,
+    admission: Admission,
     scratch: Vec<MemberId>,
     /// Failed members to retry, oldest first, at most `max_reconnect`.
     pub(crate) remembered: alloc::collections::VecDeque<Remembered>,
@@ -98,6 +123,7 @@ impl Membership {
             refuting: true,
             timers: Timers::default(),
             counters: Counters::default(),
+            admission: Admission::default(),
             scratch: Vec::new(),
             remembered: alloc::collections::VecDeque::new(),
         }

@@ -20,6 +20,8 @@
 mod mesh;
 mod on_stream;
 mod on_user;
+#[cfg(all(test, feature = "encryption"))]
+mod security_tests;
 #[cfg(test)]
 mod tests;
 
@@ -33,13 +35,14 @@ use crate::broadcast::retransmit_limit;
 use crate::config::Config;
 use crate::detector::{self, Detector};
 use crate::dissemination::{self, Dissemination};
+use crate::envelope::Envelope;
 use crate::io::{Action, Error, Input};
 use crate::lifecycle::{self, Lifecycle, Phase, Sync};
 use crate::member::MemberView;
 use crate::members::ProbeSelector;
 use crate::membership::{Membership, Merged, Source};
 use crate::name::MemberName;
-use crate::outbox::Outbox;
+use crate::outbox::{Outbox, Piggyback};
 use crate::rng::Random;
 use crate::stats::Stats;
 use crate::streams::Streams;
@@ -90,6 +93,10 @@ pub struct Swim<R> {
     streams: Streams,
     user: UserData,
     outbox: Outbox,
+    envelope: Envelope,
+    /// Decrypted packets are opened here: reused, so sealed traffic does
+    /// not allocate in the steady state.
+    scratch: Vec<u8>,
     ingress: Ingress,
     started: bool,
     now: Instant,
@@ -114,7 +121,7 @@ impl<R: Rng> Swim<R> {
             return Err(Error::MetaTooLong);
         }
         let hash_seed = Random::next_u64(&mut rng);
-        Ok(Swim {
+        let mut swim = Swim {
             membership: Membership::new(&config, local, hash_seed),
             detector: Detector::new(&config),
             dissemination: Dissemination::new(&config),
@@ -122,13 +129,17 @@ impl<R: Rng> Swim<R> {
             streams: Streams::new(&config),
             user: UserData::new(&config),
             outbox: Outbox::new(config.packet_budget),
+            envelope: Envelope::new(config.label.clone()),
+            scratch: Vec::new(),
             config,
             rng,
             ingress: Ingress::default(),
             started: false,
             now: Instant::ZERO,
             reported: None,
-        })
+        };
+        swim.outbox.set_layout(swim.envelope.layout());
+        Ok(swim)
     }
 
     /// The one door: applies `input` at `now` and appends what to do to
@@ -161,6 +172,8 @@ impl<R: Rng> Swim<R> {
             Input::SetAppState { state } => self.on_set_app_state(state),
             Input::Broadcast { payload } => self.on_broadcast(now, payload),
             Input::Message { to, payload, reliable } => self.on_direct(now, to, payload, reliable),
+            #[cfg(feature = "encryption")]
+            Input::Keyring(op) => self.on_keyring(op),
         };
         self.flush(out);
         result
@@ -192,9 +205,59 @@ impl<R: Rng> Swim<R> {
         self.handle(now, Input::Leave, &mut out).map(|()| out)
     }
 
+    /// Installs a key that may open received packets (the first one
+    /// installed becomes the primary): [`Swim::handle`] with
+    /// [`Input::Keyring`].
+    #[cfg(feature = "encryption")]
+    pub fn install_key(&mut self, key: crate::keyring::Key) -> Result<(), Error> {
+        self.keyring(crate::keyring::KeyringOp::Install(key))
+    }
+
+    /// Makes an installed key the primary, which seals from now on.
+    #[cfg(feature = "encryption")]
+    pub fn use_key(&mut self, key: crate::keyring::Key) -> Result<(), Error> {
+        self.keyring(crate::keyring::KeyringOp::Use(key))
+    }
+
+    /// Removes an installed key other than the primary.
+    #[cfg(feature = "encryption")]
+    pub fn remove_key(&mut self, key: crate::keyring::Key) -> Result<(), Error> {
+        self.keyring(crate::keyring::KeyringOp::Remove(key))
+    }
+
+    /// Applies a keyring change at the latest time seen (it emits no
+    /// action).
+    #[cfg(feature = "encryption")]
+    pub fn keyring(&mut self, op: crate::keyring::KeyringOp) -> Result<(), Error> {
+        let mut out = Vec::new();
+        self.handle(self.now, Input::Keyring(op), &mut out)
+    }
+
     /// Replaces the randomized round-robin probe order.
     pub fn set_probe_selector(&mut self, selector: Box<dyn ProbeSelector + Send>) {
         self.membership.table.set_selector(selector, &mut self.rng);
+    }
+
+    /// Packs and hands over everything the input produced, completes a
+    /// leave whose announcement has had all its transmissions, and reports
+    /// a changed deadline.
+    fn flush(&mut self, out: &mut Vec<Action>) {
+        let limit = retransmit_limit(self.config.retransmit_mult.get(), self.membership.num_live());
+        let (envelope, rng) = (&self.envelope, &mut self.rng as &mut dyn Random);
+        self.outbox.flush(self.dissemination.piggybacks(limit), envelope, rng, out);
+        if self.lifecycle.phase() == Phase::Leaving && !self.dissemination.has_local() {
+            self.complete_leave();
+            let (envelope, rng) = (&self.envelope, &mut self.rng as &mut dyn Random);
+            self.outbox.flush(self.dissemination.piggybacks(limit), envelope, rng, out);
+        }
+        self.dissemination.resume(self.now);
+        let next = self.next_deadline();
+        if next != self.reported {
+            if let Some(at) = next {
+                out.push(Action::SetTimer(at));
+            }
+            self.reported = next;
+        }
     }
 
     fn ensure_started(&mut self, now: Instant) {
@@ -207,14 +270,37 @@ impl<R: Rng> Swim<R> {
         self.lifecycle.start(now, &mut self.rng);
     }
 
+    #[cfg(feature = "encryption")]
+    fn on_keyring(&mut self, op: crate::keyring::KeyringOp) -> Result<(), Error> {
+        self.envelope.apply(op).map_err(Error::Keyring)?;
+        self.outbox.set_layout(self.envelope.layout());
+        Ok(())
+    }
+
     fn on_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> Result<(), Error> {
         self.ingress.packets += 1;
         self.ingress.bytes += bytes.len() as u64;
         if self.lifecycle.phase() == Phase::Left {
             return Ok(());
         }
+        let mut scratch = core::mem::take(&mut self.scratch);
+        let result = self.open_packet(now, from, bytes, &mut scratch);
+        scratch.clear();
+        self.scratch = scratch;
+        result
+    }
+
+    fn open_packet(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         let mut msgs = Messages::new();
-        if let Err(e) = wire::decode(bytes, &mut msgs) {
+        let opened =
+            self.envelope.open(bytes, wire::MAX_DATAGRAM, scratch).and_then(|body| wire::decode_body(body, &mut msgs));
+        if let Err(e) = opened {
             self.ingress.rejected[e.index()] += 1;
             return Err(Error::Rejected(e));
         }
@@ -243,14 +329,24 @@ impl<R: Rng> Swim<R> {
         Ok(())
     }
 
-    /// Probe, sync and query traffic.
+    /// Probe, sync and query traffic. A sender that is not a live member
+    /// at its address may be anyone, its address forged: it gets answers
+    /// no larger than what it sent (a bare ack) and no work done for it
+    /// (no relayed probe, no query answer), so the node cannot be used to
+    /// amplify traffic at a victim.
     fn on_message(&mut self, now: Instant, from: SocketAddr, msg: &Message<'_>, accused: bool) {
         let me = self.membership.local().name.as_str();
+        let known = || self.membership.table.is_live_at(from);
         match *msg {
             Message::Ping { seq, target } => {
                 let running = self.lifecycle.phase() == Phase::Running;
-                let refutation = (accused && running).then(|| self.membership.self_alive());
-                self.detector.on_ping(from, seq, target, me, refutation, &mut self.outbox);
+                let known = known();
+                let refutation = (accused && running && known).then(|| self.membership.self_alive());
+                let piggyback = if known { Piggyback::Fill } else { Piggyback::None };
+                self.detector.on_ping(from, seq, target, me, refutation, piggyback, &mut self.outbox);
+            }
+            Message::PingReq { .. } | Message::Query { .. } if !known() => {
+                self.detector.counters.strangers_refused += 1
             }
             Message::PingReq { seq, target, addr } => self.detector.on_ping_req(
                 now,
@@ -393,6 +489,17 @@ impl<R> Swim<R> {
         &self.config
     }
 
+    /// Installed keys, the primary first.
+    #[cfg(feature = "encryption")]
+    pub fn keys(&self) -> Vec<crate::keyring::Key> {
+        self.envelope.keys().collect()
+    }
+
+    /// Whether what we send now is sealed.
+    pub fn sealing(&self) -> bool {
+        self.envelope.sealing()
+    }
+
     /// Our identity.
     pub fn local(&self) -> &Identity {
         self.membership.local()
@@ -426,7 +533,9 @@ impl<R> Swim<R> {
             bytes_received: self.ingress.bytes,
             rejected: self.ingress.rejected,
             misdirected: d.misdirected,
+            strangers_refused: d.strangers_refused,
             table_full: m.table_full,
+            admissions_refused: m.admissions_refused,
             address_conflicts: m.address_conflicts,
             streams_opened: self.streams.counters.opened,
             streams_accepted: self.streams.counters.accepted,
@@ -472,6 +581,26 @@ impl<R> Swim<R> {
         self.dissemination.queue.len()
     }
 
+    /// A digest of the protocol state: every member's record (ourselves
+    /// included), the update and broadcast queues, the Lamport clock, the
+    /// members remembered for reconnects and the open streams. Input that
+    /// is rejected leaves it unchanged.
+    pub fn state_digest(&self) -> crate::Digest {
+        let mut d = crate::Digest::new();
+        for m in self.members() {
+            d.write_bytes(m.name.as_str().as_bytes());
+            d.write_addr(m.addr);
+            d.write_u64(u64::from(m.incarnation) << 8 | m.state as u64);
+            d.write_bytes(m.meta);
+        }
+        self.dissemination.queue.digest(&mut d);
+        self.dissemination.user.digest(&mut d);
+        d.write_u64(self.user.clock());
+        d.write_u64(self.membership.remembered.len() as u64);
+        d.write_u64(self.streams.len() as u64);
+        d
+    }
+
     /// The earliest time the state machine wants to be woken.
     pub fn next_deadline(&self) -> Option<Instant> {
         self.part_deadlines().into_iter().flatten().min()
@@ -515,26 +644,6 @@ impl<R> Swim<R> {
         }
         let table = &self.membership.table;
         table.get(table.id_of(name)?).map(|m| m.view())
-    }
-
-    /// Packs and hands over everything the input produced, completes a
-    /// leave whose announcement has had all its transmissions, and reports
-    /// a changed deadline.
-    fn flush(&mut self, out: &mut Vec<Action>) {
-        let limit = retransmit_limit(self.config.retransmit_mult.get(), self.membership.num_live());
-        self.outbox.flush(self.dissemination.piggybacks(limit), out);
-        if self.lifecycle.phase() == Phase::Leaving && !self.dissemination.has_local() {
-            self.complete_leave();
-            self.outbox.flush(self.dissemination.piggybacks(limit), out);
-        }
-        self.dissemination.resume(self.now);
-        let next = self.next_deadline();
-        if next != self.reported {
-            if let Some(at) = next {
-                out.push(Action::SetTimer(at));
-            }
-            self.reported = next;
-        }
     }
 
     fn complete_leave(&mut self) {

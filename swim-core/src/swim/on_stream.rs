@@ -15,6 +15,8 @@ use crate::membership::{Merged, Source};
 use crate::name::MemberName;
 use crate::streams::Purpose;
 use crate::time::{Duration, Instant};
+use alloc::vec::Vec;
+
 use crate::wire::{self, Message, Messages};
 
 impl<R: Rng> Swim<R> {
@@ -39,8 +41,18 @@ impl<R: Rng> Swim<R> {
             self.fail_stream(id);
             return Ok(());
         }
+        let mut scratch = core::mem::take(&mut self.scratch);
+        let result = self.open_frame(now, id, frame, &mut scratch);
+        scratch.clear();
+        self.scratch = scratch;
+        result
+    }
+
+    fn open_frame(&mut self, now: Instant, id: StreamId, frame: &[u8], scratch: &mut Vec<u8>) -> Result<(), Error> {
         let mut msgs = Messages::new();
-        if let Err(e) = wire::decode_frame(frame, &mut msgs) {
+        let opened =
+            self.envelope.open(frame, wire::MAX_FRAME, scratch).and_then(|body| wire::decode_body(body, &mut msgs));
+        if let Err(e) = opened {
             self.ingress.rejected[e.index()] += 1;
             self.fail_stream(id);
             return Err(Error::Rejected(e));
@@ -85,6 +97,9 @@ impl<R: Rng> Swim<R> {
     /// peer's application state, and on its end answer or finish.
     fn sync_frame(&mut self, now: Instant, id: StreamId, msgs: &Messages<'_>, join: bool) {
         let mut ended = false;
+        // A sync we opened answers a peer we chose; one opened to us may
+        // come from anyone, and its new names are rate-limited.
+        let asked = matches!(id, StreamId::Outbound(_));
         for msg in msgs.iter().skip(1) {
             match *msg {
                 Message::Alive { name, .. } | Message::Suspect { name, .. } | Message::Dead { name, .. } => {
@@ -93,7 +108,7 @@ impl<R: Rng> Swim<R> {
                     {
                         s.peer_name = MemberName::new(name).ok();
                     }
-                    self.merge_record(now, msg);
+                    self.merge_record(now, msg, asked);
                 }
                 Message::AppState { state } => {
                     let from = self.streams.get(id).and_then(|s| s.peer_name.clone());
@@ -127,13 +142,13 @@ impl<R: Rng> Swim<R> {
     /// A record from a peer's table. A death it reports is taken as a
     /// suspicion: the member gets its chance to refute here, rather than
     /// a whole healed partition being declared dead at once.
-    fn merge_record(&mut self, now: Instant, msg: &Message<'_>) {
+    fn merge_record(&mut self, now: Instant, msg: &Message<'_>, asked: bool) {
         let msg = match *msg {
             Message::Dead { incarnation, name, from } if from != name => Message::Suspect { incarnation, name, from },
             ref m => m.clone(),
         };
         let (d, o, r) = (&mut self.dissemination, &mut self.outbox, &mut self.rng);
-        if self.membership.merge(now, &msg, Source::Record, d, o, r) == Merged::Refuted {
+        if self.membership.merge(now, &msg, Source::Record { asked }, d, o, r) == Merged::Refuted {
             self.detector.on_refuted();
         }
     }

@@ -92,7 +92,7 @@ fn ping_is_acked_only_when_it_names_us() {
     let s = sent(&out);
     assert_eq!(s.len(), 1);
     assert_eq!(s[0].0, addr(2));
-    assert_eq!(&s[0].1[..3], &[1, 2, 5]);
+    assert_eq!(&s[0].1[..4], &[crate::wire::VERSION, 0, 2, 5]);
     let out = a.handle_packet(at(1), addr(2), &packet(&[Message::Ping { seq: 6, target: "old" }])).unwrap();
     assert!(sent(&out).is_empty());
     assert_eq!(a.stats().misdirected, 1);
@@ -218,7 +218,15 @@ fn acked_probes_lower_the_local_health_score() {
 #[test]
 fn ping_req_is_relayed_and_nacked_when_the_target_is_silent() {
     let mut b = node("b", 2);
+    // Only members are served: a stranger's request is dropped.
     let req = Message::PingReq { seq: 42, target: "c", addr: addr(3) };
+    assert!(sent(&b.handle_packet(at(0), addr(1), &packet(core::slice::from_ref(&req))).unwrap()).is_empty());
+    assert_eq!(b.stats().strangers_refused, 1);
+    b.handle_packet(at(0), addr(1), &packet(&[alive("a", 0, 1)])).unwrap();
+    // Use up the retransmissions of a's alive, so answers are bare.
+    for seq in 0..20 {
+        b.handle_packet(at(0), addr(1), &packet(&[Message::Ping { seq, target: "b" }])).unwrap();
+    }
     let out = b.handle_packet(at(0), addr(1), &packet(&[req])).unwrap();
     let s = sent(&out);
     assert_eq!(s.len(), 1);
@@ -420,8 +428,8 @@ fn learns_c_from_b(push_pull: Option<Duration>) -> bool {
     };
     let (mut a, mut b) = (mk("a", 1), mk("b", 2));
     a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
-    b.handle_packet(at(0), addr(1), &packet(&[alive("a", 0, 1), alive("c", 0, 3)])).unwrap();
-    // Pings from elsewhere use up b's retransmissions of c's alive.
+    b.handle_packet(at(0), addr(1), &packet(&[alive("a", 0, 1), alive("c", 0, 3), alive("d", 0, 7)])).unwrap();
+    // Pings from another member use up b's retransmissions of c's alive.
     for seq in 0..20 {
         b.handle_packet(at(0), addr(7), &packet(&[Message::Ping { seq, target: "b" }])).unwrap();
     }
@@ -559,7 +567,7 @@ fn a_silent_suspect_is_still_declared_at_its_deadline() {
 #[test]
 fn queries_are_answered_with_our_record() {
     let mut a = node("a", 1);
-    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 2, 2)])).unwrap();
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 2, 2), alive("q", 0, 9)])).unwrap();
     let out = a.handle_packet(at(1), addr(9), &packet(&[Message::Query { name: "b" }])).unwrap();
     assert_eq!(sent(&out), [(addr(9), packet(&[alive("b", 2, 2)]))]);
     let out = a.handle_packet(at(2), addr(9), &packet(&[Message::Query { name: "a" }])).unwrap();

@@ -1,24 +1,28 @@
 //! The wire codec: bytes in, borrowed [`Message`]s out, and back.
 //!
-//! This module knows bytes, not members. A datagram is
+//! This module knows bytes, not members. A plain datagram is
 //!
 //! ```text
-//! +---------+-----------+-----------+-----+
-//! | version | message 1 | message 2 | ... |
-//! +---------+-----------+-----------+-----+
+//! +---------+-------+-----------+-----------+-----+--------+
+//! | version | flags | message 1 | message 2 | ... | crc32  |
+//! +---------+-------+-----------+-----------+-----+--------+
 //! ```
 //!
-//! where `version` is [`VERSION`] and each message is a postcard-encoded
-//! [`Message`] (its first varint is the message kind). Messages are
-//! self-delimiting, so a compound packet needs no length table.
-//! `docs/protocol.md` specifies every byte.
+//! where `version` is [`VERSION`], the [`envelope`] header may carry a
+//! cluster label, and each message is a postcard-encoded [`Message`] (its
+//! first varint is the message kind). Messages are self-delimiting, so a
+//! compound packet needs no length table. A sealed packet carries a nonce,
+//! the encrypted messages and a tag instead. `docs/protocol.md` specifies
+//! every byte.
 //!
 //! Decoding never panics and never allocates: it checks the whole datagram
 //! before the state machine sees any of it, so a packet is applied entirely
 //! or not at all.
 
+pub mod envelope;
 mod message;
 
+pub use envelope::{Header, Label, Layout};
 pub use message::Message;
 
 use alloc::vec::Vec;
@@ -26,8 +30,8 @@ use core::fmt;
 
 use crate::name::MAX_NAME_LEN;
 
-/// The protocol version, the first byte of every datagram.
-pub const VERSION: u8 = 1;
+/// The protocol version, the first byte of every datagram and frame.
+pub const VERSION: u8 = 2;
 
 /// The largest datagram the codec builds or accepts, in bytes.
 pub const MAX_DATAGRAM: usize = 1500;
@@ -89,11 +93,23 @@ pub enum DecodeError {
     MetaTooLong,
     /// More than [`MAX_MESSAGES`] messages in one datagram.
     TooManyMessages,
+    /// A plain packet whose checksum does not match: corrupted in flight.
+    Checksum,
+    /// The cluster label is not ours: another cluster's traffic.
+    Label,
+    /// A plain packet while we require encryption.
+    Plaintext,
+    /// No installed key opens the sealed packet: a wrong key, or tampered
+    /// with (AES-GCM cannot tell the two apart).
+    Unauthenticated,
+    /// A sealed packet, and we hold no key (or were built without the
+    /// `encryption` feature).
+    Sealed,
 }
 
 impl DecodeError {
     /// Every reason, in counter order.
-    pub const ALL: [DecodeError; 10] = [
+    pub const ALL: [DecodeError; 15] = [
         DecodeError::Empty,
         DecodeError::Version,
         DecodeError::Oversized,
@@ -104,6 +120,11 @@ impl DecodeError {
         DecodeError::BadName,
         DecodeError::MetaTooLong,
         DecodeError::TooManyMessages,
+        DecodeError::Checksum,
+        DecodeError::Label,
+        DecodeError::Plaintext,
+        DecodeError::Unauthenticated,
+        DecodeError::Sealed,
     ];
 
     /// A stable index into [`DecodeError::ALL`].
@@ -125,6 +146,11 @@ impl fmt::Display for DecodeError {
             DecodeError::BadName => "name empty or too long",
             DecodeError::MetaTooLong => "metadata too long",
             DecodeError::TooManyMessages => "too many messages in one datagram",
+            DecodeError::Checksum => "checksum mismatch",
+            DecodeError::Label => "wrong cluster label",
+            DecodeError::Plaintext => "plaintext while encryption is required",
+            DecodeError::Unauthenticated => "no installed key authenticates the packet",
+            DecodeError::Sealed => "sealed packet and no key to open it",
         };
         f.write_str(what)
     }
@@ -135,30 +161,28 @@ impl core::error::Error for DecodeError {}
 /// The decoded messages of one datagram, borrowing from it.
 pub type Messages<'a> = heapless::Vec<Message<'a>, MAX_MESSAGES>;
 
-/// Decodes and checks a whole datagram into `out` (cleared first).
+/// Decodes and checks a whole plain datagram (any label) into `out`
+/// (cleared first).
 ///
 /// On `Err`, `out` holds an unspecified prefix and must not be applied.
 pub fn decode<'a>(bytes: &'a [u8], out: &mut Messages<'a>) -> Result<(), DecodeError> {
-    decode_within(bytes, MAX_DATAGRAM, out)
-}
-
-/// Decodes and checks a whole stream frame's payload into `out` (cleared
-/// first): the datagram layout, up to [`MAX_FRAME`] bytes.
-pub fn decode_frame<'a>(bytes: &'a [u8], out: &mut Messages<'a>) -> Result<(), DecodeError> {
-    decode_within(bytes, MAX_FRAME, out)
-}
-
-fn decode_within<'a>(bytes: &'a [u8], limit: usize, out: &mut Messages<'a>) -> Result<(), DecodeError> {
     out.clear();
-    if bytes.len() > limit {
-        return Err(DecodeError::Oversized);
-    }
-    let Some((&version, mut rest)) = bytes.split_first() else {
-        return Err(DecodeError::Empty);
-    };
-    if version != VERSION {
-        return Err(DecodeError::Version);
-    }
+    let body = Header::parse(bytes, MAX_DATAGRAM)?.plain_body()?;
+    decode_body(body, out)
+}
+
+/// Decodes and checks a whole plain stream frame's payload into `out`
+/// (cleared first): the datagram layout, up to [`MAX_FRAME`] bytes.
+pub fn decode_frame<'a>(bytes: &'a [u8], out: &mut Messages<'a>) -> Result<(), DecodeError> {
+    out.clear();
+    let body = Header::parse(bytes, MAX_FRAME)?.plain_body()?;
+    decode_body(body, out)
+}
+
+/// Decodes and checks the messages of an opened packet (its envelope
+/// removed) into `out` (cleared first).
+pub fn decode_body<'a>(mut rest: &'a [u8], out: &mut Messages<'a>) -> Result<(), DecodeError> {
+    out.clear();
     if rest.is_empty() {
         return Err(DecodeError::Empty);
     }
@@ -275,36 +299,42 @@ impl fmt::Debug for Datagram {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Full;
 
-/// Builds one datagram of at most `budget` bytes, message by message.
+/// Builds one datagram of at most `budget` bytes (envelope included),
+/// message by message.
 #[derive(Debug)]
 pub struct PacketWriter {
     buf: Vec<u8>,
     budget: usize,
     count: usize,
+    layout: Layout,
 }
 
 impl PacketWriter {
-    /// A writer with the version byte written and `budget` bytes in all
+    /// A writer for a plain, unlabelled datagram of `budget` bytes in all
     /// (clamped to [`MAX_DATAGRAM`]).
     pub fn new(budget: usize) -> Self {
         Self::with_buffer(budget, Vec::new())
     }
 
-    /// A writer for one stream frame: up to [`MAX_FRAME`] bytes.
+    /// A writer for one plain, unlabelled stream frame: up to
+    /// [`MAX_FRAME`] bytes.
     pub fn frame(buf: Vec<u8>) -> Self {
-        let mut w = Self::with_buffer(MIN_PACKET_BUDGET, buf);
-        w.budget = MAX_FRAME;
-        w
+        Self::with_layout(MAX_FRAME, buf, Layout::PLAIN)
     }
 
     /// Like [`PacketWriter::new`], writing into `buf` (cleared first), so a
     /// buffer can be reused.
-    pub fn with_buffer(budget: usize, mut buf: Vec<u8>) -> Self {
-        let budget = budget.min(MAX_DATAGRAM);
+    pub fn with_buffer(budget: usize, buf: Vec<u8>) -> Self {
+        Self::with_layout(budget.min(MAX_DATAGRAM), buf, Layout::PLAIN)
+    }
+
+    /// A writer of `budget` bytes in all that keeps room for `layout`'s
+    /// envelope (see [`envelope`]).
+    pub fn with_layout(budget: usize, mut buf: Vec<u8>, layout: Layout) -> Self {
         buf.clear();
-        buf.reserve(budget);
-        buf.push(VERSION);
-        PacketWriter { buf, budget, count: 0 }
+        buf.reserve(budget.min(MAX_DATAGRAM));
+        buf.resize(layout.head, 0);
+        PacketWriter { buf, budget, count: 0, layout }
     }
 
     /// Appends one message, or leaves the packet unchanged if it does not fit.
@@ -319,11 +349,11 @@ impl PacketWriter {
             Ok(buf) => self.buf = buf,
             // Encoding into a Vec cannot fail; should it, start afresh.
             Err(_) => {
-                *self = PacketWriter::new(self.budget);
+                *self = PacketWriter::with_layout(self.budget, Vec::new(), self.layout);
                 return Err(Full);
             }
         }
-        if self.buf.len() > self.budget {
+        if self.buf.len() + self.layout.tail > self.budget {
             self.buf.truncate(start);
             return Err(Full);
         }
@@ -343,7 +373,7 @@ impl PacketWriter {
 
     /// Bytes still free within the budget.
     pub fn remaining(&self) -> usize {
-        self.budget.saturating_sub(self.buf.len())
+        self.budget.saturating_sub(self.buf.len() + self.layout.tail)
     }
 
     /// Messages written so far.
@@ -356,9 +386,27 @@ impl PacketWriter {
         self.count == 0
     }
 
-    /// The finished datagram.
-    pub fn finish(self) -> Datagram {
+    /// The layout this writer keeps room for.
+    pub fn layout(&self) -> Layout {
+        self.layout
+    }
+
+    /// The finished plain datagram: header and checksum written. A writer
+    /// made for a label or a seal gets an unlabelled plain header here; the
+    /// state machine closes those itself.
+    pub fn finish(mut self) -> Datagram {
+        let head = envelope::write_header(&mut self.buf, 0, &Label::EMPTY);
+        if head != self.layout.head {
+            // Not a plain layout: move the messages up against the header.
+            self.buf.drain(head..self.layout.head.max(head));
+        }
+        envelope::append_checksum(&mut self.buf);
         Datagram(self.buf)
+    }
+
+    /// The raw buffer (room for the header, then the messages).
+    pub(crate) fn into_buffer(self) -> Vec<u8> {
+        self.buf
     }
 }
 

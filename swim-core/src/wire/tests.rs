@@ -13,31 +13,44 @@ fn one(msg: &Message<'_>) -> Datagram {
     w.finish()
 }
 
+/// A plain, unlabelled datagram around `body`.
+fn wrap(body: &[u8]) -> alloc::vec::Vec<u8> {
+    let mut v = alloc::vec![VERSION, 0];
+    v.extend_from_slice(body);
+    envelope::append_checksum(&mut v);
+    v
+}
+
 #[test]
 fn golden_bytes_pin_the_format() {
     let cases: [(Message<'_>, &[u8]); 14] = [
-        (Message::Ping { seq: 1, target: "b" }, &[1, 0, 1, 1, b'b']),
-        (Message::PingReq { seq: 2, target: "c", addr: addr() }, &[1, 1, 2, 1, b'c', 0, 127, 0, 0, 1, 0x8a, 0x3e]),
-        (Message::Ack { seq: 300 }, &[1, 2, 0xac, 0x02]),
-        (Message::Nack { seq: 7 }, &[1, 3, 7]),
+        (Message::Ping { seq: 1, target: "b" }, &[0, 1, 1, b'b']),
+        (Message::PingReq { seq: 2, target: "c", addr: addr() }, &[1, 2, 1, b'c', 0, 127, 0, 0, 1, 0x8a, 0x3e]),
+        (Message::Ack { seq: 300 }, &[2, 0xac, 0x02]),
+        (Message::Nack { seq: 7 }, &[3, 7]),
         (
             Message::Alive { incarnation: 2, name: "a", addr: addr(), meta: b"m" },
-            &[1, 4, 2, 1, b'a', 0, 127, 0, 0, 1, 0x8a, 0x3e, 1, b'm'],
+            &[4, 2, 1, b'a', 0, 127, 0, 0, 1, 0x8a, 0x3e, 1, b'm'],
         ),
-        (Message::Suspect { incarnation: 3, name: "a", from: "b" }, &[1, 5, 3, 1, b'a', 1, b'b']),
-        (Message::Dead { incarnation: 4, name: "a", from: "a" }, &[1, 6, 4, 1, b'a', 1, b'a']),
-        (Message::SyncRequest { join: true }, &[1, 7, 1]),
-        (Message::SyncReply, &[1, 8]),
-        (Message::Query { name: "a" }, &[1, 9, 1, b'a']),
-        (Message::SyncEnd, &[1, 10]),
-        (Message::AppState { state: b"s" }, &[1, 11, 1, b's']),
-        (Message::User { ltime: 300, from: "a", payload: b"p" }, &[1, 12, 0xac, 0x02, 1, b'a', 1, b'p']),
-        (Message::Direct { from: "a", payload: b"p" }, &[1, 13, 1, b'a', 1, b'p']),
+        (Message::Suspect { incarnation: 3, name: "a", from: "b" }, &[5, 3, 1, b'a', 1, b'b']),
+        (Message::Dead { incarnation: 4, name: "a", from: "a" }, &[6, 4, 1, b'a', 1, b'a']),
+        (Message::SyncRequest { join: true }, &[7, 1]),
+        (Message::SyncReply, &[8]),
+        (Message::Query { name: "a" }, &[9, 1, b'a']),
+        (Message::SyncEnd, &[10]),
+        (Message::AppState { state: b"s" }, &[11, 1, b's']),
+        (Message::User { ltime: 300, from: "a", payload: b"p" }, &[12, 0xac, 0x02, 1, b'a', 1, b'p']),
+        (Message::Direct { from: "a", payload: b"p" }, &[13, 1, b'a', 1, b'p']),
     ];
-    for (msg, bytes) in cases {
-        assert_eq!(one(&msg).as_bytes(), bytes, "{msg:?}");
+    for (msg, body) in cases {
+        let d = one(&msg);
+        assert_eq!(&d[..2], &[VERSION, 0], "a plain, unlabelled header");
+        assert_eq!(&d[2..d.len() - 4], body, "{msg:?}");
+        let sum = crc32fast::hash(&d[..d.len() - 4]).to_be_bytes();
+        assert_eq!(&d[d.len() - 4..], &sum, "the checksum covers everything before it");
+        let packet = wrap(body);
         let mut out = Messages::new();
-        decode(bytes, &mut out).unwrap();
+        decode(&packet, &mut out).unwrap();
         assert_eq!(out.as_slice(), [msg]);
     }
 }
@@ -84,31 +97,40 @@ fn bad_datagrams_are_rejected_with_a_reason() {
     fn dec(bytes: &[u8]) -> Result<(), DecodeError> {
         decode(bytes, &mut Messages::new())
     }
-    let cases: [(&[u8], DecodeError); 8] = [
+    let raw: [(&[u8], DecodeError); 5] = [
         (&[], DecodeError::Empty),
-        (&[VERSION], DecodeError::Empty),
-        (&[9, 2, 1], DecodeError::Version),
-        (&[VERSION, 2], DecodeError::Truncated),
-        (&[VERSION, 0, 1, 5, b'a'], DecodeError::Truncated),
-        (&[VERSION, 99], DecodeError::UnknownKind),
-        (&[VERSION, 0, 1, 2, 0xff, 0xfe], DecodeError::BadUtf8),
-        (&[VERSION, 0, 1, 0], DecodeError::BadName),
+        (&[VERSION], DecodeError::Truncated),
+        (&[9, 0, 2, 1, 0, 0, 0, 0], DecodeError::Version),
+        (&[VERSION, 0x80, 2, 1, 0, 0, 0, 0], DecodeError::Malformed),
+        (&[VERSION, 0, 2, 1], DecodeError::Truncated),
     ];
-    for (bytes, want) in cases {
+    for (bytes, want) in raw {
         assert_eq!(dec(bytes), Err(want), "{bytes:?}");
     }
+    let cases: [(&[u8], DecodeError); 7] = [
+        (&[], DecodeError::Empty),
+        (&[2], DecodeError::Truncated),
+        (&[0, 1, 5, b'a'], DecodeError::Truncated),
+        (&[99], DecodeError::UnknownKind),
+        (&[0, 1, 2, 0xff, 0xfe], DecodeError::BadUtf8),
+        (&[0, 1, 0], DecodeError::BadName),
+        (&[2, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01], DecodeError::Malformed),
+    ];
+    for (body, want) in cases {
+        assert_eq!(dec(&wrap(body)), Err(want), "{body:?}");
+    }
+    let mut bad_sum = wrap(&[2, 1]);
+    *bad_sum.last_mut().unwrap() ^= 1;
+    assert_eq!(dec(&bad_sum), Err(DecodeError::Checksum));
     let big = [VERSION; MAX_DATAGRAM + 1];
     assert_eq!(dec(&big), Err(DecodeError::Oversized));
     // A valid message followed by junk: the whole datagram is refused.
-    assert_eq!(dec(&[VERSION, 2, 1, 2]), Err(DecodeError::Truncated));
-    // An over-long varint.
-    assert_eq!(dec(&[VERSION, 2, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), Err(DecodeError::Malformed));
-    let many: alloc::vec::Vec<u8> =
-        core::iter::once(VERSION).chain(core::iter::repeat_n([2u8, 1], MAX_MESSAGES + 1).flatten()).collect();
-    assert_eq!(dec(&many), Err(DecodeError::TooManyMessages));
-    let mut long_meta = alloc::vec![VERSION, 4, 1, 1, b'a', 0, 127, 0, 0, 1, 1, 0x81, 0x04];
+    assert_eq!(dec(&wrap(&[2, 1, 2])), Err(DecodeError::Truncated));
+    let many: alloc::vec::Vec<u8> = core::iter::repeat_n([2u8, 1], MAX_MESSAGES + 1).flatten().collect();
+    assert_eq!(dec(&wrap(&many)), Err(DecodeError::TooManyMessages));
+    let mut long_meta = alloc::vec![4, 1, 1, b'a', 0, 127, 0, 0, 1, 1, 0x81, 0x04];
     long_meta.extend_from_slice(&[0; 513]);
-    assert_eq!(dec(&long_meta), Err(DecodeError::MetaTooLong));
+    assert_eq!(dec(&wrap(&long_meta)), Err(DecodeError::MetaTooLong));
 }
 
 fn arb_name() -> impl Strategy<Value = alloc::string::String> {

@@ -1,0 +1,4 @@
+//! See `swim_sim::fuzzing::scenario`.
+#![no_main]
+
+libfuzzer_sys::fuzz_target!(|data: &[u8]| swim_sim::fuzzing::scenario(data));
