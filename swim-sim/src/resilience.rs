@@ -1,13 +1,13 @@
 //! Scenarios of the production extensions: a healed partition, rolling
-//! restarts, and application broadcasts. Each prints one JSON line in the
+//! restarts, application broadcasts and a key rotation. Each prints one JSON line in the
 //! style of `docs/scenarios.md`.
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use swim_core::{Event, MemberState, OwnedInput, Random};
+use swim_core::{Event, Identity, Key, KeyringOp, MemberState, OwnedInput, Random, Swim};
 
-use crate::net::{Command, Flow, NetConfig, Sim, SimError, mix, name_index};
+use crate::net::{Command, Flow, NetConfig, NodeSpec, Sim, SimError, mix, name_index};
 use crate::procstat::Meter;
 use crate::scenario::{Params, converge, finish, header, observe, summary, warm_up};
 use crate::views::Views;
@@ -207,4 +207,78 @@ pub fn broadcast(p: &Params, loss: f64, count: usize, churn: bool) -> Result<Val
     m.insert("latency_p99_ms".into(), json!(pct(0.99)));
     m.insert("false_failures".into(), json!(false_failures));
     Ok(finish(m, "completed", &meter))
+}
+
+/// The cluster's key before a rotation.
+pub const OLD_KEY: Key = Key::new([0x11; 32]);
+/// The key a rotation installs.
+pub const NEW_KEY: Key = Key::new([0x22; 32]);
+/// Each step of a rotation reaches every node within this window (a
+/// rolling roll-out, node by node in random order).
+pub const ROTATE_STEP_MS: u64 = 10_000;
+/// Time between two steps: enough for the previous one to be everywhere.
+pub const ROTATE_GAP_MS: u64 = 20_000;
+
+/// Key rotation while the cluster runs at `loss`: every node starts sealed
+/// with [`OLD_KEY`]; then the documented procedure, each step rolled out
+/// node by node over [`ROTATE_STEP_MS`]: install [`NEW_KEY`] everywhere,
+/// make it the primary everywhere, remove the old key everywhere. Reports
+/// failures of live members, packets rejected, and whether every node sees
+/// every node alive at the end.
+pub fn rotate(p: &Params, loss: f64) -> Result<Value, SimError> {
+    let meter = Meter::start();
+    let config = p.config.clone();
+    let net = NetConfig { seed: p.seed, latency_ms: p.latency_ms, ..NetConfig::default() };
+    let mut sim = Sim::with_nodes(
+        p.n,
+        net,
+        Box::new(move |spec: NodeSpec| {
+            let mut swim = Swim::new(config.clone(), Identity::new(spec.name, spec.addr), spec.rng)?;
+            swim.install_key(OLD_KEY)?;
+            Ok(swim)
+        }),
+    )?;
+    let mut views = Views::new(p.n);
+    let Some(start) = warm_up(&mut sim, &mut views)? else {
+        return Ok(finish(header("rotate", p, p.seed, loss), "timeout", &meter));
+    };
+    sim.schedule(start, Command::SetLoss(loss))?;
+    let steps = [KeyringOp::Install(NEW_KEY), KeyringOp::Use(NEW_KEY), KeyringOp::Remove(OLD_KEY)];
+    let mut at = start + ROTATE_GAP_MS;
+    for op in steps {
+        let mut order: Vec<usize> = (0..p.n).collect();
+        (sim.rng() as &mut dyn Random).shuffle(&mut order);
+        for (k, &i) in order.iter().enumerate() {
+            let t = at + k as u64 * ROTATE_STEP_MS / p.n as u64;
+            sim.schedule(t, Command::Input { node: i, input: OwnedInput::Keyring(op) })?;
+        }
+        at += ROTATE_STEP_MS + ROTATE_GAP_MS;
+    }
+    let end = at + 60_000;
+    let mut false_failures = 0u64;
+    sim.run_until(end, &mut |_, node, e: &Event| {
+        views.apply(node, e);
+        if matches!(e, Event::Failed { .. }) {
+            false_failures += 1;
+        }
+        Flow::Continue
+    });
+    let mut rejected = 0u64;
+    let mut on_new_key_only = true;
+    for i in 0..p.n {
+        let node = sim.node(i)?;
+        rejected += node.stats().rejected.iter().sum::<u64>();
+        on_new_key_only &= node.keys() == [NEW_KEY];
+    }
+    let whole = views.alive_pairs() == views.all_pairs();
+    let mut m = header("rotate", p, p.seed, loss);
+    m.insert("steps".into(), json!(["install", "use", "remove"]));
+    m.insert("step_rollout_ms".into(), json!(ROTATE_STEP_MS));
+    m.insert("step_gap_ms".into(), json!(ROTATE_GAP_MS));
+    m.insert("false_failures".into(), json!(false_failures));
+    m.insert("rejected_packets".into(), json!(rejected));
+    m.insert("on_new_key_only".into(), json!(on_new_key_only));
+    m.insert("whole_at_end".into(), json!(whole));
+    let ok = whole && on_new_key_only && false_failures == 0;
+    Ok(finish(m, if ok { "completed" } else { "diverged" }, &meter))
 }

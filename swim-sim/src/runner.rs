@@ -71,6 +71,13 @@ pub enum Scenario {
         #[arg(long)]
         churn: bool,
     },
+    /// Key rotation under loss: install a new key everywhere, make it the
+    /// primary, remove the old one.
+    Rotate {
+        /// Loss probability.
+        #[arg(long, default_value_t = 0.05)]
+        loss: f64,
+    },
 }
 
 /// Runs the scenario and returns its JSON lines, or a one-line reason the
@@ -97,6 +104,12 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
                 return Err("--loss must be within 0..=1".into());
             }
             vec![resilience::broadcast(&p, loss, count.max(1), churn)]
+        }
+        Scenario::Rotate { loss } => {
+            if !(0.0..=1.0).contains(&loss) {
+                return Err("--loss must be within 0..=1".into());
+            }
+            vec![resilience::rotate(&p, loss)]
         }
     };
     lines.into_iter().map(|l| l.map(|v| v.to_string()).map_err(|e| e.to_string())).collect()

@@ -68,11 +68,21 @@ fn broadcast_scenario_delivers_once_under_loss() {
 }
 
 #[test]
+fn rotate_scenario_changes_keys_without_a_false_failure() {
+    let v = resilience::rotate(&params(20), 0.05).unwrap();
+    assert_eq!(v["false_failures"], 0, "{v}");
+    assert_eq!(v["whole_at_end"], true, "{v}");
+    assert_eq!(v["on_new_key_only"], true, "{v}");
+    assert_eq!(v["rejected_packets"], 0, "{v}");
+}
+
+#[test]
 fn the_runner_prints_each_scenario_as_one_json_line() {
     for args in [
         &["partition", "--nodes", "8", "--runs", "1"][..],
         &["churn", "--nodes", "6", "--rounds", "1"],
         &["broadcast", "--nodes", "6", "--count", "10", "--loss", "0.05"],
+        &["rotate", "--nodes", "6"],
     ] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_swim-sim")).args(args).output().expect("runs");
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
