@@ -56,5 +56,5 @@ pub use streams::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAMS, DEFAULT_STREAM_BUFFER, PeerFilter, StreamInput,
     StreamLimits, StreamStats, Streams,
 };
-pub use swim_core::{Config, Event, MemberName, MemberState, StreamEnd, StreamId};
+pub use swim_core::{Config, Event, Key, KeyringOp, Label, MemberName, MemberState, StreamEnd, StreamId};
 pub use task::{RECV_BATCH, ROUNDS_BEFORE_YIELD};

@@ -10,7 +10,9 @@ use std::time::Instant as StdInstant;
 use async_channel::{Receiver, Sender};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::{Config, Event, Identity, MemberName, MemberState, MemberView, NameError, OwnedInput, Stats, Swim};
+use swim_core::{
+    Config, Event, Identity, Key, KeyringOp, MemberName, MemberState, MemberView, NameError, OwnedInput, Stats, Swim,
+};
 
 use crate::clock::Clock;
 use crate::runtime::Runtime;
@@ -56,6 +58,8 @@ pub struct NodeBuilder {
     timer_slack: Option<Duration>,
     streams: StreamLimits,
     peer_filter: Option<Filter>,
+    keys: Vec<Key>,
+    mode: Option<(bool, bool)>,
 }
 
 impl NodeBuilder {
@@ -74,7 +78,25 @@ impl NodeBuilder {
             timer_slack: None,
             streams: StreamLimits::default(),
             peer_filter: None,
+            keys: Vec::new(),
+            mode: None,
         }
+    }
+
+    /// Seals every datagram and stream frame with AES-256-GCM: the first
+    /// key is the primary (it seals), every key may open. Change them
+    /// while running with [`Node::keyring`]; docs/security.md has the
+    /// rotation procedure.
+    pub fn keys(mut self, keys: impl IntoIterator<Item = Key>) -> Self {
+        self.keys = keys.into_iter().collect();
+        self
+    }
+
+    /// The migration mode with keys installed (see
+    /// [`KeyringOp::Mode`]): by default sealed out, plaintext refused.
+    pub fn encryption_mode(mut self, seal_outgoing: bool, accept_plaintext: bool) -> Self {
+        self.mode = Some((seal_outgoing, accept_plaintext));
+        self
     }
 
     /// The protocol configuration.
@@ -204,8 +226,17 @@ impl NodeBuilder {
             None => getrandom::u64().map_err(|e| StartError::Random(e.to_string()))?,
         };
         let identity = Identity { name: name.clone(), addr, meta: self.meta };
-        let swim =
+        let mut swim =
             Swim::new(self.config, identity, Xoshiro256PlusPlus::seed_from_u64(seed)).map_err(StartError::Protocol)?;
+        for &k in &self.keys {
+            swim.install_key(k).map_err(StartError::Protocol)?;
+        }
+        if let Some(&primary) = self.keys.first() {
+            swim.use_key(primary).map_err(StartError::Protocol)?;
+        }
+        if let Some((seal_outgoing, accept_plaintext)) = self.mode {
+            swim.keyring(KeyringOp::Mode { seal_outgoing, accept_plaintext }).map_err(StartError::Protocol)?;
+        }
         let socket = runtime.udp(socket).map_err(|e| StartError::Bind(self.bind, e))?;
         let listener = runtime.tcp_listener(listener).map_err(|e| StartError::Bind(self.bind, e))?;
         let filter = self.peer_filter.map(|f| f.0);
@@ -480,6 +511,13 @@ impl Node {
     /// as [`Event::MessageFailed`]. `Ok` means the node took the message.
     pub async fn send(&self, to: &str, payload: Vec<u8>, reliable: bool) -> Result<(), NodeError> {
         self.user(OwnedInput::Message { to: to.into(), payload, reliable }).await
+    }
+
+    /// Changes the keyring or the migration mode: install a key, make one
+    /// the primary, remove one (not the primary). See docs/security.md for
+    /// the rotation procedure.
+    pub async fn keyring(&self, op: KeyringOp) -> Result<(), NodeError> {
+        self.user(OwnedInput::Keyring(op)).await
     }
 
     async fn user(&self, input: OwnedInput) -> Result<(), NodeError> {

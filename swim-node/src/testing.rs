@@ -615,3 +615,56 @@ pub async fn broadcasts_reach_everyone_once<R: Runtime>(
         node.shutdown().await;
     }
 }
+
+/// A cluster sealed with one key: `n` nodes converge; a node without the
+/// key, and one with another key, cannot join (every packet of theirs is
+/// rejected, and they understand none of the cluster's); then the cluster
+/// rotates to a new key by the documented procedure (install everywhere,
+/// use everywhere, remove the old everywhere) and stays whole, with no
+/// member declared failed.
+pub async fn sealed_cluster_rotates_keys<R: Runtime>(
+    runtime: R,
+    n: usize,
+    start: impl Fn(NodeBuilder) -> Result<Node, StartError>,
+) {
+    use swim_core::{Key, KeyringOp};
+    let (old, new, wrong) = (Key::new([1; 32]), Key::new([2; 32]), Key::new([3; 32]));
+    let mut cluster = LocalCluster::new(runtime);
+    for i in 0..n {
+        cluster.add(|| start(builder(i).keys([old]))).expect("node starts");
+    }
+    cluster.join_all().await.expect("every join is answered");
+    assert!(cluster.wait_until(Duration::from_secs(20), LocalCluster::converged, |_, _| {}).await, "no convergence");
+    let seed = [cluster.node(0).addr()];
+    for outsider in [builder(100), builder(101).keys([wrong])] {
+        let node =
+            start(outsider.config(fast_config().with_join_attempts(core::num::NonZeroU32::MIN))).expect("starts");
+        assert!(node.join(&seed).await.is_err(), "a node without the cluster's key joins");
+        assert_eq!(node.members().await.expect("members").len(), 1, "the outsider learned nothing");
+        node.shutdown().await;
+    }
+    let rejected: u64 = cluster.node(0).stats().await.expect("stats").protocol.rejected.iter().sum();
+    assert!(rejected > 0, "the outsiders' packets are rejected");
+    let mut failed = 0;
+    for op in [KeyringOp::Install(new), KeyringOp::Use(new), KeyringOp::Remove(old)] {
+        for i in 0..n {
+            cluster.node(i).keyring(op).await.expect("keyring change");
+        }
+        cluster
+            .sleep(Duration::from_secs(1), |_, seen| {
+                failed += usize::from(matches!(seen.event, swim_core::Event::Failed { .. }));
+            })
+            .await;
+    }
+    assert!(cluster.node(0).keyring(KeyringOp::Remove(new)).await.is_err(), "the primary key cannot be removed");
+    assert!(cluster.wait_until(Duration::from_secs(10), LocalCluster::converged, |_, _| {}).await, "cluster split");
+    cluster
+        .sleep(Duration::from_secs(2), |_, seen| {
+            failed += usize::from(matches!(seen.event, swim_core::Event::Failed { .. }))
+        })
+        .await;
+    assert_eq!(failed, 0, "a member was declared failed during the rotation");
+    for node in cluster.nodes() {
+        node.shutdown().await;
+    }
+}

@@ -32,8 +32,8 @@ use std::time::Instant;
 
 use smol::{Async, Executor};
 pub use swim_node::{
-    Config, Event, Events, IoStats, Member, MemberName, MemberState, Node, NodeBuilder, NodeError, NodeEvent,
-    NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
+    Config, Event, Events, IoStats, Key, KeyringOp, Label, Member, MemberName, MemberState, Node, NodeBuilder,
+    NodeError, NodeEvent, NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
 };
 
 /// The smol [`Runtime`](swim_node::Runtime): sockets on the async-io

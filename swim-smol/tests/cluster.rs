@@ -30,3 +30,8 @@ fn a_cluster_of_smol_and_tokio_nodes_works_as_one() {
     };
     smol::block_on(converge_kill_leave(Smol::default(), 10, start));
 }
+
+#[test]
+fn a_sealed_cluster_keeps_outsiders_out_and_rotates_its_key() {
+    smol::block_on(swim_node::testing::sealed_cluster_rotates_keys(Smol::default(), 5, swim_smol::start));
+}

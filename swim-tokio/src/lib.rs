@@ -27,8 +27,8 @@ use std::net::{TcpListener, UdpSocket};
 use std::time::Instant;
 
 pub use swim_node::{
-    Config, Event, Events, IoStats, Member, MemberName, MemberState, Node, NodeBuilder, NodeError, NodeEvent,
-    NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
+    Config, Event, Events, IoStats, Key, KeyringOp, Label, Member, MemberName, MemberState, Node, NodeBuilder,
+    NodeError, NodeEvent, NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
 };
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 

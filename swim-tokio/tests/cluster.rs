@@ -44,3 +44,8 @@ async fn a_split_cluster_heals_by_itself() {
 async fn broadcasts_and_direct_messages_reach_their_members_once() {
     swim_node::testing::broadcasts_reach_everyone_once(Tokio, 5, swim_tokio::start).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sealed_cluster_keeps_outsiders_out_and_rotates_its_key() {
+    swim_node::testing::sealed_cluster_rotates_keys(Tokio, 5, swim_tokio::start).await;
+}
