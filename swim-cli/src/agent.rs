@@ -36,6 +36,18 @@ pub(crate) struct AgentArgs {
     /// stream.
     #[arg(long)]
     broadcast: bool,
+    /// Seal all traffic with this AES-256 key (32 bytes, base64; `swim
+    /// keygen` makes one).
+    #[arg(long, value_name = "BASE64", conflicts_with = "keyring")]
+    key: Option<String>,
+    /// Seal all traffic with the keys in FILE (one base64 key per line, the
+    /// first the primary). The file is watched: edit it to install, switch
+    /// to and remove keys while running (docs/security.md).
+    #[arg(long, value_name = "FILE")]
+    keyring: Option<std::path::PathBuf>,
+    /// Cluster label: members with another label are ignored.
+    #[arg(long, value_name = "NAME")]
+    label: Option<String>,
 }
 
 /// Runs the agent until a signal; `Err` is a one-line reason.
@@ -93,7 +105,17 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
     use tokio::signal::unix::{SignalKind, signal};
 
     let printer = Printer { json: args.json, name: args.name.clone() };
-    let builder = NodeBuilder::new(&args.name, args.bind).config(args.config.config()).meta(meta_bytes(&args.meta));
+    let mut config = args.config.config();
+    if let Some(label) = &args.label {
+        config = config.with_label(swim_core::Label::new(label).map_err(|e| e.to_string())?);
+    }
+    let mut keys = match (&args.key, &args.keyring) {
+        (Some(k), _) => vec![crate::keys::parse_key(k)?],
+        (None, Some(path)) => crate::keys::read_keyring(path)?,
+        (None, None) => Vec::new(),
+    };
+    let builder =
+        NodeBuilder::new(&args.name, args.bind).config(config).meta(meta_bytes(&args.meta)).keys(keys.clone());
     let node = swim_tokio::start(builder).map_err(|e| e.to_string())?;
     let events = node.events();
     printer.line("started", &format!("listening on {}", node.addr()), serde_json::json!({ "addr": node.addr() }));
@@ -109,6 +131,7 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
     }
     let mut lines =
         args.broadcast.then(|| tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tokio::io::stdin())));
+    let mut watch = tokio::time::interval(KEYRING_POLL);
     loop {
         let line = async {
             match lines.as_mut() {
@@ -126,11 +149,50 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
                 // End of input (or unreadable): stop reading, keep running.
                 Ok(None) | Err(_) => lines = None,
             },
+            _ = watch.tick(), if args.keyring.is_some() => {
+                if let Some(path) = &args.keyring {
+                    reload_keyring(&node, &printer, path, &mut keys).await;
+                }
+            }
             _ = term.recv() => break,
             _ = int.recv() => break,
         }
     }
     leave(&node, &events, &printer).await
+}
+
+/// How often the keyring file is read for changes.
+const KEYRING_POLL: core::time::Duration = core::time::Duration::from_millis(500);
+
+/// Brings the node's keyring to what the file lists now, if it changed:
+/// install, then switch the primary, then remove. A file that does not
+/// parse is reported and ignored.
+async fn reload_keyring(node: &Node, printer: &Printer, path: &std::path::Path, keys: &mut Vec<swim_core::Key>) {
+    let wanted = match crate::keys::read_keyring(path) {
+        Ok(k) => k,
+        Err(e) => {
+            printer.line("keyring_error", &e, serde_json::json!({ "error": e }));
+            return;
+        }
+    };
+    let steps = crate::keys::steps(keys, &wanted);
+    if steps.is_empty() {
+        return;
+    }
+    for op in steps {
+        if let Err(e) = node.keyring(op).await {
+            let e = format!("keyring change refused: {e}");
+            printer.line("keyring_error", &e, serde_json::json!({ "error": e }));
+            return;
+        }
+    }
+    *keys = wanted;
+    let prints: Vec<String> = keys.iter().map(|k| format!("{:08x}", k.fingerprint())).collect();
+    printer.line(
+        "keyring",
+        &format!("keyring now {} (primary first)", prints.join(", ")),
+        serde_json::json!({ "keys": prints }),
+    );
 }
 
 /// One stdin line: a broadcast, or `@NAME TEXT` to one member.

@@ -24,6 +24,7 @@ macro_rules! block_on_runtime {
 
 mod agent;
 mod demo;
+mod keys;
 mod loopback;
 mod output;
 mod procstat;
@@ -54,6 +55,9 @@ enum Command {
     /// Measure N nodes in this process on loopback: convergence,
     /// detection, CPU, memory and traffic (one JSON line).
     Loopback(loopback::LoopbackArgs),
+    /// Print a new random AES-256 key, base64, for `agent --key` or a
+    /// keyring file.
+    Keygen,
 }
 
 /// Which async runtime runs the nodes.
@@ -126,6 +130,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => swim_sim::runner::run(&args).map(|lines| lines.iter().for_each(|l| println!("{l}"))),
         Command::Loopback(args) => loopback::run(args),
+        Command::Keygen => keys::generate().map(|k| println!("{k}")),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -163,3 +163,117 @@ fn the_demo_runs_to_completion() {
     assert!(text.contains("node-3 failed at all 3 survivors"), "{text}");
     assert!(text.contains("node-2 left, seen as left"), "{text}");
 }
+
+/// A keyring file for one agent, in a fresh directory.
+struct KeyringFile(std::path::PathBuf);
+
+impl KeyringFile {
+    fn new(name: &str, keys: &[&str]) -> KeyringFile {
+        let dir = std::env::temp_dir().join(format!("swim-agent-test-{}-{name}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let f = KeyringFile(dir.join("keyring"));
+        f.write(keys);
+        f
+    }
+
+    fn write(&self, keys: &[&str]) {
+        // Written whole then renamed, so the agent never reads half a file.
+        let tmp = self.0.with_extension("tmp");
+        std::fs::write(&tmp, keys.join("\n") + "\n").expect("write keyring");
+        std::fs::rename(&tmp, &self.0).expect("rename keyring");
+    }
+
+    fn path(&self) -> &str {
+        self.0.to_str().expect("UTF-8 path")
+    }
+}
+
+impl Drop for KeyringFile {
+    fn drop(&mut self) {
+        if let Some(dir) = self.0.parent() {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+fn keygen() -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_swim")).arg("keygen").output().expect("runs");
+    assert!(out.status.success());
+    String::from_utf8(out.stdout).expect("UTF-8").trim().to_owned()
+}
+
+/// Five agents sealed with one key: agents without it, or with another,
+/// cannot join; the keyring files are then edited by hand in the three
+/// documented steps and no member is lost.
+#[test]
+fn a_keyed_cluster_keeps_keyless_agents_out_and_rotates_by_hand() {
+    let limit = Duration::from_secs(30);
+    let (old, new) = (keygen(), keygen());
+    let (old, new) = (old.as_str(), new.as_str());
+    assert_ne!(old, new);
+    let names = ["a", "b", "c", "d", "e"];
+    let files: Vec<_> = names.iter().map(|n| KeyringFile::new(n, &[old])).collect();
+    let mut agents = vec![Agent::start_with("a", None, &["--keyring", files[0].path()])];
+    let seed = agents[0].wait_for("started", "", limit)["addr"].as_str().expect("address").to_owned();
+    for (i, name) in names.iter().enumerate().skip(1) {
+        agents.push(Agent::start_with(name, Some(&seed), &["--keyring", files[i].path()]));
+    }
+    for (i, agent) in agents.iter_mut().enumerate() {
+        for (j, other) in names.iter().enumerate() {
+            if i != j {
+                agent.wait_for("joined", other, limit);
+            }
+        }
+    }
+
+    // Without the key, or with another one, a join gets nowhere.
+    for extra in [&[][..], &["--key", new][..]] {
+        let out = Command::new(env!("CARGO_BIN_EXE_swim"))
+            .args(["agent", "--bind", "127.0.0.1:0", "--name", "intruder", "--config", "local", "--json"])
+            .args(["--join", &seed])
+            .args(extra)
+            .output()
+            .expect("runs");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "an agent joined without the key: {err}");
+        assert!(err.contains("join failed"), "{err}");
+    }
+
+    // Rotation by hand: add the new key, make it the primary, drop the old.
+    for step in [&[old, new][..], &[new, old][..], &[new][..]] {
+        for f in &files {
+            f.write(step);
+        }
+        for agent in &mut agents {
+            let fingerprints = agent.seen.iter().filter(|v| v["event"] == "keyring").count();
+            let deadline = Clock::read() + limit;
+            while agent.seen.iter().filter(|v| v["event"] == "keyring").count() == fingerprints {
+                let left = deadline.checked_duration_since(Clock::read()).expect("keyring reloaded in time");
+                let v = agent.lines.recv_timeout(left).expect("a line");
+                agent.seen.push(v);
+            }
+        }
+        // Let the cluster run on the new keyring for a few protocol periods.
+        std::thread::sleep(Duration::from_secs(2));
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    for agent in &mut agents {
+        while let Ok(v) = agent.lines.try_recv() {
+            agent.seen.push(v);
+        }
+        let failed: Vec<_> = agent.seen.iter().filter(|v| v["event"] == "failed").collect();
+        assert!(failed.is_empty(), "members were lost during the rotation: {failed:?}");
+        let last = agent.seen.iter().rev().find(|v| v["event"] == "keyring").expect("a keyring line");
+        assert_eq!(last["keys"].as_array().map(Vec::len), Some(1), "{last}");
+    }
+    // The old key no longer gets in; the new one does.
+    let out = Command::new(env!("CARGO_BIN_EXE_swim"))
+        .args(["agent", "--bind", "127.0.0.1:0", "--name", "stale", "--config", "local", "--json"])
+        .args(["--join", &seed, "--key", old])
+        .output()
+        .expect("runs");
+    assert!(!out.status.success(), "an agent with the retired key joined");
+    let mut f = Agent::start_with("f", Some(&seed), &["--key", new]);
+    f.wait_for("joined", "a", limit);
+    agents[0].wait_for("joined", "f", limit);
+}
