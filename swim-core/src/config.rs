@@ -84,7 +84,10 @@ pub struct Config {
     /// Range: 512 ..= 1500.
     pub packet_budget: usize,
     /// The most members the table holds; further strangers are ignored (and
-    /// counted). Bounds memory against a peer inventing members.
+    /// counted). Bounds memory against a peer inventing members: an entry
+    /// costs about 600 bytes while its news is queued (16-byte name, no
+    /// metadata; `swim-core/tests/member_memory.rs` measures it), plus its
+    /// metadata, so the default 100 000 bounds the table near 60 MiB.
     /// Range: 1 ..= 1 000 000.
     pub max_members: NonZeroU32,
     /// The largest metadata a member may carry, in bytes. Range: 0 ..= 512.
@@ -277,7 +280,7 @@ impl Config {
             dead_member_retention: Duration::from_secs(30),
             dead_node_reclaim_time: None,
             packet_budget: 1400,
-            max_members: nz(1_000_000),
+            max_members: nz(100_000),
             max_meta_len: 512,
             max_relays: nz(256),
             max_queued_updates: nz(100_000),
@@ -378,9 +381,9 @@ impl Config {
         if !(MIN_PACKET_BUDGET..=MAX_DATAGRAM).contains(&self.packet_budget) {
             return Err(E::PacketBudget);
         }
-        // The largest alive update (name, address, metadata) and a sync
-        // request must fit one datagram, or a member could never announce
-        // itself.
+        // The largest alive update (name, address, metadata) must fit one
+        // datagram in the largest envelope (label and seal), or a member
+        // could never announce itself.
         let envelope = crate::wire::envelope::max_overhead(&self.label);
         if self.packet_budget < crate::wire::max_alive_len(self.max_meta_len) + envelope {
             return Err(E::MetaTooLongForBudget);

@@ -11,7 +11,7 @@ use alloc::vec::Vec;
 #[cfg(feature = "encryption")]
 use crate::keyring::{Key, Keyring, KeyringError, KeyringOp, NONCE_LEN, TAG_LEN};
 use crate::rng::Random;
-use crate::wire::envelope::{self, FLAG_SEALED, Header, Label, Layout};
+use crate::wire::envelope::{self, Header, Label, Layout};
 use crate::wire::{DecodeError, PacketWriter};
 
 /// Our label, keys and migration mode.
@@ -79,7 +79,7 @@ impl Envelope {
         let mut buf = writer.into_buffer();
         #[cfg(feature = "encryption")]
         if self.sealing() && layout == self.layout() {
-            let head = envelope::write_header(&mut buf, FLAG_SEALED, &self.label);
+            let head = envelope::write_header(&mut buf, envelope::FLAG_SEALED, &self.label);
             let mut nonce = [0u8; NONCE_LEN];
             let (a, b) = (rng.next_u64().to_le_bytes(), rng.next_u64().to_le_bytes());
             nonce[..8].copy_from_slice(&a);

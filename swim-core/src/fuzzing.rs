@@ -243,8 +243,9 @@ fn script(data: &[u8], streams: bool) {
 }
 
 /// The decrypt target: a keyring of two keys opens arbitrary bytes
-/// without panicking; what opens re-seals and opens to the same messages,
-/// and a sealed packet of `data` as its body opens back to it.
+/// without panicking (what opens is decoded too), and a packet sealed
+/// with `data` as its body opens back to exactly it, and not under
+/// another cluster's key.
 #[cfg(feature = "encryption")]
 pub fn decrypt(data: &[u8]) {
     use crate::envelope::Envelope;

@@ -12,9 +12,10 @@
 //!
 //! Nonces are 96 bits drawn from the state machine's injected generator.
 //! Random nonces stay collision-safe (probability below 2^-32) for up to
-//! 2^32 messages under one key (NIST SP 800-38D, §8.3): at 100 datagrams a
-//! second per member that is over a year for a 1,000-member cluster.
-//! Rotate keys well before.
+//! 2^32 messages under one key (NIST SP 800-38D, §8.3), counted over the
+//! whole cluster: `n` members sending `r` packets a second each reach it
+//! after `2^32 / (n r)` seconds (a thousand members at 5 datagrams a
+//! second: about ten days). Rotate keys well before.
 
 use alloc::vec::Vec;
 use core::fmt;

@@ -183,6 +183,11 @@ impl Members {
             .is_some()
     }
 
+    /// Whether `name` is a live member at `addr`.
+    pub(crate) fn is_live_member_at(&self, name: &str, addr: core::net::SocketAddr) -> bool {
+        self.id_of(name).and_then(|id| self.get(id)).is_some_and(|m| m.state.is_live() && m.addr.get() == addr)
+    }
+
     /// Moves a member to a new address, keeping the address index in step.
     pub(crate) fn set_addr(&mut self, id: MemberId, addr: core::net::SocketAddr) {
         let Some(old) = self.get(id).map(|m| m.addr.get()) else { return };

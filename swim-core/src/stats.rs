@@ -48,8 +48,9 @@ pub struct Stats {
     /// Pings addressed to another member name (a reused address).
     pub misdirected: u64,
     /// Ping-reqs and queries from senders that are not live members at
-    /// their address, dropped: serving them would let a forged source
-    /// aim our traffic at a victim.
+    /// their address, and ping-reqs naming a target that is not a live
+    /// member at the given address, dropped: serving them would let a
+    /// forged source aim our traffic at a victim.
     pub strangers_refused: u64,
     /// New member names refused by `member_admission_rate`.
     pub admissions_refused: u64,
@@ -89,6 +90,9 @@ pub struct Stats {
     pub broadcasts_duplicate: u64,
     /// Broadcasts dropped as older than the deduplication window.
     pub broadcasts_too_old: u64,
+    /// Broadcasts dropped because their Lamport time was implausibly far
+    /// ahead of ours (more than 2^32): forgeries aimed at the clock.
+    pub broadcasts_too_far: u64,
 }
 
 impl Stats {

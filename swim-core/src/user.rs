@@ -25,7 +25,16 @@ pub(crate) enum Arrival {
     Duplicate,
     /// Older than the deduplication window.
     TooOld,
+    /// Further ahead of our clock than [`MAX_LEAP`]: a forgery meant to
+    /// run the clock out of its range, dropped.
+    TooFar,
 }
+
+/// The furthest ahead of our clock an arriving broadcast may be. Honest
+/// clocks differ by the broadcasts one member has not seen yet, far below
+/// this; a forged time near the top of the range would otherwise push
+/// every clock there for good.
+pub(crate) const MAX_LEAP: u64 = 1 << 32;
 
 /// Counters of the user-data part.
 #[derive(Clone, Debug, Default)]
@@ -33,6 +42,7 @@ pub(crate) struct Counters {
     pub(crate) delivered: u64,
     pub(crate) duplicates: u64,
     pub(crate) too_old: u64,
+    pub(crate) too_far: u64,
 }
 
 /// The Lamport clock, the deduplication window and the application state.
@@ -74,6 +84,10 @@ impl UserData {
     /// A broadcast arrived: advance the clock past it and decide whether
     /// it is new.
     pub(crate) fn arrive(&mut self, ltime: u64, from: &MemberName) -> Arrival {
+        if ltime > self.clock.saturating_add(MAX_LEAP) {
+            self.counters.too_far += 1;
+            return Arrival::TooFar;
+        }
         self.clock = self.clock.max(ltime.saturating_add(1));
         if ltime < self.floor {
             self.counters.too_old += 1;
@@ -124,6 +138,17 @@ mod tests {
         assert_eq!(u.clock(), 8);
         assert_eq!(u.stamp(&name("me")), 8);
         assert_eq!(u.arrive(8, &name("me")), Arrival::Duplicate);
+    }
+
+    #[test]
+    fn a_forged_time_cannot_run_the_clock_out() {
+        let mut u = UserData::new(&Config::lan());
+        assert_eq!(u.arrive(u64::MAX - 1, &name("x")), Arrival::TooFar);
+        assert_eq!(u.clock(), 0, "the clock did not move");
+        assert_eq!(u.arrive(MAX_LEAP, &name("x")), Arrival::New);
+        assert_eq!(u.clock(), MAX_LEAP + 1);
+        assert_eq!(u.arrive(3 * MAX_LEAP, &name("x")), Arrival::TooFar);
+        assert_eq!(u.counters.too_far, 2);
     }
 
     #[test]

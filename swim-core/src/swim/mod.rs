@@ -333,7 +333,8 @@ impl<R: Rng> Swim<R> {
     /// at its address may be anyone, its address forged: it gets answers
     /// no larger than what it sent (a bare ack) and no work done for it
     /// (no relayed probe, no query answer), so the node cannot be used to
-    /// amplify traffic at a victim.
+    /// amplify traffic at a victim. A relayed probe goes only to a live
+    /// member at the address we know for it.
     fn on_message(&mut self, now: Instant, from: SocketAddr, msg: &Message<'_>, accused: bool) {
         let me = self.membership.local().name.as_str();
         let known = || self.membership.table.is_live_at(from);
@@ -346,6 +347,13 @@ impl<R: Rng> Swim<R> {
                 self.detector.on_ping(from, seq, target, me, refutation, piggyback, &mut self.outbox);
             }
             Message::PingReq { .. } | Message::Query { .. } if !known() => {
+                self.detector.counters.strangers_refused += 1
+            }
+            // Even a member (or a forged source that looks like one) only
+            // gets probes sent to where we know the target lives.
+            Message::PingReq { target, addr, .. }
+                if target != me && !self.membership.table.is_live_member_at(target, addr) =>
+            {
                 self.detector.counters.strangers_refused += 1
             }
             Message::PingReq { seq, target, addr } => self.detector.on_ping_req(
@@ -552,6 +560,7 @@ impl<R> Swim<R> {
             broadcasts_delivered: self.user.counters.delivered,
             broadcasts_duplicate: self.user.counters.duplicates,
             broadcasts_too_old: self.user.counters.too_old,
+            broadcasts_too_far: self.user.counters.too_far,
         }
     }
 

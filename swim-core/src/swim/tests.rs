@@ -222,8 +222,12 @@ fn ping_req_is_relayed_and_nacked_when_the_target_is_silent() {
     let req = Message::PingReq { seq: 42, target: "c", addr: addr(3) };
     assert!(sent(&b.handle_packet(at(0), addr(1), &packet(core::slice::from_ref(&req))).unwrap()).is_empty());
     assert_eq!(b.stats().strangers_refused, 1);
-    b.handle_packet(at(0), addr(1), &packet(&[alive("a", 0, 1)])).unwrap();
-    // Use up the retransmissions of a's alive, so answers are bare.
+    b.handle_packet(at(0), addr(1), &packet(&[alive("a", 0, 1), alive("c", 0, 3)])).unwrap();
+    // Nor is a member asking for a probe of an address the target is not at.
+    let elsewhere = Message::PingReq { seq: 41, target: "c", addr: addr(9) };
+    assert!(sent(&b.handle_packet(at(0), addr(1), &packet(&[elsewhere])).unwrap()).is_empty());
+    assert_eq!(b.stats().strangers_refused, 2);
+    // Use up the retransmissions of the alives, so answers are bare.
     for seq in 0..20 {
         b.handle_packet(at(0), addr(1), &packet(&[Message::Ping { seq, target: "b" }])).unwrap();
     }
