@@ -169,3 +169,50 @@ fn a_flood_of_fresh_names_grows_tables_no_faster_than_the_admission_rate() {
     assert!(refused as usize > names / 2, "{refused} refused");
     assert!(largest < names as u64 / 5, "{largest}");
 }
+
+/// Two clusters with different labels on one network: a node of one that
+/// is given a seed of the other cannot join it, and their gossip never
+/// mixes, with or without a key.
+#[test]
+fn clusters_with_different_labels_never_merge() {
+    use swim_core::{Identity, Key, Label, Swim};
+    use swim_sim::net::NodeSpec;
+    for keyed in [false, true] {
+        let seed = seed_from_env(13);
+        let net = NetConfig { seed, ..NetConfig::default() };
+        let mut sim = Sim::with_nodes(
+            8,
+            net,
+            Box::new(move |spec: NodeSpec| {
+                let label = Label::new(if spec.index < 4 { "blue" } else { "green" }).expect("short");
+                let config = Config::lan().with_label(label);
+                let mut swim = Swim::new(config, Identity::new(spec.name, spec.addr), spec.rng)?;
+                if keyed {
+                    swim.install_key(Key::new([5; 32]))?;
+                }
+                Ok(swim)
+            }),
+        )
+        .unwrap();
+        for i in [1, 2, 3] {
+            sim.schedule(0, Command::Join { node: i, seeds: vec![0] }).unwrap();
+        }
+        for i in [5, 6, 7] {
+            sim.schedule(0, Command::Join { node: i, seeds: vec![4] }).unwrap();
+        }
+        // Crossed seeds: each side is pointed at the other.
+        sim.schedule(5_000, Command::Join { node: 3, seeds: vec![4, 5] }).unwrap();
+        sim.schedule(5_000, Command::Join { node: 7, seeds: vec![0, 1] }).unwrap();
+        sim.run_until(120_000, &mut |_, _, _: &swim_core::Event| Flow::Continue);
+        let mut rejected = 0;
+        for i in 0..8 {
+            let node = sim.node(i).unwrap();
+            let names: Vec<String> = node.members().map(|m| m.name.as_str().to_owned()).collect();
+            let own = if i < 4 { 0..4 } else { 4..8 };
+            assert_eq!(names.len(), 4, "node {i} (keyed: {keyed}) holds {names:?}; SWIM_SEED={seed}");
+            assert!(names.iter().all(|n| own.contains(&n[1..].parse::<usize>().unwrap())), "{names:?}");
+            rejected += node.stats().rejected[swim_core::wire::DecodeError::Label.index()];
+        }
+        assert!(rejected > 0, "the crossed joins reached the other cluster and were rejected");
+    }
+}
