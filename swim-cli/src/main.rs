@@ -28,6 +28,7 @@ mod keys;
 mod loopback;
 mod output;
 mod procstat;
+mod replay;
 
 use std::process::ExitCode;
 
@@ -58,6 +59,9 @@ enum Command {
     /// Print a new random AES-256 key, base64, for `agent --key` or a
     /// keyring file.
     Keygen,
+    /// Re-run recorded traces (a file, or a directory from `sim --record`)
+    /// and check every output digest; report the first divergence.
+    Replay(replay::ReplayArgs),
 }
 
 /// Which async runtime runs the nodes.
@@ -131,6 +135,7 @@ fn main() -> ExitCode {
         Command::Sim(args) => swim_sim::runner::run(&args).map(|lines| lines.iter().for_each(|l| println!("{l}"))),
         Command::Loopback(args) => loopback::run(args),
         Command::Keygen => keys::generate().map(|k| println!("{k}")),
+        Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

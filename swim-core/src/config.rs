@@ -22,7 +22,7 @@ use crate::wire::{Label, MAX_DATAGRAM, MIN_PACKET_BUDGET};
 /// assert_eq!(c.validate(), Ok(()));
 /// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
-#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
 #[non_exhaustive]
 pub struct Config {
     /// The protocol period `T`: how often a member probes `probe_targets`

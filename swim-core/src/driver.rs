@@ -58,6 +58,15 @@ pub trait Machine {
 
     /// Takes back a sent datagram's buffer (see [`Swim::recycle`]).
     fn recycle(&mut self, packet: Datagram);
+
+    /// The header a trace of this machine starts with, given the seed its
+    /// generator was built from; `None` for machines that cannot be
+    /// replayed from a header.
+    #[cfg(feature = "trace")]
+    fn trace_header(&self, seed: u64) -> Option<crate::trace::TraceHeader> {
+        let _ = seed;
+        None
+    }
 }
 
 impl<R: Rng> Machine for Swim<R> {
@@ -67,6 +76,11 @@ impl<R: Rng> Machine for Swim<R> {
 
     fn recycle(&mut self, packet: Datagram) {
         Swim::recycle(self, packet);
+    }
+
+    #[cfg(feature = "trace")]
+    fn trace_header(&self, seed: u64) -> Option<crate::trace::TraceHeader> {
+        Some(crate::trace::TraceHeader::new(seed, self.config(), self.local()))
     }
 }
 
@@ -104,6 +118,8 @@ pub struct Driver {
     out: Vec<Action>,
     deadline: Option<Instant>,
     digest: Digest,
+    #[cfg(feature = "trace")]
+    recorder: Option<crate::trace::TraceWriter>,
 }
 
 impl Driver {
@@ -120,6 +136,8 @@ impl Driver {
         M: Machine + ?Sized,
         T: Transport + ?Sized,
     {
+        #[cfg(feature = "trace")]
+        let owned = self.recorder.is_some().then(|| crate::io::OwnedInput::from(input));
         let result = machine.handle(now, input, &mut self.out);
         if !self.out.is_empty() {
             self.digest.time(now);
@@ -147,7 +165,33 @@ impl Driver {
             }
         }
         self.out.shrink_to(crate::outbox::KEPT_CAPACITY);
+        #[cfg(feature = "trace")]
+        if let (Some(rec), Some(input)) = (self.recorder.as_mut(), owned) {
+            rec.push(&crate::trace::TraceRecord { at: now, input, digest: self.digest.value() });
+        }
         result
+    }
+
+    /// Records every input from now on, with the running digest after it,
+    /// into `writer` (which already holds the member's header). Recording
+    /// changes nothing the machine sees or emits.
+    #[cfg(feature = "trace")]
+    pub fn record(&mut self, writer: crate::trace::TraceWriter) {
+        self.recorder = Some(writer);
+    }
+
+    /// Stops recording; the trace is flushed to its sink.
+    #[cfg(feature = "trace")]
+    pub fn stop_recording(&mut self) {
+        self.recorder = None;
+    }
+
+    /// Hands buffered trace bytes to the sink.
+    #[cfg(feature = "trace")]
+    pub fn flush_trace(&mut self) {
+        if let Some(rec) = self.recorder.as_mut() {
+            rec.flush();
+        }
     }
 
     /// The deadline last asked for, if any.

@@ -136,6 +136,8 @@ pub mod suspicion;
 mod swim;
 pub mod time;
 mod timers;
+#[cfg(feature = "trace")]
+pub mod trace;
 mod user;
 pub mod wire;
 

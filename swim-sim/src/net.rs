@@ -93,6 +93,8 @@ pub struct NodeSpec {
     pub rng: SimRng,
     /// How many times it has been restarted.
     pub restarts: u64,
+    /// The seed `rng` was built from (recorded in traces).
+    pub seed: u64,
 }
 
 /// Makes a node from its [`NodeSpec`].
@@ -380,6 +382,8 @@ pub struct Sim<N = Swim<SimRng>> {
     tap: Option<Tap>,
     invariant: Option<Invariant<N>>,
     violation: Option<String>,
+    /// Where this run's traces go, when recording.
+    record: Option<std::path::PathBuf>,
 }
 
 impl Sim<Swim<SimRng>> {
@@ -398,9 +402,14 @@ impl<N: Machine> Sim<N> {
     /// `n` nodes built by `factory` (which is called again for a restart).
     pub fn with_nodes(n: usize, net: NetConfig, mut factory: Factory<N>) -> Result<Self, SimError> {
         let mut nodes = Vec::with_capacity(n);
+        let record = recording::next_run();
         for i in 0..n {
-            let machine = factory(spec(net.seed, i, 0, node_addr(i))?).map_err(SimError::Node)?;
-            nodes.push(Slot { machine, driver: Driver::new(), restarts: 0 });
+            let spec = spec(net.seed, i, 0, node_addr(i))?;
+            let seed = spec.seed;
+            let machine = factory(spec).map_err(SimError::Node)?;
+            let mut driver = Driver::new();
+            recording::start(&record, &mut driver, &machine, i, 0, seed);
+            nodes.push(Slot { machine, driver, restarts: 0 });
         }
         let network = Network {
             rng: SimRng::seed_from_u64(mix(net.seed, 0)),
@@ -420,7 +429,7 @@ impl<N: Machine> Sim<N> {
             ends: BTreeMap::new(),
             next_inbound: vec![0; n],
         };
-        let mut sim = Sim { nodes, network, factory, tap: None, invariant: None, violation: None };
+        let mut sim = Sim { nodes, network, factory, tap: None, invariant: None, violation: None, record };
         for i in 0..n {
             sim.network.push(0, Item::Command(Command::Input { node: i, input: OwnedInput::Timeout }));
         }
@@ -660,8 +669,11 @@ impl<N: Machine> Sim<N> {
                 let Ok(spec) = spec(self.network.net.seed, node, restarts, self.network.addrs[node]) else {
                     return;
                 };
+                let seed = spec.seed;
                 if let Ok(machine) = (self.factory)(spec) {
-                    self.nodes[node] = Slot { machine, driver: Driver::new(), restarts };
+                    let mut driver = Driver::new();
+                    recording::start(&self.record, &mut driver, &machine, node, restarts, seed);
+                    self.nodes[node] = Slot { machine, driver, restarts };
                     self.network.crashed[node] = false;
                     self.network.wake_at[node] = None;
                     let seeds: Vec<SocketAddr> = seeds.into_iter().map(|s| self.network.addrs[s]).collect();
@@ -708,9 +720,60 @@ impl<N: Machine> Sim<N> {
     }
 }
 
+/// Recording every node's trace: one directory per simulated run, one file
+/// per node life (`n{i}.trace`, `n{i}.r{k}.trace` after the k-th restart).
+pub mod recording {
+    use core::sync::atomic::{AtomicUsize, Ordering};
+    use std::path::{Path, PathBuf};
+    use std::sync::Mutex;
+
+    use swim_core::Driver;
+    use swim_core::driver::Machine;
+    use swim_core::trace::TraceWriter;
+
+    static DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    /// Records every simulated run from now on under `dir` (`run0`,
+    /// `run1`, ... for scenarios that run several), or stops with `None`.
+    pub fn record_to(dir: Option<&Path>) {
+        if let Ok(mut d) = DIR.lock() {
+            *d = dir.map(Path::to_path_buf);
+        }
+        RUNS.store(0, Ordering::SeqCst);
+    }
+
+    /// The directory of the next run, created, when recording.
+    pub(crate) fn next_run() -> Option<PathBuf> {
+        let base = DIR.lock().ok()?.clone()?;
+        let dir = base.join(format!("run{}", RUNS.fetch_add(1, Ordering::SeqCst)));
+        std::fs::create_dir_all(&dir).ok()?;
+        Some(dir)
+    }
+
+    /// Starts recording node `i`'s life `restarts` into `dir`.
+    pub(crate) fn start<N: Machine>(
+        dir: &Option<PathBuf>,
+        driver: &mut Driver,
+        machine: &N,
+        i: usize,
+        restarts: u64,
+        seed: u64,
+    ) {
+        let (Some(dir), Some(header)) = (dir, machine.trace_header(seed)) else { return };
+        let name = if restarts == 0 { format!("n{i}.trace") } else { format!("n{i}.r{restarts}.trace") };
+        let Ok(mut file) = std::fs::File::create(dir.join(name)) else { return };
+        let sink = move |b: &[u8]| {
+            let _ = std::io::Write::write_all(&mut file, b);
+        };
+        driver.record(TraceWriter::new(&header, Box::new(sink)));
+    }
+}
+
 fn spec(seed: u64, i: usize, restarts: u64, addr: SocketAddr) -> Result<NodeSpec, SimError> {
     // Names of the form n{i} are always valid.
     let name = MemberName::new(&node_name(i)).map_err(|_| SimError::NoSuchNode(i))?;
     let stream = (i as u64 + 1) + restarts.wrapping_mul(1 << 32);
-    Ok(NodeSpec { index: i, name, addr, rng: SimRng::seed_from_u64(mix(seed, stream)), restarts })
+    let seed = mix(seed, stream);
+    Ok(NodeSpec { index: i, name, addr, rng: SimRng::seed_from_u64(seed), restarts, seed })
 }

@@ -23,6 +23,10 @@ pub struct SimArgs {
     /// One-way packet latency in virtual ms.
     #[arg(long, global = true, default_value_t = 1)]
     pub latency_ms: u64,
+    /// Record every node's trace under DIR (`run0/n0.trace`, ... one
+    /// directory per simulated run), for `swim replay`.
+    #[arg(long, global = true, value_name = "DIR")]
+    pub record: Option<std::path::PathBuf>,
 }
 
 /// The scenarios.
@@ -87,6 +91,10 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         return Err("--nodes must be at least 1".into());
     }
     let p = Params { n: args.nodes, seed: args.seed, latency_ms: args.latency_ms, config: Config::lan() };
+    if let Some(dir) = &args.record {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        crate::net::recording::record_to(Some(dir));
+    }
     let lines = match args.scenario {
         Scenario::S1 => vec![scenario::s1(&p)],
         Scenario::S2 { runs } => vec![scenario::s2(&p, runs.max(1))],

@@ -96,6 +96,14 @@ impl serde::Serialize for Label {
     }
 }
 
+#[cfg(feature = "serde")]
+impl<'de> serde::Deserialize<'de> for Label {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let bytes = <alloc::vec::Vec<u8>>::deserialize(d)?;
+        Label::from_bytes(&bytes).map_err(|_| serde::de::Error::custom("label longer than 255 bytes"))
+    }
+}
+
 /// A label longer than [`MAX_LABEL_LEN`] bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct LabelTooLong;

@@ -1,0 +1,359 @@
+//! Traces: one member's life, recorded input by input, so that it can be
+//! re-run offline exactly (`swim replay`). A `Swim` is deterministic for a
+//! configuration, a generator seed and a sequence of `(now, input)`; a
+//! trace holds exactly that, plus the running [`Digest`](crate::Digest) of everything the
+//! member emitted after each input, so a replay can say where it first
+//! went another way. docs/trace.md specifies the bytes.
+//!
+//! ```text
+//! "SWIMTRC\0" | version (u16 LE) | header length (u32 LE) | header | record | record | ...
+//! record = length (u32 LE) | postcard(TraceRecord)
+//! ```
+//!
+//! Writing is streaming with a bounded buffer: records collect in a
+//! buffer that goes to the [`TraceSink`] whenever it passes
+//! [`FLUSH_BYTES`] (and on [`TraceWriter::flush`] or drop). The core never
+//! does I/O itself: the sink is the caller's.
+
+use alloc::boxed::Box;
+use alloc::string::String;
+use alloc::vec::Vec;
+use core::fmt;
+use core::net::SocketAddr;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::Config;
+use crate::driver::{Driver, Transport};
+use crate::io::{Action, Event, OwnedInput, StreamId};
+use crate::name::MemberName;
+use crate::swim::{Identity, Swim};
+use crate::time::Instant;
+use crate::wire::Datagram;
+
+/// The first bytes of every trace.
+pub const MAGIC: [u8; 8] = *b"SWIMTRC\0";
+/// The format version this build writes and reads.
+pub const TRACE_VERSION: u16 = 1;
+/// Buffered bytes that trigger a write to the sink.
+pub const FLUSH_BYTES: usize = 64 * 1024;
+/// The largest record a reader accepts (a stream frame and its framing).
+pub const MAX_RECORD: usize = crate::wire::MAX_FRAME + 1024;
+
+/// Who the member is and how it was built: what a replay needs to build
+/// it again.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceHeader {
+    /// The seed of its generator (`Xoshiro256PlusPlus::seed_from_u64` in
+    /// every runtime of this repository).
+    pub seed: u64,
+    /// Its configuration.
+    pub config: Config,
+    /// Its name.
+    pub name: String,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// Its metadata at start.
+    pub meta: Vec<u8>,
+}
+
+impl TraceHeader {
+    /// The header of a member built with `config`, `identity` and a
+    /// generator seeded with `seed`.
+    pub fn new(seed: u64, config: &Config, identity: &Identity) -> Self {
+        TraceHeader {
+            seed,
+            config: config.clone(),
+            name: identity.name.as_str().into(),
+            addr: identity.addr,
+            meta: identity.meta.clone(),
+        }
+    }
+
+    /// The member's identity.
+    pub fn identity(&self) -> Result<Identity, TraceError> {
+        let name = MemberName::new(&self.name).map_err(|_| TraceError::Malformed { records: 0 })?;
+        Ok(Identity { name, addr: self.addr, meta: self.meta.clone() })
+    }
+}
+
+/// One input as the member got it, and the digest of everything it had
+/// emitted once the input was handled.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TraceRecord {
+    /// When (the `now` given with the input).
+    pub at: Instant,
+    /// The input.
+    pub input: OwnedInput,
+    /// The driver's running digest after it.
+    pub digest: u64,
+}
+
+/// Why a trace cannot be read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TraceError {
+    /// The file does not start with [`MAGIC`]: not a trace.
+    NotATrace,
+    /// A format version this build does not read.
+    Version(u16),
+    /// The file ends inside the header or a record (after `records`
+    /// whole records): cut short, as by a crash while writing.
+    Truncated {
+        /// Whole records before the cut.
+        records: usize,
+    },
+    /// The header or a record does not decode (after `records` records).
+    Malformed {
+        /// Whole records before the bad one.
+        records: usize,
+    },
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceError::NotATrace => f.write_str("not a swim trace (bad magic)"),
+            TraceError::Version(v) => write!(f, "trace format version {v}; this build reads {TRACE_VERSION}"),
+            TraceError::Truncated { records } => write!(f, "trace cut short after {records} records"),
+            TraceError::Malformed { records } => write!(f, "trace corrupt after {records} records"),
+        }
+    }
+}
+
+impl core::error::Error for TraceError {}
+
+/// Where trace bytes go (a file, a socket, memory).
+pub trait TraceSink {
+    /// Takes the next bytes of the trace.
+    fn write(&mut self, bytes: &[u8]);
+}
+
+impl<F: FnMut(&[u8])> TraceSink for F {
+    fn write(&mut self, bytes: &[u8]) {
+        self(bytes)
+    }
+}
+
+/// Encodes a trace into a sink, record by record.
+pub struct TraceWriter {
+    buf: Vec<u8>,
+    sink: Box<dyn TraceSink + Send>,
+}
+
+impl fmt::Debug for TraceWriter {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TraceWriter").field("buffered", &self.buf.len()).finish_non_exhaustive()
+    }
+}
+
+impl TraceWriter {
+    /// A trace of the member described by `header`, into `sink`.
+    pub fn new(header: &TraceHeader, sink: Box<dyn TraceSink + Send>) -> Self {
+        let mut buf = Vec::with_capacity(FLUSH_BYTES);
+        buf.extend_from_slice(&MAGIC);
+        buf.extend_from_slice(&TRACE_VERSION.to_le_bytes());
+        let body = postcard::to_allocvec(header).unwrap_or_default();
+        buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        buf.extend_from_slice(&body);
+        let mut w = TraceWriter { buf, sink };
+        w.flush();
+        w
+    }
+
+    /// Appends one record.
+    pub fn push(&mut self, record: &TraceRecord) {
+        let at = self.buf.len();
+        self.buf.extend_from_slice(&[0; 4]);
+        match postcard::to_extend(record, core::mem::take(&mut self.buf)) {
+            Ok(buf) => self.buf = buf,
+            Err(_) => return,
+        }
+        let len = (self.buf.len() - at - 4) as u32;
+        self.buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        if self.buf.len() >= FLUSH_BYTES {
+            self.flush();
+        }
+    }
+
+    /// Hands everything buffered to the sink.
+    pub fn flush(&mut self) {
+        if !self.buf.is_empty() {
+            self.sink.write(&self.buf);
+            self.buf.clear();
+        }
+    }
+}
+
+impl Drop for TraceWriter {
+    fn drop(&mut self) {
+        self.flush();
+    }
+}
+
+/// Reads a trace: its header, then its records in order.
+#[derive(Debug)]
+pub struct TraceReader<'a> {
+    /// The member the trace is of.
+    pub header: TraceHeader,
+    rest: &'a [u8],
+    records: usize,
+}
+
+impl<'a> TraceReader<'a> {
+    /// Checks the magic and version and decodes the header.
+    pub fn new(bytes: &'a [u8]) -> Result<Self, TraceError> {
+        if bytes.len() < MAGIC.len() || bytes[..MAGIC.len()] != MAGIC {
+            return Err(TraceError::NotATrace);
+        }
+        let rest = &bytes[MAGIC.len()..];
+        let (version, rest) = split::<2>(rest).ok_or(TraceError::Truncated { records: 0 })?;
+        let version = u16::from_le_bytes(version);
+        if version != TRACE_VERSION {
+            return Err(TraceError::Version(version));
+        }
+        let (len, rest) = split::<4>(rest).ok_or(TraceError::Truncated { records: 0 })?;
+        let len = u32::from_le_bytes(len) as usize;
+        if rest.len() < len {
+            return Err(TraceError::Truncated { records: 0 });
+        }
+        let (body, rest) = rest.split_at(len);
+        let header = postcard::from_bytes(body).map_err(|_| TraceError::Malformed { records: 0 })?;
+        Ok(TraceReader { header, rest, records: 0 })
+    }
+}
+
+fn split<const N: usize>(b: &[u8]) -> Option<([u8; N], &[u8])> {
+    let head = b.get(..N)?;
+    let mut a = [0; N];
+    a.copy_from_slice(head);
+    Some((a, &b[N..]))
+}
+
+impl Iterator for TraceReader<'_> {
+    type Item = Result<TraceRecord, TraceError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.rest.is_empty() {
+            return None;
+        }
+        let records = self.records;
+        let Some((len, rest)) = split::<4>(self.rest) else {
+            self.rest = &[];
+            return Some(Err(TraceError::Truncated { records }));
+        };
+        let len = u32::from_le_bytes(len) as usize;
+        if len > MAX_RECORD {
+            self.rest = &[];
+            return Some(Err(TraceError::Malformed { records }));
+        }
+        if rest.len() < len {
+            self.rest = &[];
+            return Some(Err(TraceError::Truncated { records }));
+        }
+        let (body, rest) = rest.split_at(len);
+        self.rest = rest;
+        self.records += 1;
+        Some(postcard::from_bytes(body).map_err(|_| {
+            self.rest = &[];
+            TraceError::Malformed { records }
+        }))
+    }
+}
+
+/// Where a replay first went another way than the recording.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Divergence {
+    /// The input's index (0 is the first record).
+    pub index: usize,
+    /// Its time.
+    pub at: Instant,
+    /// The input.
+    pub input: OwnedInput,
+    /// The digest recorded after it.
+    pub expected: u64,
+    /// The digest the replay reached.
+    pub actual: u64,
+    /// What the replay emitted for it.
+    pub actions: Vec<Action>,
+}
+
+/// A trace re-run: how far it went and, if it did, where it diverged.
+#[derive(Debug)]
+pub struct Replayed<R> {
+    /// The member as the replay left it (for inspection).
+    pub swim: Swim<R>,
+    /// Inputs re-run.
+    pub inputs: usize,
+    /// Time of the last input re-run.
+    pub last_at: Option<Instant>,
+    /// The first input after which the digests differ.
+    pub divergence: Option<Divergence>,
+    /// Every input and what the replay emitted for it, when asked.
+    pub listing: Vec<(TraceRecord, Vec<Action>)>,
+}
+
+/// A transport that keeps the actions of the input being handled.
+struct Keep(Vec<Action>);
+
+impl Transport for Keep {
+    fn send(&mut self, to: SocketAddr, packet: Datagram) -> Option<Datagram> {
+        self.0.push(Action::Send { to, packet });
+        None
+    }
+    fn set_timer(&mut self, at: Instant) {
+        self.0.push(Action::SetTimer(at));
+    }
+    fn event(&mut self, event: Event) {
+        self.0.push(Action::Event(event));
+    }
+    fn open_stream(&mut self, id: StreamId, to: SocketAddr) {
+        self.0.push(Action::OpenStream { id, to });
+    }
+    fn send_frame(&mut self, id: StreamId, frame: Datagram) -> Option<Datagram> {
+        self.0.push(Action::SendFrame { id, frame });
+        None
+    }
+    fn close_stream(&mut self, id: StreamId) {
+        self.0.push(Action::CloseStream { id });
+    }
+}
+
+/// Re-runs the trace in `bytes` on a member built from its header with
+/// the generator `rng(seed)`, checking the digest after every input; stops
+/// at the first divergence, after `until` inputs, or at the end. With
+/// `list`, keeps every input and its actions.
+pub fn replay<R: rand_core::Rng>(
+    bytes: &[u8],
+    rng: impl FnOnce(u64) -> R,
+    until: Option<usize>,
+    list: bool,
+) -> Result<Replayed<R>, TraceError> {
+    let reader = TraceReader::new(bytes)?;
+    let header = reader.header.clone();
+    let mut swim = Swim::new(header.config.clone(), header.identity()?, rng(header.seed))
+        .map_err(|_| TraceError::Malformed { records: 0 })?;
+    let mut driver = Driver::new();
+    let mut keep = Keep(Vec::new());
+    let (mut inputs, mut last_at, mut divergence, mut listing) = (0, None, None, Vec::new());
+    for record in reader {
+        if until.is_some_and(|u| inputs >= u) {
+            break;
+        }
+        let record = record?;
+        keep.0.clear();
+        let _ = driver.handle(&mut swim, record.at, record.input.as_input(), &mut keep);
+        inputs += 1;
+        last_at = Some(record.at);
+        let actual = driver.digest().value();
+        if actual != record.digest {
+            let actions = core::mem::take(&mut keep.0);
+            let (index, at, expected) = (inputs - 1, record.at, record.digest);
+            divergence = Some(Divergence { index, at, input: record.input, expected, actual, actions });
+            break;
+        }
+        if list {
+            listing.push((record, core::mem::take(&mut keep.0)));
+        }
+    }
+    Ok(Replayed { swim, inputs, last_at, divergence, listing })
+}

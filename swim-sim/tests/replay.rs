@@ -1,0 +1,94 @@
+//! Recording a simulated cluster and replaying every node: digest for
+//! digest identical; a changed configuration, a changed input or a cut
+//! file is reported.
+
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
+use swim_core::Config;
+use swim_core::trace::{TraceError, TraceReader, TraceRecord, TraceWriter, replay};
+use swim_sim::net::{Command, Flow, NetConfig, Sim, recording, seed_from_env};
+
+fn rng(seed: u64) -> Xoshiro256PlusPlus {
+    Xoshiro256PlusPlus::seed_from_u64(seed)
+}
+
+/// Rewrites a trace with `edit` applied to its header and records.
+fn rewrite(bytes: &[u8], edit: impl Fn(&mut swim_core::trace::TraceHeader, usize, &mut TraceRecord)) -> Vec<u8> {
+    let reader = TraceReader::new(bytes).expect("a trace");
+    let mut header = reader.header.clone();
+    let mut records: Vec<TraceRecord> = reader.map(|r| r.expect("whole")).collect();
+    let mut dummy = records[0].clone();
+    edit(&mut header, usize::MAX, &mut dummy);
+    for (i, r) in records.iter_mut().enumerate() {
+        edit(&mut header, i, r);
+    }
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let sink_out = out.clone();
+        let mut w = TraceWriter::new(&header, Box::new(move |b: &[u8]| sink_out.lock().unwrap().extend_from_slice(b)));
+        for r in &records {
+            w.push(r);
+        }
+    }
+    out.lock().unwrap().clone()
+}
+
+#[test]
+fn every_node_of_a_recorded_run_replays_identically_and_changes_are_caught() {
+    let seed = seed_from_env(21);
+    let dir = std::env::temp_dir().join(format!("swim-replay-test-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    recording::record_to(Some(&dir));
+    let n = 8;
+    let mut sim = Sim::new(n, Config::lan(), NetConfig { seed, loss: 0.05, ..NetConfig::default() }).unwrap();
+    recording::record_to(None);
+    for i in 1..n {
+        sim.schedule(0, Command::Join { node: i, seeds: vec![0] }).unwrap();
+    }
+    sim.schedule(20_000, Command::Crash(5)).unwrap();
+    sim.schedule(40_000, Command::Leave(6)).unwrap();
+    sim.schedule(50_000, Command::Restart { node: 5, seeds: vec![0], new_addr: true }).unwrap();
+    sim.run_until(90_000, &mut |_, _, _: &swim_core::Event| Flow::Continue);
+    drop(sim); // flushes every trace
+
+    let run = dir.join("run0");
+    let mut files: Vec<_> = std::fs::read_dir(&run).unwrap().map(|e| e.unwrap().path()).collect();
+    files.sort();
+    assert_eq!(files.len(), n + 1, "a file per node, and one for the restarted life: {files:?}");
+    let mut total = 0;
+    for f in &files {
+        let bytes = std::fs::read(f).unwrap();
+        let r = replay(&bytes, rng, None, false).unwrap();
+        assert_eq!(r.divergence, None, "{} diverged; SWIM_SEED={seed}", f.display());
+        assert!(r.inputs > 50, "{}: {} inputs", f.display(), r.inputs);
+        total += r.inputs;
+    }
+    assert!(total > 1000, "{total}");
+
+    let bytes = std::fs::read(run.join("n1.trace")).unwrap();
+    // A build that behaves differently: another probe interval.
+    let changed = rewrite(&bytes, |h, i, _| {
+        if i == usize::MAX {
+            h.config.probe_interval = swim_core::Duration::from_millis(900);
+        }
+    });
+    let d = replay(&changed, rng, None, false).unwrap().divergence.expect("a changed build diverges");
+    assert!(d.expected != d.actual);
+    // One input changed: the divergence is found at it (or the first
+    // input whose output it changes).
+    let changed = rewrite(&bytes, |_, i, r| {
+        if i == 40 {
+            r.at = swim_core::Instant::from_millis(r.at.as_millis() + 1);
+        }
+    });
+    let d = replay(&changed, rng, None, false).unwrap().divergence.expect("a changed input diverges");
+    assert!(d.index >= 40, "{}", d.index);
+    // Cut short, or not a trace at all.
+    let cut = &bytes[..bytes.len() - 3];
+    let r = replay(cut, rng, None, false);
+    assert!(matches!(r, Err(TraceError::Truncated { .. })), "{r:?}");
+    assert!(matches!(replay(b"hello, world", rng, None, false), Err(TraceError::NotATrace)));
+    // --until stops there.
+    assert_eq!(replay(&bytes, rng, Some(10), false).unwrap().inputs, 10);
+    let _ = std::fs::remove_dir_all(&dir);
+}
