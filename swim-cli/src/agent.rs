@@ -48,6 +48,10 @@ pub(crate) struct AgentArgs {
     /// Cluster label: members with another label are ignored.
     #[arg(long, value_name = "NAME")]
     label: Option<String>,
+    /// Record this member's trace to FILE, for `swim replay`
+    /// (docs/trace.md).
+    #[arg(long, value_name = "FILE")]
+    record: Option<std::path::PathBuf>,
 }
 
 /// Runs the agent until a signal; `Err` is a one-line reason.
@@ -114,8 +118,11 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
         (None, Some(path)) => crate::keys::read_keyring(path)?,
         (None, None) => Vec::new(),
     };
-    let builder =
+    let mut builder =
         NodeBuilder::new(&args.name, args.bind).config(config).meta(meta_bytes(&args.meta)).keys(keys.clone());
+    if let Some(path) = &args.record {
+        builder = builder.record(path);
+    }
     let node = swim_tokio::start(builder).map_err(|e| e.to_string())?;
     let events = node.events();
     printer.line("started", &format!("listening on {}", node.addr()), serde_json::json!({ "addr": node.addr() }));

@@ -32,6 +32,10 @@ pub(crate) struct LoopbackArgs {
     /// Configuration preset.
     #[arg(long, value_enum, default_value_t)]
     config: Preset,
+    /// Record every node's trace under DIR (`node-<i>.trace`), to measure
+    /// what recording costs or to replay the run.
+    #[arg(long, value_name = "DIR")]
+    record: Option<std::path::PathBuf>,
 }
 
 /// Time between convergence and the steady window.
@@ -68,10 +72,16 @@ async fn measure<R: Runtime + Clone>(runtime: R, args: &LoopbackArgs) -> Result<
     let n = args.nodes;
     let rss_base = rss_kb();
     let mut cluster = LocalCluster::new(runtime.clone());
+    if let Some(dir) = &args.record {
+        std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    }
     for i in 0..n {
-        let builder = NodeBuilder::new(format!("node-{i}"), "127.0.0.1:0".parse().expect("literal address"))
+        let mut builder = NodeBuilder::new(format!("node-{i}"), "127.0.0.1:0".parse().expect("literal address"))
             .config(args.config.config())
             .event_capacity(4 * n + 64);
+        if let Some(dir) = &args.record {
+            builder = builder.record(dir.join(format!("node-{i}.trace")));
+        }
         cluster.add(|| builder.start(&runtime)).map_err(|e| e.to_string())?;
     }
     let victims: Vec<MemberName> = (n - args.kill..n).map(|i| cluster.node(i).name().clone()).collect();
@@ -81,6 +91,7 @@ async fn measure<R: Runtime + Clone>(runtime: R, args: &LoopbackArgs) -> Result<
     let convergence_ms = converged.then(|| ms(joined_at.elapsed()));
 
     let mut line = json!({
+        "recording": args.record.is_some(),
         "nodes": n,
         "runtime": args.runtime.name(),
         "convergence_ms": convergence_ms,

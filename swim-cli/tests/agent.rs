@@ -277,3 +277,29 @@ fn a_keyed_cluster_keeps_keyless_agents_out_and_rotates_by_hand() {
     f.wait_for("joined", "a", limit);
     agents[0].wait_for("joined", "f", limit);
 }
+
+/// `swim agent --record FILE`: the trace of an agent's life (a join, a
+/// peer's leave, its own leave) replays identically with `swim replay`.
+#[test]
+fn an_agents_recorded_trace_replays_identically() {
+    let limit = Duration::from_secs(30);
+    let dir = std::env::temp_dir().join(format!("swim-agent-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let trace = dir.join("a.trace");
+    let mut a = Agent::start_with("a", None, &["--record", trace.to_str().expect("UTF-8")]);
+    let seed = a.wait_for("started", "", limit)["addr"].as_str().expect("address").to_owned();
+    let mut b = Agent::start("b", Some(&seed));
+    a.wait_for("joined", "b", limit);
+    b.wait_for("joined", "a", limit);
+    b.signal("-TERM");
+    assert!(b.child.wait().expect("b exits").success());
+    a.wait_for("left", "b", limit);
+    a.signal("-TERM");
+    assert!(a.child.wait().expect("a exits").success());
+    let (code, _) = swim(&["replay", trace.to_str().expect("UTF-8")]);
+    let out = Command::new(env!("CARGO_BIN_EXE_swim")).args(["replay", trace.to_str().expect("UTF-8")]).output();
+    let text = String::from_utf8_lossy(&out.expect("runs").stdout).into_owned();
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("every digest identical"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

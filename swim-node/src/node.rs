@@ -10,8 +10,10 @@ use std::time::Instant as StdInstant;
 use async_channel::{Receiver, Sender};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+use swim_core::trace::{TraceHeader, TraceWriter};
 use swim_core::{
-    Config, Event, Identity, Key, KeyringOp, MemberName, MemberState, MemberView, NameError, OwnedInput, Stats, Swim,
+    Config, Driver, Event, Identity, Key, KeyringOp, MemberName, MemberState, MemberView, NameError, OwnedInput, Stats,
+    Swim,
 };
 
 use crate::clock::Clock;
@@ -60,6 +62,7 @@ pub struct NodeBuilder {
     peer_filter: Option<Filter>,
     keys: Vec<Key>,
     mode: Option<(bool, bool)>,
+    record: Option<std::path::PathBuf>,
 }
 
 impl NodeBuilder {
@@ -80,7 +83,17 @@ impl NodeBuilder {
             peer_filter: None,
             keys: Vec::new(),
             mode: None,
+            record: None,
         }
+    }
+
+    /// Records the node's trace to `path` (docs/trace.md): every input
+    /// with its time and the digest of what the node emitted, for `swim
+    /// replay`. Written in 64 KiB chunks from the node's task; a crash
+    /// loses at most the last chunk. A sealed node's trace holds its keys.
+    pub fn record(mut self, path: impl Into<std::path::PathBuf>) -> Self {
+        self.record = Some(path.into());
+        self
     }
 
     /// Seals every datagram and stream frame with AES-256-GCM: the first
@@ -226,16 +239,29 @@ impl NodeBuilder {
             None => getrandom::u64().map_err(|e| StartError::Random(e.to_string()))?,
         };
         let identity = Identity { name: name.clone(), addr, meta: self.meta };
+        let header = TraceHeader::new(seed, &self.config, &identity);
         let mut swim =
             Swim::new(self.config, identity, Xoshiro256PlusPlus::seed_from_u64(seed)).map_err(StartError::Protocol)?;
-        for &k in &self.keys {
-            swim.install_key(k).map_err(StartError::Protocol)?;
+        let mut driver = Driver::new();
+        if let Some(path) = &self.record {
+            let mut file = std::fs::File::create(path).map_err(|e| StartError::Record(path.clone(), e))?;
+            let sink = move |b: &[u8]| {
+                if let Err(e) = io::Write::write_all(&mut file, b) {
+                    tracing::warn!(error = %e, "trace write failed");
+                }
+            };
+            driver.record(TraceWriter::new(&header, Box::new(sink)));
         }
-        if let Some(&primary) = self.keys.first() {
-            swim.use_key(primary).map_err(StartError::Protocol)?;
-        }
-        if let Some((seal_outgoing, accept_plaintext)) = self.mode {
-            swim.keyring(KeyringOp::Mode { seal_outgoing, accept_plaintext }).map_err(StartError::Protocol)?;
+        // Through the driver, so a trace holds the keys too.
+        let mut ops: Vec<KeyringOp> = self.keys.iter().map(|&k| KeyringOp::Install(k)).collect();
+        ops.extend(self.keys.first().map(|&k| KeyringOp::Use(k)));
+        ops.extend(
+            self.mode.map(|(seal_outgoing, accept_plaintext)| KeyringOp::Mode { seal_outgoing, accept_plaintext }),
+        );
+        for op in ops {
+            driver
+                .handle(&mut swim, swim_core::Instant::ZERO, swim_core::Input::Keyring(op), &mut Setup)
+                .map_err(StartError::Protocol)?;
         }
         let socket = runtime.udp(socket).map_err(|e| StartError::Bind(self.bind, e))?;
         let listener = runtime.tcp_listener(listener).map_err(|e| StartError::Bind(self.bind, e))?;
@@ -258,6 +284,7 @@ impl NodeBuilder {
         };
         let task = Task::new(
             swim,
+            driver,
             clock,
             slack,
             Parts { socket, timer, streams },
@@ -267,6 +294,27 @@ impl NodeBuilder {
         runtime.spawn(task);
         Ok(Node { name, addr, commands, events, done })
     }
+}
+
+/// The transport of the inputs applied before the node runs (keyring
+/// set-up): they emit nothing.
+struct Setup;
+
+impl swim_core::Transport for Setup {
+    fn send(&mut self, _: SocketAddr, packet: swim_core::wire::Datagram) -> Option<swim_core::wire::Datagram> {
+        Some(packet)
+    }
+    fn set_timer(&mut self, _: swim_core::Instant) {}
+    fn event(&mut self, _: Event) {}
+    fn open_stream(&mut self, _: swim_core::StreamId, _: SocketAddr) {}
+    fn send_frame(
+        &mut self,
+        _: swim_core::StreamId,
+        frame: swim_core::wire::Datagram,
+    ) -> Option<swim_core::wire::Datagram> {
+        Some(frame)
+    }
+    fn close_stream(&mut self, _: swim_core::StreamId) {}
 }
 
 /// Binds UDP and TCP on one port: `addr`'s, or when it is 0 the port the
@@ -308,6 +356,8 @@ pub enum StartError {
     Random(String),
     /// The configuration or metadata was refused.
     Protocol(swim_core::Error),
+    /// The trace file could not be created.
+    Record(std::path::PathBuf, io::Error),
 }
 
 impl fmt::Display for StartError {
@@ -320,6 +370,7 @@ impl fmt::Display for StartError {
             }
             StartError::Random(e) => write!(f, "OS random generator failed: {e}"),
             StartError::Protocol(e) => write!(f, "{e}"),
+            StartError::Record(path, e) => write!(f, "cannot record to {}: {e}", path.display()),
         }
     }
 }

@@ -213,6 +213,7 @@ pub(crate) struct Parts<R: Runtime> {
 impl<R: Runtime> Task<R> {
     pub(crate) fn new(
         swim: Swim<Xoshiro256PlusPlus>,
+        driver: Driver,
         clock: Clock,
         slack: u64,
         parts: Parts<R>,
@@ -222,7 +223,7 @@ impl<R: Runtime> Task<R> {
         let Wiring { commands, events, event_capacity, done } = wiring;
         let mut task = Task {
             swim,
-            driver: Driver::new(),
+            driver,
             clock,
             slack,
             socket,

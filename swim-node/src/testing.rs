@@ -668,3 +668,48 @@ pub async fn sealed_cluster_rotates_keys<R: Runtime>(
         node.shutdown().await;
     }
 }
+
+/// [`converge_kill_leave`] with every node recording its trace to `dir`,
+/// then every trace replayed offline: digest for digest identical, and a
+/// replay of a differently configured build diverges.
+pub async fn recorded_cluster_replays<R: Runtime>(
+    runtime: R,
+    n: usize,
+    dir: &std::path::Path,
+    start: impl Fn(NodeBuilder) -> Result<Node, StartError>,
+) {
+    use rand_core::SeedableRng;
+    std::fs::create_dir_all(dir).expect("trace directory");
+    let path = |i: usize| dir.join(format!("node-{i}.trace"));
+    converge_kill_leave(runtime, n, |i| start(builder(i).record(path(i)))).await;
+    let rng = rand_xoshiro::Xoshiro256PlusPlus::seed_from_u64;
+    let mut total = 0;
+    for i in 0..n {
+        let bytes = std::fs::read(path(i)).expect("a trace per node");
+        let r = swim_core::trace::replay(&bytes, rng, None, false).expect("a whole trace");
+        assert_eq!(r.divergence, None, "node {i} replayed differently");
+        // The victim is killed early; the others run on.
+        assert!(r.inputs > 0, "node {i}: no input");
+        total += r.inputs;
+    }
+    assert!(total > 100, "{total} inputs in all");
+    // A build that behaves differently is caught.
+    let bytes = std::fs::read(path(0)).expect("trace");
+    let reader = swim_core::trace::TraceReader::new(&bytes).expect("a trace");
+    let mut header = reader.header.clone();
+    header.config.gossip_nodes += 1;
+    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    {
+        let sink = out.clone();
+        let mut w = swim_core::trace::TraceWriter::new(
+            &header,
+            Box::new(move |b: &[u8]| sink.lock().expect("not poisoned").extend_from_slice(b)),
+        );
+        for r in reader {
+            w.push(&r.expect("whole"));
+        }
+    }
+    let changed = out.lock().expect("not poisoned").clone();
+    let r = swim_core::trace::replay(&changed, rng, None, false).expect("a whole trace");
+    assert!(r.divergence.is_some(), "a changed build replays identically");
+}

@@ -35,3 +35,10 @@ fn a_cluster_of_smol_and_tokio_nodes_works_as_one() {
 fn a_sealed_cluster_keeps_outsiders_out_and_rotates_its_key() {
     smol::block_on(swim_node::testing::sealed_cluster_rotates_keys(Smol::default(), 5, swim_smol::start));
 }
+
+#[test]
+fn a_recorded_cluster_replays_identically() {
+    let dir = std::env::temp_dir().join(format!("swim-smol-traces-{}", std::process::id()));
+    smol::block_on(swim_node::testing::recorded_cluster_replays(Smol::default(), 5, &dir, swim_smol::start));
+    let _ = std::fs::remove_dir_all(&dir);
+}

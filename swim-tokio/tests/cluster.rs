@@ -49,3 +49,10 @@ async fn broadcasts_and_direct_messages_reach_their_members_once() {
 async fn a_sealed_cluster_keeps_outsiders_out_and_rotates_its_key() {
     swim_node::testing::sealed_cluster_rotates_keys(Tokio, 5, swim_tokio::start).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_recorded_cluster_replays_identically() {
+    let dir = std::env::temp_dir().join(format!("swim-tokio-traces-{}", std::process::id()));
+    swim_node::testing::recorded_cluster_replays(Tokio, 5, &dir, swim_tokio::start).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
