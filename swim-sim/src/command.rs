@@ -126,6 +126,37 @@ pub enum Command {
         /// Extra delay in ms.
         ms: u64,
     },
+    /// Node handles nothing for `ms` (a stop-the-world pause), then its
+    /// whole backlog at once, in arrival order.
+    Pause {
+        /// The node.
+        node: usize,
+        /// How long, in ms.
+        ms: u64,
+    },
+    /// Node receives no datagram while `deaf` (it still sends, and its
+    /// streams still work): a receive path that fails on its own.
+    SetDeaf {
+        /// The node.
+        node: usize,
+        /// Deaf or not.
+        deaf: bool,
+    },
+    /// Loss of everything node sends and of everything it receives, on
+    /// top of the links' loss.
+    SetNodeLoss {
+        /// The node.
+        node: usize,
+        /// Probability each datagram it sends is lost.
+        send: f64,
+        /// Probability each datagram it receives is lost.
+        recv: f64,
+    },
+    /// Every datagram is delivered twice with probability `p`.
+    SetDuplication(f64),
+    /// Every datagram gets a uniform extra latency of `0..=ms`, so that
+    /// datagrams on one link overtake each other.
+    SetJitter(u64),
 }
 
 impl Command {
@@ -135,16 +166,25 @@ impl Command {
                 seeds.iter().copied().chain([*node]).collect()
             }
             Command::Leave(n) | Command::Crash(n) => vec![*n],
-            Command::Input { node, .. } | Command::SetSlow { node, .. } => vec![*node],
+            Command::Input { node, .. }
+            | Command::SetSlow { node, .. }
+            | Command::Pause { node, .. }
+            | Command::SetDeaf { node, .. }
+            | Command::SetNodeLoss { node, .. } => vec![*node],
             Command::SetLink { from, to, .. } => vec![*from, *to],
             Command::Partition { from, to, .. } => from.iter().chain(to).copied().collect(),
-            Command::SetLoss(_) | Command::HealPartition(_) | Command::Heal => Vec::new(),
+            Command::SetLoss(_)
+            | Command::HealPartition(_)
+            | Command::Heal
+            | Command::SetDuplication(_)
+            | Command::SetJitter(_) => Vec::new(),
         }
     }
 
     pub(crate) fn loss(&self) -> Option<f64> {
         match self {
-            Command::SetLoss(p) | Command::SetLink { loss: Some(p), .. } => Some(*p),
+            Command::SetLoss(p) | Command::SetLink { loss: Some(p), .. } | Command::SetDuplication(p) => Some(*p),
+            Command::SetNodeLoss { send, recv, .. } => Some(if (0.0..=1.0).contains(send) { *recv } else { *send }),
             _ => None,
         }
     }

@@ -211,6 +211,13 @@ struct Network {
     ends: BTreeMap<(usize, StreamId), End>,
     /// The next inbound stream handle per node.
     next_inbound: Vec<u64>,
+    /// Gray failures: until when each node is paused, whether it is deaf,
+    /// its own send and receive loss; duplication and jitter for all.
+    paused_until: Vec<u64>,
+    deaf: Vec<bool>,
+    node_loss: Vec<(f64, f64)>,
+    duplication: f64,
+    jitter_ms: u64,
 }
 
 /// One node's view of the network while its driver runs.
@@ -284,16 +291,30 @@ impl Network {
         }
         let link = self.links.get(&(i, j)).copied().unwrap_or_default();
         let loss = link.loss.unwrap_or(self.net.loss);
-        if loss > 0.0 {
-            let u = (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64;
-            if u < loss {
+        for p in [loss, self.node_loss[i].0, self.node_loss[j].1] {
+            if p > 0.0 && self.chance() < p {
                 self.stats.lost += 1;
                 return;
             }
         }
-        let at = self.now + link.latency_ms.unwrap_or(self.net.latency_ms) + self.slow_ms[j];
+        let base = self.now + link.latency_ms.unwrap_or(self.net.latency_ms) + self.slow_ms[j];
         let from = self.addrs[i];
+        if self.duplication > 0.0 && self.chance() < self.duplication {
+            let at = base + self.jitter();
+            self.push(at, Item::Deliver { to: j, to_addr: to, from, packet: packet.clone() });
+        }
+        let at = base + self.jitter();
         self.push(at, Item::Deliver { to: j, to_addr: to, from, packet });
+    }
+
+    /// The extra latency of one datagram.
+    fn jitter(&mut self) -> u64 {
+        if self.jitter_ms == 0 { 0 } else { self.rng.next_u64() % (self.jitter_ms + 1) }
+    }
+
+    /// A uniform draw in [0, 1).
+    fn chance(&mut self) -> f64 {
+        (self.rng.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     fn latency(&self, i: usize, j: usize) -> u64 {
@@ -428,6 +449,11 @@ impl<N: Machine> Sim<N> {
             moves: vec![0; n],
             ends: BTreeMap::new(),
             next_inbound: vec![0; n],
+            paused_until: vec![0; n],
+            deaf: vec![false; n],
+            node_loss: vec![(0.0, 0.0); n],
+            duplication: 0.0,
+            jitter_ms: 0,
         };
         let mut sim = Sim { nodes, network, factory, tap: None, invariant: None, violation: None, record };
         for i in 0..n {
@@ -559,9 +585,27 @@ impl<N: Machine> Sim<N> {
     }
 
     fn process(&mut self, item: Item) {
+        // A paused node takes nothing until the pause ends: everything for
+        // it waits, in order, and comes at once.
+        let target = match &item {
+            Item::Deliver { to, .. } | Item::Frame { to, .. } | Item::StreamEnd { to, .. } => Some(*to),
+            Item::Wake { node, .. } => Some(*node),
+            Item::Command(_) | Item::Connect { .. } => None,
+        };
+        if let Some(t) = target
+            && self.network.paused_until[t] > self.network.now
+        {
+            let at = self.network.paused_until[t];
+            self.network.push(at, item);
+            return;
+        }
         match item {
             Item::Deliver { to, to_addr, from, packet } => {
                 let sender_down = node_index(from).is_some_and(|f| self.network.crashed.get(f) == Some(&true));
+                if self.network.deaf[to] {
+                    self.network.stats.lost += 1;
+                    return;
+                }
                 if self.network.crashed[to] || sender_down || self.network.addrs[to] != to_addr {
                     self.network.stats.dropped += 1;
                     return;
@@ -705,6 +749,14 @@ impl<N: Machine> Sim<N> {
             }
             Command::Heal => self.network.cuts.clear(),
             Command::SetSlow { node, ms } => self.network.slow_ms[node] = ms,
+            Command::Pause { node, ms } => {
+                let until = self.network.now + ms;
+                self.network.paused_until[node] = self.network.paused_until[node].max(until);
+            }
+            Command::SetDeaf { node, deaf } => self.network.deaf[node] = deaf,
+            Command::SetNodeLoss { node, send, recv } => self.network.node_loss[node] = (send, recv),
+            Command::SetDuplication(p) => self.network.duplication = p,
+            Command::SetJitter(ms) => self.network.jitter_ms = ms,
         }
     }
 
