@@ -12,7 +12,7 @@ use alloc::vec::Vec;
 use crate::keyring::{Key, Keyring, KeyringError, KeyringOp, NONCE_LEN, TAG_LEN};
 use crate::rng::Random;
 use crate::wire::envelope::{self, Header, Label, Layout};
-use crate::wire::{DecodeError, PacketWriter};
+use crate::wire::{self, DecodeError, Messages, PacketWriter};
 
 /// Our label, keys and migration mode.
 #[derive(Debug)]
@@ -127,6 +127,18 @@ impl Envelope {
         self.open_sealed(&h, scratch)
     }
 
+    /// [`Envelope::open`], then the messages decoded into `out`: the whole
+    /// way from received bytes to messages, datagram or frame.
+    pub(crate) fn decode<'b>(
+        &self,
+        packet: &'b [u8],
+        limit: usize,
+        scratch: &'b mut Vec<u8>,
+        out: &mut Messages<'b>,
+    ) -> Result<(), DecodeError> {
+        wire::decode_body(self.open(packet, limit, scratch)?, out)
+    }
+
     #[cfg(feature = "encryption")]
     fn open_sealed<'b>(&self, h: &Header<'b>, scratch: &'b mut Vec<u8>) -> Result<&'b [u8], DecodeError> {
         if self.keyring.is_empty() {
@@ -175,7 +187,7 @@ impl Envelope {
 mod tests {
     use super::*;
     use crate::rng::tests::rng;
-    use crate::wire::{self, Message, Messages};
+    use crate::wire::Message;
 
     fn writer(e: &Envelope) -> PacketWriter {
         PacketWriter::with_layout(1400, Vec::new(), e.layout())
@@ -189,9 +201,8 @@ mod tests {
 
     fn opens(e: &Envelope, p: &[u8]) -> Result<usize, DecodeError> {
         let mut scratch = Vec::new();
-        let body = e.open(p, wire::MAX_DATAGRAM, &mut scratch)?;
         let mut out = Messages::new();
-        wire::decode_body(body, &mut out)?;
+        e.decode(p, wire::MAX_DATAGRAM, &mut scratch, &mut out)?;
         Ok(out.len())
     }
 

@@ -150,11 +150,7 @@ impl TraceWriter {
     /// A trace of the member described by `header`, into `sink`.
     pub fn new(header: &TraceHeader, sink: Box<dyn TraceSink + Send>) -> Self {
         let mut buf = Vec::with_capacity(FLUSH_BYTES);
-        buf.extend_from_slice(&MAGIC);
-        buf.extend_from_slice(&TRACE_VERSION.to_le_bytes());
-        let body = postcard::to_allocvec(header).unwrap_or_default();
-        buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
-        buf.extend_from_slice(&body);
+        write_header(&mut buf, header);
         let mut w = TraceWriter { buf, sink };
         w.flush();
         w
@@ -162,14 +158,7 @@ impl TraceWriter {
 
     /// Appends one record.
     pub fn push(&mut self, record: &TraceRecord) {
-        let at = self.buf.len();
-        self.buf.extend_from_slice(&[0; 4]);
-        match postcard::to_extend(record, core::mem::take(&mut self.buf)) {
-            Ok(buf) => self.buf = buf,
-            Err(_) => return,
-        }
-        let len = (self.buf.len() - at - 4) as u32;
-        self.buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
+        write_record(&mut self.buf, record);
         if self.buf.len() >= FLUSH_BYTES {
             self.flush();
         }
@@ -182,6 +171,39 @@ impl TraceWriter {
             self.buf.clear();
         }
     }
+}
+
+/// A whole trace in memory: `header`, then `records` (to write a trace
+/// out of a test or a tool, or to edit one read with [`TraceReader`]).
+pub fn to_bytes<'r>(header: &TraceHeader, records: impl IntoIterator<Item = &'r TraceRecord>) -> Vec<u8> {
+    let mut buf = Vec::new();
+    write_header(&mut buf, header);
+    for r in records {
+        write_record(&mut buf, r);
+    }
+    buf
+}
+
+/// Magic, version, header length, header.
+fn write_header(buf: &mut Vec<u8>, header: &TraceHeader) {
+    buf.extend_from_slice(&MAGIC);
+    buf.extend_from_slice(&TRACE_VERSION.to_le_bytes());
+    let body = postcard::to_allocvec(header).unwrap_or_default();
+    buf.extend_from_slice(&(body.len() as u32).to_le_bytes());
+    buf.extend_from_slice(&body);
+}
+
+/// Record length, record.
+fn write_record(buf: &mut Vec<u8>, record: &TraceRecord) {
+    let at = buf.len();
+    buf.extend_from_slice(&[0; 4]);
+    // Encoding into a Vec cannot fail; should it, the record is left out.
+    match postcard::to_extend(record, core::mem::take(buf)) {
+        Ok(b) => *buf = b,
+        Err(_) => return,
+    }
+    let len = (buf.len() - at - 4) as u32;
+    buf[at..at + 4].copy_from_slice(&len.to_le_bytes());
 }
 
 impl Drop for TraceWriter {

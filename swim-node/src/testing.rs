@@ -698,18 +698,8 @@ pub async fn recorded_cluster_replays<R: Runtime>(
     let reader = swim_core::trace::TraceReader::new(&bytes).expect("a trace");
     let mut header = reader.header.clone();
     header.config.gossip_nodes += 1;
-    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    {
-        let sink = out.clone();
-        let mut w = swim_core::trace::TraceWriter::new(
-            &header,
-            Box::new(move |b: &[u8]| sink.lock().expect("not poisoned").extend_from_slice(b)),
-        );
-        for r in reader {
-            w.push(&r.expect("whole"));
-        }
-    }
-    let changed = out.lock().expect("not poisoned").clone();
+    let records: Vec<_> = reader.map(|r| r.expect("whole")).collect();
+    let changed = swim_core::trace::to_bytes(&header, &records);
     let r = swim_core::trace::replay(&changed, rng, None, false).expect("a whole trace");
     assert!(r.divergence.is_some(), "a changed build replays identically");
 }

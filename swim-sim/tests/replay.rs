@@ -5,32 +5,28 @@
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use swim_core::Config;
-use swim_core::trace::{TraceError, TraceReader, TraceRecord, TraceWriter, replay};
+use swim_core::trace::{TraceError, TraceReader, TraceRecord, replay, to_bytes};
 use swim_sim::net::{Command, Flow, NetConfig, Sim, recording, seed_from_env};
 
 fn rng(seed: u64) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(seed)
 }
 
-/// Rewrites a trace with `edit` applied to its header and records.
-fn rewrite(bytes: &[u8], edit: impl Fn(&mut swim_core::trace::TraceHeader, usize, &mut TraceRecord)) -> Vec<u8> {
+/// Rewrites a trace with `header` applied to its header and `record` to
+/// each record (by index).
+fn rewrite(
+    bytes: &[u8],
+    header: impl Fn(&mut swim_core::trace::TraceHeader),
+    record: impl Fn(usize, &mut TraceRecord),
+) -> Vec<u8> {
     let reader = TraceReader::new(bytes).expect("a trace");
-    let mut header = reader.header.clone();
+    let mut h = reader.header.clone();
+    header(&mut h);
     let mut records: Vec<TraceRecord> = reader.map(|r| r.expect("whole")).collect();
-    let mut dummy = records[0].clone();
-    edit(&mut header, usize::MAX, &mut dummy);
     for (i, r) in records.iter_mut().enumerate() {
-        edit(&mut header, i, r);
+        record(i, r);
     }
-    let out = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    {
-        let sink_out = out.clone();
-        let mut w = TraceWriter::new(&header, Box::new(move |b: &[u8]| sink_out.lock().unwrap().extend_from_slice(b)));
-        for r in &records {
-            w.push(r);
-        }
-    }
-    out.lock().unwrap().clone()
+    to_bytes(&h, &records)
 }
 
 #[test]
@@ -67,20 +63,20 @@ fn every_node_of_a_recorded_run_replays_identically_and_changes_are_caught() {
 
     let bytes = std::fs::read(run.join("n1.trace")).unwrap();
     // A build that behaves differently: another probe interval.
-    let changed = rewrite(&bytes, |h, i, _| {
-        if i == usize::MAX {
-            h.config.probe_interval = swim_core::Duration::from_millis(900);
-        }
-    });
+    let changed = rewrite(&bytes, |h| h.config.probe_interval = swim_core::Duration::from_millis(900), |_, _| {});
     let d = replay(&changed, rng, None, false).unwrap().divergence.expect("a changed build diverges");
     assert!(d.expected != d.actual);
     // One input changed: the divergence is found at it (or the first
     // input whose output it changes).
-    let changed = rewrite(&bytes, |_, i, r| {
-        if i == 40 {
-            r.at = swim_core::Instant::from_millis(r.at.as_millis() + 1);
-        }
-    });
+    let changed = rewrite(
+        &bytes,
+        |_| {},
+        |i, r| {
+            if i == 40 {
+                r.at = swim_core::Instant::from_millis(r.at.as_millis() + 1);
+            }
+        },
+    );
     let d = replay(&changed, rng, None, false).unwrap().divergence.expect("a changed input diverges");
     assert!(d.index >= 40, "{}", d.index);
     // Cut short, or not a trace at all.

@@ -298,9 +298,7 @@ impl<R: Rng> Swim<R> {
         scratch: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let mut msgs = Messages::new();
-        let opened =
-            self.envelope.open(bytes, wire::MAX_DATAGRAM, scratch).and_then(|body| wire::decode_body(body, &mut msgs));
-        if let Err(e) = opened {
+        if let Err(e) = self.envelope.decode(bytes, wire::MAX_DATAGRAM, scratch, &mut msgs) {
             self.ingress.rejected[e.index()] += 1;
             return Err(Error::Rejected(e));
         }

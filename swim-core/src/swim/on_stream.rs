@@ -50,9 +50,7 @@ impl<R: Rng> Swim<R> {
 
     fn open_frame(&mut self, now: Instant, id: StreamId, frame: &[u8], scratch: &mut Vec<u8>) -> Result<(), Error> {
         let mut msgs = Messages::new();
-        let opened =
-            self.envelope.open(frame, wire::MAX_FRAME, scratch).and_then(|body| wire::decode_body(body, &mut msgs));
-        if let Err(e) = opened {
+        if let Err(e) = self.envelope.decode(frame, wire::MAX_FRAME, scratch, &mut msgs) {
             self.ingress.rejected[e.index()] += 1;
             self.fail_stream(id);
             return Err(Error::Rejected(e));

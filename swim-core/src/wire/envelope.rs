@@ -170,6 +170,17 @@ pub(crate) fn append_checksum(buf: &mut alloc::vec::Vec<u8>) {
     buf.extend_from_slice(&sum.to_be_bytes());
 }
 
+/// Writes into `buf` (cleared first) a plain, unlabelled packet around
+/// `messages`, already encoded: header, the bytes as given, checksum. For
+/// tools and tests that build packets from raw message bytes; whether
+/// they decode is the receiver's business.
+pub fn plain_packet(messages: &[u8], buf: &mut alloc::vec::Vec<u8>) {
+    buf.clear();
+    buf.extend_from_slice(&[VERSION, 0]);
+    buf.extend_from_slice(messages);
+    append_checksum(buf);
+}
+
 /// A packet's header, parsed and checked.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Header<'a> {

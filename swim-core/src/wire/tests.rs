@@ -15,9 +15,8 @@ fn one(msg: &Message<'_>) -> Datagram {
 
 /// A plain, unlabelled datagram around `body`.
 fn wrap(body: &[u8]) -> alloc::vec::Vec<u8> {
-    let mut v = alloc::vec![VERSION, 0];
-    v.extend_from_slice(body);
-    envelope::append_checksum(&mut v);
+    let mut v = alloc::vec::Vec::new();
+    envelope::plain_packet(body, &mut v);
     v
 }
 
