@@ -636,7 +636,10 @@ pub async fn sealed_cluster_rotates_keys<R: Runtime>(
     cluster.join_all().await.expect("every join is answered");
     assert!(cluster.wait_until(Duration::from_secs(20), LocalCluster::converged, |_, _| {}).await, "no convergence");
     let seed = [cluster.node(0).addr()];
-    for outsider in [builder(100), builder(101).keys([wrong])] {
+    // Without the key, with another, or with it but sending plaintext (the
+    // first step of a migration, which a cluster that requires sealing
+    // refuses).
+    for outsider in [builder(100), builder(101).keys([wrong]), builder(102).keys([old]).encryption_mode(false, true)] {
         let node =
             start(outsider.config(fast_config().with_join_attempts(core::num::NonZeroU32::MIN))).expect("starts");
         assert!(node.join(&seed).await.is_err(), "a node without the cluster's key joins");
