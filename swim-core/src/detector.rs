@@ -115,6 +115,9 @@ pub(crate) struct Detector {
     relays: BTreeMap<u32, Relay>,
     awareness: Awareness,
     timers: Timers<Timer>,
+    /// Our last answered probe was answered over a stream only: our
+    /// datagrams may not be coming back.
+    stream_only: bool,
     pub(crate) counters: Counters,
 }
 
@@ -125,6 +128,7 @@ impl Detector {
             relays: BTreeMap::new(),
             awareness: Awareness::new(config.awareness_max_multiplier.get()),
             timers: Timers::default(),
+            stream_only: false,
             counters: Counters::default(),
         }
     }
@@ -267,8 +271,15 @@ impl Detector {
         let Some(p) = self.probes.iter_mut().find(|p| p.seq == seq) else { return };
         if !p.acked {
             p.acked = true;
+            self.stream_only = true;
             self.counters.fallback_acks += 1;
         }
+    }
+
+    /// Whether our datagram path is in doubt: local health is degraded, or
+    /// the last probe we got an answer to was answered over a stream only.
+    pub(crate) fn datagrams_doubtful(&self) -> bool {
+        self.stream_only || self.awareness.score() > 0
     }
 
     #[expect(clippy::too_many_arguments, reason = "the ping's fields plus how to answer it")]
@@ -329,6 +340,7 @@ impl Detector {
         if let Some(p) = self.probes.iter_mut().find(|p| p.seq == seq) {
             if from == p.addr || p.helpers.contains(&from) {
                 p.acked = true;
+                self.stream_only = false;
                 // Nothing is left to do at the timeout: do not wake for it.
                 self.timers.remove(p.timeout_at, Timer::ProbeTimeout(p.seq));
             } else {

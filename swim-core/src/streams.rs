@@ -42,6 +42,13 @@ pub(crate) enum Purpose {
         /// The probe's sequence number.
         seq: u32,
     },
+    /// A last-chance check of a member we suspect: the suspect is told of
+    /// the suspicion and answers with its own record (refuting it if
+    /// alive), or a peer answers with its record of the suspect.
+    Check {
+        /// The suspect.
+        name: MemberName,
+    },
     /// A reliable message to this member: delivered once the peer closes.
     Message {
         /// The member it is for.

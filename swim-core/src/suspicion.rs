@@ -63,6 +63,9 @@ pub(crate) struct Suspicion {
     pub(crate) planned: u32,
     /// When the suspicion's timer is set for (a check or the deadline).
     pub(crate) timer_at: Instant,
+    /// Last-chance checks over streams still open: the deadline waits for
+    /// them (each ends by its own deadline).
+    pub(crate) awaiting: u8,
 }
 
 impl Suspicion {
@@ -87,6 +90,7 @@ impl Suspicion {
             checks: 0,
             planned,
             timer_at: now,
+            awaiting: 0,
         }
     }
 

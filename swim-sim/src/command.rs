@@ -35,6 +35,9 @@ pub enum SimError {
     NoSuchNode(usize),
     /// A loss probability outside `0..=1`.
     BadLoss(f64),
+    /// A clock drift that would stop or reverse the clock (below
+    /// -999,999 ppm).
+    BadDrift(i32),
     /// The node factory refused to build a node.
     Node(swim_core::Error),
 }
@@ -44,6 +47,7 @@ impl fmt::Display for SimError {
         match self {
             SimError::NoSuchNode(i) => write!(f, "no node {i}"),
             SimError::BadLoss(p) => write!(f, "loss probability {p} is outside 0..=1"),
+            SimError::BadDrift(ppm) => write!(f, "clock drift {ppm} ppm would stop the clock"),
             SimError::Node(e) => write!(f, "node could not be built: {e}"),
         }
     }
@@ -157,6 +161,31 @@ pub enum Command {
     /// Every datagram gets a uniform extra latency of `0..=ms`, so that
     /// datagrams on one link overtake each other.
     SetJitter(u64),
+    /// Burst loss (a Gilbert–Elliott channel on every one-way link): each
+    /// datagram first moves its link from good to bad with probability
+    /// `enter`, or from bad to good with probability `leave`; in the bad
+    /// state it is lost with probability `loss` (in the good state only
+    /// the link's usual loss applies). Mean burst length is `1 / leave`
+    /// datagrams. `enter = 0` turns it off and every link is good again.
+    SetBurstLoss {
+        /// Probability a good link turns bad, per datagram.
+        enter: f64,
+        /// Probability a bad link turns good, per datagram.
+        leave: f64,
+        /// Loss probability in the bad state.
+        loss: f64,
+    },
+    /// The node's clock jumps `step_ms` forward and from now on runs
+    /// `drift_ppm` parts per million fast (negative: slow). Every node's
+    /// clock starts equal to network time; clocks never go back.
+    SetClock {
+        /// The node.
+        node: usize,
+        /// Forward jump, in ms.
+        step_ms: u64,
+        /// Rate error in parts per million (at least -999,999).
+        drift_ppm: i32,
+    },
 }
 
 impl Command {
@@ -170,22 +199,26 @@ impl Command {
             | Command::SetSlow { node, .. }
             | Command::Pause { node, .. }
             | Command::SetDeaf { node, .. }
-            | Command::SetNodeLoss { node, .. } => vec![*node],
+            | Command::SetNodeLoss { node, .. }
+            | Command::SetClock { node, .. } => vec![*node],
             Command::SetLink { from, to, .. } => vec![*from, *to],
             Command::Partition { from, to, .. } => from.iter().chain(to).copied().collect(),
             Command::SetLoss(_)
             | Command::HealPartition(_)
             | Command::Heal
             | Command::SetDuplication(_)
-            | Command::SetJitter(_) => Vec::new(),
+            | Command::SetJitter(_)
+            | Command::SetBurstLoss { .. } => Vec::new(),
         }
     }
 
-    pub(crate) fn loss(&self) -> Option<f64> {
+    /// Every probability the command carries, to be checked.
+    pub(crate) fn probabilities(&self) -> Vec<f64> {
         match self {
-            Command::SetLoss(p) | Command::SetLink { loss: Some(p), .. } | Command::SetDuplication(p) => Some(*p),
-            Command::SetNodeLoss { send, recv, .. } => Some(if (0.0..=1.0).contains(send) { *recv } else { *send }),
-            _ => None,
+            Command::SetLoss(p) | Command::SetLink { loss: Some(p), .. } | Command::SetDuplication(p) => vec![*p],
+            Command::SetNodeLoss { send, recv, .. } => vec![*send, *recv],
+            Command::SetBurstLoss { enter, leave, loss } => vec![*enter, *leave, *loss],
+            _ => Vec::new(),
         }
     }
 }

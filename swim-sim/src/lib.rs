@@ -22,10 +22,14 @@
 //! ```
 
 mod addr;
+pub mod chart;
+mod clock;
 mod command;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod gray;
 pub mod net;
+pub mod plot;
 pub mod procstat;
 pub mod resilience;
 pub mod runner;

@@ -8,7 +8,7 @@
 
 use core::cmp::Ordering;
 use core::net::SocketAddr;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use rand_core::{Rng, SeedableRng};
 use swim_core::wire::Datagram;
@@ -18,6 +18,7 @@ use swim_core::{
 };
 
 pub use crate::addr::{SimRng, mix, name_index, node_addr, node_addr_at, node_index, node_name, seed_from_env};
+use crate::clock::Clock;
 pub use crate::command::{Command, NetConfig, PartitionId, SimError};
 
 /// Whether the observer wants the run to go on.
@@ -218,6 +219,19 @@ struct Network {
     node_loss: Vec<(f64, f64)>,
     duplication: f64,
     jitter_ms: u64,
+    /// Burst loss, when on, and the one-way links now in the bad state.
+    burst: Option<Burst>,
+    bad_links: BTreeSet<(usize, usize)>,
+    /// Each node's own clock.
+    clocks: Vec<Clock>,
+}
+
+/// A Gilbert–Elliott channel's parameters ([`Command::SetBurstLoss`]).
+#[derive(Clone, Copy, Debug)]
+struct Burst {
+    enter: f64,
+    leave: f64,
+    loss: f64,
 }
 
 /// One node's view of the network while its driver runs.
@@ -233,7 +247,8 @@ impl Transport for Port<'_> {
     }
 
     fn set_timer(&mut self, at: Instant) {
-        let at = at.as_millis() + self.net.slow_ms[self.node];
+        // The node asks by its own clock; a deadline already past is due now.
+        let at = self.net.clocks[self.node].global(at.as_millis()).max(self.net.now) + self.net.slow_ms[self.node];
         self.net.wake_at[self.node] = Some(at);
         self.net.push(at, Item::Wake { node: self.node, at });
     }
@@ -291,7 +306,7 @@ impl Network {
         }
         let link = self.links.get(&(i, j)).copied().unwrap_or_default();
         let loss = link.loss.unwrap_or(self.net.loss);
-        for p in [loss, self.node_loss[i].0, self.node_loss[j].1] {
+        for p in [loss, self.node_loss[i].0, self.node_loss[j].1, self.burst_loss(i, j)] {
             if p > 0.0 && self.chance() < p {
                 self.stats.lost += 1;
                 return;
@@ -305,6 +320,22 @@ impl Network {
         }
         let at = base + self.jitter();
         self.push(at, Item::Deliver { to: j, to_addr: to, from, packet });
+    }
+
+    /// Moves link `i` → `j`'s burst channel one datagram on; the loss
+    /// probability of its state (0 when good or when burst loss is off).
+    fn burst_loss(&mut self, i: usize, j: usize) -> f64 {
+        let Some(b) = self.burst else { return 0.0 };
+        let bad = self.bad_links.contains(&(i, j));
+        let flip = if bad { b.leave } else { b.enter };
+        let bad = if flip > 0.0 && self.chance() < flip { !bad } else { bad };
+        if bad {
+            self.bad_links.insert((i, j));
+            b.loss
+        } else {
+            self.bad_links.remove(&(i, j));
+            0.0
+        }
     }
 
     /// The extra latency of one datagram.
@@ -454,6 +485,9 @@ impl<N: Machine> Sim<N> {
             node_loss: vec![(0.0, 0.0); n],
             duplication: 0.0,
             jitter_ms: 0,
+            burst: None,
+            bad_links: BTreeSet::new(),
+            clocks: vec![Clock::default(); n],
         };
         let mut sim = Sim { nodes, network, factory, tap: None, invariant: None, violation: None, record };
         for i in 0..n {
@@ -543,8 +577,13 @@ impl<N: Machine> Sim<N> {
         if let Some(&bad) = cmd.nodes().iter().find(|&&i| i >= self.nodes.len()) {
             return Err(SimError::NoSuchNode(bad));
         }
-        if let Some(p) = cmd.loss().filter(|p| !(0.0..=1.0).contains(p)) {
+        if let Some(p) = cmd.probabilities().into_iter().find(|p| !(0.0..=1.0).contains(p)) {
             return Err(SimError::BadLoss(p));
+        }
+        if let Command::SetClock { drift_ppm, .. } = cmd
+            && drift_ppm < Clock::MIN_PPM
+        {
+            return Err(SimError::BadDrift(drift_ppm));
         }
         let at = at.max(self.network.now);
         self.network.push(at, Item::Command(cmd));
@@ -757,6 +796,22 @@ impl<N: Machine> Sim<N> {
             Command::SetNodeLoss { node, send, recv } => self.network.node_loss[node] = (send, recv),
             Command::SetDuplication(p) => self.network.duplication = p,
             Command::SetJitter(ms) => self.network.jitter_ms = ms,
+            Command::SetBurstLoss { enter, leave, loss } => {
+                self.network.bad_links.clear();
+                self.network.burst = (enter > 0.0).then_some(Burst { enter, leave, loss });
+            }
+            Command::SetClock { node, step_ms, drift_ppm } => {
+                let now = self.network.now;
+                self.network.clocks[node].set(now, step_ms, drift_ppm);
+                // A pending wake-up was set by the old clock: move it to when
+                // the new one reads the deadline.
+                let deadline = self.nodes[node].driver.deadline();
+                if let (Some(d), Some(_)) = (deadline, self.network.wake_at[node]) {
+                    let at = self.network.clocks[node].global(d.as_millis()).max(now) + self.network.slow_ms[node];
+                    self.network.wake_at[node] = Some(at);
+                    self.network.push(at, Item::Wake { node, at });
+                }
+            }
         }
     }
 
@@ -764,7 +819,7 @@ impl<N: Machine> Sim<N> {
         if self.network.crashed[i] {
             return;
         }
-        let now = Instant::from_millis(self.network.now);
+        let now = Instant::from_millis(self.network.clocks[i].local(self.network.now));
         let slot = &mut self.nodes[i];
         let mut port = Port { net: &mut self.network, node: i };
         // Refusals (a bad packet, a join after leaving) change nothing.

@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use swim_core::Config;
 
 use crate::resilience;
-use crate::scenario::{self, Params};
+use crate::scenario::{self, Params, Report};
 
 /// Runs the benchmark scenarios of `docs/scenarios.md` on the simulator.
 #[derive(Args, Debug, Clone)]
@@ -27,6 +27,11 @@ pub struct SimArgs {
     /// directory per simulated run), for `swim replay`.
     #[arg(long, global = true, value_name = "DIR")]
     pub record: Option<std::path::PathBuf>,
+    /// Draw the scenario's chart as SVG into FILE (s1: convergence curve;
+    /// s2: detection-time CDF; s3 and gray: suspicions and refutations
+    /// over time).
+    #[arg(long, global = true, value_name = "FILE")]
+    pub plot: Option<std::path::PathBuf>,
 }
 
 /// The scenarios.
@@ -75,6 +80,13 @@ pub enum Scenario {
         #[arg(long)]
         churn: bool,
     },
+    /// Gray failures: 5 % loss, 10 % of nodes pausing 0.5–5 s, one node
+    /// at a time receive-deaf for 60 s.
+    Gray {
+        /// How long, in virtual hours.
+        #[arg(long, default_value_t = 3.0)]
+        hours: f64,
+    },
     /// Key rotation under loss: install a new key everywhere, make it the
     /// primary, remove the old one.
     Rotate {
@@ -95,7 +107,13 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         crate::net::recording::record_to(Some(dir));
     }
-    let lines = match args.scenario {
+    let charted =
+        matches!(args.scenario, Scenario::S1 | Scenario::S2 { .. } | Scenario::S3 { .. } | Scenario::Gray { .. });
+    if args.plot.is_some() && !charted {
+        return Err("--plot draws s1, s2, s3 and gray only".into());
+    }
+    let plain = |v: Result<serde_json::Value, crate::net::SimError>| v.map(|line| Report { line, chart: None });
+    let reports: Vec<Result<Report, crate::net::SimError>> = match args.scenario {
         Scenario::S1 => vec![scenario::s1(&p)],
         Scenario::S2 { runs } => vec![scenario::s2(&p, runs.max(1))],
         Scenario::S3 { loss } => match loss {
@@ -103,22 +121,39 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
             Some(_) => return Err("--loss must be within 0..=1".into()),
             None => [0.0, 0.05, 0.10, 0.20].iter().map(|&l| scenario::s3(&p, l)).collect(),
         },
-        Scenario::S4 => vec![scenario::s4(&p)],
-        Scenario::S5 => vec![scenario::s5(&p)],
-        Scenario::Partition { runs } => vec![resilience::partition(&p, runs.max(1))],
-        Scenario::Churn { rounds } => vec![resilience::churn(&p, rounds)],
+        Scenario::S4 => vec![plain(scenario::s4(&p))],
+        Scenario::S5 => vec![plain(scenario::s5(&p))],
+        Scenario::Partition { runs } => vec![plain(resilience::partition(&p, runs.max(1)))],
+        Scenario::Churn { rounds } => vec![plain(resilience::churn(&p, rounds))],
         Scenario::Broadcast { loss, count, churn } => {
             if !(0.0..=1.0).contains(&loss) {
                 return Err("--loss must be within 0..=1".into());
             }
-            vec![resilience::broadcast(&p, loss, count.max(1), churn)]
+            vec![plain(resilience::broadcast(&p, loss, count.max(1), churn))]
+        }
+        Scenario::Gray { hours } => {
+            if !(hours.is_finite() && hours >= 0.0) {
+                return Err("--hours must be a number ≥ 0".into());
+            }
+            vec![crate::gray::gray(&p, hours)]
         }
         Scenario::Rotate { loss } => {
             if !(0.0..=1.0).contains(&loss) {
                 return Err("--loss must be within 0..=1".into());
             }
-            vec![resilience::rotate(&p, loss)]
+            vec![plain(resilience::rotate(&p, loss))]
         }
     };
-    lines.into_iter().map(|l| l.map(|v| v.to_string()).map_err(|e| e.to_string())).collect()
+    let reports: Vec<Report> = reports.into_iter().collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    if let Some(path) = &args.plot {
+        // Several lines (s3 at every loss rate) share one chart.
+        let mut charts = reports.iter().filter_map(|r| r.chart.clone());
+        if let Some(mut chart) = charts.next() {
+            for more in charts {
+                chart.series.extend(more.series);
+            }
+            crate::plot::svg(&chart, path)?;
+        }
+    }
+    Ok(reports.into_iter().map(|r| r.line.to_string()).collect())
 }

@@ -4,9 +4,22 @@
 use serde_json::{Map, Value, json};
 use swim_core::{Config, Event, Random};
 
+use crate::chart::{Chart, cdf};
 use crate::net::{Command, Flow, NetConfig, Sim, SimError, mix, name_index};
 use crate::procstat::{Meter, peak_rss_mib};
 use crate::views::Views;
+
+/// A scenario's JSON line and, for those that draw one, its chart.
+#[derive(Clone, Debug)]
+pub struct Report {
+    /// The line.
+    pub line: Value,
+    /// What `--plot` draws.
+    pub chart: Option<Chart>,
+}
+
+/// Width of S3's time bins for its chart, ms.
+pub const S3_BIN_MS: u64 = 10_000;
 
 /// Parameters shared by every scenario.
 #[derive(Clone, Debug)]
@@ -138,8 +151,10 @@ pub fn warm_up(sim: &mut Sim, views: &mut Views) -> Result<Option<u64>, SimError
     Ok(converged.then_some(start))
 }
 
-/// S1 bootstrap: every node i ≥ 1 joins node 0 at t = 0.
-pub fn s1(p: &Params) -> Result<Value, SimError> {
+/// S1 bootstrap: every node i ≥ 1 joins node 0 at t = 0. The chart is the
+/// convergence curve: the fraction of ordered pairs that see each other
+/// alive, over time.
+pub fn s1(p: &Params) -> Result<Report, SimError> {
     let meter = Meter::start();
     let mut sim = sim(p, p.seed, 0.0)?;
     let mut views = Views::new(p.n);
@@ -158,10 +173,17 @@ pub fn s1(p: &Params) -> Result<Value, SimError> {
         }
     }
     check(&mut reached, &marks, 0, &views);
+    let fraction = |views: &Views| views.alive_pairs() as f64 / all.max(1) as f64;
+    let mut curve = vec![(0.0, fraction(&views))];
     if reached[3].is_none() {
         sim.run_until(WARMUP_CAP_MS, &mut |t, node, e: &Event| {
             views.apply(node, e);
             check(&mut reached, &marks, t, &views);
+            // A point per 0.2 % of the pairs keeps big runs' charts small.
+            let f = fraction(&views);
+            if curve.last().is_some_and(|&(_, last)| f - last >= 0.002 || (f == 1.0 && last < 1.0)) {
+                curve.push((t as f64 / 1000.0, f));
+            }
             if views.alive_pairs() == all { Flow::Stop } else { Flow::Continue }
         });
     }
@@ -175,7 +197,12 @@ pub fn s1(p: &Params) -> Result<Value, SimError> {
     m.insert("bytes_sent".into(), json!(st.bytes_sent));
     m.insert("msgs_per_node".into(), json!(round3(st.msgs_sent as f64 / p.n as f64)));
     m.insert("bytes_per_node".into(), json!(round3(st.bytes_sent as f64 / p.n as f64)));
-    Ok(finish(m, if reached[3].is_some() { "converged" } else { "timeout" }, &meter))
+    let chart = Chart::new(format!("S1 bootstrap, n = {}", p.n), "virtual seconds", "fraction of pairs alive")
+        .line("pairs that see each other alive", curve);
+    Ok(Report {
+        line: finish(m, if reached[3].is_some() { "converged" } else { "timeout" }, &meter),
+        chart: Some(chart),
+    })
 }
 
 /// One S2 run's figures, in ms from the crash.
@@ -249,7 +276,9 @@ fn last_chance_checks(sim: &Sim) -> u64 {
 }
 
 /// S2 crash detection over `runs` runs with seeds derived from the base.
-pub fn s2(p: &Params, runs: usize) -> Result<Value, SimError> {
+/// The chart is the detection-time CDF over the runs: first suspicion,
+/// and every live node having the crashed one failed.
+pub fn s2(p: &Params, runs: usize) -> Result<Report, SimError> {
     let meter = Meter::start();
     let results: Vec<CrashRun> =
         (0..runs).map(|r| s2_run(p, mix(p.seed, 1000 + r as u64))).collect::<Result<_, _>>()?;
@@ -264,7 +293,18 @@ pub fn s2(p: &Params, runs: usize) -> Result<Value, SimError> {
     m.insert("msgs_per_crash".into(), pick(|r| Some(r.msgs)));
     m.insert("msgs_to_crashed_per_crash".into(), pick(|r| Some(r.msgs_to_crashed)));
     let ok = results.iter().all(|r| r.warmed_up && r.all_live_down_ms.is_some());
-    Ok(finish(m, if ok { "detected" } else { "timeout" }, &meter))
+    let secs = |f: fn(&CrashRun) -> Option<u64>| {
+        let v: Vec<u64> = results.iter().filter_map(f).collect();
+        cdf(&v, runs).into_iter().map(|(x, y)| (x / 1000.0, y)).collect()
+    };
+    let chart = Chart::new(
+        format!("S2 crash detection, n = {}, {runs} runs", p.n),
+        "seconds from the crash",
+        "fraction of runs",
+    )
+    .line("first suspicion", secs(|r| r.first_suspect_ms))
+    .line("failed at every live node", secs(|r| r.all_live_down_ms));
+    Ok(Report { line: finish(m, if ok { "detected" } else { "timeout" }, &meter), chart: Some(chart) })
 }
 
 /// Figures of one S3 window.
@@ -288,6 +328,8 @@ pub struct LossWindow {
     pub stream_bytes: u64,
     /// Whether the warm-up converged.
     pub warmed_up: bool,
+    /// Suspicions raised and refutations made, per [`S3_BIN_MS`] bin.
+    pub bins: Vec<(u64, u64)>,
 }
 
 /// One S3 window at loss `loss`.
@@ -298,18 +340,27 @@ pub fn s3_run(p: &Params, loss: f64, window_ms: u64) -> Result<LossWindow, SimEr
     sim.schedule(start, Command::SetLoss(loss))?;
     let (msgs0, bytes0, frames0) = (sim.stats().msgs_sent, sim.stats().bytes_sent, sim.stats().frame_bytes);
     let mut w = LossWindow { warmed_up: true, ..LossWindow::default() };
-    sim.run_until(start + window_ms, &mut |_, node, e: &Event| {
-        views.apply(node, e);
-        match e {
-            Event::Failed { local, .. } => {
-                w.false_down_observations += 1;
-                w.false_positive_declarations += u64::from(*local);
+    let end = start + window_ms;
+    let mut bin_start = start;
+    // The same run in bins: items at a bin's end belong to it.
+    while bin_start < end {
+        let bin_end = (bin_start + S3_BIN_MS).min(end);
+        let (refuted, suspected) = (refutations(&sim), w.suspicions_raised);
+        sim.run_until(bin_end, &mut |_, node, e: &Event| {
+            views.apply(node, e);
+            match e {
+                Event::Failed { local, .. } => {
+                    w.false_down_observations += 1;
+                    w.false_positive_declarations += u64::from(*local);
+                }
+                Event::Suspected { local: true, .. } => w.suspicions_raised += 1,
+                _ => {}
             }
-            Event::Suspected { local: true, .. } => w.suspicions_raised += 1,
-            _ => {}
-        }
-        Flow::Continue
-    });
+            Flow::Continue
+        });
+        w.bins.push((w.suspicions_raised - suspected, refutations(&sim) - refuted));
+        bin_start = bin_end;
+    }
     w.whole_at_end = views.up_pairs() == views.all_pairs();
     w.suspect_pairs_at_end = views.up_pairs() - views.alive_pairs();
     w.msgs = sim.stats().msgs_sent - msgs0;
@@ -318,8 +369,14 @@ pub fn s3_run(p: &Params, loss: f64, window_ms: u64) -> Result<LossWindow, SimEr
     Ok(w)
 }
 
-/// S3 false positives at one loss rate.
-pub fn s3(p: &Params, loss: f64) -> Result<Value, SimError> {
+/// Refutations so far, summed over the nodes.
+pub fn refutations(sim: &Sim) -> u64 {
+    (0..sim.len()).filter_map(|i| sim.node(i).ok()).map(|s| s.stats().refutations).sum()
+}
+
+/// S3 false positives at one loss rate. The chart has the suspicions
+/// raised and the refutations made per 10 s of the window.
+pub fn s3(p: &Params, loss: f64) -> Result<Report, SimError> {
     let meter = Meter::start();
     let w = s3_run(p, loss, S3_WINDOW_MS)?;
     let per_node_min = |x: u64| round3(x as f64 / p.n as f64 / (S3_WINDOW_MS as f64 / 60_000.0));
@@ -332,7 +389,18 @@ pub fn s3(p: &Params, loss: f64) -> Result<Value, SimError> {
     m.insert("suspicions_raised".into(), json!(w.suspicions_raised));
     m.insert("whole_at_end".into(), json!(w.whole_at_end));
     m.insert("suspect_pairs_at_end".into(), json!(w.suspect_pairs_at_end));
-    Ok(finish(m, if w.warmed_up { "completed" } else { "timeout" }, &meter))
+    let at = |k: usize| (k + 1) as f64 * S3_BIN_MS as f64 / 1000.0;
+    let pct = (loss * 100.0).round();
+    let chart = Chart::new(format!("S3 under loss, n = {}", p.n), "seconds into the window", "per 10 s, whole cluster")
+        .line(
+            format!("suspicions raised ({pct} % loss)"),
+            w.bins.iter().enumerate().map(|(k, b)| (at(k), b.0 as f64)).collect(),
+        )
+        .line(
+            format!("refutations ({pct} % loss)"),
+            w.bins.iter().enumerate().map(|(k, b)| (at(k), b.1 as f64)).collect(),
+        );
+    Ok(Report { line: finish(m, if w.warmed_up { "completed" } else { "timeout" }, &meter), chart: Some(chart) })
 }
 
 /// S4 steady-state load: the S3 window at p = 0.

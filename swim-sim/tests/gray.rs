@@ -89,3 +89,84 @@ fn node_loss_duplication_and_jitter_act_on_datagrams() {
     let t = sim.now();
     assert!(failed(&mut sim, t + 60_000).is_empty(), "SWIM_SEED={seed}");
 }
+
+#[test]
+fn burst_loss_loses_its_stationary_share_and_stops_when_turned_off() {
+    let seed = seed_from_env(34);
+    let mut sim = converged(6, seed);
+    let t = sim.now();
+    // Bad one datagram in ten on average (0.02 / (0.02 + 0.18)), bursts
+    // of 1 / 0.18 ≈ 5.6 datagrams, everything lost while bad.
+    sim.schedule(t, Command::SetBurstLoss { enter: 0.02, leave: 0.18, loss: 1.0 }).unwrap();
+    let (sent, lost) = (sim.stats().msgs_sent, sim.stats().lost);
+    let failures = failed(&mut sim, t + 120_000);
+    let share = (sim.stats().lost - lost) as f64 / (sim.stats().msgs_sent - sent) as f64;
+    assert!((0.06..0.14).contains(&share), "lost {share}; SWIM_SEED={seed}");
+    assert!(failures.is_empty(), "10 % burst loss is survived; SWIM_SEED={seed}");
+    let t = sim.now();
+    sim.schedule(t, Command::SetBurstLoss { enter: 0.0, leave: 0.0, loss: 0.0 }).unwrap();
+    sim.run_until(t, &mut |_, _, _: &Event| Flow::Continue);
+    let lost = sim.stats().lost;
+    sim.run_until(t + 10_000, &mut |_, _, _: &Event| Flow::Continue);
+    assert_eq!(sim.stats().lost, lost);
+    assert!(sim.schedule(t, Command::SetBurstLoss { enter: 0.5, leave: 1.5, loss: 1.0 }).is_err());
+}
+
+#[test]
+fn clocks_with_offsets_and_drift_run_their_timers_at_their_own_rate() {
+    let seed = seed_from_env(35);
+    let mut sim = converged(6, seed);
+    let t = sim.now();
+    // Node 1 a day ahead and 10 % fast, node 2 an hour ahead and 10 % slow.
+    sim.schedule(t, Command::SetClock { node: 1, step_ms: 86_400_000, drift_ppm: 100_000 }).unwrap();
+    sim.schedule(t, Command::SetClock { node: 2, step_ms: 3_600_000, drift_ppm: -100_000 }).unwrap();
+    assert!(sim.schedule(t, Command::SetClock { node: 2, step_ms: 0, drift_ppm: -1_000_000 }).is_err());
+    sim.run_until(t, &mut |_, _, _: &Event| Flow::Continue);
+    let probes = |sim: &Sim, i: usize| sim.node(i).unwrap().stats().probes_sent;
+    let before: Vec<u64> = (0..3).map(|i| probes(&sim, i)).collect();
+    assert!(failed(&mut sim, t + 200_000).is_empty(), "SWIM_SEED={seed}");
+    let count: Vec<f64> = (0..3).map(|i| (probes(&sim, i) - before[i]) as f64).collect();
+    // One probe a period by each node's own clock: 200, 220 and 180.
+    assert!((count[0] - 200.0).abs() <= 4.0, "{count:?}");
+    assert!((count[1] / count[0] - 1.1).abs() < 0.03, "{count:?}");
+    assert!((count[2] / count[0] - 0.9).abs() < 0.03, "{count:?}");
+}
+
+#[test]
+fn a_deaf_member_does_not_declare_a_member_that_stalls() {
+    // Node 2 hears no datagram for 120 s while node 5 stalls for 4 s every
+    // 7 s: 2 suspects 5 and cannot hear the refutation by datagram (and
+    // no push-pull comes to its rescue); its last-chance checks over
+    // streams must reach 5 once it wakes.
+    let seed = seed_from_env(36);
+    let config = Config::lan().with_push_pull_interval(None);
+    let n = 10;
+    let mut sim = Sim::new(n, config, NetConfig { seed, ..NetConfig::default() }).unwrap();
+    let mut views = Views::new(n);
+    for i in 1..n {
+        sim.schedule(0, Command::Join { node: i, seeds: vec![0] }).unwrap();
+    }
+    assert!(scenario::converge(&mut sim, &mut views, 60_000), "SWIM_SEED={seed}");
+    let t = sim.now();
+    sim.schedule(t, Command::SetDeaf { node: 2, deaf: true }).unwrap();
+    sim.schedule(t + 120_000, Command::SetDeaf { node: 2, deaf: false }).unwrap();
+    for k in 0..17 {
+        sim.schedule(t + 1_000 + k * 7_000, Command::Pause { node: 5, ms: 4_000 }).unwrap();
+    }
+    let suspected = sim.node(2).unwrap().stats().suspicions_raised;
+    let failed = failed(&mut sim, t + 180_000);
+    assert!(sim.node(2).unwrap().stats().suspicions_raised > suspected, "the deaf node did suspect");
+    assert!(!failed.contains(&5), "{failed:?}; SWIM_SEED={seed}");
+}
+
+#[test]
+fn the_gray_scenario_declares_no_healthy_member_failed() {
+    let seed = seed_from_env(1);
+    let p = scenario::Params { n: 30, seed, latency_ms: 1, config: Config::lan() };
+    let run = swim_sim::gray::gray(&p, 0.5).unwrap();
+    let line = &run.line;
+    assert_eq!(line["outcome"], "completed", "{line}; SWIM_SEED={seed}");
+    assert_eq!(line["false_failures"], 0, "{line}");
+    assert!(line["suspicions"].as_u64().unwrap() > 0, "the faults did bite: {line}");
+    assert_eq!(line["node_periods"], 30 * 1800, "{line}");
+}

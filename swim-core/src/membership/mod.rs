@@ -41,6 +41,16 @@ pub(crate) enum Timer {
     Reap(MemberId),
 }
 
+/// A last-chance check to make over a stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum StreamCheck {
+    /// Tell the suspect `name` at `addr` that we suspect it at
+    /// `incarnation` (it answers with its record).
+    Suspect { addr: SocketAddr, name: MemberName, incarnation: u32 },
+    /// Ask the member at `via` for its record of `name`.
+    Query { via: SocketAddr, name: MemberName },
+}
+
 /// Counters of the membership component.
 #[derive(Clone, Debug, Default)]
 pub(crate) struct Counters {
@@ -340,17 +350,25 @@ impl Membership {
         }
     }
 
+    /// Handles a due timer; a suspicion's first last-chance check may also
+    /// ask for a check over a stream. `doubt`: whether our own datagram
+    /// path is in doubt (local health degraded, or our last probe answered
+    /// over a stream only).
     pub(crate) fn on_timer(
         &mut self,
         now: Instant,
         timer: Timer,
+        doubt: bool,
         dissem: &mut Dissemination,
         outbox: &mut Outbox,
         rng: &mut dyn Random,
-    ) {
+    ) -> Option<StreamCheck> {
         match timer {
-            Timer::Suspicion(id) => self.on_suspicion_timer(now, id, dissem, outbox, rng),
-            Timer::Reap(id) => self.on_reap(now, id, dissem),
+            Timer::Suspicion(id) => self.on_suspicion_timer(now, id, doubt, dissem, outbox, rng),
+            Timer::Reap(id) => {
+                self.on_reap(now, id, dissem);
+                None
+            }
         }
     }
 
@@ -362,45 +380,74 @@ impl Membership {
     /// so now and then a member that holds a suspicion misses it. Before it
     /// declares the suspect dead, a member with its own evidence (one of
     /// the suspicion's accusers) pings the suspect with the suspicion
-    /// attached, and any other member asks one random peer for its record.
-    /// Only accusers ping, so a possibly overloaded suspect receives a
-    /// handful of checks rather than one from every member.
+    /// attached on its odd checks, and asks one random peer for its record
+    /// on its even ones (the suspect may be paused just then); any other
+    /// member always asks a peer. Only accusers ping, so a possibly
+    /// overloaded suspect receives a handful of checks rather than one
+    /// from every member.
+    ///
+    /// With `fallback_ping` on, the first ping and the first query also go
+    /// over a stream (returned for the caller to open): the ping always,
+    /// the query while our datagram path is in doubt. A member whose own
+    /// datagrams fail to come back — it cannot hear acks, so it cannot
+    /// hear a refutation either — would otherwise declare every suspect it
+    /// holds, however alive. A healthy member's query answer comes back
+    /// by datagram, so it spends no stream.
     fn on_suspicion_timer(
         &mut self,
         now: Instant,
         id: MemberId,
+        doubt: bool,
         dissem: &mut Dissemination,
         outbox: &mut Outbox,
         rng: &mut dyn Random,
-    ) {
+    ) -> Option<StreamCheck> {
         let spacing = self.config.probe_timeout;
         let me = self.local.name.clone();
-        let Some(m) = self.table.get_mut(id) else { return };
+        let m = self.table.get_mut(id)?;
         let (state, incarnation, addr, name) = (m.state, m.incarnation, m.addr.get(), m.name.clone());
-        let Some(s) = m.suspicion.as_mut() else { return };
+        let s = m.suspicion.as_mut()?;
         if state != MemberState::Suspect || s.incarnation != incarnation {
-            return;
+            return None;
+        }
+        if s.deadline <= now && s.checks < s.planned {
+            // We were stalled past the checks (a pause of the whole
+            // process): make them now, and leave them their time, rather
+            // than declare before hearing the backlog.
+            s.deadline = now + spacing.saturating_mul(u64::from(s.planned - s.checks));
+        }
+        if s.deadline <= now && s.awaiting > 0 {
+            // A check over a stream is still out: its answer may be the
+            // refutation we missed. It ends by its own deadline.
+            s.timer_at = now + spacing;
+            self.timers.insert(s.timer_at, Timer::Suspicion(id));
+            return None;
         }
         if s.deadline > now {
             s.checks += 1;
             s.timer_at = s.wake_at(spacing);
             self.timers.insert(s.timer_at, Timer::Suspicion(id));
             self.counters.last_chance_checks += 1;
-            if s.accusers.contains(&me) {
+            let streams = self.config.fallback_ping;
+            let checks = s.checks;
+            // An accuser alternates: the suspect itself first, then a peer
+            // (the suspect may be paused right then, and a peer may hold
+            // the refutation we missed).
+            if s.accusers.contains(&me) && s.checks % 2 == 1 {
                 let seq = rng.next_u64() as u32;
                 let check = [
                     Message::Ping { seq, target: name.as_str() },
                     Message::Suspect { incarnation, name: name.as_str(), from: me.as_str() },
                 ];
                 outbox.send(addr, &check, Piggyback::Fill);
-            } else {
-                // If we missed a refutation, a peer likely has it.
-                self.table.random_live(1, &[id], rng, &mut self.scratch);
-                if let Some(via) = self.scratch.first().and_then(|&p| self.table.get(p)).map(|m| m.addr.get()) {
-                    outbox.send(via, &[Message::Query { name: name.as_str() }], Piggyback::Fill);
-                }
+                return (streams && checks == 1).then_some(StreamCheck::Suspect { addr, name, incarnation });
             }
-            return;
+            // If we missed a refutation, a peer likely has it.
+            self.table.random_live(1, &[id], rng, &mut self.scratch);
+            let via = self.scratch.first().and_then(|&p| self.table.get(p)).map(|m| m.addr.get())?;
+            outbox.send(via, &[Message::Query { name: name.as_str() }], Piggyback::Fill);
+            // The first query (an accuser's second check) may need a stream.
+            return (streams && doubt && checks <= 2).then_some(StreamCheck::Query { via, name });
         }
         self.clear_suspicion(id);
         self.table.set_state(id, MemberState::Dead, rng);
@@ -411,6 +458,7 @@ impl Membership {
         self.counters.failures_declared += 1;
         outbox.event(Event::Failed { name: name.clone(), incarnation, local: true });
         dissem.queue_member(id, &Message::Dead { incarnation, name: name.as_str(), from: me.as_str() });
+        None
     }
 
     fn on_reap(&mut self, now: Instant, id: MemberId, dissem: &mut Dissemination) {
@@ -423,20 +471,43 @@ impl Membership {
         dissem.forget(id);
     }
 
+    /// A last-chance check of our suspicion of `name` went out over a
+    /// stream: the declaration waits for it.
+    pub(crate) fn check_opened(&mut self, name: &str) {
+        if let Some(s) = self.suspicion_of(name) {
+            s.awaiting = s.awaiting.saturating_add(1);
+        }
+    }
+
+    /// A stream check of `name` ended (answered or not).
+    pub(crate) fn check_ended(&mut self, name: &str) {
+        if let Some(s) = self.suspicion_of(name) {
+            s.awaiting = s.awaiting.saturating_sub(1);
+        }
+    }
+
+    fn suspicion_of(&mut self, name: &str) -> Option<&mut Suspicion> {
+        let id = self.table.id_of(name)?;
+        self.table.get_mut(id)?.suspicion.as_deref_mut()
+    }
+
     /// Answers a [`Message::Query`] with our record of `name`, alone in
     /// its datagram.
     pub(crate) fn answer_query(&self, from: SocketAddr, name: &str, outbox: &mut Outbox) {
-        let me = self.local.name.as_str();
+        let Some(answer) = self.query_answer(name) else { return };
         let mut w = outbox.writer();
-        let written = if name == me {
-            w.push(&self.self_alive())
-        } else {
-            let Some(m) = self.table.id_of(name).and_then(|id| self.table.get(id)) else { return };
-            w.push(&self.record(m))
-        };
-        if written.is_ok() {
+        if w.push(&answer).is_ok() {
             outbox.push(from, w, Piggyback::None);
         }
+    }
+
+    /// Our record of `name` (ourselves included), if we hold one.
+    pub(crate) fn query_answer(&self, name: &str) -> Option<Message<'_>> {
+        if name == self.local.name.as_str() {
+            return Some(self.self_alive());
+        }
+        let m = self.table.id_of(name).and_then(|id| self.table.get(id))?;
+        Some(self.record(m))
     }
 
     /// A member's state as an update message for a table or a query answer:

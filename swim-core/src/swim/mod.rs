@@ -305,11 +305,7 @@ impl<R: Rng> Swim<R> {
         self.ensure_started(now);
         let me = self.membership.local().name.as_str();
         // The sender accuses us: our answer to it carries our alive.
-        let accused = msgs.iter().any(|m| match m {
-            Message::Suspect { name, .. } => *name == me,
-            Message::Dead { name, from, .. } => *name == me && *from != me,
-            _ => false,
-        });
+        let accused = msgs.iter().any(|m| m.accuses(me));
         let source = Source::Gossip;
         // Membership updates first, probe traffic second: a suspicion that
         // rides on a ping (the buddy system) is refuted before the ack is
@@ -403,7 +399,10 @@ impl<R: Rng> Swim<R> {
                 1 => {
                     if let Some(t) = self.membership.pop_due(now) {
                         let (d, o, r) = (&mut self.dissemination, &mut self.outbox, &mut self.rng);
-                        self.membership.on_timer(now, t, d, o, r);
+                        let doubt = self.detector.datagrams_doubtful();
+                        if let Some(check) = self.membership.on_timer(now, t, doubt, d, o, r) {
+                            self.check_over_stream(now, check);
+                        }
                     }
                 }
                 2 => {

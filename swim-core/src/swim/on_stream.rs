@@ -11,13 +11,18 @@ use rand_core::Rng;
 use super::Swim;
 use crate::io::{Error, Event, StreamEnd, StreamId};
 use crate::lifecycle::{Phase, send_table};
-use crate::membership::{Merged, Source};
+use crate::membership::{Merged, Source, StreamCheck};
 use crate::name::MemberName;
 use crate::streams::Purpose;
 use crate::time::{Duration, Instant};
 use alloc::vec::Vec;
 
 use crate::wire::{self, Message, Messages};
+
+/// How long a last-chance check over a stream may hold a declaration, in
+/// protocol periods: a pause of a few seconds is common in managed
+/// runtimes and must not make a live member dead.
+pub(crate) const CHECK_WAIT_PERIODS: u64 = 5;
 
 impl<R: Rng> Swim<R> {
     pub(super) fn on_stream_accepted(&mut self, now: Instant, id: StreamId, from: SocketAddr) {
@@ -69,9 +74,36 @@ impl<R: Rng> Swim<R> {
             | (Purpose::SyncOut { join }, Some(Message::SyncReply)) => self.sync_frame(now, id, &msgs, join),
             (Purpose::Accepted, Some(Message::Ping { seq, target })) => {
                 if target == self.membership.local().name.as_str() {
-                    self.outbox.send_frame(id, &[Message::Ack { seq }]);
+                    // A last-chance check carries the suspicion: refute it
+                    // and answer with the record that proves it.
+                    let me = self.membership.local().name.clone();
+                    let mut accused = false;
+                    for m in msgs.iter().skip(1).filter(|m| m.accuses(me.as_str())) {
+                        accused = true;
+                        self.merge_record(now, m, false);
+                    }
+                    if accused {
+                        let alive = self.membership.self_alive();
+                        self.outbox.send_frame(id, &[Message::Ack { seq }, alive]);
+                    } else {
+                        self.outbox.send_frame(id, &[Message::Ack { seq }]);
+                    }
                 } else {
                     self.detector.counters.misdirected += 1;
+                }
+                self.close_stream(id);
+            }
+            (Purpose::Accepted, Some(Message::Query { name })) => {
+                if let Some(answer) = self.membership.query_answer(name) {
+                    self.outbox.send_frame(id, &[answer]);
+                }
+                self.close_stream(id);
+            }
+            (Purpose::Check { .. }, _) => {
+                // The suspect's record, or a peer's: a newer incarnation
+                // (alive, or suspected anew) ends our suspicion.
+                for m in msgs.iter().filter(|m| m.is_update()) {
+                    self.merge_record(now, m, true);
                 }
                 self.close_stream(id);
             }
@@ -157,16 +189,17 @@ impl<R: Rng> Swim<R> {
             self.streams.counters.failed += 1;
         }
         // A reliable message counts as delivered when its peer closes.
-        if end != StreamEnd::Closed {
-            self.undelivered(s.purpose);
-        }
+        self.ended(s.purpose, end == StreamEnd::Closed);
     }
 
-    /// A stream given up before its peer closed it: a reliable message on
-    /// it is reported undelivered.
-    fn undelivered(&mut self, purpose: Purpose) {
-        if let Purpose::Message { to } = purpose {
-            self.outbox.event(Event::MessageFailed { to });
+    /// A stream is gone, `clean`ly (its peer or we closed it after its
+    /// work) or not: a reliable message on an unclean one is reported
+    /// undelivered, and a suspicion no longer waits for its check.
+    fn ended(&mut self, purpose: Purpose, clean: bool) {
+        match purpose {
+            Purpose::Message { to } if !clean => self.outbox.event(Event::MessageFailed { to }),
+            Purpose::Check { name } => self.membership.check_ended(name.as_str()),
+            _ => {}
         }
     }
 
@@ -174,13 +207,14 @@ impl<R: Rng> Swim<R> {
     pub(super) fn on_stream_expired(&mut self, now: Instant) {
         let Some((id, s)) = self.streams.pop_expired(now) else { return };
         self.outbox.close(id);
-        self.undelivered(s.purpose);
+        self.ended(s.purpose, false);
     }
 
     /// Closes a stream we are done with.
     pub(super) fn close_stream(&mut self, id: StreamId) {
-        if self.streams.remove(id).is_some() {
+        if let Some(s) = self.streams.remove(id) {
             self.outbox.close(id);
+            self.ended(s.purpose, true);
         }
     }
 
@@ -189,7 +223,38 @@ impl<R: Rng> Swim<R> {
         if let Some(s) = self.streams.remove(id) {
             self.streams.counters.failed += 1;
             self.outbox.close(id);
-            self.undelivered(s.purpose);
+            self.ended(s.purpose, false);
+        }
+    }
+
+    /// A last-chance check over a stream: the suspicion and a ping to the
+    /// suspect, or a query to a peer, so that a refutation reaches us even
+    /// when datagrams cannot.
+    ///
+    /// The suspicion's deadline waits for the answer, at most
+    /// [`CHECK_WAIT_PERIODS`] protocol periods: time for a suspect that
+    /// was paused (a collector, a stalled VM) to wake and answer. A dead
+    /// suspect's connection is refused at once and costs no wait.
+    pub(super) fn check_over_stream(&mut self, now: Instant, check: StreamCheck) {
+        let (to, suspect) = match &check {
+            StreamCheck::Suspect { addr, name, .. } => (*addr, name.clone()),
+            StreamCheck::Query { via, name } => (*via, name.clone()),
+        };
+        let wait = Duration::from_millis(self.config.probe_interval.as_millis().saturating_mul(CHECK_WAIT_PERIODS));
+        let purpose = Purpose::Check { name: suspect.clone() };
+        let Some(id) = self.streams.open(now, to, purpose, Some(now + wait)) else { return };
+        self.membership.check_opened(suspect.as_str());
+        self.outbox.open(id, to);
+        match check {
+            StreamCheck::Suspect { name, incarnation, .. } => {
+                let me = self.membership.local().name.clone();
+                let seq = self.rng.next_u64() as u32;
+                let name = name.as_str();
+                let msgs =
+                    [Message::Ping { seq, target: name }, Message::Suspect { incarnation, name, from: me.as_str() }];
+                self.outbox.send_frame(id, &msgs);
+            }
+            StreamCheck::Query { name, .. } => self.outbox.send_frame(id, &[Message::Query { name: name.as_str() }]),
         }
     }
 

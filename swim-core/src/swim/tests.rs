@@ -73,6 +73,36 @@ fn run(s: &mut Swim<Rng64>, from: u64, to: u64) -> Vec<Action> {
     all
 }
 
+/// Times out `s` at `t` like a runtime whose every connection is refused
+/// at once (nobody listens: the peers are down).
+fn timeout_refusing(s: &mut Swim<Rng64>, t: u64) -> Vec<Action> {
+    let out = s.handle_timeout(at(t));
+    for a in &out {
+        if let Action::OpenStream { id, .. } = a {
+            let mut more = Vec::new();
+            s.handle(at(t), Input::StreamClosed { id: *id, end: crate::StreamEnd::Refused }, &mut more).unwrap();
+        }
+    }
+    out
+}
+
+/// The streams opened in `actions`, with the messages of their frames.
+fn checks_opened(actions: &[Action]) -> Vec<(SocketAddr, Vec<u8>)> {
+    let mut opened = Vec::new();
+    for a in actions {
+        match a {
+            Action::OpenStream { id, to } => opened.push((*id, *to, Vec::new())),
+            Action::SendFrame { id, frame } => {
+                if let Some(o) = opened.iter_mut().find(|o| o.0 == *id) {
+                    o.2 = kinds(frame);
+                }
+            }
+            _ => {}
+        }
+    }
+    opened.into_iter().map(|(_, to, k)| (to, k)).collect()
+}
+
 #[test]
 fn learns_members_from_alive_and_announces_joined() {
     let mut a = node("a", 1);
@@ -266,7 +296,7 @@ fn confirmations_shorten_the_suspicion() {
     let mut failed_at = None;
     for t in 1000..40_000 {
         if a.next_deadline().is_some_and(|d| d <= at(t)) {
-            for e in events(&a.handle_timeout(at(t))) {
+            for e in events(&timeout_refusing(&mut a, t)) {
                 if let Event::Failed { name, .. } = e
                     && name.as_str() == "m0"
                 {
@@ -492,7 +522,7 @@ fn checks(a: &mut Swim<Rng64>, from: u64, to: u64, suspect: u16) -> (Vec<u64>, V
         if a.next_deadline().is_none_or(|d| d > at(t)) {
             continue;
         }
-        for (dest, b) in sent(&a.handle_timeout(at(t))) {
+        for (dest, b) in sent(&timeout_refusing(a, t)) {
             let mut m = Messages::new();
             decode(&b, &mut m).unwrap();
             if dest == addr(suspect) && matches!(m[..], [Message::Ping { .. }, Message::Suspect { .. }, ..]) {
@@ -546,8 +576,10 @@ fn before_a_suspicion_it_raised_expires_a_member_pings_the_suspect() {
     let raised = raised.expect("b is suspected by a's own probe");
     let deadline = raised + 4000;
     let (buddy_pings, queries) = checks(&mut a, raised + 1, deadline, 2);
+    // The first check pings the suspect; the second would ask a peer, and
+    // there is none.
     assert!(queries.is_empty(), "{queries:?}");
-    assert!(buddy_pings.contains(&(deadline - 1000)) && buddy_pings.contains(&(deadline - 500)), "{buddy_pings:?}");
+    assert!(buddy_pings.contains(&(deadline - 1000)) && !buddy_pings.contains(&(deadline - 500)), "{buddy_pings:?}");
 }
 
 #[test]
@@ -558,7 +590,7 @@ fn a_silent_suspect_is_still_declared_at_its_deadline() {
     let mut failed_at = None;
     for t in 11..10_000 {
         if a.next_deadline().is_some_and(|d| d <= at(t)) {
-            for e in events(&a.handle_timeout(at(t))) {
+            for e in events(&timeout_refusing(&mut a, t)) {
                 if matches!(&e, Event::Failed { name, local: true, .. } if name.as_str() == "b") {
                     failed_at.get_or_insert(t);
                 }
@@ -1097,4 +1129,125 @@ fn a_failed_member_stays_on_the_retry_list_through_a_newer_death() {
         assert!(retried, "newer death: {newer_death}");
         assert!(a.stats().reconnects > 0);
     }
+}
+
+/// `a` knows b and c; b never answers, so `a`'s own probe suspects it.
+/// Returns the time it was raised.
+fn raise_suspicion_of_b(a: &mut Swim<Rng64>) -> u64 {
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3)])).unwrap();
+    for t in 1..10_000 {
+        if a.next_deadline().is_some_and(|d| d <= at(t)) {
+            let out = timeout_refusing(a, t);
+            if events(&out)
+                .iter()
+                .any(|e| matches!(e, Event::Suspected { name, local: true, .. } if name.as_str() == "b"))
+            {
+                return t;
+            }
+            // c answers everything sent to it.
+            for (to, b) in sent(&out) {
+                let mut m = Messages::new();
+                decode(&b, &mut m).unwrap();
+                if let (true, Some(Message::Ping { seq, .. })) = (to == addr(3), m.first()) {
+                    a.handle_packet(at(t), addr(3), &packet_ack(*seq)).unwrap();
+                }
+            }
+        }
+    }
+    panic!("b is never suspected");
+}
+
+#[test]
+fn an_accuser_checks_over_a_stream_and_the_suspects_refutation_there_saves_it() {
+    let mut a = node("a", 1);
+    let raised = raise_suspicion_of_b(&mut a);
+    // The first check (deadline - 1 s; n = 3: 4 s minimum) goes to b by
+    // datagram and over a stream, with the suspicion.
+    let first = raised + 4000 - 1000;
+    let out = run(&mut a, raised + 1, first);
+    let opened = checks_opened(&out);
+    assert!(opened.iter().any(|(to, k)| *to == addr(2) && k[..2] == [0, 5]), "{opened:?}");
+    let Some(Action::OpenStream { id, .. }) =
+        out.iter().rev().find(|x| matches!(x, Action::OpenStream { to, .. } if *to == addr(2)))
+    else {
+        unreachable!()
+    };
+    // Datagrams from b never arrive (a cannot hear them); the stream
+    // brings b's refutation.
+    let mut more = Vec::new();
+    a.handle(
+        at(first + 3),
+        Input::StreamFrame { id: *id, frame: &frame(&[Message::Ack { seq: 0 }, alive("b", 1, 2)]) },
+        &mut more,
+    )
+    .unwrap();
+    assert!(events(&more).contains(&Event::Alive { name: MemberName::new("b").unwrap(), incarnation: 1 }));
+    let later = run(&mut a, first + 4, first + 8000);
+    assert!(!events(&later).iter().any(|e| matches!(e, Event::Failed { name, .. } if name.as_str() == "b")));
+}
+
+#[test]
+fn an_unanswered_stream_check_holds_the_declaration_for_a_few_periods_at_most() {
+    let mut a = node("a", 1);
+    let raised = raise_suspicion_of_b(&mut a);
+    let deadline = raised + 4000;
+    let first = deadline - 1000;
+    // The runtime connects the check and b says nothing (paused).
+    let mut failed_at = None;
+    for t in raised + 1..deadline + 20_000 {
+        if a.next_deadline().is_some_and(|d| d <= at(t)) {
+            for e in events(&a.handle_timeout(at(t))) {
+                if matches!(&e, Event::Failed { name, .. } if name.as_str() == "b") {
+                    failed_at.get_or_insert(t);
+                }
+            }
+        }
+    }
+    // The check waits five periods (5 s) from when it went out.
+    let failed_at = failed_at.expect("declared in the end");
+    assert!(failed_at > deadline, "held past the deadline: {failed_at} vs {deadline}");
+    assert!(failed_at <= first + 5000 + 1000, "{failed_at} vs check at {first}");
+}
+
+#[test]
+fn a_stream_check_makes_the_suspect_refute_and_answer_with_its_record() {
+    let mut b = node("b", 2);
+    b.handle_packet(at(0), addr(1), &packet(&[alive("a", 0, 1)])).unwrap();
+    let id = crate::StreamId::Inbound(7);
+    let mut out = Vec::new();
+    b.handle(at(5), Input::StreamAccepted { id, from: addr(1) }, &mut out).unwrap();
+    let check =
+        frame(&[Message::Ping { seq: 9, target: "b" }, Message::Suspect { incarnation: 0, name: "b", from: "a" }]);
+    b.handle(at(6), Input::StreamFrame { id, frame: &check }, &mut out).unwrap();
+    assert_eq!(b.incarnation(), 1, "refuted");
+    let answer = out.iter().find_map(|x| match x {
+        Action::SendFrame { id: i, frame } if *i == id => Some(frame.to_vec()),
+        _ => None,
+    });
+    assert_eq!(answer, Some(frame(&[Message::Ack { seq: 9 }, alive("b", 1, 2)])));
+    // A plain fallback ping (no suspicion) gets the bare ack, as before.
+    let id = crate::StreamId::Inbound(8);
+    let mut out = Vec::new();
+    b.handle(at(7), Input::StreamAccepted { id, from: addr(1) }, &mut out).unwrap();
+    b.handle(at(8), Input::StreamFrame { id, frame: &frame(&[Message::Ping { seq: 10, target: "b" }]) }, &mut out)
+        .unwrap();
+    assert!(out.iter().any(|x| matches!(x, Action::SendFrame { frame, .. } if frame[..] == frame_of_ack(10)[..])));
+}
+
+fn frame_of_ack(seq: u32) -> Vec<u8> {
+    frame(&[Message::Ack { seq }])
+}
+
+#[test]
+fn a_member_stalled_past_its_checks_makes_them_before_it_declares() {
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3)])).unwrap();
+    a.handle_packet(at(10), addr(3), &packet(&[Message::Suspect { incarnation: 0, name: "b", from: "c" }])).unwrap();
+    // Nothing runs from 11 ms to 8 s (the deadline was 4 010): a pause.
+    let out = timeout_refusing(&mut a, 8_000);
+    assert!(!events(&out).iter().any(|e| matches!(e, Event::Failed { .. })), "no declaration on waking");
+    assert!(sent(&out).iter().any(|(to, b)| *to == addr(3) && kinds(b)[0] == 9), "a query to the peer");
+    // c answers with the refutation a missed while paused.
+    let ev = events(&a.handle_packet(at(8_001), addr(3), &packet(&[alive("b", 1, 2)])).unwrap());
+    assert_eq!(ev, [Event::Alive { name: MemberName::new("b").unwrap(), incarnation: 1 }]);
 }

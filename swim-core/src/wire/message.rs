@@ -131,6 +131,16 @@ impl Message<'_> {
         matches!(self, Message::Alive { .. } | Message::Suspect { .. } | Message::Dead { .. })
     }
 
+    /// Whether this is a rumour that member `me` is suspect or dead, from
+    /// someone else: one `me` refutes.
+    pub fn accuses(&self, me: &str) -> bool {
+        match self {
+            Message::Suspect { name, .. } => *name == me,
+            Message::Dead { name, from, .. } => *name == me && *from != me,
+            _ => false,
+        }
+    }
+
     /// The wire kind: the variant index.
     pub fn kind(&self) -> u8 {
         match self {
