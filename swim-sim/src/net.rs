@@ -521,6 +521,12 @@ impl<N: Machine> Sim<N> {
         self.network.addrs.get(i).copied().ok_or(SimError::NoSuchNode(i))
     }
 
+    /// How many times node `i` has been restarted (each restart is a new
+    /// life: a fresh state machine).
+    pub fn restarts(&self, i: usize) -> Result<u64, SimError> {
+        self.nodes.get(i).map(|s| s.restarts).ok_or(SimError::NoSuchNode(i))
+    }
+
     /// Whether node `i` has crashed (and not restarted).
     pub fn is_crashed(&self, i: usize) -> Result<bool, SimError> {
         self.network.crashed.get(i).copied().ok_or(SimError::NoSuchNode(i))
