@@ -197,6 +197,7 @@ pub fn s1(p: &Params) -> Result<Report, SimError> {
     m.insert("bytes_sent".into(), json!(st.bytes_sent));
     m.insert("msgs_per_node".into(), json!(round3(st.msgs_sent as f64 / p.n as f64)));
     m.insert("bytes_per_node".into(), json!(round3(st.bytes_sent as f64 / p.n as f64)));
+    m.insert("digest".into(), json!(sim.digest().to_string()));
     let chart = Chart::new(format!("S1 bootstrap, n = {}", p.n), "virtual seconds", "fraction of pairs alive")
         .line("pairs that see each other alive", curve);
     Ok(Report {
@@ -226,6 +227,8 @@ pub struct CrashRun {
     pub msgs_to_crashed: u64,
     /// Whether the warm-up converged.
     pub warmed_up: bool,
+    /// Digest of every action of the run ([`Sim::digest`]).
+    pub digest: u64,
 }
 
 /// One S2 run with the given seed.
@@ -267,6 +270,7 @@ pub fn s2_run(p: &Params, seed: u64) -> Result<CrashRun, SimError> {
     run.last_chance_checks = last_chance_checks(&sim) - checks_before;
     run.msgs = sim.stats().msgs_sent - msgs_before;
     run.msgs_to_crashed = sim.stats().sent_to_node[x] - to_x_before;
+    run.digest = sim.digest().value();
     Ok(run)
 }
 
@@ -293,6 +297,11 @@ pub fn s2(p: &Params, runs: usize) -> Result<Report, SimError> {
     m.insert("msgs_per_crash".into(), pick(|r| Some(r.msgs)));
     m.insert("msgs_to_crashed_per_crash".into(), pick(|r| Some(r.msgs_to_crashed)));
     let ok = results.iter().all(|r| r.warmed_up && r.all_live_down_ms.is_some());
+    let mut digest = swim_core::Digest::new();
+    for r in &results {
+        digest.write_u64(r.digest);
+    }
+    m.insert("digest".into(), json!(digest.to_string()));
     let secs = |f: fn(&CrashRun) -> Option<u64>| {
         let v: Vec<u64> = results.iter().filter_map(f).collect();
         cdf(&v, runs).into_iter().map(|(x, y)| (x / 1000.0, y)).collect()
@@ -330,6 +339,8 @@ pub struct LossWindow {
     pub warmed_up: bool,
     /// Suspicions raised and refutations made, per [`S3_BIN_MS`] bin.
     pub bins: Vec<(u64, u64)>,
+    /// Digest of every action of the run ([`Sim::digest`]).
+    pub digest: String,
 }
 
 /// One S3 window at loss `loss`.
@@ -366,6 +377,7 @@ pub fn s3_run(p: &Params, loss: f64, window_ms: u64) -> Result<LossWindow, SimEr
     w.msgs = sim.stats().msgs_sent - msgs0;
     w.bytes = sim.stats().bytes_sent - bytes0;
     w.stream_bytes = sim.stats().frame_bytes - frames0;
+    w.digest = sim.digest().to_string();
     Ok(w)
 }
 
@@ -389,6 +401,7 @@ pub fn s3(p: &Params, loss: f64) -> Result<Report, SimError> {
     m.insert("suspicions_raised".into(), json!(w.suspicions_raised));
     m.insert("whole_at_end".into(), json!(w.whole_at_end));
     m.insert("suspect_pairs_at_end".into(), json!(w.suspect_pairs_at_end));
+    m.insert("digest".into(), json!(w.digest));
     let at = |k: usize| (k + 1) as f64 * S3_BIN_MS as f64 / 1000.0;
     let pct = (loss * 100.0).round();
     let chart = Chart::new(format!("S3 under loss, n = {}", p.n), "seconds into the window", "per 10 s, whole cluster")
@@ -414,6 +427,7 @@ pub fn s4(p: &Params) -> Result<Value, SimError> {
     m.insert("bytes_per_node_per_s".into(), json!(round3(w.bytes as f64 / p.n as f64 / secs)));
     m.insert("mean_msg_bytes".into(), json!(round3(if w.msgs == 0 { 0.0 } else { w.bytes as f64 / w.msgs as f64 })));
     m.insert("stream_bytes_per_node_per_s".into(), json!(round3(w.stream_bytes as f64 / p.n as f64 / secs)));
+    m.insert("digest".into(), json!(w.digest));
     Ok(finish(m, if w.warmed_up { "completed" } else { "timeout" }, &meter))
 }
 
