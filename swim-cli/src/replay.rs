@@ -48,7 +48,7 @@ pub(crate) fn run(args: ReplayArgs) -> Result<(), String> {
             Some(d) => {
                 diverged += 1;
                 println!(
-                    "{}: diverged at input {} (t = {} ms): {:?}\n  expected digest {:016x}, got {:016x}; the replay emitted:",
+                    "{}: diverged at input {} (t = {} ms): {:?}\n  expected digest {:016x}, got {:016x}\n  the recording emitted:",
                     file.display(),
                     d.index,
                     d.at.as_millis(),
@@ -56,8 +56,12 @@ pub(crate) fn run(args: ReplayArgs) -> Result<(), String> {
                     d.expected,
                     d.actual
                 );
+                for a in &d.expected_actions {
+                    println!("    {a:?}");
+                }
+                println!("  the replay emitted:");
                 for a in &d.actions {
-                    println!("  {a:?}");
+                    println!("    {a:?}");
                 }
             }
         }

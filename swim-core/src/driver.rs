@@ -142,6 +142,11 @@ impl Driver {
         if !self.out.is_empty() {
             self.digest.time(now);
         }
+        #[cfg(feature = "trace")]
+        let notes: Vec<crate::trace::ActionNote> = match owned {
+            Some(_) => self.out.iter().map(crate::trace::ActionNote::of).collect(),
+            None => Vec::new(),
+        };
         for action in self.out.drain(..) {
             self.digest.action(&action);
             match action {
@@ -167,7 +172,7 @@ impl Driver {
         self.out.shrink_to(crate::outbox::KEPT_CAPACITY);
         #[cfg(feature = "trace")]
         if let (Some(rec), Some(input)) = (self.recorder.as_mut(), owned) {
-            rec.push(&crate::trace::TraceRecord { at: now, input, digest: self.digest.value() });
+            rec.push(&crate::trace::TraceRecord { at: now, input, digest: self.digest.value(), actions: notes });
         }
         result
     }

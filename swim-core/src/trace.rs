@@ -2,8 +2,9 @@
 //! re-run offline exactly (`swim replay`). A `Swim` is deterministic for a
 //! configuration, a generator seed and a sequence of `(now, input)`; a
 //! trace holds exactly that, plus the running [`Digest`](crate::Digest) of everything the
-//! member emitted after each input, so a replay can say where it first
-//! went another way. docs/trace.md specifies the bytes.
+//! member emitted after each input and a short account of those actions
+//! ([`ActionNote`]), so a replay can say where it first went another way
+//! and what was expected there. docs/trace.md specifies the bytes.
 //!
 //! ```text
 //! "SWIMTRC\0" | version (u16 LE) | header length (u32 LE) | header | record | record | ...
@@ -34,7 +35,7 @@ use crate::wire::Datagram;
 /// The first bytes of every trace.
 pub const MAGIC: [u8; 8] = *b"SWIMTRC\0";
 /// The format version this build writes and reads.
-pub const TRACE_VERSION: u16 = 1;
+pub const TRACE_VERSION: u16 = 2;
 /// Buffered bytes that trigger a write to the sink.
 pub const FLUSH_BYTES: usize = 64 * 1024;
 /// The largest record a reader accepts (a stream frame and its framing).
@@ -87,6 +88,60 @@ pub struct TraceRecord {
     pub input: OwnedInput,
     /// The driver's running digest after it.
     pub digest: u64,
+    /// What the member emitted for it, in short.
+    pub actions: Vec<ActionNote>,
+}
+
+/// An action in short, as a trace keeps it: enough to see what a member
+/// did (whom it sent how much, when it asked to wake, what it reported),
+/// not the bytes themselves (the digest covers those).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ActionNote {
+    /// A datagram of `len` bytes to `to`.
+    Send {
+        /// Destination.
+        to: SocketAddr,
+        /// Its length.
+        len: u32,
+    },
+    /// A wake-up asked for.
+    SetTimer(Instant),
+    /// An event, in its debug form.
+    Event(String),
+    /// A stream opened.
+    OpenStream {
+        /// Its handle.
+        id: StreamId,
+        /// Where to.
+        to: SocketAddr,
+    },
+    /// A frame of `len` bytes on a stream.
+    SendFrame {
+        /// The stream.
+        id: StreamId,
+        /// Its length.
+        len: u32,
+    },
+    /// A stream closed.
+    CloseStream {
+        /// The stream.
+        id: StreamId,
+    },
+}
+
+impl ActionNote {
+    /// The note of `action`.
+    pub fn of(action: &Action) -> Self {
+        let len = |d: &Datagram| u32::try_from(d.len()).unwrap_or(u32::MAX);
+        match action {
+            Action::Send { to, packet } => ActionNote::Send { to: *to, len: len(packet) },
+            Action::SetTimer(at) => ActionNote::SetTimer(*at),
+            Action::Event(e) => ActionNote::Event(alloc::format!("{e:?}")),
+            Action::OpenStream { id, to } => ActionNote::OpenStream { id: *id, to: *to },
+            Action::SendFrame { id, frame } => ActionNote::SendFrame { id: *id, len: len(frame) },
+            Action::CloseStream { id } => ActionNote::CloseStream { id: *id },
+        }
+    }
 }
 
 /// Why a trace cannot be read.
@@ -295,6 +350,8 @@ pub struct Divergence {
     pub expected: u64,
     /// The digest the replay reached.
     pub actual: u64,
+    /// What the recording emitted for it.
+    pub expected_actions: Vec<ActionNote>,
     /// What the replay emitted for it.
     pub actions: Vec<Action>,
 }
@@ -370,7 +427,9 @@ pub fn replay<R: rand_core::Rng>(
         if actual != record.digest {
             let actions = core::mem::take(&mut keep.0);
             let (index, at, expected) = (inputs - 1, record.at, record.digest);
-            divergence = Some(Divergence { index, at, input: record.input, expected, actual, actions });
+            let expected_actions = record.actions;
+            divergence =
+                Some(Divergence { index, at, input: record.input, expected, actual, expected_actions, actions });
             break;
         }
         if list {

@@ -5,7 +5,7 @@
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use swim_core::Config;
-use swim_core::trace::{TraceError, TraceReader, TraceRecord, replay, to_bytes};
+use swim_core::trace::{ActionNote, TraceError, TraceReader, TraceRecord, replay, to_bytes};
 use swim_sim::net::{Command, Flow, NetConfig, Sim, recording, seed_from_env};
 
 fn rng(seed: u64) -> Xoshiro256PlusPlus {
@@ -66,6 +66,11 @@ fn every_node_of_a_recorded_run_replays_identically_and_changes_are_caught() {
     let changed = rewrite(&bytes, |h| h.config.probe_interval = swim_core::Duration::from_millis(900), |_, _| {});
     let d = replay(&changed, rng, None, false).unwrap().divergence.expect("a changed build diverges");
     assert!(d.expected != d.actual);
+    // The divergence shows what the recording did there and what the
+    // replay did instead.
+    let replayed: Vec<ActionNote> = d.actions.iter().map(ActionNote::of).collect();
+    assert!(!d.expected_actions.is_empty() || !replayed.is_empty());
+    assert_ne!(d.expected_actions, replayed, "{:?}", d.expected_actions);
     // One input changed: the divergence is found at it (or the first
     // input whose output it changes).
     let changed = rewrite(
