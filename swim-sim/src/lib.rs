@@ -34,4 +34,5 @@ pub mod procstat;
 pub mod resilience;
 pub mod runner;
 pub mod scenario;
+pub mod spread;
 pub mod views;

@@ -87,6 +87,13 @@ pub enum Scenario {
         #[arg(long, default_value_t = 3.0)]
         hours: f64,
     },
+    /// Dissemination: one update at a time from a random node; when 50 %,
+    /// 99 %, 99.99 % and 100 % of the nodes have it.
+    Spread {
+        /// Updates injected, 15 s apart.
+        #[arg(long, default_value_t = 100)]
+        runs: usize,
+    },
     /// Key rotation under loss: install a new key everywhere, make it the
     /// primary, remove the old one.
     Rotate {
@@ -137,6 +144,7 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
             }
             vec![crate::gray::gray(&p, hours)]
         }
+        Scenario::Spread { runs } => vec![plain(crate::spread::spread(&p, runs.max(1)))],
         Scenario::Rotate { loss } => {
             if !(0.0..=1.0).contains(&loss) {
                 return Err("--loss must be within 0..=1".into());

@@ -92,3 +92,18 @@ fn the_runner_prints_each_scenario_as_one_json_line() {
         assert_eq!(v["scenario"], args[0]);
     }
 }
+
+#[test]
+fn one_update_reaches_every_node_within_a_few_gossip_rounds() {
+    let seed = swim_sim::net::seed_from_env(1);
+    let p = swim_sim::scenario::Params { n: 64, seed, latency_ms: 1, config: swim_core::Config::lan() };
+    let line = swim_sim::spread::spread(&p, 5).unwrap();
+    assert_eq!(line["outcome"], "completed", "{line}; SWIM_SEED={seed}");
+    for k in ["50", "99", "9999", "100"] {
+        let rounds = line[format!("rounds_{k}")]["max"].as_u64().unwrap_or(u64::MAX);
+        let ms = line[format!("rounds_{k}_ms")]["max"].as_u64().unwrap_or(u64::MAX);
+        assert!(rounds <= 10 && ms <= 10 * 200, "{k}: {rounds} rounds, {ms} ms; {line}");
+    }
+    let m = |k: &str| line[format!("rounds_{k}_ms")]["median"].as_f64().unwrap();
+    assert!(m("50") <= m("99") && m("99") <= m("100"), "{line}");
+}
