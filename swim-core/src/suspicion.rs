@@ -66,7 +66,23 @@ pub(crate) struct Suspicion {
     /// Last-chance checks over streams still open: the deadline waits for
     /// them (each ends by its own deadline).
     pub(crate) awaiting: u8,
+    /// Whether a member that is no accuser has already put its deadline
+    /// off once, to give the accusers' checks their time.
+    pub(crate) deferred: bool,
+    /// Whether the last query over a stream, at the end of that wait, has
+    /// been made.
+    pub(crate) final_query: bool,
+    /// Whether the declaration has already been put off by a moment to
+    /// read what arrived with its wake-up.
+    pub(crate) settled: bool,
 }
+
+/// How long a last-chance check over a stream may hold a declaration, in
+/// protocol periods: a pause of a few seconds is common in managed
+/// runtimes and must not make a live member dead. Members that hold a
+/// suspicion without evidence of their own wait as long again past their
+/// deadline, for the accusers' verdict.
+pub(crate) const CHECK_WAIT_PERIODS: u64 = 5;
 
 impl Suspicion {
     pub(crate) fn new(
@@ -91,6 +107,9 @@ impl Suspicion {
             planned,
             timer_at: now,
             awaiting: 0,
+            deferred: false,
+            final_query: false,
+            settled: false,
         }
     }
 

@@ -27,6 +27,10 @@ pub struct SimArgs {
     /// directory per simulated run), for `swim replay`.
     #[arg(long, global = true, value_name = "DIR")]
     pub record: Option<std::path::PathBuf>,
+    /// Protocol preset: lan (memberlist's DefaultLANConfig, the reference
+    /// of docs/scenarios.md), fast, local or wan.
+    #[arg(long, global = true, default_value = "lan", value_parser = ["lan", "fast", "local", "wan"])]
+    pub preset: String,
     /// Draw the scenario's chart as SVG into FILE (s1: convergence curve;
     /// s2: detection-time CDF; s3 and gray: suspicions and refutations
     /// over time).
@@ -109,7 +113,13 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
     if args.nodes == 0 {
         return Err("--nodes must be at least 1".into());
     }
-    let p = Params { n: args.nodes, seed: args.seed, latency_ms: args.latency_ms, config: Config::lan() };
+    let config = match args.preset.as_str() {
+        "fast" => Config::fast(),
+        "local" => Config::local(),
+        "wan" => Config::wan(),
+        _ => Config::lan(),
+    };
+    let p = Params { n: args.nodes, seed: args.seed, latency_ms: args.latency_ms, config };
     if let Some(dir) = &args.record {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         crate::net::recording::record_to(Some(dir));

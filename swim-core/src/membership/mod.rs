@@ -410,6 +410,15 @@ impl Membership {
         if state != MemberState::Suspect || s.incarnation != incarnation {
             return None;
         }
+        if now.as_millis().saturating_sub(s.timer_at.as_millis()) > spacing.as_millis() {
+            // The timer fired late: we were stalled (a pause of the whole
+            // process, an overloaded host). Whatever arrived meanwhile — a
+            // refutation, say — is still to be read: hear it first, and
+            // come back a moment later.
+            s.timer_at = now + crate::time::Duration::from_millis(1);
+            self.timers.insert(s.timer_at, Timer::Suspicion(id));
+            return None;
+        }
         if s.deadline <= now && s.checks < s.planned {
             // We were stalled past the checks (a pause of the whole
             // process): make them now, and leave them their time, rather
@@ -422,6 +431,29 @@ impl Membership {
             s.timer_at = now + spacing;
             self.timers.insert(s.timer_at, Timer::Suspicion(id));
             return None;
+        }
+        if s.deadline <= now && !s.deferred && self.config.fallback_ping && !s.accusers.contains(&me) {
+            // We have only heard of the suspicion: the accusers, who check
+            // the suspect over a stream and wait for a stalled one, have
+            // the evidence. Give them that long to declare it (their Dead
+            // then reaches us by gossip) or to hear it refute.
+            s.deferred = true;
+            let wait = self.config.probe_interval.as_millis().saturating_mul(crate::suspicion::CHECK_WAIT_PERIODS);
+            s.deadline = now + crate::time::Duration::from_millis(wait);
+            s.timer_at = s.deadline;
+            self.timers.insert(s.timer_at, Timer::Suspicion(id));
+            return None;
+        }
+        if s.deadline <= now && s.deferred && !s.final_query && doubt && self.config.fallback_ping {
+            // The wait is over and we still cannot trust our datagrams:
+            // ask a peer over a stream once more, now that a stalled
+            // suspect has had time to wake and refute.
+            s.final_query = true;
+            s.timer_at = now + spacing;
+            self.timers.insert(s.timer_at, Timer::Suspicion(id));
+            self.table.random_live(1, &[id], rng, &mut self.scratch);
+            let via = self.scratch.first().and_then(|&p| self.table.get(p)).map(|m| m.addr.get())?;
+            return Some(StreamCheck::Query { via, name });
         }
         if s.deadline > now {
             s.checks += 1;
@@ -448,6 +480,15 @@ impl Membership {
             outbox.send(via, &[Message::Query { name: name.as_str() }], Piggyback::Fill);
             // The first query (an accuser's second check) may need a stream.
             return (streams && doubt && checks <= 2).then_some(StreamCheck::Query { via, name });
+        }
+        if !s.settled {
+            // Once, right before declaring: let whatever arrived at this
+            // same instant (a refutation queued behind this wake-up) be
+            // read first.
+            s.settled = true;
+            s.timer_at = now + crate::time::Duration::from_millis(1);
+            self.timers.insert(s.timer_at, Timer::Suspicion(id));
+            return None;
         }
         self.clear_suspicion(id);
         self.table.set_state(id, MemberState::Dead, rng);

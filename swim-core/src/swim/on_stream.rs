@@ -19,10 +19,7 @@ use alloc::vec::Vec;
 
 use crate::wire::{self, Message, Messages};
 
-/// How long a last-chance check over a stream may hold a declaration, in
-/// protocol periods: a pause of a few seconds is common in managed
-/// runtimes and must not make a live member dead.
-pub(crate) const CHECK_WAIT_PERIODS: u64 = 5;
+use crate::suspicion::CHECK_WAIT_PERIODS;
 
 impl<R: Rng> Swim<R> {
     pub(super) fn on_stream_accepted(&mut self, now: Instant, id: StreamId, from: SocketAddr) {

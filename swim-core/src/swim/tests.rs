@@ -306,7 +306,10 @@ fn confirmations_shorten_the_suspicion() {
         }
     }
     assert!(lone < at(1000 + 5288 * 6));
-    assert_eq!(failed_at, Some(1000 + 5288), "two confirmations bring the timeout to the minimum");
+    // The minimum, then (as a member that only heard of the suspicion) five
+    // periods for the accusers' verdict, a last query over a stream since
+    // its own probes go unanswered (refused here), its wake-up and a moment.
+    assert_eq!(failed_at, Some(1000 + 5288 + 5000 + 500 + 1), "two confirmations bring the timeout to the minimum");
 }
 
 #[test]
@@ -584,20 +587,32 @@ fn before_a_suspicion_it_raised_expires_a_member_pings_the_suspect() {
 
 #[test]
 fn a_silent_suspect_is_still_declared_at_its_deadline() {
-    let mut a = node("a", 1);
-    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3)])).unwrap();
-    a.handle_packet(at(10), addr(3), &packet(&[Message::Suspect { incarnation: 0, name: "b", from: "c" }])).unwrap();
-    let mut failed_at = None;
-    for t in 11..10_000 {
-        if a.next_deadline().is_some_and(|d| d <= at(t)) {
-            for e in events(&timeout_refusing(&mut a, t)) {
-                if matches!(&e, Event::Failed { name, local: true, .. } if name.as_str() == "b") {
-                    failed_at.get_or_insert(t);
+    // With stream checks (the default) a member that only heard of the
+    // suspicion waits five periods past its deadline for the accusers'
+    // verdict, asks a peer over a stream once more (its own probes go
+    // unanswered, so its datagrams are in doubt; refused here), and
+    // declares at its next wake-up and a moment. Without them, at the
+    // deadline and a moment.
+    for (config, expected) in
+        [(Config::lan(), 4010 + 5000 + 500 + 1), (Config::lan().with_fallback_ping(false), 4010 + 1)]
+    {
+        let mut a =
+            Swim::new(config, Identity::new(MemberName::new("a").unwrap(), addr(1)), Rng64::seed_from_u64(1)).unwrap();
+        a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3)])).unwrap();
+        a.handle_packet(at(10), addr(3), &packet(&[Message::Suspect { incarnation: 0, name: "b", from: "c" }]))
+            .unwrap();
+        let mut failed_at = None;
+        for t in 11..12_000 {
+            if a.next_deadline().is_some_and(|d| d <= at(t)) {
+                for e in events(&timeout_refusing(&mut a, t)) {
+                    if matches!(&e, Event::Failed { name, local: true, .. } if name.as_str() == "b") {
+                        failed_at.get_or_insert(t);
+                    }
                 }
             }
         }
+        assert_eq!(failed_at, Some(expected), "the checks hold the declaration only as long as they say");
     }
-    assert_eq!(failed_at, Some(4010), "the checks do not delay the declaration");
 }
 
 #[test]
@@ -816,7 +831,10 @@ fn a_table_sync_is_not_a_confirmation_of_a_suspicion() {
             }
         }
     }
-    assert_eq!(failed_at, Some(24_010), "the relayed record did not shorten the suspicion");
+    // 24 010 is the suspicion's own deadline; a member that only heard of
+    // it then waits five periods for the accusers' verdict, and declares
+    // a moment after its last wake-up.
+    assert_eq!(failed_at, Some(24_010 + 5_000 + 1), "the relayed record did not shorten the suspicion");
 }
 #[test]
 fn a_leave_evicted_from_a_full_queue_is_not_reported_complete_unsent() {
@@ -1206,7 +1224,9 @@ fn an_unanswered_stream_check_holds_the_declaration_for_a_few_periods_at_most() 
     // The check waits five periods (5 s) from when it went out.
     let failed_at = failed_at.expect("declared in the end");
     assert!(failed_at > deadline, "held past the deadline: {failed_at} vs {deadline}");
-    assert!(failed_at <= first + 5000 + 1000, "{failed_at} vs check at {first}");
+    // Its second check (a query, over a stream too: its own probes go
+    // unanswered) waits as long from 500 ms later.
+    assert!(failed_at <= first + 500 + 5000 + 1000, "{failed_at} vs check at {first}");
 }
 
 #[test]
@@ -1244,10 +1264,13 @@ fn a_member_stalled_past_its_checks_makes_them_before_it_declares() {
     a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3)])).unwrap();
     a.handle_packet(at(10), addr(3), &packet(&[Message::Suspect { incarnation: 0, name: "b", from: "c" }])).unwrap();
     // Nothing runs from 11 ms to 8 s (the deadline was 4 010): a pause.
-    let out = timeout_refusing(&mut a, 8_000);
+    // The late wake-up first lets the backlog be read (a moment), then
+    // the checks are made.
+    let mut out = timeout_refusing(&mut a, 8_000);
+    out.extend(timeout_refusing(&mut a, 8_001));
     assert!(!events(&out).iter().any(|e| matches!(e, Event::Failed { .. })), "no declaration on waking");
     assert!(sent(&out).iter().any(|(to, b)| *to == addr(3) && kinds(b)[0] == 9), "a query to the peer");
     // c answers with the refutation a missed while paused.
-    let ev = events(&a.handle_packet(at(8_001), addr(3), &packet(&[alive("b", 1, 2)])).unwrap());
+    let ev = events(&a.handle_packet(at(8_002), addr(3), &packet(&[alive("b", 1, 2)])).unwrap());
     assert_eq!(ev, [Event::Alive { name: MemberName::new("b").unwrap(), incarnation: 1 }]);
 }
