@@ -290,7 +290,9 @@ impl Membership {
             return;
         }
         let old = s.timer_at;
-        s.timer_at = s.wake_at(spacing);
+        // A suspicion already past its deadline (its checks still out, or
+        // waiting for the accusers) goes on from now.
+        s.timer_at = s.wake_at(spacing).max(now);
         self.timers.reschedule(old, s.timer_at, Timer::Suspicion(id));
         let name = m.name.clone();
         dissem.queue_member(id, &Message::Suspect { incarnation, name: name.as_str(), from });
@@ -444,16 +446,18 @@ impl Membership {
             self.timers.insert(s.timer_at, Timer::Suspicion(id));
             return None;
         }
-        if s.deadline <= now && s.deferred && !s.final_query && doubt && self.config.fallback_ping {
-            // The wait is over and we still cannot trust our datagrams:
-            // ask a peer over a stream once more, now that a stalled
-            // suspect has had time to wake and refute.
+        if s.deadline <= now && s.deferred && !s.final_query {
+            // The wait is over: ask a peer once more, now that a stalled
+            // suspect has had time to wake and refute (over a stream too
+            // if our datagrams are in doubt), and decide a probe timeout
+            // later.
             s.final_query = true;
             s.timer_at = now + spacing;
             self.timers.insert(s.timer_at, Timer::Suspicion(id));
             self.table.random_live(1, &[id], rng, &mut self.scratch);
             let via = self.scratch.first().and_then(|&p| self.table.get(p)).map(|m| m.addr.get())?;
-            return Some(StreamCheck::Query { via, name });
+            outbox.send(via, &[Message::Query { name: name.as_str() }], Piggyback::Fill);
+            return doubt.then_some(StreamCheck::Query { via, name });
         }
         if s.deadline > now {
             s.checks += 1;

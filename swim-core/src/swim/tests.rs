@@ -589,9 +589,9 @@ fn before_a_suspicion_it_raised_expires_a_member_pings_the_suspect() {
 fn a_silent_suspect_is_still_declared_at_its_deadline() {
     // With stream checks (the default) a member that only heard of the
     // suspicion waits five periods past its deadline for the accusers'
-    // verdict, asks a peer over a stream once more (its own probes go
+    // verdict, asks a peer once more (over a stream too: its own probes go
     // unanswered, so its datagrams are in doubt; refused here), and
-    // declares at its next wake-up and a moment. Without them, at the
+    // declares a probe timeout and a moment later. Without them, at the
     // deadline and a moment.
     for (config, expected) in
         [(Config::lan(), 4010 + 5000 + 500 + 1), (Config::lan().with_fallback_ping(false), 4010 + 1)]
@@ -832,9 +832,9 @@ fn a_table_sync_is_not_a_confirmation_of_a_suspicion() {
         }
     }
     // 24 010 is the suspicion's own deadline; a member that only heard of
-    // it then waits five periods for the accusers' verdict, and declares
-    // a moment after its last wake-up.
-    assert_eq!(failed_at, Some(24_010 + 5_000 + 1), "the relayed record did not shorten the suspicion");
+    // it then waits five periods for the accusers' verdict, asks a peer
+    // once more, and declares a probe timeout and a moment later.
+    assert_eq!(failed_at, Some(24_010 + 5_000 + 500 + 1), "the relayed record did not shorten the suspicion");
 }
 #[test]
 fn a_leave_evicted_from_a_full_queue_is_not_reported_complete_unsent() {
