@@ -31,6 +31,13 @@ pub struct SimArgs {
     /// of docs/scenarios.md), fast, local or wan.
     #[arg(long, global = true, default_value = "lan", value_parser = ["lan", "fast", "local", "wan"])]
     pub preset: String,
+    /// Override the preset's suspicion multiplier (1..=100).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub suspicion_mult: Option<u32>,
+    /// Override the preset's probe interval, ms (the probe timeout is kept
+    /// at the same fraction of it).
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub probe_interval_ms: Option<u64>,
     /// Draw the scenario's chart as SVG into FILE (s1: convergence curve;
     /// s2: detection-time CDF; s3 and gray: suspicions and refutations
     /// over time).
@@ -119,6 +126,16 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         "wan" => Config::wan(),
         _ => Config::lan(),
     };
+    let mut config = config;
+    if let Some(m) = args.suspicion_mult.and_then(core::num::NonZeroU32::new) {
+        config.suspicion_mult = m;
+    }
+    if let Some(ms) = args.probe_interval_ms {
+        let (interval, timeout) = (config.probe_interval.as_millis().max(1), config.probe_timeout.as_millis());
+        config.probe_timeout = swim_core::Duration::from_millis((timeout * ms / interval).max(1));
+        config.probe_interval = swim_core::Duration::from_millis(ms);
+    }
+    config.validate().map_err(|e| format!("invalid configuration: {e}"))?;
     let p = Params { n: args.nodes, seed: args.seed, latency_ms: args.latency_ms, config };
     if let Some(dir) = &args.record {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
