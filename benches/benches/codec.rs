@@ -40,38 +40,75 @@ fn codec(c: &mut Criterion) {
     g.finish();
 }
 
-fn ping_ack(c: &mut Criterion) {
+/// A member with a table of `n` others, settled (every update spread).
+fn member_with(n: usize) -> Swim<Xoshiro256PlusPlus> {
     let id = Identity::new(MemberName::new("me").unwrap(), addr(0));
     let mut swim = Swim::new(Config::lan(), id, Xoshiro256PlusPlus::seed_from_u64(1)).unwrap();
     let mut out = Vec::new();
-    // A table of 100 members, and a quiet queue.
-    let names: Vec<String> = (1..=100).map(|i| format!("node-{i}")).collect();
-    for (i, n) in names.iter().enumerate() {
+    // One new name a millisecond: within the admission rate (1,000/s).
+    for i in 0..n {
+        let name = format!("node-{}", i + 1);
         let mut w = PacketWriter::new(1400);
-        w.push(&Message::Alive { incarnation: 0, name: n, addr: addr(i as u16 + 1), meta: &[] }).unwrap();
+        w.push(&Message::Alive { incarnation: 0, name: &name, addr: addr(i as u16 + 1), meta: &[] }).unwrap();
         let p = w.finish();
-        swim.handle(Instant::from_millis(0), Input::Packet { from: addr(1), bytes: &p }, &mut out).unwrap();
+        swim.handle(Instant::from_millis(i as u64), Input::Packet { from: addr(1), bytes: &p }, &mut out).unwrap();
+        out.clear();
     }
-    for t in 0..200 {
-        swim.handle(Instant::from_millis(t * 100), Input::Timeout, &mut out).unwrap();
+    let start = n as u64;
+    for t in 0..400 {
+        swim.handle(Instant::from_millis(start + t * 100), Input::Timeout, &mut out).unwrap();
+        out.clear();
     }
-    out.clear();
+    assert_eq!(swim.num_live(), n + 1);
+    swim
+}
+
+/// A datagram as gossip brings it in a steady state: a ping with as many
+/// alive updates of known members (no news) as fit.
+fn compound_packet(n: usize) -> Vec<u8> {
+    let names: Vec<String> = (0..n.min(200)).map(|i| format!("node-{}", i + 1)).collect();
+    let mut w = PacketWriter::new(1400);
+    w.push(&Message::Ping { seq: 5, target: "me" }).unwrap();
+    for (i, name) in names.iter().enumerate() {
+        if w.push(&Message::Alive { incarnation: 0, name, addr: addr(i as u16 + 1), meta: &[] }).is_err() {
+            break;
+        }
+    }
+    w.finish().into_vec()
+}
+
+fn ping_ack(c: &mut Criterion) {
     let mut w = PacketWriter::new(1400);
     w.push(&Message::Ping { seq: 9, target: "me" }).unwrap();
     let ping = w.finish();
-    let now = Instant::from_millis(20_000);
     let mut g = c.benchmark_group("state_machine");
     g.throughput(Throughput::Elements(1));
-    g.bench_function("ping_in_ack_out", |b| {
-        b.iter(|| {
-            swim.handle(now, Input::Packet { from: addr(7), bytes: &ping }, &mut out).unwrap();
-            for a in out.drain(..) {
-                if let Action::Send { packet, .. } = a {
-                    swim.recycle(packet);
+    for n in [100, 1_000, 10_000] {
+        let mut swim = member_with(n);
+        let compound = compound_packet(n);
+        let now = Instant::from_millis(n as u64 + 60_000);
+        let mut out = Vec::new();
+        g.bench_function(format!("ping_in_ack_out/{n}"), |b| {
+            b.iter(|| {
+                swim.handle(now, Input::Packet { from: addr(7), bytes: &ping }, &mut out).unwrap();
+                for a in out.drain(..) {
+                    if let Action::Send { packet, .. } = a {
+                        swim.recycle(packet);
+                    }
                 }
-            }
-        })
-    });
+            })
+        });
+        g.bench_function(format!("compound_applied/{n}"), |b| {
+            b.iter(|| {
+                swim.handle(now, Input::Packet { from: addr(7), bytes: &compound }, &mut out).unwrap();
+                for a in out.drain(..) {
+                    if let Action::Send { packet, .. } = a {
+                        swim.recycle(packet);
+                    }
+                }
+            })
+        });
+    }
     g.finish();
 }
 
