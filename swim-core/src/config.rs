@@ -35,6 +35,14 @@ pub struct Config {
     /// percentile round trip; too short causes needless indirect probes.
     /// Scaled up by the local health multiplier. Range: 1 ms .. `probe_interval`.
     pub probe_timeout: Duration,
+    /// Probe timeouts from measured round trips (the SWIM paper's rule):
+    /// when set, each probe waits for its target's smoothed round-trip
+    /// time plus four deviations (TCP's retransmission timer, from the
+    /// direct acks of earlier probes), never less than this floor and never
+    /// more than `probe_timeout`, which stays the ceiling and the timeout
+    /// before any measurement. `None` (every preset): `probe_timeout` for
+    /// every probe. Range: 1 ms ..= `probe_timeout`.
+    pub rtt_probe_timeout: Option<Duration>,
     /// `p`: members probed per protocol period. More finds failures sooner
     /// at `p` times the probe traffic. Range: 1 ..= 16.
     pub probe_targets: NonZeroU32,
@@ -227,6 +235,7 @@ setters! {
     with_max_streams => max_streams: NonZeroU32,
     with_max_sync_bytes => max_sync_bytes: usize,
     with_fallback_ping => fallback_ping: bool,
+    with_rtt_probe_timeout => rtt_probe_timeout: Option<Duration>,
     with_reconnect_interval => reconnect_interval: Option<Duration>,
     with_reconnect_timeout => reconnect_timeout: Duration,
     with_max_reconnect => max_reconnect: NonZeroU32,
@@ -268,6 +277,7 @@ impl Config {
         Config {
             probe_interval: Duration::from_secs(1),
             probe_timeout: Duration::from_millis(500),
+            rtt_probe_timeout: None,
             probe_targets: nz(1),
             indirect_checks: 3,
             awareness_max_multiplier: nz(8),
@@ -364,6 +374,9 @@ impl Config {
         if self.probe_timeout.as_millis() == 0 || self.probe_timeout >= self.probe_interval {
             return Err(E::ProbeTimeout);
         }
+        if self.rtt_probe_timeout.is_some_and(|f| f.as_millis() == 0 || f > self.probe_timeout) {
+            return Err(E::RttProbeTimeout);
+        }
         if !in_range(self.probe_targets.get(), 1, 16) {
             return Err(E::ProbeTargets);
         }
@@ -446,6 +459,8 @@ pub enum ConfigError {
     ProbeInterval,
     /// `probe_timeout` is zero or not shorter than `probe_interval`.
     ProbeTimeout,
+    /// `rtt_probe_timeout` is zero or above `probe_timeout`.
+    RttProbeTimeout,
     /// `probe_targets` is above 16.
     ProbeTargets,
     /// `indirect_checks` is above 16.
@@ -491,6 +506,7 @@ impl fmt::Display for ConfigError {
         let what = match self {
             ConfigError::ProbeInterval => "probe_interval must be at least 1 ms",
             ConfigError::ProbeTimeout => "probe_timeout must be at least 1 ms and below probe_interval",
+            ConfigError::RttProbeTimeout => "rtt_probe_timeout must be at least 1 ms and at most probe_timeout",
             ConfigError::ProbeTargets => "probe_targets must be 1..=16",
             ConfigError::IndirectChecks => "indirect_checks must be 0..=16",
             ConfigError::AwarenessMaxMultiplier => "awareness_max_multiplier must be 1..=64",

@@ -23,6 +23,7 @@ use crate::member::MemberState;
 use crate::members::{MemberId, Members};
 use crate::outbox::{Outbox, Piggyback};
 use crate::rng::Random;
+use crate::rtt::Rtt;
 use crate::time::{Duration, Instant};
 use crate::timers::Timers;
 use crate::wire::Message;
@@ -69,6 +70,8 @@ struct Probe {
     seq: u32,
     target: MemberId,
     addr: SocketAddr,
+    /// When the ping went out (for the round-trip estimate).
+    sent: Instant,
     timeout_at: Instant,
     acked: bool,
     /// Helpers asked to probe indirectly (empty, and unallocated, until
@@ -118,6 +121,9 @@ pub(crate) struct Detector {
     /// Our last answered probe was answered over a stream only: our
     /// datagrams may not be coming back.
     stream_only: bool,
+    /// Round-trip estimates by member, at the address measured, when
+    /// probe timeouts come from them (`Config::rtt_probe_timeout`).
+    rtts: Option<BTreeMap<MemberId, (SocketAddr, Rtt)>>,
     pub(crate) counters: Counters,
 }
 
@@ -129,6 +135,7 @@ impl Detector {
             awareness: Awareness::new(config.awareness_max_multiplier.get()),
             timers: Timers::default(),
             stream_only: false,
+            rtts: config.rtt_probe_timeout.map(|_| BTreeMap::new()),
             counters: Counters::default(),
         }
     }
@@ -153,6 +160,21 @@ impl Detector {
         self.timers.clear();
         self.probes.clear();
         self.relays.clear();
+    }
+
+    /// The timeout of a probe of `id` at `addr`, before local health
+    /// scaling: from its round trips when so configured and measured.
+    fn probe_timeout(&self, config: &Config, id: MemberId, addr: SocketAddr) -> Duration {
+        let (Some(floor), Some(rtts)) = (config.rtt_probe_timeout, self.rtts.as_ref()) else {
+            return config.probe_timeout;
+        };
+        match rtts.get(&id) {
+            Some((at, rtt)) if *at == addr => {
+                let ms = rtt.timeout_ms().clamp(floor.as_millis(), config.probe_timeout.as_millis());
+                Duration::from_millis(ms)
+            }
+            _ => config.probe_timeout,
+        }
     }
 
     pub(crate) fn local_health(&self) -> u32 {
@@ -208,9 +230,9 @@ impl Detector {
                 let _ = chosen.push(id);
             }
         }
-        let timeout = self.awareness.scale(config.probe_timeout);
         for id in chosen {
             let Some(m) = members.get(id) else { continue };
+            let timeout = self.awareness.scale(self.probe_timeout(config, id, m.addr.get()));
             let seq = self.fresh_seq(rng);
             let (name, addr) = (m.name.as_str(), m.addr.get());
             let ping = Message::Ping { seq, target: name };
@@ -225,7 +247,9 @@ impl Detector {
             self.counters.probes_sent += 1;
             let timeout_at = now + timeout;
             self.timers.insert(timeout_at, Timer::ProbeTimeout(seq));
-            self.probes.push(Probe { seq, target: id, addr, timeout_at, acked: false, helpers: Vec::new(), nacked: 0 });
+            let probe =
+                Probe { seq, target: id, addr, sent: now, timeout_at, acked: false, helpers: Vec::new(), nacked: 0 };
+            self.probes.push(probe);
         }
         self.timers.insert(now + self.awareness.scale(config.probe_interval), Timer::Period);
     }
@@ -335,9 +359,19 @@ impl Detector {
         self.counters.relays += 1;
     }
 
-    pub(crate) fn on_ack(&mut self, from: SocketAddr, seq: u32, outbox: &mut Outbox) {
+    pub(crate) fn on_ack(&mut self, now: Instant, from: SocketAddr, seq: u32, outbox: &mut Outbox) {
         self.counters.acks_received += 1;
         if let Some(p) = self.probes.iter_mut().find(|p| p.seq == seq) {
+            // A direct ack, the first for this probe, is a round trip.
+            if let (Some(rtts), true, false) = (self.rtts.as_mut(), from == p.addr, p.acked) {
+                let ms = u32::try_from(now.as_millis().saturating_sub(p.sent.as_millis())).unwrap_or(u32::MAX);
+                match rtts.get_mut(&p.target) {
+                    Some((addr, rtt)) if *addr == p.addr => rtt.sample(ms),
+                    _ => {
+                        rtts.insert(p.target, (p.addr, Rtt::first(ms)));
+                    }
+                }
+            }
             if from == p.addr || p.helpers.contains(&from) {
                 p.acked = true;
                 self.stream_only = false;

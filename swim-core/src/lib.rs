@@ -130,6 +130,7 @@ mod membership;
 pub mod name;
 mod outbox;
 mod rng;
+mod rtt;
 mod stats;
 mod streams;
 pub mod suspicion;

@@ -459,12 +459,16 @@ pub async fn node_streams_and_peer_filter<R: Runtime>(
     let mut rest = [0; 16];
     let read = within(&runtime, EXPECT_WITHIN, raw.read(&mut rest)).await.expect("the node closes the stream");
     assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
-    // The first frame is not a valid packet, so the core fails the stream
-    // too; whichever side closes first counts the failure.
-    let stats = stats_until(&runtime, &node, |s| s.io.streams.failed + s.protocol.streams_failed >= 1).await;
+    // The first frame is not a valid packet either: either the runtime
+    // fails the stream on the oversized length first, or it hands the
+    // frame over and the core rejects it (the junk datagram was the core's
+    // first rejection).
+    let failed = |s: &NodeStats| s.io.streams.failed >= 1 || s.protocol.rejected_total() >= 2;
+    let stats = stats_until(&runtime, &node, failed).await;
     let streams = stats.io.streams;
-    assert_eq!((streams.accepted, streams.frames_received), (1, 1), "{streams:?}");
-    assert!(streams.failed + stats.protocol.streams_failed >= 1, "{streams:?} {:?}", stats.protocol);
+    assert_eq!(streams.accepted, 1, "{streams:?}");
+    assert!(streams.frames_received <= 1, "{streams:?}");
+    assert!(failed(&stats), "{streams:?} {:?}", stats.protocol);
     // The application calls reach the core (which may refuse them, but
     // not for being sent).
     assert_eq!(node.set_meta(b"meta".to_vec()).await, Ok(()));

@@ -20,11 +20,14 @@ pub struct NetConfig {
     /// How long a stream connection across a partition waits before it
     /// times out, in ms (a refused one fails after one latency).
     pub connect_timeout_ms: u64,
+    /// Extra latency of every datagram, uniform in `0..=jitter_ms`
+    /// (as [`Command::SetJitter`] from the start).
+    pub jitter_ms: u64,
 }
 
 impl Default for NetConfig {
     fn default() -> Self {
-        NetConfig { seed: 1, latency_ms: 1, loss: 0.0, connect_timeout_ms: 2000 }
+        NetConfig { seed: 1, latency_ms: 1, loss: 0.0, connect_timeout_ms: 2000, jitter_ms: 0 }
     }
 }
 

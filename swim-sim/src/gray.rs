@@ -34,7 +34,7 @@ pub const BIN_MS: u64 = 60_000;
 /// The chart has suspicions raised and refutations made per minute.
 pub fn gray(p: &Params, hours: f64) -> Result<Report, SimError> {
     let meter = Meter::start();
-    let net = NetConfig { seed: p.seed, latency_ms: p.latency_ms, ..NetConfig::default() };
+    let net = NetConfig { seed: p.seed, latency_ms: p.latency_ms, jitter_ms: p.jitter_ms, ..NetConfig::default() };
     let mut sim = Sim::new(p.n, p.config.clone(), net)?;
     let mut views = Views::new(p.n);
     let span = (hours.max(0.0) * 3_600_000.0) as u64;

@@ -463,6 +463,7 @@ impl<N: Machine> Sim<N> {
             recording::start(&record, &mut driver, &machine, i, 0, seed);
             nodes.push(Slot { machine, driver, restarts: 0 });
         }
+        let jitter_ms = net.jitter_ms;
         let network = Network {
             rng: SimRng::seed_from_u64(mix(net.seed, 0)),
             net,
@@ -484,7 +485,7 @@ impl<N: Machine> Sim<N> {
             deaf: vec![false; n],
             node_loss: vec![(0.0, 0.0); n],
             duplication: 0.0,
-            jitter_ms: 0,
+            jitter_ms,
             burst: None,
             bad_links: BTreeSet::new(),
             clocks: vec![Clock::default(); n],

@@ -26,7 +26,11 @@ pub const BROADCAST_GAP_MS: u64 = 100;
 pub const BROADCAST_TAIL_MS: u64 = 60_000;
 
 fn sim(p: &Params, seed: u64) -> Result<Sim, SimError> {
-    Sim::new(p.n, p.config.clone(), NetConfig { seed, latency_ms: p.latency_ms, ..NetConfig::default() })
+    Sim::new(
+        p.n,
+        p.config.clone(),
+        NetConfig { seed, latency_ms: p.latency_ms, jitter_ms: p.jitter_ms, ..NetConfig::default() },
+    )
 }
 
 /// One partition run: from the heal until every node sees all alive.
@@ -228,7 +232,7 @@ pub const ROTATE_GAP_MS: u64 = 20_000;
 pub fn rotate(p: &Params, loss: f64) -> Result<Value, SimError> {
     let meter = Meter::start();
     let config = p.config.clone();
-    let net = NetConfig { seed: p.seed, latency_ms: p.latency_ms, ..NetConfig::default() };
+    let net = NetConfig { seed: p.seed, latency_ms: p.latency_ms, jitter_ms: p.jitter_ms, ..NetConfig::default() };
     let mut sim = Sim::with_nodes(
         p.n,
         net,

@@ -38,6 +38,13 @@ pub struct SimArgs {
     /// at the same fraction of it).
     #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub probe_interval_ms: Option<u64>,
+    /// Probe timeouts from measured round trips, never below this floor
+    /// (ms) nor above the preset's probe timeout.
+    #[arg(long, global = true, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub rtt_floor_ms: Option<u64>,
+    /// Extra one-way latency per datagram, uniform in 0..=MS (reordering).
+    #[arg(long, global = true, default_value_t = 0)]
+    pub jitter_ms: u64,
     /// Draw the scenario's chart as SVG into FILE (s1: convergence curve;
     /// s2: detection-time CDF; s3 and gray: suspicions and refutations
     /// over time).
@@ -135,8 +142,11 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         config.probe_timeout = swim_core::Duration::from_millis((timeout * ms / interval).max(1));
         config.probe_interval = swim_core::Duration::from_millis(ms);
     }
+    if let Some(ms) = args.rtt_floor_ms {
+        config.rtt_probe_timeout = Some(swim_core::Duration::from_millis(ms));
+    }
     config.validate().map_err(|e| format!("invalid configuration: {e}"))?;
-    let p = Params { n: args.nodes, seed: args.seed, latency_ms: args.latency_ms, config };
+    let p = Params { n: args.nodes, seed: args.seed, latency_ms: args.latency_ms, jitter_ms: args.jitter_ms, config };
     if let Some(dir) = &args.record {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         crate::net::recording::record_to(Some(dir));

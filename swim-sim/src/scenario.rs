@@ -30,6 +30,8 @@ pub struct Params {
     pub seed: u64,
     /// One-way latency in ms.
     pub latency_ms: u64,
+    /// Extra one-way latency per datagram, uniform in `0..=jitter_ms`.
+    pub jitter_ms: u64,
     /// Protocol configuration.
     pub config: Config,
 }
@@ -46,7 +48,11 @@ pub const S3_WINDOW_MS: u64 = 300_000;
 pub const S5_SPAN_MS: u64 = 100_000;
 
 fn sim(p: &Params, seed: u64, loss: f64) -> Result<Sim, SimError> {
-    Sim::new(p.n, p.config.clone(), NetConfig { seed, latency_ms: p.latency_ms, loss, ..NetConfig::default() })
+    Sim::new(
+        p.n,
+        p.config.clone(),
+        NetConfig { seed, latency_ms: p.latency_ms, loss, jitter_ms: p.jitter_ms, ..NetConfig::default() },
+    )
 }
 
 /// The fields every scenario line starts with.

@@ -33,7 +33,7 @@ struct Update {
 /// in ms and in gossip rounds (ms / `gossip_interval`, rounded up).
 pub fn spread(p: &Params, runs: usize) -> Result<Value, SimError> {
     let meter = Meter::start();
-    let net = NetConfig { seed: p.seed, latency_ms: p.latency_ms, ..NetConfig::default() };
+    let net = NetConfig { seed: p.seed, latency_ms: p.latency_ms, jitter_ms: p.jitter_ms, ..NetConfig::default() };
     let mut sim = Sim::new(p.n, p.config.clone(), net)?;
     let mut views = Views::new(p.n);
     let Some(start) = warm_up(&mut sim, &mut views)? else {

@@ -361,7 +361,7 @@ impl<R: Rng> Swim<R> {
                 &mut self.outbox,
                 &mut self.rng,
             ),
-            Message::Ack { seq } => self.detector.on_ack(from, seq, &mut self.outbox),
+            Message::Ack { seq } => self.detector.on_ack(now, from, seq, &mut self.outbox),
             Message::Nack { seq } => self.detector.on_nack(from, seq),
             Message::Query { name } => self.membership.answer_query(from, name, &mut self.outbox),
             Message::User { ltime, from: sender, payload } => self.on_user(ltime, sender, payload),

@@ -1274,3 +1274,68 @@ fn a_member_stalled_past_its_checks_makes_them_before_it_declares() {
     let ev = events(&a.handle_packet(at(8_002), addr(3), &packet(&[alive("b", 1, 2)])).unwrap());
     assert_eq!(ev, [Event::Alive { name: MemberName::new("b").unwrap(), incarnation: 1 }]);
 }
+
+/// Drives `a` (which knows b at 2 and c at 3) for `periods` seconds, b
+/// answering every ping after `b_rtt` ms and c at once; then b goes
+/// silent. Returns how long after its next ping to b `a` asked others to
+/// probe it.
+fn indirect_delay(config: Config, b_rtt: u64) -> u64 {
+    let mut a =
+        Swim::new(config, Identity::new(MemberName::new("a").unwrap(), addr(1)), Rng64::seed_from_u64(3)).unwrap();
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3)])).unwrap();
+    let mut pending: Vec<(u64, u32)> = Vec::new();
+    let mut silent_ping: Option<u64> = None;
+    for t in 1..60_000u64 {
+        let mut out = Vec::new();
+        if let Some(i) = pending.iter().position(|&(when, _)| when == t) {
+            let (_, seq) = pending.remove(i);
+            out.extend(a.handle_packet(at(t), addr(2), &packet_ack(seq)).unwrap());
+        }
+        if a.next_deadline().is_some_and(|d| d <= at(t)) {
+            out.extend(a.handle_timeout(at(t)));
+        }
+        for (to, b) in sent(&out) {
+            let mut m = Messages::new();
+            decode(&b, &mut m).unwrap();
+            match (m.first(), to) {
+                (Some(Message::Ping { seq, .. }), to) if to == addr(2) => {
+                    if t < 30_000 {
+                        pending.push((t + b_rtt, *seq));
+                    } else {
+                        silent_ping.get_or_insert(t);
+                    }
+                }
+                (Some(Message::Ping { seq, .. }), to) if to == addr(3) => {
+                    a.handle_packet(at(t), addr(3), &packet_ack(*seq)).unwrap();
+                }
+                (Some(Message::PingReq { target: "b", .. }), _) => {
+                    if let Some(p) = silent_ping {
+                        return t - p;
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+    panic!("no indirect probe of b");
+}
+
+#[test]
+fn probe_timeouts_can_follow_the_measured_round_trip() {
+    // Fixed: the configured 500 ms, whatever the network does.
+    assert_eq!(indirect_delay(Config::lan(), 10), 500);
+    // From measurement: b answers in 10 ms, so the timeout shrinks to its
+    // round trip plus deviations, here the 20 ms floor.
+    let rtt = Config::lan().with_rtt_probe_timeout(Some(Duration::from_millis(20)));
+    assert_eq!(indirect_delay(rtt.clone(), 10), 20);
+    // A slow member keeps a longer timeout (its 120 ms round trip and a
+    // margin), and never more than the configured ceiling.
+    let slow = indirect_delay(rtt.clone(), 120);
+    assert!((120..=200).contains(&slow), "{slow}");
+    // 700 ms round trips (acked before the period ends): capped at 500.
+    assert_eq!(indirect_delay(rtt, 700), 500);
+    assert_eq!(
+        Config::lan().with_rtt_probe_timeout(Some(Duration::from_millis(600))).validate(),
+        Err(crate::config::ConfigError::RttProbeTimeout)
+    );
+}
