@@ -59,3 +59,57 @@ fn ping_in_ack_out_allocates_nothing() {
     assert_eq!(socket.sent, 100, "every ping was answered");
     assert_eq!((stats.allocations, stats.reallocations), (0, 0), "{stats:?}");
 }
+
+/// A member with `n` others in its table, settled: every update spread.
+fn settled(n: usize, driver: &mut Driver, socket: &mut Socket) -> Swim<Xoshiro256PlusPlus> {
+    let addr = |i: usize| SocketAddr::from(([10, 1, (i >> 8) as u8, i as u8], 7946));
+    let id = Identity::new(MemberName::new("a").unwrap(), SocketAddr::from(([10, 0, 0, 1], 7946)));
+    let mut s = Swim::new(Config::lan(), id, Xoshiro256PlusPlus::seed_from_u64(1)).unwrap();
+    // One new name a millisecond, within the admission rate.
+    for i in 0..n {
+        let name = format!("m{i}");
+        let mut w = PacketWriter::new(1400);
+        w.push(&Message::Alive { incarnation: 0, name: &name, addr: addr(i), meta: &[] }).unwrap();
+        let p = w.finish();
+        driver
+            .handle(&mut s, Instant::from_millis(i as u64), Input::Packet { from: addr(i), bytes: &p }, socket)
+            .unwrap();
+    }
+    // Long enough for every update's retransmissions at this size.
+    let settle = 400 + n as u64 / 5;
+    for t in 0..settle {
+        driver.handle(&mut s, Instant::from_millis(n as u64 + t * 100), Input::Timeout, socket).unwrap();
+    }
+    // Nobody answers its probes here, so a few members have been failed
+    // by now; the table is still the size asked for.
+    assert!(s.num_live() >= n * 99 / 100, "{} live of {n}", s.num_live());
+    s
+}
+
+#[test]
+fn a_members_ping_and_ack_allocate_nothing_at_any_table_size() {
+    for n in [100, 1_000, 10_000] {
+        let (mut driver, mut socket) = (Driver::new(), Socket::default());
+        let mut s = settled(n, &mut driver, &mut socket);
+        // A member pings us: the ack carries whatever piggybacks (nothing
+        // queued in a settled cluster, but the path is the member's).
+        let peer = SocketAddr::from(([10, 1, 0, 7], 7946));
+        let packet = |seq: u32| {
+            let mut w = PacketWriter::new(1400);
+            w.push(&Message::Ping { seq, target: "a" }).unwrap();
+            w.finish()
+        };
+        let now = Instant::from_millis(n as u64 + (400 + n as u64 / 5) * 100);
+        let p = packet(0);
+        driver.handle(&mut s, now, Input::Packet { from: peer, bytes: &p }, &mut socket).unwrap();
+        let pings: Vec<_> = (1..100).map(packet).collect();
+        let sent = socket.sent;
+        let region = Region::new(GLOBAL);
+        for p in &pings {
+            driver.handle(&mut s, now, Input::Packet { from: peer, bytes: p }, &mut socket).unwrap();
+        }
+        let stats = region.change();
+        assert_eq!(socket.sent - sent, 99, "every ping was answered (n = {n})");
+        assert_eq!((stats.allocations, stats.reallocations), (0, 0), "n = {n}: {stats:?}");
+    }
+}
