@@ -6,9 +6,9 @@ use serde_json::json;
 use swim_core::{Event, Random};
 
 use crate::chart::Chart;
-use crate::net::{Command, Flow, NetConfig, Sim, SimError, name_index};
+use crate::net::{Command, NetConfig, Sim, SimError, name_index};
 use crate::procstat::Meter;
-use crate::scenario::{Params, Report, finish, header, refutations, warm_up};
+use crate::scenario::{Params, Report, finish, header, refutations, run_in_bins, warm_up};
 use crate::views::Views;
 
 /// Share of nodes that pause now and then.
@@ -77,29 +77,19 @@ pub fn gray(p: &Params, hours: f64) -> Result<Report, SimError> {
         (first..=last).any(|w| deaf.get(w as usize) == Some(&x))
     };
     let refuted_before = refutations(&sim);
-    let (mut false_failures, mut deaf_failures, mut suspicions) = (0u64, 0u64, 0u64);
-    let mut bins: Vec<(u64, u64)> = Vec::new();
-    let mut bin_start = start;
-    while bin_start < end {
-        let bin_end = (bin_start + BIN_MS).min(end);
-        let refuted = refutations(&sim);
-        let mut suspected = 0u64;
-        sim.run_until(bin_end, &mut |t, node, e: &Event| {
-            views.apply(node, e);
-            match e {
-                Event::Suspected { local: true, .. } => suspected += 1,
-                Event::Failed { name, .. } if t >= start => match name_index(name.as_str()) {
-                    Some(x) if excused(x, t) => deaf_failures += 1,
-                    _ => false_failures += 1,
-                },
-                _ => {}
+    let (mut false_failures, mut deaf_failures) = (0u64, 0u64);
+    let bins = run_in_bins(&mut sim, end, BIN_MS, &mut |t, node, e: &Event| {
+        views.apply(node, e);
+        if let Event::Failed { name, .. } = e
+            && t >= start
+        {
+            match name_index(name.as_str()) {
+                Some(x) if excused(x, t) => deaf_failures += 1,
+                _ => false_failures += 1,
             }
-            Flow::Continue
-        });
-        suspicions += suspected;
-        bins.push((suspected, refutations(&sim) - refuted));
-        bin_start = bin_end;
-    }
+        }
+    });
+    let suspicions: u64 = bins.iter().map(|b| b.0).sum();
     let node_periods = p.n as u64 * span / p.config.probe_interval.as_millis().max(1);
     let mut m = header("gray", p, p.seed, LOSS);
     m.insert("hours".into(), json!(hours));

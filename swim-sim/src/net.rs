@@ -247,8 +247,7 @@ impl Transport for Port<'_> {
     }
 
     fn set_timer(&mut self, at: Instant) {
-        // The node asks by its own clock; a deadline already past is due now.
-        let at = self.net.clocks[self.node].global(at.as_millis()).max(self.net.now) + self.net.slow_ms[self.node];
+        let at = self.net.wake_time(self.node, at);
         self.net.wake_at[self.node] = Some(at);
         self.net.push(at, Item::Wake { node: self.node, at });
     }
@@ -280,6 +279,13 @@ impl Network {
     fn push(&mut self, at: u64, item: Item) {
         self.seq += 1;
         self.queue.push(Entry { at, seq: self.seq, item });
+    }
+
+    /// When node `i` wakes for a deadline `at` it set by its own clock: the
+    /// first network time its clock reads `at` (now, if already past),
+    /// plus its slowness.
+    fn wake_time(&self, i: usize, at: Instant) -> u64 {
+        self.clocks[i].global(at.as_millis()).max(self.now) + self.slow_ms[i]
     }
 
     /// The node listening at `addr` now, if any.
@@ -814,7 +820,7 @@ impl<N: Machine> Sim<N> {
                 // the new one reads the deadline.
                 let deadline = self.nodes[node].driver.deadline();
                 if let (Some(d), Some(_)) = (deadline, self.network.wake_at[node]) {
-                    let at = self.network.clocks[node].global(d.as_millis()).max(now) + self.network.slow_ms[node];
+                    let at = self.network.wake_time(node, d);
                     self.network.wake_at[node] = Some(at);
                     self.network.push(at, Item::Wake { node, at });
                 }

@@ -357,27 +357,14 @@ pub fn s3_run(p: &Params, loss: f64, window_ms: u64) -> Result<LossWindow, SimEr
     sim.schedule(start, Command::SetLoss(loss))?;
     let (msgs0, bytes0, frames0) = (sim.stats().msgs_sent, sim.stats().bytes_sent, sim.stats().frame_bytes);
     let mut w = LossWindow { warmed_up: true, ..LossWindow::default() };
-    let end = start + window_ms;
-    let mut bin_start = start;
-    // The same run in bins: items at a bin's end belong to it.
-    while bin_start < end {
-        let bin_end = (bin_start + S3_BIN_MS).min(end);
-        let (refuted, suspected) = (refutations(&sim), w.suspicions_raised);
-        sim.run_until(bin_end, &mut |_, node, e: &Event| {
-            views.apply(node, e);
-            match e {
-                Event::Failed { local, .. } => {
-                    w.false_down_observations += 1;
-                    w.false_positive_declarations += u64::from(*local);
-                }
-                Event::Suspected { local: true, .. } => w.suspicions_raised += 1,
-                _ => {}
-            }
-            Flow::Continue
-        });
-        w.bins.push((w.suspicions_raised - suspected, refutations(&sim) - refuted));
-        bin_start = bin_end;
-    }
+    w.bins = run_in_bins(&mut sim, start + window_ms, S3_BIN_MS, &mut |_, node, e: &Event| {
+        views.apply(node, e);
+        if let Event::Failed { local, .. } = e {
+            w.false_down_observations += 1;
+            w.false_positive_declarations += u64::from(*local);
+        }
+    });
+    w.suspicions_raised = w.bins.iter().map(|b| b.0).sum();
     w.whole_at_end = views.up_pairs() == views.all_pairs();
     w.suspect_pairs_at_end = views.up_pairs() - views.alive_pairs();
     w.msgs = sim.stats().msgs_sent - msgs0;
@@ -385,6 +372,30 @@ pub fn s3_run(p: &Params, loss: f64, window_ms: u64) -> Result<LossWindow, SimEr
     w.stream_bytes = sim.stats().frame_bytes - frames0;
     w.digest = sim.digest().to_string();
     Ok(w)
+}
+
+/// Runs from now to `end` in bins of `bin_ms` (the same run as in one
+/// go: items at a bin's end belong to it), handing every event to `obs`;
+/// returns per bin the suspicions raised by the nodes' own probes and the
+/// refutations made.
+pub fn run_in_bins(sim: &mut Sim, end: u64, bin_ms: u64, obs: &mut dyn FnMut(u64, usize, &Event)) -> Vec<(u64, u64)> {
+    let mut bins = Vec::new();
+    let mut bin_start = sim.now();
+    while bin_start < end {
+        let bin_end = (bin_start + bin_ms).min(end);
+        let refuted = refutations(sim);
+        let mut suspected = 0u64;
+        sim.run_until(bin_end, &mut |t, node, e: &Event| {
+            if matches!(e, Event::Suspected { local: true, .. }) {
+                suspected += 1;
+            }
+            obs(t, node, e);
+            Flow::Continue
+        });
+        bins.push((suspected, refutations(sim) - refuted));
+        bin_start = bin_end;
+    }
+    bins
 }
 
 /// Refutations so far, summed over the nodes.

@@ -26,6 +26,18 @@ struct Update {
     marks: [Option<u64>; 4],
 }
 
+impl Update {
+    /// Notes, for every share whose node count `needed` it has just
+    /// reached, that it took `since` ms.
+    fn mark(&mut self, needed: &[usize], since: u64) {
+        for (k, &need) in needed.iter().enumerate() {
+            if self.marks[k].is_none() && self.count >= need {
+                self.marks[k] = Some(since);
+            }
+        }
+    }
+}
+
 /// `spread`: warm up, then `runs` times (15 s apart) a random node changes
 /// its metadata — one alive update at a new incarnation — and every other
 /// node reports it (`Event::Updated`). Reports, over the runs, when 50 %,
@@ -65,21 +77,13 @@ pub fn spread(p: &Params, runs: usize) -> Result<Value, SimError> {
         {
             u.reached[o] = true;
             u.count += 1;
-            for (k, &need) in needed.iter().enumerate() {
-                if u.marks[k].is_none() && u.count >= need {
-                    u.marks[k] = Some(t - u.at);
-                }
-            }
+            u.mark(&needed, t - u.at);
         }
         Flow::Continue
     });
     // A single-node cluster is reached at once.
     for u in &mut updates {
-        for (k, &need) in needed.iter().enumerate() {
-            if u.marks[k].is_none() && u.count >= need {
-                u.marks[k] = Some(0);
-            }
-        }
+        u.mark(&needed, 0);
     }
     let round = p.config.gossip_interval.as_millis().max(1);
     let mut m = header("spread", p, p.seed, 0.0);

@@ -7,7 +7,11 @@ use swim_sim::scenario;
 use swim_sim::views::Views;
 
 fn converged(n: usize, seed: u64) -> Sim {
-    let mut sim = Sim::new(n, Config::lan(), NetConfig { seed, ..NetConfig::default() }).unwrap();
+    converged_with(n, seed, Config::lan())
+}
+
+fn converged_with(n: usize, seed: u64, config: Config) -> Sim {
+    let mut sim = Sim::new(n, config, NetConfig { seed, ..NetConfig::default() }).unwrap();
     let mut views = Views::new(n);
     for i in 1..n {
         sim.schedule(0, Command::Join { node: i, seeds: vec![0] }).unwrap();
@@ -139,14 +143,7 @@ fn a_deaf_member_does_not_declare_a_member_that_stalls() {
     // no push-pull comes to its rescue); its last-chance checks over
     // streams must reach 5 once it wakes.
     let seed = seed_from_env(36);
-    let config = Config::lan().with_push_pull_interval(None);
-    let n = 10;
-    let mut sim = Sim::new(n, config, NetConfig { seed, ..NetConfig::default() }).unwrap();
-    let mut views = Views::new(n);
-    for i in 1..n {
-        sim.schedule(0, Command::Join { node: i, seeds: vec![0] }).unwrap();
-    }
-    assert!(scenario::converge(&mut sim, &mut views, 60_000), "SWIM_SEED={seed}");
+    let mut sim = converged_with(10, seed, Config::lan().with_push_pull_interval(None));
     let t = sim.now();
     sim.schedule(t, Command::SetDeaf { node: 2, deaf: true }).unwrap();
     sim.schedule(t + 120_000, Command::SetDeaf { node: 2, deaf: false }).unwrap();

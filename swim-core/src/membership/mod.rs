@@ -454,9 +454,7 @@ impl Membership {
             s.final_query = true;
             s.timer_at = now + spacing;
             self.timers.insert(s.timer_at, Timer::Suspicion(id));
-            self.table.random_live(1, &[id], rng, &mut self.scratch);
-            let via = self.scratch.first().and_then(|&p| self.table.get(p)).map(|m| m.addr.get())?;
-            outbox.send(via, &[Message::Query { name: name.as_str() }], Piggyback::Fill);
+            let via = self.query_a_peer(id, &name, outbox, rng)?;
             return doubt.then_some(StreamCheck::Query { via, name });
         }
         if s.deadline > now {
@@ -479,9 +477,7 @@ impl Membership {
                 return (streams && checks == 1).then_some(StreamCheck::Suspect { addr, name, incarnation });
             }
             // If we missed a refutation, a peer likely has it.
-            self.table.random_live(1, &[id], rng, &mut self.scratch);
-            let via = self.scratch.first().and_then(|&p| self.table.get(p)).map(|m| m.addr.get())?;
-            outbox.send(via, &[Message::Query { name: name.as_str() }], Piggyback::Fill);
+            let via = self.query_a_peer(id, &name, outbox, rng)?;
             // The first query (an accuser's second check) may need a stream.
             return (streams && doubt && checks <= 2).then_some(StreamCheck::Query { via, name });
         }
@@ -504,6 +500,21 @@ impl Membership {
         outbox.event(Event::Failed { name: name.clone(), incarnation, local: true });
         dissem.queue_member(id, &Message::Dead { incarnation, name: name.as_str(), from: me.as_str() });
         None
+    }
+
+    /// Asks one random live member other than `id` for its record of
+    /// `name` (the member `id`); returns whom it asked.
+    fn query_a_peer(
+        &mut self,
+        id: MemberId,
+        name: &MemberName,
+        outbox: &mut Outbox,
+        rng: &mut dyn Random,
+    ) -> Option<SocketAddr> {
+        self.table.random_live(1, &[id], rng, &mut self.scratch);
+        let via = self.scratch.first().and_then(|&p| self.table.get(p)).map(|m| m.addr.get())?;
+        outbox.send(via, &[Message::Query { name: name.as_str() }], Piggyback::Fill);
+        Some(via)
     }
 
     fn on_reap(&mut self, now: Instant, id: MemberId, dissem: &mut Dissemination) {
