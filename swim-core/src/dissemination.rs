@@ -41,6 +41,8 @@ pub(crate) struct Dissemination {
     next_user: u64,
     /// Dead members still within `gossip_to_the_dead_time`, for gossip.
     recent_dead: Vec<MemberId>,
+    /// Whether gossip still goes to the recently dead (not once leaving).
+    to_the_dead: bool,
     timers: Timers<Timer>,
     /// When the last gossip tick fired (or the first is due); `None` until
     /// gossip starts and after it stops.
@@ -56,6 +58,7 @@ impl Dissemination {
             user: BroadcastQueue::default(),
             next_user: 0,
             recent_dead: Vec::new(),
+            to_the_dead: true,
             timers: Timers::default(),
             last_tick: None,
             scratch: Vec::new(),
@@ -129,6 +132,15 @@ impl Dissemination {
         self.queue.contains(QueueKey::Local)
     }
 
+    /// We are leaving: the dead have no use for our leave, and every
+    /// transmission it spends on them is one a live member does not get
+    /// (with one live peer and one recently dead, all of them could go to
+    /// the dead). Gossip goes to live members only from now on.
+    pub(crate) fn stop_gossip_to_the_dead(&mut self) {
+        self.recent_dead.clear();
+        self.to_the_dead = false;
+    }
+
     /// Drops our own pending update (there is no one to tell).
     pub(crate) fn drop_local(&mut self) {
         self.queue.remove(QueueKey::Local);
@@ -140,7 +152,7 @@ impl Dissemination {
 
     /// `id` died or left: keep gossiping to it for a while.
     pub(crate) fn bury(&mut self, id: MemberId) {
-        if !self.recent_dead.contains(&id) {
+        if self.to_the_dead && !self.recent_dead.contains(&id) {
             self.recent_dead.push(id);
         }
     }

@@ -271,6 +271,7 @@ impl Lifecycle {
         }
         self.phase = Phase::Leaving;
         membership.stop_refuting();
+        dissem.stop_gossip_to_the_dead();
         if let Some(j) = self.joining.take() {
             self.timers.remove(j.retry_at, Timer::JoinRetry);
         }

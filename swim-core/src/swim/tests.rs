@@ -338,6 +338,32 @@ fn graceful_leave_is_announced_as_left_not_failed() {
 }
 
 #[test]
+fn a_leave_spends_its_transmissions_on_live_members_only() {
+    // One live peer and one member dead a moment ago: gossip to the dead
+    // would draw the dead one often enough to spend the whole leave on it.
+    for seed in 0..64 {
+        let id = Identity::new(MemberName::new("a").unwrap(), addr(1));
+        let mut a = Swim::new(Config::lan(), id, Rng64::seed_from_u64(seed)).unwrap();
+        a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3)])).unwrap();
+        run(&mut a, 1, 3000);
+        a.handle_packet(at(3000), addr(2), &packet(&[Message::Dead { incarnation: 0, name: "c", from: "b" }])).unwrap();
+        let mut out = a.leave(at(3001)).unwrap();
+        out.extend(run(&mut a, 3002, 20_000));
+        assert!(events(&out).contains(&Event::LeaveCompleted), "seed {seed}");
+        let mut to_b = 0;
+        for (to, bytes) in sent(&out) {
+            let mut m = Messages::new();
+            decode(&bytes, &mut m).unwrap();
+            if m.iter().any(|m| matches!(m, Message::Dead { name: "a", from: "a", .. })) {
+                assert_eq!(to, addr(2), "seed {seed}: the leave went to the dead member");
+                to_b += 1;
+            }
+        }
+        assert!(to_b >= 1, "seed {seed}: b never heard of the leave");
+    }
+}
+
+#[test]
 fn join_syncs_whole_tables_with_a_seed_over_a_stream() {
     let mut a = node("a", 1);
     assert_eq!(a.join(at(0), &[]), Err(Error::NoSeeds));
