@@ -113,7 +113,13 @@ pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("cannot start tokio: {e}"))
 }
 
+/// Counts heap bytes for `swim sim memory` (the steady state allocates
+/// nothing, so the counting costs the agent nothing there).
+#[global_allocator]
+static HEAP: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
 fn main() -> ExitCode {
+    swim_sim::heap::set_meter(|| swim_sim::heap::held_by(HEAP.stats()));
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

@@ -4,13 +4,18 @@
 //! replaces the queued older one. Packets take the least-transmitted
 //! updates first, newest first among equals, and an update is dropped
 //! once sent `retransmit_mult * ceil(log10(n + 1))` times.
+//!
+//! An update that is a member's own record (alive, or a departure) is not
+//! stored as bytes: it is encoded from the member table each time it is
+//! sent ([`Records`]). A joining node queues news of every member at once,
+//! and bytes per entry would double what the table itself costs then.
 
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 use core::cmp::Reverse;
 
-use crate::wire::PacketWriter;
+use crate::wire::{Full, PacketWriter};
 
 /// The smallest message we ever queue, in bytes: a packet with less room
 /// than this is full.
@@ -44,16 +49,78 @@ pub(crate) enum QueueKey {
     User(u64),
 }
 
+impl QueueKey {
+    /// The key in eight bytes, for the queue's own maps.
+    const fn pack(self) -> u64 {
+        match self {
+            QueueKey::Local => 0,
+            QueueKey::Member(i) => 1 + i as u64,
+            QueueKey::User(n) => (1 << 33) + n,
+        }
+    }
+
+    const fn unpack(k: u64) -> Self {
+        match k {
+            0 => QueueKey::Local,
+            k if k < 1 << 33 => QueueKey::Member((k - 1) as u32),
+            k => QueueKey::User(k - (1 << 33)),
+        }
+    }
+}
+
+/// What a queued update sends.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Payload {
+    /// These bytes: one encoded message.
+    Bytes(Box<[u8]>),
+    /// The member's record as it stands when sent (only for
+    /// [`QueueKey::Member`]).
+    Record,
+}
+
+/// Writes members' records for the queue.
+pub(crate) trait Records {
+    /// Writes the record of the member in table slot `index` if it takes
+    /// at most `room` bytes and fits in `w`; returns the bytes written.
+    fn write_record(&self, index: u32, room: usize, w: &mut PacketWriter) -> Result<usize, Unwritten>;
+}
+
+/// Why a record was not written.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Unwritten {
+    /// No room for it in this packet.
+    Misfit,
+    /// There is no such member: the update goes.
+    Gone,
+}
+
+impl From<Full> for Unwritten {
+    fn from(_: Full) -> Self {
+        Unwritten::Misfit
+    }
+}
+
+/// No records: for queues that only hold bytes.
+#[cfg(test)]
+pub(crate) struct NoRecords;
+
+#[cfg(test)]
+impl Records for NoRecords {
+    fn write_record(&self, _: u32, _: usize, _: &mut PacketWriter) -> Result<usize, Unwritten> {
+        Err(Unwritten::Gone)
+    }
+}
+
 #[derive(Clone, Debug, Default)]
 pub(crate) struct BroadcastQueue {
-    /// Updates in sending order, with what they are keyed by.
-    order: BTreeMap<Rank, (QueueKey, Box<[u8]>)>,
-    /// Where each key's update stands in `order`.
-    index: BTreeMap<QueueKey, Rank>,
+    /// Updates in sending order, with what they are keyed by (packed).
+    order: BTreeMap<Rank, (u64, Payload)>,
+    /// Where each key's update stands in `order`, by packed key.
+    index: BTreeMap<u64, Rank>,
     next_id: u64,
     picked: Vec<Rank>,
-    /// What the packet being filled already holds.
-    in_packet: Vec<QueueKey>,
+    /// What the packet being filled already holds (packed keys).
+    in_packet: Vec<u64>,
 }
 
 /// After this many queued updates in a row that do not fit, the packet is
@@ -69,32 +136,36 @@ impl BroadcastQueue {
         self.index.is_empty()
     }
 
-    /// Adds every queued update, in sending order, to `d`.
+    /// Adds every queued update, in sending order, to `d` (a record by
+    /// its key: the member's state is digested with the table).
     pub(crate) fn digest(&self, d: &mut crate::digest::Digest) {
-        for ((sent, Reverse(age)), (_, bytes)) in &self.order {
+        for ((sent, Reverse(age)), (key, payload)) in &self.order {
             d.write_u64(u64::from(*sent));
             d.write_u64(*age);
-            d.write_bytes(bytes);
+            match payload {
+                Payload::Bytes(bytes) => d.write_bytes(bytes),
+                Payload::Record => d.write_u64(*key),
+            }
         }
     }
 
     pub(crate) fn contains(&self, key: QueueKey) -> bool {
-        self.index.contains_key(&key)
+        self.index.contains_key(&key.pack())
     }
 
-    /// Queues `bytes` (one encoded message) under `key`, replacing any
-    /// older update with that key. Beyond `max` entries the most-sent,
-    /// oldest one is dropped, but never the local member's: our own alive
-    /// or leave must have all its transmissions (so the queue holds at most
-    /// `max + 1`).
-    pub(crate) fn push(&mut self, key: QueueKey, bytes: Vec<u8>, max: usize) {
+    /// Queues `payload` under `key`, replacing any older update with that
+    /// key. Beyond `max` entries the most-sent, oldest one is dropped, but
+    /// never the local member's: our own alive or leave must have all its
+    /// transmissions (so the queue holds at most `max + 1`).
+    pub(crate) fn push(&mut self, key: QueueKey, payload: Payload, max: usize) {
         self.remove(key);
         let rank = (0, Reverse(self.next_id));
         self.next_id += 1;
-        self.index.insert(key, rank);
-        self.order.insert(rank, (key, bytes.into_boxed_slice()));
+        self.index.insert(key.pack(), rank);
+        self.order.insert(rank, (key.pack(), payload));
+        let local = QueueKey::Local.pack();
         while self.index.len() > max.max(1) {
-            let victim = self.order.iter().rev().find(|(_, (k, _))| *k != QueueKey::Local).map(|(r, (k, _))| (*r, *k));
+            let victim = self.order.iter().rev().find(|(_, (k, _))| *k != local).map(|(r, (k, _))| (*r, *k));
             let Some((rank, k)) = victim else { break };
             self.order.remove(&rank);
             self.index.remove(&k);
@@ -102,7 +173,7 @@ impl BroadcastQueue {
     }
 
     pub(crate) fn remove(&mut self, key: QueueKey) {
-        if let Some(rank) = self.index.remove(&key) {
+        if let Some(rank) = self.index.remove(&key.pack()) {
             self.order.remove(&rank);
         }
     }
@@ -110,42 +181,58 @@ impl BroadcastQueue {
     /// Fills `w` with queued updates, fewest-sent first, counting one
     /// transmission for each; updates that reach `limit` leave the queue.
     /// Returns how many were written.
-    pub(crate) fn fill(&mut self, w: &mut PacketWriter, limit: u32) -> usize {
-        self.fill_upto(w, limit, usize::MAX, true)
+    pub(crate) fn fill(&mut self, w: &mut PacketWriter, limit: u32, records: &dyn Records) -> usize {
+        self.fill_upto(w, limit, usize::MAX, true, records)
     }
 
     /// Like [`BroadcastQueue::fill`], writing at most `max_bytes` bytes.
     /// With `fresh` false it adds to the packet it filled last, skipping
     /// what it already put there.
-    pub(crate) fn fill_upto(&mut self, w: &mut PacketWriter, limit: u32, max_bytes: usize, fresh: bool) -> usize {
+    pub(crate) fn fill_upto(
+        &mut self,
+        w: &mut PacketWriter,
+        limit: u32,
+        max_bytes: usize,
+        fresh: bool,
+        records: &dyn Records,
+    ) -> usize {
         self.picked.clear();
         if fresh {
             self.in_packet.clear();
         }
+        let mut gone = Vec::new();
         let mut misfits = 0;
         let mut room = max_bytes;
-        for (rank, (key, bytes)) in &self.order {
+        for (rank, (key, payload)) in &self.order {
             if w.remaining() < MIN_MESSAGE || room < MIN_MESSAGE || misfits >= MAX_MISFITS {
                 break;
             }
             if !fresh && self.in_packet.contains(key) {
                 continue;
             }
-            if bytes.len() > room {
-                misfits += 1;
-                continue;
+            let written = match (payload, QueueKey::unpack(*key)) {
+                (Payload::Bytes(bytes), _) if bytes.len() > room => Err(Unwritten::Misfit),
+                (Payload::Bytes(bytes), _) => w.push_encoded(bytes).map(|()| bytes.len()).map_err(Unwritten::from),
+                (Payload::Record, QueueKey::Member(index)) => records.write_record(index, room, w),
+                (Payload::Record, _) => Err(Unwritten::Gone),
+            };
+            match written {
+                Ok(len) => {
+                    room -= len;
+                    self.picked.push(*rank);
+                    misfits = 0;
+                }
+                Err(Unwritten::Misfit) => misfits += 1,
+                Err(Unwritten::Gone) => gone.push((*rank, *key)),
             }
-            if w.push_encoded(bytes).is_ok() {
-                room -= bytes.len();
-                self.picked.push(*rank);
-                misfits = 0;
-            } else {
-                misfits += 1;
-            }
+        }
+        for (rank, key) in gone {
+            self.order.remove(&rank);
+            self.index.remove(&key);
         }
         let picked = core::mem::take(&mut self.picked);
         for &rank in &picked {
-            let Some((key, bytes)) = self.order.remove(&rank) else { continue };
+            let Some((key, payload)) = self.order.remove(&rank) else { continue };
             self.in_packet.push(key);
             let sent = rank.0 + 1;
             if sent >= limit {
@@ -155,7 +242,7 @@ impl BroadcastQueue {
                 if let Some(r) = self.index.get_mut(&key) {
                     *r = next;
                 }
-                self.order.insert(next, (key, bytes));
+                self.order.insert(next, (key, payload));
             }
         }
         let n = picked.len();
@@ -173,8 +260,8 @@ mod tests {
         QueueKey::Member(s.bytes().map(u32::from).sum())
     }
 
-    fn dead(n: &str, inc: u32) -> Vec<u8> {
-        encode_message(&Message::Dead { incarnation: inc, name: n, from: "x" })
+    fn dead(n: &str, inc: u32) -> Payload {
+        Payload::Bytes(encode_message(&Message::Dead { incarnation: inc, name: n, from: "x" }).into())
     }
 
     #[test]
@@ -194,10 +281,10 @@ mod tests {
         q.push(key("a"), dead("a", 1), 100);
         for _ in 0..3 {
             let mut w = PacketWriter::new(1400);
-            assert_eq!(q.fill(&mut w, 3), 1);
+            assert_eq!(q.fill(&mut w, 3, &NoRecords), 1);
         }
         let mut w = PacketWriter::new(1400);
-        assert_eq!(q.fill(&mut w, 3), 0);
+        assert_eq!(q.fill(&mut w, 3, &NoRecords), 0);
         assert!(q.is_empty());
     }
 
@@ -206,15 +293,15 @@ mod tests {
         let mut q = BroadcastQueue::default();
         q.push(key("a"), dead("a", 1), 100);
         let mut w = PacketWriter::new(1400);
-        q.fill(&mut w, 10);
+        q.fill(&mut w, 10, &NoRecords);
         q.push(key("b"), dead("b", 1), 100);
         q.push(key("a"), dead("a", 2), 100);
         assert_eq!(q.len(), 2);
         // Both fresh now; the newest ("a" again) comes first.
         let mut w = PacketWriter::new(crate::wire::Layout::PLAIN.overhead() + 7);
-        assert_eq!(q.fill(&mut w, 10), 1);
+        assert_eq!(q.fill(&mut w, 10, &NoRecords), 1);
         let d = w.finish();
-        assert_eq!(&d[2..d.len() - 4], dead("a", 2).as_slice());
+        assert_eq!(Payload::Bytes(d[2..d.len() - 4].into()), dead("a", 2));
     }
 
     #[test]
@@ -225,7 +312,7 @@ mod tests {
             q.push(QueueKey::Member(i), dead(&n, 1), 1000);
         }
         let mut w = PacketWriter::new(1400);
-        let n = q.fill(&mut w, 4);
+        let n = q.fill(&mut w, 4, &NoRecords);
         let d = w.finish();
         assert!(d.len() <= 1400);
         // Each update is 1 + 1 + 12 + 2 bytes: the packet is nearly full.

@@ -15,7 +15,7 @@
 
 use alloc::vec::Vec;
 
-use crate::broadcast::{BroadcastQueue, QueueKey};
+use crate::broadcast::{BroadcastQueue, Payload, QueueKey, Records};
 use crate::config::Config;
 use crate::members::{MemberId, Members};
 use crate::outbox::{Outbox, Piggyback, Piggybacks};
@@ -99,9 +99,16 @@ impl Dissemination {
         self.last_tick = None;
     }
 
-    /// Queues an update about the member `id`.
+    /// Queues an update about the member `id`. An alive or a departure
+    /// is the member's own record, encoded from the table when sent; a
+    /// suspicion or a death keeps the accuser or declarer it names.
     pub(crate) fn queue_member(&mut self, id: MemberId, msg: &Message<'_>) {
-        self.queue.push(id.queue_key(), encode_message(msg), self.max_queued());
+        let payload = match msg {
+            Message::Alive { .. } => Payload::Record,
+            Message::Dead { name, from, .. } if name == from => Payload::Record,
+            _ => Payload::Bytes(encode_message(msg).into_boxed_slice()),
+        };
+        self.queue.push(id.queue_key(), payload, self.max_queued());
     }
 
     /// Whether nothing waits to be gossiped.
@@ -113,18 +120,18 @@ impl Dissemination {
     pub(crate) fn queue_user(&mut self, msg: &Message<'_>) {
         self.next_user += 1;
         let max = self.config.max_queued_broadcasts.get() as usize;
-        self.user.push(QueueKey::User(self.next_user), encode_message(msg), max);
+        self.user.push(QueueKey::User(self.next_user), Payload::Bytes(encode_message(msg).into_boxed_slice()), max);
     }
 
     /// The piggyback queues, for the outbox to fill datagrams from.
-    pub(crate) fn piggybacks(&mut self, limit: u32) -> Piggybacks<'_> {
+    pub(crate) fn piggybacks<'a>(&'a mut self, limit: u32, records: &'a dyn Records) -> Piggybacks<'a> {
         let user_reserve = self.config.packet_budget * self.config.user_share_percent as usize / 100;
-        Piggybacks { members: &mut self.queue, user: &mut self.user, limit, user_reserve }
+        Piggybacks { members: &mut self.queue, user: &mut self.user, limit, user_reserve, records }
     }
 
     /// Queues an update about ourselves (replacing our previous one).
     pub(crate) fn queue_local(&mut self, msg: &Message<'_>) {
-        self.queue.push(QueueKey::Local, encode_message(msg), self.max_queued());
+        self.queue.push(QueueKey::Local, Payload::Bytes(encode_message(msg).into_boxed_slice()), self.max_queued());
     }
 
     /// Whether an update about ourselves is still being spread.

@@ -129,6 +129,7 @@ mod members;
 mod membership;
 pub mod name;
 mod outbox;
+mod paged;
 mod rng;
 mod rtt;
 mod stats;

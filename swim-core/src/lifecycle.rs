@@ -339,7 +339,7 @@ pub(crate) fn send_table(
         None => Message::SyncReply,
     };
     let app = (!app_state.is_empty()).then_some(Message::AppState { state: app_state });
-    let records = membership.table.iter().map(|(_, m)| membership.record(m));
+    let records = membership.table.iter().map(|(id, m)| membership.record(id, m));
     let all = core::iter::once(membership.self_alive()).chain(app).chain(records).chain([Message::SyncEnd]);
     let mut w = outbox.frame_writer();
     let _ = w.push(&head);

@@ -104,6 +104,25 @@ impl From<SocketAddr> for PeerAddr {
     }
 }
 
+/// A member's metadata in one pointer: most members have none (no
+/// allocation), and the table holds one per member per member, so the
+/// 8 bytes a boxed slice's length would take count.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Meta(Option<alloc::boxed::Box<alloc::boxed::Box<[u8]>>>);
+
+impl core::ops::Deref for Meta {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        self.0.as_deref().map_or(&[], |b| &**b)
+    }
+}
+
+impl From<&[u8]> for Meta {
+    fn from(bytes: &[u8]) -> Self {
+        Meta((!bytes.is_empty()).then(|| alloc::boxed::Box::new(alloc::boxed::Box::from(bytes))))
+    }
+}
+
 /// One entry of the member table.
 #[derive(Clone, Debug)]
 pub(crate) struct Member {
@@ -113,7 +132,7 @@ pub(crate) struct Member {
     pub(crate) state: MemberState,
     /// When `state` last changed (for reclaim, reaping, gossip to the dead).
     pub(crate) since: Instant,
-    pub(crate) meta: alloc::boxed::Box<[u8]>,
+    pub(crate) meta: Meta,
     /// The incarnation `meta` (and `addr`) were announced at: an alive of
     /// a newer one brings newer data even when its state claim loses (to
     /// a suspicion of the same incarnation, say), so the data a member
@@ -122,7 +141,6 @@ pub(crate) struct Member {
     /// Index in the table's live list, plus one, while alive or suspect
     /// (`NonZeroU32` keeps the option at four bytes).
     pub(crate) live_pos: Option<core::num::NonZeroU32>,
-    pub(crate) suspicion: Option<alloc::boxed::Box<crate::suspicion::Suspicion>>,
 }
 
 impl Member {
@@ -189,6 +207,14 @@ mod tests {
             assert_eq!(PeerAddr::from(a).get(), a);
         }
         assert_eq!(core::mem::size_of::<PeerAddr>(), 16);
+    }
+
+    #[test]
+    fn metadata_takes_one_pointer_and_no_allocation_when_empty() {
+        assert_eq!(core::mem::size_of::<Meta>(), 8);
+        assert_eq!(&*Meta::from(&b""[..]), b"");
+        assert!(Meta::from(&b""[..]).0.is_none());
+        assert_eq!(&*Meta::from(&b"rack=a"[..]), b"rack=a");
     }
 
     #[test]

@@ -8,6 +8,7 @@ use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
 use crate::member::{Member, MemberState};
+use crate::paged::Paged;
 use crate::rng::Random;
 
 /// A stable handle on a table slot. The generation tells a reused slot
@@ -89,20 +90,23 @@ impl ProbeSelector for RoundRobin {
 const SAMPLE_TRIES_PER_PICK: usize = 4;
 
 pub(crate) struct Members {
-    slots: Vec<Slot>,
+    /// In pages, so a large table does not hold up to twice its size in
+    /// spare capacity: the table is one entry per member per member.
+    slots: Paged<Slot>,
     free: Vec<u32>,
     /// Slot handles by the hash of their member's name (the names live in
     /// the slots). Never iterated, so its order cannot leak into behaviour;
     /// the seed comes from the injected generator, so peers cannot choose
     /// names that collide.
-    by_name: HashTable<MemberId>,
+    by_name: HashTable<u32>,
     /// Slot handles by the hash of their member's address, so a datagram's
     /// sender can be told from a stranger in O(1). Several members may
     /// share an address (a restart, a reclaimed name); lookups check.
-    by_addr: HashTable<MemberId>,
+    by_addr: HashTable<u32>,
     hasher: FixedState,
-    /// Alive and suspect members (never the local one), in no useful order.
-    live: Vec<MemberId>,
+    /// Slots of the alive and suspect members (never the local one), in no
+    /// useful order.
+    live: Vec<u32>,
     probe: Option<alloc::boxed::Box<dyn ProbeSelector + Send>>,
     default_probe: RoundRobin,
     scratch: Vec<MemberKey>,
@@ -124,7 +128,7 @@ impl Members {
     /// An empty table whose name hashing is keyed by `seed`.
     pub(crate) fn new(seed: u64) -> Self {
         Members {
-            slots: Vec::new(),
+            slots: Paged::default(),
             free: Vec::new(),
             by_name: HashTable::new(),
             by_addr: HashTable::new(),
@@ -136,15 +140,26 @@ impl Members {
         }
     }
 
-    fn name_of(slots: &[Slot], id: MemberId) -> &str {
-        slots.get(id.index as usize).and_then(|s| s.member.as_ref()).map_or("", |m| m.name.as_str())
+    fn name_of(slots: &Paged<Slot>, index: u32) -> &str {
+        slots.get(index as usize).and_then(|s| s.member.as_ref()).map_or("", |m| m.name.as_str())
+    }
+
+    fn addr_of(slots: &Paged<Slot>, index: u32) -> Option<core::net::SocketAddr> {
+        slots.get(index as usize).and_then(|s| s.member.as_ref()).map(|m| m.addr.get())
+    }
+
+    /// The handle of the member in slot `index` (the indexes only hold
+    /// occupied slots).
+    fn id_at(&self, index: u32) -> MemberId {
+        MemberId { index, generation: self.slots.get(index as usize).map_or(0, |s| s.generation) }
     }
 
     /// Replaces the probe order (see [`ProbeSelector`]).
     pub(crate) fn set_selector(&mut self, selector: alloc::boxed::Box<dyn ProbeSelector + Send>, rng: &mut dyn Random) {
         self.probe = Some(selector);
         self.scratch.clear();
-        self.scratch.extend(self.live.iter().map(|&id| MemberKey(id)));
+        let slots = &self.slots;
+        self.scratch.extend(self.live.iter().map(|&i| MemberKey(Self::id_in(slots, i))));
         if let Some(p) = self.probe.as_mut() {
             p.reset(&self.scratch, rng);
         }
@@ -165,8 +180,8 @@ impl Members {
         self.live.len()
     }
 
-    fn member_at(slots: &[Slot], id: MemberId) -> Option<&Member> {
-        slots.get(id.index as usize).filter(|s| s.generation == id.generation).and_then(|s| s.member.as_ref())
+    fn id_in(slots: &Paged<Slot>, index: u32) -> MemberId {
+        MemberId { index, generation: slots.get(index as usize).map_or(0, |s| s.generation) }
     }
 
     fn addr_hash(&self, addr: core::net::SocketAddr) -> u64 {
@@ -177,8 +192,11 @@ impl Members {
     pub(crate) fn is_live_at(&self, addr: core::net::SocketAddr) -> bool {
         let slots = &self.slots;
         self.by_addr
-            .find(self.addr_hash(addr), |&id| {
-                Self::member_at(slots, id).is_some_and(|m| m.addr.get() == addr && m.state.is_live())
+            .find(self.addr_hash(addr), |&i| {
+                slots
+                    .get(i as usize)
+                    .and_then(|s| s.member.as_ref())
+                    .is_some_and(|m| m.addr.get() == addr && m.state.is_live())
             })
             .is_some()
     }
@@ -195,21 +213,21 @@ impl Members {
             return;
         }
         let (old_hash, new_hash) = (self.addr_hash(old), self.addr_hash(addr));
-        if let Ok(entry) = self.by_addr.find_entry(old_hash, |&other| other == id) {
+        if let Ok(entry) = self.by_addr.find_entry(old_hash, |&other| other == id.index) {
             entry.remove();
         }
         if let Some(m) = self.get_mut(id) {
             m.addr = addr.into();
         }
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.by_addr.insert_unique(new_hash, id, |&other| {
-            Self::member_at(slots, other).map_or(0, |m| hasher.hash_one(m.addr.get()))
-        });
+        self.by_addr
+            .insert_unique(new_hash, id.index, |&other| Self::addr_of(slots, other).map_or(0, |a| hasher.hash_one(a)));
     }
 
     pub(crate) fn id_of(&self, name: &str) -> Option<MemberId> {
         let slots = &self.slots;
-        self.by_name.find(self.hasher.hash_one(name), |&id| Self::name_of(slots, id) == name).copied()
+        let index = *self.by_name.find(self.hasher.hash_one(name), |&i| Self::name_of(slots, i) == name)?;
+        Some(self.id_at(index))
     }
 
     pub(crate) fn get(&self, id: MemberId) -> Option<&Member> {
@@ -235,22 +253,24 @@ impl Members {
         let hash = self.hasher.hash_one(member.name.as_str());
         let addr_hash = self.addr_hash(member.addr.get());
         let id = match self.free.pop() {
-            Some(index) => {
-                let slot = &mut self.slots[index as usize];
-                slot.generation = slot.generation.wrapping_add(1);
-                slot.member = Some(member);
-                MemberId { index, generation: slot.generation }
-            }
+            Some(index) => match self.slots.get_mut(index as usize) {
+                Some(slot) => {
+                    slot.generation = slot.generation.wrapping_add(1);
+                    slot.member = Some(member);
+                    MemberId { index, generation: slot.generation }
+                }
+                // Free slots are always within the table.
+                None => return MemberId { index, generation: u32::MAX },
+            },
             None => {
                 self.slots.push(Slot { generation: 0, member: Some(member) });
                 MemberId { index: (self.slots.len() - 1) as u32, generation: 0 }
             }
         };
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.by_name.insert_unique(hash, id, |&other| hasher.hash_one(Self::name_of(slots, other)));
-        self.by_addr.insert_unique(addr_hash, id, |&other| {
-            Self::member_at(slots, other).map_or(0, |m| hasher.hash_one(m.addr.get()))
-        });
+        self.by_name.insert_unique(hash, id.index, |&other| hasher.hash_one(Self::name_of(slots, other)));
+        self.by_addr
+            .insert_unique(addr_hash, id.index, |&other| Self::addr_of(slots, other).map_or(0, |a| hasher.hash_one(a)));
         if live {
             self.mark_live(id, rng);
         }
@@ -266,11 +286,11 @@ impl Members {
         }
         let member = slot.member.take()?;
         let hash = self.hasher.hash_one(member.name.as_str());
-        if let Ok(entry) = self.by_name.find_entry(hash, |&other| other == id) {
+        if let Ok(entry) = self.by_name.find_entry(hash, |&other| other == id.index) {
             entry.remove();
         }
         let addr_hash = self.hasher.hash_one(member.addr.get());
-        if let Ok(entry) = self.by_addr.find_entry(addr_hash, |&other| other == id) {
+        if let Ok(entry) = self.by_addr.find_entry(addr_hash, |&other| other == id.index) {
             entry.remove();
         }
         self.free.push(id.index);
@@ -296,7 +316,7 @@ impl Members {
             return;
         }
         m.live_pos = core::num::NonZeroU32::new(pos.saturating_add(1));
-        self.live.push(id);
+        self.live.push(id.index);
         self.selector().insert(MemberKey(id), rng);
     }
 
@@ -305,7 +325,7 @@ impl Members {
         let pos = pos.get() as usize - 1;
         self.live.swap_remove(pos);
         if let Some(&moved) = self.live.get(pos)
-            && let Some(m) = self.get_mut(moved)
+            && let Some(m) = self.slots.get_mut(moved as usize).and_then(|s| s.member.as_mut())
         {
             m.live_pos = core::num::NonZeroU32::new(pos as u32 + 1);
         }
@@ -321,7 +341,8 @@ impl Members {
                 }
             }
             self.scratch.clear();
-            self.scratch.extend(self.live.iter().map(|&id| MemberKey(id)));
+            let slots = &self.slots;
+            self.scratch.extend(self.live.iter().map(|&i| MemberKey(Self::id_in(slots, i))));
             let live = core::mem::take(&mut self.scratch);
             self.selector().reset(&live, rng);
             self.scratch = live;
@@ -340,7 +361,7 @@ impl Members {
             if out.len() == k {
                 return;
             }
-            let id = self.live[rng.below(n)];
+            let id = self.id_at(self.live[rng.below(n)]);
             if !exclude.contains(&id) && !out.contains(&id) {
                 out.push(id);
             }
@@ -350,11 +371,17 @@ impl Members {
             if out.len() == k {
                 return;
             }
-            let id = self.live[(start + i) % n];
+            let id = self.id_at(self.live[(start + i) % n]);
             if !exclude.contains(&id) && !out.contains(&id) {
                 out.push(id);
             }
         }
+    }
+
+    /// The member in slot `index`, with its handle.
+    pub(crate) fn at_index(&self, index: u32) -> Option<(MemberId, &Member)> {
+        let slot = self.slots.get(index as usize)?;
+        slot.member.as_ref().map(|m| (MemberId { index, generation: slot.generation }, m))
     }
 
     /// Every member, in table (slot) order: deterministic, but not sorted.
@@ -384,7 +411,6 @@ mod tests {
             meta: Default::default(),
             data_incarnation: 0,
             live_pos: None,
-            suspicion: None,
         }
     }
 

@@ -58,6 +58,8 @@ pub(crate) struct Piggybacks<'a> {
     pub(crate) limit: u32,
     /// Bytes of each datagram kept for broadcasts before membership.
     pub(crate) user_reserve: usize,
+    /// Where members' records are encoded from.
+    pub(crate) records: &'a dyn crate::broadcast::Records,
 }
 
 /// Datagrams and events waiting for the end of the current input.
@@ -169,7 +171,7 @@ impl Outbox {
         rng: &mut dyn Random,
         out: &mut Vec<Action>,
     ) {
-        let Piggybacks { members, user, limit, user_reserve } = queues;
+        let Piggybacks { members, user, limit, user_reserve, records } = queues;
         let mut queued = core::mem::take(&mut self.queued);
         for q in queued.drain(..) {
             match q {
@@ -179,11 +181,11 @@ impl Outbox {
                         // Broadcasts first, up to their reserve; membership
                         // next; broadcasts again in whatever room is left.
                         if !user.is_empty() {
-                            user.fill_upto(&mut writer, limit, user_reserve, true);
+                            user.fill_upto(&mut writer, limit, user_reserve, true, records);
                         }
-                        members.fill(&mut writer, limit);
+                        members.fill(&mut writer, limit, records);
                         if !user.is_empty() {
-                            user.fill_upto(&mut writer, limit, usize::MAX, false);
+                            user.fill_upto(&mut writer, limit, usize::MAX, false, records);
                         }
                     }
                     if writer.is_empty() {

@@ -17,7 +17,7 @@ use swim_core::{Config, Identity, Input, Instant, MemberName, Swim};
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// Bytes per member entry the documentation of `max_members` states.
-const STATED_BYTES_PER_MEMBER: usize = 1024;
+const STATED_BYTES_PER_MEMBER: usize = 256;
 
 #[test]
 fn a_member_entry_costs_what_the_documentation_states() {
@@ -48,7 +48,8 @@ fn a_member_entry_costs_what_the_documentation_states() {
         out.clear();
     }
     let stats = region.change();
-    let held = stats.bytes_allocated.saturating_sub(stats.bytes_deallocated) + stats.bytes_reallocated.max(0) as usize;
+    // The byte counts include what reallocations grew and shrank.
+    let held = stats.bytes_allocated.saturating_sub(stats.bytes_deallocated);
     assert_eq!(swim.members().count(), n + 1);
     let per_member = held / n;
     println!("{per_member} bytes per member entry ({n} members, queue included)");

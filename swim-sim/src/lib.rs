@@ -28,6 +28,8 @@ mod command;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gray;
+pub mod heap;
+pub mod memory;
 pub mod net;
 pub mod plot;
 pub mod procstat;

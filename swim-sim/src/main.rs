@@ -12,7 +12,11 @@ struct Cli {
     args: SimArgs,
 }
 
+#[global_allocator]
+static HEAP: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
 fn main() {
+    swim_sim::heap::set_meter(|| swim_sim::heap::held_by(HEAP.stats()));
     let cli = Cli::parse();
     match runner::run(&cli.args) {
         Ok(lines) => lines.iter().for_each(|l| println!("{l}")),

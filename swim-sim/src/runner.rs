@@ -73,6 +73,9 @@ pub enum Scenario {
     S4,
     /// S5 cost: 100 virtual seconds from S1's start; CPU, memory, speed.
     S5,
+    /// Heap bytes per member entry at one node learning `--nodes` members:
+    /// at the bootstrap peak and once its update queue has drained.
+    Memory,
     /// Partition healing: halves cut apart for 120 s, then healed.
     Partition {
         /// Independent runs (seeds derived from the base seed).
@@ -167,6 +170,10 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         },
         Scenario::S4 => vec![plain(scenario::s4(&p))],
         Scenario::S5 => vec![plain(scenario::s5(&p))],
+        Scenario::Memory => match crate::memory::memory(&p) {
+            Some(line) => vec![Ok(Report { line, chart: None })],
+            None => return Err("memory needs a counting allocator (run it with swim or swim-sim)".into()),
+        },
         Scenario::Partition { runs } => vec![plain(resilience::partition(&p, runs.max(1)))],
         Scenario::Churn { rounds } => vec![plain(resilience::churn(&p, rounds))],
         Scenario::Broadcast { loss, count, churn } => {

@@ -237,7 +237,6 @@ impl Membership {
             meta: meta.into(),
             data_incarnation: u.claim.incarnation,
             live_pos: None,
-            suspicion: None,
         };
         let id = self.table.insert(member, rng);
         self.forget_failed(name.as_str());

@@ -104,6 +104,9 @@ pub(crate) struct Membership {
     /// Whether we still defend our own alive (not once we leave).
     refuting: bool,
     timers: Timers<Timer>,
+    /// Running suspicions, by member: apart from the table, which would
+    /// otherwise spend a pointer on every member for the few suspects.
+    suspicions: alloc::collections::BTreeMap<MemberId, Suspicion>,
     pub(crate) counters: Counters,
     admission: Admission,
     scratch: Vec<MemberId>,
@@ -132,6 +135,7 @@ impl Membership {
             incarnation: 0,
             refuting: true,
             timers: Timers::default(),
+            suspicions: alloc::collections::BTreeMap::new(),
             counters: Counters::default(),
             admission: Admission::default(),
             scratch: Vec::new(),
@@ -284,8 +288,8 @@ impl Membership {
     /// others can count it too.
     fn confirm(&mut self, now: Instant, id: MemberId, incarnation: u32, from: &str, dissem: &mut Dissemination) {
         let spacing = self.config.probe_timeout;
-        let Some(m) = self.table.get_mut(id) else { return };
-        let Some(s) = m.suspicion.as_mut() else { return };
+        let Some(m) = self.table.get(id) else { return };
+        let Some(s) = self.suspicions.get_mut(&id) else { return };
         if s.incarnation != incarnation || !s.confirm(from, now, spacing) {
             return;
         }
@@ -325,12 +329,12 @@ impl Membership {
         if let Some(m) = self.table.get_mut(id) {
             m.incarnation = incarnation;
             m.since = now;
-            m.suspicion = Some(alloc::boxed::Box::new(s));
+            self.suspicions.insert(id, s);
         }
     }
 
     fn clear_suspicion(&mut self, id: MemberId) {
-        if let Some(s) = self.table.get_mut(id).and_then(|m| m.suspicion.take()) {
+        if let Some(s) = self.suspicions.remove(&id) {
             self.timers.remove(s.timer_at, Timer::Suspicion(id));
         }
     }
@@ -406,9 +410,9 @@ impl Membership {
     ) -> Option<StreamCheck> {
         let spacing = self.config.probe_timeout;
         let me = self.local.name.clone();
-        let m = self.table.get_mut(id)?;
+        let m = self.table.get(id)?;
         let (state, incarnation, addr, name) = (m.state, m.incarnation, m.addr.get(), m.name.clone());
-        let s = m.suspicion.as_mut()?;
+        let s = self.suspicions.get_mut(&id)?;
         if state != MemberState::Suspect || s.incarnation != incarnation {
             return None;
         }
@@ -522,6 +526,7 @@ impl Membership {
         if m.state.is_live() || now - m.since < self.config.dead_member_retention {
             return;
         }
+        self.clear_suspicion(id);
         self.table.remove(id);
         // The slot may be reused: its update must not outlive the member.
         dissem.forget(id);
@@ -544,7 +549,7 @@ impl Membership {
 
     fn suspicion_of(&mut self, name: &str) -> Option<&mut Suspicion> {
         let id = self.table.id_of(name)?;
-        self.table.get_mut(id)?.suspicion.as_deref_mut()
+        self.suspicions.get_mut(&id)
     }
 
     /// Answers a [`Message::Query`] with our record of `name`, alone in
@@ -562,16 +567,37 @@ impl Membership {
         if name == self.local.name.as_str() {
             return Some(self.self_alive());
         }
-        let m = self.table.id_of(name).and_then(|id| self.table.get(id))?;
-        Some(self.record(m))
+        let id = self.table.id_of(name)?;
+        Some(self.record(id, self.table.get(id)?))
     }
 
     /// A member's state as an update message for a table or a query answer:
     /// a suspicion names its first accuser (never us as a relay of it), a
     /// death names us as the one who reports it.
-    pub(crate) fn record<'a>(&'a self, m: &'a crate::member::Member) -> Message<'a> {
+    pub(crate) fn record<'a>(&'a self, id: MemberId, m: &'a crate::member::Member) -> Message<'a> {
         let me = self.local.name.as_str();
-        let accuser = m.suspicion.as_ref().and_then(|s| s.accusers.first()).map_or(me, |a| a.as_str());
+        let accuser = self.suspicions.get(&id).and_then(|s| s.accusers.first()).map_or(me, |a| a.as_str());
         m.record(accuser, me)
+    }
+}
+
+impl crate::broadcast::Records for Membership {
+    fn write_record(
+        &self,
+        index: u32,
+        room: usize,
+        w: &mut crate::wire::PacketWriter,
+    ) -> Result<usize, crate::broadcast::Unwritten> {
+        use crate::broadcast::Unwritten;
+        let (id, m) = self.table.at_index(index).ok_or(Unwritten::Gone)?;
+        let record = self.record(id, m);
+        // Sized first: a record that does not fit is never written.
+        let size = postcard::ser_flavors::Size::default();
+        let len = postcard::serialize_with_flavor(&record, size).map_err(|_| Unwritten::Gone)?;
+        if len > room || len > w.remaining() {
+            return Err(Unwritten::Misfit);
+        }
+        w.push(&record)?;
+        Ok(len)
     }
 }

@@ -244,11 +244,11 @@ impl<R: Rng> Swim<R> {
     fn flush(&mut self, out: &mut Vec<Action>) {
         let limit = retransmit_limit(self.config.retransmit_mult.get(), self.membership.num_live());
         let (envelope, rng) = (&self.envelope, &mut self.rng as &mut dyn Random);
-        self.outbox.flush(self.dissemination.piggybacks(limit), envelope, rng, out);
+        self.outbox.flush(self.dissemination.piggybacks(limit, &self.membership), envelope, rng, out);
         if self.lifecycle.phase() == Phase::Leaving && !self.dissemination.has_local() {
             self.complete_leave();
             let (envelope, rng) = (&self.envelope, &mut self.rng as &mut dyn Random);
-            self.outbox.flush(self.dissemination.piggybacks(limit), envelope, rng, out);
+            self.outbox.flush(self.dissemination.piggybacks(limit, &self.membership), envelope, rng, out);
         }
         self.dissemination.resume(self.now);
         let next = self.next_deadline();
