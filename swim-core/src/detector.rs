@@ -259,7 +259,7 @@ impl Detector {
         &mut self,
         seq: u32,
         config: &Config,
-        members: &Members,
+        members: &mut Members,
         outbox: &mut Outbox,
         rng: &mut dyn Random,
     ) {
@@ -270,7 +270,7 @@ impl Detector {
         let Some(name) = members.get(p.target).map(|m| m.name.clone()) else { return };
         let mut helpers = Vec::new();
         let k = (config.indirect_checks as usize).min(MAX_HELPERS);
-        members.random_live(k, &[p.target], rng, &mut helpers);
+        members.helpers(p.target, k, rng, &mut helpers);
         for &h in &helpers {
             let Some(via) = members.get(h).map(|m| m.addr.get()) else { continue };
             let req = Message::PingReq { seq, target: name.as_str(), addr: p.addr };

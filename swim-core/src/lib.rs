@@ -138,6 +138,7 @@ pub mod suspicion;
 mod swim;
 pub mod time;
 mod timers;
+mod topology;
 #[cfg(feature = "trace")]
 pub mod trace;
 mod user;
@@ -158,4 +159,5 @@ pub use rng::Random;
 pub use stats::Stats;
 pub use swim::{Identity, Swim};
 pub use time::{Duration, Instant};
+pub use topology::{DEFAULT_FAR_EVERY, Distance, Topology};
 pub use wire::Label;

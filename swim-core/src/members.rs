@@ -7,7 +7,7 @@ use core::hash::BuildHasher;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
-use crate::member::{Member, MemberState};
+use crate::member::{Member, MemberState, MemberView};
 use crate::paged::Paged;
 use crate::rng::Random;
 
@@ -33,16 +33,26 @@ struct Slot {
     member: Option<Member>,
 }
 
-/// Chooses the next member to probe. The default is SWIM's randomized
-/// round-robin; a topology-aware selector can replace it.
+/// Chooses the next member to probe, and whom to ask for indirect probes.
+/// The default is SWIM's randomized round-robin with random helpers;
+/// [`Topology`](crate::Topology) probes near members and asks far ones.
 pub trait ProbeSelector {
-    /// A member became probe-able: place it in the order.
-    fn insert(&mut self, id: MemberKey, rng: &mut dyn Random);
+    /// A member became probe-able (`member`: its name, address and
+    /// metadata): place it in the order.
+    fn insert(&mut self, id: MemberKey, member: &MemberView<'_>, rng: &mut dyn Random);
     /// The next candidate, or `None` when a round has ended (the table then
-    /// calls [`ProbeSelector::reset`] with every live member).
+    /// calls [`ProbeSelector::reset`] with every live member). Members no
+    /// longer live are skipped by the table.
     fn next(&mut self) -> Option<MemberKey>;
     /// Starts a new round over `live`.
     fn reset(&mut self, live: &[MemberKey], rng: &mut dyn Random);
+    /// Up to `k` members to ask for indirect probes of `target`, into
+    /// `out`. The table drops any that are not live (or are the target)
+    /// and tops the rest up with random live members; the default leaves
+    /// the whole choice to it.
+    fn helpers(&mut self, target: MemberKey, k: usize, rng: &mut dyn Random, out: &mut Vec<MemberKey>) {
+        let _ = (target, k, rng, out);
+    }
 }
 
 /// An opaque member handle, as seen by a [`ProbeSelector`].
@@ -58,14 +68,26 @@ pub struct RoundRobin {
     pos: usize,
 }
 
-impl ProbeSelector for RoundRobin {
-    fn insert(&mut self, id: MemberKey, rng: &mut dyn Random) {
-        // Among the members not yet probed this round, so the newcomer is
-        // probed this round; the displaced one moves to the end and is too.
+impl RoundRobin {
+    /// Places `id` among the members not yet probed this round, so the
+    /// newcomer is probed this round; the displaced one moves to the end
+    /// and is too.
+    pub fn add(&mut self, id: MemberKey, rng: &mut dyn Random) {
         self.order.push(id);
         let last = self.order.len() - 1;
         let at = self.pos + rng.below(self.order.len() - self.pos);
         self.order.swap(at, last);
+    }
+
+    /// Whether this round has handed out every member.
+    pub fn is_over(&self) -> bool {
+        self.pos >= self.order.len()
+    }
+}
+
+impl ProbeSelector for RoundRobin {
+    fn insert(&mut self, id: MemberKey, _: &MemberView<'_>, rng: &mut dyn Random) {
+        self.add(id, rng);
     }
 
     fn next(&mut self) -> Option<MemberKey> {
@@ -178,6 +200,10 @@ impl Members {
 
     pub(crate) fn live_len(&self) -> usize {
         self.live.len()
+    }
+
+    fn member_in(slots: &Paged<Slot>, id: MemberId) -> Option<&Member> {
+        slots.get(id.index as usize).filter(|s| s.generation == id.generation).and_then(|s| s.member.as_ref())
     }
 
     fn id_in(slots: &Paged<Slot>, index: u32) -> MemberId {
@@ -317,7 +343,11 @@ impl Members {
         }
         m.live_pos = core::num::NonZeroU32::new(pos.saturating_add(1));
         self.live.push(id.index);
-        self.selector().insert(MemberKey(id), rng);
+        let Some(view) = Self::member_in(&self.slots, id).map(Member::view) else { return };
+        match self.probe.as_mut() {
+            Some(p) => p.insert(MemberKey(id), &view, rng),
+            None => self.default_probe.add(MemberKey(id), rng),
+        }
     }
 
     fn unmark_live(&mut self, id: MemberId) {
@@ -348,6 +378,31 @@ impl Members {
             self.scratch = live;
         }
         None
+    }
+
+    /// Up to `k` members to ask for indirect probes of `target`: the
+    /// selector's choice, kept to live members other than the target and
+    /// topped up at random.
+    pub(crate) fn helpers(&mut self, target: MemberId, k: usize, rng: &mut dyn Random, out: &mut Vec<MemberId>) {
+        out.clear();
+        let mut keys = core::mem::take(&mut self.scratch);
+        keys.clear();
+        self.selector().helpers(MemberKey(target), k, rng, &mut keys);
+        for MemberKey(id) in keys.drain(..) {
+            if out.len() < k && id != target && !out.contains(&id) && self.get(id).is_some_and(|m| m.state.is_live()) {
+                out.push(id);
+            }
+        }
+        self.scratch = keys;
+        if out.is_empty() {
+            self.random_live(k, &[target], rng, out);
+        } else if out.len() < k {
+            let mut exclude = out.clone();
+            exclude.push(target);
+            let mut more = Vec::new();
+            self.random_live(k - out.len(), &exclude, rng, &mut more);
+            out.extend(more);
+        }
     }
 
     /// Up to `k` distinct random live members, none of them in `exclude`.

@@ -33,6 +33,7 @@ pub mod memory;
 pub mod net;
 pub mod plot;
 pub mod procstat;
+pub mod regions;
 pub mod resilience;
 pub mod runner;
 pub mod scenario;

@@ -190,8 +190,14 @@ mod tests {
     #[test]
     fn without_a_counting_allocator_there_is_no_figure() {
         // Unit tests run without one: nothing registers a meter here.
-        let p =
-            crate::scenario::Params { n: 100, seed: 1, latency_ms: 1, jitter_ms: 0, config: swim_core::Config::lan() };
+        let p = crate::scenario::Params {
+            n: 100,
+            seed: 1,
+            latency_ms: 1,
+            jitter_ms: 0,
+            config: swim_core::Config::lan(),
+            regions: None,
+        };
         assert!(super::memory(&p).is_none());
     }
 }

@@ -76,6 +76,25 @@ pub enum Scenario {
     /// Heap bytes per member entry at one node learning `--nodes` members:
     /// at the bootstrap peak and once its update queue has drained.
     Memory,
+    /// Regions: nodes spread over regions, the default probe choice
+    /// against the topology-aware selector (cross-region share, S2, S3).
+    Regions {
+        /// How many regions (node i is in region i mod R).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1000))]
+        regions: u64,
+        /// One-way latency within a region, ms.
+        #[arg(long, default_value_t = 5)]
+        near_ms: u64,
+        /// One-way latency between regions, ms.
+        #[arg(long, default_value_t = 80)]
+        far_ms: u64,
+        /// S2 runs per selector.
+        #[arg(long, default_value_t = 5)]
+        runs: usize,
+        /// S3's loss rate.
+        #[arg(long, default_value_t = 0.1)]
+        loss: f64,
+    },
     /// Partition healing: halves cut apart for 120 s, then healed.
     Partition {
         /// Independent runs (seeds derived from the base seed).
@@ -149,7 +168,14 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         config.rtt_probe_timeout = Some(swim_core::Duration::from_millis(ms));
     }
     config.validate().map_err(|e| format!("invalid configuration: {e}"))?;
-    let p = Params { n: args.nodes, seed: args.seed, latency_ms: args.latency_ms, jitter_ms: args.jitter_ms, config };
+    let p = Params {
+        n: args.nodes,
+        seed: args.seed,
+        latency_ms: args.latency_ms,
+        jitter_ms: args.jitter_ms,
+        config,
+        regions: None,
+    };
     if let Some(dir) = &args.record {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         crate::net::recording::record_to(Some(dir));
@@ -170,6 +196,13 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         },
         Scenario::S4 => vec![plain(scenario::s4(&p))],
         Scenario::S5 => vec![plain(scenario::s5(&p))],
+        Scenario::Regions { regions, near_ms, far_ms, runs, loss } => {
+            if !(0.0..=1.0).contains(&loss) {
+                return Err("--loss must be within 0..=1".into());
+            }
+            let o = crate::regions::Options { regions: regions as usize, near_ms, far_ms, runs: runs.max(1), loss };
+            vec![plain(crate::regions::regions(&p, o))]
+        }
         Scenario::Memory => match crate::memory::memory(&p) {
             Some(line) => vec![Ok(Report { line, chart: None })],
             None => return Err("memory needs a counting allocator (run it with swim or swim-sim)".into()),

@@ -34,6 +34,33 @@ pub struct Params {
     pub jitter_ms: u64,
     /// Protocol configuration.
     pub config: Config,
+    /// Nodes spread over regions (latency by region, metadata naming the
+    /// region, optionally the topology-aware selector); `None`: one flat
+    /// network.
+    pub regions: Option<Regions>,
+}
+
+/// A cluster spread over regions: node `i` is in region `i % count`,
+/// announces `region=<r>` as its metadata, and reaches nodes of its own
+/// region in `near_ms` and others in `far_ms` (one way).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Regions {
+    /// How many regions.
+    pub count: usize,
+    /// One-way latency within a region, ms.
+    pub near_ms: u64,
+    /// One-way latency between regions, ms.
+    pub far_ms: u64,
+    /// Whether nodes probe with [`swim_core::Topology`] (near members,
+    /// far helpers) instead of the default uniform choice.
+    pub topology: bool,
+}
+
+impl Regions {
+    /// The region of node `i`.
+    pub fn of(&self, i: usize) -> usize {
+        i % self.count.max(1)
+    }
 }
 
 /// Cap on the warm-up's wait for convergence, virtual ms.
@@ -47,12 +74,30 @@ pub const S3_WINDOW_MS: u64 = 300_000;
 /// S5's simulated span.
 pub const S5_SPAN_MS: u64 = 100_000;
 
-fn sim(p: &Params, seed: u64, loss: f64) -> Result<Sim, SimError> {
-    Sim::new(
-        p.n,
-        p.config.clone(),
-        NetConfig { seed, latency_ms: p.latency_ms, loss, jitter_ms: p.jitter_ms, ..NetConfig::default() },
-    )
+/// The cluster a scenario runs on: `p.n` nodes, every one alone until
+/// told to join, on a flat network or spread over `p.regions`.
+pub fn sim(p: &Params, seed: u64, loss: f64) -> Result<Sim, SimError> {
+    let net = NetConfig { seed, latency_ms: p.latency_ms, loss, jitter_ms: p.jitter_ms, ..NetConfig::default() };
+    let Some(r) = p.regions else { return Sim::new(p.n, p.config.clone(), net) };
+    let config = p.config.clone();
+    let factory = move |spec: crate::net::NodeSpec| {
+        let mut id = swim_core::Identity::new(spec.name, spec.addr);
+        id.meta = format!("region={}", r.of(spec.index)).into_bytes();
+        let ours = id.meta.clone();
+        let mut swim = swim_core::Swim::new(config.clone(), id, spec.rng)?;
+        if r.topology {
+            let far = move |m: &swim_core::MemberView<'_>| u32::from(m.meta != ours.as_slice());
+            swim.set_probe_selector(Box::new(swim_core::Topology::new(Box::new(far), 0)));
+        }
+        Ok(swim)
+    };
+    let mut sim = Sim::with_nodes(p.n, NetConfig { latency_ms: r.near_ms, ..net }, Box::new(factory))?;
+    for from in 0..p.n {
+        for to in (0..p.n).filter(|&to| r.of(to) != r.of(from)) {
+            sim.schedule(0, Command::SetLink { from, to, latency_ms: Some(r.far_ms), loss: None })?;
+        }
+    }
+    Ok(sim)
 }
 
 /// The fields every scenario line starts with.

@@ -159,7 +159,7 @@ fn a_deaf_member_does_not_declare_a_member_that_stalls() {
 #[test]
 fn the_gray_scenario_declares_no_healthy_member_failed() {
     let seed = seed_from_env(1);
-    let p = scenario::Params { n: 30, seed, latency_ms: 1, jitter_ms: 0, config: Config::lan() };
+    let p = scenario::Params { n: 30, seed, latency_ms: 1, jitter_ms: 0, config: Config::lan(), regions: None };
     let run = swim_sim::gray::gray(&p, 0.5).unwrap();
     let line = &run.line;
     assert_eq!(line["outcome"], "completed", "{line}; SWIM_SEED={seed}");
@@ -172,7 +172,7 @@ fn the_gray_scenario_declares_no_healthy_member_failed() {
 fn the_fast_preset_detects_a_crash_in_half_the_time_and_survives_stalls() {
     let seed = seed_from_env(1);
     let median = |config: Config| {
-        let p = scenario::Params { n: 30, seed, latency_ms: 1, jitter_ms: 0, config };
+        let p = scenario::Params { n: 30, seed, latency_ms: 1, jitter_ms: 0, config, regions: None };
         let line = scenario::s2(&p, 4).unwrap().line;
         assert_eq!(line["false_failures"], 0, "{line}; SWIM_SEED={seed}");
         line["all_live_down_ms"]["median"].as_f64().unwrap()
@@ -181,7 +181,7 @@ fn the_fast_preset_detects_a_crash_in_half_the_time_and_survives_stalls() {
     assert!(fast < 0.6 * lan, "fast {fast} ms vs lan {lan} ms; SWIM_SEED={seed}");
     // Stalls of up to 5 s outlast its 3 s suspicion; the stream checks and
     // the accusers' verdict keep the stalled members alive.
-    let p = scenario::Params { n: 30, seed, latency_ms: 1, jitter_ms: 0, config: Config::fast() };
+    let p = scenario::Params { n: 30, seed, latency_ms: 1, jitter_ms: 0, config: Config::fast(), regions: None };
     let line = swim_sim::gray::gray(&p, 0.5).unwrap().line;
     assert_eq!(line["false_failures"], 0, "{line}; SWIM_SEED={seed}");
 }

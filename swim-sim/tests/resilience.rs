@@ -8,7 +8,7 @@ use swim_sim::scenario::{self, Params};
 use swim_sim::views::Views;
 
 fn params(n: usize) -> Params {
-    Params { n, seed: seed_from_env(3), latency_ms: 1, jitter_ms: 0, config: Config::lan() }
+    Params { n, seed: seed_from_env(3), latency_ms: 1, jitter_ms: 0, config: Config::lan(), regions: None }
 }
 
 /// Node `x`'s datagrams to everyone are lost for 60 s; its streams work.
@@ -96,7 +96,14 @@ fn the_runner_prints_each_scenario_as_one_json_line() {
 #[test]
 fn one_update_reaches_every_node_within_a_few_gossip_rounds() {
     let seed = swim_sim::net::seed_from_env(1);
-    let p = swim_sim::scenario::Params { n: 64, seed, latency_ms: 1, jitter_ms: 0, config: swim_core::Config::lan() };
+    let p = swim_sim::scenario::Params {
+        n: 64,
+        seed,
+        latency_ms: 1,
+        jitter_ms: 0,
+        config: swim_core::Config::lan(),
+        regions: None,
+    };
     let line = swim_sim::spread::spread(&p, 5).unwrap();
     assert_eq!(line["outcome"], "completed", "{line}; SWIM_SEED={seed}");
     for k in ["50", "99", "9999", "100"] {

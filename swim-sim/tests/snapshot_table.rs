@@ -33,7 +33,7 @@ fn table() -> String {
          (S2 over 10 runs, medians).\n\n",
     );
     for n in [16, 100] {
-        let p = Params { n, seed: 1, latency_ms: 1, jitter_ms: 0, config: Config::lan() };
+        let p = Params { n, seed: 1, latency_ms: 1, jitter_ms: 0, config: Config::lan(), regions: None };
         let s1 = scenario::s1(&p).unwrap().line;
         let s2 = scenario::s2(&p, 10).unwrap().line;
         let s3a = scenario::s3(&p, 0.1).unwrap().line;

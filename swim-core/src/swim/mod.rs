@@ -433,7 +433,7 @@ impl<R: Rng> Swim<R> {
                 self.detector.start_period(now, &self.config, me, table, &mut self.outbox, &mut self.rng);
             }
             detector::Timer::ProbeTimeout(seq) => {
-                let table = &self.membership.table;
+                let table = &mut self.membership.table;
                 self.detector.on_probe_timeout(seq, &self.config, table, &mut self.outbox, &mut self.rng);
                 if self.config.fallback_ping {
                     self.fallback_ping(now, seq);

@@ -666,7 +666,7 @@ fn a_custom_probe_selector_decides_who_is_probed() {
     /// Probes only the first member it was told about.
     struct Fixed(Option<MemberKey>);
     impl ProbeSelector for Fixed {
-        fn insert(&mut self, id: MemberKey, _: &mut dyn Random) {
+        fn insert(&mut self, id: MemberKey, _: &crate::MemberView<'_>, _: &mut dyn Random) {
             self.0.get_or_insert(id);
         }
         fn next(&mut self) -> Option<MemberKey> {
@@ -694,6 +694,59 @@ fn a_custom_probe_selector_decides_who_is_probed() {
     }
     assert!(pinged.len() >= 9);
     assert!(pinged.iter().all(|&to| to == addr(2)), "{pinged:?}");
+}
+
+#[test]
+fn a_topology_selector_probes_near_members_and_asks_far_ones() {
+    use crate::{MemberView, Topology};
+    let mut a = node("a", 1);
+    let ours = b"r1".to_vec();
+    let far = move |m: &MemberView<'_>| u32::from(m.meta != ours.as_slice());
+    a.set_probe_selector(alloc::boxed::Box::new(Topology::new(alloc::boxed::Box::new(far), 0).with_far_every(4)));
+    let member = |name, i, meta| Message::Alive { incarnation: 0, name, addr: addr(i), meta };
+    let near = [addr(2), addr(3)];
+    a.handle_packet(
+        at(0),
+        addr(2),
+        &packet(&[
+            member("b", 2, b"r1"),
+            member("c", 3, b"r1"),
+            member("d", 4, b"r2"),
+            member("e", 5, b"r2"),
+            member("f", 6, b"r3"),
+        ]),
+    )
+    .unwrap();
+    // Everyone answers, but c stops answering its pings after 40 s.
+    let (mut pings, mut reqs) = (Vec::new(), Vec::new());
+    for t in 0..60_000 {
+        if a.next_deadline().is_none_or(|d| d > at(t)) {
+            continue;
+        }
+        for (to, bytes) in sent(&a.handle_timeout(at(t))) {
+            let mut m = Messages::new();
+            decode(&bytes, &mut m).unwrap();
+            match m[0] {
+                Message::Ping { seq, .. } => {
+                    pings.push((t, to));
+                    if to != addr(3) || t < 40_000 {
+                        a.handle_packet(at(t), to, &packet_ack(seq)).unwrap();
+                    }
+                }
+                Message::PingReq { .. } => reqs.push(to),
+                _ => {}
+            }
+        }
+    }
+    let before: Vec<_> = pings.iter().filter(|(t, _)| *t < 40_000).map(|&(_, to)| to).collect();
+    let near_share = before.iter().filter(|to| near.contains(to)).count() as f64 / before.len() as f64;
+    // One far probe in five.
+    assert!((0.75..=0.85).contains(&near_share), "near share {near_share}: {before:?}");
+    for far in [addr(4), addr(5), addr(6)] {
+        assert!(before.contains(&far), "far member {far} never probed");
+    }
+    assert!(!reqs.is_empty(), "c's silence went indirect");
+    assert!(reqs.iter().all(|to| !near.contains(to)), "helpers are far members: {reqs:?}");
 }
 
 #[test]
