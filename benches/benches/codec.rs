@@ -105,5 +105,111 @@ fn ping_ack(c: &mut Criterion) {
     g.finish();
 }
 
-criterion_group!(benches, codec, ping_ack);
+/// The same two workloads on foca, at the same sizes: a member with `n`
+/// others in its table (learned without broadcasting, so nothing is
+/// queued) handles a ping, and a ping carrying as many alive updates of
+/// known members as fit in 1,400 bytes.
+mod foca_side {
+    use super::addr;
+    use core::net::SocketAddr;
+    use core::num::NonZeroU32;
+    use foca::{AccumulatingRuntime, Codec, Config, Foca, Header, Identity, Member, Message, NoCustomBroadcast};
+    use foca::{PostcardCodec, State};
+    use rand_core::SeedableRng;
+    use rand_xoshiro::Xoshiro256PlusPlus;
+
+    #[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
+    pub(crate) struct Id {
+        addr: SocketAddr,
+        bump: u64,
+    }
+
+    impl Identity for Id {
+        type Addr = SocketAddr;
+        fn renew(&self) -> Option<Self> {
+            Some(Id { addr: self.addr, bump: self.bump.wrapping_add(1) })
+        }
+        fn addr(&self) -> SocketAddr {
+            self.addr
+        }
+        fn win_addr_conflict(&self, adversary: &Self) -> bool {
+            self.bump > adversary.bump
+        }
+    }
+
+    fn id(i: usize) -> Id {
+        Id { addr: addr(i as u16), bump: 0 }
+    }
+
+    pub(crate) struct Node {
+        foca: Foca<Id, PostcardCodec, Xoshiro256PlusPlus, NoCustomBroadcast>,
+        rt: AccumulatingRuntime<Id>,
+    }
+
+    impl Node {
+        pub(crate) fn with(n: usize) -> Self {
+            let config = Config::new_lan(NonZeroU32::new(n as u32 + 1).unwrap());
+            let foca = Foca::new(id(0), config, Xoshiro256PlusPlus::seed_from_u64(1), PostcardCodec);
+            let mut node = Node { foca, rt: AccumulatingRuntime::new() };
+            let members = (1..=n).map(|i| Member::new(id(i), 0, State::Alive));
+            node.foca.apply_many(members, false, &mut node.rt).unwrap();
+            node.drain();
+            assert_eq!(node.foca.num_members(), n);
+            node
+        }
+
+        fn drain(&mut self) {
+            while self.rt.to_send().is_some() {}
+            while self.rt.to_schedule().is_some() {}
+            while self.rt.to_notify().is_some() {}
+        }
+
+        /// Hands `bytes` to foca and takes what it sends.
+        pub(crate) fn answer(&mut self, bytes: &[u8]) {
+            self.foca.handle_data(bytes, &mut self.rt).unwrap();
+            self.drain();
+        }
+    }
+
+    /// A ping from member 7; with `updates`, as many alive records of
+    /// known members as fit.
+    pub(crate) fn ping(n: usize, updates: bool) -> Vec<u8> {
+        let mut codec = PostcardCodec;
+        let header = Header { src: id(7), src_incarnation: 0, dst: id(0), message: Message::Ping(5) };
+        let mut buf = Vec::new();
+        codec.encode_header(&header, &mut buf).unwrap();
+        if updates {
+            let count_at = buf.len();
+            buf.extend_from_slice(&[0, 0]);
+            let mut count = 0u16;
+            for i in 1..=n.min(200) {
+                let mut one = Vec::new();
+                codec.encode_member(&Member::new(id(i), 0, State::Alive), &mut one).unwrap();
+                if buf.len() + one.len() > 1400 {
+                    break;
+                }
+                buf.extend_from_slice(&one);
+                count += 1;
+            }
+            buf[count_at..count_at + 2].copy_from_slice(&count.to_be_bytes());
+        }
+        buf
+    }
+}
+
+/// ping in/ack out and a compound datagram on foca, at the sizes of
+/// `ping_ack`, in the same run.
+fn foca_ping_ack(c: &mut Criterion) {
+    let mut g = c.benchmark_group("foca");
+    g.throughput(Throughput::Elements(1));
+    for n in [100, 1_000, 10_000] {
+        let mut node = foca_side::Node::with(n);
+        let (ping, compound) = (foca_side::ping(n, false), foca_side::ping(n, true));
+        g.bench_function(format!("ping_in_ack_out/{n}"), |b| b.iter(|| node.answer(&ping)));
+        g.bench_function(format!("compound_applied/{n}"), |b| b.iter(|| node.answer(&compound)));
+    }
+    g.finish();
+}
+
+criterion_group!(benches, codec, ping_ack, foca_ping_ack);
 criterion_main!(benches);
