@@ -196,26 +196,9 @@ mod swim_side {
 
 mod foca_side {
     use super::*;
-    use foca::{AccumulatingRuntime, Config, Foca, Identity, NoCustomBroadcast, PostcardCodec, Timer};
+    use foca::{AccumulatingRuntime, Config, Foca, NoCustomBroadcast, PostcardCodec, Timer};
 
-    #[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
-    pub(crate) struct Id {
-        addr: SocketAddr,
-        bump: u64,
-    }
-
-    impl Identity for Id {
-        type Addr = SocketAddr;
-        fn renew(&self) -> Option<Self> {
-            Some(Id { addr: self.addr, bump: self.bump.wrapping_add(1) })
-        }
-        fn addr(&self) -> SocketAddr {
-            self.addr
-        }
-        fn win_addr_conflict(&self, adversary: &Self) -> bool {
-            self.bump > adversary.bump
-        }
-    }
+    use swim_benches::FocaId as Id;
 
     type Node = Foca<Id, PostcardCodec, Rng64, NoCustomBroadcast>;
 

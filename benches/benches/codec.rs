@@ -111,34 +111,15 @@ fn ping_ack(c: &mut Criterion) {
 /// known members as fit in 1,400 bytes.
 mod foca_side {
     use super::addr;
-    use core::net::SocketAddr;
     use core::num::NonZeroU32;
-    use foca::{AccumulatingRuntime, Codec, Config, Foca, Header, Identity, Member, Message, NoCustomBroadcast};
+    use foca::{AccumulatingRuntime, Codec, Config, Foca, Header, Member, Message, NoCustomBroadcast};
     use foca::{PostcardCodec, State};
     use rand_core::SeedableRng;
     use rand_xoshiro::Xoshiro256PlusPlus;
-
-    #[derive(Clone, PartialEq, Eq, Debug, serde::Serialize, serde::Deserialize)]
-    pub(crate) struct Id {
-        addr: SocketAddr,
-        bump: u64,
-    }
-
-    impl Identity for Id {
-        type Addr = SocketAddr;
-        fn renew(&self) -> Option<Self> {
-            Some(Id { addr: self.addr, bump: self.bump.wrapping_add(1) })
-        }
-        fn addr(&self) -> SocketAddr {
-            self.addr
-        }
-        fn win_addr_conflict(&self, adversary: &Self) -> bool {
-            self.bump > adversary.bump
-        }
-    }
+    use swim_benches::FocaId as Id;
 
     fn id(i: usize) -> Id {
-        Id { addr: addr(i as u16), bump: 0 }
+        Id::new(addr(i as u16))
     }
 
     pub(crate) struct Node {
