@@ -173,7 +173,7 @@ impl Members {
     /// The handle of the member in slot `index` (the indexes only hold
     /// occupied slots).
     fn id_at(&self, index: u32) -> MemberId {
-        MemberId { index, generation: self.slots.get(index as usize).map_or(0, |s| s.generation) }
+        Self::id_in(&self.slots, index)
     }
 
     /// Replaces the probe order (see [`ProbeSelector`]).
@@ -257,11 +257,7 @@ impl Members {
     }
 
     pub(crate) fn get(&self, id: MemberId) -> Option<&Member> {
-        let slot = self.slots.get(id.index as usize)?;
-        if slot.generation != id.generation {
-            return None;
-        }
-        slot.member.as_ref()
+        Self::member_in(&self.slots, id)
     }
 
     pub(crate) fn get_mut(&mut self, id: MemberId) -> Option<&mut Member> {
