@@ -13,7 +13,8 @@
 use alloc::boxed::Box;
 use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
-use core::cmp::Reverse;
+use foldhash::fast::FixedState;
+use hashbrown::HashMap;
 
 use crate::wire::{Full, PacketWriter};
 
@@ -33,9 +34,6 @@ pub fn retransmit_limit(mult: u32, n: usize) -> u32 {
     }
     mult.saturating_mul(digits)
 }
-
-/// Queue order: fewest transmissions first, then newest first.
-type Rank = (u32, Reverse<u64>);
 
 /// What an update is about: a newer update with the same key replaces the
 /// queued one.
@@ -111,16 +109,62 @@ impl Records for NoRecords {
     }
 }
 
-#[derive(Clone, Debug, Default)]
+/// Where an update stands in the queue, in eight bytes: its transmissions
+/// in the top 16 bits, then its arrival number inverted, so that ranks sort
+/// fewest-sent first and newest first among equals.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+struct Rank(u64);
+
+/// Bits of a rank that hold the arrival number.
+const AGE_BITS: u32 = 48;
+const AGE_MASK: u64 = (1 << AGE_BITS) - 1;
+
+impl Rank {
+    /// Arrival numbers wrap after 2^48 updates (centuries at any real
+    /// rate); a wrap only misorders, it cannot fail.
+    const fn new(sent: u16, age: u64) -> Self {
+        Rank(((sent as u64) << AGE_BITS) | (AGE_MASK - (age & AGE_MASK)))
+    }
+
+    const fn sent(self) -> u16 {
+        (self.0 >> AGE_BITS) as u16
+    }
+
+    const fn age(self) -> u64 {
+        AGE_MASK - (self.0 & AGE_MASK)
+    }
+}
+
+/// The queue. A joining node queues news of every member at once, so an
+/// entry is kept to what ordering needs: a rank and a key in the order
+/// map, a key and a rank in the index; bytes only for updates that have
+/// them.
+#[derive(Clone, Debug)]
 pub(crate) struct BroadcastQueue {
-    /// Updates in sending order, with what they are keyed by (packed).
-    order: BTreeMap<Rank, (u64, Payload)>,
+    /// Updates in sending order: rank to packed key.
+    order: BTreeMap<Rank, u64>,
     /// Where each key's update stands in `order`, by packed key.
-    index: BTreeMap<u64, Rank>,
+    index: HashMap<u64, Rank, FixedState>,
+    /// The updates that send bytes of their own, by packed key; the rest
+    /// are members' records.
+    bytes: BTreeMap<u64, Box<[u8]>>,
     next_id: u64,
     picked: Vec<Rank>,
     /// What the packet being filled already holds (packed keys).
     in_packet: Vec<u64>,
+}
+
+impl Default for BroadcastQueue {
+    fn default() -> Self {
+        BroadcastQueue {
+            order: BTreeMap::new(),
+            index: HashMap::with_hasher(FixedState::with_seed(0)),
+            bytes: BTreeMap::new(),
+            next_id: 0,
+            picked: Vec::new(),
+            in_packet: Vec::new(),
+        }
+    }
 }
 
 /// After this many queued updates in a row that do not fit, the packet is
@@ -139,12 +183,12 @@ impl BroadcastQueue {
     /// Adds every queued update, in sending order, to `d` (a record by
     /// its key: the member's state is digested with the table).
     pub(crate) fn digest(&self, d: &mut crate::digest::Digest) {
-        for ((sent, Reverse(age)), (key, payload)) in &self.order {
-            d.write_u64(u64::from(*sent));
-            d.write_u64(*age);
-            match payload {
-                Payload::Bytes(bytes) => d.write_bytes(bytes),
-                Payload::Record => d.write_u64(*key),
+        for (rank, key) in &self.order {
+            d.write_u64(u64::from(rank.sent()));
+            d.write_u64(rank.age());
+            match self.bytes.get(key) {
+                Some(bytes) => d.write_bytes(bytes),
+                None => d.write_u64(*key),
             }
         }
     }
@@ -159,22 +203,37 @@ impl BroadcastQueue {
     /// transmissions (so the queue holds at most `max + 1`).
     pub(crate) fn push(&mut self, key: QueueKey, payload: Payload, max: usize) {
         self.remove(key);
-        let rank = (0, Reverse(self.next_id));
+        let rank = Rank::new(0, self.next_id);
         self.next_id += 1;
-        self.index.insert(key.pack(), rank);
-        self.order.insert(rank, (key.pack(), payload));
+        let key = key.pack();
+        self.index.insert(key, rank);
+        self.order.insert(rank, key);
+        if let Payload::Bytes(bytes) = payload {
+            self.bytes.insert(key, bytes);
+        }
         let local = QueueKey::Local.pack();
         while self.index.len() > max.max(1) {
-            let victim = self.order.iter().rev().find(|(_, (k, _))| *k != local).map(|(r, (k, _))| (*r, *k));
+            let victim = self.order.iter().rev().find(|&(_, k)| *k != local).map(|(r, k)| (*r, *k));
             let Some((rank, k)) = victim else { break };
-            self.order.remove(&rank);
-            self.index.remove(&k);
+            self.forget(rank, k);
         }
     }
 
     pub(crate) fn remove(&mut self, key: QueueKey) {
-        if let Some(rank) = self.index.remove(&key.pack()) {
-            self.order.remove(&rank);
+        let key = key.pack();
+        if let Some(&rank) = self.index.get(&key) {
+            self.forget(rank, key);
+        }
+    }
+
+    fn forget(&mut self, rank: Rank, key: u64) {
+        self.order.remove(&rank);
+        self.index.remove(&key);
+        self.bytes.remove(&key);
+        // A joiner's queue grows to the whole table and then drains: give
+        // the index back once it is empty rather than hold its peak.
+        if self.index.is_empty() && self.index.capacity() > 0 {
+            self.index = HashMap::with_hasher(FixedState::with_seed(0));
         }
     }
 
@@ -187,7 +246,7 @@ impl BroadcastQueue {
 
     /// Like [`BroadcastQueue::fill`], writing at most `max_bytes` bytes.
     /// With `fresh` false it adds to the packet it filled last, skipping
-    /// what it already put there.
+    /// what it already put there. Limits beyond `u16::MAX` count as that.
     pub(crate) fn fill_upto(
         &mut self,
         w: &mut PacketWriter,
@@ -203,18 +262,18 @@ impl BroadcastQueue {
         let mut gone = Vec::new();
         let mut misfits = 0;
         let mut room = max_bytes;
-        for (rank, (key, payload)) in &self.order {
+        for (rank, key) in &self.order {
             if w.remaining() < MIN_MESSAGE || room < MIN_MESSAGE || misfits >= MAX_MISFITS {
                 break;
             }
             if !fresh && self.in_packet.contains(key) {
                 continue;
             }
-            let written = match (payload, QueueKey::unpack(*key)) {
-                (Payload::Bytes(bytes), _) if bytes.len() > room => Err(Unwritten::Misfit),
-                (Payload::Bytes(bytes), _) => w.push_encoded(bytes).map(|()| bytes.len()).map_err(Unwritten::from),
-                (Payload::Record, QueueKey::Member(index)) => records.write_record(index, room, w),
-                (Payload::Record, _) => Err(Unwritten::Gone),
+            let written = match (self.bytes.get(key), QueueKey::unpack(*key)) {
+                (Some(bytes), _) if bytes.len() > room => Err(Unwritten::Misfit),
+                (Some(bytes), _) => w.push_encoded(bytes).map(|()| bytes.len()).map_err(Unwritten::from),
+                (None, QueueKey::Member(index)) => records.write_record(index, room, w),
+                (None, _) => Err(Unwritten::Gone),
             };
             match written {
                 Ok(len) => {
@@ -227,22 +286,22 @@ impl BroadcastQueue {
             }
         }
         for (rank, key) in gone {
-            self.order.remove(&rank);
-            self.index.remove(&key);
+            self.forget(rank, key);
         }
+        let limit = u16::try_from(limit).unwrap_or(u16::MAX);
         let picked = core::mem::take(&mut self.picked);
         for &rank in &picked {
-            let Some((key, payload)) = self.order.remove(&rank) else { continue };
+            let Some(key) = self.order.remove(&rank) else { continue };
             self.in_packet.push(key);
-            let sent = rank.0 + 1;
+            let sent = rank.sent().saturating_add(1);
             if sent >= limit {
-                self.index.remove(&key);
+                self.forget(rank, key);
             } else {
-                let next = (sent, rank.1);
+                let next = Rank::new(sent, rank.age());
                 if let Some(r) = self.index.get_mut(&key) {
                     *r = next;
                 }
-                self.order.insert(next, (key, payload));
+                self.order.insert(next, key);
             }
         }
         let n = picked.len();
@@ -330,6 +389,30 @@ mod tests {
             assert!(q.contains(QueueKey::Local));
             assert!(q.len() <= 2);
         }
+    }
+
+    #[test]
+    fn ranks_sort_fewest_sent_first_then_newest() {
+        let mut ranks = [Rank::new(1, 5), Rank::new(0, 2), Rank::new(0, 9), Rank::new(2, 0), Rank::new(1, 7)];
+        ranks.sort();
+        let order: Vec<(u16, u64)> = ranks.iter().map(|r| (r.sent(), r.age())).collect();
+        assert_eq!(order, [(0, 9), (0, 2), (1, 7), (1, 5), (2, 0)]);
+        assert_eq!(Rank::new(u16::MAX, AGE_MASK).sent(), u16::MAX);
+    }
+
+    #[test]
+    fn a_drained_queue_gives_its_index_back() {
+        let mut q = BroadcastQueue::default();
+        for i in 0..100 {
+            q.push(QueueKey::Member(i), dead(&alloc::format!("m{i}"), 1), 1000);
+        }
+        assert!(q.index.capacity() >= 100);
+        while !q.is_empty() {
+            let mut w = PacketWriter::new(1400);
+            q.fill(&mut w, 3, &NoRecords);
+        }
+        assert_eq!(q.index.capacity(), 0);
+        assert!(q.bytes.is_empty());
     }
 
     #[test]

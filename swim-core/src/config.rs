@@ -93,11 +93,11 @@ pub struct Config {
     pub packet_budget: usize,
     /// The most members the table holds; further strangers are ignored (and
     /// counted). Bounds memory against a peer inventing members: an entry
-    /// costs at most 256 bytes while its news is queued and about 120 once
+    /// costs at most 192 bytes while its news is queued and about 120 once
     /// it has spread (16-byte name, no metadata;
     /// `swim-core/tests/member_memory.rs` and `swim sim memory` measure
     /// it), plus its metadata, so the default 100 000 bounds the table near
-    /// 25 MiB.
+    /// 18 MiB.
     /// Range: 1 ..= 1 000 000.
     pub max_members: NonZeroU32,
     /// The largest metadata a member may carry, in bytes. Range: 0 ..= 512.

@@ -17,7 +17,7 @@ use swim_core::{Config, Identity, Input, Instant, MemberName, Swim};
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 /// Bytes per member entry the documentation of `max_members` states.
-const STATED_BYTES_PER_MEMBER: usize = 256;
+const STATED_BYTES_PER_MEMBER: usize = 192;
 
 #[test]
 fn a_member_entry_costs_what_the_documentation_states() {
