@@ -211,7 +211,7 @@ impl Members {
     }
 
     fn addr_hash(&self, addr: core::net::SocketAddr) -> u64 {
-        self.hasher.hash_one(addr)
+        hash_addr(&self.hasher, addr)
     }
 
     /// Whether a live (alive or suspect) member is at `addr`.
@@ -246,8 +246,9 @@ impl Members {
             m.addr = addr.into();
         }
         let (slots, hasher) = (&self.slots, &self.hasher);
-        self.by_addr
-            .insert_unique(new_hash, id.index, |&other| Self::addr_of(slots, other).map_or(0, |a| hasher.hash_one(a)));
+        self.by_addr.insert_unique(new_hash, id.index, |&other| {
+            Self::addr_of(slots, other).map_or(0, |a| hash_addr(hasher, a))
+        });
     }
 
     pub(crate) fn id_of(&self, name: &str) -> Option<MemberId> {
@@ -291,8 +292,9 @@ impl Members {
         };
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.by_name.insert_unique(hash, id.index, |&other| hasher.hash_one(Self::name_of(slots, other)));
-        self.by_addr
-            .insert_unique(addr_hash, id.index, |&other| Self::addr_of(slots, other).map_or(0, |a| hasher.hash_one(a)));
+        self.by_addr.insert_unique(addr_hash, id.index, |&other| {
+            Self::addr_of(slots, other).map_or(0, |a| hash_addr(hasher, a))
+        });
         if live {
             self.mark_live(id, rng);
         }
@@ -311,7 +313,7 @@ impl Members {
         if let Ok(entry) = self.by_name.find_entry(hash, |&other| other == id.index) {
             entry.remove();
         }
-        let addr_hash = self.hasher.hash_one(member.addr.get());
+        let addr_hash = self.addr_hash(member.addr.get());
         if let Ok(entry) = self.by_addr.find_entry(addr_hash, |&other| other == id.index) {
             entry.remove();
         }
@@ -442,6 +444,18 @@ impl Members {
             slot.member.as_ref().map(|m| (id, m))
         })
     }
+}
+
+/// An address hashed as one number. Every datagram looks its sender's
+/// address up, and the standard `Hash` of a `SocketAddr` feeds the hasher
+/// field by field; equal addresses still hash equal, and the index compares
+/// whole addresses.
+fn hash_addr(hasher: &FixedState, addr: core::net::SocketAddr) -> u64 {
+    let key = match addr {
+        core::net::SocketAddr::V4(a) => (1 << 64) | (u128::from(a.ip().to_bits()) << 16) | u128::from(a.port()),
+        core::net::SocketAddr::V6(a) => a.ip().to_bits() ^ u128::from(a.port()) ^ (u128::from(a.scope_id()) << 16),
+    };
+    hasher.hash_one(key)
 }
 
 #[cfg(test)]
