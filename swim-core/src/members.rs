@@ -509,6 +509,35 @@ mod tests {
     }
 
     #[test]
+    fn members_are_found_by_address_of_either_family() {
+        let mut r = rng(4);
+        let mut t = Members::default();
+        let v4 = SocketAddr::from(([10, 0, 0, 1], 7946));
+        let v6 = SocketAddr::from(([0xfd00, 0, 0, 0, 0, 0, 0, 1], 7946));
+        let v6_scoped: SocketAddr = "[fe80::1%3]:7946".parse().unwrap();
+        for (i, addr) in [v4, v6, v6_scoped].into_iter().enumerate() {
+            let mut m = member(&alloc::format!("m{i}"), MemberState::Alive);
+            m.addr = addr.into();
+            t.insert(m, &mut r);
+        }
+        for addr in [v4, v6, v6_scoped] {
+            assert!(t.is_live_at(addr), "{addr}");
+        }
+        for addr in [
+            SocketAddr::from(([10, 0, 0, 1], 7947)),
+            SocketAddr::from(([10, 0, 0, 2], 7946)),
+            "[fe80::1%4]:7946".parse().unwrap(),
+            "[::ffff:10.0.0.1]:7946".parse().unwrap(),
+        ] {
+            assert!(!t.is_live_at(addr), "{addr}");
+        }
+        let m0 = t.id_of("m0").unwrap();
+        t.set_addr(m0, SocketAddr::from(([10, 0, 0, 9], 1)));
+        assert!(!t.is_live_at(v4));
+        assert!(t.is_live_at(SocketAddr::from(([10, 0, 0, 9], 1))));
+    }
+
+    #[test]
     fn stale_handles_resolve_to_nothing() {
         let mut r = rng(3);
         let mut t = Members::default();
