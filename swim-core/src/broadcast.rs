@@ -144,9 +144,10 @@ pub(crate) struct BroadcastQueue {
     /// Updates in sending order: rank to packed key.
     order: BTreeMap<Rank, u64>,
     /// Each key's arrival number, by packed key. Its rank is found by
-    /// trying each transmission count up to `most_sent`: the index does not
-    /// change when an update is sent, which saves a scattered write per
-    /// update in every packet filled.
+    /// trying each transmission count up to `most_sent` (below the
+    /// retransmit limit, at most 448 within the configuration's bounds):
+    /// the index does not change when an update is sent, which saves a
+    /// scattered write per update in every packet filled.
     index: HashMap<u64, u64, FixedState>,
     /// No update in `order` has been sent more often than this.
     most_sent: u16,
