@@ -222,14 +222,14 @@ impl Members {
                 slots
                     .get(i as usize)
                     .and_then(|s| s.member.as_ref())
-                    .is_some_and(|m| m.addr.get() == addr && m.state.is_live())
+                    .is_some_and(|m| m.addr.is(addr) && m.state.is_live())
             })
             .is_some()
     }
 
     /// Whether `name` is a live member at `addr`.
     pub(crate) fn is_live_member_at(&self, name: &str, addr: core::net::SocketAddr) -> bool {
-        self.id_of(name).and_then(|id| self.get(id)).is_some_and(|m| m.state.is_live() && m.addr.get() == addr)
+        self.id_of(name).and_then(|id| self.get(id)).is_some_and(|m| m.state.is_live() && m.addr.is(addr))
     }
 
     /// Moves a member to a new address, keeping the address index in step.
