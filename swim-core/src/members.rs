@@ -162,12 +162,18 @@ impl Members {
         }
     }
 
+    /// The member in slot `index`, whatever its generation (the indexes
+    /// hold slot numbers of occupied slots).
+    fn occupant(slots: &Paged<Slot>, index: u32) -> Option<&Member> {
+        slots.get(index as usize).and_then(|s| s.member.as_ref())
+    }
+
     fn name_of(slots: &Paged<Slot>, index: u32) -> &str {
-        slots.get(index as usize).and_then(|s| s.member.as_ref()).map_or("", |m| m.name.as_str())
+        Self::occupant(slots, index).map_or("", |m| m.name.as_str())
     }
 
     fn addr_of(slots: &Paged<Slot>, index: u32) -> Option<core::net::SocketAddr> {
-        slots.get(index as usize).and_then(|s| s.member.as_ref()).map(|m| m.addr.get())
+        Self::occupant(slots, index).map(|m| m.addr.get())
     }
 
     /// The handle of the member in slot `index` (the indexes only hold
@@ -219,10 +225,7 @@ impl Members {
         let slots = &self.slots;
         self.by_addr
             .find(self.addr_hash(addr), |&i| {
-                slots
-                    .get(i as usize)
-                    .and_then(|s| s.member.as_ref())
-                    .is_some_and(|m| m.addr.is(addr) && m.state.is_live())
+                Self::occupant(slots, i).is_some_and(|m| m.addr.is(addr) && m.state.is_live())
             })
             .is_some()
     }
