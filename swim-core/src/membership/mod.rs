@@ -590,14 +590,6 @@ impl crate::broadcast::Records for Membership {
     ) -> Result<usize, crate::broadcast::Unwritten> {
         use crate::broadcast::Unwritten;
         let (id, m) = self.table.at_index(index).ok_or(Unwritten::Gone)?;
-        let record = self.record(id, m);
-        // Sized first: a record that does not fit is never written.
-        let size = postcard::ser_flavors::Size::default();
-        let len = postcard::serialize_with_flavor(&record, size).map_err(|_| Unwritten::Gone)?;
-        if len > room || len > w.remaining() {
-            return Err(Unwritten::Misfit);
-        }
-        w.push(&record)?;
-        Ok(len)
+        Ok(w.push_within(&self.record(id, m), room)?)
     }
 }

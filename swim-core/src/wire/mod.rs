@@ -339,26 +339,30 @@ impl PacketWriter {
 
     /// Appends one message, or leaves the packet unchanged if it does not fit.
     pub fn push(&mut self, msg: &Message<'_>) -> Result<(), Full> {
+        self.push_within(msg, usize::MAX).map(|_| ())
+    }
+
+    /// Appends one message if its encoding takes at most `room` bytes and
+    /// fits in the budget, returning its length; otherwise leaves the packet
+    /// unchanged.
+    pub(crate) fn push_within(&mut self, msg: &Message<'_>, room: usize) -> Result<usize, Full> {
         if self.count >= MAX_MESSAGES {
             return Err(Full);
         }
         let start = self.buf.len();
-        // Encode at the end, then take it back if it went over the budget:
-        // cheaper than sizing every message first.
-        match postcard::to_extend(msg, core::mem::take(&mut self.buf)) {
-            Ok(buf) => self.buf = buf,
-            // Encoding into a Vec cannot fail; should it, start afresh.
+        let limit = start.saturating_add(room).min(self.budget.saturating_sub(self.layout.tail));
+        // Encoded in place and stopped at the limit: one pass, no sizing
+        // pass first and no copy.
+        match postcard::serialize_with_flavor(msg, Bounded { buf: &mut self.buf, limit }) {
+            Ok(()) => {
+                self.count += 1;
+                Ok(self.buf.len() - start)
+            }
             Err(_) => {
-                *self = PacketWriter::with_layout(self.budget, Vec::new(), self.layout);
-                return Err(Full);
+                self.buf.truncate(start);
+                Err(Full)
             }
         }
-        if self.buf.len() + self.layout.tail > self.budget {
-            self.buf.truncate(start);
-            return Err(Full);
-        }
-        self.count += 1;
-        Ok(())
     }
 
     /// Appends one already encoded message (see [`encode_message`]).
@@ -407,6 +411,37 @@ impl PacketWriter {
     /// The raw buffer (room for the header, then the messages).
     pub(crate) fn into_buffer(self) -> Vec<u8> {
         self.buf
+    }
+}
+
+/// postcard output that appends to a buffer and fails rather than grow it
+/// past `limit` bytes.
+struct Bounded<'a> {
+    buf: &'a mut Vec<u8>,
+    limit: usize,
+}
+
+impl postcard::ser_flavors::Flavor for Bounded<'_> {
+    type Output = ();
+
+    fn try_extend(&mut self, data: &[u8]) -> postcard::Result<()> {
+        if data.len() > self.limit.saturating_sub(self.buf.len()) {
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        self.buf.extend_from_slice(data);
+        Ok(())
+    }
+
+    fn try_push(&mut self, byte: u8) -> postcard::Result<()> {
+        if self.buf.len() >= self.limit {
+            return Err(postcard::Error::SerializeBufferFull);
+        }
+        self.buf.push(byte);
+        Ok(())
+    }
+
+    fn finalize(self) -> postcard::Result<()> {
+        Ok(())
     }
 }
 

@@ -221,6 +221,35 @@ proptest! {
         prop_assert_eq!(out.as_slice(), written.as_slice());
     }
 
+    /// A message goes in, as its own encoding, exactly when it takes at
+    /// most `room` bytes and fits what is left of the budget; otherwise
+    /// the packet is unchanged.
+    #[test]
+    fn push_within_writes_whole_messages_or_nothing(
+        msgs in proptest::collection::vec((arb_msg(), 0usize..200), 1..40),
+        budget in MIN_PACKET_BUDGET..=MAX_DATAGRAM,
+    ) {
+        let mut w = PacketWriter::new(budget);
+        let mut expected = alloc::vec::Vec::new();
+        for (m, room) in &msgs {
+            let alone = encode_message(&m.msg());
+            let fits = alone.len() <= *room && alone.len() <= w.remaining() && w.count() < MAX_MESSAGES;
+            let before = w.count();
+            match w.push_within(&m.msg(), *room) {
+                Ok(len) => {
+                    prop_assert!(fits);
+                    prop_assert_eq!(len, alone.len());
+                    expected.extend_from_slice(&alone);
+                }
+                Err(Full) => {
+                    prop_assert!(!fits);
+                    prop_assert_eq!(w.count(), before);
+                }
+            }
+        }
+        prop_assert_eq!(&w.buf[w.layout.head..], expected.as_slice());
+    }
+
     #[test]
     fn decoding_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..1600)) {
         let mut out = Messages::new();
