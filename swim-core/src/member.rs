@@ -96,10 +96,10 @@ impl PeerAddr {
 
     /// Whether this is `addr`, without building a `SocketAddr` (the
     /// sender check of every datagram asks).
-    pub(crate) fn is(&self, addr: SocketAddr) -> bool {
+    pub(crate) fn is(&self, addr: &SocketAddr) -> bool {
         match (self, addr) {
             (PeerAddr::V4(ip, port), SocketAddr::V4(a)) => *ip == a.ip().octets() && *port == a.port(),
-            (PeerAddr::V6(ours), SocketAddr::V6(a)) => **ours == a,
+            (PeerAddr::V6(ours), SocketAddr::V6(a)) => **ours == *a,
             _ => false,
         }
     }

@@ -331,7 +331,7 @@ impl<R: Rng> Swim<R> {
     /// member at the address we know for it.
     fn on_message(&mut self, now: Instant, from: SocketAddr, msg: &Message<'_>, accused: bool) {
         let me = self.membership.local().name.as_str();
-        let known = || self.membership.table.is_live_at(from);
+        let known = || self.membership.table.is_live_at(&from);
         match *msg {
             Message::Ping { seq, target } => {
                 let running = self.lifecycle.phase() == Phase::Running;
@@ -609,7 +609,18 @@ impl<R> Swim<R> {
 
     /// The earliest time the state machine wants to be woken.
     pub fn next_deadline(&self) -> Option<Instant> {
-        self.part_deadlines().into_iter().flatten().min()
+        // Folded pairwise rather than over `part_deadlines`: every input
+        // asks, and the pairs stay in registers where the array went
+        // through memory.
+        let earlier = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, None) => a,
+            (None, b) => b,
+        };
+        let d = earlier(self.detector.next_deadline(), self.membership.next_deadline());
+        let d = earlier(d, self.dissemination.next_deadline());
+        let d = earlier(d, self.lifecycle.next_deadline());
+        earlier(d, self.streams.next_deadline())
     }
 
     /// Each part's earliest deadline, in the order that breaks ties
