@@ -1,0 +1,641 @@
+// Command memberlist-scenarios runs HashiCorp's memberlist on the benchmark
+// scenarios of docs/scenarios.md (S1 to S4), so that its figures can be put
+// beside swim's: many members in one process over an in-memory network
+// with the simulator's latency, loss and crash rules. It prints one JSON
+// line per scenario with the simulator's field names.
+//
+// memberlist runs on real timers, so the scenarios run in real time and
+// are not reproducible to the byte as the simulator's are; a figure that
+// depends on timing can vary from run to run, and a loaded machine delays
+// its timers.
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand"
+	"net"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// network is the in-memory datagram and stream fabric the members share.
+// A datagram arrives `latency` after it is sent unless lost (an independent
+// trial per datagram) or either end has crashed; streams are reliable.
+type network struct {
+	latency time.Duration
+
+	mu      sync.Mutex
+	nodes   map[string]*transport
+	crashed map[string]bool
+	loss    float64
+	rng     *rand.Rand
+
+	msgs        int64
+	bytes       int64
+	streamBytes int64
+	overflows   int64
+}
+
+func newNetwork(seed int64, latency time.Duration) *network {
+	return &network{
+		latency: latency,
+		nodes:   map[string]*transport{},
+		crashed: map[string]bool{},
+		rng:     rand.New(rand.NewSource(seed)),
+	}
+}
+
+func (n *network) setLoss(p float64) {
+	n.mu.Lock()
+	n.loss = p
+	n.mu.Unlock()
+}
+
+func (n *network) crash(addr string) {
+	n.mu.Lock()
+	n.crashed[addr] = true
+	n.mu.Unlock()
+}
+
+func (n *network) isCrashed(addr string) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.crashed[addr]
+}
+
+// transport is one member's end of the network (memberlist.Transport).
+type transport struct {
+	net     *network
+	addr    string
+	udp     *net.UDPAddr
+	packets chan *memberlist.Packet
+	streams chan net.Conn
+	done    chan struct{}
+	once    sync.Once
+}
+
+func (n *network) newTransport(i int) *transport {
+	ip := net.IPv4(10, byte(i>>16), byte(i>>8), byte(i))
+	t := &transport{
+		net:     n,
+		addr:    net.JoinHostPort(ip.String(), "7946"),
+		udp:     &net.UDPAddr{IP: ip, Port: 7946},
+		packets: make(chan *memberlist.Packet, 4096),
+		streams: make(chan net.Conn, 64),
+		done:    make(chan struct{}),
+	}
+	n.mu.Lock()
+	n.nodes[t.addr] = t
+	n.mu.Unlock()
+	return t
+}
+
+func (t *transport) FinalAdvertiseAddr(string, int) (net.IP, int, error) {
+	return t.udp.IP, t.udp.Port, nil
+}
+
+func (t *transport) WriteTo(b []byte, addr string) (time.Time, error) {
+	now := time.Now()
+	n := t.net
+	atomic.AddInt64(&n.msgs, 1)
+	atomic.AddInt64(&n.bytes, int64(len(b)))
+	n.mu.Lock()
+	dst := n.nodes[addr]
+	drop := dst == nil || n.crashed[t.addr] || n.crashed[addr] || (n.loss > 0 && n.rng.Float64() < n.loss)
+	n.mu.Unlock()
+	if drop {
+		return now, nil
+	}
+	buf := append([]byte(nil), b...)
+	time.AfterFunc(n.latency, func() {
+		// A crash also discards what was in flight.
+		if n.isCrashed(addr) || n.isCrashed(t.addr) {
+			return
+		}
+		select {
+		case dst.packets <- &memberlist.Packet{Buf: buf, From: t.udp, Timestamp: time.Now()}:
+		case <-dst.done:
+		default:
+			atomic.AddInt64(&n.overflows, 1)
+		}
+	})
+	return now, nil
+}
+
+func (t *transport) PacketCh() <-chan *memberlist.Packet { return t.packets }
+
+func (t *transport) StreamCh() <-chan net.Conn { return t.streams }
+
+func (t *transport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
+	n := t.net
+	n.mu.Lock()
+	dst := n.nodes[addr]
+	down := dst == nil || n.crashed[t.addr] || n.crashed[addr]
+	n.mu.Unlock()
+	if down {
+		return nil, errors.New("connection refused")
+	}
+	a, b := net.Pipe()
+	select {
+	case dst.streams <- &counted{Conn: b, n: &n.streamBytes}:
+		return &counted{Conn: a, n: &n.streamBytes}, nil
+	case <-dst.done:
+		return nil, errors.New("connection refused")
+	case <-time.After(timeout):
+		return nil, errors.New("i/o timeout")
+	}
+}
+
+func (t *transport) Shutdown() error {
+	t.once.Do(func() { close(t.done) })
+	return nil
+}
+
+// counted counts the bytes written to a stream.
+type counted struct {
+	net.Conn
+	n *int64
+}
+
+func (c *counted) Write(b []byte) (int, error) {
+	k, err := c.Conn.Write(b)
+	atomic.AddInt64(c.n, int64(k))
+	return k, err
+}
+
+// down is one member seeing another failed.
+type down struct {
+	at       time.Time
+	observer int
+	target   int
+}
+
+// cluster is n members and what they have told.
+type cluster struct {
+	net     *network
+	members []*memberlist.Memberlist
+	addrs   []string
+
+	mu      sync.Mutex
+	alive   []map[int]bool // per observer, the others it sees alive
+	pairs   int            // ordered pairs (observer, other) seen alive
+	changed chan struct{}
+	downs   []down
+}
+
+// events is one member's memberlist.EventDelegate.
+type events struct {
+	c    *cluster
+	self int
+}
+
+func nodeIndex(name string) int {
+	i, err := strconv.Atoi(strings.TrimPrefix(name, "node-"))
+	if err != nil {
+		return -1
+	}
+	return i
+}
+
+func (e *events) NotifyJoin(node *memberlist.Node)   { e.c.seen(e.self, nodeIndex(node.Name), true) }
+func (e *events) NotifyLeave(node *memberlist.Node)  { e.c.seen(e.self, nodeIndex(node.Name), false) }
+func (e *events) NotifyUpdate(node *memberlist.Node) {}
+
+func (c *cluster) seen(observer, target int, alive bool) {
+	if target < 0 || target == observer {
+		return
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	was := c.alive[observer][target]
+	if alive && !was {
+		c.alive[observer][target] = true
+		c.pairs++
+	} else if !alive {
+		if was {
+			delete(c.alive[observer], target)
+			c.pairs--
+		}
+		c.downs = append(c.downs, down{at: time.Now(), observer: observer, target: target})
+	}
+	select {
+	case c.changed <- struct{}{}:
+	default:
+	}
+}
+
+func config() *memberlist.Config {
+	return memberlist.DefaultLANConfig()
+}
+
+func newCluster(n int, seed int64, latency time.Duration) (*cluster, error) {
+	c := &cluster{net: newNetwork(seed, latency), alive: make([]map[int]bool, n), changed: make(chan struct{}, 1)}
+	for i := 0; i < n; i++ {
+		c.alive[i] = map[int]bool{}
+		conf := config()
+		conf.Name = fmt.Sprintf("node-%d", i)
+		t := c.net.newTransport(i)
+		conf.Transport = t
+		conf.LogOutput = io.Discard
+		conf.Events = &events{c: c, self: i}
+		m, err := memberlist.Create(conf)
+		if err != nil {
+			return nil, err
+		}
+		c.members = append(c.members, m)
+		c.addrs = append(c.addrs, t.addr)
+	}
+	return c, nil
+}
+
+func (c *cluster) shutdown() {
+	var wg sync.WaitGroup
+	for _, m := range c.members {
+		wg.Add(1)
+		go func(m *memberlist.Memberlist) {
+			defer wg.Done()
+			_ = m.Shutdown()
+		}(m)
+	}
+	wg.Wait()
+}
+
+// join has member i join member 0 after `after`.
+func (c *cluster) join(i int, after time.Duration, wg *sync.WaitGroup) {
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		time.Sleep(after)
+		_, _ = c.members[i].Join([]string{c.addrs[0]})
+	}()
+}
+
+// waitPairs waits until `want` ordered pairs are seen alive, calling
+// `progress` on every change; false when `limit` passes first.
+func (c *cluster) waitPairs(want int, limit time.Duration, progress func(pairs int)) bool {
+	deadline := time.After(limit)
+	for {
+		c.mu.Lock()
+		p := c.pairs
+		c.mu.Unlock()
+		if progress != nil {
+			progress(p)
+		}
+		if p >= want {
+			return true
+		}
+		select {
+		case <-c.changed:
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+const (
+	warmupCap = 600 * time.Second
+	settle    = 30 * time.Second
+	s2Cap     = 120 * time.Second
+)
+
+// warmUp: member i ≥ 1 joins member 0 at a uniform time in [0, 1 s); then
+// until every member sees all the others alive, then 30 s more.
+func (c *cluster) warmUp(rng *rand.Rand) bool {
+	n := len(c.members)
+	var wg sync.WaitGroup
+	for i := 1; i < n; i++ {
+		c.join(i, time.Duration(rng.Intn(1000))*time.Millisecond, &wg)
+	}
+	ok := c.waitPairs(n*(n-1), warmupCap, nil)
+	wg.Wait()
+	time.Sleep(settle)
+	return ok
+}
+
+type line map[string]interface{}
+
+type params struct {
+	n       int
+	seed    int64
+	latency time.Duration
+	runs    int
+	loss    float64
+	window  time.Duration
+}
+
+var started = time.Now()
+
+func header(scenario string, p params, loss float64) line {
+	conf := config()
+	return line{
+		"scenario":   scenario,
+		"impl":       "memberlist",
+		"n":          p.n,
+		"seed":       p.seed,
+		"latency_ms": p.latency.Milliseconds(),
+		"loss":       loss,
+		"config": line{
+			"library":                    "github.com/hashicorp/memberlist 0.2.2 (Debian golang-github-hashicorp-memberlist-dev 0.2.2-2)",
+			"preset":                     "DefaultLANConfig",
+			"probe_interval_ms":          conf.ProbeInterval.Milliseconds(),
+			"probe_timeout_ms":           conf.ProbeTimeout.Milliseconds(),
+			"indirect_checks":            conf.IndirectChecks,
+			"suspicion_mult":             conf.SuspicionMult,
+			"suspicion_max_timeout_mult": conf.SuspicionMaxTimeoutMult,
+			"retransmit_mult":            conf.RetransmitMult,
+			"gossip_interval_ms":         conf.GossipInterval.Milliseconds(),
+			"gossip_nodes":               conf.GossipNodes,
+			"push_pull_interval_ms":      conf.PushPullInterval.Milliseconds(),
+			"packet_budget":              conf.UDPBufferSize,
+			"compression":                conf.EnableCompression,
+		},
+	}
+}
+
+func finish(l line, outcome string) {
+	var ru syscall.Rusage
+	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
+	cpu := time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	l["outcome"] = outcome
+	l["wall_s"] = round3(time.Since(started).Seconds())
+	l["cpu_s"] = round3(cpu.Seconds())
+	l["peak_rss_mib"] = round3(float64(ru.Maxrss) / 1024)
+	out, _ := json.Marshal(l)
+	fmt.Println(string(out))
+}
+
+func round3(x float64) float64 {
+	return float64(int64(x*1000+0.5)) / 1000
+}
+
+// summary is a per-run figure over several runs: median (of an even count,
+// the mean of the two middle values), min, max and the runs; a run that
+// never got there is null and makes the median null if it is in the middle.
+func summary(runs []*int64) line {
+	var got []int64
+	for _, r := range runs {
+		if r != nil {
+			got = append(got, *r)
+		}
+	}
+	sort.Slice(got, func(a, b int) bool { return got[a] < got[b] })
+	l := line{"per_run": runs, "median": nil, "min": nil, "max": nil}
+	if len(got) == 0 {
+		return l
+	}
+	l["min"], l["max"] = got[0], got[len(got)-1]
+	missing := len(runs) - len(got)
+	// Missing runs sort last.
+	all := len(runs)
+	mid := func(k int) *int64 {
+		if k < len(got) {
+			return &got[k]
+		}
+		return nil
+	}
+	var a, b *int64
+	if all%2 == 1 {
+		a, b = mid(all/2), mid(all/2)
+	} else {
+		a, b = mid(all/2-1), mid(all/2)
+	}
+	if a != nil && b != nil {
+		l["median"] = float64(*a+*b) / 2
+	}
+	if missing > 0 {
+		l["max"] = nil
+	}
+	return l
+}
+
+func ms(d time.Duration) *int64 {
+	v := d.Milliseconds()
+	return &v
+}
+
+// s1: every member i ≥ 1 joins member 0 at once.
+func s1(p params) {
+	c, err := newCluster(p.n, p.seed, p.latency)
+	if err != nil {
+		fail(err)
+	}
+	defer c.shutdown()
+	all := p.n * (p.n - 1)
+	marks := []float64{0.5, 0.9, 0.99, 1}
+	reached := make([]*int64, len(marks))
+	start := time.Now()
+	var wg sync.WaitGroup
+	for i := 1; i < p.n; i++ {
+		c.join(i, 0, &wg)
+	}
+	ok := c.waitPairs(all, warmupCap, func(pairs int) {
+		for k, f := range marks {
+			if reached[k] == nil && float64(pairs) >= f*float64(all) {
+				reached[k] = ms(time.Since(start))
+			}
+		}
+	})
+	l := header("S1", p, 0)
+	l["convergence_ms"] = reached[3]
+	l["t50_pairs_ms"], l["t90_pairs_ms"], l["t99_pairs_ms"] = reached[0], reached[1], reached[2]
+	l["msgs_sent"] = atomic.LoadInt64(&c.net.msgs)
+	l["bytes_sent"] = atomic.LoadInt64(&c.net.bytes)
+	l["msgs_per_node"] = round3(float64(atomic.LoadInt64(&c.net.msgs)) / float64(p.n))
+	l["bytes_per_node"] = round3(float64(atomic.LoadInt64(&c.net.bytes)) / float64(p.n))
+	l["stream_bytes_sent"] = atomic.LoadInt64(&c.net.streamBytes)
+	outcome := "completed"
+	if !ok {
+		outcome = "timeout"
+	}
+	wg.Wait()
+	finish(l, outcome)
+}
+
+// s2: per run, a warmed-up cluster; a uniformly chosen member crashes 0 to
+// 1 s into the window; until every live member has it failed.
+func s2(p params) {
+	var firstDown, allDown []*int64
+	falseFailures := 0
+	outcome := "completed"
+	for r := 0; r < p.runs; r++ {
+		seed := p.seed*1000 + int64(r)
+		rng := rand.New(rand.NewSource(seed))
+		c, err := newCluster(p.n, seed, p.latency)
+		if err != nil {
+			fail(err)
+		}
+		if !c.warmUp(rng) {
+			outcome = "timeout"
+		}
+		x := rng.Intn(p.n)
+		time.Sleep(time.Duration(rng.Intn(1000)) * time.Millisecond)
+		c.mu.Lock()
+		from := len(c.downs)
+		c.mu.Unlock()
+		crashed := time.Now()
+		c.net.crash(c.addrs[x])
+		var first *int64
+		done := c.waitUntil(s2Cap, func() bool {
+			seen := map[int]bool{}
+			for _, d := range c.downs[from:] {
+				if d.target == x && d.observer != x {
+					if first == nil {
+						first = ms(d.at.Sub(crashed))
+					}
+					seen[d.observer] = true
+				}
+			}
+			return len(seen) == p.n-1
+		})
+		c.mu.Lock()
+		var last *int64
+		for _, d := range c.downs[from:] {
+			if d.observer == x {
+				continue
+			}
+			if d.target != x {
+				falseFailures++
+			} else if done {
+				last = ms(d.at.Sub(crashed))
+			}
+		}
+		c.mu.Unlock()
+		firstDown = append(firstDown, first)
+		allDown = append(allDown, last)
+		c.shutdown()
+		fmt.Fprintf(os.Stderr, "s2 run %d: crashed node-%d, first down %v ms, all live down %v ms\n", r, x, deref(first), deref(last))
+	}
+	l := header("S2", p, 0)
+	l["runs"] = p.runs
+	l["first_suspect_ms"] = nil // memberlist reports no suspicion to its delegates
+	l["first_down_ms"] = summary(firstDown)
+	l["all_live_down_ms"] = summary(allDown)
+	l["false_failures"] = falseFailures
+	finish(l, outcome)
+}
+
+func deref(v *int64) interface{} {
+	if v == nil {
+		return nil
+	}
+	return *v
+}
+
+// waitUntil checks `done` (under the cluster's lock) on every event until
+// it holds or `limit` passes.
+func (c *cluster) waitUntil(limit time.Duration, done func() bool) bool {
+	deadline := time.After(limit)
+	for {
+		c.mu.Lock()
+		ok := done()
+		c.mu.Unlock()
+		if ok {
+			return true
+		}
+		select {
+		case <-c.changed:
+		case <-deadline:
+			return false
+		}
+	}
+}
+
+// s3: a warmed-up cluster, then loss p for the window, no crashes: every
+// failure seen is a false one. At p = 0 the same window gives S4.
+func s3(p params) {
+	rng := rand.New(rand.NewSource(p.seed))
+	c, err := newCluster(p.n, p.seed, p.latency)
+	if err != nil {
+		fail(err)
+	}
+	outcome := "completed"
+	if !c.warmUp(rng) {
+		outcome = "timeout"
+	}
+	c.mu.Lock()
+	from := len(c.downs)
+	c.mu.Unlock()
+	msgs0, bytes0, streams0 := atomic.LoadInt64(&c.net.msgs), atomic.LoadInt64(&c.net.bytes), atomic.LoadInt64(&c.net.streamBytes)
+	c.net.setLoss(p.loss)
+	time.Sleep(p.window)
+	msgs := atomic.LoadInt64(&c.net.msgs) - msgs0
+	bytes := atomic.LoadInt64(&c.net.bytes) - bytes0
+	streams := atomic.LoadInt64(&c.net.streamBytes) - streams0
+	c.mu.Lock()
+	falseDowns := len(c.downs) - from
+	whole := c.pairs == p.n*(p.n-1)
+	c.mu.Unlock()
+	c.shutdown()
+	minutes := p.window.Minutes()
+	l := header("S3", p, p.loss)
+	l["window_ms"] = p.window.Milliseconds()
+	l["false_positive_declarations"] = nil // who declared is not told to the delegates
+	l["false_down_observations"] = falseDowns
+	l["false_down_observations_per_node_per_min"] = round3(float64(falseDowns) / float64(p.n) / minutes)
+	l["suspicions_raised"] = nil
+	l["whole_at_end"] = whole
+	l["packets_overflowed"] = atomic.LoadInt64(&c.net.overflows)
+	finish(l, outcome)
+	if p.loss == 0 {
+		secs := p.window.Seconds()
+		l := header("S4", p, 0)
+		l["window_ms"] = p.window.Milliseconds()
+		l["msgs_per_node_per_s"] = round3(float64(msgs) / float64(p.n) / secs)
+		l["bytes_per_node_per_s"] = round3(float64(bytes) / float64(p.n) / secs)
+		mean := 0.0
+		if msgs > 0 {
+			mean = float64(bytes) / float64(msgs)
+		}
+		l["mean_msg_bytes"] = round3(mean)
+		l["stream_bytes_per_node_per_s"] = round3(float64(streams) / float64(p.n) / secs)
+		finish(l, outcome)
+	}
+}
+
+func fail(err error) {
+	fmt.Fprintln(os.Stderr, "error:", err)
+	os.Exit(1)
+}
+
+func main() {
+	if len(os.Args) < 2 {
+		fmt.Fprintln(os.Stderr, "usage: memberlist-scenarios s1|s2|s3|s4 [--nodes N] [--seed S] [--runs R] [--loss P] [--window-s W] [--latency-ms L]")
+		os.Exit(2)
+	}
+	scenario := os.Args[1]
+	fs := flag.NewFlagSet(scenario, flag.ExitOnError)
+	n := fs.Int("nodes", 100, "members")
+	seed := fs.Int64("seed", 1, "seed of the joins, the crashes and the loss")
+	runs := fs.Int("runs", 10, "S2 runs")
+	loss := fs.Float64("loss", 0, "S3 datagram loss")
+	window := fs.Int("window-s", 300, "S3/S4 window, seconds")
+	latency := fs.Int("latency-ms", 1, "one-way datagram latency")
+	_ = fs.Parse(os.Args[2:])
+	p := params{n: *n, seed: *seed, runs: *runs, loss: *loss, window: time.Duration(*window) * time.Second, latency: time.Duration(*latency) * time.Millisecond}
+	switch scenario {
+	case "s1":
+		s1(p)
+	case "s2":
+		s2(p)
+	case "s3":
+		s3(p)
+	case "s4":
+		p.loss = 0
+		s3(p)
+	default:
+		fmt.Fprintln(os.Stderr, "unknown scenario", scenario)
+		os.Exit(2)
+	}
+}
