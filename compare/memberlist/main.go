@@ -193,6 +193,9 @@ type cluster struct {
 	pairs   int            // ordered pairs (observer, other) seen alive
 	changed chan struct{}
 	downs   []down
+
+	joinErrors int64
+	joinErr    atomic.Value
 }
 
 // events is one member's memberlist.EventDelegate.
@@ -236,12 +239,28 @@ func (c *cluster) seen(observer, target int, alive bool) {
 	}
 }
 
+// dilation stretches every protocol timer, the latency and the scenario's
+// waits by the same factor, and divides what is measured by it: the
+// protocol runs as it would, at 1/dilation of the load, so that many
+// members fit the machine's cores in real time.
+var dilation time.Duration = 1
+
+func scaled(d time.Duration) time.Duration { return d * dilation }
+
+// config is DefaultLANConfig with its timers stretched by the dilation.
 func config() *memberlist.Config {
-	return memberlist.DefaultLANConfig()
+	c := memberlist.DefaultLANConfig()
+	c.ProbeInterval = scaled(c.ProbeInterval)
+	c.ProbeTimeout = scaled(c.ProbeTimeout)
+	c.GossipInterval = scaled(c.GossipInterval)
+	c.GossipToTheDeadTime = scaled(c.GossipToTheDeadTime)
+	c.PushPullInterval = scaled(c.PushPullInterval)
+	c.TCPTimeout = scaled(c.TCPTimeout)
+	return c
 }
 
 func newCluster(n int, seed int64, latency time.Duration) (*cluster, error) {
-	c := &cluster{net: newNetwork(seed, latency), alive: make([]map[int]bool, n), changed: make(chan struct{}, 1)}
+	c := &cluster{net: newNetwork(seed, scaled(latency)), alive: make([]map[int]bool, n), changed: make(chan struct{}, 1)}
 	for i := 0; i < n; i++ {
 		c.alive[i] = map[int]bool{}
 		conf := config()
@@ -272,13 +291,27 @@ func (c *cluster) shutdown() {
 	wg.Wait()
 }
 
-// join has member i join member 0 after `after`.
+// joinRetry is how long a refused join waits before it tries again.
+// memberlist refuses push-pulls beyond 128 at once, which a join storm
+// exceeds; serf's retry_join retries every 30 s by default, but 1 s keeps
+// the bootstrap's figure about memberlist rather than about the retry.
+const joinRetry = time.Second
+
+// join has member i join member 0 after `after`, retrying until it is in.
 func (c *cluster) join(i int, after time.Duration, wg *sync.WaitGroup) {
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		time.Sleep(after)
-		_, _ = c.members[i].Join([]string{c.addrs[0]})
+		for {
+			_, err := c.members[i].Join([]string{c.addrs[0]})
+			if err == nil {
+				return
+			}
+			atomic.AddInt64(&c.joinErrors, 1)
+			c.joinErr.Store(err.Error())
+			time.Sleep(scaled(joinRetry))
+		}
 	}()
 }
 
@@ -304,6 +337,30 @@ func (c *cluster) waitPairs(want int, limit time.Duration, progress func(pairs i
 	}
 }
 
+// report prints to stderr, every 10 s until stopped, how many of the `all`
+// ordered pairs see each other alive and how many failures were seen.
+func (c *cluster) report(start time.Time, all int) chan struct{} {
+	stop := make(chan struct{})
+	go func() {
+		tick := time.NewTicker(10 * time.Second)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				c.mu.Lock()
+				pairs, downs := c.pairs, len(c.downs)
+				c.mu.Unlock()
+				fmt.Fprintf(os.Stderr, "%6.1f s: %d of %d pairs alive, %d failures seen, %d datagrams, %d joins failed (%v)\n",
+					time.Since(start).Seconds(), pairs, all, downs, atomic.LoadInt64(&c.net.msgs),
+					atomic.LoadInt64(&c.joinErrors), c.joinErr.Load())
+			}
+		}
+	}()
+	return stop
+}
+
 const (
 	warmupCap = 600 * time.Second
 	settle    = 30 * time.Second
@@ -316,11 +373,13 @@ func (c *cluster) warmUp(rng *rand.Rand) bool {
 	n := len(c.members)
 	var wg sync.WaitGroup
 	for i := 1; i < n; i++ {
-		c.join(i, time.Duration(rng.Intn(1000))*time.Millisecond, &wg)
+		c.join(i, scaled(time.Duration(rng.Intn(1000))*time.Millisecond), &wg)
 	}
-	ok := c.waitPairs(n*(n-1), warmupCap, nil)
+	stop := c.report(time.Now(), n*(n-1))
+	ok := c.waitPairs(n*(n-1), scaled(warmupCap), nil)
+	close(stop)
 	wg.Wait()
-	time.Sleep(settle)
+	time.Sleep(scaled(settle))
 	return ok
 }
 
@@ -338,7 +397,7 @@ type params struct {
 var started = time.Now()
 
 func header(scenario string, p params, loss float64) line {
-	conf := config()
+	conf := memberlist.DefaultLANConfig()
 	return line{
 		"scenario":   scenario,
 		"impl":       "memberlist",
@@ -360,6 +419,7 @@ func header(scenario string, p params, loss float64) line {
 			"push_pull_interval_ms":      conf.PushPullInterval.Milliseconds(),
 			"packet_budget":              conf.UDPBufferSize,
 			"compression":                conf.EnableCompression,
+			"time_dilation":              int64(dilation),
 		},
 	}
 }
@@ -421,7 +481,7 @@ func summary(runs []*int64) line {
 }
 
 func ms(d time.Duration) *int64 {
-	v := d.Milliseconds()
+	v := (d / dilation).Milliseconds()
 	return &v
 }
 
@@ -440,7 +500,9 @@ func s1(p params) {
 	for i := 1; i < p.n; i++ {
 		c.join(i, 0, &wg)
 	}
-	ok := c.waitPairs(all, warmupCap, func(pairs int) {
+	stop := c.report(start, all)
+	defer close(stop)
+	ok := c.waitPairs(all, scaled(warmupCap), func(pairs int) {
 		for k, f := range marks {
 			if reached[k] == nil && float64(pairs) >= f*float64(all) {
 				reached[k] = ms(time.Since(start))
@@ -455,6 +517,7 @@ func s1(p params) {
 	l["msgs_per_node"] = round3(float64(atomic.LoadInt64(&c.net.msgs)) / float64(p.n))
 	l["bytes_per_node"] = round3(float64(atomic.LoadInt64(&c.net.bytes)) / float64(p.n))
 	l["stream_bytes_sent"] = atomic.LoadInt64(&c.net.streamBytes)
+	l["joins_refused"] = atomic.LoadInt64(&c.joinErrors)
 	outcome := "completed"
 	if !ok {
 		outcome = "timeout"
@@ -480,14 +543,14 @@ func s2(p params) {
 			outcome = "timeout"
 		}
 		x := rng.Intn(p.n)
-		time.Sleep(time.Duration(rng.Intn(1000)) * time.Millisecond)
+		time.Sleep(scaled(time.Duration(rng.Intn(1000)) * time.Millisecond))
 		c.mu.Lock()
 		from := len(c.downs)
 		c.mu.Unlock()
 		crashed := time.Now()
 		c.net.crash(c.addrs[x])
 		var first *int64
-		done := c.waitUntil(s2Cap, func() bool {
+		done := c.waitUntil(scaled(s2Cap), func() bool {
 			seen := map[int]bool{}
 			for _, d := range c.downs[from:] {
 				if d.target == x && d.observer != x {
@@ -569,7 +632,7 @@ func s3(p params) {
 	c.mu.Unlock()
 	msgs0, bytes0, streams0 := atomic.LoadInt64(&c.net.msgs), atomic.LoadInt64(&c.net.bytes), atomic.LoadInt64(&c.net.streamBytes)
 	c.net.setLoss(p.loss)
-	time.Sleep(p.window)
+	time.Sleep(scaled(p.window))
 	msgs := atomic.LoadInt64(&c.net.msgs) - msgs0
 	bytes := atomic.LoadInt64(&c.net.bytes) - bytes0
 	streams := atomic.LoadInt64(&c.net.streamBytes) - streams0
@@ -622,7 +685,13 @@ func main() {
 	loss := fs.Float64("loss", 0, "S3 datagram loss")
 	window := fs.Int("window-s", 300, "S3/S4 window, seconds")
 	latency := fs.Int("latency-ms", 1, "one-way datagram latency")
+	dilate := fs.Int("dilate", 1, "stretch every timer by this factor (and divide the times measured by it)")
 	_ = fs.Parse(os.Args[2:])
+	if *dilate < 1 {
+		fmt.Fprintln(os.Stderr, "--dilate must be at least 1")
+		os.Exit(2)
+	}
+	dilation = time.Duration(*dilate)
 	p := params{n: *n, seed: *seed, runs: *runs, loss: *loss, window: time.Duration(*window) * time.Second, latency: time.Duration(*latency) * time.Millisecond}
 	switch scenario {
 	case "s1":
