@@ -127,6 +127,15 @@ fn bad_datagrams_are_rejected_with_a_reason() {
     assert_eq!(dec(&wrap(&[2, 1, 2])), Err(DecodeError::Truncated));
     let many: alloc::vec::Vec<u8> = core::iter::repeat_n([2u8, 1], MAX_MESSAGES + 1).flatten().collect();
     assert_eq!(dec(&wrap(&many)), Err(DecodeError::TooManyMessages));
+    // The message past the limit is still decoded and checked first: a
+    // bad one is refused for what is wrong with it.
+    let mut many_then_bad: alloc::vec::Vec<u8> = core::iter::repeat_n([2u8, 1], MAX_MESSAGES).flatten().collect();
+    many_then_bad.extend_from_slice(&[0, 1, 0]);
+    assert_eq!(dec(&wrap(&many_then_bad)), Err(DecodeError::BadName));
+    let exactly = wrap(&core::iter::repeat_n([2u8, 1], MAX_MESSAGES).flatten().collect::<alloc::vec::Vec<u8>>());
+    let mut out = Messages::new();
+    assert_eq!(decode(&exactly, &mut out), Ok(()));
+    assert_eq!(out.len(), MAX_MESSAGES);
     let mut long_meta = alloc::vec![4, 1, 1, b'a', 0, 127, 0, 0, 1, 1, 0x81, 0x04];
     long_meta.extend_from_slice(&[0; 513]);
     assert_eq!(dec(&wrap(&long_meta)), Err(DecodeError::MetaTooLong));
