@@ -16,9 +16,11 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"math"
 	"math/rand"
 	"net"
 	"os"
+	"runtime"
 	"sort"
 	"strconv"
 	"strings"
@@ -194,6 +196,9 @@ type cluster struct {
 	changed chan struct{}
 	downs   []down
 
+	updates []update
+	metas   []*meta
+
 	joinErrors int64
 	joinErr    atomic.Value
 }
@@ -212,9 +217,44 @@ func nodeIndex(name string) int {
 	return i
 }
 
-func (e *events) NotifyJoin(node *memberlist.Node)   { e.c.seen(e.self, nodeIndex(node.Name), true) }
-func (e *events) NotifyLeave(node *memberlist.Node)  { e.c.seen(e.self, nodeIndex(node.Name), false) }
-func (e *events) NotifyUpdate(node *memberlist.Node) {}
+func (e *events) NotifyJoin(node *memberlist.Node)  { e.c.seen(e.self, nodeIndex(node.Name), true) }
+func (e *events) NotifyLeave(node *memberlist.Node) { e.c.seen(e.self, nodeIndex(node.Name), false) }
+func (e *events) NotifyUpdate(node *memberlist.Node) {
+	e.c.updated(e.self, nodeIndex(node.Name), string(node.Meta))
+}
+
+// meta is one member's memberlist.Delegate: it only serves the member's
+// metadata, which `spread` changes.
+type meta struct{ v atomic.Value }
+
+func (d *meta) NodeMeta(limit int) []byte {
+	b, _ := d.v.Load().([]byte)
+	if len(b) > limit {
+		return b[:limit]
+	}
+	return b
+}
+func (d *meta) NotifyMsg([]byte)                           {}
+func (d *meta) GetBroadcasts(overhead, limit int) [][]byte { return nil }
+func (d *meta) LocalState(join bool) []byte                { return nil }
+func (d *meta) MergeRemoteState(buf []byte, join bool)     {}
+
+// update is one member seeing another's new metadata.
+type update struct {
+	at       time.Time
+	observer int
+	target   int
+	meta     string
+}
+
+func (c *cluster) updated(observer, target int, meta string) {
+	if target < 0 || target == observer {
+		return
+	}
+	c.mu.Lock()
+	c.updates = append(c.updates, update{at: time.Now(), observer: observer, target: target, meta: meta})
+	c.mu.Unlock()
+}
 
 func (c *cluster) seen(observer, target int, alive bool) {
 	if target < 0 || target == observer {
@@ -269,6 +309,9 @@ func newCluster(n int, seed int64, latency time.Duration) (*cluster, error) {
 		conf.Transport = t
 		conf.LogOutput = io.Discard
 		conf.Events = &events{c: c, self: i}
+		d := &meta{}
+		conf.Delegate = d
+		c.metas = append(c.metas, d)
 		m, err := memberlist.Create(conf)
 		if err != nil {
 			return nil, err
@@ -493,6 +536,7 @@ func s1(p params) {
 	}
 	defer c.shutdown()
 	all := p.n * (p.n - 1)
+	heap0 := heapInUse()
 	marks := []float64{0.5, 0.9, 0.99, 1}
 	reached := make([]*int64, len(marks))
 	start := time.Now()
@@ -518,6 +562,14 @@ func s1(p params) {
 	l["bytes_per_node"] = round3(float64(atomic.LoadInt64(&c.net.bytes)) / float64(p.n))
 	l["stream_bytes_sent"] = atomic.LoadInt64(&c.net.streamBytes)
 	l["joins_refused"] = atomic.LoadInt64(&c.joinErrors)
+	// The heap that n(n-1) more member entries took, the members' other
+	// state (queues, buffers) included: an upper bound per entry.
+	if ok {
+		l["heap_bytes_per_member_entry"] = round3(float64(heapInUse()-heap0) / float64(all))
+		// Once the news has spread: the queues have drained.
+		time.Sleep(scaled(settle))
+		l["settled_heap_bytes_per_member_entry"] = round3(float64(heapInUse()-heap0) / float64(all))
+	}
 	outcome := "completed"
 	if !ok {
 		outcome = "timeout"
@@ -587,6 +639,14 @@ func s2(p params) {
 	l["all_live_down_ms"] = summary(allDown)
 	l["false_failures"] = falseFailures
 	finish(l, outcome)
+}
+
+// heapInUse is the live heap after a collection, in bytes.
+func heapInUse() int64 {
+	runtime.GC()
+	var m runtime.MemStats
+	runtime.ReadMemStats(&m)
+	return int64(m.HeapAlloc)
 }
 
 func deref(v *int64) interface{} {
@@ -667,6 +727,107 @@ func s3(p params) {
 	}
 }
 
+// spreadGap is the time between two injected updates, as in the simulator.
+const spreadGap = 15 * time.Second
+
+// spread: a warmed-up cluster; `runs` times, 15 s apart, a random member
+// changes its metadata (one alive message at a new incarnation); when 50 %,
+// 99 %, 99.99 % and 100 % of the members (the originator included) have
+// it, in ms and in gossip rounds.
+func spread(p params) {
+	rng := rand.New(rand.NewSource(p.seed))
+	c, err := newCluster(p.n, p.seed, p.latency)
+	if err != nil {
+		fail(err)
+	}
+	outcome := "completed"
+	if !c.warmUp(rng) {
+		outcome = "timeout"
+	}
+	marks := []struct {
+		label string
+		share float64
+	}{{"50", 0.5}, {"99", 0.99}, {"9999", 0.9999}, {"100", 1}}
+	needed := make([]int, len(marks))
+	for k, m := range marks {
+		needed[k] = int(math.Ceil(m.share * float64(p.n)))
+		if needed[k] < 1 {
+			needed[k] = 1
+		}
+	}
+	reached := make([][]*int64, len(marks))
+	missed := 0
+	for r := 0; r < p.runs; r++ {
+		x := rng.Intn(p.n)
+		value := fmt.Sprintf("spread-%d", r)
+		c.mu.Lock()
+		from := len(c.updates)
+		c.mu.Unlock()
+		at := time.Now()
+		c.metas[x].v.Store([]byte(value))
+		if err := c.members[x].UpdateNode(scaled(spreadGap)); err != nil {
+			fail(err)
+		}
+		time.Sleep(scaled(spreadGap))
+		c.mu.Lock()
+		seen := map[int]bool{x: true}
+		got := make([]*int64, len(marks))
+		for _, u := range c.updates[from:] {
+			if u.target != x || u.meta != value || seen[u.observer] {
+				continue
+			}
+			seen[u.observer] = true
+			for k := range marks {
+				if got[k] == nil && len(seen) >= needed[k] {
+					got[k] = ms(u.at.Sub(at))
+				}
+			}
+		}
+		c.mu.Unlock()
+		for k := range marks {
+			if got[k] == nil && len(seen) >= needed[k] {
+				zero := int64(0)
+				got[k] = &zero
+			}
+			reached[k] = append(reached[k], got[k])
+		}
+		if len(seen) < p.n {
+			missed++
+		}
+		fmt.Fprintf(os.Stderr, "spread run %d: node-%d, %d of %d reached, 100 %% at %v ms\n", r, x, len(seen), p.n, deref(got[3]))
+	}
+	c.shutdown()
+	round := config().GossipInterval / dilation
+	l := header("spread", p, 0)
+	l["runs"] = p.runs
+	l["gossip_interval_ms"] = round.Milliseconds()
+	for k, m := range marks {
+		var rounds []*int64
+		for _, v := range reached[k] {
+			if v == nil {
+				rounds = append(rounds, nil)
+				continue
+			}
+			r := (*v + round.Milliseconds() - 1) / round.Milliseconds()
+			rounds = append(rounds, &r)
+		}
+		l["rounds_"+m.label] = medianMax(rounds)
+		l["rounds_"+m.label+"_ms"] = medianMax(reached[k])
+	}
+	l["runs_not_reaching_all"] = missed
+	if missed > 0 {
+		outcome = "incomplete"
+	}
+	finish(l, outcome)
+}
+
+// medianMax is `{median, max}` of per-run figures (a run that never got
+// there makes `max` null).
+func medianMax(runs []*int64) line {
+	s := summary(runs)
+	return line{"median": s["median"], "max": s["max"]}
+}
+
 func fail(err error) {
 	fmt.Fprintln(os.Stderr, "error:", err)
 	os.Exit(1)
@@ -674,14 +835,14 @@ func fail(err error) {
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: memberlist-scenarios s1|s2|s3|s4 [--nodes N] [--seed S] [--runs R] [--loss P] [--window-s W] [--latency-ms L]")
+		fmt.Fprintln(os.Stderr, "usage: memberlist-scenarios s1|s2|s3|s4|spread [--nodes N] [--seed S] [--runs R] [--loss P] [--window-s W] [--latency-ms L]")
 		os.Exit(2)
 	}
 	scenario := os.Args[1]
 	fs := flag.NewFlagSet(scenario, flag.ExitOnError)
 	n := fs.Int("nodes", 100, "members")
 	seed := fs.Int64("seed", 1, "seed of the joins, the crashes and the loss")
-	runs := fs.Int("runs", 10, "S2 runs")
+	runs := fs.Int("runs", 10, "S2 runs, spread updates")
 	loss := fs.Float64("loss", 0, "S3 datagram loss")
 	window := fs.Int("window-s", 300, "S3/S4 window, seconds")
 	latency := fs.Int("latency-ms", 1, "one-way datagram latency")
@@ -700,6 +861,8 @@ func main() {
 		s2(p)
 	case "s3":
 		s3(p)
+	case "spread":
+		spread(p)
 	case "s4":
 		p.loss = 0
 		s3(p)
