@@ -216,15 +216,15 @@ impl Members {
         MemberId { index, generation: slots.get(index as usize).map_or(0, |s| s.generation) }
     }
 
-    fn addr_hash(&self, addr: core::net::SocketAddr) -> u64 {
-        hash_addr(&self.hasher, &addr)
+    fn addr_hash(&self, addr: &core::net::SocketAddr) -> u64 {
+        hash_addr(&self.hasher, addr)
     }
 
     /// Whether a live (alive or suspect) member is at `addr`.
     pub(crate) fn is_live_at(&self, addr: &core::net::SocketAddr) -> bool {
         let slots = &self.slots;
         self.by_addr
-            .find(hash_addr(&self.hasher, addr), |&i| {
+            .find(self.addr_hash(addr), |&i| {
                 Self::occupant(slots, i).is_some_and(|m| m.addr.is(addr) && m.state.is_live())
             })
             .is_some()
@@ -241,7 +241,7 @@ impl Members {
         if old == addr {
             return;
         }
-        let (old_hash, new_hash) = (self.addr_hash(old), self.addr_hash(addr));
+        let (old_hash, new_hash) = (self.addr_hash(&old), self.addr_hash(&addr));
         if let Ok(entry) = self.by_addr.find_entry(old_hash, |&other| other == id.index) {
             entry.remove();
         }
@@ -277,7 +277,7 @@ impl Members {
         member.live_pos = None;
         let live = member.state.is_live();
         let hash = self.hasher.hash_one(member.name.as_str());
-        let addr_hash = self.addr_hash(member.addr.get());
+        let addr_hash = self.addr_hash(&member.addr.get());
         let id = match self.free.pop() {
             Some(index) => match self.slots.get_mut(index as usize) {
                 Some(slot) => {
@@ -316,7 +316,7 @@ impl Members {
         if let Ok(entry) = self.by_name.find_entry(hash, |&other| other == id.index) {
             entry.remove();
         }
-        let addr_hash = self.addr_hash(member.addr.get());
+        let addr_hash = self.addr_hash(&member.addr.get());
         if let Ok(entry) = self.by_addr.find_entry(addr_hash, |&other| other == id.index) {
             entry.remove();
         }

@@ -609,18 +609,16 @@ impl<R> Swim<R> {
 
     /// The earliest time the state machine wants to be woken.
     pub fn next_deadline(&self) -> Option<Instant> {
-        // Folded pairwise rather than over `part_deadlines`: every input
-        // asks, and the pairs stay in registers where the array went
-        // through memory.
+        // Folded pairwise from the parts' deadlines taken apart: every
+        // input asks, and the pairs stay in registers where iterating the
+        // array went through memory.
         let earlier = |a: Option<Instant>, b: Option<Instant>| match (a, b) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, None) => a,
             (None, b) => b,
         };
-        let d = earlier(self.detector.next_deadline(), self.membership.next_deadline());
-        let d = earlier(d, self.dissemination.next_deadline());
-        let d = earlier(d, self.lifecycle.next_deadline());
-        earlier(d, self.streams.next_deadline())
+        let [a, b, c, d, e] = self.part_deadlines();
+        earlier(earlier(earlier(earlier(a, b), c), d), e)
     }
 
     /// Each part's earliest deadline, in the order that breaks ties
