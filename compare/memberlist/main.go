@@ -426,6 +426,21 @@ func (c *cluster) warmUp(rng *rand.Rand) bool {
 	return ok
 }
 
+// warmed is a new cluster of n members, warmed up with joins drawn from a
+// generator seeded with `seed`, which it hands on for the scenario's own
+// draws; the outcome is "timeout" when the warm-up did not converge.
+func warmed(n int, seed int64, latency time.Duration) (*cluster, *rand.Rand, string) {
+	rng := rand.New(rand.NewSource(seed))
+	c, err := newCluster(n, seed, latency)
+	if err != nil {
+		fail(err)
+	}
+	if !c.warmUp(rng) {
+		return c, rng, "timeout"
+	}
+	return c, rng, "completed"
+}
+
 type line map[string]interface{}
 
 type params struct {
@@ -585,14 +600,9 @@ func s2(p params) {
 	falseFailures := 0
 	outcome := "completed"
 	for r := 0; r < p.runs; r++ {
-		seed := p.seed*1000 + int64(r)
-		rng := rand.New(rand.NewSource(seed))
-		c, err := newCluster(p.n, seed, p.latency)
-		if err != nil {
-			fail(err)
-		}
-		if !c.warmUp(rng) {
-			outcome = "timeout"
+		c, rng, warm := warmed(p.n, p.seed*1000+int64(r), p.latency)
+		if warm != "completed" {
+			outcome = warm
 		}
 		x := rng.Intn(p.n)
 		time.Sleep(scaled(time.Duration(rng.Intn(1000)) * time.Millisecond))
@@ -678,15 +688,7 @@ func (c *cluster) waitUntil(limit time.Duration, done func() bool) bool {
 // s3: a warmed-up cluster, then loss p for the window, no crashes: every
 // failure seen is a false one. At p = 0 the same window gives S4.
 func s3(p params) {
-	rng := rand.New(rand.NewSource(p.seed))
-	c, err := newCluster(p.n, p.seed, p.latency)
-	if err != nil {
-		fail(err)
-	}
-	outcome := "completed"
-	if !c.warmUp(rng) {
-		outcome = "timeout"
-	}
+	c, _, outcome := warmed(p.n, p.seed, p.latency)
 	c.mu.Lock()
 	from := len(c.downs)
 	c.mu.Unlock()
@@ -735,15 +737,7 @@ const spreadGap = 15 * time.Second
 // 99 %, 99.99 % and 100 % of the members (the originator included) have
 // it, in ms and in gossip rounds.
 func spread(p params) {
-	rng := rand.New(rand.NewSource(p.seed))
-	c, err := newCluster(p.n, p.seed, p.latency)
-	if err != nil {
-		fail(err)
-	}
-	outcome := "completed"
-	if !c.warmUp(rng) {
-		outcome = "timeout"
-	}
+	c, rng, outcome := warmed(p.n, p.seed, p.latency)
 	marks := []struct {
 		label string
 		share float64
