@@ -69,6 +69,10 @@ pub(crate) struct Suspicion {
     /// Whether a member that is no accuser has already put its deadline
     /// off once, to give the accusers' checks their time.
     pub(crate) deferred: bool,
+    /// Whether an accuser is known to have declared the suspect already
+    /// (a peer's table listed it dead): there is no verdict left to wait
+    /// for past the deadline.
+    pub(crate) declared_elsewhere: bool,
     /// Whether the last query over a stream, at the end of that wait, has
     /// been made.
     pub(crate) final_query: bool,
@@ -108,6 +112,7 @@ impl Suspicion {
             timer_at: now,
             awaiting: 0,
             deferred: false,
+            declared_elsewhere: false,
             final_query: false,
             settled: false,
         }

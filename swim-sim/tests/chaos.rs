@@ -284,6 +284,27 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
     Ok(())
 }
 
+/// Seeds that once found a fault, each run on every test run.
+const FOUND: &[(u64, &str)] = &[(
+    146_626_844_995_131_603,
+    "a member deaf to datagrams through most of a partition took a peer's \
+     table listing a cut-off member dead as a suspicion, then waited past \
+     its deadline for a verdict that had already been given (and whose \
+     Dead was long gone from gossip): it failed the member only after the \
+     partition healed",
+)];
+
+#[test]
+fn seeds_that_found_faults_stay_fixed() {
+    for &(seed, what) in FOUND {
+        if let Err(why) = run(seed) {
+            panic!(
+                "seed {seed} ({what}) fails again: {why}\nreproduce: SWIM_SEED={seed} cargo test -p swim-sim --test chaos"
+            );
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig {
         cases: 24,

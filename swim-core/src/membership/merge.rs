@@ -49,21 +49,32 @@ struct Update<'a> {
     alive: Option<(SocketAddr, &'a [u8])>,
     /// For suspect and dead: who says so.
     from: &'a str,
+    /// A suspicion taken from a death in a peer's table: its accuser has
+    /// already declared.
+    declared: bool,
 }
 
 impl<'a> Update<'a> {
     fn of(msg: &Message<'a>) -> Option<Self> {
         Some(match *msg {
-            Message::Alive { incarnation, name, addr, meta } => {
-                Update { name, claim: Claim::new(MemberState::Alive, incarnation), alive: Some((addr, meta)), from: "" }
-            }
-            Message::Suspect { incarnation, name, from } => {
-                Update { name, claim: Claim::new(MemberState::Suspect, incarnation), alive: None, from }
-            }
+            Message::Alive { incarnation, name, addr, meta } => Update {
+                name,
+                claim: Claim::new(MemberState::Alive, incarnation),
+                alive: Some((addr, meta)),
+                from: "",
+                declared: false,
+            },
+            Message::Suspect { incarnation, name, from } => Update {
+                name,
+                claim: Claim::new(MemberState::Suspect, incarnation),
+                alive: None,
+                from,
+                declared: false,
+            },
             Message::Dead { incarnation, name, from } => {
                 // A member declaring itself dead is leaving.
                 let state = if from == name { MemberState::Left } else { MemberState::Dead };
-                Update { name, claim: Claim::new(state, incarnation), alive: None, from }
+                Update { name, claim: Claim::new(state, incarnation), alive: None, from, declared: false }
             }
             _ => return None,
         })
@@ -91,7 +102,14 @@ impl Membership {
         outbox: &mut Outbox,
         rng: &mut dyn Random,
     ) -> Merged {
-        let Some(u) = Update::of(msg) else { return Merged::Done };
+        let Some(mut u) = Update::of(msg) else { return Merged::Done };
+        if matches!(source, Source::Record { .. }) && u.claim.state == MemberState::Dead {
+            // A death in a peer's table is taken as a suspicion: the
+            // member gets its chance to refute here, rather than a whole
+            // healed partition being declared dead at once.
+            u.claim = Claim::new(MemberState::Suspect, u.claim.incarnation);
+            u.declared = true;
+        }
         if u.name == self.local.name.as_str() {
             return self.rumour_about_us(&u, dissem);
         }
@@ -124,10 +142,14 @@ impl Membership {
                 return Merged::Done;
             }
         } else if !precedes(u.claim, m.claim()) {
-            let confirms = source == Source::Gossip && u.claim == m.claim() && m.state == MemberState::Suspect;
+            let same = u.claim == m.claim() && m.state == MemberState::Suspect;
+            let confirms = source == Source::Gossip && same;
             let newer_data = u.alive.filter(|_| newer(u.claim.incarnation, m.data_incarnation));
             if confirms {
                 self.confirm(now, id, u.claim.incarnation, u.from, dissem);
+            }
+            if u.declared && same {
+                self.declared_elsewhere(id, u.claim.incarnation);
             }
             if let Some((addr, meta)) = newer_data {
                 self.take_data(id, u.claim.incarnation, addr, meta, outbox);
@@ -179,6 +201,9 @@ impl Membership {
             MemberState::Suspect => {
                 let Ok(accuser) = MemberName::new(u.from) else { return };
                 self.start_suspicion(now, id, incarnation, accuser, rng);
+                if u.declared {
+                    self.declared_elsewhere(id, incarnation);
+                }
                 (was != MemberState::Suspect).then_some(Event::Suspected { name, incarnation, local: false })
             }
             state @ (MemberState::Dead | MemberState::Left) => {

@@ -333,6 +333,16 @@ impl Membership {
         }
     }
 
+    /// A peer's table lists `id` dead at `incarnation`, which we suspect:
+    /// its accusers have given their verdict.
+    fn declared_elsewhere(&mut self, id: MemberId, incarnation: u32) {
+        if let Some(s) = self.suspicions.get_mut(&id)
+            && s.incarnation == incarnation
+        {
+            s.declared_elsewhere = true;
+        }
+    }
+
     fn clear_suspicion(&mut self, id: MemberId) {
         if let Some(s) = self.suspicions.remove(&id) {
             self.timers.remove(s.timer_at, Timer::Suspicion(id));
@@ -438,11 +448,15 @@ impl Membership {
             self.timers.insert(s.timer_at, Timer::Suspicion(id));
             return None;
         }
-        if s.deadline <= now && !s.deferred && self.config.fallback_ping && !s.accusers.contains(&me) {
+        let awaiting_verdict = !s.declared_elsewhere && !s.accusers.contains(&me);
+        if s.deadline <= now && !s.deferred && self.config.fallback_ping && awaiting_verdict {
             // We have only heard of the suspicion: the accusers, who check
             // the suspect over a stream and wait for a stalled one, have
             // the evidence. Give them that long to declare it (their Dead
-            // then reaches us by gossip) or to hear it refute.
+            // then reaches us by gossip) or to hear it refute. When a
+            // peer's table already listed it dead, that verdict is in:
+            // the accusers' Dead may be long gone from gossip, and the
+            // member reaped where it was declared.
             s.deferred = true;
             let wait = self.config.probe_interval.as_millis().saturating_mul(crate::suspicion::CHECK_WAIT_PERIODS);
             s.deadline = now + crate::time::Duration::from_millis(wait);

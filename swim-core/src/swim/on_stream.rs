@@ -166,16 +166,11 @@ impl<R: Rng> Swim<R> {
         self.outbox.close(id);
     }
 
-    /// A record from a peer's table. A death it reports is taken as a
-    /// suspicion: the member gets its chance to refute here, rather than
-    /// a whole healed partition being declared dead at once.
+    /// A record from a peer's table (a death in it is taken as a
+    /// suspicion, as `Membership::merge` explains).
     fn merge_record(&mut self, now: Instant, msg: &Message<'_>, asked: bool) {
-        let msg = match *msg {
-            Message::Dead { incarnation, name, from } if from != name => Message::Suspect { incarnation, name, from },
-            ref m => m.clone(),
-        };
         let (d, o, r) = (&mut self.dissemination, &mut self.outbox, &mut self.rng);
-        if self.membership.merge(now, &msg, Source::Record { asked }, d, o, r) == Merged::Refuted {
+        if self.membership.merge(now, msg, Source::Record { asked }, d, o, r) == Merged::Refuted {
             self.detector.on_refuted();
         }
     }

@@ -871,36 +871,32 @@ fn a_late_direct_ack_clears_the_probe_after_every_helper_nacked() {
     assert_eq!(a.local_health(), 0);
 }
 
-#[test]
-fn a_table_sync_is_not_a_confirmation_of_a_suspicion() {
+/// a hears (by gossip, if `gossiped`) that b suspects c, then d's table
+/// lists `record` about c; everyone, c included, answers a's probes (c is
+/// alive but slow to refute), so a's own probes confirm nothing. When
+/// does a declare c?
+fn failed_after_a_table_lists(record: Message<'_>, gossiped: bool) -> Option<u64> {
     let mut a = node("a", 1);
     let members = [alive("b", 0, 2), alive("c", 0, 3), alive("d", 0, 4), alive("e", 0, 5), alive("f", 0, 6)];
     a.handle_packet(at(0), addr(9), &packet(&members)).unwrap();
     // n = 6: the suspicion starts at 6 x 4 s and expects 2 confirmations.
-    a.handle_packet(at(10), addr(2), &packet(&[Message::Suspect { incarnation: 0, name: "c", from: "b" }])).unwrap();
-    // d's table lists c as suspect, naming d.
-    let table = frame(&[
-        Message::SyncRequest { join: false },
-        alive("d", 0, 4),
-        Message::Suspect { incarnation: 0, name: "c", from: "d" },
-        Message::SyncEnd,
-    ]);
+    if gossiped {
+        a.handle_packet(at(10), addr(2), &packet(&[Message::Suspect { incarnation: 0, name: "c", from: "b" }]))
+            .unwrap();
+    }
+    let table = frame(&[Message::SyncRequest { join: false }, alive("d", 0, 4), record, Message::SyncEnd]);
     let id = crate::StreamId::Inbound(1);
     let mut out = Vec::new();
     a.handle(at(20), Input::StreamAccepted { id, from: addr(4) }, &mut out).unwrap();
     a.handle(at(20), Input::StreamFrame { id, frame: &table }, &mut out).unwrap();
     assert!(out.iter().any(|x| matches!(x, Action::SendFrame { .. })), "a answered with its table");
-    // Everyone, c included, answers a's probes (c is alive but slow to
-    // refute), so a's own probes confirm nothing.
-    let mut failed_at = None;
-    for t in 21..30_000 {
+    for t in 21..40_000 {
         if a.next_deadline().is_none_or(|d| d > at(t)) {
             continue;
         }
         let out = a.handle_timeout(at(t));
         if events(&out).iter().any(|e| matches!(e, Event::Failed { name, .. } if name.as_str() == "c")) {
-            failed_at = Some(t);
-            break;
+            return Some(t);
         }
         for (to, b) in sent(&out) {
             let mut m = Messages::new();
@@ -910,11 +906,31 @@ fn a_table_sync_is_not_a_confirmation_of_a_suspicion() {
             }
         }
     }
+    None
+}
+
+#[test]
+fn a_table_sync_is_not_a_confirmation_of_a_suspicion() {
+    // d's table lists c as suspect, naming d.
+    let failed_at = failed_after_a_table_lists(Message::Suspect { incarnation: 0, name: "c", from: "d" }, true);
     // 24 010 is the suspicion's own deadline; a member that only heard of
     // it then waits five periods for the accusers' verdict, asks a peer
     // once more, and declares a probe timeout and a moment later.
     assert_eq!(failed_at, Some(24_010 + 5_000 + 500 + 1), "the relayed record did not shorten the suspicion");
 }
+
+#[test]
+fn a_death_in_a_table_is_a_suspicion_whose_verdict_is_already_in() {
+    let dead = Message::Dead { incarnation: 0, name: "c", from: "d" };
+    // Taken as a suspicion (c may refute), with the full timeout, but
+    // declared at its deadline and a moment: d has already declared, so
+    // there is no verdict to wait for, and d's own Dead may be long gone
+    // from gossip (and c from d's table) by then.
+    assert_eq!(failed_after_a_table_lists(dead.clone(), false), Some(20 + 24_000 + 1));
+    // A suspicion already heard of by gossip learns the same.
+    assert_eq!(failed_after_a_table_lists(dead, true), Some(24_010 + 1));
+}
+
 #[test]
 fn a_leave_evicted_from_a_full_queue_is_not_reported_complete_unsent() {
     let mut cfg = Config::lan();
