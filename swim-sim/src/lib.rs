@@ -25,6 +25,7 @@ mod addr;
 pub mod chart;
 mod clock;
 mod command;
+pub mod foca_node;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod gray;

@@ -50,6 +50,10 @@ pub struct SimArgs {
     /// over time).
     #[arg(long, global = true, value_name = "FILE")]
     pub plot: Option<std::path::PathBuf>,
+    /// The implementation to run: swim, or foca (with foca's LAN
+    /// configuration; s1, s2, s3 and s4) for the comparison.
+    #[arg(long = "impl", global = true, default_value = "swim", value_parser = ["swim", "foca"])]
+    pub implementation: String,
 }
 
 /// The scenarios.
@@ -176,6 +180,9 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         config,
         regions: None,
     };
+    if args.implementation == "foca" {
+        return foca(args, &p).map(|lines| lines.into_iter().map(|r| r.line.to_string()).collect());
+    }
     if let Some(dir) = &args.record {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         crate::net::recording::record_to(Some(dir));
@@ -241,4 +248,34 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         }
     }
     Ok(reports.into_iter().map(|r| r.line.to_string()).collect())
+}
+
+/// The scenarios on foca: its own configuration, so swim's presets,
+/// overrides, traces and charts do not apply.
+fn foca(args: &SimArgs, p: &Params) -> Result<Vec<Report>, String> {
+    use crate::foca_node::FocaNode;
+    let swim_only = args.preset != "lan"
+        || args.suspicion_mult.is_some()
+        || args.probe_interval_ms.is_some()
+        || args.rtt_floor_ms.is_some()
+        || args.record.is_some()
+        || args.plot.is_some();
+    if swim_only {
+        return Err(
+            "--impl foca runs foca's LAN configuration: --preset, the overrides, --record and --plot are swim's".into(),
+        );
+    }
+    let plain = |v: Result<serde_json::Value, crate::net::SimError>| v.map(|line| Report { line, chart: None });
+    let reports: Vec<Result<Report, crate::net::SimError>> = match args.scenario {
+        Scenario::S1 => vec![scenario::s1_of::<FocaNode>(p)],
+        Scenario::S2 { runs } => vec![scenario::s2_of::<FocaNode>(p, runs.max(1))],
+        Scenario::S3 { loss } => match loss {
+            Some(l) if (0.0..=1.0).contains(&l) => vec![scenario::s3_of::<FocaNode>(p, l)],
+            Some(_) => return Err("--loss must be within 0..=1".into()),
+            None => [0.0, 0.05, 0.10, 0.20].iter().map(|&l| scenario::s3_of::<FocaNode>(p, l)).collect(),
+        },
+        Scenario::S4 => vec![plain(scenario::s4_of::<FocaNode>(p))],
+        _ => return Err("--impl foca runs s1, s2, s3 and s4".into()),
+    };
+    reports.into_iter().collect::<Result<_, _>>().map_err(|e| e.to_string())
 }

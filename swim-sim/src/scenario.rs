@@ -2,10 +2,10 @@
 //! defines them, each producing JSON lines.
 
 use serde_json::{Map, Value, json};
-use swim_core::{Config, Event, Random};
+use swim_core::{Config, Event, Machine, Random, Swim};
 
 use crate::chart::{Chart, cdf};
-use crate::net::{Command, Flow, NetConfig, Sim, SimError, mix, name_index};
+use crate::net::{Command, Flow, NetConfig, Sim, SimError, SimRng, mix, name_index};
 use crate::procstat::{Meter, peak_rss_mib};
 use crate::views::Views;
 
@@ -74,7 +74,60 @@ pub const S3_WINDOW_MS: u64 = 300_000;
 /// S5's simulated span.
 pub const S5_SPAN_MS: u64 = 100_000;
 
-/// The cluster a scenario runs on: `p.n` nodes, every one alone until
+/// A membership implementation the scenarios can run: swim, or another
+/// wrapped as a [`Machine`] (foca, for the comparison).
+pub trait ScenarioNode: Machine + Sized {
+    /// The `impl` field of its lines.
+    const IMPL: &'static str;
+    /// Whether its events report suspicions and tell a failure it declared
+    /// from one it heard of; the fields that need these are `null` if not.
+    const REPORTS_SUSPICIONS: bool;
+    /// The cluster a scenario runs on: `p.n` nodes, each alone until told
+    /// to join.
+    fn cluster(p: &Params, seed: u64, loss: f64) -> Result<Sim<Self>, SimError>;
+    /// The configuration the nodes run, as a line's `config` field.
+    fn describe(p: &Params) -> Value;
+    /// Suspicions of itself it refuted so far, if it counts them.
+    fn refutations(&self) -> Option<u64>;
+    /// Last-chance checks of its suspicions so far, if it makes them.
+    fn last_chance_checks(&self) -> Option<u64>;
+}
+
+impl ScenarioNode for Swim<SimRng> {
+    const IMPL: &'static str = "swim";
+    const REPORTS_SUSPICIONS: bool = true;
+    fn cluster(p: &Params, seed: u64, loss: f64) -> Result<Sim<Self>, SimError> {
+        sim(p, seed, loss)
+    }
+    fn describe(p: &Params) -> Value {
+        effective_config(&p.config, p.n)
+    }
+    fn refutations(&self) -> Option<u64> {
+        Some(self.stats().refutations)
+    }
+    fn last_chance_checks(&self) -> Option<u64> {
+        Some(self.stats().last_chance_checks)
+    }
+}
+
+impl ScenarioNode for crate::foca_node::FocaNode {
+    const IMPL: &'static str = "foca";
+    const REPORTS_SUSPICIONS: bool = false;
+    fn cluster(p: &Params, seed: u64, loss: f64) -> Result<Sim<Self>, SimError> {
+        crate::foca_node::cluster(p, seed, loss)
+    }
+    fn describe(p: &Params) -> Value {
+        crate::foca_node::describe(&crate::foca_node::lan_config(p.n))
+    }
+    fn refutations(&self) -> Option<u64> {
+        None
+    }
+    fn last_chance_checks(&self) -> Option<u64> {
+        None
+    }
+}
+
+/// swim's cluster a scenario runs on: `p.n` nodes, every one alone until
 /// told to join, on a flat network or spread over `p.regions`.
 pub fn sim(p: &Params, seed: u64, loss: f64) -> Result<Sim, SimError> {
     let net = NetConfig { seed, latency_ms: p.latency_ms, loss, jitter_ms: p.jitter_ms, ..NetConfig::default() };
@@ -100,16 +153,21 @@ pub fn sim(p: &Params, seed: u64, loss: f64) -> Result<Sim, SimError> {
     Ok(sim)
 }
 
-/// The fields every scenario line starts with.
+/// The fields every scenario line of swim starts with.
 pub fn header(scenario: &str, p: &Params, seed: u64, loss: f64) -> Map<String, Value> {
+    header_of::<Swim<SimRng>>(scenario, p, seed, loss)
+}
+
+/// The fields every scenario line of implementation `N` starts with.
+pub fn header_of<N: ScenarioNode>(scenario: &str, p: &Params, seed: u64, loss: f64) -> Map<String, Value> {
     let mut m = Map::new();
     m.insert("scenario".into(), json!(scenario));
-    m.insert("impl".into(), json!("swim"));
+    m.insert("impl".into(), json!(N::IMPL));
     m.insert("n".into(), json!(p.n));
     m.insert("seed".into(), json!(seed));
     m.insert("latency_ms".into(), json!(p.latency_ms));
     m.insert("loss".into(), json!(loss));
-    m.insert("config".into(), effective_config(&p.config, p.n));
+    m.insert("config".into(), N::describe(p));
     m
 }
 
@@ -166,7 +224,7 @@ pub fn summary(runs: &[Option<u64>]) -> Value {
 }
 
 /// Runs to `until`, keeping `views` up to date.
-pub fn observe(sim: &mut Sim, views: &mut Views, until: u64) {
+pub fn observe<N: Machine>(sim: &mut Sim<N>, views: &mut Views, until: u64) {
     sim.run_until(until, &mut |_, node, e: &Event| {
         views.apply(node, e);
         Flow::Continue
@@ -175,7 +233,7 @@ pub fn observe(sim: &mut Sim, views: &mut Views, until: u64) {
 
 /// Runs until every node sees every other alive, or until `cap`; returns
 /// whether it got there.
-pub fn converge(sim: &mut Sim, views: &mut Views, cap: u64) -> bool {
+pub fn converge<N: Machine>(sim: &mut Sim<N>, views: &mut Views, cap: u64) -> bool {
     let all = views.all_pairs();
     if views.alive_pairs() != all {
         sim.run_until(cap, &mut |_, node, e: &Event| {
@@ -190,7 +248,7 @@ pub fn converge(sim: &mut Sim, views: &mut Views, cap: u64) -> bool {
 /// uniform time in [0, 1000 ms); runs until every node sees all n alive
 /// (cap 600 s), then 30 s more. Returns the window start, or `None` when
 /// the cluster never converged.
-pub fn warm_up(sim: &mut Sim, views: &mut Views) -> Result<Option<u64>, SimError> {
+pub fn warm_up<N: Machine>(sim: &mut Sim<N>, views: &mut Views) -> Result<Option<u64>, SimError> {
     let n = sim.len();
     for i in 1..n {
         let t = Random::below(sim.rng(), 1000) as u64;
@@ -206,8 +264,13 @@ pub fn warm_up(sim: &mut Sim, views: &mut Views) -> Result<Option<u64>, SimError
 /// convergence curve: the fraction of ordered pairs that see each other
 /// alive, over time.
 pub fn s1(p: &Params) -> Result<Report, SimError> {
+    s1_of::<Swim<SimRng>>(p)
+}
+
+/// [`s1`] on implementation `N`.
+pub fn s1_of<N: ScenarioNode>(p: &Params) -> Result<Report, SimError> {
     let meter = Meter::start();
-    let mut sim = sim(p, p.seed, 0.0)?;
+    let mut sim = N::cluster(p, p.seed, 0.0)?;
     let mut views = Views::new(p.n);
     for i in 1..p.n {
         sim.schedule(0, Command::Join { node: i, seeds: vec![0] })?;
@@ -239,7 +302,7 @@ pub fn s1(p: &Params) -> Result<Report, SimError> {
         });
     }
     let st = sim.stats();
-    let mut m = header("S1", p, p.seed, 0.0);
+    let mut m = header_of::<N>("S1", p, p.seed, 0.0);
     m.insert("convergence_ms".into(), json!(reached[3]));
     m.insert("t50_pairs_ms".into(), json!(reached[0]));
     m.insert("t90_pairs_ms".into(), json!(reached[1]));
@@ -284,7 +347,12 @@ pub struct CrashRun {
 
 /// One S2 run with the given seed.
 pub fn s2_run(p: &Params, seed: u64) -> Result<CrashRun, SimError> {
-    let mut sim = sim(p, seed, 0.0)?;
+    s2_run_of::<Swim<SimRng>>(p, seed)
+}
+
+/// [`s2_run`] on implementation `N`.
+pub fn s2_run_of<N: ScenarioNode>(p: &Params, seed: u64) -> Result<CrashRun, SimError> {
+    let mut sim = N::cluster(p, seed, 0.0)?;
     let mut views = Views::new(p.n);
     let Some(window) = warm_up(&mut sim, &mut views)? else { return Ok(CrashRun::default()) };
     let x = Random::below(sim.rng(), p.n);
@@ -325,26 +393,33 @@ pub fn s2_run(p: &Params, seed: u64) -> Result<CrashRun, SimError> {
     Ok(run)
 }
 
-/// Last-chance checks made so far, summed over the nodes.
-fn last_chance_checks(sim: &Sim) -> u64 {
-    (0..sim.len()).filter_map(|i| sim.node(i).ok()).map(|s| s.stats().last_chance_checks).sum()
+/// Last-chance checks made so far, summed over the nodes (0 for an
+/// implementation that makes none).
+fn last_chance_checks<N: ScenarioNode>(sim: &Sim<N>) -> u64 {
+    (0..sim.len()).filter_map(|i| sim.node(i).ok()).filter_map(N::last_chance_checks).sum()
 }
 
 /// S2 crash detection over `runs` runs with seeds derived from the base.
 /// The chart is the detection-time CDF over the runs: first suspicion,
 /// and every live node having the crashed one failed.
 pub fn s2(p: &Params, runs: usize) -> Result<Report, SimError> {
+    s2_of::<Swim<SimRng>>(p, runs)
+}
+
+/// [`s2`] on implementation `N`.
+pub fn s2_of<N: ScenarioNode>(p: &Params, runs: usize) -> Result<Report, SimError> {
     let meter = Meter::start();
     let results: Vec<CrashRun> =
-        (0..runs).map(|r| s2_run(p, mix(p.seed, 1000 + r as u64))).collect::<Result<_, _>>()?;
+        (0..runs).map(|r| s2_run_of::<N>(p, mix(p.seed, 1000 + r as u64))).collect::<Result<_, _>>()?;
     let pick = |f: fn(&CrashRun) -> Option<u64>| summary(&results.iter().map(f).collect::<Vec<_>>());
-    let mut m = header("S2", p, p.seed, 0.0);
+    let mut m = header_of::<N>("S2", p, p.seed, 0.0);
     m.insert("runs".into(), json!(runs));
     m.insert("first_suspect_ms".into(), pick(|r| r.first_suspect_ms));
     m.insert("first_down_ms".into(), pick(|r| r.first_down_ms));
     m.insert("all_live_down_ms".into(), pick(|r| r.all_live_down_ms));
     m.insert("false_failures".into(), json!(results.iter().map(|r| r.false_failures).sum::<u64>()));
-    m.insert("last_chance_checks_per_crash".into(), pick(|r| Some(r.last_chance_checks)));
+    let checks = if N::REPORTS_SUSPICIONS { pick(|r| Some(r.last_chance_checks)) } else { Value::Null };
+    m.insert("last_chance_checks_per_crash".into(), checks);
     m.insert("msgs_per_crash".into(), pick(|r| Some(r.msgs)));
     m.insert("msgs_to_crashed_per_crash".into(), pick(|r| Some(r.msgs_to_crashed)));
     let ok = results.iter().all(|r| r.warmed_up && r.all_live_down_ms.is_some());
@@ -396,7 +471,12 @@ pub struct LossWindow {
 
 /// One S3 window at loss `loss`.
 pub fn s3_run(p: &Params, loss: f64, window_ms: u64) -> Result<LossWindow, SimError> {
-    let mut sim = sim(p, p.seed, 0.0)?;
+    s3_run_of::<Swim<SimRng>>(p, loss, window_ms)
+}
+
+/// [`s3_run`] on implementation `N`.
+pub fn s3_run_of<N: ScenarioNode>(p: &Params, loss: f64, window_ms: u64) -> Result<LossWindow, SimError> {
+    let mut sim = N::cluster(p, p.seed, 0.0)?;
     let mut views = Views::new(p.n);
     let Some(start) = warm_up(&mut sim, &mut views)? else { return Ok(LossWindow::default()) };
     sim.schedule(start, Command::SetLoss(loss))?;
@@ -423,7 +503,12 @@ pub fn s3_run(p: &Params, loss: f64, window_ms: u64) -> Result<LossWindow, SimEr
 /// go: items at a bin's end belong to it), handing every event to `obs`;
 /// returns per bin the suspicions raised by the nodes' own probes and the
 /// refutations made.
-pub fn run_in_bins(sim: &mut Sim, end: u64, bin_ms: u64, obs: &mut dyn FnMut(u64, usize, &Event)) -> Vec<(u64, u64)> {
+pub fn run_in_bins<N: ScenarioNode>(
+    sim: &mut Sim<N>,
+    end: u64,
+    bin_ms: u64,
+    obs: &mut dyn FnMut(u64, usize, &Event),
+) -> Vec<(u64, u64)> {
     let mut bins = Vec::new();
     let mut bin_start = sim.now();
     while bin_start < end {
@@ -443,24 +528,36 @@ pub fn run_in_bins(sim: &mut Sim, end: u64, bin_ms: u64, obs: &mut dyn FnMut(u64
     bins
 }
 
-/// Refutations so far, summed over the nodes.
-pub fn refutations(sim: &Sim) -> u64 {
-    (0..sim.len()).filter_map(|i| sim.node(i).ok()).map(|s| s.stats().refutations).sum()
+/// Refutations so far, summed over the nodes (0 for an implementation
+/// that does not count them).
+pub fn refutations<N: ScenarioNode>(sim: &Sim<N>) -> u64 {
+    (0..sim.len()).filter_map(|i| sim.node(i).ok()).filter_map(N::refutations).sum()
 }
 
 /// S3 false positives at one loss rate. The chart has the suspicions
 /// raised and the refutations made per 10 s of the window.
 pub fn s3(p: &Params, loss: f64) -> Result<Report, SimError> {
+    s3_of::<Swim<SimRng>>(p, loss)
+}
+
+/// [`s3`] on implementation `N`.
+pub fn s3_of<N: ScenarioNode>(p: &Params, loss: f64) -> Result<Report, SimError> {
     let meter = Meter::start();
-    let w = s3_run(p, loss, S3_WINDOW_MS)?;
+    let w = s3_run_of::<N>(p, loss, S3_WINDOW_MS)?;
     let per_node_min = |x: u64| round3(x as f64 / p.n as f64 / (S3_WINDOW_MS as f64 / 60_000.0));
-    let mut m = header("S3", p, p.seed, loss);
+    // Only an implementation that reports suspicions tells its own
+    // declarations from relayed ones.
+    let reported = |v: Value| if N::REPORTS_SUSPICIONS { v } else { Value::Null };
+    let mut m = header_of::<N>("S3", p, p.seed, loss);
     m.insert("window_ms".into(), json!(S3_WINDOW_MS));
-    m.insert("false_positive_declarations".into(), json!(w.false_positive_declarations));
+    m.insert("false_positive_declarations".into(), reported(json!(w.false_positive_declarations)));
     m.insert("false_down_observations".into(), json!(w.false_down_observations));
-    m.insert("false_positive_declarations_per_node_per_min".into(), json!(per_node_min(w.false_positive_declarations)));
+    m.insert(
+        "false_positive_declarations_per_node_per_min".into(),
+        reported(json!(per_node_min(w.false_positive_declarations))),
+    );
     m.insert("false_down_observations_per_node_per_min".into(), json!(per_node_min(w.false_down_observations)));
-    m.insert("suspicions_raised".into(), json!(w.suspicions_raised));
+    m.insert("suspicions_raised".into(), reported(json!(w.suspicions_raised)));
     m.insert("whole_at_end".into(), json!(w.whole_at_end));
     m.insert("suspect_pairs_at_end".into(), json!(w.suspect_pairs_at_end));
     m.insert("digest".into(), json!(w.digest));
@@ -480,10 +577,15 @@ pub fn s3(p: &Params, loss: f64) -> Result<Report, SimError> {
 
 /// S4 steady-state load: the S3 window at p = 0.
 pub fn s4(p: &Params) -> Result<Value, SimError> {
+    s4_of::<Swim<SimRng>>(p)
+}
+
+/// [`s4`] on implementation `N`.
+pub fn s4_of<N: ScenarioNode>(p: &Params) -> Result<Value, SimError> {
     let meter = Meter::start();
-    let w = s3_run(p, 0.0, S3_WINDOW_MS)?;
+    let w = s3_run_of::<N>(p, 0.0, S3_WINDOW_MS)?;
     let secs = S3_WINDOW_MS as f64 / 1000.0;
-    let mut m = header("S4", p, p.seed, 0.0);
+    let mut m = header_of::<N>("S4", p, p.seed, 0.0);
     m.insert("window_ms".into(), json!(S3_WINDOW_MS));
     m.insert("msgs_per_node_per_s".into(), json!(round3(w.msgs as f64 / p.n as f64 / secs)));
     m.insert("bytes_per_node_per_s".into(), json!(round3(w.bytes as f64 / p.n as f64 / secs)));
