@@ -60,7 +60,13 @@ pub struct SimArgs {
 #[derive(Subcommand, Debug, Clone)]
 pub enum Scenario {
     /// S1 bootstrap: every node joins node 0 at t = 0; time to convergence.
-    S1,
+    S1 {
+        /// Also report the heap the member entries took, at convergence
+        /// and 30 s later (needs the counting allocator of `swim` or
+        /// `swim-sim`).
+        #[arg(long)]
+        heap: bool,
+    },
     /// S2 crash detection: warm up, crash one node, time to detection.
     S2 {
         /// Independent runs (seeds derived from the base seed).
@@ -187,14 +193,16 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         crate::net::recording::record_to(Some(dir));
     }
-    let charted =
-        matches!(args.scenario, Scenario::S1 | Scenario::S2 { .. } | Scenario::S3 { .. } | Scenario::Gray { .. });
+    let charted = matches!(
+        args.scenario,
+        Scenario::S1 { .. } | Scenario::S2 { .. } | Scenario::S3 { .. } | Scenario::Gray { .. }
+    );
     if args.plot.is_some() && !charted {
         return Err("--plot draws s1, s2, s3 and gray only".into());
     }
     let plain = |v: Result<serde_json::Value, crate::net::SimError>| v.map(|line| Report { line, chart: None });
     let reports: Vec<Result<Report, crate::net::SimError>> = match args.scenario {
-        Scenario::S1 => vec![scenario::s1(&p)],
+        Scenario::S1 { heap } => vec![scenario::s1_of::<swim_core::Swim<crate::net::SimRng>>(&p, heap)],
         Scenario::S2 { runs } => vec![scenario::s2(&p, runs.max(1))],
         Scenario::S3 { loss } => match loss {
             Some(l) if (0.0..=1.0).contains(&l) => vec![scenario::s3(&p, l)],
@@ -267,7 +275,7 @@ fn foca(args: &SimArgs, p: &Params) -> Result<Vec<Report>, String> {
     }
     let plain = |v: Result<serde_json::Value, crate::net::SimError>| v.map(|line| Report { line, chart: None });
     let reports: Vec<Result<Report, crate::net::SimError>> = match args.scenario {
-        Scenario::S1 => vec![scenario::s1_of::<FocaNode>(p)],
+        Scenario::S1 { heap } => vec![scenario::s1_of::<FocaNode>(p, heap)],
         Scenario::S2 { runs } => vec![scenario::s2_of::<FocaNode>(p, runs.max(1))],
         Scenario::S3 { loss } => match loss {
             Some(l) if (0.0..=1.0).contains(&l) => vec![scenario::s3_of::<FocaNode>(p, l)],

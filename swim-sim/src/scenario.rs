@@ -264,13 +264,16 @@ pub fn warm_up<N: Machine>(sim: &mut Sim<N>, views: &mut Views) -> Result<Option
 /// convergence curve: the fraction of ordered pairs that see each other
 /// alive, over time.
 pub fn s1(p: &Params) -> Result<Report, SimError> {
-    s1_of::<Swim<SimRng>>(p)
+    s1_of::<Swim<SimRng>>(p, false)
 }
 
-/// [`s1`] on implementation `N`.
-pub fn s1_of<N: ScenarioNode>(p: &Params) -> Result<Report, SimError> {
+/// [`s1`] on implementation `N`; with `heap` (and a heap meter, see
+/// [`crate::heap`]) also the heap bytes per member entry at convergence
+/// and [`SETTLE_MS`] later, once the news has spread.
+pub fn s1_of<N: ScenarioNode>(p: &Params, heap: bool) -> Result<Report, SimError> {
     let meter = Meter::start();
     let mut sim = N::cluster(p, p.seed, 0.0)?;
+    let heap0 = crate::heap::held().filter(|_| heap);
     let mut views = Views::new(p.n);
     for i in 1..p.n {
         sim.schedule(0, Command::Join { node: i, seeds: vec![0] })?;
@@ -312,6 +315,17 @@ pub fn s1_of<N: ScenarioNode>(p: &Params) -> Result<Report, SimError> {
     m.insert("msgs_per_node".into(), json!(round3(st.msgs_sent as f64 / p.n as f64)));
     m.insert("bytes_per_node".into(), json!(round3(st.bytes_sent as f64 / p.n as f64)));
     m.insert("digest".into(), json!(sim.digest().to_string()));
+    if let (Some(before), Some(t)) = (heap0, reached[3]) {
+        // The heap that n(n-1) member entries took, with everything else
+        // the nodes and the network hold for them (queues, datagrams in
+        // flight): an upper bound per entry, measured as for memberlist
+        // in compare/memberlist.
+        let entries = (p.n * p.n.saturating_sub(1)).max(1) as f64;
+        let per_entry = || crate::heap::held().map(|h| round3(h.saturating_sub(before) as f64 / entries));
+        m.insert("heap_bytes_per_member_entry".into(), json!(per_entry()));
+        sim.run_until(t + SETTLE_MS, &mut |_, _, _: &Event| Flow::Continue);
+        m.insert("settled_heap_bytes_per_member_entry".into(), json!(per_entry()));
+    }
     let chart = Chart::new(format!("S1 bootstrap, n = {}", p.n), "virtual seconds", "fraction of pairs alive")
         .line("pairs that see each other alive", curve);
     Ok(Report {

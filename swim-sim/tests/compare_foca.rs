@@ -6,7 +6,15 @@
 use clap::Parser;
 use swim_sim::runner::{SimArgs, run};
 
+#[global_allocator]
+static HEAP: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
+/// The heap is the process's: one run at a time, so that another test's
+/// allocations do not count in a heap figure.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn lines(args: &[&str]) -> Result<Vec<serde_json::Value>, String> {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     #[derive(Parser)]
     struct Cli {
         #[command(flatten)]
@@ -54,5 +62,20 @@ fn swim_only_options_and_scenarios_are_refused_for_foca() {
         &["memory", "--impl", "foca"],
     ] {
         assert!(lines(args).is_err(), "{args:?} was accepted");
+    }
+}
+
+#[test]
+fn s1_reports_the_heap_per_member_entry_of_either_implementation_when_asked() {
+    swim_sim::heap::set_meter(|| swim_sim::heap::held_by(HEAP.stats()));
+    for imp in ["swim", "foca"] {
+        let plain = &lines(&["s1", "--nodes", "20", "--impl", imp]).unwrap()[0];
+        assert!(plain.get("heap_bytes_per_member_entry").is_none(), "only when asked: {plain}");
+        let v = &lines(&["s1", "--nodes", "20", "--impl", imp, "--heap"]).unwrap()[0];
+        assert_eq!(v["digest"], plain["digest"], "{imp}: measuring changes nothing of the run it reports");
+        for field in ["heap_bytes_per_member_entry", "settled_heap_bytes_per_member_entry"] {
+            let b = v[field].as_f64().unwrap_or(0.0);
+            assert!(b > 8.0 && b < 100_000.0, "{imp}: {field} = {b}");
+        }
     }
 }
