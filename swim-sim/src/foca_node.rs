@@ -9,17 +9,24 @@
 //! member was declared here or heard of, so the scenario fields that need
 //! them are `null` for foca.
 //!
+//! foca has no member metadata; a metadata change ([`Input::SetMeta`], as
+//! the `spread` scenario makes) becomes one of foca's custom broadcasts,
+//! versioned per member, which foca disseminates like its own updates and
+//! which every member that receives it new reports as [`Event::Updated`].
+//!
 //! foca runs on datagrams alone: a stream accepted from a peer is closed
-//! at once. The application inputs (metadata, application state,
-//! broadcasts, messages, keyrings), for which foca has interfaces of its
-//! own, are not translated: the compared scenarios never send them.
+//! at once. The other application inputs (application state, broadcasts,
+//! messages, keyrings), for which foca has interfaces of its own, are not
+//! translated: the compared scenarios never send them.
 
+use core::cell::RefCell;
 use core::cmp::Reverse;
 use core::net::SocketAddr;
 use core::num::NonZeroU32;
-use std::collections::BinaryHeap;
+use std::collections::{BTreeMap, BinaryHeap};
+use std::rc::Rc;
 
-use foca::{AccumulatingRuntime, Foca, NoCustomBroadcast, OwnedNotification, PostcardCodec, Timer};
+use foca::{AccumulatingRuntime, BroadcastHandler, Foca, Invalidates, OwnedNotification, PostcardCodec, Timer};
 use serde_json::{Value, json};
 use swim_core::wire::Datagram;
 use swim_core::{Action, Error, Event, Input, Instant, Machine, MemberName};
@@ -82,6 +89,74 @@ pub fn describe(c: &foca::Config) -> Value {
     })
 }
 
+/// A member's metadata change as a custom broadcast: the member's address
+/// and its change count, then the metadata.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct MetaKey {
+    /// Whose metadata.
+    pub addr: SocketAddr,
+    /// Its change count: a later change replaces an earlier one.
+    pub version: u64,
+}
+
+impl Invalidates for MetaKey {
+    fn invalidates(&self, other: &Self) -> bool {
+        self.addr == other.addr && self.version >= other.version
+    }
+}
+
+impl MetaKey {
+    /// The broadcast: the key, then `meta`.
+    fn encode(&self, meta: &[u8]) -> Vec<u8> {
+        let mut b = postcard::to_allocvec(&(self.addr, self.version)).unwrap_or_default();
+        b.extend_from_slice(meta);
+        b
+    }
+
+    fn decode(data: &[u8]) -> Option<Self> {
+        let ((addr, version), _meta) = postcard::take_from_bytes::<(SocketAddr, u64)>(data).ok()?;
+        Some(MetaKey { addr, version })
+    }
+}
+
+/// A broadcast that is not a metadata change.
+#[derive(Debug)]
+pub struct NotAMetaChange;
+
+impl core::fmt::Display for NotAMetaChange {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str("not a metadata change")
+    }
+}
+
+impl core::error::Error for NotAMetaChange {}
+
+/// Keeps the newest metadata change seen of each member, and notes the
+/// members whose change arrived new (for the adapter to report).
+#[derive(Default)]
+pub struct MetaChanges {
+    newest: BTreeMap<SocketAddr, u64>,
+    arrived: Rc<RefCell<Vec<SocketAddr>>>,
+}
+
+impl BroadcastHandler<FocaId> for MetaChanges {
+    type Key = MetaKey;
+    type Error = NotAMetaChange;
+
+    fn receive_item(&mut self, data: &[u8], sender: Option<&FocaId>) -> Result<Option<MetaKey>, NotAMetaChange> {
+        let key = MetaKey::decode(data).ok_or(NotAMetaChange)?;
+        if self.newest.get(&key.addr).is_some_and(|&v| v >= key.version) {
+            return Ok(None);
+        }
+        self.newest.insert(key.addr, key.version);
+        // Our own change (added here, no sender) is not news to us.
+        if sender.is_some() {
+            self.arrived.borrow_mut().push(key.addr);
+        }
+        Ok(Some(key))
+    }
+}
+
 /// A timer foca asked for, due at `at`; `seq` keeps same-instant timers in
 /// the order foca submitted them.
 struct Due {
@@ -109,17 +184,32 @@ impl Ord for Due {
 
 /// One foca instance driven like a [`Machine`].
 pub struct FocaNode {
-    foca: Foca<FocaId, PostcardCodec, SimRng, NoCustomBroadcast>,
+    foca: Foca<FocaId, PostcardCodec, SimRng, MetaChanges>,
     runtime: AccumulatingRuntime<FocaId>,
     timers: BinaryHeap<Reverse<Due>>,
     submitted: u64,
+    addr: SocketAddr,
+    /// Our metadata changes so far.
+    version: u64,
+    /// Members whose metadata change arrived new, from the handler.
+    arrived: Rc<RefCell<Vec<SocketAddr>>>,
 }
 
 impl FocaNode {
     /// A node at `spec`'s address with `config`, alone until it joins.
     pub fn new(spec: NodeSpec, config: foca::Config) -> Self {
-        let foca = Foca::new(FocaId::new(spec.addr), config, spec.rng, PostcardCodec);
-        FocaNode { foca, runtime: AccumulatingRuntime::new(), timers: BinaryHeap::new(), submitted: 0 }
+        let handler = MetaChanges::default();
+        let arrived = handler.arrived.clone();
+        let foca = Foca::with_custom_broadcast(FocaId::new(spec.addr), config, spec.rng, PostcardCodec, handler);
+        FocaNode {
+            foca,
+            runtime: AccumulatingRuntime::new(),
+            timers: BinaryHeap::new(),
+            submitted: 0,
+            addr: spec.addr,
+            version: 0,
+            arrived,
+        }
     }
 
     /// Members foca holds active, itself excluded.
@@ -143,6 +233,11 @@ impl FocaNode {
         while let Some(n) = self.runtime.to_notify() {
             if let Some(e) = event(n) {
                 out.push(Action::Event(e));
+            }
+        }
+        for addr in self.arrived.borrow_mut().drain(..) {
+            if let Some(name) = node_index(addr).and_then(|i| MemberName::new(&node_name(i)).ok()) {
+                out.push(Action::Event(Event::Updated { name, addr }));
             }
         }
         if let Some(Reverse(next)) = self.timers.peek() {
@@ -186,6 +281,17 @@ impl Machine for FocaNode {
                 let _ = self.foca.leave_cluster(&mut self.runtime);
             }
             Input::StreamAccepted { id, .. } => out.push(Action::CloseStream { id }),
+            Input::SetMeta { meta } => {
+                self.version += 1;
+                let change = MetaKey { addr: self.addr, version: self.version }.encode(meta);
+                // foca sends broadcasts with its next message or gossip.
+                if self.foca.add_broadcast(&change).is_err() {
+                    // Too large for foca's datagrams: refused, as swim
+                    // refuses metadata over its limit.
+                    self.version -= 1;
+                    return Err(Error::MetaTooLong);
+                }
+            }
             _ => {}
         }
         self.drain(now, out);
@@ -230,6 +336,21 @@ mod tests {
             Flow::Continue
         });
         assert_eq!(down.len(), p.n - 1, "every live node has the crashed one down");
+    }
+
+    #[test]
+    fn a_metadata_change_is_news_once_and_an_older_one_never() {
+        let mut h = MetaChanges::default();
+        let a = crate::net::node_addr(1);
+        let from = FocaId::new(crate::net::node_addr(2));
+        let change = |version| MetaKey { addr: a, version }.encode(b"meta");
+        assert_eq!(h.receive_item(&change(2), Some(&from)).unwrap(), Some(MetaKey { addr: a, version: 2 }));
+        assert_eq!(h.receive_item(&change(2), Some(&from)).unwrap(), None, "heard already");
+        assert_eq!(h.receive_item(&change(1), Some(&from)).unwrap(), None, "older");
+        assert_eq!(*h.arrived.borrow(), [a], "reported once");
+        assert!(h.receive_item(&[0xff], Some(&from)).is_err(), "not a change");
+        assert!(MetaKey { addr: a, version: 3 }.invalidates(&MetaKey { addr: a, version: 2 }));
+        assert!(!MetaKey { addr: a, version: 3 }.invalidates(&MetaKey { addr: from.addr, version: 2 }));
     }
 
     #[test]

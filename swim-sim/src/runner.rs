@@ -51,7 +51,7 @@ pub struct SimArgs {
     #[arg(long, global = true, value_name = "FILE")]
     pub plot: Option<std::path::PathBuf>,
     /// The implementation to run: swim, or foca (with foca's LAN
-    /// configuration; s1, s2, s3 and s4) for the comparison.
+    /// configuration; s1, s2, s3, s4 and spread) for the comparison.
     #[arg(long = "impl", global = true, default_value = "swim", value_parser = ["swim", "foca"])]
     pub implementation: String,
 }
@@ -283,7 +283,8 @@ fn foca(args: &SimArgs, p: &Params) -> Result<Vec<Report>, String> {
             None => [0.0, 0.05, 0.10, 0.20].iter().map(|&l| scenario::s3_of::<FocaNode>(p, l)).collect(),
         },
         Scenario::S4 => vec![plain(scenario::s4_of::<FocaNode>(p))],
-        _ => return Err("--impl foca runs s1, s2, s3 and s4".into()),
+        Scenario::Spread { runs } => vec![plain(crate::spread::spread_of::<FocaNode>(p, runs.max(1)))],
+        _ => return Err("--impl foca runs s1, s2, s3, s4 and spread".into()),
     };
     reports.into_iter().collect::<Result<_, _>>().map_err(|e| e.to_string())
 }

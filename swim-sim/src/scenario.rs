@@ -91,6 +91,8 @@ pub trait ScenarioNode: Machine + Sized {
     fn refutations(&self) -> Option<u64>;
     /// Last-chance checks of its suspicions so far, if it makes them.
     fn last_chance_checks(&self) -> Option<u64>;
+    /// The interval of its periodic gossip, ms: a gossip round.
+    fn gossip_interval_ms(p: &Params) -> u64;
 }
 
 impl ScenarioNode for Swim<SimRng> {
@@ -108,6 +110,9 @@ impl ScenarioNode for Swim<SimRng> {
     fn last_chance_checks(&self) -> Option<u64> {
         Some(self.stats().last_chance_checks)
     }
+    fn gossip_interval_ms(p: &Params) -> u64 {
+        p.config.gossip_interval.as_millis()
+    }
 }
 
 impl ScenarioNode for crate::foca_node::FocaNode {
@@ -124,6 +129,10 @@ impl ScenarioNode for crate::foca_node::FocaNode {
     }
     fn last_chance_checks(&self) -> Option<u64> {
         None
+    }
+    fn gossip_interval_ms(p: &Params) -> u64 {
+        let c = crate::foca_node::lan_config(p.n);
+        c.periodic_gossip.map_or(c.probe_period, |g| g.frequency).as_millis() as u64
     }
 }
 

@@ -2,11 +2,11 @@
 //! cluster, in gossip rounds and in ms.
 
 use serde_json::{Value, json};
-use swim_core::{Event, OwnedInput, Random};
+use swim_core::{Event, OwnedInput, Random, Swim};
 
-use crate::net::{Command, Flow, NetConfig, Sim, SimError, name_index};
+use crate::net::{Command, Flow, SimError, SimRng, name_index};
 use crate::procstat::Meter;
-use crate::scenario::{Params, finish, header, summary, warm_up};
+use crate::scenario::{Params, ScenarioNode, finish, header_of, summary, warm_up};
 use crate::views::Views;
 
 /// Time between two injected updates, ms.
@@ -42,14 +42,18 @@ impl Update {
 /// its metadata — one alive update at a new incarnation — and every other
 /// node reports it (`Event::Updated`). Reports, over the runs, when 50 %,
 /// 99 %, 99.99 % and 100 % of the nodes (the originator included) had it,
-/// in ms and in gossip rounds (ms / `gossip_interval`, rounded up).
+/// in ms and in gossip rounds (ms / the gossip interval, rounded up).
 pub fn spread(p: &Params, runs: usize) -> Result<Value, SimError> {
+    spread_of::<Swim<SimRng>>(p, runs)
+}
+
+/// [`spread`] on implementation `N`.
+pub fn spread_of<N: ScenarioNode>(p: &Params, runs: usize) -> Result<Value, SimError> {
     let meter = Meter::start();
-    let net = NetConfig { seed: p.seed, latency_ms: p.latency_ms, jitter_ms: p.jitter_ms, ..NetConfig::default() };
-    let mut sim = Sim::new(p.n, p.config.clone(), net)?;
+    let mut sim = N::cluster(&Params { regions: None, ..p.clone() }, p.seed, 0.0)?;
     let mut views = Views::new(p.n);
     let Some(start) = warm_up(&mut sim, &mut views)? else {
-        return Ok(finish(header("spread", p, p.seed, 0.0), "timeout", &meter));
+        return Ok(finish(header_of::<N>("spread", p, p.seed, 0.0), "timeout", &meter));
     };
     let mut updates: Vec<Update> = Vec::with_capacity(runs);
     for k in 0..runs {
@@ -85,8 +89,8 @@ pub fn spread(p: &Params, runs: usize) -> Result<Value, SimError> {
     for u in &mut updates {
         u.mark(&needed, 0);
     }
-    let round = p.config.gossip_interval.as_millis().max(1);
-    let mut m = header("spread", p, p.seed, 0.0);
+    let round = N::gossip_interval_ms(p).max(1);
+    let mut m = header_of::<N>("spread", p, p.seed, 0.0);
     m.insert("runs".into(), json!(runs));
     m.insert("gossip_interval_ms".into(), json!(round));
     for (k, (label, _)) in MARKS.iter().enumerate() {

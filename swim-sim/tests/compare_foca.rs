@@ -58,7 +58,6 @@ fn swim_only_options_and_scenarios_are_refused_for_foca() {
         &["s1", "--impl", "foca", "--preset", "fast"][..],
         &["s2", "--impl", "foca", "--suspicion-mult", "3"],
         &["s1", "--impl", "foca", "--plot", "x.svg"],
-        &["spread", "--impl", "foca"],
         &["memory", "--impl", "foca"],
     ] {
         assert!(lines(args).is_err(), "{args:?} was accepted");
@@ -78,4 +77,14 @@ fn s1_reports_the_heap_per_member_entry_of_either_implementation_when_asked() {
             assert!(b > 8.0 && b < 100_000.0, "{imp}: {field} = {b}");
         }
     }
+}
+
+#[test]
+fn a_metadata_change_spreads_through_foca_as_a_custom_broadcast() {
+    let v = &lines(&["spread", "--nodes", "30", "--runs", "3", "--impl", "foca"]).unwrap()[0];
+    assert_eq!(v["impl"], "foca");
+    assert_eq!(v["gossip_interval_ms"], 200, "foca's periodic gossip: {v}");
+    // Every run reaches most of the cluster within a few gossip rounds.
+    assert!(v["rounds_50"]["max"].as_u64().is_some_and(|r| (1..=10).contains(&r)), "{v}");
+    assert!(v["rounds_99"]["median"].as_f64().is_some_and(|r| r <= 10.0), "{v}");
 }
