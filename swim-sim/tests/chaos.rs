@@ -285,14 +285,24 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
 }
 
 /// Seeds that once found a fault, each run on every test run.
-const FOUND: &[(u64, &str)] = &[(
-    146_626_844_995_131_603,
-    "a member deaf to datagrams through most of a partition took a peer's \
+const FOUND: &[(u64, &str)] = &[
+    (
+        146_626_844_995_131_603,
+        "a member deaf to datagrams through most of a partition took a peer's \
      table listing a cut-off member dead as a suspicion, then waited past \
      its deadline for a verdict that had already been given (and whose \
      Dead was long gone from gossip): it failed the member only after the \
      partition healed",
-)];
+    ),
+    (
+        515_126_006_874_632_281,
+        "a member deaf to datagrams while the others declared a cut-off member \
+     (and then reaped it) raised its own suspicion of it late; a peer's \
+     table listing it dead at that incarnation did not count as a \
+     confirmation, so the lone suspicion ran its full timeout past the \
+     partition's end",
+    ),
+];
 
 #[test]
 fn seeds_that_found_faults_stay_fixed() {

@@ -24,8 +24,9 @@ pub(crate) enum Source {
     /// Gossip: a suspicion repeated here is an independent confirmation
     /// by the accuser it names.
     Gossip,
-    /// A table sync: it repairs state, but it is relayed evidence and
-    /// never confirms a suspicion. `asked` when we opened the sync.
+    /// A table sync: it repairs state, but a suspicion in it is relayed
+    /// evidence and never confirms one (a death does: its declarer's own
+    /// conclusion). `asked` when we opened the sync.
     Record {
         /// We opened the sync: its new names are not rate-limited.
         asked: bool,
@@ -143,7 +144,11 @@ impl Membership {
             }
         } else if !precedes(u.claim, m.claim()) {
             let same = u.claim == m.claim() && m.state == MemberState::Suspect;
-            let confirms = source == Source::Gossip && same;
+            // A suspicion repeated by gossip is its accuser's own evidence;
+            // a table's suspicion is only relayed, but a table's death is
+            // its declarer's conclusion at this very incarnation: both
+            // count as an independent confirmation.
+            let confirms = same && (source == Source::Gossip || u.declared);
             let newer_data = u.alive.filter(|_| newer(u.claim.incarnation, m.data_incarnation));
             if confirms {
                 self.confirm(now, id, u.claim.incarnation, u.from, dissem);

@@ -927,8 +927,11 @@ fn a_death_in_a_table_is_a_suspicion_whose_verdict_is_already_in() {
     // there is no verdict to wait for, and d's own Dead may be long gone
     // from gossip (and c from d's table) by then.
     assert_eq!(failed_after_a_table_lists(dead.clone(), false), Some(20 + 24_000 + 1));
-    // A suspicion already heard of by gossip learns the same.
-    assert_eq!(failed_after_a_table_lists(dead, true), Some(24_010 + 1));
+    // A suspicion already heard of by gossip (b accuses) learns the same,
+    // and d's declaration counts as a second, independent accuser: the
+    // timeout shrinks to its one-confirmation length, 11 381 ms from the
+    // start (the Lifeguard formula at n = 6, k = 2), and a declares then.
+    assert_eq!(failed_after_a_table_lists(dead, true), Some(10 + 11_381 + 1));
 }
 
 #[test]
