@@ -56,7 +56,8 @@ struct Update<'a> {
 }
 
 impl<'a> Update<'a> {
-    fn of(msg: &Message<'a>) -> Option<Self> {
+    /// The update `msg` claims, as heard from `source`.
+    fn of(msg: &Message<'a>, source: Source) -> Option<Self> {
         Some(match *msg {
             Message::Alive { incarnation, name, addr, meta } => Update {
                 name,
@@ -73,9 +74,17 @@ impl<'a> Update<'a> {
                 declared: false,
             },
             Message::Dead { incarnation, name, from } => {
+                // A death in a peer's table is taken as a suspicion: the
+                // member gets its chance to refute here, rather than a
+                // whole healed partition being declared dead at once.
+                let declared = from != name && matches!(source, Source::Record { .. });
                 // A member declaring itself dead is leaving.
-                let state = if from == name { MemberState::Left } else { MemberState::Dead };
-                Update { name, claim: Claim::new(state, incarnation), alive: None, from, declared: false }
+                let state = match (from == name, declared) {
+                    (true, _) => MemberState::Left,
+                    (false, true) => MemberState::Suspect,
+                    (false, false) => MemberState::Dead,
+                };
+                Update { name, claim: Claim::new(state, incarnation), alive: None, from, declared }
             }
             _ => return None,
         })
@@ -103,14 +112,7 @@ impl Membership {
         outbox: &mut Outbox,
         rng: &mut dyn Random,
     ) -> Merged {
-        let Some(mut u) = Update::of(msg) else { return Merged::Done };
-        if matches!(source, Source::Record { .. }) && u.claim.state == MemberState::Dead {
-            // A death in a peer's table is taken as a suspicion: the
-            // member gets its chance to refute here, rather than a whole
-            // healed partition being declared dead at once.
-            u.claim = Claim::new(MemberState::Suspect, u.claim.incarnation);
-            u.declared = true;
-        }
+        let Some(u) = Update::of(msg, source) else { return Merged::Done };
         if u.name == self.local.name.as_str() {
             return self.rumour_about_us(&u, dissem);
         }
