@@ -20,10 +20,9 @@
 //! translated: the compared scenarios never send them.
 
 use core::cell::RefCell;
-use core::cmp::Reverse;
 use core::net::SocketAddr;
 use core::num::NonZeroU32;
-use std::collections::{BTreeMap, BinaryHeap};
+use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use foca::{AccumulatingRuntime, BroadcastHandler, Foca, Invalidates, OwnedNotification, PostcardCodec, Timer};
@@ -157,36 +156,13 @@ impl BroadcastHandler<FocaId> for MetaChanges {
     }
 }
 
-/// A timer foca asked for, due at `at`; `seq` keeps same-instant timers in
-/// the order foca submitted them.
-struct Due {
-    at: Instant,
-    seq: u64,
-    timer: Timer<FocaId>,
-}
-
-impl PartialEq for Due {
-    fn eq(&self, other: &Self) -> bool {
-        (self.at, self.seq) == (other.at, other.seq)
-    }
-}
-impl Eq for Due {}
-impl PartialOrd for Due {
-    fn partial_cmp(&self, other: &Self) -> Option<core::cmp::Ordering> {
-        Some(self.cmp(other))
-    }
-}
-impl Ord for Due {
-    fn cmp(&self, other: &Self) -> core::cmp::Ordering {
-        (self.at, self.seq).cmp(&(other.at, other.seq))
-    }
-}
-
 /// One foca instance driven like a [`Machine`].
 pub struct FocaNode {
     foca: Foca<FocaId, PostcardCodec, SimRng, MetaChanges>,
     runtime: AccumulatingRuntime<FocaId>,
-    timers: BinaryHeap<Reverse<Due>>,
+    /// The timers foca asked for, by due time, then submission (so
+    /// same-instant timers fire in the order foca submitted them).
+    timers: BTreeMap<(Instant, u64), Timer<FocaId>>,
     submitted: u64,
     addr: SocketAddr,
     /// Our metadata changes so far.
@@ -204,7 +180,7 @@ impl FocaNode {
         FocaNode {
             foca,
             runtime: AccumulatingRuntime::new(),
-            timers: BinaryHeap::new(),
+            timers: BTreeMap::new(),
             submitted: 0,
             addr: spec.addr,
             version: 0,
@@ -223,12 +199,7 @@ impl FocaNode {
             out.push(Action::Send { to: to.addr, packet: Datagram::from(data.to_vec()) });
         }
         while let Some((after, timer)) = self.runtime.to_schedule() {
-            // The simulator counts whole milliseconds: round up, so a
-            // timer never fires before foca asked.
-            let ms = after.as_millis() + u128::from(after.subsec_nanos() % 1_000_000 != 0);
-            let at = now + swim_core::Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX));
-            self.submitted += 1;
-            self.timers.push(Reverse(Due { at, seq: self.submitted, timer }));
+            self.schedule(now, after, timer);
         }
         while let Some(n) = self.runtime.to_notify() {
             if let Some(e) = event(n) {
@@ -236,22 +207,38 @@ impl FocaNode {
             }
         }
         for addr in self.arrived.borrow_mut().drain(..) {
-            if let Some(name) = node_index(addr).and_then(|i| MemberName::new(&node_name(i)).ok()) {
+            if let Some(name) = name_at(addr) {
                 out.push(Action::Event(Event::Updated { name, addr }));
             }
         }
-        if let Some(Reverse(next)) = self.timers.peek() {
-            out.push(Action::SetTimer(next.at));
+        if let Some((&(at, _), _)) = self.timers.first_key_value() {
+            out.push(Action::SetTimer(at));
         }
     }
+
+    /// Keeps `timer`, due `after` from `now`.
+    fn schedule(&mut self, now: Instant, after: core::time::Duration, timer: Timer<FocaId>) {
+        // The simulator counts whole milliseconds: round up, so a timer
+        // never fires before foca asked.
+        let ms = after.as_millis() + u128::from(!after.subsec_nanos().is_multiple_of(1_000_000));
+        let at = now + swim_core::Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX));
+        self.submitted += 1;
+        self.timers.insert((at, self.submitted), timer);
+    }
+}
+
+/// The simulator's name for the member at `addr`.
+fn name_at(addr: SocketAddr) -> Option<MemberName> {
+    node_index(addr).and_then(|i| MemberName::new(&node_name(i)).ok())
 }
 
 /// The scenario event for a foca notification, if it has one.
 fn event(n: OwnedNotification<FocaId>) -> Option<Event> {
-    let name = |id: &FocaId| node_index(id.addr).and_then(|i| MemberName::new(&node_name(i)).ok());
     match n {
-        OwnedNotification::MemberUp(id) => Some(Event::Joined { name: name(&id)?, addr: id.addr }),
-        OwnedNotification::MemberDown(id) => Some(Event::Failed { name: name(&id)?, incarnation: 0, local: false }),
+        OwnedNotification::MemberUp(id) => Some(Event::Joined { name: name_at(id.addr)?, addr: id.addr }),
+        OwnedNotification::MemberDown(id) => {
+            Some(Event::Failed { name: name_at(id.addr)?, incarnation: 0, local: false })
+        }
         _ => None,
     }
 }
@@ -266,10 +253,8 @@ impl Machine for FocaNode {
                 let _ = self.foca.handle_data(bytes, &mut self.runtime);
             }
             Input::Timeout => {
-                while self.timers.peek().is_some_and(|Reverse(d)| d.at <= now) {
-                    if let Some(Reverse(due)) = self.timers.pop() {
-                        let _ = self.foca.handle_timer(due.timer, &mut self.runtime);
-                    }
+                while let Some(entry) = self.timers.first_entry().filter(|e| e.key().0 <= now) {
+                    let _ = self.foca.handle_timer(entry.remove(), &mut self.runtime);
                 }
             }
             Input::Join { seeds } => {
@@ -355,10 +340,23 @@ mod tests {
 
     #[test]
     fn timers_fire_in_due_order() {
-        let t = |at: u64, seq: u64| Reverse(Due { at: Instant::from_millis(at), seq, timer: Timer::PeriodicGossip(0) });
-        let mut h = BinaryHeap::from([t(5, 2), t(3, 3), t(5, 1)]);
+        let spec = crate::net::NodeSpec {
+            index: 0,
+            name: MemberName::new("n0").unwrap(),
+            addr: crate::net::node_addr(0),
+            rng: rand_core::SeedableRng::seed_from_u64(1),
+            restarts: 0,
+            seed: 1,
+        };
+        let mut node = FocaNode::new(spec, lan_config(2));
+        let ms = core::time::Duration::from_millis;
+        for after in [ms(5), ms(5), ms(3)] {
+            node.schedule(Instant::ZERO, after, Timer::PeriodicGossip(0));
+        }
+        // Submitted 1 and 2 at 5 ms, 3 at 3 ms: earliest first, then in
+        // the order submitted.
         let order: Vec<(u64, u64)> =
-            core::iter::from_fn(|| h.pop()).map(|Reverse(d)| (d.at.as_millis(), d.seq)).collect();
+            core::iter::from_fn(|| node.timers.pop_first()).map(|((at, seq), _)| (at.as_millis(), seq)).collect();
         assert_eq!(order, [(3, 3), (5, 1), (5, 2)]);
     }
 }
