@@ -5,7 +5,7 @@ use clap::{Args, Subcommand};
 use swim_core::Config;
 
 use crate::resilience;
-use crate::scenario::{self, Params, Report};
+use crate::scenario::{self, Params, Report, ScenarioNode};
 
 /// Runs the benchmark scenarios of `docs/scenarios.md` on the simulator.
 #[derive(Args, Debug, Clone)]
@@ -200,16 +200,7 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
     if args.plot.is_some() && !charted {
         return Err("--plot draws s1, s2, s3 and gray only".into());
     }
-    let plain = |v: Result<serde_json::Value, crate::net::SimError>| v.map(|line| Report { line, chart: None });
-    let reports: Vec<Result<Report, crate::net::SimError>> = match args.scenario {
-        Scenario::S1 { heap } => vec![scenario::s1_of::<swim_core::Swim<crate::net::SimRng>>(&p, heap)],
-        Scenario::S2 { runs } => vec![scenario::s2(&p, runs.max(1))],
-        Scenario::S3 { loss } => match loss {
-            Some(l) if (0.0..=1.0).contains(&l) => vec![scenario::s3(&p, l)],
-            Some(_) => return Err("--loss must be within 0..=1".into()),
-            None => [0.0, 0.05, 0.10, 0.20].iter().map(|&l| scenario::s3(&p, l)).collect(),
-        },
-        Scenario::S4 => vec![plain(scenario::s4(&p))],
+    let reports: Reports = match args.scenario {
         Scenario::S5 => vec![plain(scenario::s5(&p))],
         Scenario::Regions { regions, near_ms, far_ms, runs, loss } => {
             if !(0.0..=1.0).contains(&loss) {
@@ -236,12 +227,14 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
             }
             vec![crate::gray::gray(&p, hours)]
         }
-        Scenario::Spread { runs } => vec![plain(crate::spread::spread(&p, runs.max(1)))],
         Scenario::Rotate { loss } => {
             if !(0.0..=1.0).contains(&loss) {
                 return Err("--loss must be within 0..=1".into());
             }
             vec![plain(resilience::rotate(&p, loss))]
+        }
+        Scenario::S1 { .. } | Scenario::S2 { .. } | Scenario::S3 { .. } | Scenario::S4 | Scenario::Spread { .. } => {
+            compared::<swim_core::Swim<crate::net::SimRng>>(&args.scenario, &p)?.ok_or("not a compared scenario")?
         }
     };
     let reports: Vec<Report> = reports.into_iter().collect::<Result<_, _>>().map_err(|e| e.to_string())?;
@@ -258,10 +251,34 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
     Ok(reports.into_iter().map(|r| r.line.to_string()).collect())
 }
 
+/// A scenario's reports, each a line or why it could not run.
+type Reports = Vec<Result<Report, crate::net::SimError>>;
+
+/// A line without a chart.
+fn plain(v: Result<serde_json::Value, crate::net::SimError>) -> Result<Report, crate::net::SimError> {
+    v.map(|line| Report { line, chart: None })
+}
+
+/// The scenarios every implementation runs, on implementation `N`;
+/// `None` for the others.
+fn compared<N: ScenarioNode>(scenario: &Scenario, p: &Params) -> Result<Option<Reports>, String> {
+    Ok(Some(match *scenario {
+        Scenario::S1 { heap } => vec![scenario::s1_of::<N>(p, heap)],
+        Scenario::S2 { runs } => vec![scenario::s2_of::<N>(p, runs.max(1))],
+        Scenario::S3 { loss } => match loss {
+            Some(l) if (0.0..=1.0).contains(&l) => vec![scenario::s3_of::<N>(p, l)],
+            Some(_) => return Err("--loss must be within 0..=1".into()),
+            None => [0.0, 0.05, 0.10, 0.20].iter().map(|&l| scenario::s3_of::<N>(p, l)).collect(),
+        },
+        Scenario::S4 => vec![plain(scenario::s4_of::<N>(p))],
+        Scenario::Spread { runs } => vec![plain(crate::spread::spread_of::<N>(p, runs.max(1)))],
+        _ => return Ok(None),
+    }))
+}
+
 /// The scenarios on foca: its own configuration, so swim's presets,
 /// overrides, traces and charts do not apply.
 fn foca(args: &SimArgs, p: &Params) -> Result<Vec<Report>, String> {
-    use crate::foca_node::FocaNode;
     let swim_only = args.preset != "lan"
         || args.suspicion_mult.is_some()
         || args.probe_interval_ms.is_some()
@@ -273,18 +290,7 @@ fn foca(args: &SimArgs, p: &Params) -> Result<Vec<Report>, String> {
             "--impl foca runs foca's LAN configuration: --preset, the overrides, --record and --plot are swim's".into(),
         );
     }
-    let plain = |v: Result<serde_json::Value, crate::net::SimError>| v.map(|line| Report { line, chart: None });
-    let reports: Vec<Result<Report, crate::net::SimError>> = match args.scenario {
-        Scenario::S1 { heap } => vec![scenario::s1_of::<FocaNode>(p, heap)],
-        Scenario::S2 { runs } => vec![scenario::s2_of::<FocaNode>(p, runs.max(1))],
-        Scenario::S3 { loss } => match loss {
-            Some(l) if (0.0..=1.0).contains(&l) => vec![scenario::s3_of::<FocaNode>(p, l)],
-            Some(_) => return Err("--loss must be within 0..=1".into()),
-            None => [0.0, 0.05, 0.10, 0.20].iter().map(|&l| scenario::s3_of::<FocaNode>(p, l)).collect(),
-        },
-        Scenario::S4 => vec![plain(scenario::s4_of::<FocaNode>(p))],
-        Scenario::Spread { runs } => vec![plain(crate::spread::spread_of::<FocaNode>(p, runs.max(1)))],
-        _ => return Err("--impl foca runs s1, s2, s3, s4 and spread".into()),
-    };
+    let reports = compared::<crate::foca_node::FocaNode>(&args.scenario, p)?
+        .ok_or("--impl foca runs s1, s2, s3, s4 and spread")?;
     reports.into_iter().collect::<Result<_, _>>().map_err(|e| e.to_string())
 }
