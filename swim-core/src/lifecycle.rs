@@ -92,6 +92,10 @@ pub(crate) struct Lifecycle {
     push_pull_at: Option<Instant>,
     /// Early push-pulls still to come after a join.
     early_syncs: u32,
+    /// Whether the push-pull due next is a retry of one that failed.
+    retry_due: bool,
+    /// Retries made since the last regular push-pull.
+    retries: u32,
 }
 
 impl Lifecycle {
@@ -105,6 +109,8 @@ impl Lifecycle {
             reconnects: 0,
             push_pull_at: None,
             early_syncs: 0,
+            retry_due: false,
+            retries: 0,
         }
     }
 
@@ -169,7 +175,7 @@ impl Lifecycle {
         j.attempts += 1;
         for &seed in &j.seeds {
             if !sync.streams.syncing_with(seed) {
-                start_sync(now, seed, true, sync.reborrow());
+                start_sync(now, seed, SyncKind::Join, sync.reborrow());
             }
         }
         let every = self.config.join_retry_interval.as_millis();
@@ -228,6 +234,9 @@ impl Lifecycle {
     pub(crate) fn on_push_pull_tick(&mut self, now: Instant, sync: Sync<'_>, rng: &mut dyn Random) {
         let Some(interval) = self.config.push_pull_interval else { return };
         let membership = &*sync.membership;
+        if !core::mem::take(&mut self.retry_due) {
+            self.retries = 0;
+        }
         if self.early_syncs > 0 {
             self.early_syncs -= 1;
             let at = now + self.early_wait(rng);
@@ -238,7 +247,27 @@ impl Lifecycle {
         membership.table.random_live(1, &[], rng, &mut self.scratch);
         let peer = self.scratch.first().and_then(|&id| membership.table.get(id)).map(|m| m.addr.get());
         if let Some(addr) = peer {
-            start_sync(now, addr, false, sync);
+            start_sync(now, addr, SyncKind::Periodic, sync);
+        }
+    }
+
+    /// Our periodic sync failed (its peer was cut off or gone, or the
+    /// stream was lost): try another member one protocol period from now
+    /// rather than a whole push-pull interval later. A member whose
+    /// datagrams fail hears no gossip, so its syncs are all the news it
+    /// gets; one lost to a partition would leave it a whole interval
+    /// behind the cluster's verdicts.
+    /// At most [`SYNC_RETRIES`] retries follow one regular push-pull, so a
+    /// member cut off from everyone does not sync every period.
+    pub(crate) fn periodic_sync_failed(&mut self, now: Instant) {
+        if self.config.push_pull_interval.is_none() || self.retries >= SYNC_RETRIES {
+            return;
+        }
+        self.retries += 1;
+        self.retry_due = true;
+        let at = now + self.config.probe_interval;
+        if self.push_pull_at.is_none_or(|old| at < old) {
+            self.set_push_pull(at);
         }
     }
 
@@ -252,7 +281,7 @@ impl Lifecycle {
             && !sync.streams.syncing_with(addr)
         {
             self.reconnects += 1;
-            start_sync(now, addr, false, sync);
+            start_sync(now, addr, SyncKind::Reconnect, sync);
         }
     }
 
@@ -314,10 +343,28 @@ impl Sync<'_> {
     }
 }
 
+/// How many times a failed periodic sync is tried again (with another
+/// random member, a protocol period later) before the next regular one.
+pub(crate) const SYNC_RETRIES: u32 = 2;
+
+/// Why we start a full-state sync.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SyncKind {
+    /// With a seed, to join.
+    Join,
+    /// Anti-entropy with a random live member.
+    Periodic,
+    /// Partition healing, with a member we declared failed.
+    Reconnect,
+}
+
 /// Opens a sync stream to `to` and pushes our table on it (nothing when
 /// every stream slot is taken: the next tick or retry tries again).
-pub(crate) fn start_sync(now: Instant, to: SocketAddr, join: bool, sync: Sync<'_>) {
-    let Some(id) = sync.streams.open(now, to, Purpose::SyncOut { join }, None) else { return };
+pub(crate) fn start_sync(now: Instant, to: SocketAddr, why: SyncKind, sync: Sync<'_>) {
+    let (join, periodic) = (why == SyncKind::Join, why == SyncKind::Periodic);
+    let Some(id) = sync.streams.open(now, to, Purpose::SyncOut { join, periodic }, None) else {
+        return;
+    };
     sync.outbox.open(id, to);
     send_table(id, Some(join), sync.membership, sync.app_state, sync.outbox);
 }

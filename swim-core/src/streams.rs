@@ -31,6 +31,9 @@ pub(crate) enum Purpose {
     SyncOut {
         /// Whether it is part of our join.
         join: bool,
+        /// Whether it is the periodic anti-entropy sync (one that fails is
+        /// soon tried again with another member).
+        periodic: bool,
     },
     /// A peer's full-state sync: we read its table, then send ours.
     SyncIn {

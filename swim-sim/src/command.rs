@@ -14,20 +14,44 @@ pub struct NetConfig {
     /// One-way latency of every packet, in ms (unless a link says
     /// otherwise).
     pub latency_ms: u64,
-    /// Probability that a packet is lost (unless a link says otherwise).
-    /// Streams are lossless: loss applies to datagrams only.
+    /// Probability that a packet is lost (unless a link says otherwise):
+    /// a datagram, or one segment of a stream (handshake, data, close).
     pub loss: f64,
-    /// How long a stream connection across a partition waits before it
-    /// times out, in ms (a refused one fails after one latency).
+    /// How long a stream connection may take before the opener gives up
+    /// with `TimedOut`, in ms: the runtime's connect timeout (the adapters'
+    /// default, 5 s). A connection nobody answers (a host that is gone, a
+    /// partition) or whose handshake keeps being lost ends here.
     pub connect_timeout_ms: u64,
-    /// Extra latency of every datagram, uniform in `0..=jitter_ms`
-    /// (as [`Command::SetJitter`] from the start).
+    /// The retransmission timeout of a lost handshake segment, in ms,
+    /// doubled at every retry (Linux's initial RTO: 1 s, so a connection
+    /// whose first SYN is lost waits 1 s, then 2 s more, and so on).
+    pub syn_rto_ms: u64,
+    /// The retransmission timeout of a lost data segment on an established
+    /// stream, in ms, doubled at every retry of the same segment (Linux's
+    /// floor of 200 ms, which a sub-millisecond round trip never raises).
+    pub rto_ms: u64,
+    /// How long a segment may go unacknowledged before both ends of its
+    /// stream give up with `TimedOut`, in ms: the runtime's idle timeout
+    /// (the adapters' default, 10 s). A stream across a partition stalls,
+    /// then fails here.
+    pub stream_give_up_ms: u64,
+    /// Extra latency of every datagram and stream segment, uniform in
+    /// `0..=jitter_ms` (as [`Command::SetJitter`] from the start).
     pub jitter_ms: u64,
 }
 
 impl Default for NetConfig {
     fn default() -> Self {
-        NetConfig { seed: 1, latency_ms: 1, loss: 0.0, connect_timeout_ms: 2000, jitter_ms: 0 }
+        NetConfig {
+            seed: 1,
+            latency_ms: 1,
+            loss: 0.0,
+            connect_timeout_ms: 5_000,
+            syn_rto_ms: 1_000,
+            rto_ms: 200,
+            stream_give_up_ms: 10_000,
+            jitter_ms: 0,
+        }
     }
 }
 
@@ -81,9 +105,16 @@ pub enum Command {
         /// The input.
         input: OwnedInput,
     },
-    /// Node crashes: it handles nothing more and every packet to or from it
-    /// (also those in flight) is lost.
+    /// Node's process crashes: it handles nothing more and every packet to
+    /// or from it (also those in flight) is lost, but its host is still
+    /// up, so a stream connection to it is refused at once and its open
+    /// streams are reset (the peers learn within a latency).
     Crash(usize),
+    /// Node's host is lost (powered off, cut from the network): as
+    /// [`Command::Crash`], but nothing answers for it, so a connection to
+    /// it waits out its retransmissions and times out, and its open
+    /// streams stall until their peers give up.
+    CrashHost(usize),
     /// A crashed node comes back with a fresh state machine (same name)
     /// and joins through `seeds`. Its streams are gone.
     Restart {
@@ -142,38 +173,50 @@ pub enum Command {
         ms: u64,
     },
     /// Node receives no datagram while `deaf` (it still sends, and its
-    /// streams still work): a receive path that fails on its own.
+    /// streams still work): a UDP receive path that fails on its own (a
+    /// full socket buffer, a firewall rule), which TCP does not share.
     SetDeaf {
         /// The node.
         node: usize,
         /// Deaf or not.
         deaf: bool,
     },
-    /// Loss of everything node sends and of everything it receives, on
-    /// top of the links' loss.
+    /// Node's datagrams are all lost while `mute` (it still receives, and
+    /// its streams still work): a UDP send path that fails on its own (an
+    /// egress firewall rule), which TCP does not share.
+    SetMute {
+        /// The node.
+        node: usize,
+        /// Mute or not.
+        mute: bool,
+    },
+    /// Loss of everything node sends and of everything it receives
+    /// (datagrams and stream segments alike), on top of the links' loss.
     SetNodeLoss {
         /// The node.
         node: usize,
-        /// Probability each datagram it sends is lost.
+        /// Probability each packet it sends is lost.
         send: f64,
-        /// Probability each datagram it receives is lost.
+        /// Probability each packet it receives is lost.
         recv: f64,
     },
-    /// Every datagram is delivered twice with probability `p`.
+    /// Every datagram is delivered twice with probability `p` (TCP drops
+    /// its duplicate segments, so streams see none).
     SetDuplication(f64),
-    /// Every datagram gets a uniform extra latency of `0..=ms`, so that
-    /// datagrams on one link overtake each other.
+    /// Every datagram and stream segment gets a uniform extra latency of
+    /// `0..=ms`, so that datagrams on one link overtake each other (a
+    /// stream still delivers in order).
     SetJitter(u64),
     /// Burst loss (a Gilbert–Elliott channel on every one-way link): each
-    /// datagram first moves its link from good to bad with probability
-    /// `enter`, or from bad to good with probability `leave`; in the bad
-    /// state it is lost with probability `loss` (in the good state only
-    /// the link's usual loss applies). Mean burst length is `1 / leave`
-    /// datagrams. `enter = 0` turns it off and every link is good again.
+    /// packet (datagram or stream segment) first moves its link from good
+    /// to bad with probability `enter`, or from bad to good with
+    /// probability `leave`; in the bad state it is lost with probability
+    /// `loss` (in the good state only the link's usual loss applies). Mean
+    /// burst length is `1 / leave` packets. `enter = 0` turns it off and every link is good again.
     SetBurstLoss {
-        /// Probability a good link turns bad, per datagram.
+        /// Probability a good link turns bad, per packet.
         enter: f64,
-        /// Probability a bad link turns good, per datagram.
+        /// Probability a bad link turns good, per packet.
         leave: f64,
         /// Loss probability in the bad state.
         loss: f64,
@@ -197,11 +240,12 @@ impl Command {
             Command::Join { node, seeds } | Command::Restart { node, seeds, .. } => {
                 seeds.iter().copied().chain([*node]).collect()
             }
-            Command::Leave(n) | Command::Crash(n) => vec![*n],
+            Command::Leave(n) | Command::Crash(n) | Command::CrashHost(n) => vec![*n],
             Command::Input { node, .. }
             | Command::SetSlow { node, .. }
             | Command::Pause { node, .. }
             | Command::SetDeaf { node, .. }
+            | Command::SetMute { node, .. }
             | Command::SetNodeLoss { node, .. }
             | Command::SetClock { node, .. } => vec![*node],
             Command::SetLink { from, to, .. } => vec![*from, *to],

@@ -85,7 +85,7 @@ pub fn scenario(data: &[u8]) {
         let cmd = match op % 12 {
             0 if crashed.iter().filter(|c| **c).count() < N / 2 => {
                 crashed[node] = true;
-                Command::Crash(node)
+                if arg & 2 == 0 { Command::Crash(node) } else { Command::CrashHost(node) }
             }
             1 if crashed[node] => {
                 crashed[node] = false;

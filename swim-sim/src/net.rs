@@ -21,6 +21,8 @@ pub use crate::addr::{SimRng, mix, name_index, node_addr, node_addr_at, node_ind
 use crate::clock::Clock;
 pub use crate::command::{Command, NetConfig, PartitionId, SimError};
 
+mod tcp;
+
 /// Whether the observer wants the run to go on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Flow {
@@ -73,8 +75,15 @@ pub struct NetStats {
     /// Streams connected.
     pub streams: u64,
     /// Stream connections refused (nobody at the address) or timed out
-    /// (across a partition).
+    /// (no answer within the connect timeout).
     pub streams_failed: u64,
+    /// Established streams given up because a segment stayed unacknowledged
+    /// for the give-up time (across a partition, to a host that is gone).
+    pub streams_stalled: u64,
+    /// Stream segments sent, handshakes and retransmissions included.
+    pub segments: u64,
+    /// Stream segments lost (each was retransmitted, or its stream gave up).
+    pub segments_lost: u64,
     /// Stream frames delivered.
     pub frames: u64,
     /// Bytes of stream frames sent (with their 4-byte length prefix).
@@ -119,17 +128,30 @@ enum Item {
         at: u64,
     },
     Command(Command),
-    /// A stream's connection attempt reaches its destination.
-    Connect {
+    /// An opener sends (or resends) a stream's handshake.
+    Syn(tcp::Syn),
+    /// A stream's handshake completes: both ends exist from here on.
+    Established {
         from: usize,
         id: StreamId,
+        to: usize,
         to_addr: SocketAddr,
     },
-    /// A frame reaches one end of a stream.
-    Frame {
+    /// A connection reaches its listener's accept queue.
+    Accept {
         to: usize,
         id: StreamId,
-        frame: Datagram,
+        from: SocketAddr,
+    },
+    /// A frame's (or a close's) segments are sent, or resent.
+    Segment(tcp::Segment),
+    /// A frame (or a close, `None`) has wholly reached one end of a
+    /// stream; it is handed over in sequence.
+    Arrive {
+        to: usize,
+        id: StreamId,
+        seq: u64,
+        frame: Option<Datagram>,
     },
     /// One end of a stream learns that it ended.
     StreamEnd {
@@ -144,7 +166,7 @@ enum End {
     /// Still connecting: frames and a close wait for the connection.
     Connecting { frames: Vec<Datagram>, close: bool },
     /// Connected to this end at the other node.
-    Connected { node: usize, id: StreamId, last_at: u64 },
+    Connected(tcp::Conn),
 }
 
 struct Entry {
@@ -196,6 +218,8 @@ struct Network {
     now: u64,
     rng: SimRng,
     crashed: Vec<bool>,
+    /// Crashed nodes whose host is gone too: nothing answers for them.
+    host_down: Vec<bool>,
     slow_ms: Vec<u64>,
     /// When each node's wake-up is scheduled (its deadline plus the
     /// slowness in force when it was asked for).
@@ -216,6 +240,8 @@ struct Network {
     /// its own send and receive loss; duplication and jitter for all.
     paused_until: Vec<u64>,
     deaf: Vec<bool>,
+    /// Nodes whose datagrams are all lost ([`Command::SetMute`]).
+    mute: Vec<bool>,
     node_loss: Vec<(f64, f64)>,
     duplication: f64,
     jitter_ms: u64,
@@ -257,12 +283,7 @@ impl Transport for Port<'_> {
     }
 
     fn open_stream(&mut self, id: StreamId, to: SocketAddr) {
-        let net = &mut *self.net;
-        net.ends.insert((self.node, id), End::Connecting { frames: Vec::new(), close: false });
-        let lat =
-            node_index(to).filter(|&j| j < net.crashed.len()).map_or(net.net.latency_ms, |j| net.latency(self.node, j));
-        let at = net.now + lat;
-        net.push(at, Item::Connect { from: self.node, id, to_addr: to });
+        self.net.open_stream(self.node, id, to);
     }
 
     fn send_frame(&mut self, id: StreamId, frame: Datagram) -> Option<Datagram> {
@@ -288,11 +309,6 @@ impl Network {
         self.clocks[i].global(at.as_millis()).max(self.now) + self.slow_ms[i]
     }
 
-    /// The node listening at `addr` now, if any.
-    fn node_at(&self, addr: SocketAddr) -> Option<usize> {
-        node_index(addr).filter(|&j| self.addrs.get(j) == Some(&addr))
-    }
-
     fn cut(&self, i: usize, j: usize) -> bool {
         self.cuts.values().flatten().any(|c| c.from[i] && c.to[j])
     }
@@ -310,15 +326,11 @@ impl Network {
             self.stats.dropped += 1;
             return;
         }
-        let link = self.links.get(&(i, j)).copied().unwrap_or_default();
-        let loss = link.loss.unwrap_or(self.net.loss);
-        for p in [loss, self.node_loss[i].0, self.node_loss[j].1, self.burst_loss(i, j)] {
-            if p > 0.0 && self.chance() < p {
-                self.stats.lost += 1;
-                return;
-            }
+        if self.mute[i] || self.link_loses(i, j) {
+            self.stats.lost += 1;
+            return;
         }
-        let base = self.now + link.latency_ms.unwrap_or(self.net.latency_ms) + self.slow_ms[j];
+        let base = self.now + self.latency(i, j) + self.slow_ms[j];
         let from = self.addrs[i];
         if self.duplication > 0.0 && self.chance() < self.duplication {
             let at = base + self.jitter();
@@ -328,7 +340,17 @@ impl Network {
         self.push(at, Item::Deliver { to: j, to_addr: to, from, packet });
     }
 
-    /// Moves link `i` → `j`'s burst channel one datagram on; the loss
+    /// Whether the random loss of link `i` → `j` and of both nodes takes
+    /// one packet (a datagram or a stream segment alike).
+    fn link_loses(&mut self, i: usize, j: usize) -> bool {
+        let loss = self.links.get(&(i, j)).and_then(|l| l.loss).unwrap_or(self.net.loss);
+        // Every draw is made, so a link's burst state moves with each packet.
+        [loss, self.node_loss[i].0, self.node_loss[j].1, self.burst_loss(i, j)]
+            .into_iter()
+            .any(|p| p > 0.0 && self.chance() < p)
+    }
+
+    /// Moves link `i` → `j`'s burst channel one packet on; the loss
     /// probability of its state (0 when good or when burst loss is off).
     fn burst_loss(&mut self, i: usize, j: usize) -> f64 {
         let Some(b) = self.burst else { return 0.0 };
@@ -363,72 +385,6 @@ impl Network {
     fn end_stream(&mut self, to: usize, id: StreamId, end: StreamEnd, after: u64) {
         let at = self.now + after;
         self.push(at, Item::StreamEnd { to, id, end });
-    }
-
-    fn stream_send(&mut self, i: usize, id: StreamId, frame: Datagram) {
-        self.stats.frame_bytes += frame.len() as u64 + 4;
-        match self.ends.get_mut(&(i, id)) {
-            Some(End::Connecting { frames, close: false }) => frames.push(frame),
-            Some(End::Connecting { close: true, .. }) => {}
-            Some(&mut End::Connected { node: j, id: peer, last_at }) => {
-                if self.cut(i, j) {
-                    // The connection breaks: both ends find out.
-                    let lat = self.latency(i, j);
-                    self.end_stream(i, id, StreamEnd::Failed, lat);
-                    self.end_stream(j, peer, StreamEnd::Failed, lat);
-                    if let Some(End::Connected { last_at, .. }) = self.ends.get_mut(&(i, id)) {
-                        // Nothing more goes through.
-                        *last_at = u64::MAX;
-                    }
-                    return;
-                }
-                // Ordered: never before the frame sent ahead of it.
-                let at = (self.now + self.latency(i, j) + self.slow_ms[j]).max(last_at);
-                if let Some(End::Connected { last_at, .. }) = self.ends.get_mut(&(i, id)) {
-                    *last_at = at;
-                }
-                self.push(at, Item::Frame { to: j, id: peer, frame });
-            }
-            None => {}
-        }
-    }
-
-    fn stream_close(&mut self, i: usize, id: StreamId) {
-        match self.ends.remove(&(i, id)) {
-            Some(End::Connecting { frames, .. }) => {
-                self.ends.insert((i, id), End::Connecting { frames, close: true });
-            }
-            Some(End::Connected { node: j, id: peer, last_at }) => {
-                // After the frames already on their way.
-                let at = (self.now + self.latency(i, j)).max(last_at);
-                self.push(at, Item::StreamEnd { to: j, id: peer, end: StreamEnd::Closed });
-            }
-            None => {}
-        }
-    }
-
-    /// Every stream of node `i` breaks (it crashed or restarted): the
-    /// other ends find out after a latency.
-    fn break_streams(&mut self, i: usize) {
-        let mine: Vec<(StreamId, Option<(usize, StreamId)>)> = self
-            .ends
-            .range((i, StreamId::Outbound(0))..)
-            .take_while(|((n, _), _)| *n == i)
-            .map(|((_, id), end)| match end {
-                End::Connected { node, id: peer, .. } => (*id, Some((*node, *peer))),
-                End::Connecting { .. } => (*id, None),
-            })
-            .collect();
-        for (id, peer) in mine {
-            self.ends.remove(&(i, id));
-            if let Some((j, peer)) = peer {
-                if !self.ends.contains_key(&(j, peer)) {
-                    continue;
-                }
-                let lat = self.latency(i, j);
-                self.end_stream(j, peer, StreamEnd::Failed, lat);
-            }
-        }
     }
 }
 
@@ -477,6 +433,7 @@ impl<N: Machine> Sim<N> {
             seq: 0,
             now: 0,
             crashed: vec![false; n],
+            host_down: vec![false; n],
             slow_ms: vec![0; n],
             wake_at: vec![None; n],
             links: BTreeMap::new(),
@@ -489,6 +446,7 @@ impl<N: Machine> Sim<N> {
             next_inbound: vec![0; n],
             paused_until: vec![0; n],
             deaf: vec![false; n],
+            mute: vec![false; n],
             node_loss: vec![(0.0, 0.0); n],
             duplication: 0.0,
             jitter_ms,
@@ -640,9 +598,14 @@ impl<N: Machine> Sim<N> {
         // A paused node takes nothing until the pause ends: everything for
         // it waits, in order, and comes at once.
         let target = match &item {
-            Item::Deliver { to, .. } | Item::Frame { to, .. } | Item::StreamEnd { to, .. } => Some(*to),
+            // The kernel handshakes and resends for a paused process; the
+            // process takes in nothing.
+            Item::Deliver { to, .. }
+            | Item::Accept { to, .. }
+            | Item::Arrive { to, .. }
+            | Item::StreamEnd { to, .. } => Some(*to),
             Item::Wake { node, .. } => Some(*node),
-            Item::Command(_) | Item::Connect { .. } => None,
+            Item::Command(_) | Item::Syn(_) | Item::Established { .. } | Item::Segment(_) => None,
         };
         if let Some(t) = target
             && self.network.paused_until[t] > self.network.now
@@ -678,14 +641,15 @@ impl<N: Machine> Sim<N> {
                 }
             }
             Item::Command(cmd) => self.command(cmd),
-            Item::Connect { from, id, to_addr } => self.connect(from, id, to_addr),
-            Item::Frame { to, id, frame } => {
+            Item::Syn(syn) => self.network.syn(syn),
+            Item::Established { from, id, to, to_addr } => self.network.established(from, id, to, to_addr),
+            Item::Accept { to, id, from } => {
                 if self.network.ends.contains_key(&(to, id)) {
-                    self.network.stats.frames += 1;
-                    self.input(to, Input::StreamFrame { id, frame: &frame });
-                    self.nodes[to].machine.recycle(frame);
+                    self.input(to, Input::StreamAccepted { id, from });
                 }
             }
+            Item::Segment(segment) => self.network.segment(segment),
+            Item::Arrive { to, id, seq, frame } => self.arrive(to, id, seq, frame),
             Item::StreamEnd { to, id, end } => {
                 // Only an end its owner still holds hears of it.
                 match self.network.ends.remove(&(to, id)) {
@@ -694,50 +658,6 @@ impl<N: Machine> Sim<N> {
                 }
             }
         }
-    }
-
-    /// A connection attempt arrives: refused if nobody listens at the
-    /// address, timed out across a partition, accepted otherwise (and the
-    /// frames sent meanwhile follow, in order).
-    fn connect(&mut self, from: usize, id: StreamId, to_addr: SocketAddr) {
-        let net = &mut self.network;
-        let Some(End::Connecting { frames, close }) = net.ends.remove(&(from, id)) else { return };
-        if net.crashed[from] {
-            return;
-        }
-        let target = net.node_at(to_addr).filter(|&j| !net.crashed[j]);
-        let failure = match target {
-            None => Some((StreamEnd::Refused, net.net.latency_ms)),
-            Some(j) if net.cut(from, j) || net.cut(j, from) => {
-                Some((StreamEnd::TimedOut, net.net.connect_timeout_ms.saturating_sub(net.net.latency_ms)))
-            }
-            Some(_) => None,
-        };
-        if let Some((end, after)) = failure {
-            net.stats.streams_failed += 1;
-            if !close {
-                net.ends.insert((from, id), End::Connecting { frames: Vec::new(), close: false });
-                net.end_stream(from, id, end, after);
-            }
-            return;
-        }
-        let Some(j) = target else { return };
-        net.stats.streams += 1;
-        net.next_inbound[j] += 1;
-        let peer = StreamId::Inbound(net.next_inbound[j]);
-        net.ends.insert((from, id), End::Connected { node: j, id: peer, last_at: net.now });
-        let back = net.now + net.latency(j, from);
-        net.ends.insert((j, peer), End::Connected { node: from, id, last_at: back });
-        let from_addr = net.addrs[from];
-        // The acceptance reaches the opener after a latency; frames the
-        // opener sent meanwhile go out now, in order.
-        for frame in frames {
-            net.stream_send(from, id, frame);
-        }
-        if close {
-            net.stream_close(from, id);
-        }
-        self.input(j, Input::StreamAccepted { id: peer, from: from_addr });
     }
 
     fn command(&mut self, cmd: Command) {
@@ -751,11 +671,17 @@ impl<N: Machine> Sim<N> {
             Command::Crash(node) => {
                 self.network.crashed[node] = true;
                 self.network.wake_at[node] = None;
-                self.network.break_streams(node);
+                self.network.break_streams(node, true);
+            }
+            Command::CrashHost(node) => {
+                self.network.crashed[node] = true;
+                self.network.host_down[node] = true;
+                self.network.wake_at[node] = None;
+                self.network.break_streams(node, false);
             }
             Command::Restart { node, seeds, new_addr } => {
                 let restarts = self.nodes[node].restarts + 1;
-                self.network.break_streams(node);
+                self.network.break_streams(node, true);
                 if new_addr {
                     self.network.moves[node] = self.network.moves[node].wrapping_add(1);
                     self.network.addrs[node] = node_addr_at(node, self.network.moves[node]);
@@ -771,6 +697,7 @@ impl<N: Machine> Sim<N> {
                     recording::start(&self.record, &mut driver, &machine, node, restarts, seed);
                     self.nodes[node] = Slot { machine, driver, restarts };
                     self.network.crashed[node] = false;
+                    self.network.host_down[node] = false;
                     self.network.wake_at[node] = None;
                     let seeds: Vec<SocketAddr> = seeds.into_iter().map(|s| self.network.addrs[s]).collect();
                     self.input(node, Input::Join { seeds: &seeds });
@@ -806,6 +733,7 @@ impl<N: Machine> Sim<N> {
                 self.network.paused_until[node] = self.network.paused_until[node].max(until);
             }
             Command::SetDeaf { node, deaf } => self.network.deaf[node] = deaf,
+            Command::SetMute { node, mute } => self.network.mute[node] = mute,
             Command::SetNodeLoss { node, send, recv } => self.network.node_loss[node] = (send, recv),
             Command::SetDuplication(p) => self.network.duplication = p,
             Command::SetJitter(ms) => self.network.jitter_ms = ms,

@@ -72,6 +72,10 @@ pub enum Scenario {
         /// Independent runs (seeds derived from the base seed).
         #[arg(long, default_value_t = 10)]
         runs: usize,
+        /// How the node goes down: its process (the host refuses
+        /// connections at once) or its whole host (silence).
+        #[arg(long, value_enum, default_value = "process")]
+        crash: scenario::CrashKind,
     },
     /// S3 false positives: 300 s of packet loss on a converged cluster.
     S3 {
@@ -264,7 +268,7 @@ fn plain(v: Result<serde_json::Value, crate::net::SimError>) -> Result<Report, c
 fn compared<N: ScenarioNode>(scenario: &Scenario, p: &Params) -> Result<Option<Reports>, String> {
     Ok(Some(match *scenario {
         Scenario::S1 { heap } => vec![scenario::s1_of::<N>(p, heap)],
-        Scenario::S2 { runs } => vec![scenario::s2_of::<N>(p, runs.max(1))],
+        Scenario::S2 { runs, crash } => vec![scenario::s2_of::<N>(p, runs.max(1), crash)],
         Scenario::S3 { loss } => match loss {
             Some(l) if (0.0..=1.0).contains(&l) => vec![scenario::s3_of::<N>(p, l)],
             Some(_) => return Err("--loss must be within 0..=1".into()),

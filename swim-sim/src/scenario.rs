@@ -368,19 +368,48 @@ pub struct CrashRun {
     pub digest: u64,
 }
 
-/// One S2 run with the given seed.
-pub fn s2_run(p: &Params, seed: u64) -> Result<CrashRun, SimError> {
-    s2_run_of::<Swim<SimRng>>(p, seed)
+/// How S2's node goes down.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum CrashKind {
+    /// Its process dies and its host stays up: connections to it are
+    /// refused at once ([`Command::Crash`]).
+    #[default]
+    Process,
+    /// Its host is lost: nothing answers for it ([`Command::CrashHost`]).
+    Host,
 }
 
-/// [`s2_run`] on implementation `N`.
-pub fn s2_run_of<N: ScenarioNode>(p: &Params, seed: u64) -> Result<CrashRun, SimError> {
+impl CrashKind {
+    /// The command that crashes node `x` this way.
+    pub fn command(self, x: usize) -> Command {
+        match self {
+            CrashKind::Process => Command::Crash(x),
+            CrashKind::Host => Command::CrashHost(x),
+        }
+    }
+
+    /// Its name in result lines.
+    pub fn name(self) -> &'static str {
+        match self {
+            CrashKind::Process => "process",
+            CrashKind::Host => "host",
+        }
+    }
+}
+
+/// One S2 run with the given seed (a process crash).
+pub fn s2_run(p: &Params, seed: u64) -> Result<CrashRun, SimError> {
+    s2_run_of::<Swim<SimRng>>(p, seed, CrashKind::Process)
+}
+
+/// [`s2_run`] on implementation `N`, with a crash of the given kind.
+pub fn s2_run_of<N: ScenarioNode>(p: &Params, seed: u64, crash: CrashKind) -> Result<CrashRun, SimError> {
     let mut sim = N::cluster(p, seed, 0.0)?;
     let mut views = Views::new(p.n);
     let Some(window) = warm_up(&mut sim, &mut views)? else { return Ok(CrashRun::default()) };
     let x = Random::below(sim.rng(), p.n);
     let crash_at = window + Random::below(sim.rng(), 1000) as u64;
-    sim.schedule(crash_at, Command::Crash(x))?;
+    sim.schedule(crash_at, crash.command(x))?;
     let checks_before = last_chance_checks(&sim);
     let msgs_before = sim.stats().msgs_sent;
     let to_x_before = sim.stats().sent_to_node[x];
@@ -422,21 +451,23 @@ fn last_chance_checks<N: ScenarioNode>(sim: &Sim<N>) -> u64 {
     (0..sim.len()).filter_map(|i| sim.node(i).ok()).filter_map(N::last_chance_checks).sum()
 }
 
-/// S2 crash detection over `runs` runs with seeds derived from the base.
-/// The chart is the detection-time CDF over the runs: first suspicion,
-/// and every live node having the crashed one failed.
+/// S2 crash detection over `runs` runs with seeds derived from the base,
+/// each a process crash. The chart is the detection-time CDF over the
+/// runs: first suspicion, and every live node having the crashed one
+/// failed.
 pub fn s2(p: &Params, runs: usize) -> Result<Report, SimError> {
-    s2_of::<Swim<SimRng>>(p, runs)
+    s2_of::<Swim<SimRng>>(p, runs, CrashKind::Process)
 }
 
-/// [`s2`] on implementation `N`.
-pub fn s2_of<N: ScenarioNode>(p: &Params, runs: usize) -> Result<Report, SimError> {
+/// [`s2`] on implementation `N`, with crashes of the given kind.
+pub fn s2_of<N: ScenarioNode>(p: &Params, runs: usize, crash: CrashKind) -> Result<Report, SimError> {
     let meter = Meter::start();
     let results: Vec<CrashRun> =
-        (0..runs).map(|r| s2_run_of::<N>(p, mix(p.seed, 1000 + r as u64))).collect::<Result<_, _>>()?;
+        (0..runs).map(|r| s2_run_of::<N>(p, mix(p.seed, 1000 + r as u64), crash)).collect::<Result<_, _>>()?;
     let pick = |f: fn(&CrashRun) -> Option<u64>| summary(&results.iter().map(f).collect::<Vec<_>>());
     let mut m = header_of::<N>("S2", p, p.seed, 0.0);
     m.insert("runs".into(), json!(runs));
+    m.insert("crash".into(), json!(crash.name()));
     m.insert("first_suspect_ms".into(), pick(|r| r.first_suspect_ms));
     m.insert("first_down_ms".into(), pick(|r| r.first_down_ms));
     m.insert("all_live_down_ms".into(), pick(|r| r.all_live_down_ms));

@@ -88,9 +88,9 @@ fn links_have_their_own_latency_and_loss_and_inputs_can_be_injected() {
         }
         Flow::Continue
     });
-    // The sync stream connects over the slow link, then its first frame
-    // takes it too.
-    assert_eq!(joined_at, Some(80), "the join request took the slow link");
+    // The sync stream's handshake takes the slow link (40 ms), its answer
+    // the fast one (1 ms), then its first frame the slow one again.
+    assert_eq!(joined_at, Some(81), "the join request took the slow link");
     // A lossy link drops everything one way; raw junk is injected as is.
     sim.schedule(5_000, Command::SetLink { from: 0, to: 1, latency_ms: None, loss: Some(1.0) }).unwrap();
     let junk = OwnedInput::Packet { from: node_addr(1), bytes: vec![0xff, 1, 2] };

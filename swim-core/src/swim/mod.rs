@@ -165,7 +165,7 @@ impl<R: Rng> Swim<R> {
             }
             Input::StreamFrame { id, frame } => self.on_stream_frame(now, id, frame),
             Input::StreamClosed { id, end } => {
-                self.on_stream_closed(id, end);
+                self.on_stream_closed(now, id, end);
                 Ok(())
             }
             Input::SetMeta { meta } => self.on_set_meta(meta),

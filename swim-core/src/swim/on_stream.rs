@@ -40,7 +40,7 @@ impl<R: Rng> Swim<R> {
         self.streams.counters.frames_received += 1;
         self.streams.counters.frame_bytes_received += frame.len() as u64;
         if over {
-            self.fail_stream(id);
+            self.fail_stream(now, id);
             return Ok(());
         }
         let mut scratch = core::mem::take(&mut self.scratch);
@@ -54,7 +54,7 @@ impl<R: Rng> Swim<R> {
         let mut msgs = Messages::new();
         if let Err(e) = self.envelope.decode(frame, wire::MAX_FRAME, scratch, &mut msgs) {
             self.ingress.rejected[e.index()] += 1;
-            self.fail_stream(id);
+            self.fail_stream(now, id);
             return Err(Error::Rejected(e));
         }
         let Some(s) = self.streams.get(id) else { return Ok(()) };
@@ -68,7 +68,7 @@ impl<R: Rng> Swim<R> {
                 self.sync_frame(now, id, &msgs, join);
             }
             (Purpose::SyncIn { join }, Some(Message::SyncRequest { .. }))
-            | (Purpose::SyncOut { join }, Some(Message::SyncReply)) => self.sync_frame(now, id, &msgs, join),
+            | (Purpose::SyncOut { join, .. }, Some(Message::SyncReply)) => self.sync_frame(now, id, &msgs, join),
             (Purpose::Accepted, Some(Message::Ping { seq, target })) => {
                 if target == self.membership.local().name.as_str() {
                     // A last-chance check carries the suspicion: refute it
@@ -88,13 +88,13 @@ impl<R: Rng> Swim<R> {
                 } else {
                     self.detector.counters.misdirected += 1;
                 }
-                self.close_stream(id);
+                self.close_stream(now, id);
             }
             (Purpose::Accepted, Some(Message::Query { name })) => {
                 if let Some(answer) = self.membership.query_answer(name) {
                     self.outbox.send_frame(id, &[answer]);
                 }
-                self.close_stream(id);
+                self.close_stream(now, id);
             }
             (Purpose::Check { .. }, _) => {
                 // The suspect's record, or a peer's: a newer incarnation
@@ -102,20 +102,20 @@ impl<R: Rng> Swim<R> {
                 for m in msgs.iter().filter(|m| m.is_update()) {
                     self.merge_record(now, m, true);
                 }
-                self.close_stream(id);
+                self.close_stream(now, id);
             }
             (Purpose::Accepted, Some(Message::Direct { from, payload })) => {
                 self.on_direct_arrived(from, payload, true);
-                self.close_stream(id);
+                self.close_stream(now, id);
             }
             (Purpose::Ping { seq }, _) => {
                 if msgs.contains(&Message::Ack { seq }) {
                     self.detector.on_stream_ack(seq);
                 }
-                self.close_stream(id);
+                self.close_stream(now, id);
             }
             // Anything else is not what this stream is for.
-            _ => self.fail_stream(id),
+            _ => self.fail_stream(now, id),
         }
         Ok(())
     }
@@ -158,7 +158,7 @@ impl<R: Rng> Swim<R> {
                 // (a refutation of a rumour it carried included).
                 send_table(id, None, &self.membership, &self.user.app_state, &mut self.outbox);
             }
-            Purpose::SyncOut { join: true } => {
+            Purpose::SyncOut { join: true, .. } => {
                 self.lifecycle.on_join_synced(now, s.peer, &mut self.outbox, &mut self.rng);
             }
             _ => {}
@@ -175,22 +175,24 @@ impl<R: Rng> Swim<R> {
         }
     }
 
-    pub(super) fn on_stream_closed(&mut self, id: StreamId, end: StreamEnd) {
+    pub(super) fn on_stream_closed(&mut self, now: Instant, id: StreamId, end: StreamEnd) {
         let Some(s) = self.streams.remove(id) else { return };
         if end != StreamEnd::Closed {
             self.streams.counters.failed += 1;
         }
         // A reliable message counts as delivered when its peer closes.
-        self.ended(s.purpose, end == StreamEnd::Closed);
+        self.ended(now, s.purpose, end == StreamEnd::Closed);
     }
 
     /// A stream is gone, `clean`ly (its peer or we closed it after its
     /// work) or not: a reliable message on an unclean one is reported
-    /// undelivered, and a suspicion no longer waits for its check.
-    fn ended(&mut self, purpose: Purpose, clean: bool) {
+    /// undelivered, a suspicion no longer waits for its check, and a
+    /// periodic sync that failed is tried again soon with another member.
+    fn ended(&mut self, now: Instant, purpose: Purpose, clean: bool) {
         match purpose {
             Purpose::Message { to } if !clean => self.outbox.event(Event::MessageFailed { to }),
             Purpose::Check { name } => self.membership.check_ended(name.as_str()),
+            Purpose::SyncOut { periodic: true, .. } if !clean => self.lifecycle.periodic_sync_failed(now),
             _ => {}
         }
     }
@@ -199,23 +201,23 @@ impl<R: Rng> Swim<R> {
     pub(super) fn on_stream_expired(&mut self, now: Instant) {
         let Some((id, s)) = self.streams.pop_expired(now) else { return };
         self.outbox.close(id);
-        self.ended(s.purpose, false);
+        self.ended(now, s.purpose, false);
     }
 
     /// Closes a stream we are done with.
-    pub(super) fn close_stream(&mut self, id: StreamId) {
+    pub(super) fn close_stream(&mut self, now: Instant, id: StreamId) {
         if let Some(s) = self.streams.remove(id) {
             self.outbox.close(id);
-            self.ended(s.purpose, true);
+            self.ended(now, s.purpose, true);
         }
     }
 
     /// Closes a stream that broke its protocol.
-    fn fail_stream(&mut self, id: StreamId) {
+    fn fail_stream(&mut self, now: Instant, id: StreamId) {
         if let Some(s) = self.streams.remove(id) {
             self.streams.counters.failed += 1;
             self.outbox.close(id);
-            self.ended(s.purpose, false);
+            self.ended(now, s.purpose, false);
         }
     }
 

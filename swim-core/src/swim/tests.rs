@@ -1230,6 +1230,34 @@ fn a_new_member_syncs_again_soon_after_its_join() {
 }
 
 #[test]
+fn a_failed_periodic_sync_is_tried_again_a_period_later_a_bounded_number_of_times() {
+    let mut mesh = Mesh::new(alloc::vec![node("a", 1), node("b", 2), node("c", 3)]);
+    for (i, j) in [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)] {
+        let name = ["a", "b", "c"][j];
+        mesh.input(i, 0, Input::Packet { from: addr(j as u16 + 1), bytes: &packet(&[alive(name, 0, j as u16 + 1)]) })
+            .unwrap();
+    }
+    // Every stream is refused; datagrams get through, so only syncs open
+    // streams.
+    mesh.streams = false;
+    let opens =
+        |mesh: &Mesh| mesh.actions.iter().filter(|(i, a)| *i == 0 && matches!(a, Action::OpenStream { .. })).count();
+    let mut opened = Vec::new();
+    for t in 1..=95_000 {
+        let before = opens(&mesh);
+        mesh.run(t, t);
+        opened.extend(core::iter::repeat_n(t, opens(&mesh) - before));
+    }
+    let gaps: Vec<u64> = opened.windows(2).map(|w| w[1] - w[0]).collect();
+    // Each regular sync (30 s apart) is followed by two retries, one
+    // protocol period apart, and no more.
+    let retries = gaps.iter().filter(|&&g| g == 1_000).count();
+    assert!(retries >= 4, "syncs opened at {opened:?}");
+    assert!(gaps.windows(3).all(|w| w.iter().any(|&g| g > 1_000)), "syncs opened at {opened:?}");
+    assert!(opened.len() <= 3 * 4, "syncs opened at {opened:?}");
+}
+
+#[test]
 fn a_failed_member_stays_on_the_retry_list_through_a_newer_death() {
     for newer_death in [false, true] {
         let mut a = node("a", 1);
