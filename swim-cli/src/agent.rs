@@ -2,6 +2,7 @@
 //! SIGTERM, then leaving gracefully.
 
 use core::net::SocketAddr;
+use std::io::BufRead;
 use std::time::SystemTime;
 
 use clap::Args;
@@ -106,8 +107,6 @@ fn now() -> String {
 }
 
 async fn agent(args: AgentArgs) -> Result<(), String> {
-    use tokio::signal::unix::{SignalKind, signal};
-
     let printer = Printer { json: args.json, name: args.name.clone() };
     let mut config = args.config.config();
     if let Some(label) = &args.label {
@@ -125,24 +124,23 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
     }
     let node = swim_tokio::start(builder).map_err(|e| e.to_string())?;
     let events = node.events();
+    // Watched before "started" is printed, so a signal sent by whoever saw
+    // that line always finds the agent ready to leave.
+    let mut signals = Signals::new()?;
     printer.line("started", &format!("listening on {}", node.addr()), serde_json::json!({ "addr": node.addr() }));
-    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
     if !args.join.is_empty() {
         let join = node.join(&args.join);
         tokio::select! {
             r = join => { r.map_err(|e| format!("join failed: {e}"))?; }
-            _ = term.recv() => return leave(&node, &events, &printer).await,
-            _ = int.recv() => return leave(&node, &events, &printer).await,
+            () = signals.recv() => return leave(&node, &events, &printer, &mut signals).await,
         }
     }
-    let mut lines =
-        args.broadcast.then(|| tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tokio::io::stdin())));
+    let mut lines = args.broadcast.then(stdin_lines);
     let mut watch = tokio::time::interval(KEYRING_POLL);
     loop {
         let line = async {
             match lines.as_mut() {
-                Some(l) => l.next_line().await,
+                Some(l) => l.recv().await,
                 None => core::future::pending().await,
             }
         };
@@ -152,20 +150,61 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
                 None => return Err("the node stopped".into()),
             },
             l = line => match l {
-                Ok(Some(text)) => send_line(&node, &printer, &text).await,
+                Some(text) => send_line(&node, &printer, &text).await,
                 // End of input (or unreadable): stop reading, keep running.
-                Ok(None) | Err(_) => lines = None,
+                None => lines = None,
             },
             _ = watch.tick(), if args.keyring.is_some() => {
                 if let Some(path) = &args.keyring {
                     reload_keyring(&node, &printer, path, &mut keys).await;
                 }
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            () = signals.recv() => break,
         }
     }
-    leave(&node, &events, &printer).await
+    leave(&node, &events, &printer, &mut signals).await
+}
+
+/// SIGTERM and SIGINT (Ctrl-C), the two ways to stop the agent.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, String> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?,
+            int: signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?,
+        })
+    }
+
+    /// Returns at the next of either signal.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// Lines typed on stdin, read by a thread of their own: a read blocked on
+/// an open terminal or pipe can be neither cancelled nor waited for, so it
+/// must not belong to the runtime (whose shutdown would wait for it and
+/// keep the agent alive after a signal until stdin closes). The thread
+/// ends with the input, or with the process.
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// How often the keyring file is read for changes.
@@ -213,9 +252,22 @@ async fn send_line(node: &Node, printer: &Printer, text: &str) {
     }
 }
 
-async fn leave(node: &Node, events: &swim_node::Events, printer: &Printer) -> Result<(), String> {
+/// Leaves gracefully; a second signal while the leave spreads cuts it short.
+async fn leave(
+    node: &Node,
+    events: &swim_node::Events,
+    printer: &Printer,
+    signals: &mut Signals,
+) -> Result<(), String> {
     printer.line("leaving", "leaving", serde_json::json!({}));
-    let result = node.leave().await;
+    let result = tokio::select! {
+        r = node.leave() => r,
+        () = signals.recv() => {
+            let text = "second signal: stopping without waiting for the leave to spread";
+            printer.line("leave_cut_short", text, serde_json::json!({}));
+            Ok(())
+        }
+    };
     while let Some(e) = events.try_next() {
         printer.event(&e);
     }

@@ -131,6 +131,35 @@ fn an_agent_broadcasts_its_stdin_lines_and_sends_direct_messages() {
     drop(stdin);
 }
 
+/// Waits for `child` to end by itself, failing the test after `limit`.
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Clock::read() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(Clock::read() < deadline, "still running {limit:?} after the signal");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// With `--broadcast` the agent reads stdin; an open stdin must not keep it
+/// alive after SIGTERM or Ctrl-C.
+#[test]
+fn a_signal_stops_an_agent_whose_stdin_stays_open() {
+    let limit = Duration::from_secs(30);
+    for sig in ["-TERM", "-INT"] {
+        let mut a = Agent::start_with("a", None, &["--broadcast"]);
+        a.wait_for("started", "", limit);
+        let stdin = a.child.stdin.take().expect("piped");
+        a.signal(sig);
+        let status = wait_exit(&mut a.child, limit);
+        assert!(status.success(), "exit after {sig}: {status}");
+        a.wait_for("stopped", "", limit);
+        drop(stdin);
+    }
+}
+
 fn swim(args: &[&str]) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_swim")).args(args).output().expect("runs");
     (out.status.code().unwrap_or(-1), String::from_utf8_lossy(&out.stderr).into_owned())
