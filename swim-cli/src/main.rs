@@ -138,15 +138,15 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Agent(args) => agent::run(args),
         Command::Demo(args) => demo::run(args),
-        Command::Sim(args) => swim_sim::runner::run(&args).map(|lines| lines.iter().for_each(|l| println!("{l}"))),
+        Command::Sim(args) => swim_sim::runner::run(&args).map(|lines| lines.iter().for_each(|l| say!("{l}"))),
         Command::Loopback(args) => loopback::run(args),
-        Command::Keygen => keys::generate().map(|k| println!("{k}")),
+        Command::Keygen => keys::generate().map(|k| say!("{k}")),
         Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("swim: {e}");
+            output::complain(format_args!("swim: {e}"));
             ExitCode::FAILURE
         }
     }
