@@ -38,7 +38,7 @@ use swim_sim::runner::SimArgs;
 
 /// SWIM cluster membership with Lifeguard: agent, demo, simulator, measurements.
 #[derive(Parser, Debug)]
-#[command(name = "swim", version, about)]
+#[command(name = "swim", version, about, arg_required_else_help = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -120,21 +120,9 @@ static HEAP: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRU
 
 fn main() -> ExitCode {
     swim_sim::heap::set_meter(|| swim_sim::heap::held_by(HEAP.stats()));
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            // One line: clap's first, without the usage block.
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            eprintln!("swim: {first} (see swim --help)");
-            return ExitCode::from(2);
-        }
-    };
+    // clap's whole message: what is wrong, a close flag if there is one,
+    // and the usage; help (plain `swim` too) lists the commands.
+    let cli = Cli::try_parse().unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Agent(args) => agent::run(args),
         Command::Demo(args) => demo::run(args),

@@ -1,0 +1,36 @@
+//! The command line itself: flag errors, help texts, and which flags each
+//! command offers.
+
+use std::process::Command;
+
+/// Runs swim; its exit code, stdout and stderr.
+fn swim(args: &[&str]) -> (Option<i32>, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_swim")).args(args).output().expect("runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn a_flag_error_names_the_problem_and_shows_usage() {
+    let (code, _, err) = swim(&["agent", "--bind", "127.0.0.1:0"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--name") && err.contains("Usage:"), "the missing flag is named: {err}");
+
+    let (code, _, err) = swim(&["agent", "--bnd", "127.0.0.1:0", "--name", "x"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--bnd") && err.contains("--bind"), "a close flag is suggested: {err}");
+
+    let (code, _, err) = swim(&["replay"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("<PATH>") && err.contains("Usage:"), "{err}");
+}
+
+#[test]
+fn plain_swim_lists_the_commands_and_fails() {
+    let (code, out, err) = swim(&[]);
+    assert_ne!(code, Some(0), "{out}{err}");
+    let text = out + &err;
+    for command in ["agent", "demo", "sim", "loopback", "keygen", "replay"] {
+        assert!(text.contains(command), "{command} is not listed: {text}");
+    }
+}
