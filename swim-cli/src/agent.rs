@@ -62,10 +62,23 @@ pub(crate) fn run(args: AgentArgs) -> Result<(), String> {
     rt.block_on(agent(args))
 }
 
+/// How the agent logs, for `swim agent --help`.
+pub(crate) const LOGGING_HELP: &str = "\
+Logging:
+  Events go to stdout; the log goes to stderr, filtered by the RUST_LOG
+  environment variable (tracing's EnvFilter syntax), `warn` when unset:
+    RUST_LOG=info          also the node's start and stop
+    RUST_LOG=debug         also every membership event and refused datagram
+    RUST_LOG=swim_node=debug,warn   debug for one crate, warn elsewhere
+  Colour codes only when stderr is a terminal.";
+
 fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Escape codes would end up verbatim in log files and pipes.
+    let ansi = std::io::stderr().is_terminal();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }
 
 struct Printer {

@@ -47,6 +47,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run one cluster member and print membership events as they happen.
+    #[command(after_help = agent::LOGGING_HELP)]
     Agent(agent::AgentArgs),
     /// Start a local cluster over real sockets; show join, crash detection
     /// and a graceful leave live.

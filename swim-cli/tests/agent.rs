@@ -6,6 +6,7 @@ use core::time::Duration;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
 
 use swim_node::Clock;
 
@@ -15,6 +16,8 @@ struct Agent {
     child: Child,
     lines: Receiver<Value>,
     seen: Vec<Value>,
+    /// Everything the agent wrote to stderr so far (its log).
+    log: Arc<Mutex<String>>,
 }
 
 impl Agent {
@@ -23,6 +26,10 @@ impl Agent {
     }
 
     fn start_with(name: &str, join: Option<&str>, extra: &[&str]) -> Agent {
+        Self::start_env(name, join, extra, &[])
+    }
+
+    fn start_env(name: &str, join: Option<&str>, extra: &[&str], env: &[(&str, &str)]) -> Agent {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_swim"));
         cmd.args(["agent", "--bind", "127.0.0.1:0", "--name", name, "--config", "local", "--json"]);
         cmd.args(extra);
@@ -33,7 +40,19 @@ impl Agent {
         if let Some(seed) = join {
             cmd.args(["--join", seed]);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("agent starts");
+        cmd.env_remove("RUST_LOG").envs(env.iter().copied());
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("agent starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("piped");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let mut log = sink.lock().expect("log lock");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
         let stdout = child.stdout.take().expect("piped");
         let (tx, lines) = channel();
         std::thread::spawn(move || {
@@ -44,7 +63,7 @@ impl Agent {
                 }
             }
         });
-        Agent { child, lines, seen: Vec::new() }
+        Agent { child, lines, seen: Vec::new(), log }
     }
 
     /// Waits for a line with `event` about `member` (or any line with
@@ -63,6 +82,20 @@ impl Agent {
             }
         }
         panic!("no {event} {member} within {timeout:?}; saw {:?}", self.seen);
+    }
+
+    /// Waits until the agent's log has a line containing `text`; returns
+    /// that line.
+    fn wait_for_log(&self, text: &str, timeout: Duration) -> String {
+        let deadline = Clock::read() + timeout;
+        loop {
+            if let Some(line) = self.log.lock().expect("log lock").lines().find(|l| l.contains(text)) {
+                return line.to_owned();
+            }
+            let log = self.log.lock().expect("log lock").clone();
+            assert!(Clock::read() < deadline, "no log line with {text:?} within {timeout:?}; log:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn signal(&self, sig: &str) {
@@ -331,4 +364,19 @@ fn an_agents_recorded_trace_replays_identically() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("every digest identical"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Logs go to stderr; in a file or a pipe they carry no terminal colour
+/// codes.
+#[test]
+fn logs_written_to_a_pipe_have_no_colour_codes() {
+    let limit = Duration::from_secs(30);
+    let mut a = Agent::start_env("a", None, &[], &[("RUST_LOG", "info")]);
+    a.wait_for("started", "", limit);
+    a.wait_for_log("node started", limit);
+    a.signal("-TERM");
+    assert!(wait_exit(&mut a.child, limit).success());
+    a.wait_for("stopped", "", limit);
+    let log = a.log.lock().expect("log lock").clone();
+    assert!(!log.contains('\u{1b}'), "colour codes in a piped log: {log:?}");
 }

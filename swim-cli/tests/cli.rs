@@ -34,3 +34,10 @@ fn plain_swim_lists_the_commands_and_fails() {
         assert!(text.contains(command), "{command} is not listed: {text}");
     }
 }
+
+#[test]
+fn the_agents_help_documents_rust_log() {
+    let (code, out, err) = swim(&["agent", "--help"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert!(out.contains("RUST_LOG"), "{out}");
+}
