@@ -125,13 +125,17 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
     if let Some(label) = &args.label {
         config = config.with_label(swim_core::Label::new(label).map_err(|e| e.to_string())?);
     }
-    let mut keys = match (&args.key, &args.keyring) {
+    let mut watch = None;
+    let keys = match (&args.key, &args.keyring) {
         (Some(k), _) => vec![crate::keys::parse_key(k)?],
-        (None, Some(path)) => crate::keys::read_keyring(path)?,
+        (None, Some(path)) => {
+            let (w, keys) = KeyringWatch::open(path)?;
+            watch = Some(w);
+            keys
+        }
         (None, None) => Vec::new(),
     };
-    let mut builder =
-        NodeBuilder::new(&args.name, args.bind).config(config).meta(meta_bytes(&args.meta)).keys(keys.clone());
+    let mut builder = NodeBuilder::new(&args.name, args.bind).config(config).meta(meta_bytes(&args.meta)).keys(keys);
     if let Some(path) = &args.record {
         builder = builder.record(path);
     }
@@ -149,7 +153,7 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
         }
     }
     let mut lines = args.broadcast.then(stdin_lines);
-    let mut watch = tokio::time::interval(KEYRING_POLL);
+    let mut poll = tokio::time::interval(KEYRING_POLL);
     loop {
         let line = async {
             match lines.as_mut() {
@@ -167,9 +171,9 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
                 // End of input (or unreadable): stop reading, keep running.
                 None => lines = None,
             },
-            _ = watch.tick(), if args.keyring.is_some() => {
-                if let Some(path) = &args.keyring {
-                    reload_keyring(&node, &printer, path, &mut keys).await;
+            _ = poll.tick(), if watch.is_some() => {
+                if let Some(w) = watch.as_mut() {
+                    w.reload(&node, &printer).await;
                 }
             }
             () = signals.recv() => break,
@@ -223,35 +227,72 @@ fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
 /// How often the keyring file is read for changes.
 const KEYRING_POLL: core::time::Duration = core::time::Duration::from_millis(500);
 
-/// Brings the node's keyring to what the file lists now, if it changed:
-/// install, then switch the primary, then remove. A file that does not
-/// parse is reported and ignored.
-async fn reload_keyring(node: &Node, printer: &Printer, path: &std::path::Path, keys: &mut Vec<swim_core::Key>) {
-    let wanted = match crate::keys::read_keyring(path) {
-        Ok(k) => k,
-        Err(e) => {
-            printer.line("keyring_error", &e, serde_json::json!({ "error": e }));
+/// The keyring file and what became of its last content: each change of
+/// the file is acted on, and reported, once however often it is polled.
+struct KeyringWatch {
+    path: std::path::PathBuf,
+    /// The file's content at the last poll, or why it could not be read.
+    last: Result<String, String>,
+    /// The node's keys, the primary first.
+    keys: Vec<swim_core::Key>,
+    /// Whether the last change was refused, so its repair is reported.
+    broken: bool,
+}
+
+impl KeyringWatch {
+    /// Reads the file for the node's first keys; a file that cannot be
+    /// read or parsed stops the agent before it starts.
+    fn open(path: &std::path::Path) -> Result<(KeyringWatch, Vec<swim_core::Key>), String> {
+        let text = crate::keys::read_text(path)?;
+        let keys = crate::keys::parse_keyring(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let watch = KeyringWatch { path: path.to_path_buf(), last: Ok(text), keys: keys.clone(), broken: false };
+        Ok((watch, keys))
+    }
+
+    /// Brings the node's keyring to what the file lists now, if the file
+    /// changed: install, then switch the primary, then remove. A file that
+    /// does not parse is reported and ignored until it changes again.
+    async fn reload(&mut self, node: &Node, printer: &Printer) {
+        let now = crate::keys::read_text(&self.path);
+        if now == self.last {
             return;
         }
-    };
-    let steps = crate::keys::steps(keys, &wanted);
-    if steps.is_empty() {
-        return;
-    }
-    for op in steps {
-        if let Err(e) = node.keyring(op).await {
-            let e = format!("keyring change refused: {e}");
-            printer.line("keyring_error", &e, serde_json::json!({ "error": e }));
+        self.last = now.clone();
+        let wanted =
+            now.and_then(|text| crate::keys::parse_keyring(&text).map_err(|e| format!("{}: {e}", self.path.display())));
+        let wanted = match wanted {
+            Ok(k) => k,
+            Err(e) => return self.refused(printer, e),
+        };
+        let steps = crate::keys::steps(&self.keys, &wanted);
+        let changed = !steps.is_empty();
+        for op in steps {
+            if let Err(e) = node.keyring(op).await {
+                return self.refused(printer, format!("keyring change refused: {e}"));
+            }
+            crate::keys::apply(&mut self.keys, op);
+        }
+        let recovered = core::mem::take(&mut self.broken);
+        if !changed && !recovered {
             return;
         }
+        let prints: Vec<String> = self.keys.iter().map(|k| format!("{:08x}", k.fingerprint())).collect();
+        let text = format!(
+            "{}keyring now {} (primary first)",
+            if recovered { "keyring file valid again; " } else { "" },
+            prints.join(", ")
+        );
+        printer.line("keyring", &text, serde_json::json!({ "keys": prints, "recovered": recovered }));
     }
-    *keys = wanted;
-    let prints: Vec<String> = keys.iter().map(|k| format!("{:08x}", k.fingerprint())).collect();
-    printer.line(
-        "keyring",
-        &format!("keyring now {} (primary first)", prints.join(", ")),
-        serde_json::json!({ "keys": prints }),
-    );
+
+    fn refused(&mut self, printer: &Printer, e: String) {
+        self.broken = true;
+        printer.line(
+            "keyring_error",
+            &format!("{e} (keyring unchanged until the file changes)"),
+            serde_json::json!({ "error": e }),
+        );
+    }
 }
 
 /// One stdin line: a broadcast, or `@NAME TEXT` to one member.

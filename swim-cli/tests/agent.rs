@@ -380,3 +380,45 @@ fn logs_written_to_a_pipe_have_no_colour_codes() {
     let log = a.log.lock().expect("log lock").clone();
     assert!(!log.contains('\u{1b}'), "colour codes in a piped log: {log:?}");
 }
+
+/// A keyring file that stops parsing is reported once per change of its
+/// content, not at every poll, and its repair is reported too.
+#[test]
+fn a_broken_keyring_is_reported_once_per_change_and_its_repair_too() {
+    let limit = Duration::from_secs(30);
+    let key = keygen();
+    let file = KeyringFile::new("broken", &[&key]);
+    let mut a = Agent::start_with("a", None, &["--keyring", file.path()]);
+    a.wait_for("started", "", limit);
+    let errors = |a: &Agent| a.seen.iter().filter(|v| v["event"] == "keyring_error").count();
+
+    file.write(&["not base64!"]);
+    a.wait_for("keyring_error", "", limit);
+    // Several polls of the same broken content.
+    std::thread::sleep(Duration::from_secs(3));
+    while let Ok(v) = a.lines.try_recv() {
+        a.seen.push(v);
+    }
+    assert_eq!(errors(&a), 1, "one report per broken content: {:?}", a.seen);
+
+    // Broken differently: reported again, once.
+    file.write(&["still not base64!"]);
+    let deadline = Clock::read() + limit;
+    while errors(&a) < 2 {
+        let left = deadline.checked_duration_since(Clock::read()).expect("second error reported in time");
+        let v = a.lines.recv_timeout(left).expect("a line");
+        a.seen.push(v);
+    }
+
+    // Repaired with the same key: said so, though the keyring is unchanged.
+    file.write(&[&key]);
+    let repaired = a.wait_for("keyring", "", limit);
+    assert_eq!(repaired["recovered"], true, "{repaired}");
+    assert_eq!(repaired["keys"].as_array().map(Vec::len), Some(1), "{repaired}");
+    std::thread::sleep(Duration::from_secs(2));
+    while let Ok(v) = a.lines.try_recv() {
+        a.seen.push(v);
+    }
+    assert_eq!(errors(&a), 2, "{:?}", a.seen);
+    assert_eq!(a.seen.iter().filter(|v| v["event"] == "keyring").count(), 1, "{:?}", a.seen);
+}
