@@ -125,6 +125,15 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
     if let Some(label) = &args.label {
         config = config.with_label(swim_core::Label::new(label).map_err(|e| e.to_string())?);
     }
+    let meta = meta_bytes(&args.meta);
+    if meta.len() > config.max_meta_len {
+        return Err(format!(
+            "--meta is {} bytes (KEY=VALUE pairs, one per line), more than the {} bytes a member may carry (max_meta_len)",
+            meta.len(),
+            config.max_meta_len
+        ));
+    }
+    let max_payload = config.max_user_payload;
     let mut watch = None;
     let keys = match (&args.key, &args.keyring) {
         (Some(k), _) => vec![crate::keys::parse_key(k)?],
@@ -135,7 +144,7 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
         }
         (None, None) => Vec::new(),
     };
-    let mut builder = NodeBuilder::new(&args.name, args.bind).config(config).meta(meta_bytes(&args.meta)).keys(keys);
+    let mut builder = NodeBuilder::new(&args.name, args.bind).config(config).meta(meta).keys(keys);
     if let Some(path) = &args.record {
         builder = builder.record(path);
     }
@@ -167,7 +176,7 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
                 None => return Err("the node stopped".into()),
             },
             l = line => match l {
-                Some(text) => send_line(&node, &printer, &text).await,
+                Some(text) => send_line(&node, &printer, &text, max_payload).await,
                 // End of input (or unreadable): stop reading, keep running.
                 None => lines = None,
             },
@@ -295,14 +304,26 @@ impl KeyringWatch {
     }
 }
 
-/// One stdin line: a broadcast, or `@NAME TEXT` to one member.
-async fn send_line(node: &Node, printer: &Printer, text: &str) {
-    let result = match text.strip_prefix('@').and_then(|t| t.split_once(' ')) {
-        Some((to, body)) => node.send(to, body.as_bytes().to_vec(), true).await,
-        None => node.broadcast(text.as_bytes().to_vec()).await,
+/// One stdin line: a broadcast, or `@NAME TEXT` to one member, of at most
+/// `max_payload` bytes.
+async fn send_line(node: &Node, printer: &Printer, text: &str, max_payload: usize) {
+    let (to, body) = match text.strip_prefix('@').and_then(|t| t.split_once(' ')) {
+        Some((to, body)) => (Some(to), body),
+        None => (None, text),
+    };
+    let result = match to {
+        Some(to) => node.send(to, body.as_bytes().to_vec(), true).await,
+        None => node.broadcast(body.as_bytes().to_vec()).await,
     };
     if let Err(e) = result {
-        printer.line("refused", &format!("not sent: {e}"), serde_json::json!({ "error": e.to_string() }));
+        let e = match e {
+            swim_node::NodeError::Protocol(swim_core::Error::TooLarge) => format!(
+                "{} bytes, more than the {max_payload} a broadcast or message may carry (max_user_payload)",
+                body.len()
+            ),
+            e => e.to_string(),
+        };
+        printer.line("refused", &format!("not sent: {e}"), serde_json::json!({ "error": e }));
     }
 }
 

@@ -161,6 +161,12 @@ fn an_agent_broadcasts_its_stdin_lines_and_sends_direct_messages() {
     b.wait_for("broadcast", "b", limit);
     let got = a.wait_for("message", "b", limit);
     assert_eq!((got["payload"].as_str(), got["reliable"].as_bool()), (Some("just for you"), Some(true)));
+    // Over the limit: refused, saying by how much.
+    writeln!(stdin, "{}", "x".repeat(2000)).expect("write");
+    stdin.flush().expect("flush");
+    let refused = b.wait_for("refused", "", limit);
+    let error = refused["error"].as_str().unwrap_or_default();
+    assert!(error.contains("2000") && error.contains("1024"), "{refused}");
     drop(stdin);
 }
 

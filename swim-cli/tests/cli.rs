@@ -41,3 +41,15 @@ fn the_agents_help_documents_rust_log() {
     assert_eq!(code, Some(0), "{err}");
     assert!(out.contains("RUST_LOG"), "{out}");
 }
+
+#[test]
+fn limit_errors_name_the_limit() {
+    let meta = format!("k={}", "x".repeat(600));
+    let (code, _, err) = swim(&["agent", "--bind", "127.0.0.1:0", "--name", "x", "--meta", &meta]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("602") && err.contains("512"), "size and limit named: {err}");
+
+    let (code, _, err) = swim(&["agent", "--bind", "127.0.0.1:0", "--name", "x", "--label", &"l".repeat(300)]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("255"), "{err}");
+}
