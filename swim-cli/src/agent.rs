@@ -6,7 +6,7 @@ use std::io::BufRead;
 use std::time::SystemTime;
 
 use clap::Args;
-use swim_node::{Node, NodeBuilder, NodeEvent};
+use swim_node::{Node, NodeBuilder, NodeError, NodeEvent};
 
 use crate::Preset;
 use crate::output::{describe, meta_bytes, parse_meta, to_json};
@@ -55,11 +55,49 @@ pub(crate) struct AgentArgs {
     record: Option<std::path::PathBuf>,
 }
 
-/// Runs the agent until a signal; `Err` is a one-line reason.
+/// Runs the agent until a signal; `Err` is a one-line reason (with
+/// `--json`, also printed as an `error` line).
 pub(crate) fn run(args: AgentArgs) -> Result<(), String> {
     init_logging();
-    let rt = crate::tokio_runtime()?;
-    rt.block_on(agent(args))
+    let printer = Printer { json: args.json, name: args.name.clone() };
+    let result = match crate::tokio_runtime() {
+        Ok(rt) => rt.block_on(agent(args, &printer)),
+        Err(e) => Err(Failure { kind: "runtime", message: e }),
+    };
+    result.map_err(|f| {
+        // A program reading the JSON lines learns of the failure there,
+        // not only from stderr.
+        if printer.json {
+            printer.line("error", &f.message, serde_json::json!({ "kind": f.kind, "message": f.message }));
+        }
+        f.message
+    })
+}
+
+/// Why the agent stopped short: a kind for `--json` (`join_failed`,
+/// `start_failed`, ...) and a line for people.
+struct Failure {
+    kind: &'static str,
+    message: String,
+}
+
+/// Tags a reason with its kind, for `map_err`.
+fn failure(kind: &'static str) -> impl FnOnce(String) -> Failure {
+    move |message| Failure { kind, message }
+}
+
+/// A join that failed, with what to check.
+fn join_failed(e: &NodeError, seeds: &[SocketAddr]) -> Failure {
+    let seeds: Vec<String> = seeds.iter().map(ToString::to_string).collect();
+    let message = match e {
+        NodeError::JoinFailed => format!(
+            "join failed: no seed answered (tried {}); check that a member runs there and is reachable over UDP \
+             and TCP, and that --key/--keyring and --label match the cluster's",
+            seeds.join(", ")
+        ),
+        e => format!("join failed: {e}"),
+    };
+    Failure { kind: "join_failed", message }
 }
 
 /// How the agent logs, for `swim agent --help`.
@@ -119,26 +157,26 @@ fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
-async fn agent(args: AgentArgs) -> Result<(), String> {
-    let printer = Printer { json: args.json, name: args.name.clone() };
+async fn agent(args: AgentArgs, printer: &Printer) -> Result<(), Failure> {
     let mut config = args.config.config();
     if let Some(label) = &args.label {
-        config = config.with_label(swim_core::Label::new(label).map_err(|e| e.to_string())?);
+        config =
+            config.with_label(swim_core::Label::new(label).map_err(|e| failure("invalid_argument")(e.to_string()))?);
     }
     let meta = meta_bytes(&args.meta);
     if meta.len() > config.max_meta_len {
-        return Err(format!(
+        return Err(failure("invalid_argument")(format!(
             "--meta is {} bytes (KEY=VALUE pairs, one per line), more than the {} bytes a member may carry (max_meta_len)",
             meta.len(),
             config.max_meta_len
-        ));
+        )));
     }
     let max_payload = config.max_user_payload;
     let mut watch = None;
     let keys = match (&args.key, &args.keyring) {
-        (Some(k), _) => vec![crate::keys::parse_key(k)?],
+        (Some(k), _) => vec![crate::keys::parse_key(k).map_err(failure("invalid_argument"))?],
         (None, Some(path)) => {
-            let (w, keys) = KeyringWatch::open(path)?;
+            let (w, keys) = KeyringWatch::open(path).map_err(failure("keyring"))?;
             watch = Some(w);
             keys
         }
@@ -148,17 +186,17 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
     if let Some(path) = &args.record {
         builder = builder.record(path);
     }
-    let node = swim_tokio::start(builder).map_err(|e| e.to_string())?;
+    let node = swim_tokio::start(builder).map_err(|e| failure("start_failed")(e.to_string()))?;
     let events = node.events();
     // Watched before "started" is printed, so a signal sent by whoever saw
     // that line always finds the agent ready to leave.
-    let mut signals = Signals::new()?;
+    let mut signals = Signals::new().map_err(failure("signals"))?;
     printer.line("started", &format!("listening on {}", node.addr()), serde_json::json!({ "addr": node.addr() }));
     if !args.join.is_empty() {
         let join = node.join(&args.join);
         tokio::select! {
-            r = join => { r.map_err(|e| format!("join failed: {e}"))?; }
-            () = signals.recv() => return leave(&node, &events, &printer, &mut signals).await,
+            r = join => { r.map_err(|e| join_failed(&e, &args.join))?; }
+            () = signals.recv() => return leave(&node, &events, printer, &mut signals).await,
         }
     }
     let mut lines = args.broadcast.then(stdin_lines);
@@ -173,22 +211,22 @@ async fn agent(args: AgentArgs) -> Result<(), String> {
         tokio::select! {
             e = events.next() => match e {
                 Some(e) => printer.event(&e),
-                None => return Err("the node stopped".into()),
+                None => return Err(failure("node_stopped")("the node stopped".into())),
             },
             l = line => match l {
-                Some(text) => send_line(&node, &printer, &text, max_payload).await,
+                Some(text) => send_line(&node, printer, &text, max_payload).await,
                 // End of input (or unreadable): stop reading, keep running.
                 None => lines = None,
             },
             _ = poll.tick(), if watch.is_some() => {
                 if let Some(w) = watch.as_mut() {
-                    w.reload(&node, &printer).await;
+                    w.reload(&node, printer).await;
                 }
             }
             () = signals.recv() => break,
         }
     }
-    leave(&node, &events, &printer, &mut signals).await
+    leave(&node, &events, printer, &mut signals).await
 }
 
 /// SIGTERM and SIGINT (Ctrl-C), the two ways to stop the agent.
@@ -317,7 +355,7 @@ async fn send_line(node: &Node, printer: &Printer, text: &str, max_payload: usiz
     };
     if let Err(e) = result {
         let e = match e {
-            swim_node::NodeError::Protocol(swim_core::Error::TooLarge) => format!(
+            NodeError::Protocol(swim_core::Error::TooLarge) => format!(
                 "{} bytes, more than the {max_payload} a broadcast or message may carry (max_user_payload)",
                 body.len()
             ),
@@ -333,7 +371,7 @@ async fn leave(
     events: &swim_node::Events,
     printer: &Printer,
     signals: &mut Signals,
-) -> Result<(), String> {
+) -> Result<(), Failure> {
     printer.line("leaving", "leaving", serde_json::json!({}));
     let result = tokio::select! {
         r = node.leave() => r,
@@ -347,7 +385,7 @@ async fn leave(
         printer.event(&e);
     }
     node.shutdown().await;
-    result.map_err(|e| format!("leave failed: {e}"))?;
+    result.map_err(|e| failure("leave_failed")(format!("leave failed: {e}")))?;
     printer.line("stopped", "stopped", serde_json::json!({}));
     Ok(())
 }

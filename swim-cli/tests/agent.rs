@@ -428,3 +428,30 @@ fn a_broken_keyring_is_reported_once_per_change_and_its_repair_too() {
     assert_eq!(errors(&a), 2, "{:?}", a.seen);
     assert_eq!(a.seen.iter().filter(|v| v["event"] == "keyring").count(), 1, "{:?}", a.seen);
 }
+
+/// A join nobody answers fails with what to check; with `--json` the
+/// failure is a JSON line on stdout too.
+#[test]
+fn a_failed_join_says_what_to_check_and_is_a_json_line() {
+    // A UDP port with no member behind it (and no TCP listener).
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let seed = silent.local_addr().expect("addr").to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_swim"))
+        .args(["agent", "--bind", "127.0.0.1:0", "--name", "lonely", "--config", "local", "--json"])
+        .args(["--join", &seed])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    for hint in ["join failed", &seed, "--key", "--label"] {
+        assert!(err.contains(hint), "no {hint:?} in {err}");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let error = lines.iter().find(|v| v["event"] == "error").unwrap_or_else(|| panic!("no error line: {stdout}"));
+    assert_eq!(error["kind"], "join_failed", "{error}");
+    assert_eq!(error["node"], "lonely", "{error}");
+    assert!(error["time"].is_string(), "{error}");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("--key")), "{error}");
+}
