@@ -92,7 +92,8 @@ fn join_failed(e: &NodeError, seeds: &[SocketAddr]) -> Failure {
     let message = match e {
         NodeError::JoinFailed => format!(
             "join failed: no seed answered (tried {}); check that a member runs there and is reachable over UDP \
-             and TCP, and that --key/--keyring and --label match the cluster's",
+             and TCP, and that --key/--keyring and --label match the cluster's (a member refusing our packets \
+             says why in its log)",
             seeds.join(", ")
         ),
         e => format!("join failed: {e}"),
@@ -105,6 +106,9 @@ pub(crate) const LOGGING_HELP: &str = "\
 Logging:
   Events go to stdout; the log goes to stderr, filtered by the RUST_LOG
   environment variable (tracing's EnvFilter syntax), `warn` when unset:
+    RUST_LOG=warn          packets refused for a wrong or missing key or
+                           another cluster label (one line per reason and
+                           10 s, with a count of the others), socket errors
     RUST_LOG=info          also the node's start and stop
     RUST_LOG=debug         also every membership event and refused datagram
     RUST_LOG=swim_node=debug,warn   debug for one crate, warn elsewhere

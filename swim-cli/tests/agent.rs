@@ -455,3 +455,30 @@ fn a_failed_join_says_what_to_check_and_is_a_json_line() {
     assert!(error["time"].is_string(), "{error}");
     assert!(error["message"].as_str().is_some_and(|m| m.contains("--key")), "{error}");
 }
+
+/// A member that drops packets for a key or label mismatch says so in its
+/// log at the default level.
+#[test]
+fn a_member_logs_packets_it_rejects_for_key_or_label() {
+    let limit = Duration::from_secs(30);
+    let (key, other) = (keygen(), keygen());
+    let mut a = Agent::start_with("a", None, &["--key", &key]);
+    let seed = a.wait_for("started", "", limit)["addr"].as_str().expect("address").to_owned();
+    let tries: [(&[&str], &str); 3] = [
+        (&["--key", &other], "wrong key"),
+        (&[], "unsealed"),
+        (&["--key", &key, "--label", "elsewhere"], "cluster label"),
+    ];
+    for (extra, said) in tries {
+        let out = Command::new(env!("CARGO_BIN_EXE_swim"))
+            .args(["agent", "--bind", "127.0.0.1:0", "--name", "intruder", "--config", "local"])
+            .args(["--join", &seed])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("runs");
+        assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let line = a.wait_for_log(said, limit);
+        assert!(line.contains("WARN") && line.contains("127.0.0.1"), "{line}");
+    }
+}
