@@ -2,10 +2,11 @@
 //! SIGTERM, then leaving gracefully.
 
 use core::net::SocketAddr;
+use std::io::BufRead;
 use std::time::SystemTime;
 
 use clap::Args;
-use swim_node::{Node, NodeBuilder, NodeEvent};
+use swim_node::{Node, NodeBuilder, NodeError, NodeEvent};
 
 use crate::Preset;
 use crate::output::{describe, meta_bytes, parse_meta, to_json};
@@ -54,17 +55,72 @@ pub(crate) struct AgentArgs {
     record: Option<std::path::PathBuf>,
 }
 
-/// Runs the agent until a signal; `Err` is a one-line reason.
+/// Runs the agent until a signal; `Err` is a one-line reason (with
+/// `--json`, also printed as an `error` line).
 pub(crate) fn run(args: AgentArgs) -> Result<(), String> {
     init_logging();
-    let rt = crate::tokio_runtime()?;
-    rt.block_on(agent(args))
+    let printer = Printer { json: args.json, name: args.name.clone() };
+    let result = match crate::tokio_runtime() {
+        Ok(rt) => rt.block_on(agent(args, &printer)),
+        Err(e) => Err(Failure { kind: "runtime", message: e }),
+    };
+    result.map_err(|f| {
+        // A program reading the JSON lines learns of the failure there,
+        // not only from stderr.
+        if printer.json {
+            printer.line("error", &f.message, serde_json::json!({ "kind": f.kind, "message": f.message }));
+        }
+        f.message
+    })
 }
 
+/// Why the agent stopped short: a kind for `--json` (`join_failed`,
+/// `start_failed`, ...) and a line for people.
+struct Failure {
+    kind: &'static str,
+    message: String,
+}
+
+/// Tags a reason with its kind, for `map_err`.
+fn failure(kind: &'static str) -> impl FnOnce(String) -> Failure {
+    move |message| Failure { kind, message }
+}
+
+/// A join that failed, with what to check.
+fn join_failed(e: &NodeError, seeds: &[SocketAddr]) -> Failure {
+    let seeds: Vec<String> = seeds.iter().map(ToString::to_string).collect();
+    let message = match e {
+        NodeError::JoinFailed => format!(
+            "join failed: no seed answered (tried {}); check that a member runs there and is reachable over UDP \
+             and TCP, and that --key/--keyring and --label match the cluster's (a member refusing our packets \
+             says why in its log)",
+            seeds.join(", ")
+        ),
+        e => format!("join failed: {e}"),
+    };
+    Failure { kind: "join_failed", message }
+}
+
+/// How the agent logs, for `swim agent --help`.
+pub(crate) const LOGGING_HELP: &str = "\
+Logging:
+  Events go to stdout; the log goes to stderr, filtered by the RUST_LOG
+  environment variable (tracing's EnvFilter syntax), `warn` when unset:
+    RUST_LOG=warn          packets refused for a wrong or missing key or
+                           another cluster label (one line per reason and
+                           10 s, with a count of the others), socket errors
+    RUST_LOG=info          also the node's start and stop
+    RUST_LOG=debug         also every membership event and refused datagram
+    RUST_LOG=swim_node=debug,warn   debug for one crate, warn elsewhere
+  Colour codes only when stderr is a terminal.";
+
 fn init_logging() {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    // Escape codes would end up verbatim in log files and pipes.
+    let ansi = std::io::stderr().is_terminal();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi).try_init();
 }
 
 struct Printer {
@@ -105,122 +161,235 @@ fn now() -> String {
     humantime::format_rfc3339_millis(SystemTime::now()).to_string()
 }
 
-async fn agent(args: AgentArgs) -> Result<(), String> {
-    use tokio::signal::unix::{SignalKind, signal};
-
-    let printer = Printer { json: args.json, name: args.name.clone() };
+async fn agent(args: AgentArgs, printer: &Printer) -> Result<(), Failure> {
     let mut config = args.config.config();
     if let Some(label) = &args.label {
-        config = config.with_label(swim_core::Label::new(label).map_err(|e| e.to_string())?);
+        config =
+            config.with_label(swim_core::Label::new(label).map_err(|e| failure("invalid_argument")(e.to_string()))?);
     }
-    let mut keys = match (&args.key, &args.keyring) {
-        (Some(k), _) => vec![crate::keys::parse_key(k)?],
-        (None, Some(path)) => crate::keys::read_keyring(path)?,
+    let meta = meta_bytes(&args.meta);
+    if meta.len() > config.max_meta_len {
+        return Err(failure("invalid_argument")(format!(
+            "--meta is {} bytes (KEY=VALUE pairs, one per line), more than the {} bytes a member may carry (max_meta_len)",
+            meta.len(),
+            config.max_meta_len
+        )));
+    }
+    let max_payload = config.max_user_payload;
+    let mut watch = None;
+    let keys = match (&args.key, &args.keyring) {
+        (Some(k), _) => vec![crate::keys::parse_key(k).map_err(failure("invalid_argument"))?],
+        (None, Some(path)) => {
+            let (w, keys) = KeyringWatch::open(path).map_err(failure("keyring"))?;
+            watch = Some(w);
+            keys
+        }
         (None, None) => Vec::new(),
     };
-    let mut builder =
-        NodeBuilder::new(&args.name, args.bind).config(config).meta(meta_bytes(&args.meta)).keys(keys.clone());
+    let mut builder = NodeBuilder::new(&args.name, args.bind).config(config).meta(meta).keys(keys);
     if let Some(path) = &args.record {
         builder = builder.record(path);
     }
-    let node = swim_tokio::start(builder).map_err(|e| e.to_string())?;
+    let node = swim_tokio::start(builder).map_err(|e| failure("start_failed")(e.to_string()))?;
     let events = node.events();
+    // Watched before "started" is printed, so a signal sent by whoever saw
+    // that line always finds the agent ready to leave.
+    let mut signals = Signals::new().map_err(failure("signals"))?;
     printer.line("started", &format!("listening on {}", node.addr()), serde_json::json!({ "addr": node.addr() }));
-    let mut term = signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?;
-    let mut int = signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?;
     if !args.join.is_empty() {
         let join = node.join(&args.join);
         tokio::select! {
-            r = join => { r.map_err(|e| format!("join failed: {e}"))?; }
-            _ = term.recv() => return leave(&node, &events, &printer).await,
-            _ = int.recv() => return leave(&node, &events, &printer).await,
+            r = join => { r.map_err(|e| join_failed(&e, &args.join))?; }
+            () = signals.recv() => return leave(&node, &events, printer, &mut signals).await,
         }
     }
-    let mut lines =
-        args.broadcast.then(|| tokio::io::AsyncBufReadExt::lines(tokio::io::BufReader::new(tokio::io::stdin())));
-    let mut watch = tokio::time::interval(KEYRING_POLL);
+    let mut lines = args.broadcast.then(stdin_lines);
+    let mut poll = tokio::time::interval(KEYRING_POLL);
     loop {
         let line = async {
             match lines.as_mut() {
-                Some(l) => l.next_line().await,
+                Some(l) => l.recv().await,
                 None => core::future::pending().await,
             }
         };
         tokio::select! {
             e = events.next() => match e {
                 Some(e) => printer.event(&e),
-                None => return Err("the node stopped".into()),
+                None => return Err(failure("node_stopped")("the node stopped".into())),
             },
             l = line => match l {
-                Ok(Some(text)) => send_line(&node, &printer, &text).await,
+                Some(text) => send_line(&node, printer, &text, max_payload).await,
                 // End of input (or unreadable): stop reading, keep running.
-                Ok(None) | Err(_) => lines = None,
+                None => lines = None,
             },
-            _ = watch.tick(), if args.keyring.is_some() => {
-                if let Some(path) = &args.keyring {
-                    reload_keyring(&node, &printer, path, &mut keys).await;
+            _ = poll.tick(), if watch.is_some() => {
+                if let Some(w) = watch.as_mut() {
+                    w.reload(&node, printer).await;
                 }
             }
-            _ = term.recv() => break,
-            _ = int.recv() => break,
+            () = signals.recv() => break,
         }
     }
-    leave(&node, &events, &printer).await
+    leave(&node, &events, printer, &mut signals).await
+}
+
+/// SIGTERM and SIGINT (Ctrl-C), the two ways to stop the agent.
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn new() -> Result<Signals, String> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Signals {
+            term: signal(SignalKind::terminate()).map_err(|e| format!("cannot watch SIGTERM: {e}"))?,
+            int: signal(SignalKind::interrupt()).map_err(|e| format!("cannot watch SIGINT: {e}"))?,
+        })
+    }
+
+    /// Returns at the next of either signal.
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.term.recv() => {}
+            _ = self.int.recv() => {}
+        }
+    }
+}
+
+/// Lines typed on stdin, read by a thread of their own: a read blocked on
+/// an open terminal or pipe can be neither cancelled nor waited for, so it
+/// must not belong to the runtime (whose shutdown would wait for it and
+/// keep the agent alive after a signal until stdin closes). The thread
+/// ends with the input, or with the process.
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if tx.blocking_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
 }
 
 /// How often the keyring file is read for changes.
 const KEYRING_POLL: core::time::Duration = core::time::Duration::from_millis(500);
 
-/// Brings the node's keyring to what the file lists now, if it changed:
-/// install, then switch the primary, then remove. A file that does not
-/// parse is reported and ignored.
-async fn reload_keyring(node: &Node, printer: &Printer, path: &std::path::Path, keys: &mut Vec<swim_core::Key>) {
-    let wanted = match crate::keys::read_keyring(path) {
-        Ok(k) => k,
-        Err(e) => {
-            printer.line("keyring_error", &e, serde_json::json!({ "error": e }));
-            return;
-        }
-    };
-    let steps = crate::keys::steps(keys, &wanted);
-    if steps.is_empty() {
-        return;
-    }
-    for op in steps {
-        if let Err(e) = node.keyring(op).await {
-            let e = format!("keyring change refused: {e}");
-            printer.line("keyring_error", &e, serde_json::json!({ "error": e }));
-            return;
-        }
-    }
-    *keys = wanted;
-    let prints: Vec<String> = keys.iter().map(|k| format!("{:08x}", k.fingerprint())).collect();
-    printer.line(
-        "keyring",
-        &format!("keyring now {} (primary first)", prints.join(", ")),
-        serde_json::json!({ "keys": prints }),
-    );
+/// The keyring file and what became of its last content: each change of
+/// the file is acted on, and reported, once however often it is polled.
+struct KeyringWatch {
+    path: std::path::PathBuf,
+    /// The file's content at the last poll, or why it could not be read.
+    last: Result<String, String>,
+    /// The node's keys, the primary first.
+    keys: Vec<swim_core::Key>,
+    /// Whether the last change was refused, so its repair is reported.
+    broken: bool,
 }
 
-/// One stdin line: a broadcast, or `@NAME TEXT` to one member.
-async fn send_line(node: &Node, printer: &Printer, text: &str) {
-    let result = match text.strip_prefix('@').and_then(|t| t.split_once(' ')) {
-        Some((to, body)) => node.send(to, body.as_bytes().to_vec(), true).await,
-        None => node.broadcast(text.as_bytes().to_vec()).await,
+impl KeyringWatch {
+    /// Reads the file for the node's first keys; a file that cannot be
+    /// read or parsed stops the agent before it starts.
+    fn open(path: &std::path::Path) -> Result<(KeyringWatch, Vec<swim_core::Key>), String> {
+        let text = crate::keys::read_text(path)?;
+        let keys = crate::keys::parse_keyring(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        let watch = KeyringWatch { path: path.to_path_buf(), last: Ok(text), keys: keys.clone(), broken: false };
+        Ok((watch, keys))
+    }
+
+    /// Brings the node's keyring to what the file lists now, if the file
+    /// changed: install, then switch the primary, then remove. A file that
+    /// does not parse is reported and ignored until it changes again.
+    async fn reload(&mut self, node: &Node, printer: &Printer) {
+        let now = crate::keys::read_text(&self.path);
+        if now == self.last {
+            return;
+        }
+        self.last = now.clone();
+        let wanted =
+            now.and_then(|text| crate::keys::parse_keyring(&text).map_err(|e| format!("{}: {e}", self.path.display())));
+        let wanted = match wanted {
+            Ok(k) => k,
+            Err(e) => return self.refused(printer, e),
+        };
+        let steps = crate::keys::steps(&self.keys, &wanted);
+        let changed = !steps.is_empty();
+        for op in steps {
+            if let Err(e) = node.keyring(op).await {
+                return self.refused(printer, format!("keyring change refused: {e}"));
+            }
+            crate::keys::apply(&mut self.keys, op);
+        }
+        let recovered = core::mem::take(&mut self.broken);
+        if !changed && !recovered {
+            return;
+        }
+        let prints: Vec<String> = self.keys.iter().map(|k| format!("{:08x}", k.fingerprint())).collect();
+        let text = format!(
+            "{}keyring now {} (primary first)",
+            if recovered { "keyring file valid again; " } else { "" },
+            prints.join(", ")
+        );
+        printer.line("keyring", &text, serde_json::json!({ "keys": prints, "recovered": recovered }));
+    }
+
+    fn refused(&mut self, printer: &Printer, e: String) {
+        self.broken = true;
+        printer.line(
+            "keyring_error",
+            &format!("{e} (keyring unchanged until the file changes)"),
+            serde_json::json!({ "error": e }),
+        );
+    }
+}
+
+/// One stdin line: a broadcast, or `@NAME TEXT` to one member, of at most
+/// `max_payload` bytes.
+async fn send_line(node: &Node, printer: &Printer, text: &str, max_payload: usize) {
+    let (to, body) = match text.strip_prefix('@').and_then(|t| t.split_once(' ')) {
+        Some((to, body)) => (Some(to), body),
+        None => (None, text),
+    };
+    let result = match to {
+        Some(to) => node.send(to, body.as_bytes().to_vec(), true).await,
+        None => node.broadcast(body.as_bytes().to_vec()).await,
     };
     if let Err(e) = result {
-        printer.line("refused", &format!("not sent: {e}"), serde_json::json!({ "error": e.to_string() }));
+        let e = match e {
+            NodeError::Protocol(swim_core::Error::TooLarge) => format!(
+                "{} bytes, more than the {max_payload} a broadcast or message may carry (max_user_payload)",
+                body.len()
+            ),
+            e => e.to_string(),
+        };
+        printer.line("refused", &format!("not sent: {e}"), serde_json::json!({ "error": e }));
     }
 }
 
-async fn leave(node: &Node, events: &swim_node::Events, printer: &Printer) -> Result<(), String> {
+/// Leaves gracefully; a second signal while the leave spreads cuts it short.
+async fn leave(
+    node: &Node,
+    events: &swim_node::Events,
+    printer: &Printer,
+    signals: &mut Signals,
+) -> Result<(), Failure> {
     printer.line("leaving", "leaving", serde_json::json!({}));
-    let result = node.leave().await;
+    let result = tokio::select! {
+        r = node.leave() => r,
+        () = signals.recv() => {
+            let text = "second signal: stopping without waiting for the leave to spread";
+            printer.line("leave_cut_short", text, serde_json::json!({}));
+            Ok(())
+        }
+    };
     while let Some(e) = events.try_next() {
         printer.event(&e);
     }
     node.shutdown().await;
-    result.map_err(|e| format!("leave failed: {e}"))?;
+    result.map_err(|e| failure("leave_failed")(format!("leave failed: {e}")))?;
     printer.line("stopped", "stopped", serde_json::json!({}));
     Ok(())
 }

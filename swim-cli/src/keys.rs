@@ -27,10 +27,22 @@ pub(crate) fn parse_keyring(text: &str) -> Result<Vec<Key>, String> {
     Ok(keys)
 }
 
-/// Reads and parses a keyring file.
-pub(crate) fn read_keyring(path: &std::path::Path) -> Result<Vec<Key>, String> {
-    let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-    parse_keyring(&text).map_err(|e| format!("{}: {e}", path.display()))
+/// A keyring file's text.
+pub(crate) fn read_text(path: &std::path::Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| format!("cannot read {}: {e}", path.display()))
+}
+
+/// What one keyring change does to the list of keys, the primary first.
+pub(crate) fn apply(keys: &mut Vec<Key>, op: KeyringOp) {
+    match op {
+        KeyringOp::Install(k) if !keys.contains(&k) => keys.push(k),
+        KeyringOp::Use(k) => {
+            keys.retain(|&x| x != k);
+            keys.insert(0, k);
+        }
+        KeyringOp::Remove(k) => keys.retain(|&x| x != k),
+        _ => {}
+    }
 }
 
 /// The changes that turn keyring `from` into `to`, in a safe order: new
@@ -79,5 +91,18 @@ mod tests {
         assert_eq!(steps(&[k(2), k(1)], &[k(2)]), [KeyringOp::Remove(k(1))]);
         assert_eq!(steps(&[k(1)], &[k(2)]), [KeyringOp::Install(k(2)), KeyringOp::Use(k(2)), KeyringOp::Remove(k(1))]);
         assert!(steps(&[k(1), k(2)], &[k(1), k(2)]).is_empty());
+    }
+
+    #[test]
+    fn applying_the_steps_gives_the_wanted_keyring() {
+        for (from, to) in
+            [(vec![k(1)], vec![k(2)]), (vec![k(1), k(2)], vec![k(2), k(3)]), (vec![k(3)], vec![k(3), k(1)])]
+        {
+            let mut keys = from.clone();
+            for op in steps(&from, &to) {
+                apply(&mut keys, op);
+            }
+            assert_eq!(keys, to);
+        }
     }
 }

@@ -38,7 +38,7 @@ use swim_sim::runner::SimArgs;
 
 /// SWIM cluster membership with Lifeguard: agent, demo, simulator, measurements.
 #[derive(Parser, Debug)]
-#[command(name = "swim", version, about)]
+#[command(name = "swim", version, about, arg_required_else_help = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -47,6 +47,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run one cluster member and print membership events as they happen.
+    #[command(after_help = agent::LOGGING_HELP)]
     Agent(agent::AgentArgs),
     /// Start a local cluster over real sockets; show join, crash detection
     /// and a graceful leave live.
@@ -120,33 +121,21 @@ static HEAP: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRU
 
 fn main() -> ExitCode {
     swim_sim::heap::set_meter(|| swim_sim::heap::held_by(HEAP.stats()));
-    let cli = match Cli::try_parse() {
-        Ok(cli) => cli,
-        Err(e) => {
-            use clap::error::ErrorKind;
-            if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion) {
-                let _ = e.print();
-                return ExitCode::SUCCESS;
-            }
-            // One line: clap's first, without the usage block.
-            let text = e.render().to_string();
-            let first = text.lines().next().unwrap_or("invalid arguments").trim_start_matches("error: ");
-            eprintln!("swim: {first} (see swim --help)");
-            return ExitCode::from(2);
-        }
-    };
+    // clap's whole message: what is wrong, a close flag if there is one,
+    // and the usage; help (plain `swim` too) lists the commands.
+    let cli = Cli::try_parse().unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Agent(args) => agent::run(args),
         Command::Demo(args) => demo::run(args),
-        Command::Sim(args) => swim_sim::runner::run(&args).map(|lines| lines.iter().for_each(|l| println!("{l}"))),
+        Command::Sim(args) => swim_sim::runner::run(&args).map(|lines| lines.iter().for_each(|l| say!("{l}"))),
         Command::Loopback(args) => loopback::run(args),
-        Command::Keygen => keys::generate().map(|k| println!("{k}")),
+        Command::Keygen => keys::generate().map(|k| say!("{k}")),
         Command::Replay(args) => replay::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("swim: {e}");
+            output::complain(format_args!("swim: {e}"));
             ExitCode::FAILURE
         }
     }

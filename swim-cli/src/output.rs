@@ -101,3 +101,10 @@ pub(crate) fn emit(line: impl core::fmt::Display) {
         std::process::exit(0);
     }
 }
+
+/// Prints one line to stderr; a closed stderr loses it rather than
+/// panicking (as `eprintln!` would).
+pub(crate) fn complain(line: impl core::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}

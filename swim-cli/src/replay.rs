@@ -37,17 +37,17 @@ pub(crate) fn run(args: ReplayArgs) -> Result<(), String> {
         inputs += r.inputs;
         if args.print {
             for (record, actions) in &r.listing {
-                println!("{:>9} ms  {:?}", record.at.as_millis(), record.input);
+                say!("{:>9} ms  {:?}", record.at.as_millis(), record.input);
                 for a in actions {
-                    println!("              -> {a:?}");
+                    say!("              -> {a:?}");
                 }
             }
         }
         match &r.divergence {
-            None => println!("{}: {} inputs replayed, every digest identical", file.display(), r.inputs),
+            None => say!("{}: {} inputs replayed, every digest identical", file.display(), r.inputs),
             Some(d) => {
                 diverged += 1;
-                println!(
+                say!(
                     "{}: diverged at input {} (t = {} ms): {:?}\n  expected digest {:016x}, got {:016x}\n  the recording emitted:",
                     file.display(),
                     d.index,
@@ -57,11 +57,11 @@ pub(crate) fn run(args: ReplayArgs) -> Result<(), String> {
                     d.actual
                 );
                 for a in &d.expected_actions {
-                    println!("    {a:?}");
+                    say!("    {a:?}");
                 }
-                println!("  the replay emitted:");
+                say!("  the replay emitted:");
                 for a in &d.actions {
-                    println!("    {a:?}");
+                    say!("    {a:?}");
                 }
             }
         }
@@ -70,7 +70,7 @@ pub(crate) fn run(args: ReplayArgs) -> Result<(), String> {
         }
     }
     if files.len() > 1 {
-        println!("{} traces, {inputs} inputs, {diverged} diverged", files.len());
+        say!("{} traces, {inputs} inputs, {diverged} diverged", files.len());
     }
     if diverged > 0 { Err(format!("{diverged} of {} traces diverged", files.len())) } else { Ok(()) }
 }
@@ -78,7 +78,7 @@ pub(crate) fn run(args: ReplayArgs) -> Result<(), String> {
 /// The member as the replay left it: table, queues, clock, counters.
 fn print_state(r: &Replayed<Xoshiro256PlusPlus>) {
     let s = &r.swim;
-    println!(
+    say!(
         "  at {} ms after {} inputs: incarnation {}, {} live, {} queued updates, {} queued broadcasts, {} open streams, next deadline {:?}",
         r.last_at.map_or(0, |t| t.as_millis()),
         r.inputs,
@@ -90,7 +90,7 @@ fn print_state(r: &Replayed<Xoshiro256PlusPlus>) {
         s.next_deadline().map(|t| t.as_millis()),
     );
     for m in s.members() {
-        println!("    {:<16} {:<21} {:?} inc {}", m.name.as_str(), m.addr.to_string(), m.state, m.incarnation);
+        say!("    {:<16} {:<21} {:?} inc {}", m.name.as_str(), m.addr.to_string(), m.state, m.incarnation);
     }
 }
 

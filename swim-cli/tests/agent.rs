@@ -6,6 +6,7 @@ use core::time::Duration;
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
+use std::sync::{Arc, Mutex};
 
 use swim_node::Clock;
 
@@ -15,6 +16,8 @@ struct Agent {
     child: Child,
     lines: Receiver<Value>,
     seen: Vec<Value>,
+    /// Everything the agent wrote to stderr so far (its log).
+    log: Arc<Mutex<String>>,
 }
 
 impl Agent {
@@ -23,6 +26,10 @@ impl Agent {
     }
 
     fn start_with(name: &str, join: Option<&str>, extra: &[&str]) -> Agent {
+        Self::start_env(name, join, extra, &[])
+    }
+
+    fn start_env(name: &str, join: Option<&str>, extra: &[&str], env: &[(&str, &str)]) -> Agent {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_swim"));
         cmd.args(["agent", "--bind", "127.0.0.1:0", "--name", name, "--config", "local", "--json"]);
         cmd.args(extra);
@@ -33,7 +40,19 @@ impl Agent {
         if let Some(seed) = join {
             cmd.args(["--join", seed]);
         }
-        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().expect("agent starts");
+        cmd.env_remove("RUST_LOG").envs(env.iter().copied());
+        let mut child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("agent starts");
+        let log = Arc::new(Mutex::new(String::new()));
+        let stderr = child.stderr.take().expect("piped");
+        let sink = log.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                eprintln!("{line}");
+                let mut log = sink.lock().expect("log lock");
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
         let stdout = child.stdout.take().expect("piped");
         let (tx, lines) = channel();
         std::thread::spawn(move || {
@@ -44,7 +63,7 @@ impl Agent {
                 }
             }
         });
-        Agent { child, lines, seen: Vec::new() }
+        Agent { child, lines, seen: Vec::new(), log }
     }
 
     /// Waits for a line with `event` about `member` (or any line with
@@ -63,6 +82,20 @@ impl Agent {
             }
         }
         panic!("no {event} {member} within {timeout:?}; saw {:?}", self.seen);
+    }
+
+    /// Waits until the agent's log has a line containing `text`; returns
+    /// that line.
+    fn wait_for_log(&self, text: &str, timeout: Duration) -> String {
+        let deadline = Clock::read() + timeout;
+        loop {
+            if let Some(line) = self.log.lock().expect("log lock").lines().find(|l| l.contains(text)) {
+                return line.to_owned();
+            }
+            let log = self.log.lock().expect("log lock").clone();
+            assert!(Clock::read() < deadline, "no log line with {text:?} within {timeout:?}; log:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     fn signal(&self, sig: &str) {
@@ -128,7 +161,42 @@ fn an_agent_broadcasts_its_stdin_lines_and_sends_direct_messages() {
     b.wait_for("broadcast", "b", limit);
     let got = a.wait_for("message", "b", limit);
     assert_eq!((got["payload"].as_str(), got["reliable"].as_bool()), (Some("just for you"), Some(true)));
+    // Over the limit: refused, saying by how much.
+    writeln!(stdin, "{}", "x".repeat(2000)).expect("write");
+    stdin.flush().expect("flush");
+    let refused = b.wait_for("refused", "", limit);
+    let error = refused["error"].as_str().unwrap_or_default();
+    assert!(error.contains("2000") && error.contains("1024"), "{refused}");
     drop(stdin);
+}
+
+/// Waits for `child` to end by itself, failing the test after `limit`.
+fn wait_exit(child: &mut Child, limit: Duration) -> std::process::ExitStatus {
+    let deadline = Clock::read() + limit;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
+        }
+        assert!(Clock::read() < deadline, "still running {limit:?} after the signal");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// With `--broadcast` the agent reads stdin; an open stdin must not keep it
+/// alive after SIGTERM or Ctrl-C.
+#[test]
+fn a_signal_stops_an_agent_whose_stdin_stays_open() {
+    let limit = Duration::from_secs(30);
+    for sig in ["-TERM", "-INT"] {
+        let mut a = Agent::start_with("a", None, &["--broadcast"]);
+        a.wait_for("started", "", limit);
+        let stdin = a.child.stdin.take().expect("piped");
+        a.signal(sig);
+        let status = wait_exit(&mut a.child, limit);
+        assert!(status.success(), "exit after {sig}: {status}");
+        a.wait_for("stopped", "", limit);
+        drop(stdin);
+    }
 }
 
 fn swim(args: &[&str]) -> (i32, String) {
@@ -137,15 +205,14 @@ fn swim(args: &[&str]) -> (i32, String) {
 }
 
 #[test]
-fn a_bad_flag_or_a_taken_address_is_a_one_line_error() {
+fn a_bad_flag_shows_usage_and_a_taken_address_is_a_one_line_error() {
     let (code, err) = swim(&["agent", "--bind", "127.0.0.1:0", "--name", "x", "--frobnicate"]);
-    assert_ne!(code, 0);
-    assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("--frobnicate"), "{err}");
+    assert_eq!(code, 2);
+    assert!(err.contains("--frobnicate") && err.contains("Usage:"), "{err}");
 
     let (code, err) = swim(&["agent", "--bind", "not-an-address", "--name", "x"]);
-    assert_ne!(code, 0);
-    assert_eq!(err.lines().count(), 1, "{err}");
+    assert_eq!(code, 2);
+    assert!(err.contains("not-an-address") && err.contains("--bind"), "{err}");
 
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
@@ -303,4 +370,115 @@ fn an_agents_recorded_trace_replays_identically() {
     assert!(out.status.success(), "{text}");
     assert!(text.contains("every digest identical"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Logs go to stderr; in a file or a pipe they carry no terminal colour
+/// codes.
+#[test]
+fn logs_written_to_a_pipe_have_no_colour_codes() {
+    let limit = Duration::from_secs(30);
+    let mut a = Agent::start_env("a", None, &[], &[("RUST_LOG", "info")]);
+    a.wait_for("started", "", limit);
+    a.wait_for_log("node started", limit);
+    a.signal("-TERM");
+    assert!(wait_exit(&mut a.child, limit).success());
+    a.wait_for("stopped", "", limit);
+    let log = a.log.lock().expect("log lock").clone();
+    assert!(!log.contains('\u{1b}'), "colour codes in a piped log: {log:?}");
+}
+
+/// A keyring file that stops parsing is reported once per change of its
+/// content, not at every poll, and its repair is reported too.
+#[test]
+fn a_broken_keyring_is_reported_once_per_change_and_its_repair_too() {
+    let limit = Duration::from_secs(30);
+    let key = keygen();
+    let file = KeyringFile::new("broken", &[&key]);
+    let mut a = Agent::start_with("a", None, &["--keyring", file.path()]);
+    a.wait_for("started", "", limit);
+    let errors = |a: &Agent| a.seen.iter().filter(|v| v["event"] == "keyring_error").count();
+
+    file.write(&["not base64!"]);
+    a.wait_for("keyring_error", "", limit);
+    // Several polls of the same broken content.
+    std::thread::sleep(Duration::from_secs(3));
+    while let Ok(v) = a.lines.try_recv() {
+        a.seen.push(v);
+    }
+    assert_eq!(errors(&a), 1, "one report per broken content: {:?}", a.seen);
+
+    // Broken differently: reported again, once.
+    file.write(&["still not base64!"]);
+    let deadline = Clock::read() + limit;
+    while errors(&a) < 2 {
+        let left = deadline.checked_duration_since(Clock::read()).expect("second error reported in time");
+        let v = a.lines.recv_timeout(left).expect("a line");
+        a.seen.push(v);
+    }
+
+    // Repaired with the same key: said so, though the keyring is unchanged.
+    file.write(&[&key]);
+    let repaired = a.wait_for("keyring", "", limit);
+    assert_eq!(repaired["recovered"], true, "{repaired}");
+    assert_eq!(repaired["keys"].as_array().map(Vec::len), Some(1), "{repaired}");
+    std::thread::sleep(Duration::from_secs(2));
+    while let Ok(v) = a.lines.try_recv() {
+        a.seen.push(v);
+    }
+    assert_eq!(errors(&a), 2, "{:?}", a.seen);
+    assert_eq!(a.seen.iter().filter(|v| v["event"] == "keyring").count(), 1, "{:?}", a.seen);
+}
+
+/// A join nobody answers fails with what to check; with `--json` the
+/// failure is a JSON line on stdout too.
+#[test]
+fn a_failed_join_says_what_to_check_and_is_a_json_line() {
+    // A UDP port with no member behind it (and no TCP listener).
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let seed = silent.local_addr().expect("addr").to_string();
+    let out = Command::new(env!("CARGO_BIN_EXE_swim"))
+        .args(["agent", "--bind", "127.0.0.1:0", "--name", "lonely", "--config", "local", "--json"])
+        .args(["--join", &seed])
+        .output()
+        .expect("runs");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{err}");
+    for hint in ["join failed", &seed, "--key", "--label"] {
+        assert!(err.contains(hint), "no {hint:?} in {err}");
+    }
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<Value> =
+        stdout.lines().map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}"))).collect();
+    let error = lines.iter().find(|v| v["event"] == "error").unwrap_or_else(|| panic!("no error line: {stdout}"));
+    assert_eq!(error["kind"], "join_failed", "{error}");
+    assert_eq!(error["node"], "lonely", "{error}");
+    assert!(error["time"].is_string(), "{error}");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("--key")), "{error}");
+}
+
+/// A member that drops packets for a key or label mismatch says so in its
+/// log at the default level.
+#[test]
+fn a_member_logs_packets_it_rejects_for_key_or_label() {
+    let limit = Duration::from_secs(30);
+    let (key, other) = (keygen(), keygen());
+    let mut a = Agent::start_with("a", None, &["--key", &key]);
+    let seed = a.wait_for("started", "", limit)["addr"].as_str().expect("address").to_owned();
+    let tries: [(&[&str], &str); 3] = [
+        (&["--key", &other], "wrong key"),
+        (&[], "unsealed"),
+        (&["--key", &key, "--label", "elsewhere"], "cluster label"),
+    ];
+    for (extra, said) in tries {
+        let out = Command::new(env!("CARGO_BIN_EXE_swim"))
+            .args(["agent", "--bind", "127.0.0.1:0", "--name", "intruder", "--config", "local"])
+            .args(["--join", &seed])
+            .args(extra)
+            .env_remove("RUST_LOG")
+            .output()
+            .expect("runs");
+        assert!(!out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let line = a.wait_for_log(said, limit);
+        assert!(line.contains("WARN") && line.contains("127.0.0.1"), "{line}");
+    }
 }

@@ -1,7 +1,7 @@
 //! `swim sim ... --record DIR` then `swim replay DIR`: every node's trace
 //! replays identically; `--until` prints the member's state there.
 
-use std::process::Command;
+use std::process::{Command, Stdio};
 
 fn swim(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_swim")).args(args).output().expect("runs");
@@ -28,5 +28,44 @@ fn a_recorded_simulator_run_replays_identically() {
     std::fs::write(dir.join("junk.trace"), b"not a trace").expect("write");
     let (ok, text) = swim(&["replay", d]);
     assert!(!ok && text.contains("not a swim trace"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Runs swim with its stdout a pipe nobody reads any more (`swim ... |
+/// head` once head is done): every write fails with a broken pipe.
+fn into_closed_pipe(args: &[&str]) -> (Option<i32>, String) {
+    let (reader, writer) = std::io::pipe().expect("pipe");
+    drop(reader);
+    let out = Command::new(env!("CARGO_BIN_EXE_swim"))
+        .args(args)
+        .stdout(writer)
+        .stderr(Stdio::piped())
+        .output()
+        .expect("runs");
+    (out.status.code(), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+#[test]
+fn a_closed_stdout_ends_every_command_quietly() {
+    let dir = std::env::temp_dir().join(format!("swim-cli-pipe-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().expect("UTF-8");
+    let (ok, text) = swim(&["sim", "s2", "--nodes", "4", "--runs", "1", "--record", d]);
+    assert!(ok, "{text}");
+    let one = dir.join("run0").join("n1.trace");
+    let one = one.to_str().expect("UTF-8");
+    let commands: [&[&str]; 6] = [
+        &["replay", one, "--print"],
+        &["replay", d],
+        &["replay", one, "--until", "5"],
+        &["keygen"],
+        &["sim", "s1", "--nodes", "4"],
+        &["--help"],
+    ];
+    for args in commands {
+        let (code, err) = into_closed_pipe(args);
+        assert!(!err.contains("panicked"), "swim {args:?} panicked: {err}");
+        assert_ne!(code, Some(101), "swim {args:?}: {err}");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

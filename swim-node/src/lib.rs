@@ -13,6 +13,12 @@
 //! consumer (events it cannot queue are counted and announced by
 //! [`NodeEvent::Lagged`]) and recycles every sent buffer.
 //!
+//! Rejected packets are counted by reason in the core's stats and logged
+//! at debug; those refused for a key or cluster label mismatch (wrong
+//! key, no key, unsealed, another label) are also logged as warnings, at
+//! most one per [`REJECT_WARN_INTERVAL`] and reason, each with a
+//! `suppressed` count of those refused since the last one.
+//!
 //! # Streams
 //!
 //! Beside its datagrams the core uses reliable streams (full-state syncs,
@@ -41,6 +47,7 @@
 mod clock;
 pub mod cluster;
 mod node;
+mod rejects;
 pub mod runtime;
 pub mod streams;
 mod task;
@@ -51,6 +58,7 @@ pub use node::{
     DEFAULT_EVENT_CAPACITY, DEFAULT_TIMER_SLACK_DIVISOR, Events, IoStats, Member, Node, NodeBuilder, NodeError,
     NodeEvent, NodeStats, StartError,
 };
+pub use rejects::REJECT_WARN_INTERVAL;
 pub use runtime::{Runtime, Timer, UdpIo};
 pub use streams::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAMS, DEFAULT_STREAM_BUFFER, PeerFilter, StreamInput,

@@ -203,6 +203,8 @@ struct Shared {
 /// The node task's hold on one open stream.
 struct Entry {
     serial: u64,
+    /// The address connected to, or the one the connection came from.
+    peer: SocketAddr,
     /// Frames to write; dropping it (with the entry) closes the stream
     /// after them.
     frames: Sender<Vec<u8>>,
@@ -319,6 +321,12 @@ impl<R: Runtime> Streams<R> {
         }
     }
 
+    /// The address stream `id` was opened to or accepted from (for an
+    /// accepted one, the peer's ephemeral port), while it is open.
+    pub fn peer(&self, id: StreamId) -> Option<SocketAddr> {
+        self.open.get(&id).map(|e| e.peer)
+    }
+
     /// Whether the filter lets `addr` through.
     pub fn allows(&self, addr: SocketAddr) -> bool {
         self.filter.as_ref().is_none_or(|f| f(addr))
@@ -341,7 +349,7 @@ impl<R: Runtime> Streams<R> {
             return;
         }
         self.stats.opened += 1;
-        let entry = self.spawn(id, Target::Connect(to));
+        let entry = self.spawn(id, to, Target::Connect(to));
         if self.open.insert(id, entry).is_some() {
             tracing::warn!(?id, "stream opened again while open; the earlier connection is closed");
         }
@@ -440,7 +448,7 @@ impl<R: Runtime> Streams<R> {
                 let id = StreamId::Inbound(self.next_inbound);
                 self.next_inbound += 1;
                 self.stats.accepted += 1;
-                let entry = self.spawn(id, Target::Accepted(conn));
+                let entry = self.spawn(id, from, Target::Accepted(conn));
                 self.open.insert(id, entry);
                 Some(StreamInput::Accepted { id, from })
             }
@@ -470,7 +478,7 @@ impl<R: Runtime> Streams<R> {
         self.open.get(&id).is_some_and(|e| e.serial == serial)
     }
 
-    fn spawn(&mut self, id: StreamId, target: Target<R::Connection>) -> Entry {
+    fn spawn(&mut self, id: StreamId, peer: SocketAddr, target: Target<R::Connection>) -> Entry {
         let serial = self.next_serial;
         self.next_serial += 1;
         let (frames, frames_rx) = async_channel::bounded(FRAME_QUEUE);
@@ -498,7 +506,7 @@ impl<R: Runtime> Streams<R> {
             };
             or(conn.run(target, frames_rx), or(killed, stopped)).await;
         });
-        Entry { serial, frames, queued, kill }
+        Entry { serial, peer, frames, queued, kill }
     }
 }
 

@@ -23,6 +23,7 @@ use swim_core::{Driver, Event, Input, Instant, OwnedInput, StreamId, Swim, Trans
 
 use crate::clock::Clock;
 use crate::node::{IoStats, Member, NodeError, NodeEvent, NodeStats};
+use crate::rejects::{RejectWarnings, hint};
 use crate::runtime::{Runtime, Timer, UdpIo};
 use crate::streams::{StreamInput, Streams};
 
@@ -198,6 +199,8 @@ pub(crate) struct Task<R: Runtime> {
     sink: EventSink,
     waiters: Waiters,
     stats: IoStats,
+    /// The rate of warnings about refused packets.
+    warnings: RejectWarnings,
     buf: Box<[u8]>,
     /// Dropped when the task ends, which tells `shutdown` it has.
     _done: Sender<()>,
@@ -234,6 +237,7 @@ impl<R: Runtime> Task<R> {
             sink: EventSink { tx: events, capacity: event_capacity.max(2), missed: 0 },
             waiters: Waiters::default(),
             stats: IoStats::default(),
+            warnings: RejectWarnings::default(),
             // One byte more than the core accepts, so an oversized datagram
             // is seen as such rather than silently cut to size.
             buf: vec![0; MAX_DATAGRAM + 1].into_boxed_slice(),
@@ -326,11 +330,14 @@ impl<R: Runtime> Task<R> {
         let buf = core::mem::take(&mut self.buf);
         if let Err(e) = self.input(Input::Packet { from, bytes: &buf[..len] }) {
             tracing::debug!(%from, error = %e, "datagram rejected");
+            self.warn_rejected(&e, Some(from));
         }
         self.buf = buf;
     }
 
     fn stream_input(&mut self, input: StreamInput) {
+        // Taken first: a refused frame may close its stream.
+        let peer = self.streams.peer(input.id());
         let result = match &input {
             StreamInput::Accepted { id, from } => self.input(Input::StreamAccepted { id: *id, from: *from }),
             StreamInput::Frame { id, frame } => self.input(Input::StreamFrame { id: *id, frame }),
@@ -338,7 +345,19 @@ impl<R: Runtime> Task<R> {
         };
         if let Err(e) = result {
             tracing::debug!(id = ?input.id(), error = %e, "stream input rejected");
+            self.warn_rejected(&e, peer);
         }
+    }
+
+    /// Warns about a packet refused for a key or label mismatch, within
+    /// the rate [`RejectWarnings`] allows.
+    fn warn_rejected(&mut self, e: &swim_core::Error, from: Option<SocketAddr>) {
+        let swim_core::Error::Rejected(reason) = *e else { return };
+        let (Some(hint), Some(suppressed)) = (hint(reason), self.warnings.note(Clock::read(), reason)) else {
+            return;
+        };
+        let from = from.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
+        tracing::warn!(%from, %reason, suppressed, "{hint}");
     }
 
     fn recv_error(&mut self, e: &io::Error) {

@@ -8,12 +8,24 @@
 
 use core::num::NonZeroU32;
 
+use clap::Parser;
 use swim_core::{Config, Duration};
 use swim_sim::chart::Chart;
 use swim_sim::scenario::{self, Params};
 
+/// S2 detection time against gray-scenario false failures, for probe
+/// intervals of 1 s and 500 ms and suspicion multipliers 1 to 4 (n = 100,
+/// seed 1): one line per configuration, and the curve as SVG.
+#[derive(Parser, Debug)]
+#[command(name = "tradeoff")]
+pub(crate) struct Args {
+    /// Where to write the SVG chart.
+    #[arg(value_name = "FILE", default_value = "tradeoff.svg")]
+    pub(crate) out: std::path::PathBuf,
+}
+
 fn main() -> Result<(), String> {
-    let out = std::env::args().nth(1).unwrap_or_else(|| "tradeoff.svg".into());
+    let out = Args::parse().out;
     let mut chart = Chart::new(
         "Detection against false failures (n = 100)",
         "S2: crash failed at every live node, median s",
@@ -39,5 +51,5 @@ fn main() -> Result<(), String> {
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         chart = chart.line(format!("probe interval {interval} ms, suspicion_mult 1..4"), points);
     }
-    swim_sim::plot::svg(&chart, std::path::Path::new(&out))
+    swim_sim::plot::svg(&chart, &out)
 }

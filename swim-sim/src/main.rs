@@ -19,7 +19,13 @@ fn main() {
     swim_sim::heap::set_meter(|| swim_sim::heap::held_by(HEAP.stats()));
     let cli = Cli::parse();
     match runner::run(&cli.args) {
-        Ok(lines) => lines.iter().for_each(|l| println!("{l}")),
+        Ok(lines) => {
+            use std::io::Write;
+            let mut out = std::io::stdout().lock();
+            // A closed stdout (`swim-sim ... | head`) ends the output
+            // quietly: nobody is left to read it.
+            let _ = lines.iter().try_for_each(|l| writeln!(out, "{l}"));
+        }
         Err(e) => {
             eprintln!("swim-sim: {e}");
             std::process::exit(2);

@@ -45,11 +45,6 @@ pub struct SimArgs {
     /// Extra one-way latency per datagram, uniform in 0..=MS (reordering).
     #[arg(long, global = true, default_value_t = 0)]
     pub jitter_ms: u64,
-    /// Draw the scenario's chart as SVG into FILE (s1: convergence curve;
-    /// s2: detection-time CDF; s3 and gray: suspicions and refutations
-    /// over time).
-    #[arg(long, global = true, value_name = "FILE")]
-    pub plot: Option<std::path::PathBuf>,
     /// The implementation to run: swim, or foca (with foca's LAN
     /// configuration; s1, s2, s3, s4 and spread) for the comparison.
     #[arg(long = "impl", global = true, default_value = "swim", value_parser = ["swim", "foca"])]
@@ -66,6 +61,9 @@ pub enum Scenario {
         /// `swim-sim`).
         #[arg(long)]
         heap: bool,
+        /// Draw the convergence curve as SVG into FILE.
+        #[arg(long, value_name = "FILE")]
+        plot: Option<std::path::PathBuf>,
     },
     /// S2 crash detection: warm up, crash one node, time to detection.
     S2 {
@@ -76,12 +74,19 @@ pub enum Scenario {
         /// connections at once) or its whole host (silence).
         #[arg(long, value_enum, default_value = "process")]
         crash: scenario::CrashKind,
+        /// Draw the detection-time CDF as SVG into FILE.
+        #[arg(long, value_name = "FILE")]
+        plot: Option<std::path::PathBuf>,
     },
     /// S3 false positives: 300 s of packet loss on a converged cluster.
     S3 {
         /// Loss probability; without it, runs 0, 0.05, 0.10 and 0.20.
         #[arg(long)]
         loss: Option<f64>,
+        /// Draw suspicions and refutations over time as SVG into FILE
+        /// (every loss rate run on one chart).
+        #[arg(long, value_name = "FILE")]
+        plot: Option<std::path::PathBuf>,
     },
     /// S4 steady-state load: traffic of the S3 window without loss.
     S4,
@@ -140,6 +145,9 @@ pub enum Scenario {
         /// How long, in virtual hours.
         #[arg(long, default_value_t = 3.0)]
         hours: f64,
+        /// Draw suspicions and refutations over time as SVG into FILE.
+        #[arg(long, value_name = "FILE")]
+        plot: Option<std::path::PathBuf>,
     },
     /// Dissemination: one update at a time from a random node; when 50 %,
     /// 99 %, 99.99 % and 100 % of the nodes have it.
@@ -155,6 +163,20 @@ pub enum Scenario {
         #[arg(long, default_value_t = 0.05)]
         loss: f64,
     },
+}
+
+impl Scenario {
+    /// Where to draw the scenario's chart, for those that draw one (s1,
+    /// s2, s3 and gray: only they take `--plot`).
+    pub fn plot(&self) -> Option<&std::path::Path> {
+        match self {
+            Scenario::S1 { plot, .. }
+            | Scenario::S2 { plot, .. }
+            | Scenario::S3 { plot, .. }
+            | Scenario::Gray { plot, .. } => plot.as_deref(),
+            _ => None,
+        }
+    }
 }
 
 /// Runs the scenario and returns its JSON lines, or a one-line reason the
@@ -197,16 +219,9 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
         crate::net::recording::record_to(Some(dir));
     }
-    let charted = matches!(
-        args.scenario,
-        Scenario::S1 { .. } | Scenario::S2 { .. } | Scenario::S3 { .. } | Scenario::Gray { .. }
-    );
-    if args.plot.is_some() && !charted {
-        return Err("--plot draws s1, s2, s3 and gray only".into());
-    }
-    let reports: Reports = match args.scenario {
+    let reports: Reports = match &args.scenario {
         Scenario::S5 => vec![plain(scenario::s5(&p))],
-        Scenario::Regions { regions, near_ms, far_ms, runs, loss } => {
+        &Scenario::Regions { regions, near_ms, far_ms, runs, loss } => {
             if !(0.0..=1.0).contains(&loss) {
                 return Err("--loss must be within 0..=1".into());
             }
@@ -217,21 +232,21 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
             Some(line) => vec![Ok(Report { line, chart: None })],
             None => return Err("memory needs a counting allocator (run it with swim or swim-sim)".into()),
         },
-        Scenario::Partition { runs } => vec![plain(resilience::partition(&p, runs.max(1)))],
-        Scenario::Churn { rounds } => vec![plain(resilience::churn(&p, rounds))],
-        Scenario::Broadcast { loss, count, churn } => {
+        &Scenario::Partition { runs } => vec![plain(resilience::partition(&p, runs.max(1)))],
+        &Scenario::Churn { rounds } => vec![plain(resilience::churn(&p, rounds))],
+        &Scenario::Broadcast { loss, count, churn } => {
             if !(0.0..=1.0).contains(&loss) {
                 return Err("--loss must be within 0..=1".into());
             }
             vec![plain(resilience::broadcast(&p, loss, count.max(1), churn))]
         }
-        Scenario::Gray { hours } => {
+        &Scenario::Gray { hours, .. } => {
             if !(hours.is_finite() && hours >= 0.0) {
                 return Err("--hours must be a number ≥ 0".into());
             }
             vec![crate::gray::gray(&p, hours)]
         }
-        Scenario::Rotate { loss } => {
+        &Scenario::Rotate { loss } => {
             if !(0.0..=1.0).contains(&loss) {
                 return Err("--loss must be within 0..=1".into());
             }
@@ -242,7 +257,7 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         }
     };
     let reports: Vec<Report> = reports.into_iter().collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-    if let Some(path) = &args.plot {
+    if let Some(path) = args.scenario.plot() {
         // Several lines (s3 at every loss rate) share one chart.
         let mut charts = reports.iter().filter_map(|r| r.chart.clone());
         if let Some(mut chart) = charts.next() {
@@ -267,9 +282,9 @@ fn plain(v: Result<serde_json::Value, crate::net::SimError>) -> Result<Report, c
 /// `None` for the others.
 fn compared<N: ScenarioNode>(scenario: &Scenario, p: &Params) -> Result<Option<Reports>, String> {
     Ok(Some(match *scenario {
-        Scenario::S1 { heap } => vec![scenario::s1_of::<N>(p, heap)],
-        Scenario::S2 { runs, crash } => vec![scenario::s2_of::<N>(p, runs.max(1), crash)],
-        Scenario::S3 { loss } => match loss {
+        Scenario::S1 { heap, .. } => vec![scenario::s1_of::<N>(p, heap)],
+        Scenario::S2 { runs, crash, .. } => vec![scenario::s2_of::<N>(p, runs.max(1), crash)],
+        Scenario::S3 { loss, .. } => match loss {
             Some(l) if (0.0..=1.0).contains(&l) => vec![scenario::s3_of::<N>(p, l)],
             Some(_) => return Err("--loss must be within 0..=1".into()),
             None => [0.0, 0.05, 0.10, 0.20].iter().map(|&l| scenario::s3_of::<N>(p, l)).collect(),
@@ -288,7 +303,7 @@ fn foca(args: &SimArgs, p: &Params) -> Result<Vec<Report>, String> {
         || args.probe_interval_ms.is_some()
         || args.rtt_floor_ms.is_some()
         || args.record.is_some()
-        || args.plot.is_some();
+        || args.scenario.plot().is_some();
     if swim_only {
         return Err(
             "--impl foca runs foca's LAN configuration: --preset, the overrides, --record and --plot are swim's".into(),
