@@ -300,6 +300,13 @@ impl Detector {
         }
     }
 
+    /// Whether the last probe we got an answer to was answered over a
+    /// stream only: our datagrams (or their answers) are not getting
+    /// through.
+    pub(crate) fn answered_by_stream_only(&self) -> bool {
+        self.stream_only
+    }
+
     /// Whether our datagram path is in doubt: local health is degraded, or
     /// the last probe we got an answer to was answered over a stream only.
     pub(crate) fn datagrams_doubtful(&self) -> bool {

@@ -231,7 +231,12 @@ impl Lifecycle {
 
     /// Anti-entropy: every push-pull interval, a full-state sync with one
     /// random member, so members that gossip missed are still learnt.
-    pub(crate) fn on_push_pull_tick(&mut self, now: Instant, sync: Sync<'_>, rng: &mut dyn Random) {
+    ///
+    /// While our probes are answered only over streams (`deaf`: datagrams
+    /// do not reach us), gossip does not reach us either: syncs are all the
+    /// news we get, so they come every [`DEAF_SYNC_PERIODS`] protocol
+    /// periods instead.
+    pub(crate) fn on_push_pull_tick(&mut self, now: Instant, deaf: bool, sync: Sync<'_>, rng: &mut dyn Random) {
         let Some(interval) = self.config.push_pull_interval else { return };
         let membership = &*sync.membership;
         if !core::mem::take(&mut self.retry_due) {
@@ -242,7 +247,9 @@ impl Lifecycle {
             let at = now + self.early_wait(rng);
             self.set_push_pull(at);
         } else {
-            self.set_push_pull(now + push_pull_scale(interval, membership.num_live()));
+            let regular = push_pull_scale(interval, membership.num_live());
+            let when_deaf = self.config.probe_interval.saturating_mul(DEAF_SYNC_PERIODS);
+            self.set_push_pull(now + if deaf { regular.min(when_deaf) } else { regular });
         }
         membership.table.random_live(1, &[], rng, &mut self.scratch);
         let peer = self.scratch.first().and_then(|&id| membership.table.get(id)).map(|m| m.addr.get());
@@ -346,6 +353,10 @@ impl Sync<'_> {
 /// How many times a failed periodic sync is tried again (with another
 /// random member, a protocol period later) before the next regular one.
 pub(crate) const SYNC_RETRIES: u32 = 2;
+
+/// How often, in protocol periods, a member whose probes are answered only
+/// over streams syncs with a random member.
+pub(crate) const DEAF_SYNC_PERIODS: u64 = 5;
 
 /// Why we start a full-state sync.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

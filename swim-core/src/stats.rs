@@ -35,6 +35,9 @@ pub struct Stats {
     /// Last-chance checks made before a suspicion expired (a buddy ping
     /// to the suspect, or a query to a peer).
     pub last_chance_checks: u64,
+    /// Deaths declared by others that were checked (the member pinged with
+    /// the accusation) before being believed.
+    pub deaths_checked: u64,
     /// Datagrams sent.
     pub packets_sent: u64,
     /// Bytes sent in datagrams.

@@ -34,7 +34,8 @@ fn datagram(base: u32, (kind, off): Claim) -> Vec<u8> {
 }
 
 /// Applies `claims` in order to a member that knows "m" at `base`; returns
-/// its record of "m". No wake-up is handled, so no suspicion expires.
+/// its record of "m" once the checks of deaths heard by gossip are over
+/// (a probe timeout later). No suspicion expires by then.
 fn record(node: u8, base: u32, claims: &[Claim]) -> (MemberState, u32, Vec<u8>) {
     let me = Identity::new(MemberName::new(&format!("o{node}")).unwrap(), addr(node));
     let mut s = Swim::new(Config::lan(), me, Xoshiro256PlusPlus::seed_from_u64(u64::from(node))).unwrap();
@@ -42,6 +43,7 @@ fn record(node: u8, base: u32, claims: &[Claim]) -> (MemberState, u32, Vec<u8>) 
     for &c in claims {
         s.handle_packet(Instant::from_millis(1), addr(8), &datagram(base, c)).unwrap();
     }
+    s.handle_timeout(Instant::from_millis(1_000));
     let m = s.member("m").unwrap();
     (m.state, m.incarnation, m.meta.to_vec())
 }

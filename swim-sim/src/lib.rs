@@ -32,6 +32,7 @@ pub mod gray;
 pub mod heap;
 pub mod memory;
 pub mod net;
+pub mod oneway;
 pub mod plot;
 pub mod procstat;
 pub mod regions;

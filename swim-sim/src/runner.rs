@@ -120,6 +120,13 @@ pub enum Scenario {
         #[arg(long, default_value_t = 20)]
         runs: usize,
     },
+    /// One-way partition: the upper half cannot send to the lower half for
+    /// `--seconds` while the lower half's packets reach it, then it heals.
+    Oneway {
+        /// How long the cut lasts, in virtual seconds.
+        #[arg(long, default_value_t = 60)]
+        seconds: u64,
+    },
     /// Rolling restarts of every node, half of them at a new address.
     Churn {
         /// Rolling restarts of the whole cluster.
@@ -233,6 +240,7 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
             None => return Err("memory needs a counting allocator (run it with swim or swim-sim)".into()),
         },
         &Scenario::Partition { runs } => vec![plain(resilience::partition(&p, runs.max(1)))],
+        &Scenario::Oneway { seconds } => vec![plain(crate::oneway::oneway(&p, seconds))],
         &Scenario::Churn { rounds } => vec![plain(resilience::churn(&p, rounds))],
         &Scenario::Broadcast { loss, count, churn } => {
             if !(0.0..=1.0).contains(&loss) {

@@ -112,3 +112,16 @@ fn one_update_reaches_every_node_within_a_few_gossip_rounds() {
     let m = |k: &str| line[format!("rounds_{k}_ms")]["median"].as_f64().unwrap();
     assert!(m("50") <= m("99") && m("99") <= m("100"), "{line}");
 }
+
+#[test]
+fn a_one_way_cut_fails_only_across_it_and_heals() {
+    for seed in [1, 2, 3] {
+        let p = Params { n: 100, seed, latency_ms: 1, jitter_ms: 0, config: Config::lan(), regions: None };
+        let line = swim_sim::oneway::oneway(&p, 60).unwrap();
+        // Nobody fails a member it can still talk to both ways, first-hand
+        // or from gossip; each half fails the other; the heal merges them.
+        assert_eq!(line["false_failures"], 0, "{line}; SWIM_SEED={seed}");
+        assert_eq!(line["cut_off_failed"], true, "{line}; SWIM_SEED={seed}");
+        assert_eq!(line["outcome"], "completed", "{line}; SWIM_SEED={seed}");
+    }
+}

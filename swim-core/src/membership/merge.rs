@@ -43,16 +43,16 @@ pub(crate) enum Merged {
 }
 
 /// A membership update, as claimed.
-struct Update<'a> {
-    name: &'a str,
-    claim: Claim,
+pub(super) struct Update<'a> {
+    pub(super) name: &'a str,
+    pub(super) claim: Claim,
     /// For alive: where and with what metadata.
-    alive: Option<(SocketAddr, &'a [u8])>,
+    pub(super) alive: Option<(SocketAddr, &'a [u8])>,
     /// For suspect and dead: who says so.
-    from: &'a str,
+    pub(super) from: &'a str,
     /// A suspicion taken from a death in a peer's table: its accuser has
     /// already declared.
-    declared: bool,
+    pub(super) declared: bool,
 }
 
 impl<'a> Update<'a> {
@@ -91,7 +91,7 @@ impl<'a> Update<'a> {
     }
 
     /// The update as it is passed on.
-    fn message(&self) -> Message<'a> {
+    pub(super) fn message(&self) -> Message<'a> {
         let (incarnation, name, from) = (self.claim.incarnation, self.name, self.from);
         match (self.claim.state, self.alive) {
             (MemberState::Alive, Some((addr, meta))) => Message::Alive { incarnation, name, addr, meta },
@@ -132,6 +132,10 @@ impl Membership {
             }
             return Merged::Done;
         };
+        if source == Source::Gossip && self.must_verify(id, u.claim) {
+            self.verify_death(now, id, &u, dissem, outbox, rng);
+            return Merged::Done;
+        }
         let Some(m) = self.table.get(id) else { return Merged::Done };
         let moved = u.alive.is_some_and(|(addr, _)| addr != m.addr.get());
         if moved {
@@ -169,7 +173,7 @@ impl Membership {
 
     /// Moves `id` to the update's claim, reports the change and queues the
     /// update for dissemination.
-    fn apply(
+    pub(super) fn apply(
         &mut self,
         now: Instant,
         id: MemberId,

@@ -13,6 +13,7 @@
 //! - a dead or departed member is reaped after `dead_member_retention`.
 
 mod merge;
+mod verify;
 
 pub(crate) use merge::{Merged, Source};
 
@@ -39,6 +40,8 @@ pub(crate) enum Timer {
     Suspicion(MemberId),
     /// A dead or departed member may be removed from the table.
     Reap(MemberId),
+    /// The check of a death declared elsewhere is over.
+    Verify(MemberId),
 }
 
 /// A last-chance check to make over a stream.
@@ -61,6 +64,7 @@ pub(crate) struct Counters {
     pub(crate) address_conflicts: u64,
     pub(crate) last_chance_checks: u64,
     pub(crate) admissions_refused: u64,
+    pub(crate) deaths_checked: u64,
 }
 
 /// A token bucket for new members: `rate` a second, a burst of `rate`.
@@ -107,6 +111,9 @@ pub(crate) struct Membership {
     /// Running suspicions, by member: apart from the table, which would
     /// otherwise spend a pointer on every member for the few suspects.
     suspicions: alloc::collections::BTreeMap<MemberId, Suspicion>,
+    /// Deaths declared elsewhere being checked, by member (at most one
+    /// each).
+    verifying: alloc::collections::BTreeMap<MemberId, verify::Verification>,
     pub(crate) counters: Counters,
     admission: Admission,
     scratch: Vec<MemberId>,
@@ -136,6 +143,7 @@ impl Membership {
             refuting: true,
             timers: Timers::default(),
             suspicions: alloc::collections::BTreeMap::new(),
+            verifying: alloc::collections::BTreeMap::new(),
             counters: Counters::default(),
             admission: Admission::default(),
             scratch: Vec::new(),
@@ -385,6 +393,10 @@ impl Membership {
                 self.on_reap(now, id, dissem);
                 None
             }
+            Timer::Verify(id) => {
+                self.on_verify_timer(now, id, dissem, outbox, rng);
+                None
+            }
         }
     }
 
@@ -541,6 +553,7 @@ impl Membership {
             return;
         }
         self.clear_suspicion(id);
+        self.forget_verification(id);
         self.table.remove(id);
         // The slot may be reused: its update must not outlive the member.
         dissem.forget(id);

@@ -452,7 +452,10 @@ impl<R: Rng> Swim<R> {
             outbox: &mut self.outbox,
         };
         match timer {
-            lifecycle::Timer::PushPull => self.lifecycle.on_push_pull_tick(now, sync, &mut self.rng),
+            lifecycle::Timer::PushPull => {
+                let deaf = self.detector.answered_by_stream_only();
+                self.lifecycle.on_push_pull_tick(now, deaf, sync, &mut self.rng);
+            }
             lifecycle::Timer::JoinRetry => self.lifecycle.on_join_retry(now, sync, &mut self.rng),
             lifecycle::Timer::Reconnect => self.lifecycle.on_reconnect_tick(now, sync, &mut self.rng),
             lifecycle::Timer::LeaveDeadline => self.complete_leave(),
@@ -532,6 +535,7 @@ impl<R> Swim<R> {
             failures_declared: m.failures_declared,
             refutations: m.refutations,
             last_chance_checks: m.last_chance_checks,
+            deaths_checked: m.deaths_checked,
             packets_sent: self.outbox.packets_sent,
             bytes_sent: self.outbox.bytes_sent,
             packets_received: self.ingress.packets,

@@ -347,8 +347,12 @@ fn a_leave_spends_its_transmissions_on_live_members_only() {
         a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3)])).unwrap();
         run(&mut a, 1, 3000);
         a.handle_packet(at(3000), addr(2), &packet(&[Message::Dead { incarnation: 0, name: "c", from: "b" }])).unwrap();
-        let mut out = a.leave(at(3001)).unwrap();
-        out.extend(run(&mut a, 3002, 20_000));
+        // c does not answer the check of its death: it is dead a probe
+        // timeout later.
+        run(&mut a, 3001, 3600);
+        assert_eq!(a.member("c").unwrap().state, MemberState::Dead, "seed {seed}");
+        let mut out = a.leave(at(3601)).unwrap();
+        out.extend(run(&mut a, 3602, 20_000));
         assert!(events(&out).contains(&Event::LeaveCompleted), "seed {seed}");
         let mut to_b = 0;
         for (to, bytes) in sent(&out) {
@@ -444,9 +448,11 @@ fn address_conflicts_are_refused_unless_restarted_or_reclaimed() {
     assert_eq!(a.member("b").unwrap().addr, addr(5));
     assert_eq!(events(&out), [Event::Updated { name: b(), addr: addr(5) }]);
     a.handle_packet(at(10), addr(5), &packet(&[Message::Dead { incarnation: 3, name: "b", from: "x" }])).unwrap();
+    // b does not answer the check of its death: dead at 510 ms.
+    run(&mut a, 11, 600);
     a.handle_packet(at(5000), addr(6), &packet(&[alive("b", 3, 6)])).unwrap();
     assert_eq!(a.member("b").unwrap().addr, addr(5));
-    let out = a.handle_packet(at(10_010), addr(6), &packet(&[alive("b", 3, 6)])).unwrap();
+    let out = a.handle_packet(at(10_510), addr(6), &packet(&[alive("b", 3, 6)])).unwrap();
     assert_eq!(a.member("b").unwrap().addr, addr(6));
     assert_eq!(events(&out), [Event::Joined { name: b(), addr: addr(6) }]);
 }
@@ -1255,6 +1261,93 @@ fn a_failed_periodic_sync_is_tried_again_a_period_later_a_bounded_number_of_time
     assert!(retries >= 4, "syncs opened at {opened:?}");
     assert!(gaps.windows(3).all(|w| w.iter().any(|&g| g > 1_000)), "syncs opened at {opened:?}");
     assert!(opened.len() <= 3 * 4, "syncs opened at {opened:?}");
+}
+
+/// a holds b and c alive; c's gossip says b is dead. Returns when a
+/// reported b failed (within 5 s), given whether b answers a's check with
+/// a refutation.
+fn failed_after_a_gossiped_death(b_answers: bool) -> (Option<u64>, bool) {
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3)])).unwrap();
+    let dead = Message::Dead { incarnation: 0, name: "b", from: "c" };
+    let out = a.handle_packet(at(10), addr(3), &packet(&[dead])).unwrap();
+    let mut failed = events(&out).iter().any(|e| matches!(e, Event::Failed { .. })).then_some(10);
+    // The check: a ping to b carrying the accusation.
+    let mut checked = false;
+    for (to, bytes) in sent(&out) {
+        let mut m = Messages::new();
+        decode(&bytes, &mut m).unwrap();
+        let seq = m.iter().find_map(|m| if let Message::Ping { seq, target: "b" } = m { Some(*seq) } else { None });
+        let accuses = m.iter().any(|m| matches!(m, Message::Suspect { name: "b", incarnation: 0, .. }));
+        if to == addr(2)
+            && accuses
+            && let Some(seq) = seq
+        {
+            checked = true;
+            if b_answers {
+                let answer = packet(&[Message::Ack { seq }, alive("b", 1, 2)]);
+                a.handle_packet(at(11), addr(2), &answer).unwrap();
+            }
+        }
+    }
+    for t in 12..5_000 {
+        if a.next_deadline().is_some_and(|d| d <= at(t)) {
+            let out = a.handle_timeout(at(t));
+            if failed.is_none()
+                && events(&out).iter().any(|e| matches!(e, Event::Failed { name, .. } if name.as_str() == "b"))
+            {
+                failed = Some(t);
+            }
+        }
+    }
+    (failed, checked)
+}
+
+#[test]
+fn a_death_declared_elsewhere_is_checked_with_the_member_before_it_is_believed() {
+    // A running member refutes on its ack: never reported failed.
+    assert_eq!(failed_after_a_gossiped_death(true), (None, true));
+    // A silent one is failed a probe timeout later.
+    let (failed, checked) = failed_after_a_gossiped_death(false);
+    assert!(checked);
+    assert_eq!(failed, Some(510));
+    // A repeat of the death while it is checked changes nothing.
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3), alive("d", 0, 4)])).unwrap();
+    a.handle_packet(at(10), addr(3), &packet(&[Message::Dead { incarnation: 0, name: "b", from: "c" }])).unwrap();
+    let out =
+        a.handle_packet(at(20), addr(4), &packet(&[Message::Dead { incarnation: 0, name: "b", from: "d" }])).unwrap();
+    assert!(events(&out).is_empty() && sent(&out).iter().all(|(to, _)| *to != addr(2)));
+    assert_eq!(a.stats().deaths_checked, 1);
+}
+
+/// Syncs a opens over a minute in a three-member mesh, with datagrams to
+/// it dropped (`deaf`) or not.
+fn syncs_in_a_minute(deaf: bool) -> usize {
+    let mut mesh = Mesh::new(alloc::vec![node("a", 1), node("b", 2), node("c", 3)]);
+    for (i, j) in [(0, 1), (0, 2), (1, 0), (1, 2), (2, 0), (2, 1)] {
+        let name = ["a", "b", "c"][j];
+        mesh.input(i, 0, Input::Packet { from: addr(j as u16 + 1), bytes: &packet(&[alive(name, 0, j as u16 + 1)]) })
+            .unwrap();
+    }
+    if deaf {
+        mesh.drop_datagram = |_, to| to == 0;
+    }
+    mesh.run(1, 60_000);
+    let sync = Message::SyncRequest { join: false }.kind();
+    let mine: Vec<Action> = mesh.actions.iter().filter(|(i, _)| *i == 0).map(|(_, a)| a.clone()).collect();
+    checks_opened(&mine).iter().filter(|(_, kinds)| kinds.first() == Some(&sync)).count()
+}
+
+#[test]
+fn a_member_whose_probes_come_back_only_over_streams_syncs_every_few_periods() {
+    let (hearing, deaf) = (syncs_in_a_minute(false), syncs_in_a_minute(true));
+    assert!(hearing <= 3, "{hearing} syncs in a minute at the regular interval");
+    assert!(
+        deaf >= 8,
+        "{deaf} syncs in a minute while deaf: one every {} periods",
+        crate::lifecycle::DEAF_SYNC_PERIODS
+    );
 }
 
 #[test]
