@@ -231,8 +231,14 @@ fn script(data: &[u8], streams: bool) {
             }
             10 => Input::StreamAccepted { id: stream, from: addr(op >> 2) },
             _ => {
-                let end = [StreamEnd::Closed, StreamEnd::Failed, StreamEnd::Refused, StreamEnd::TimedOut];
-                Input::StreamClosed { id: stream, end: end[usize::from(op >> 2) % 4] }
+                let end = [
+                    StreamEnd::Closed,
+                    StreamEnd::Failed,
+                    StreamEnd::Refused,
+                    StreamEnd::TimedOut,
+                    StreamEnd::NotListening,
+                ];
+                Input::StreamClosed { id: stream, end: end[usize::from(op >> 2) % end.len()] }
             }
         };
         let _ = driver.handle(&mut swim, io.now, input, &mut io);

@@ -114,8 +114,13 @@ pub enum StreamId {
 pub enum StreamEnd {
     /// The peer closed it after its last frame.
     Closed,
-    /// The connection could not be made (refused, unreachable).
+    /// The connection could not be made (refused, unreachable, no room).
     Refused,
+    /// The peer's host answered that nothing listens at the address (a TCP
+    /// reset to the connection attempt, `ECONNREFUSED`): the process that
+    /// was there is gone. A runtime reports this only for that answer, as
+    /// the state machine takes it as evidence of a crash.
+    NotListening,
     /// Connecting, or waiting for the next frame, took too long.
     TimedOut,
     /// The connection broke, or the peer sent a frame over the limit.

@@ -230,6 +230,15 @@ impl Members {
             .is_some()
     }
 
+    /// The live (alive or suspect) member at `addr`, if any.
+    pub(crate) fn live_at(&self, addr: &core::net::SocketAddr) -> Option<MemberId> {
+        let slots = &self.slots;
+        let &i = self.by_addr.find(self.addr_hash(addr), |&i| {
+            Self::occupant(slots, i).is_some_and(|m| m.addr.is(addr) && m.state.is_live())
+        })?;
+        Some(Self::id_in(slots, i))
+    }
+
     /// Whether `name` is a live member at `addr`.
     pub(crate) fn is_live_member_at(&self, name: &str, addr: core::net::SocketAddr) -> bool {
         self.id_of(name).and_then(|id| self.get(id)).is_some_and(|m| m.state.is_live() && m.addr.is(&addr))

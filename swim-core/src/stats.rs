@@ -38,6 +38,10 @@ pub struct Stats {
     /// Deaths declared by others that were checked (the member pinged with
     /// the accusation) before being believed.
     pub deaths_checked: u64,
+    /// Connections to a live member that its host refused (nothing
+    /// listens there): each made it suspect, to be declared a protocol
+    /// period later unless it refuted.
+    pub refused_connections: u64,
     /// Datagrams sent.
     pub packets_sent: u64,
     /// Bytes sent in datagrams.

@@ -137,6 +137,15 @@ impl Suspicion {
         (self.accusers.len() as u32).saturating_sub(1)
     }
 
+    /// A connection to the suspect was refused by its host at `now`: its
+    /// process is gone. The deadline comes `window` from now, or as soon
+    /// after as the remaining last-chance checks (spaced by `spacing`)
+    /// allow, if that is earlier than it was.
+    pub(crate) fn not_listening(&mut self, now: Instant, window: Duration, spacing: Duration) {
+        let room = now + spacing.saturating_mul(u64::from(self.planned.saturating_sub(self.checks)));
+        self.deadline = (now + window).max(room).min(self.deadline);
+    }
+
     /// Records `from` as an accuser at `now`. Returns whether it was a
     /// new, counted confirmation, which moves the deadline earlier, but
     /// never so early that the remaining last-chance checks (spaced by

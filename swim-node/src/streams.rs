@@ -459,7 +459,7 @@ impl<R: Runtime> Streams<R> {
             }
             Msg::End { id, serial, end } => {
                 match end {
-                    StreamEnd::Refused => self.stats.refused += 1,
+                    StreamEnd::Refused | StreamEnd::NotListening => self.stats.refused += 1,
                     StreamEnd::TimedOut => self.stats.timed_out += 1,
                     StreamEnd::Closed => {}
                     _ => self.stats.failed += 1,
@@ -600,6 +600,8 @@ impl<R: Runtime> Connection<R> {
             Some(Ok(conn)) => Ok(conn),
             None => Err(StreamEnd::TimedOut),
             Some(Err(e)) if e.kind() == io::ErrorKind::TimedOut => Err(StreamEnd::TimedOut),
+            // The host answered: nothing listens there.
+            Some(Err(e)) if e.kind() == io::ErrorKind::ConnectionRefused => Err(StreamEnd::NotListening),
             Some(Err(e)) => {
                 tracing::debug!(id = ?self.id, %to, error = %e, "connect failed");
                 Err(StreamEnd::Refused)

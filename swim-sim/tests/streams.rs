@@ -227,7 +227,7 @@ fn a_crashed_process_refuses_at_once_and_a_lost_host_stays_silent() {
     let (mut sim, log) = pair(1, 0.0, vec![(100, Step::Open(1)), (100, Step::Send(10))]);
     sim.schedule(50, Command::Crash(1)).unwrap();
     run(&mut sim, 30_000);
-    assert_eq!(*log.borrow(), vec![(102, 0, Seen::Ended(StreamEnd::Refused))]);
+    assert_eq!(*log.borrow(), vec![(102, 0, Seen::Ended(StreamEnd::NotListening))]);
 
     let (mut sim, log) = pair(1, 0.0, vec![(100, Step::Open(1)), (100, Step::Send(10))]);
     sim.schedule(50, Command::CrashHost(1)).unwrap();

@@ -65,6 +65,7 @@ pub(crate) struct Counters {
     pub(crate) last_chance_checks: u64,
     pub(crate) admissions_refused: u64,
     pub(crate) deaths_checked: u64,
+    pub(crate) refused_connections: u64,
 }
 
 /// A token bucket for new members: `rate` a second, a burst of `rate`.
@@ -289,6 +290,33 @@ impl Membership {
             }
             MemberState::Dead | MemberState::Left => {}
         }
+    }
+
+    /// A connection to `id`'s address was refused by its host: nothing
+    /// listens there, so the member's process is gone (a live member at a
+    /// new address has announced a newer incarnation already). We suspect
+    /// it ourselves, if we did not, and declare it one protocol period
+    /// from now rather than at the end of a whole suspicion: time for the
+    /// last-chance checks (the buddy ping among them) that a live member
+    /// would answer with its refutation.
+    pub(crate) fn not_listening(
+        &mut self,
+        now: Instant,
+        id: MemberId,
+        dissem: &mut Dissemination,
+        outbox: &mut Outbox,
+        rng: &mut dyn Random,
+    ) {
+        self.counters.refused_connections += 1;
+        self.suspect_from_probe(now, id, dissem, outbox, rng);
+        let (window, spacing) = (self.config.probe_interval, self.config.probe_timeout);
+        let Some(m) = self.table.get(id) else { return };
+        let incarnation = m.incarnation;
+        let Some(s) = self.suspicions.get_mut(&id).filter(|s| s.incarnation == incarnation) else { return };
+        s.not_listening(now, window, spacing);
+        let old = s.timer_at;
+        s.timer_at = s.wake_at(spacing).max(now);
+        self.timers.reschedule(old, s.timer_at, Timer::Suspicion(id));
     }
 
     /// Counts `from` as a confirmation of the running suspicion of `id` at

@@ -536,6 +536,7 @@ impl<R> Swim<R> {
             refutations: m.refutations,
             last_chance_checks: m.last_chance_checks,
             deaths_checked: m.deaths_checked,
+            refused_connections: m.refused_connections,
             packets_sent: self.outbox.packets_sent,
             bytes_sent: self.outbox.bytes_sent,
             packets_received: self.ingress.packets,

@@ -180,6 +180,12 @@ impl<R: Rng> Swim<R> {
         if end != StreamEnd::Closed {
             self.streams.counters.failed += 1;
         }
+        if end == StreamEnd::NotListening
+            && let Some(member) = self.membership.table.live_at(&s.peer)
+        {
+            let (d, o, r) = (&mut self.dissemination, &mut self.outbox, &mut self.rng);
+            self.membership.not_listening(now, member, d, o, r);
+        }
         // A reliable message counts as delivered when its peer closes.
         self.ended(now, s.purpose, end == StreamEnd::Closed);
     }

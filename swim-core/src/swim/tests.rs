@@ -1350,6 +1350,47 @@ fn a_member_whose_probes_come_back_only_over_streams_syncs_every_few_periods() {
     );
 }
 
+/// a and b, b silent; every stream a opens ends with `end` at once.
+/// Returns when a suspected b and when it declared b failed.
+fn suspected_and_failed_when_streams_end(end: crate::StreamEnd) -> (Option<u64>, Option<u64>) {
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+    let (mut suspected, mut failed) = (None, None);
+    for t in 1..60_000 {
+        if a.next_deadline().is_none_or(|d| d > at(t)) {
+            continue;
+        }
+        let mut out = a.handle_timeout(at(t));
+        let opened: Vec<crate::StreamId> =
+            out.iter().filter_map(|x| if let Action::OpenStream { id, .. } = x { Some(*id) } else { None }).collect();
+        for id in opened {
+            a.handle(at(t), Input::StreamClosed { id, end }, &mut out).unwrap();
+        }
+        for e in events(&out) {
+            match e {
+                Event::Suspected { local: true, .. } => suspected = suspected.or(Some(t)),
+                Event::Failed { .. } => failed = failed.or(Some(t)),
+                _ => {}
+            }
+        }
+    }
+    (suspected, failed)
+}
+
+#[test]
+fn a_host_that_says_nothing_listens_makes_the_member_suspect_and_failed_within_a_period() {
+    let (s_refused, f_refused) = suspected_and_failed_when_streams_end(crate::StreamEnd::Refused);
+    let (s_closed, f_closed) = suspected_and_failed_when_streams_end(crate::StreamEnd::NotListening);
+    let (s_refused, f_refused, s_closed, f_closed) =
+        (s_refused.unwrap(), f_refused.unwrap(), s_closed.unwrap(), f_closed.unwrap());
+    // The stream ping goes out at the probe timeout; the host's answer
+    // makes b suspect then, not at the end of the period...
+    assert_eq!(s_refused - s_closed, 500, "suspected at {s_closed} ms, else at {s_refused} ms");
+    // ...and failed one period later, not a whole suspicion later.
+    assert!(f_closed - s_closed <= 1_001, "failed {} ms after the suspicion", f_closed - s_closed);
+    assert!(f_refused - s_refused >= 4_000, "a refusal for another reason is no such evidence");
+}
+
 #[test]
 fn a_failed_member_stays_on_the_retry_list_through_a_newer_death() {
     for newer_death in [false, true] {

@@ -15,8 +15,8 @@
 //!   late holds back the frames behind it (head-of-line blocking).
 //!
 //! A crashed process's host still answers: a connection to it is reset at
-//! once ([`StreamEnd::Refused`] after a round trip) and its open streams are
-//! reset. A host that is gone answers nothing: connections time out and
+//! once ([`StreamEnd::NotListening`] after a round trip) and its open
+//! streams are reset. A host that is gone answers nothing: connections time out and
 //! open streams stall. Acknowledgements are not modelled one by one: a
 //! lost acknowledgement only makes TCP resend what has already arrived,
 //! which changes no delivery time.
@@ -134,7 +134,7 @@ impl Network {
             Some((j, false)) => {
                 self.stats.streams_failed += 1;
                 let after = self.latency(s.from, j) + self.latency(j, s.from);
-                self.end_stream(s.from, s.id, StreamEnd::Refused, after);
+                self.end_stream(s.from, s.id, StreamEnd::NotListening, after);
             }
             None => {
                 let limit = s.started + self.net.connect_timeout_ms;
@@ -164,7 +164,7 @@ impl Network {
             self.ends.insert((from, id), End::Connecting { frames: Vec::new(), close });
             self.stats.streams_failed += 1;
             let after = self.latency(from, to) + self.latency(to, from);
-            self.end_stream(from, id, StreamEnd::Refused, after);
+            self.end_stream(from, id, StreamEnd::NotListening, after);
             return;
         }
         self.stats.streams += 1;
