@@ -57,8 +57,15 @@ impl Claim {
 /// number space, so `0` is newer than `u32::MAX`. Incarnations never stop
 /// at a maximum: whatever a rumour claims, the member can always answer
 /// with one that is newer still.
+///
+/// Two incarnations exactly half the space apart (RFC 1982 leaves them
+/// undefined) are ordered by value, the larger newer: every member must
+/// rank them the same way, or tables that hold one and hear the other
+/// would disagree for good. So for `a != b` exactly one of `newer(a, b)`
+/// and `newer(b, a)` holds.
 pub const fn newer(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
+    let ahead = a.wrapping_sub(b);
+    ahead != 0 && (ahead < 1 << 31 || (ahead == 1 << 31 && a > b))
 }
 
 /// Whether `new` overrides `old`: the SWIM precedence rule.
@@ -266,6 +273,19 @@ mod tests {
         }
     }
 
+    #[test]
+    fn incarnations_half_the_space_apart_are_ordered_by_value() {
+        for (low, high) in [(0, 1 << 31), (5, (1 << 31) + 5), (0x7fff_ffff, u32::MAX)] {
+            assert!(newer(high, low) && !newer(low, high), "{high} over {low}");
+            // Every member ranks the pair alike, so tables converge on one.
+            assert!(precedes(c(Alive, high), c(Alive, low)) && !precedes(c(Alive, low), c(Alive, high)));
+        }
+        // Elsewhere serial arithmetic holds either side of the middle.
+        assert!(newer((1 << 31) - 1, 0) && !newer(0, (1 << 31) - 1));
+        assert!(newer(0, (1 << 31) + 1) && !newer((1 << 31) + 1, 0));
+        assert!(!newer(7, 7));
+    }
+
     mod props {
         use super::*;
         use proptest::prelude::*;
@@ -296,6 +316,16 @@ mod tests {
                 if a != b {
                     prop_assert!(precedes(a, b) || precedes(b, a));
                 }
+            }
+
+            #[test]
+            fn newer_is_asymmetric_and_total_on_any_pair(
+                a in any::<u32>(),
+                apart in prop_oneof![any::<u32>(), Just(1u32 << 31), Just(0u32)],
+            ) {
+                let b = a.wrapping_add(apart);
+                prop_assert!(!(newer(a, b) && newer(b, a)));
+                prop_assert_eq!(a != b, newer(a, b) || newer(b, a));
             }
 
             #[test]
