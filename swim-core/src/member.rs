@@ -42,6 +42,20 @@ impl Claim {
         Claim { state, incarnation }
     }
 
+    /// Whether this claim is newer than `held`, the incarnation we hold for
+    /// its member, by more than can happen without a forgery: more than
+    /// [`INCARNATION_WINDOW`] for a suspicion, death or departure, more
+    /// than twice that for an alive. The member's answer to a claim at
+    /// the edge of the window lies one past it, and must still be taken
+    /// by peers that never heard the claim.
+    pub const fn leaps(self, held: u32) -> bool {
+        let window = match self.state {
+            MemberState::Alive => INCARNATION_WINDOW.saturating_mul(2),
+            _ => INCARNATION_WINDOW,
+        };
+        newer(self.incarnation, held) && self.incarnation.wrapping_sub(held) > window
+    }
+
     const fn kind(self) -> u8 {
         match self.state {
             MemberState::Alive => 0,
@@ -51,6 +65,21 @@ impl Claim {
         }
     }
 }
+
+/// How far ahead of the incarnation we hold for a member a suspicion or
+/// death about it may claim to be and still be believed; an alive may be
+/// twice as far (see [`Claim::leaps`]).
+///
+/// Legitimate gaps are small: a member raises its own incarnation one at
+/// a time (a metadata change, or a refutation one past the rumour it
+/// answers, and rumours come from records its peers hold), and a peer
+/// falls behind only by the changes it missed before the next full-state
+/// sync repairs its table. A restarted member starts again from 0, but it
+/// outbids its old record by one, so its peers see a gap of one too.
+/// 2^16 changes missed between two syncs is far beyond any of these,
+/// and far below half the number space, where serial comparison stops
+/// telling newer from older.
+pub const INCARNATION_WINDOW: u32 = 1 << 16;
 
 /// Whether incarnation `a` is newer than `b`, in serial-number arithmetic
 /// (RFC 1982): `a` is newer when it is ahead of `b` by less than half the
@@ -284,6 +313,26 @@ mod tests {
         assert!(newer((1 << 31) - 1, 0) && !newer(0, (1 << 31) - 1));
         assert!(newer(0, (1 << 31) + 1) && !newer((1 << 31) + 1, 0));
         assert!(!newer(7, 7));
+    }
+
+    #[test]
+    fn claims_past_the_window_leap() {
+        let w = INCARNATION_WINDOW;
+        for held in [0, 5, u32::MAX - 3, 1 << 31] {
+            for state in [Suspect, Dead, Left] {
+                assert!(!c(state, held.wrapping_add(w)).leaps(held));
+                assert!(c(state, held.wrapping_add(w + 1)).leaps(held));
+            }
+            assert!(!c(Alive, held.wrapping_add(2 * w)).leaps(held));
+            assert!(c(Alive, held.wrapping_add(2 * w + 1)).leaps(held));
+            for state in [Alive, Suspect, Dead, Left] {
+                // Half the space ahead leaps whatever the kind; older
+                // claims and the record itself never do.
+                assert!(c(state, held.wrapping_add((1 << 31) - 1)).leaps(held));
+                assert!(!c(state, held.wrapping_sub(w + 1)).leaps(held));
+                assert!(!c(state, held).leaps(held));
+            }
+        }
     }
 
     mod props {
