@@ -152,7 +152,7 @@ pub use io::{Action, Error, Event, Input, OwnedInput, StreamEnd, StreamId};
 #[cfg(feature = "encryption")]
 pub use keyring::{Key, KeyringError, KeyringOp};
 pub use lifecycle::{EARLY_SYNC_PERIODS, EARLY_SYNCS, MAX_SEEDS, push_pull_scale};
-pub use member::{MemberState, MemberView};
+pub use member::{INCARNATION_WINDOW, MemberState, MemberView};
 pub use members::{MemberKey, ProbeSelector, RoundRobin};
 pub use name::{MAX_NAME_LEN, MemberName, NameError};
 pub use rng::Random;

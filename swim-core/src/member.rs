@@ -42,6 +42,20 @@ impl Claim {
         Claim { state, incarnation }
     }
 
+    /// Whether this claim is newer than `held`, the incarnation we hold for
+    /// its member, by more than can happen without a forgery: more than
+    /// [`INCARNATION_WINDOW`] for a suspicion, death or departure, more
+    /// than twice that for an alive. The member's answer to a claim at
+    /// the edge of the window lies one past it, and must still be taken
+    /// by peers that never heard the claim.
+    pub const fn leaps(self, held: u32) -> bool {
+        let window = match self.state {
+            MemberState::Alive => INCARNATION_WINDOW.saturating_mul(2),
+            _ => INCARNATION_WINDOW,
+        };
+        newer(self.incarnation, held) && self.incarnation.wrapping_sub(held) > window
+    }
+
     const fn kind(self) -> u8 {
         match self.state {
             MemberState::Alive => 0,
@@ -52,13 +66,35 @@ impl Claim {
     }
 }
 
+/// How far ahead of the incarnation we hold for a member a suspicion or
+/// death about it may claim to be and still be believed; an alive may be
+/// twice as far (see [`Claim::leaps`]).
+///
+/// Legitimate gaps are small: a member raises its own incarnation one at
+/// a time (a metadata change, or a refutation one past the rumour it
+/// answers, and rumours come from records its peers hold), and a peer
+/// falls behind only by the changes it missed before the next full-state
+/// sync repairs its table. A restarted member starts again from 0, but it
+/// outbids its old record by one, so its peers see a gap of one too.
+/// 2^16 changes missed between two syncs is far beyond any of these,
+/// and far below half the number space, where serial comparison stops
+/// telling newer from older.
+pub const INCARNATION_WINDOW: u32 = 1 << 16;
+
 /// Whether incarnation `a` is newer than `b`, in serial-number arithmetic
 /// (RFC 1982): `a` is newer when it is ahead of `b` by less than half the
 /// number space, so `0` is newer than `u32::MAX`. Incarnations never stop
 /// at a maximum: whatever a rumour claims, the member can always answer
 /// with one that is newer still.
+///
+/// Two incarnations exactly half the space apart (RFC 1982 leaves them
+/// undefined) are ordered by value, the larger newer: every member must
+/// rank them the same way, or tables that hold one and hear the other
+/// would disagree for good. So for `a != b` exactly one of `newer(a, b)`
+/// and `newer(b, a)` holds.
 pub const fn newer(a: u32, b: u32) -> bool {
-    (a.wrapping_sub(b) as i32) > 0
+    let ahead = a.wrapping_sub(b);
+    ahead != 0 && (ahead < 1 << 31 || (ahead == 1 << 31 && a > b))
 }
 
 /// Whether `new` overrides `old`: the SWIM precedence rule.
@@ -266,6 +302,39 @@ mod tests {
         }
     }
 
+    #[test]
+    fn incarnations_half_the_space_apart_are_ordered_by_value() {
+        for (low, high) in [(0, 1 << 31), (5, (1 << 31) + 5), (0x7fff_ffff, u32::MAX)] {
+            assert!(newer(high, low) && !newer(low, high), "{high} over {low}");
+            // Every member ranks the pair alike, so tables converge on one.
+            assert!(precedes(c(Alive, high), c(Alive, low)) && !precedes(c(Alive, low), c(Alive, high)));
+        }
+        // Elsewhere serial arithmetic holds either side of the middle.
+        assert!(newer((1 << 31) - 1, 0) && !newer(0, (1 << 31) - 1));
+        assert!(newer(0, (1 << 31) + 1) && !newer((1 << 31) + 1, 0));
+        assert!(!newer(7, 7));
+    }
+
+    #[test]
+    fn claims_past_the_window_leap() {
+        let w = INCARNATION_WINDOW;
+        for held in [0, 5, u32::MAX - 3, 1 << 31] {
+            for state in [Suspect, Dead, Left] {
+                assert!(!c(state, held.wrapping_add(w)).leaps(held));
+                assert!(c(state, held.wrapping_add(w + 1)).leaps(held));
+            }
+            assert!(!c(Alive, held.wrapping_add(2 * w)).leaps(held));
+            assert!(c(Alive, held.wrapping_add(2 * w + 1)).leaps(held));
+            for state in [Alive, Suspect, Dead, Left] {
+                // Half the space ahead leaps whatever the kind; older
+                // claims and the record itself never do.
+                assert!(c(state, held.wrapping_add((1 << 31) - 1)).leaps(held));
+                assert!(!c(state, held.wrapping_sub(w + 1)).leaps(held));
+                assert!(!c(state, held).leaps(held));
+            }
+        }
+    }
+
     mod props {
         use super::*;
         use proptest::prelude::*;
@@ -296,6 +365,16 @@ mod tests {
                 if a != b {
                     prop_assert!(precedes(a, b) || precedes(b, a));
                 }
+            }
+
+            #[test]
+            fn newer_is_asymmetric_and_total_on_any_pair(
+                a in any::<u32>(),
+                apart in prop_oneof![any::<u32>(), Just(1u32 << 31), Just(0u32)],
+            ) {
+                let b = a.wrapping_add(apart);
+                prop_assert!(!(newer(a, b) && newer(b, a)));
+                prop_assert_eq!(a != b, newer(a, b) || newer(b, a));
             }
 
             #[test]

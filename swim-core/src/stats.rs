@@ -66,6 +66,11 @@ pub struct Stats {
     /// Alive updates ignored because they claimed a known member's name
     /// from another address (without a newer incarnation).
     pub address_conflicts: u64,
+    /// Updates ignored because they claimed an incarnation further ahead
+    /// of the one we hold for the member than it can get by itself
+    /// ([`Claim::leaps`](crate::member::Claim::leaps)): forgeries aimed
+    /// at taking a live member down.
+    pub incarnation_leaps: u64,
     /// Streams we opened.
     pub streams_opened: u64,
     /// Streams the runtime accepted that we took on.

@@ -55,20 +55,30 @@ fn suspect(incarnation: u32, name: &str, from: &str) -> OwnedInput {
     OwnedInput::Packet { from: node_addr(2), bytes: w.finish().as_bytes().to_vec() }
 }
 
-/// Rumours that walk a live member's incarnation to the top of the number
-/// space never leave it unable to refute: the count goes on past the
-/// maximum, and the cluster takes it.
+/// A member whose incarnation stands at the top of the number space
+/// refutes a rumour at the maximum: the count goes on past it, and the
+/// cluster takes it.
 #[test]
 fn a_live_member_refutes_rumours_at_the_maximum_incarnation() {
     let seed = seed_from_env(32);
     let n = 4;
-    let (mut sim, mut views) = converged(n, Config::lan(), seed);
+    let mut sim = Sim::new(n, Config::lan(), NetConfig { seed, ..NetConfig::default() }).unwrap();
+    let mut views = Views::new(n);
+    // Before it joins, rumours about n1 walk it to the top, in two steps
+    // of less than half the space: the others first learn of it there.
+    for inc in [0x7fff_fff0, 0xffff_fff0] {
+        sim.schedule(0, Command::Input { node: 1, input: suspect(inc, "n1", "n2") }).unwrap();
+    }
+    for i in 1..n {
+        sim.schedule(i as u64 * 7, Command::Join { node: i, seeds: vec![0] }).unwrap();
+    }
+    assert!(scenario::converge(&mut sim, &mut views, 300_000), "no convergence (SWIM_SEED={seed})");
+    for o in (0..n).filter(|&o| o != 1) {
+        assert_eq!(sim.node(o).unwrap().member("n1").unwrap().incarnation, 0xffff_fff1, "node {o}");
+    }
     let t = sim.now();
-    for (k, inc) in [0x7fff_fff0u32, 0xffff_fff0, u32::MAX].into_iter().enumerate() {
-        for node in 0..n {
-            let at = t + 5_000 * k as u64;
-            sim.schedule(at, Command::Input { node, input: suspect(inc, "n1", "n2") }).unwrap();
-        }
+    for node in 0..n {
+        sim.schedule(t, Command::Input { node, input: suspect(u32::MAX, "n1", "n2") }).unwrap();
     }
     let mut failures = 0;
     sim.run_until(t + 120_000, &mut |_, node, e: &Event| {
@@ -86,4 +96,37 @@ fn a_live_member_refutes_rumours_at_the_maximum_incarnation() {
         assert_eq!(sim.node(o).unwrap().member("n1").unwrap().incarnation, 0);
     }
     assert!(name_index("n1") == Some(1));
+}
+
+/// Rumours that leap a live member's incarnation far ahead, to the top of
+/// the number space, reach everyone: the peers ignore them, the member
+/// outbids them and then comes back to the record its peers hold, and
+/// every table ends in agreement with it.
+#[test]
+fn rumours_leaping_far_ahead_leave_every_table_in_agreement() {
+    let seed = seed_from_env(32);
+    let n = 4;
+    let (mut sim, mut views) = converged(n, Config::lan(), seed);
+    let t = sim.now();
+    // n1 follows each, to end a quarter of the space ahead of its peers.
+    for (k, inc) in [0x7fff_fff0u32, 0x8000_0000, 0xc000_0000, 0x4000_0000].into_iter().enumerate() {
+        for node in 0..n {
+            let at = t + 5_000 * k as u64;
+            sim.schedule(at, Command::Input { node, input: suspect(inc, "n1", "n2") }).unwrap();
+        }
+    }
+    let mut taken = 0;
+    sim.run_until(t + 120_000, &mut |_, node, e: &Event| {
+        views.apply(node, e);
+        taken += u32::from(matches!(e, Event::Failed { .. } | Event::Suspected { .. }));
+        Flow::Continue
+    });
+    assert_eq!(taken, 0, "no peer took a leap (SWIM_SEED={seed})");
+    let own = sim.node(1).unwrap().incarnation();
+    assert!(own < swim_core::INCARNATION_WINDOW, "n1 came back within its peers' reach: {own}");
+    for o in (0..n).filter(|&o| o != 1) {
+        assert_eq!(views.get(o, 1), Belief::Alive, "node {o} (SWIM_SEED={seed})");
+        assert_eq!(sim.node(o).unwrap().member("n1").unwrap().incarnation, own, "node {o} (SWIM_SEED={seed})");
+        assert!(sim.node(o).unwrap().stats().incarnation_leaps >= 3, "node {o}");
+    }
 }

@@ -138,12 +138,20 @@ impl Membership {
         }
         let Some(m) = self.table.get(id) else { return Merged::Done };
         let moved = u.alive.is_some_and(|(addr, _)| addr != m.addr.get());
+        let reclaimable =
+            moved && !m.state.is_live() && self.config.dead_node_reclaim_time.is_some_and(|t| now - m.since >= t);
+        if u.claim.leaps(m.incarnation) && !reclaimable {
+            // No member gets that far ahead of its peers' records by itself:
+            // believing it would let one forged message declare a live
+            // member dead, and the member's refutation, one past a number
+            // no other peer holds, would be out of their reach.
+            self.counters.incarnation_leaps += 1;
+            return Merged::Done;
+        }
         if moved {
             // Only the member raises its incarnation: a newer one from a new
             // address is the member itself, restarted elsewhere.
             let restarted = newer(u.claim.incarnation, m.incarnation);
-            let reclaimable =
-                !m.state.is_live() && self.config.dead_node_reclaim_time.is_some_and(|t| now - m.since >= t);
             if !restarted && !reclaimable {
                 self.counters.address_conflicts += 1;
                 return Merged::Done;
@@ -284,19 +292,26 @@ impl Membership {
     /// picture of us (typically our own state from before a restart), or
     /// accuses us: outbid it. A stale accusation still going round (our
     /// refutation may have been lost) gets our current alive again.
+    ///
+    /// A rumour any distance ahead is outbid: after a restart we start
+    /// again from 0, wherever our old record stands. A forged one far
+    /// ahead takes us where peers will not follow ([`Claim::leaps`]), so a
+    /// rumour that far behind us is a record our alives can no longer
+    /// reach: we answer from it instead, one past it.
     fn rumour_about_us(&mut self, u: &Update<'_>, dissem: &mut Dissemination) -> Merged {
         if !self.refuting {
             return Merged::Done;
         }
         let (theirs, ours) = (u.claim.incarnation, self.incarnation);
+        let out_of_reach = Claim::new(MemberState::Alive, ours).leaps(theirs);
         match u.alive {
             Some((addr, meta)) => {
                 let stale = theirs == ours && (addr != self.local.addr || *meta != *self.local.meta);
-                if newer(theirs, ours) || stale {
+                if newer(theirs, ours) || stale || out_of_reach {
                     return self.refute(theirs, dissem);
                 }
             }
-            None if !newer(ours, theirs) => return self.refute(theirs, dissem),
+            None if !newer(ours, theirs) || out_of_reach => return self.refute(theirs, dissem),
             None => {
                 if !dissem.has_local() {
                     self.queue_self_alive(dissem);

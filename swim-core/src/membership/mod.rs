@@ -9,7 +9,9 @@
 //!   previous one ([`precedes`](crate::member::precedes)), with address
 //!   reclaim as the one exception (see [`merge`]);
 //! - only we change our own incarnation, and only upwards (in serial
-//!   arithmetic), to refute a rumour or announce a change;
+//!   arithmetic), to refute a rumour or announce a change, except back to
+//!   one past a peer's record of us that ours has left out of its reach
+//!   ([`Claim::leaps`](crate::member::Claim::leaps));
 //! - a dead or departed member is reaped after `dead_member_retention`.
 
 mod merge;
@@ -23,7 +25,7 @@ use core::net::SocketAddr;
 use crate::config::Config;
 use crate::dissemination::Dissemination;
 use crate::io::Event;
-use crate::member::{MemberState, MemberView, newer};
+use crate::member::{Claim, MemberState, MemberView, newer};
 use crate::members::{MemberId, Members};
 use crate::name::MemberName;
 use crate::outbox::{Outbox, Piggyback};
@@ -62,6 +64,7 @@ pub(crate) struct Counters {
     pub(crate) refutations: u64,
     pub(crate) table_full: u64,
     pub(crate) address_conflicts: u64,
+    pub(crate) incarnation_leaps: u64,
     pub(crate) last_chance_checks: u64,
     pub(crate) admissions_refused: u64,
     pub(crate) deaths_checked: u64,
@@ -258,9 +261,13 @@ impl Membership {
         dissem.queue_local(&self.self_alive());
     }
 
-    /// Outbids a rumour about ourselves with a newer incarnation.
+    /// Outbids a rumour about ourselves with a newer incarnation: one past
+    /// the rumour or our own, whichever is newer, or one past the rumour
+    /// when ours is out of its holder's reach ([`Claim::leaps`]).
     fn refute(&mut self, rumour: u32, dissem: &mut Dissemination) -> Merged {
-        let base = if newer(rumour, self.incarnation) { rumour } else { self.incarnation };
+        let ours = self.incarnation;
+        let behind = Claim::new(MemberState::Alive, ours).leaps(rumour);
+        let base = if newer(rumour, ours) || behind { rumour } else { ours };
         self.incarnation = base.wrapping_add(1);
         self.counters.refutations += 1;
         self.queue_self_alive(dissem);

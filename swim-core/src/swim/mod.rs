@@ -547,6 +547,7 @@ impl<R> Swim<R> {
             table_full: m.table_full,
             admissions_refused: m.admissions_refused,
             address_conflicts: m.address_conflicts,
+            incarnation_leaps: m.incarnation_leaps,
             streams_opened: self.streams.counters.opened,
             streams_accepted: self.streams.counters.accepted,
             streams_refused: self.streams.counters.refused,

@@ -1001,6 +1001,92 @@ fn an_incarnation_is_never_pinned_at_the_maximum() {
     assert!(ev.is_empty(), "{ev:?}");
 }
 
+#[test]
+fn a_claim_far_ahead_of_the_held_incarnation_is_ignored_and_counted() {
+    let window = crate::member::INCARNATION_WINDOW;
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 5, 2)])).unwrap();
+    let dead = |inc| Message::Dead { incarnation: inc, name: "b", from: "x" };
+    // Forged without a key: claims half the number space ahead, and just
+    // past the window, neither declare, suspect, move nor take b.
+    let half = 5 + (1 << 31) - 1;
+    let forged = [
+        dead(half),
+        Message::Suspect { incarnation: half, name: "b", from: "x" },
+        Message::Dead { incarnation: half, name: "b", from: "b" },
+        alive("b", half, 2),
+        alive("b", half, 9),
+        dead(5 + window + 1),
+        Message::Suspect { incarnation: 5 + window + 1, name: "b", from: "x" },
+        alive("b", 5 + 2 * window + 1, 2),
+    ];
+    for (k, m) in forged.iter().enumerate() {
+        let ev = events(&a.handle_packet(at(1 + k as u64), addr(9), &packet(core::slice::from_ref(m))).unwrap());
+        assert!(ev.is_empty(), "{m:?}: {ev:?}");
+        let b = a.member("b").unwrap();
+        assert_eq!((b.state, b.incarnation, b.addr), (MemberState::Alive, 5, addr(2)), "{m:?}");
+        assert_eq!(a.stats().incarnation_leaps, k as u64 + 1);
+    }
+    // A claim at the edge of the window is an ordinary newer claim...
+    let ev = events(&a.handle_packet(at(20), addr(9), &packet(&[dead(5 + window)])).unwrap());
+    assert!(matches!(&ev[..], [Event::Failed { incarnation, .. }] if *incarnation == 5 + window), "{ev:?}");
+    // ...and the member's answer to it is taken, even by a peer that
+    // never heard the claim.
+    let refutation = packet(&[alive("b", 5 + window + 1, 2)]);
+    a.handle_packet(at(21), addr(2), &refutation).unwrap();
+    assert_eq!(a.member("b").unwrap().state, MemberState::Alive);
+    let mut c = node("c", 3);
+    c.handle_packet(at(0), addr(2), &packet(&[alive("b", 5, 2)])).unwrap();
+    c.handle_packet(at(21), addr(2), &refutation).unwrap();
+    assert_eq!(c.member("b").unwrap().incarnation, 5 + window + 1);
+    assert_eq!(a.stats().incarnation_leaps + c.stats().incarnation_leaps, forged.len() as u64);
+}
+
+#[test]
+fn a_member_pushed_far_ahead_returns_to_the_incarnation_its_peers_hold() {
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+    // A rumour about ourselves is always outbid: after a restart our old
+    // record may be anywhere ahead of the 0 we start from.
+    a.handle_packet(at(1), addr(9), &packet(&[Message::Dead { incarnation: 0x7fff_ffff, name: "a", from: "x" }]))
+        .unwrap();
+    assert_eq!(a.incarnation(), 0x8000_0000);
+    // If that was a forgery, b still holds us at 0 and will not take an
+    // alive that far ahead: its accusation, or its record of our alive as
+    // a table sync brings it, is answered one past it, which it takes.
+    let suspected = Message::Suspect { incarnation: 0, name: "a", from: "b" };
+    a.handle_packet(at(2), addr(2), &packet(&[suspected])).unwrap();
+    assert_eq!(a.incarnation(), 1);
+    // A rumour serially behind us but out of reach is no different.
+    a.handle_packet(at(3), addr(9), &packet(&[Message::Suspect { incarnation: 0x9000_0000, name: "a", from: "x" }]))
+        .unwrap();
+    assert_eq!(a.incarnation(), 0x9000_0001);
+    a.handle_packet(at(4), addr(2), &packet(&[alive("a", 1, 1)])).unwrap();
+    assert_eq!(a.incarnation(), 2);
+    // Within the window a stale record is only answered with our alive.
+    a.handle_packet(at(5), addr(2), &packet(&[Message::Suspect { incarnation: 1, name: "a", from: "b" }])).unwrap();
+    assert_eq!(a.incarnation(), 2);
+}
+
+#[test]
+fn a_forged_death_half_the_number_space_ahead_leaves_every_table_in_agreement() {
+    let mut mesh = mesh_of(&Config::lan(), &["a", "b", "c", "d"], 5_000);
+    assert!(all_alive(&mesh));
+    let held = mesh.nodes[2].incarnation();
+    let forged = packet(&[Message::Dead { incarnation: held.wrapping_add(0x7fff_ffff), name: "c", from: "x" }]);
+    // Every member but d hears it, c included.
+    for i in 0..3 {
+        let _ = mesh.input(i, 5_001, Input::Packet { from: addr(9), bytes: &forged });
+    }
+    mesh.run(5_002, 70_000);
+    assert_eq!(failed_events(&mesh, "c"), 0, "nobody took c for failed");
+    assert!(all_alive(&mesh));
+    let own = mesh.nodes[2].incarnation();
+    for i in [0, 1, 3] {
+        assert_eq!(mesh.nodes[i].member("c").unwrap().incarnation, own, "node {i} agrees with c");
+    }
+}
+
 /// Two members wired back to back (no latency); returns how many times
 /// each was woken by its timer between `quiet_from` and `to` ms.
 fn wakeups_of_a_quiet_pair(quiet_from: u64, to: u64) -> [u32; 2] {
@@ -1218,6 +1304,34 @@ fn a_node_restarted_at_a_new_address_rejoins_cleanly() {
         assert_eq!((c.state, c.addr), (MemberState::Alive, addr(13)), "node {i}");
     }
     assert!(mesh.nodes[2].incarnation() > 0, "c outbid its old self");
+}
+
+#[test]
+fn a_member_restarted_from_0_outbids_an_old_record_far_beyond_the_window() {
+    let far = 40 * crate::member::INCARNATION_WINDOW;
+    let mut nodes = alloc::vec![node("a", 1), node("b", 2), node("c", 3)];
+    // c's old life ran its incarnation far up before the others met it.
+    let rumour = packet(&[Message::Suspect { incarnation: far, name: "c", from: "x" }]);
+    nodes[2].handle_packet(at(0), addr(9), &rumour).unwrap();
+    let mut mesh = Mesh::new(nodes);
+    for i in 1..3 {
+        mesh.input(i, 0, Input::Join { seeds: &[addr(1)] }).unwrap();
+    }
+    mesh.run(0, 5_000);
+    assert!(all_alive(&mesh));
+    assert_eq!(mesh.nodes[0].member("c").unwrap().incarnation, far + 1);
+    // c restarts with no memory, from 0, at its address, and rejoins.
+    let id = Identity::new(MemberName::new("c").unwrap(), addr(3));
+    mesh.nodes[2] = Swim::new(Config::lan(), id, Rng64::seed_from_u64(99)).unwrap();
+    mesh.input(2, 5_001, Input::Join { seeds: &[addr(1)] }).unwrap();
+    mesh.run(5_002, 60_000);
+    assert_eq!(failed_events(&mesh, "c"), 0);
+    assert!(all_alive(&mesh));
+    let own = mesh.nodes[2].incarnation();
+    assert_eq!(own, far + 2, "c outbid its old record by one");
+    for i in 0..2 {
+        assert_eq!(mesh.nodes[i].member("c").unwrap().incarnation, own, "node {i}");
+    }
 }
 
 #[test]
