@@ -132,10 +132,6 @@ impl Membership {
             }
             return Merged::Done;
         };
-        if source == Source::Gossip && self.must_verify(id, u.claim) {
-            self.verify_death(now, id, &u, dissem, outbox, rng);
-            return Merged::Done;
-        }
         let Some(m) = self.table.get(id) else { return Merged::Done };
         let moved = u.alive.is_some_and(|(addr, _)| addr != m.addr.get());
         let reclaimable =
@@ -146,6 +142,10 @@ impl Membership {
             // member dead, and the member's refutation, one past a number
             // no other peer holds, would be out of their reach.
             self.counters.incarnation_leaps += 1;
+            return Merged::Done;
+        }
+        if source == Source::Gossip && self.must_verify(id, u.claim) {
+            self.verify_death(now, id, &u, dissem, outbox, rng);
             return Merged::Done;
         }
         if moved {
