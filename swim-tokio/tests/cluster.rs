@@ -15,15 +15,25 @@ async fn the_harness_reports_a_live_member_declared_failed() {
     use swim_core::wire::{Message, PacketWriter};
     use swim_node::cluster::LocalCluster;
 
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     let mut cluster = LocalCluster::new(Tokio);
-    for i in 0..2 {
-        cluster.add(|| swim_tokio::start(builder(i))).expect("node starts");
-    }
+    cluster.add(|| swim_tokio::start(builder(0))).expect("node starts");
+    // node-1 can be made deaf to node-0 (and only to it).
+    let deaf = Arc::new(AtomicBool::new(false));
+    let node0 = cluster.node(0).addr();
+    let flag = deaf.clone();
+    let filter = Arc::new(move |peer: std::net::SocketAddr| !(flag.load(Ordering::SeqCst) && peer == node0));
+    cluster.add(|| swim_tokio::start(builder(1).peer_filter(filter))).expect("node starts");
     cluster.join_all().await.expect("join answered");
     assert!(cluster.wait_until(Duration::from_secs(10), LocalCluster::converged, |_, _| {}).await);
     assert!(cluster.false_failures().is_empty());
     // A forged death of the running node-1, sent to node-0 (nothing
-    // authenticates datagrams yet): the harness must count it.
+    // authenticates datagrams without a key). node-0 checks it with
+    // node-1 first, which would refute it: node-1 does not hear node-0
+    // now, so the death stands, and the harness must count it.
+    deaf.store(true, Ordering::SeqCst);
     let mut w = PacketWriter::new(1400);
     w.push(&Message::Dead { incarnation: 0, name: "node-1", from: "intruder" }).expect("fits");
     let forger = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
