@@ -34,7 +34,10 @@ import (
 
 // network is the in-memory datagram and stream fabric the members share.
 // A datagram arrives `latency` after it is sent unless lost (an independent
-// trial per datagram) or either end has crashed; streams are reliable.
+// trial per datagram) or either end has crashed. Streams are TCP over the
+// same links, as in the simulator (swim-sim/src/net/tcp.rs): every packet
+// of the handshake and every segment meets the same loss, and TCP resends
+// what is lost, so a stream under loss is late rather than lost.
 type network struct {
 	latency time.Duration
 
@@ -77,6 +80,12 @@ func (n *network) isCrashed(addr string) bool {
 	return n.crashed[addr]
 }
 
+// lost is one packet's loss trial, from the network's generator; n.mu is
+// held.
+func (n *network) lost() bool {
+	return n.loss > 0 && n.rng.Float64() < n.loss
+}
+
 // transport is one member's end of the network (memberlist.Transport).
 type transport struct {
 	net     *network
@@ -115,7 +124,7 @@ func (t *transport) WriteTo(b []byte, addr string) (time.Time, error) {
 	atomic.AddInt64(&n.bytes, int64(len(b)))
 	n.mu.Lock()
 	dst := n.nodes[addr]
-	drop := dst == nil || n.crashed[t.addr] || n.crashed[addr] || (n.loss > 0 && n.rng.Float64() < n.loss)
+	drop := dst == nil || n.crashed[t.addr] || n.crashed[addr] || n.lost()
 	n.mu.Unlock()
 	if drop {
 		return now, nil
@@ -140,23 +149,61 @@ func (t *transport) PacketCh() <-chan *memberlist.Packet { return t.packets }
 
 func (t *transport) StreamCh() <-chan net.Conn { return t.streams }
 
+// TCP's timers, as in the simulator: a lost handshake is sent again after
+// synRTO, 2 synRTO, 4 synRTO, ...; a lost segment after segmentRTO,
+// doubling for every further loss of it; a segment still not through
+// giveUp after it was first sent fails its write. All are scaled.
+const (
+	synRTO     = time.Second
+	segmentRTO = 200 * time.Millisecond
+	giveUp     = 10 * time.Second
+	mss        = 1448 // payload bytes per segment
+)
+
+var (
+	errRefused = errors.New("connection refused")
+	errReset   = errors.New("connection reset by peer")
+	errTimeout = errors.New("i/o timeout")
+)
+
+// DialTimeout connects after a round trip if the handshake (SYN out,
+// SYN-ACK back) gets through both ways; a lost one is sent again until the
+// timeout. A crashed member's host answers with a reset.
 func (t *transport) DialTimeout(addr string, timeout time.Duration) (net.Conn, error) {
 	n := t.net
-	n.mu.Lock()
-	dst := n.nodes[addr]
-	down := dst == nil || n.crashed[t.addr] || n.crashed[addr]
-	n.mu.Unlock()
-	if down {
-		return nil, errors.New("connection refused")
-	}
-	a, b := net.Pipe()
-	select {
-	case dst.streams <- &counted{Conn: b, n: &n.streamBytes}:
-		return &counted{Conn: a, n: &n.streamBytes}, nil
-	case <-dst.done:
-		return nil, errors.New("connection refused")
-	case <-time.After(timeout):
-		return nil, errors.New("i/o timeout")
+	start := time.Now()
+	limit := start.Add(timeout)
+	for attempt := 0; ; attempt++ {
+		n.mu.Lock()
+		dst := n.nodes[addr]
+		if dst == nil || n.crashed[t.addr] {
+			n.mu.Unlock()
+			return nil, errRefused
+		}
+		through := !n.lost() && !n.lost()
+		n.mu.Unlock()
+		if through {
+			time.Sleep(2 * n.latency)
+			if n.isCrashed(addr) {
+				return nil, errRefused
+			}
+			a, b := net.Pipe()
+			select {
+			case dst.streams <- &stream{Conn: b, net: n, from: addr, to: t.addr}:
+				return &stream{Conn: a, net: n, from: t.addr, to: addr}, nil
+			case <-dst.done:
+				return nil, errRefused
+			case <-time.After(time.Until(limit)):
+				return nil, errTimeout
+			}
+		}
+		// Resends at 1, 3, 7, ... s after the first (Linux's SYN retries).
+		next := start.Add(scaled(synRTO) * (1<<(attempt+1) - 1))
+		if !next.Before(limit) {
+			time.Sleep(time.Until(limit))
+			return nil, errTimeout
+		}
+		time.Sleep(time.Until(next))
 	}
 }
 
@@ -165,15 +212,75 @@ func (t *transport) Shutdown() error {
 	return nil
 }
 
-// counted counts the bytes written to a stream.
-type counted struct {
+// stream is one end of a connection: a write reaches the other end a
+// latency later, plus the resends of its lost segments, or fails at the
+// write deadline. It holds the writes behind it, so they keep their order.
+type stream struct {
 	net.Conn
-	n *int64
+	net      *network
+	from, to string
+	mu       sync.Mutex // held by a write while it is on its way
+	deadline atomic.Value
 }
 
-func (c *counted) Write(b []byte) (int, error) {
-	k, err := c.Conn.Write(b)
-	atomic.AddInt64(c.n, int64(k))
+func (s *stream) SetDeadline(d time.Time) error {
+	s.deadline.Store(d)
+	return s.Conn.SetDeadline(d)
+}
+
+func (s *stream) SetWriteDeadline(d time.Time) error {
+	s.deadline.Store(d)
+	return s.Conn.SetWriteDeadline(d)
+}
+
+// delay is how long b takes to get through: the latency, and the resends
+// of its segments that are lost; false if one is still lost at giveUp.
+func (n *network) delay(b []byte) (time.Duration, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	segments := (len(b) + mss - 1) / mss
+	if segments == 0 {
+		segments = 1
+	}
+	var resent time.Duration // when the last resend went out
+	for rto := scaled(segmentRTO); ; rto *= 2 {
+		lost := 0
+		for i := 0; i < segments; i++ {
+			if n.lost() {
+				lost++
+			}
+		}
+		if lost == 0 {
+			return resent + n.latency, true
+		}
+		if resent+rto > scaled(giveUp) {
+			return scaled(giveUp), false
+		}
+		resent += rto
+		segments = lost
+	}
+}
+
+func (s *stream) Write(b []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.net
+	if n.isCrashed(s.from) || n.isCrashed(s.to) {
+		return 0, errReset
+	}
+	d, ok := n.delay(b)
+	if deadline, _ := s.deadline.Load().(time.Time); !deadline.IsZero() && time.Until(deadline) < d {
+		d, ok = time.Until(deadline), false
+	}
+	time.Sleep(d)
+	if !ok {
+		return 0, errTimeout
+	}
+	if n.isCrashed(s.from) || n.isCrashed(s.to) {
+		return 0, errReset
+	}
+	k, err := s.Conn.Write(b)
+	atomic.AddInt64(&n.streamBytes, int64(k))
 	return k, err
 }
 

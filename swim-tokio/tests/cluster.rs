@@ -15,8 +15,8 @@ async fn the_harness_reports_a_live_member_declared_failed() {
     use swim_core::wire::{Message, PacketWriter};
     use swim_node::cluster::LocalCluster;
 
+    use core::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
 
     let mut cluster = LocalCluster::new(Tokio);
     cluster.add(|| swim_tokio::start(builder(0))).expect("node starts");
@@ -24,7 +24,7 @@ async fn the_harness_reports_a_live_member_declared_failed() {
     let deaf = Arc::new(AtomicBool::new(false));
     let node0 = cluster.node(0).addr();
     let flag = deaf.clone();
-    let filter = Arc::new(move |peer: std::net::SocketAddr| !(flag.load(Ordering::SeqCst) && peer == node0));
+    let filter = Arc::new(move |peer: core::net::SocketAddr| !(flag.load(Ordering::SeqCst) && peer == node0));
     cluster.add(|| swim_tokio::start(builder(1).peer_filter(filter))).expect("node starts");
     cluster.join_all().await.expect("join answered");
     assert!(cluster.wait_until(Duration::from_secs(10), LocalCluster::converged, |_, _| {}).await);
