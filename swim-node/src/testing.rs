@@ -270,8 +270,9 @@ pub async fn streams_oversized_frame_fails<R: Runtime>(runtime: R) {
     assert_eq!(a.stats().failed, 2);
 }
 
-/// Connecting to a closed port ends the stream `Refused`, frames queued on
-/// it or not; not reported when the stream was closed first.
+/// Connecting to a closed port ends the stream `NotListening` (its host
+/// said nothing listens there), frames queued on it or not; not reported
+/// when the stream was closed first.
 pub async fn streams_connect_refused<R: Runtime>(runtime: R) {
     let closed = {
         let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -280,7 +281,7 @@ pub async fn streams_connect_refused<R: Runtime>(runtime: R) {
     let mut b = Streams::new(runtime.clone(), StreamLimits::default(), None);
     b.open(StreamId::Outbound(1), closed);
     b.send_frame(StreamId::Outbound(1), b"never sent");
-    assert_eq!(expect_end(&runtime, &mut b, StreamId::Outbound(1)).await, StreamEnd::Refused);
+    assert_eq!(expect_end(&runtime, &mut b, StreamId::Outbound(1)).await, StreamEnd::NotListening);
     assert!(b.is_empty());
     let stats = b.stats();
     assert_eq!((stats.opened, stats.refused, stats.frames_sent), (1, 1, 0));
