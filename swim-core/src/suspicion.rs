@@ -79,6 +79,9 @@ pub(crate) struct Suspicion {
     /// Whether the declaration has already been put off by a moment to
     /// read what arrived with its wake-up.
     pub(crate) settled: bool,
+    /// When the suspect, heard from directly, was last told of the
+    /// suspicion by us.
+    pub(crate) told_at: Option<Instant>,
 }
 
 /// How long a last-chance check over a stream may hold a declaration, in
@@ -87,6 +90,18 @@ pub(crate) struct Suspicion {
 /// suspicion without evidence of their own wait as long again past their
 /// deadline, for the accusers' verdict.
 pub(crate) const CHECK_WAIT_PERIODS: u64 = 5;
+
+/// The shortest such hold, whatever the protocol period: a pause of the
+/// whole process lasts seconds, not periods, so a short period (the `fast`
+/// preset's 500 ms) must not shorten the time a paused suspect has to
+/// answer. A host that is gone is found out by the connect timeout first.
+pub(crate) const CHECK_WAIT_FLOOR: Duration = Duration::from_millis(6_000);
+
+/// How long a last-chance check over a stream may hold a declaration, and
+/// how long a member without evidence of its own waits past its deadline.
+pub(crate) fn check_wait(probe_interval: Duration) -> Duration {
+    probe_interval.saturating_mul(CHECK_WAIT_PERIODS).max(CHECK_WAIT_FLOOR)
+}
 
 impl Suspicion {
     pub(crate) fn new(
@@ -115,6 +130,7 @@ impl Suspicion {
             declared_elsewhere: false,
             final_query: false,
             settled: false,
+            told_at: None,
         }
     }
 

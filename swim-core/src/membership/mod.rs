@@ -46,6 +46,9 @@ pub(crate) enum Timer {
     Verify(MemberId),
 }
 
+/// How many peers the last question before a declaration goes to.
+const FINAL_QUERIES: usize = 2;
+
 /// A last-chance check to make over a stream.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub(crate) enum StreamCheck {
@@ -54,6 +57,10 @@ pub(crate) enum StreamCheck {
     Suspect { addr: SocketAddr, name: MemberName, incarnation: u32 },
     /// Ask the member at `via` for its record of `name`.
     Query { via: SocketAddr, name: MemberName },
+    /// Ask each member at `vias` (one or two) for its record of `name`:
+    /// the last question before a declaration, put to two peers so that
+    /// one of them paused just then cannot decide it.
+    Queries { vias: heapless::Vec<SocketAddr, 2>, name: MemberName },
 }
 
 /// Counters of the membership component.
@@ -299,6 +306,30 @@ impl Membership {
         }
     }
 
+    /// A datagram from `from` reached us: if it is a member we suspect, it
+    /// is running, and it refutes as soon as it hears of the suspicion. A
+    /// member that holds a suspicion only from gossip may get the suspect's
+    /// answers to others' probes (as their helper) and no refutation, and
+    /// declare it for want of one: so it tells the suspect (the first
+    /// accuser's accusation, at most once a protocol period).
+    pub(crate) fn heard_from(&mut self, now: Instant, from: SocketAddr, outbox: &mut Outbox) {
+        if self.suspicions.is_empty() {
+            return;
+        }
+        let Some(id) = self.table.live_at(&from) else { return };
+        let Some(m) = self.table.get(id).filter(|m| m.state == MemberState::Suspect) else { return };
+        let Some(s) = self.suspicions.get_mut(&id).filter(|s| s.incarnation == m.incarnation) else {
+            return;
+        };
+        if s.told_at.is_some_and(|t| now - t < self.config.probe_interval) {
+            return;
+        }
+        s.told_at = Some(now);
+        let Some(accuser) = s.accusers.first() else { return };
+        let tell = Message::Suspect { incarnation: m.incarnation, name: m.name.as_str(), from: accuser.as_str() };
+        outbox.send(from, &[tell], Piggyback::Fill);
+    }
+
     /// A connection to `id`'s address was refused by its host: nothing
     /// listens there, so the member's process is gone (a live member at a
     /// new address has announced a newer incarnation already). We suspect
@@ -505,8 +536,7 @@ impl Membership {
             // the accusers' Dead may be long gone from gossip, and the
             // member reaped where it was declared.
             s.deferred = true;
-            let wait = self.config.probe_interval.as_millis().saturating_mul(crate::suspicion::CHECK_WAIT_PERIODS);
-            s.deadline = now + crate::time::Duration::from_millis(wait);
+            s.deadline = now + crate::suspicion::check_wait(self.config.probe_interval);
             s.timer_at = s.deadline;
             self.timers.insert(s.timer_at, Timer::Suspicion(id));
             return None;
@@ -519,8 +549,14 @@ impl Membership {
             s.final_query = true;
             s.timer_at = now + spacing;
             self.timers.insert(s.timer_at, Timer::Suspicion(id));
-            let via = self.query_a_peer(id, &name, outbox, rng)?;
-            return doubt.then_some(StreamCheck::Query { via, name });
+            let mut vias = heapless::Vec::new();
+            for _ in 0..FINAL_QUERIES {
+                let via = self.query_a_peer(id, &name, &vias, outbox, rng);
+                if let Some(via) = via.filter(|v| !vias.contains(v)) {
+                    let _ = vias.push(via);
+                }
+            }
+            return (doubt && !vias.is_empty()).then_some(StreamCheck::Queries { vias, name });
         }
         if s.deadline > now {
             s.checks += 1;
@@ -542,7 +578,7 @@ impl Membership {
                 return (streams && checks == 1).then_some(StreamCheck::Suspect { addr, name, incarnation });
             }
             // If we missed a refutation, a peer likely has it.
-            let via = self.query_a_peer(id, &name, outbox, rng)?;
+            let via = self.query_a_peer(id, &name, &[], outbox, rng)?;
             // The first query (an accuser's second check) may need a stream.
             return (streams && doubt && checks <= 2).then_some(StreamCheck::Query { via, name });
         }
@@ -573,11 +609,18 @@ impl Membership {
         &mut self,
         id: MemberId,
         name: &MemberName,
+        asked: &[SocketAddr],
         outbox: &mut Outbox,
         rng: &mut dyn Random,
     ) -> Option<SocketAddr> {
-        self.table.random_live(1, &[id], rng, &mut self.scratch);
-        let via = self.scratch.first().and_then(|&p| self.table.get(p)).map(|m| m.addr.get())?;
+        // One more than asked already, so one not asked yet is among them.
+        self.table.random_live(asked.len() + 1, &[id], rng, &mut self.scratch);
+        let via = self
+            .scratch
+            .iter()
+            .filter_map(|&p| self.table.get(p))
+            .map(|m| m.addr.get())
+            .find(|a| !asked.contains(a))?;
         outbox.send(via, &[Message::Query { name: name.as_str() }], Piggyback::Fill);
         Some(via)
     }

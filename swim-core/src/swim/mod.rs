@@ -317,6 +317,8 @@ impl<R: Rng> Swim<R> {
                 self.detector.on_refuted();
             }
         }
+        // A suspect that is heard from but has not refuted by now is told.
+        self.membership.heard_from(now, from, &mut self.outbox);
         for msg in msgs.iter().filter(|m| !m.is_update()) {
             self.on_message(now, from, msg, accused);
         }

@@ -19,7 +19,7 @@ use alloc::vec::Vec;
 
 use crate::wire::{self, Message, Messages};
 
-use crate::suspicion::CHECK_WAIT_PERIODS;
+use crate::suspicion::check_wait;
 
 impl<R: Rng> Swim<R> {
     pub(super) fn on_stream_accepted(&mut self, now: Instant, id: StreamId, from: SocketAddr) {
@@ -232,30 +232,40 @@ impl<R: Rng> Swim<R> {
     /// when datagrams cannot.
     ///
     /// The suspicion's deadline waits for the answer, at most
-    /// [`CHECK_WAIT_PERIODS`] protocol periods: time for a suspect that
+    /// [`check_wait`]: time for a suspect that
     /// was paused (a collector, a stalled VM) to wake and answer. A dead
     /// suspect's connection is refused at once and costs no wait.
     pub(super) fn check_over_stream(&mut self, now: Instant, check: StreamCheck) {
-        let (to, suspect) = match &check {
-            StreamCheck::Suspect { addr, name, .. } => (*addr, name.clone()),
-            StreamCheck::Query { via, name } => (*via, name.clone()),
-        };
-        let wait = Duration::from_millis(self.config.probe_interval.as_millis().saturating_mul(CHECK_WAIT_PERIODS));
+        match check {
+            StreamCheck::Queries { vias, name } => {
+                for via in vias {
+                    self.check_over_stream(now, StreamCheck::Query { via, name: name.clone() });
+                }
+            }
+            StreamCheck::Suspect { addr, name, incarnation } => {
+                let me = self.membership.local().name.clone();
+                let seq = self.rng.next_u64() as u32;
+                let check = [
+                    Message::Ping { seq, target: name.as_str() },
+                    Message::Suspect { incarnation, name: name.as_str(), from: me.as_str() },
+                ];
+                self.open_check(now, addr, &name, &check);
+            }
+            StreamCheck::Query { via, name } => {
+                self.open_check(now, via, &name, &[Message::Query { name: name.as_str() }])
+            }
+        }
+    }
+
+    /// Opens a last-chance check of our suspicion of `suspect` to `to`,
+    /// with `msgs` as its frame.
+    fn open_check(&mut self, now: Instant, to: SocketAddr, suspect: &MemberName, msgs: &[Message<'_>]) {
+        let wait = check_wait(self.config.probe_interval);
         let purpose = Purpose::Check { name: suspect.clone() };
         let Some(id) = self.streams.open(now, to, purpose, Some(now + wait)) else { return };
         self.membership.check_opened(suspect.as_str());
         self.outbox.open(id, to);
-        match check {
-            StreamCheck::Suspect { name, incarnation, .. } => {
-                let me = self.membership.local().name.clone();
-                let seq = self.rng.next_u64() as u32;
-                let name = name.as_str();
-                let msgs =
-                    [Message::Ping { seq, target: name }, Message::Suspect { incarnation, name, from: me.as_str() }];
-                self.outbox.send_frame(id, &msgs);
-            }
-            StreamCheck::Query { name, .. } => self.outbox.send_frame(id, &[Message::Query { name: name.as_str() }]),
-        }
+        self.outbox.send_frame(id, msgs);
     }
 
     /// The probe `seq` missed its direct ack: ping the target over a

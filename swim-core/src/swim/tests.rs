@@ -306,10 +306,10 @@ fn confirmations_shorten_the_suspicion() {
         }
     }
     assert!(lone < at(1000 + 5288 * 6));
-    // The minimum, then (as a member that only heard of the suspicion) five
-    // periods for the accusers' verdict, a last query over a stream since
+    // The minimum, then (as a member that only heard of the suspicion) 6 s
+    // for the accusers' verdict, a last query over a stream since
     // its own probes go unanswered (refused here), its wake-up and a moment.
-    assert_eq!(failed_at, Some(1000 + 5288 + 5000 + 500 + 1), "two confirmations bring the timeout to the minimum");
+    assert_eq!(failed_at, Some(1000 + 5288 + 6000 + 500 + 1), "two confirmations bring the timeout to the minimum");
 }
 
 #[test]
@@ -620,13 +620,13 @@ fn before_a_suspicion_it_raised_expires_a_member_pings_the_suspect() {
 #[test]
 fn a_silent_suspect_is_still_declared_at_its_deadline() {
     // With stream checks (the default) a member that only heard of the
-    // suspicion waits five periods past its deadline for the accusers'
-    // verdict, asks a peer once more (over a stream too: its own probes go
+    // suspicion waits past its deadline for the accusers' verdict (five
+    // periods, at least 6 s), asks a peer once more (over a stream too: its own probes go
     // unanswered, so its datagrams are in doubt; refused here), and
     // declares a probe timeout and a moment later. Without them, at the
     // deadline and a moment.
     for (config, expected) in
-        [(Config::lan(), 4010 + 5000 + 500 + 1), (Config::lan().with_fallback_ping(false), 4010 + 1)]
+        [(Config::lan(), 4010 + 6000 + 500 + 1), (Config::lan().with_fallback_ping(false), 4010 + 1)]
     {
         let mut a =
             Swim::new(config, Identity::new(MemberName::new("a").unwrap(), addr(1)), Rng64::seed_from_u64(1)).unwrap();
@@ -920,9 +920,9 @@ fn a_table_sync_is_not_a_confirmation_of_a_suspicion() {
     // d's table lists c as suspect, naming d.
     let failed_at = failed_after_a_table_lists(Message::Suspect { incarnation: 0, name: "c", from: "d" }, true);
     // 24 010 is the suspicion's own deadline; a member that only heard of
-    // it then waits five periods for the accusers' verdict, asks a peer
-    // once more, and declares a probe timeout and a moment later.
-    assert_eq!(failed_at, Some(24_010 + 5_000 + 500 + 1), "the relayed record did not shorten the suspicion");
+    // it then waits 6 s for the accusers' verdict, asks peers once more,
+    // and declares a probe timeout and a moment later.
+    assert_eq!(failed_at, Some(24_010 + 6_000 + 500 + 1), "the relayed record did not shorten the suspicion");
 }
 
 #[test]
@@ -1508,6 +1508,29 @@ fn a_host_that_says_nothing_listens_makes_the_member_suspect_and_failed_within_a
 }
 
 #[test]
+fn a_suspect_heard_from_is_told_of_the_suspicion_once_a_period() {
+    let mut a = node("a", 1);
+    a.handle_packet(at(0), addr(2), &packet(&[alive("b", 0, 2), alive("c", 0, 3)])).unwrap();
+    a.handle_packet(at(10), addr(3), &packet(&[Message::Suspect { incarnation: 0, name: "b", from: "c" }])).unwrap();
+    let told = |out: &[Action]| {
+        sent(out).iter().any(|(to, bytes)| {
+            let mut m = Messages::new();
+            decode(bytes, &mut m).unwrap();
+            // Its own datagram, not an ack that carries gossip.
+            *to == addr(2) && matches!(m.iter().next(), Some(Message::Suspect { name: "b", from: "c", .. }))
+        })
+    };
+    // b pings a: it is running, and has not refuted.
+    let ping = packet(&[Message::Ping { seq: 7, target: "a" }]);
+    assert!(told(&a.handle_packet(at(20), addr(2), &ping).unwrap()));
+    assert!(!told(&a.handle_packet(at(30), addr(2), &ping).unwrap()), "once a period");
+    assert!(told(&a.handle_packet(at(1_030), addr(2), &ping).unwrap()));
+    // Once it refutes, there is nothing to tell.
+    a.handle_packet(at(1_040), addr(2), &packet(&[alive("b", 1, 2)])).unwrap();
+    assert!(!told(&a.handle_packet(at(2_100), addr(2), &ping).unwrap()));
+}
+
+#[test]
 fn a_failed_member_stays_on_the_retry_list_through_a_newer_death() {
     for newer_death in [false, true] {
         let mut a = node("a", 1);
@@ -1597,12 +1620,12 @@ fn an_unanswered_stream_check_holds_the_declaration_for_a_few_periods_at_most() 
             }
         }
     }
-    // The check waits five periods (5 s) from when it went out.
+    // The check waits five periods, at least 6 s, from when it went out.
     let failed_at = failed_at.expect("declared in the end");
     assert!(failed_at > deadline, "held past the deadline: {failed_at} vs {deadline}");
     // Its second check (a query, over a stream too: its own probes go
     // unanswered) waits as long from 500 ms later.
-    assert!(failed_at <= first + 500 + 5000 + 1000, "{failed_at} vs check at {first}");
+    assert!(failed_at <= first + 500 + 6000 + 1000, "{failed_at} vs check at {first}");
 }
 
 #[test]
