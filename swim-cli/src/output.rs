@@ -4,7 +4,26 @@ use serde_json::{Value, json};
 use swim_core::{Event, MemberState};
 
 /// A short verb and the member an event is about, for readable lines.
+/// Control characters a peer chose (in a name or a payload) are escaped, so
+/// no sender can end the line, forge another or drive the terminal.
 pub(crate) fn describe(event: &Event) -> String {
+    escape_controls(&describe_raw(event))
+}
+
+/// `s` with every control character written as its Rust escape (`\n`,
+/// `\u{1b}`), everything else as is.
+pub(crate) fn escape_controls(s: &str) -> String {
+    s.chars().fold(String::with_capacity(s.len()), |mut out, c| {
+        if c.is_control() {
+            out.extend(c.escape_default());
+        } else {
+            out.push(c);
+        }
+        out
+    })
+}
+
+fn describe_raw(event: &Event) -> String {
     match event {
         Event::Joined { name, addr } => format!("{name} joined ({addr})"),
         Event::Suspected { name, incarnation, local } => {
@@ -107,4 +126,18 @@ pub(crate) fn emit(line: impl core::fmt::Display) {
 pub(crate) fn complain(line: impl core::fmt::Display) {
     use std::io::Write;
     let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_payload_cannot_forge_a_line_or_drive_the_terminal() {
+        let name = swim_core::MemberName::new("peer").unwrap();
+        let payload = b"hi\n2026-12-02 node-0 failed\x1b[31m\r".to_vec();
+        let line = describe(&Event::User { from: name, ltime: 1, payload });
+        assert!(!line.chars().any(char::is_control), "{line:?}");
+        assert_eq!(line, "broadcast from peer (time 1): hi\\n2026-12-02 node-0 failed\\u{1b}[31m\\r");
+    }
 }
