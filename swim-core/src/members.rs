@@ -220,23 +220,23 @@ impl Members {
         hash_addr(&self.hasher, addr)
     }
 
+    /// The slot of the live (alive or suspect) member at `addr`, if any.
+    fn live_slot(&self, addr: &core::net::SocketAddr) -> Option<u32> {
+        let slots = &self.slots;
+        let found = self.by_addr.find(self.addr_hash(addr), |&i| {
+            Self::occupant(slots, i).is_some_and(|m| m.addr.is(addr) && m.state.is_live())
+        });
+        found.copied()
+    }
+
     /// Whether a live (alive or suspect) member is at `addr`.
     pub(crate) fn is_live_at(&self, addr: &core::net::SocketAddr) -> bool {
-        let slots = &self.slots;
-        self.by_addr
-            .find(self.addr_hash(addr), |&i| {
-                Self::occupant(slots, i).is_some_and(|m| m.addr.is(addr) && m.state.is_live())
-            })
-            .is_some()
+        self.live_slot(addr).is_some()
     }
 
     /// The live (alive or suspect) member at `addr`, if any.
     pub(crate) fn live_at(&self, addr: &core::net::SocketAddr) -> Option<MemberId> {
-        let slots = &self.slots;
-        let &i = self.by_addr.find(self.addr_hash(addr), |&i| {
-            Self::occupant(slots, i).is_some_and(|m| m.addr.is(addr) && m.state.is_live())
-        })?;
-        Some(Self::id_in(slots, i))
+        self.live_slot(addr).map(|i| Self::id_in(&self.slots, i))
     }
 
     /// Whether `name` is a live member at `addr`.

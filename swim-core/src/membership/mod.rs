@@ -46,6 +46,15 @@ pub(crate) enum Timer {
     Verify(MemberId),
 }
 
+/// Moves the timer of `id`'s suspicion `s` to its next wake-up after its
+/// deadline moved. A suspicion already past its deadline (its checks still
+/// out, or waiting for the accusers) goes on from now.
+fn rewake(timers: &mut Timers<Timer>, id: MemberId, s: &mut Suspicion, now: Instant, spacing: crate::time::Duration) {
+    let old = s.timer_at;
+    s.timer_at = s.wake_at(spacing).max(now);
+    timers.reschedule(old, s.timer_at, Timer::Suspicion(id));
+}
+
 /// How many peers the last question before a declaration goes to.
 const FINAL_QUERIES: usize = 2;
 
@@ -352,9 +361,7 @@ impl Membership {
         let incarnation = m.incarnation;
         let Some(s) = self.suspicions.get_mut(&id).filter(|s| s.incarnation == incarnation) else { return };
         s.not_listening(now, window, spacing);
-        let old = s.timer_at;
-        s.timer_at = s.wake_at(spacing).max(now);
-        self.timers.reschedule(old, s.timer_at, Timer::Suspicion(id));
+        rewake(&mut self.timers, id, s, now, spacing);
     }
 
     /// Counts `from` as a confirmation of the running suspicion of `id` at
@@ -367,11 +374,7 @@ impl Membership {
         if s.incarnation != incarnation || !s.confirm(from, now, spacing) {
             return;
         }
-        let old = s.timer_at;
-        // A suspicion already past its deadline (its checks still out, or
-        // waiting for the accusers) goes on from now.
-        s.timer_at = s.wake_at(spacing).max(now);
-        self.timers.reschedule(old, s.timer_at, Timer::Suspicion(id));
+        rewake(&mut self.timers, id, s, now, spacing);
         let name = m.name.clone();
         dissem.queue_member(id, &Message::Suspect { incarnation, name: name.as_str(), from });
     }

@@ -81,6 +81,15 @@ impl Conn {
     fn new(node: usize, id: StreamId) -> Self {
         Conn { node, id, sent: 0, next: 0, held: BTreeMap::new() }
     }
+
+    /// The segments of the next frame this end (node `from`'s stream
+    /// `from_id`) writes at `now`: `frame`, or the close for `None`.
+    fn write(&mut self, from: usize, from_id: StreamId, frame: Option<Datagram>, now: u64) -> Segment {
+        let seq = self.sent;
+        self.sent += 1;
+        let segments = frame.as_ref().map_or(1, |f| segments_of(f.len()));
+        Segment { from, from_id, to: self.node, to_id: self.id, seq, frame, segments, attempt: 0, first: now }
+    }
 }
 
 /// How many segments a frame of `len` bytes takes, its prefix included.
@@ -188,21 +197,8 @@ impl Network {
         match self.ends.get_mut(&(i, id)) {
             Some(End::Connecting { frames, close: false }) => frames.push(frame),
             Some(End::Connected(c)) => {
-                let (to, to_id, seq) = (c.node, c.id, c.sent);
-                c.sent += 1;
-                let segments = segments_of(frame.len());
-                let first = self.now;
-                self.segment(Segment {
-                    from: i,
-                    from_id: id,
-                    to,
-                    to_id,
-                    seq,
-                    frame: Some(frame),
-                    segments,
-                    attempt: 0,
-                    first,
-                });
+                let segment = c.write(i, id, Some(frame), self.now);
+                self.segment(segment);
             }
             Some(End::Connecting { close: true, .. }) | None => {}
         }
@@ -215,20 +211,9 @@ impl Network {
             Some(End::Connecting { frames, .. }) => {
                 self.ends.insert((i, id), End::Connecting { frames, close: true });
             }
-            Some(End::Connected(c)) => {
-                let first = self.now;
-                let seq = c.sent;
-                self.segment(Segment {
-                    from: i,
-                    from_id: id,
-                    to: c.node,
-                    to_id: c.id,
-                    seq,
-                    frame: None,
-                    segments: 1,
-                    attempt: 0,
-                    first,
-                });
+            Some(End::Connected(mut c)) => {
+                let segment = c.write(i, id, None, self.now);
+                self.segment(segment);
             }
             None => {}
         }
