@@ -103,6 +103,7 @@ pub(crate) struct Counters {
     pub(crate) relays: u64,
     pub(crate) relays_dropped: u64,
     pub(crate) misdirected: u64,
+    pub(crate) surplus_requests: u64,
     pub(crate) strangers_refused: u64,
     pub(crate) fallback_pings: u64,
     pub(crate) fallback_acks: u64,
@@ -240,7 +241,9 @@ impl Detector {
             // probe itself and can refute at once.
             if m.state == MemberState::Suspect {
                 let suspect = Message::Suspect { incarnation: m.incarnation, name, from: me };
-                outbox.send(addr, &[ping, suspect], Piggyback::Fill);
+                let refutation = Message::Alive { incarnation: u32::MAX, name, addr, meta: &m.meta };
+                let room = outbox.answer_room(&[Message::Ack { seq }, refutation]);
+                outbox.send_padded(addr, &[ping, suspect], room, Piggyback::Fill);
             } else {
                 outbox.send(addr, &[ping], Piggyback::Fill);
             }
@@ -274,7 +277,11 @@ impl Detector {
         for &h in &helpers {
             let Some(via) = members.get(h).map(|m| m.addr.get()) else { continue };
             let req = Message::PingReq { seq, target: name.as_str(), addr: p.addr };
-            outbox.send(via, &[req], Piggyback::Fill);
+            // Room for what the helper sends on our behalf: its ping to
+            // the target, then its ack or nack to us.
+            let room = outbox.answer_room(&[Message::Ping { seq: u32::MAX, target: name.as_str() }])
+                + outbox.answer_room(&[Message::Nack { seq: u32::MAX }]);
+            outbox.send_padded(via, &[req], room, Piggyback::Fill);
             p.helpers.push(via);
             self.counters.ping_reqs_sent += 1;
         }
@@ -394,7 +401,8 @@ impl Detector {
                 let r = *r;
                 self.relays.remove(&seq);
                 self.timers.remove(r.deadline, Timer::Relay(seq));
-                outbox.send(r.requester, &[Message::Ack { seq: r.seq }], Piggyback::Fill);
+                // Paid for by the ping-req, which kept room for it.
+                outbox.send_free(r.requester, &[Message::Ack { seq: r.seq }], Piggyback::Fill);
             }
             _ => self.counters.unexpected_answers += 1,
         }

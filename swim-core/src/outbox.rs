@@ -31,6 +31,9 @@ pub(crate) const MAX_SPARE_BUFFERS: usize = 8;
 /// cluster would cost more than reallocating on the rare burst.
 pub(crate) const KEPT_CAPACITY: usize = 16;
 
+/// The most padding one datagram carries: a datagram's whole size.
+const MAX_FRAME_PAD: usize = crate::wire::MAX_DATAGRAM;
+
 /// Whether a datagram may carry queued membership updates.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Piggyback {
@@ -40,8 +43,29 @@ pub(crate) enum Piggyback {
     None,
 }
 
+/// How a datagram queued while a received datagram is handled counts
+/// against the bytes that datagram brought ([`Outbox::begin_reply`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Class {
+    /// The answer: counted when queued, so it is served first.
+    Answer,
+    /// Work the datagram caused beside the answer (a check of a death it
+    /// reported, a ping to a name it introduced): served from what the
+    /// answers left, in order, or not sent.
+    Aside,
+    /// Not counted: sent on a timer, or bounded by a rate of its own.
+    Free,
+}
+
+/// What a received datagram may still draw.
+#[derive(Clone, Copy, Debug)]
+struct Reply {
+    /// Bytes left for answers, asides and their piggybacked updates.
+    left: usize,
+}
+
 enum Queued {
-    Datagram { to: SocketAddr, writer: PacketWriter, piggyback: Piggyback },
+    Datagram { to: SocketAddr, writer: PacketWriter, piggyback: Piggyback, class: Class },
     Event(Event),
     Open { id: StreamId, to: SocketAddr },
     Frame { id: StreamId, writer: PacketWriter },
@@ -76,6 +100,11 @@ pub(crate) struct Outbox {
     pub(crate) frames_sent: u64,
     /// Bytes sent in stream frames.
     pub(crate) frame_bytes_sent: u64,
+    /// Datagrams not sent because the datagram they answered had no bytes
+    /// left for them.
+    pub(crate) replies_dropped: u64,
+    /// Set while a received datagram is handled.
+    reply: Option<Reply>,
 }
 
 impl Outbox {
@@ -89,7 +118,34 @@ impl Outbox {
             bytes_sent: 0,
             frames_sent: 0,
             frame_bytes_sent: 0,
+            replies_dropped: 0,
+            reply: None,
         }
+    }
+
+    /// A datagram of `bytes` bytes arrived: until the next flush,
+    /// everything sent because of it (answers first, then asides, then
+    /// their piggybacked updates) takes at most `bytes` bytes in all, so a
+    /// forged source draws no more traffic than it sent.
+    pub(crate) fn begin_reply(&mut self, bytes: usize) {
+        self.reply = Some(Reply { left: bytes });
+    }
+
+    /// Sets `bytes` aside from the current reply for something sent later
+    /// on its behalf (a relayed probe's ack or nack).
+    pub(crate) fn reserve(&mut self, bytes: usize) {
+        if let Some(r) = &mut self.reply {
+            r.left = r.left.saturating_sub(bytes);
+        }
+    }
+
+    /// The bytes a datagram of `msgs` alone takes, envelope included.
+    pub(crate) fn size_of(&self, msgs: &[Message<'_>]) -> usize {
+        let mut w = PacketWriter::with_layout(MAX_FRAME, Vec::new(), self.layout);
+        for m in msgs {
+            let _ = w.push(m);
+        }
+        w.size()
     }
 
     /// Sets the room every packet keeps for its envelope (when the label
@@ -98,24 +154,94 @@ impl Outbox {
         self.layout = layout;
     }
 
-    /// An empty datagram over a recycled buffer when there is one.
+    /// An empty datagram over a recycled buffer when there is one; while a
+    /// received datagram is handled, no larger than what it has left.
     pub(crate) fn writer(&mut self) -> PacketWriter {
+        let mut w = self.full_writer();
+        if let Some(r) = self.reply {
+            w.cap(r.left);
+        }
+        w
+    }
+
+    fn full_writer(&mut self) -> PacketWriter {
         PacketWriter::with_layout(self.budget, self.spare.pop().unwrap_or_default(), self.layout)
     }
 
-    /// Queues a written datagram for `to`.
+    /// Queues a written datagram for `to`: while a received datagram is
+    /// handled, as its answer.
     pub(crate) fn push(&mut self, to: SocketAddr, writer: PacketWriter, piggyback: Piggyback) {
-        self.queued.push(Queued::Datagram { to, writer, piggyback });
+        let class = match &mut self.reply {
+            Some(r) => {
+                if !writer.is_empty() {
+                    r.left = r.left.saturating_sub(writer.size());
+                }
+                Class::Answer
+            }
+            None => Class::Free,
+        };
+        self.queued.push(Queued::Datagram { to, writer, piggyback, class });
     }
 
-    /// Queues a datagram of `msgs` (each a few dozen bytes: they always
-    /// fit) for `to`.
+    /// Queues a datagram of `msgs` for `to` (each message that fits; while
+    /// a received datagram is handled, as its answer).
     pub(crate) fn send(&mut self, to: SocketAddr, msgs: &[Message<'_>], piggyback: Piggyback) {
         let mut w = self.writer();
         for m in msgs {
             let _ = w.push(m);
         }
         self.push(to, w, piggyback);
+    }
+
+    /// Queues a datagram of `msgs` for `to` that is at least `room` bytes
+    /// long (within the budget): padded so that the receiver, which
+    /// answers with at most the bytes it got, has room for an answer of
+    /// `room` bytes.
+    pub(crate) fn send_padded(&mut self, to: SocketAddr, msgs: &[Message<'_>], room: usize, piggyback: Piggyback) {
+        let mut w = self.writer();
+        for m in msgs {
+            let _ = w.push(m);
+        }
+        let short = room.min(self.budget).saturating_sub(w.size());
+        if short > 0 {
+            // A padding message is its kind, its length (a varint) and the
+            // bytes: take one or two bytes off for the framing.
+            let len = if short <= 129 { short.saturating_sub(2) } else { (short - 3).max(128) };
+            let zeros = [0u8; MAX_FRAME_PAD];
+            let len = len.min(zeros.len());
+            let _ = w.push(&Message::Padding { bytes: zeros.get(..len).unwrap_or_default() });
+        }
+        self.push(to, w, piggyback);
+    }
+
+    /// The room an answer of `msgs` needs, built by another member: its
+    /// own size, and the sender's name a sealed envelope carries, which
+    /// may be longer than ours.
+    pub(crate) fn answer_room(&self, msgs: &[Message<'_>]) -> usize {
+        let sealed = self.layout.tail != Layout::PLAIN.tail;
+        self.size_of(msgs) + if sealed { 1 + crate::name::MAX_NAME_LEN } else { 0 }
+    }
+
+    /// Queues a datagram of `msgs` for `to` that the datagram being handled
+    /// caused beside its answer: sent only if the answers leave room for
+    /// it (outside a received datagram, always).
+    pub(crate) fn send_aside(&mut self, to: SocketAddr, msgs: &[Message<'_>]) {
+        let mut w = self.full_writer();
+        for m in msgs {
+            let _ = w.push(m);
+        }
+        let class = if self.reply.is_some() { Class::Aside } else { Class::Free };
+        self.queued.push(Queued::Datagram { to, writer: w, piggyback: Piggyback::None, class });
+    }
+
+    /// Queues a datagram of `msgs` for `to` that is not an answer to what
+    /// is being handled: its rate has a bound of its own.
+    pub(crate) fn send_free(&mut self, to: SocketAddr, msgs: &[Message<'_>], piggyback: Piggyback) {
+        let mut w = self.full_writer();
+        for m in msgs {
+            let _ = w.push(m);
+        }
+        self.queued.push(Queued::Datagram { to, writer: w, piggyback, class: Class::Free });
     }
 
     /// An empty stream frame.
@@ -173,10 +299,30 @@ impl Outbox {
     ) {
         let Piggybacks { members, user, limit, user_reserve, records } = queues;
         let mut queued = core::mem::take(&mut self.queued);
+        let mut reply = self.reply.take();
+        if let Some(r) = &mut reply {
+            // Asides get what the answers left, in the order they came.
+            for q in &mut queued {
+                if let Queued::Datagram { writer, class: class @ Class::Aside, .. } = q {
+                    if writer.size() <= r.left {
+                        r.left -= writer.size();
+                        *class = Class::Answer;
+                    } else {
+                        let w = core::mem::replace(writer, PacketWriter::new(0));
+                        self.recycle(w.into_buffer());
+                        self.replies_dropped += 1;
+                    }
+                }
+            }
+        }
         for q in queued.drain(..) {
             match q {
                 Queued::Event(e) => out.push(Action::Event(e)),
-                Queued::Datagram { to, mut writer, piggyback } => {
+                Queued::Datagram { to, mut writer, piggyback, class } => {
+                    let size = writer.size();
+                    if let (Some(r), Class::Answer | Class::Aside) = (&reply, class) {
+                        writer.cap(size + r.left);
+                    }
                     if piggyback == Piggyback::Fill {
                         // Broadcasts first, up to their reserve; membership
                         // next; broadcasts again in whatever room is left.
@@ -187,6 +333,9 @@ impl Outbox {
                         if !user.is_empty() {
                             user.fill_upto(&mut writer, limit, usize::MAX, false, records);
                         }
+                    }
+                    if let (Some(r), Class::Answer | Class::Aside) = (&mut reply, class) {
+                        r.left = r.left.saturating_sub(writer.size() - size);
                     }
                     if writer.is_empty() {
                         self.recycle(writer.into_buffer());

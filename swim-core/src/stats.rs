@@ -59,6 +59,15 @@ pub struct Stats {
     /// member at the given address, dropped: serving them would let a
     /// forged source aim our traffic at a victim.
     pub strangers_refused: u64,
+    /// Requests (pings, ping-reqs, queries) after the first in one
+    /// datagram: one is answered, the rest are dropped.
+    pub surplus_requests: u64,
+    /// Datagrams not sent because the datagram that caused them had no
+    /// bytes left for them (answers take at most the bytes they answer).
+    pub replies_dropped: u64,
+    /// Pings sent to check a claimed member at its address before it is
+    /// admitted (a new name, or a member's new address).
+    pub admission_checks: u64,
     /// New member names refused by `member_admission_rate`.
     pub admissions_refused: u64,
     /// Updates ignored because the member table was full.

@@ -10,8 +10,8 @@ use std::alloc::System;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use swim_core::wire::{Message, PacketWriter};
-use swim_core::{Config, Identity, Input, Instant, MemberName, Swim};
+use swim_core::wire::{Message, Messages, PacketWriter, decode};
+use swim_core::{Action, Config, Identity, Input, Instant, MemberName, Swim};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -43,9 +43,26 @@ fn a_member_entry_costs_what_the_documentation_states() {
     let region = Region::new(GLOBAL);
     let mut swim = Swim::new(config, me, Xoshiro256PlusPlus::seed_from_u64(1)).unwrap();
     let mut out = Vec::new();
+    let mut answers = Vec::new();
     for p in &packets {
         swim.handle(Instant::from_millis(0), Input::Packet { from, bytes: p }, &mut out).unwrap();
-        out.clear();
+        // Each new member answers the ping that checks it at its address.
+        for a in out.drain(..) {
+            if let Action::Send { to, packet } = a {
+                let mut m = Messages::new();
+                if decode(&packet, &mut m).is_ok()
+                    && let [Message::Ping { seq, .. }] = m.as_slice()
+                {
+                    let mut w = PacketWriter::new(1400);
+                    w.push(&Message::Ack { seq: *seq }).unwrap();
+                    answers.push((to, w.finish().to_vec()));
+                }
+            }
+        }
+        for (to, ack) in answers.drain(..) {
+            swim.handle(Instant::from_millis(0), Input::Packet { from: to, bytes: &ack }, &mut out).unwrap();
+            out.clear();
+        }
     }
     let stats = region.change();
     // The byte counts include what reallocations grew and shrank.

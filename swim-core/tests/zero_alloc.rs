@@ -7,7 +7,7 @@ use std::alloc::System;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use swim_core::wire::{Datagram, Message, PacketWriter};
+use swim_core::wire::{Datagram, Message, Messages, PacketWriter, decode};
 use swim_core::{Config, Driver, Event, Identity, Input, Instant, MemberName, Swim, Transport};
 
 #[global_allocator]
@@ -17,11 +17,22 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 #[derive(Default)]
 struct Socket {
     sent: usize,
+    /// While set, the lone pings sent (the checks of new members), to be
+    /// answered.
+    checks: Option<Vec<(SocketAddr, u32)>>,
 }
 
 impl Transport for Socket {
-    fn send(&mut self, _to: SocketAddr, packet: Datagram) -> Option<Datagram> {
+    fn send(&mut self, to: SocketAddr, packet: Datagram) -> Option<Datagram> {
         self.sent += 1;
+        if let Some(checks) = &mut self.checks {
+            let mut m = Messages::new();
+            if decode(&packet, &mut m).is_ok()
+                && let [Message::Ping { seq, .. }] = m.as_slice()
+            {
+                checks.push((to, *seq));
+            }
+        }
         Some(packet)
     }
     fn set_timer(&mut self, _at: Instant) {}
@@ -78,9 +89,15 @@ fn settled(n: usize, driver: &mut Driver, socket: &mut Socket) -> Swim<Xoshiro25
         let mut w = PacketWriter::new(1400);
         w.push(&Message::Alive { incarnation: 0, name: &name, addr: addr(i), meta: &[] }).unwrap();
         let p = w.finish();
-        driver
-            .handle(&mut s, Instant::from_millis(i as u64), Input::Packet { from: addr(i), bytes: &p }, socket)
-            .unwrap();
+        let now = Instant::from_millis(i as u64);
+        socket.checks = Some(Vec::new());
+        driver.handle(&mut s, now, Input::Packet { from: addr(i), bytes: &p }, socket).unwrap();
+        // The new member answers the ping that checks it at its address.
+        for (to, seq) in socket.checks.take().unwrap_or_default() {
+            let mut w = PacketWriter::new(1400);
+            w.push(&Message::Ack { seq }).unwrap();
+            driver.handle(&mut s, now, Input::Packet { from: to, bytes: &w.finish() }, socket).unwrap();
+        }
     }
     // Long enough for every update's retransmissions at this size.
     let settle = 400 + n as u64 / 5;

@@ -25,8 +25,9 @@ mod addr;
 pub mod chart;
 mod clock;
 mod command;
-pub mod foca_node;
 #[doc(hidden)]
+pub mod flood;
+pub mod foca_node;
 pub mod fuzzing;
 pub mod gray;
 pub mod heap;

@@ -88,6 +88,20 @@ pub struct NetStats {
     pub frames: u64,
     /// Bytes of stream frames sent (with their 4-byte length prefix).
     pub frame_bytes: u64,
+    /// Traffic the nodes sent to addresses that are no node's (a forged
+    /// member's address, a stranger's), by address.
+    pub outside: std::collections::BTreeMap<SocketAddr, Outside>,
+}
+
+/// What the nodes sent to one address outside the cluster.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Outside {
+    /// Datagrams.
+    pub datagrams: u64,
+    /// Their bytes.
+    pub bytes: u64,
+    /// Stream connections tried (none is answered).
+    pub connects: u64,
 }
 
 /// Builds node `index` (again, after `restarts` restarts).
@@ -283,6 +297,9 @@ impl Transport for Port<'_> {
     }
 
     fn open_stream(&mut self, id: StreamId, to: SocketAddr) {
+        if node_index(to).is_none_or(|j| j >= self.net.crashed.len()) {
+            self.net.stats.outside.entry(to).or_default().connects += 1;
+        }
         self.net.open_stream(self.node, id, to);
     }
 
@@ -319,6 +336,9 @@ impl Network {
         self.stats.sent_by_node[i] += 1;
         let Some(j) = node_index(to).filter(|&j| j < self.crashed.len()) else {
             self.stats.dropped += 1;
+            let o = self.stats.outside.entry(to).or_default();
+            o.datagrams += 1;
+            o.bytes += packet.len() as u64;
             return;
         };
         self.stats.sent_to_node[j] += 1;

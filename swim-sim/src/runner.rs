@@ -127,6 +127,13 @@ pub enum Scenario {
         #[arg(long, default_value_t = 60)]
         seconds: u64,
     },
+    /// A flood of fresh names from an outsider, all pointing at one third
+    /// party's address, while a real member crashes.
+    Flood {
+        /// Fresh names sent, 40 to a datagram, 25 datagrams a second.
+        #[arg(long, default_value_t = 50_000)]
+        fake: usize,
+    },
     /// Rolling restarts of every node, half of them at a new address.
     Churn {
         /// Rolling restarts of the whole cluster.
@@ -241,6 +248,7 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         },
         &Scenario::Partition { runs } => vec![plain(resilience::partition(&p, runs.max(1)))],
         &Scenario::Oneway { seconds } => vec![plain(crate::oneway::oneway(&p, seconds))],
+        &Scenario::Flood { fake } => vec![plain(crate::flood::flood(&p, fake))],
         &Scenario::Churn { rounds } => vec![plain(resilience::churn(&p, rounds))],
         &Scenario::Broadcast { loss, count, churn } => {
             if !(0.0..=1.0).contains(&loss) {

@@ -89,8 +89,10 @@ fn links_have_their_own_latency_and_loss_and_inputs_can_be_injected() {
         Flow::Continue
     });
     // The sync stream's handshake takes the slow link (40 ms), its answer
-    // the fast one (1 ms), then its first frame the slow one again.
-    assert_eq!(joined_at, Some(81), "the join request took the slow link");
+    // the fast one (1 ms), then its first frame the slow one again (81 ms);
+    // node 0 then checks node 1 at its address before it admits it: a ping
+    // over the fast link, the ack over the slow one.
+    assert_eq!(joined_at, Some(122), "the join request took the slow link");
     // A lossy link drops everything one way; raw junk is injected as is.
     sim.schedule(5_000, Command::SetLink { from: 0, to: 1, latency_ms: None, loss: Some(1.0) }).unwrap();
     let junk = OwnedInput::Packet { from: node_addr(1), bytes: vec![0xff, 1, 2] };

@@ -78,7 +78,7 @@ fn every_node_of_a_recorded_run_replays_identically_and_changes_are_caught() {
         |_| {},
         |i, r| {
             if i == 40 {
-                r.at = swim_core::Instant::from_millis(r.at.as_millis() + 1);
+                r.at = swim_core::Instant::from_millis(r.at.as_millis() + 1_000);
             }
         },
     );

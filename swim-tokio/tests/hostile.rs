@@ -33,8 +33,17 @@ async fn junk_datagrams_are_counted_and_change_nothing() {
     // And the node still works: another joins it.
     let other = swim_tokio::start(builder(1)).expect("starts");
     other.join(&[node.addr()]).await.expect("joins");
-    let members = node.members().await.expect("runs");
-    assert!(members.iter().any(|m| m.name == *other.name() && m.state == MemberState::Alive));
+    // The node admits it once it has answered a ping at its address.
+    let mut admitted = false;
+    for _ in 0..500 {
+        let members = node.members().await.expect("runs");
+        admitted = members.iter().any(|m| m.name == *other.name() && m.state == MemberState::Alive);
+        if admitted {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(admitted, "the node admits a member that joins it");
     other.shutdown().await;
     node.shutdown().await;
     assert!(node.members().await.is_err(), "a stopped node answers no more");

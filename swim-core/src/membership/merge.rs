@@ -31,6 +31,18 @@ pub(crate) enum Source {
         /// We opened the sync: its new names are not rate-limited.
         asked: bool,
     },
+    /// An alive whose member has just answered a ping at the address it
+    /// claims ([`admit`](super::admit)).
+    Answered,
+}
+
+impl Source {
+    /// Whether its alives are taken at once: we chose the peer that sent
+    /// them, or the member answered at its address. Others wait for an
+    /// answer first.
+    fn trusted(self) -> bool {
+        matches!(self, Source::Record { asked: true } | Source::Answered)
+    }
 }
 
 /// What merging an update did that other components care about.
@@ -123,12 +135,13 @@ impl Membership {
             // Suspect and dead claims about strangers carry no address:
             // there is nothing to record.
             if let Some((addr, meta)) = u.alive {
-                let limited = source != Source::Record { asked: true };
-                if limited && !self.admission.admit(now, self.config.member_admission_rate.get()) {
+                if source.trusted() {
+                    self.add(now, &u, addr, meta, dissem, outbox, rng);
+                } else if self.admission.admit(now, self.config.member_admission_rate.get()) {
+                    self.propose(now, &u, addr, meta, outbox, rng);
+                } else {
                     self.counters.admissions_refused += 1;
-                    return Merged::Done;
                 }
-                self.add(now, &u, addr, meta, dissem, outbox, rng);
             }
             return Merged::Done;
         };
@@ -145,7 +158,7 @@ impl Membership {
             return Merged::Done;
         }
         if source == Source::Gossip && self.must_verify(id, u.claim) {
-            self.verify_death(now, id, &u, dissem, outbox, rng);
+            self.verify_death(now, id, &u, dissem, outbox);
             return Merged::Done;
         }
         if moved {
@@ -154,6 +167,14 @@ impl Membership {
             let restarted = newer(u.claim.incarnation, m.incarnation);
             if !restarted && !reclaimable {
                 self.counters.address_conflicts += 1;
+                return Merged::Done;
+            }
+            if !source.trusted() {
+                // The member keeps its address until it answers at the
+                // new one.
+                if let Some((addr, meta)) = u.alive {
+                    self.propose(now, &u, addr, meta, outbox, rng);
+                }
                 return Merged::Done;
             }
         } else if !precedes(u.claim, m.claim()) {

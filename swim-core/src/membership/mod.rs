@@ -14,6 +14,7 @@
 //!   ([`Claim::leaps`](crate::member::Claim::leaps));
 //! - a dead or departed member is reaped after `dead_member_retention`.
 
+mod admit;
 mod merge;
 mod verify;
 
@@ -44,6 +45,8 @@ pub(crate) enum Timer {
     Reap(MemberId),
     /// The check of a death declared elsewhere is over.
     Verify(MemberId),
+    /// The ping checking a claim at this address went unanswered.
+    Admit(SocketAddr),
 }
 
 /// Moves the timer of `id`'s suspicion `s` to its next wake-up after its
@@ -85,6 +88,7 @@ pub(crate) struct Counters {
     pub(crate) admissions_refused: u64,
     pub(crate) deaths_checked: u64,
     pub(crate) refused_connections: u64,
+    pub(crate) admission_checks: u64,
 }
 
 /// A token bucket for new members: `rate` a second, a burst of `rate`.
@@ -136,6 +140,8 @@ pub(crate) struct Membership {
     verifying: alloc::collections::BTreeMap<MemberId, verify::Verification>,
     pub(crate) counters: Counters,
     admission: Admission,
+    /// Claims waiting for their member to answer at its address.
+    admissions: admit::Admissions,
     scratch: Vec<MemberId>,
     /// Failed members to retry, oldest first, at most `max_reconnect`.
     pub(crate) remembered: alloc::collections::VecDeque<Remembered>,
@@ -166,6 +172,7 @@ impl Membership {
             verifying: alloc::collections::BTreeMap::new(),
             counters: Counters::default(),
             admission: Admission::default(),
+            admissions: admit::Admissions::default(),
             scratch: Vec::new(),
             remembered: alloc::collections::VecDeque::new(),
         }
@@ -228,6 +235,11 @@ impl Membership {
     /// other.
     pub(crate) fn name_and_table(&mut self) -> (&str, &mut Members) {
         (self.local.name.as_str(), &mut self.table)
+    }
+
+    /// Claims waiting for their member to answer at its address.
+    pub(crate) fn pending_admissions(&self) -> usize {
+        self.admissions.len()
     }
 
     pub(crate) fn num_live(&self) -> usize {
@@ -336,7 +348,9 @@ impl Membership {
         s.told_at = Some(now);
         let Some(accuser) = s.accusers.first() else { return };
         let tell = Message::Suspect { incarnation: m.incarnation, name: m.name.as_str(), from: accuser.as_str() };
-        outbox.send(from, &[tell], Piggyback::Fill);
+        // Not an answer to what arrived: at most one a protocol period per
+        // suspect, to the suspect at the address we hold for it.
+        outbox.send_free(from, &[tell], Piggyback::Fill);
     }
 
     /// A connection to `id`'s address was refused by its host: nothing
@@ -466,6 +480,10 @@ impl Membership {
                 self.on_verify_timer(now, id, dissem, outbox, rng);
                 None
             }
+            Timer::Admit(addr) => {
+                self.on_admit_timer(now, addr);
+                None
+            }
         }
     }
 
@@ -577,7 +595,10 @@ impl Membership {
                     Message::Ping { seq, target: name.as_str() },
                     Message::Suspect { incarnation, name: name.as_str(), from: me.as_str() },
                 ];
-                outbox.send(addr, &check, Piggyback::Fill);
+                let meta = self.table.get(id).map(|m| m.meta.clone()).unwrap_or_default();
+                let refutation = Message::Alive { incarnation: u32::MAX, name: name.as_str(), addr, meta: &meta };
+                let room = outbox.answer_room(&[Message::Ack { seq }, refutation]);
+                outbox.send_padded(addr, &check, room, Piggyback::Fill);
                 return (streams && checks == 1).then_some(StreamCheck::Suspect { addr, name, incarnation });
             }
             // If we missed a refutation, a peer likely has it.
@@ -624,7 +645,12 @@ impl Membership {
             .filter_map(|&p| self.table.get(p))
             .map(|m| m.addr.get())
             .find(|a| !asked.contains(a))?;
-        outbox.send(via, &[Message::Query { name: name.as_str() }], Piggyback::Fill);
+        // The answer is the peer's record of the member, metadata and all.
+        let addr = self.table.get(id).map_or(via, |m| m.addr.get());
+        let meta = alloc::vec![0; self.config.max_meta_len];
+        let record = Message::Alive { incarnation: u32::MAX, name: name.as_str(), addr, meta: &meta };
+        let room = outbox.answer_room(&[record]);
+        outbox.send_padded(via, &[Message::Query { name: name.as_str() }], room, Piggyback::Fill);
         Some(via)
     }
 

@@ -12,6 +12,14 @@
 //! probe timeout later, as the declarer gave it. The death is passed on
 //! meanwhile, so its spread is not slowed: every member checks it for
 //! itself.
+//!
+//! The check is a bare ping, no larger than the death that caused it (it
+//! counts against that datagram's bytes, like any answer): an ack from
+//! the member's address is enough to hold the death back. The member
+//! refutes when the death reaches it by gossip, as it will, since the
+//! death is passed on.
+
+use core::net::SocketAddr;
 
 use super::merge::Update;
 use super::{Membership, Timer};
@@ -19,7 +27,7 @@ use crate::dissemination::Dissemination;
 use crate::member::{Claim, MemberState, newer, precedes};
 use crate::members::MemberId;
 use crate::name::MemberName;
-use crate::outbox::{Outbox, Piggyback};
+use crate::outbox::Outbox;
 use crate::rng::Random;
 use crate::time::Instant;
 use crate::wire::Message;
@@ -30,6 +38,9 @@ pub(crate) struct Verification {
     incarnation: u32,
     declarer: MemberName,
     at: Instant,
+    /// The check ping's sequence number and where it went.
+    seq: u32,
+    addr: SocketAddr,
 }
 
 impl Membership {
@@ -54,7 +65,6 @@ impl Membership {
         u: &Update<'_>,
         dissem: &mut Dissemination,
         outbox: &mut Outbox,
-        rng: &mut dyn Random,
     ) {
         let (Some(m), Ok(declarer)) = (self.table.get(id), MemberName::new(u.from)) else { return };
         if let Some(v) = self.verifying.get_mut(&id) {
@@ -68,14 +78,23 @@ impl Membership {
         }
         let (addr, incarnation) = (m.addr.get(), u.claim.incarnation);
         let at = now + self.config.probe_timeout;
-        self.verifying.insert(id, Verification { incarnation, declarer, at });
+        let seq = self.admissions.seq();
+        self.verifying.insert(id, Verification { incarnation, declarer, at, seq, addr });
         self.timers.insert(at, Timer::Verify(id));
         self.counters.deaths_checked += 1;
-        let seq = rng.next_u64() as u32;
-        let check =
-            [Message::Ping { seq, target: u.name }, Message::Suspect { incarnation, name: u.name, from: u.from }];
-        outbox.send(addr, &check, Piggyback::Fill);
+        outbox.send_aside(addr, &[Message::Ping { seq, target: u.name }]);
         dissem.queue_member(id, &u.message());
+    }
+
+    /// An ack from `from` with `seq`: if it answers the check of a death,
+    /// the member is running there, and the death is dropped.
+    pub(super) fn death_check_answered(&mut self, from: SocketAddr, seq: u32) -> bool {
+        let Some(id) = self.table.live_at(&from) else { return false };
+        if !self.verifying.get(&id).is_some_and(|v| v.seq == seq && v.addr == from) {
+            return false;
+        }
+        self.forget_verification(id);
+        true
     }
 
     /// The check of a declared death is over: unless the member refuted

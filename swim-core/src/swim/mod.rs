@@ -303,6 +303,9 @@ impl<R: Rng> Swim<R> {
             return Err(Error::Rejected(e));
         }
         self.ensure_started(now);
+        // Whatever this datagram makes us send, it pays for: a forged
+        // source draws no more bytes than it sent.
+        self.outbox.begin_reply(bytes.len());
         let me = self.membership.local().name.as_str();
         // The sender accuses us: our answer to it carries our alive.
         let accused = msgs.iter().any(|m| m.accuses(me));
@@ -319,7 +322,17 @@ impl<R: Rng> Swim<R> {
         }
         // A suspect that is heard from but has not refuted by now is told.
         self.membership.heard_from(now, from, &mut self.outbox);
+        // One request answered per datagram: our own datagrams never hold
+        // two, and a datagram of many would draw many answers.
+        let mut answered = false;
         for msg in msgs.iter().filter(|m| !m.is_update()) {
+            if matches!(msg, Message::Ping { .. } | Message::PingReq { .. } | Message::Query { .. }) {
+                if answered {
+                    self.detector.counters.surplus_requests += 1;
+                    continue;
+                }
+                answered = true;
+            }
             self.on_message(now, from, msg, accused);
         }
         Ok(())
@@ -347,23 +360,38 @@ impl<R: Rng> Swim<R> {
             }
             // Even a member (or a forged source that looks like one) only
             // gets probes sent to where we know the target lives.
-            Message::PingReq { target, addr, .. }
+            Message::PingReq { seq, target, addr }
                 if target != me && !self.membership.table.is_live_member_at(target, addr) =>
             {
-                self.detector.counters.strangers_refused += 1
+                self.detector.counters.strangers_refused += 1;
+                // A member asking about one we hold failed (or elsewhere)
+                // gets a nack at once: its own network is fine, and it must
+                // not take our silence for its own trouble (Lifeguard).
+                self.outbox.send(from, &[Message::Nack { seq }], Piggyback::Fill);
             }
-            Message::PingReq { seq, target, addr } => self.detector.on_ping_req(
-                now,
-                from,
-                seq,
-                target,
-                addr,
-                me,
-                &self.config,
-                &mut self.outbox,
-                &mut self.rng,
-            ),
-            Message::Ack { seq } => self.detector.on_ack(now, from, seq, &mut self.outbox),
+            Message::PingReq { seq, target, addr } => {
+                // The ack or nack we send the requester later is part of
+                // the answer.
+                let later = self.outbox.size_of(&[Message::Nack { seq }]);
+                self.outbox.reserve(later);
+                self.detector.on_ping_req(
+                    now,
+                    from,
+                    seq,
+                    target,
+                    addr,
+                    me,
+                    &self.config,
+                    &mut self.outbox,
+                    &mut self.rng,
+                )
+            }
+            Message::Ack { seq } => {
+                let (d, o, r) = (&mut self.dissemination, &mut self.outbox, &mut self.rng);
+                if !self.membership.on_ack(now, from, seq, d, o, r) {
+                    self.detector.on_ack(now, from, seq, &mut self.outbox);
+                }
+            }
             Message::Nack { seq } => self.detector.on_nack(from, seq),
             Message::Query { name } => self.membership.answer_query(from, name, &mut self.outbox),
             Message::User { ltime, from: sender, payload } => self.on_user(ltime, sender, payload),
@@ -375,7 +403,8 @@ impl<R: Rng> Swim<R> {
             | Message::AppState { .. }
             | Message::Alive { .. }
             | Message::Suspect { .. }
-            | Message::Dead { .. } => {}
+            | Message::Dead { .. }
+            | Message::Padding { .. } => {}
         }
     }
 
@@ -546,6 +575,9 @@ impl<R> Swim<R> {
             rejected: self.ingress.rejected,
             misdirected: d.misdirected,
             strangers_refused: d.strangers_refused,
+            surplus_requests: d.surplus_requests,
+            replies_dropped: self.outbox.replies_dropped,
+            admission_checks: m.admission_checks,
             table_full: m.table_full,
             admissions_refused: m.admissions_refused,
             address_conflicts: m.address_conflicts,
@@ -611,6 +643,7 @@ impl<R> Swim<R> {
         self.dissemination.user.digest(&mut d);
         d.write_u64(self.user.clock());
         d.write_u64(self.membership.remembered.len() as u64);
+        d.write_u64(self.membership.pending_admissions() as u64);
         d.write_u64(self.streams.len() as u64);
         d
     }

@@ -32,9 +32,31 @@ fn node() -> Swim<Rng64> {
     a.install_key(KEY).unwrap();
     for (name, i) in [("b", 2), ("c", 3)] {
         let p = sealed(&[Message::Alive { incarnation: 1, name, addr: addr(i), meta: b"" }]);
-        a.handle_packet(at(0), addr(i), &p).unwrap();
+        let out = a.handle_packet(at(0), addr(i), &p).unwrap();
+        answer_checks(&mut a, &out);
     }
+    assert_eq!(a.num_live(), 3);
     a
+}
+
+/// Answers from its address every ping in `out` that checks a new member.
+fn answer_checks(a: &mut Swim<Rng64>, out: &[Action]) {
+    answer_checks_in(a, out, &envelope(label(), Some(KEY)));
+}
+
+/// [`answer_checks`] for a node whose packets `e` opens and closes.
+fn answer_checks_in(a: &mut Swim<Rng64>, out: &[Action], e: &Envelope) {
+    let mut scratch = Vec::new();
+    for act in out {
+        let Action::Send { to, packet } = act else { continue };
+        let mut m = crate::wire::Messages::new();
+        if let Ok(()) = e.decode(packet, MAX_DATAGRAM, &mut scratch, &mut m)
+            && let [Message::Ping { seq, .. }] = m.as_slice()
+        {
+            let ack = close(e, 1400, &[Message::Ack { seq: *seq }]);
+            a.handle_packet(at(0), *to, &ack).unwrap();
+        }
+    }
 }
 
 fn at(ms: u64) -> Instant {
@@ -269,7 +291,8 @@ fn strangers_with_forged_sources_never_draw_more_bytes_than_they_send() {
             1400,
             &[Message::Alive { incarnation: 1, name: n, addr: addr(100 + i as u16), meta: &[1; 64] }],
         );
-        a.handle_packet(at(0), addr(100 + i as u16), &p).unwrap();
+        let out = a.handle_packet(at(0), addr(100 + i as u16), &p).unwrap();
+        answer_checks_in(&mut a, &out, &plain);
     }
     a.handle(at(0), Input::SetMeta { meta: &[0xaa; 400] }, &mut Vec::new()).unwrap();
     let victim = SocketAddr::from(([192, 0, 2, 1], 53));
@@ -315,4 +338,100 @@ fn strangers_with_forged_sources_never_draw_more_bytes_than_they_send() {
     assert!(sent <= received, "sent {sent} bytes for {received} received from strangers");
     assert!(a.stats().strangers_refused >= 150);
     assert_eq!(a.stats().relays, 0, "no probe on a stranger's behalf");
+}
+
+/// Every message kind that draws an answer or other work, many to a
+/// datagram, from a stranger and from a forged member address, with and
+/// without a long label, a key and long metadata: no datagram makes the
+/// node send more bytes, to anyone, than the datagram held, and one
+/// request in a datagram is answered.
+#[test]
+fn no_datagram_draws_more_bytes_than_it_holds() {
+    let long = "l".repeat(200);
+    let names: Vec<_> = (0..40).map(|i| alloc::format!("member-with-a-long-name-{i:03}")).collect();
+    let fresh: Vec<_> = (0..128).map(|i| alloc::format!("n{i}")).collect();
+    let victim = SocketAddr::from(([192, 0, 2, 1], 53));
+    let mut worst = 0.0f64;
+    for (labelled, keyed, meta_len) in
+        [(false, false, 0), (true, false, 0), (false, false, 512), (true, true, 512), (false, true, 0)]
+    {
+        let lab = if labelled { Label::new(&long).unwrap() } else { Label::EMPTY };
+        let e = envelope(lab.clone(), keyed.then_some(KEY));
+        let config = Config::lan().with_label(lab);
+        let id = Identity::new(MemberName::new("a").unwrap(), addr(1));
+        let mut a = Swim::new(config, id, Rng64::seed_from_u64(1)).unwrap();
+        if keyed {
+            a.install_key(KEY).unwrap();
+        }
+        let meta = alloc::vec![7u8; meta_len];
+        for (i, n) in names.iter().enumerate() {
+            let at_ = addr(100 + i as u16);
+            let p = close(&e, 1400, &[Message::Alive { incarnation: 1, name: n, addr: at_, meta: &meta }]);
+            let out = a.handle_packet(at(0), at_, &p).unwrap();
+            answer_checks_in(&mut a, &out, &e);
+        }
+        assert_eq!(a.num_live(), 41);
+        // Our own alive with long metadata is queued as news, like the
+        // members' alives: every answer could piggyback them.
+        a.handle(at(0), Input::SetMeta { meta: &meta }, &mut Vec::new()).unwrap();
+        let target = names[0].as_str();
+        let many = |m: Message<'static>| alloc::vec![m; 128];
+        let kinds: Vec<Vec<Message<'_>>> = alloc::vec![
+            (0..128).map(|seq| Message::Ping { seq, target: "a" }).collect(),
+            alloc::vec![
+                Message::Ping { seq: 1, target: "a" },
+                Message::Suspect { incarnation: 0, name: "a", from: "zz" }
+            ],
+            (0..128).map(|seq| Message::PingReq { seq, target, addr: addr(100) }).collect(),
+            (0..128).map(|seq| Message::PingReq { seq, target: "a", addr: addr(1) }).collect(),
+            (0..128).map(|seq| Message::PingReq { seq, target, addr: victim }).collect(),
+            names.iter().map(|n| Message::Query { name: n }).collect(),
+            many(Message::Query { name: "a" }),
+            names.iter().map(|n| Message::Dead { incarnation: 1, name: n, from: "zz" }).collect(),
+            fresh.iter().map(|n| Message::Alive { incarnation: 0, name: n, addr: victim, meta: b"" }).collect(),
+            fresh
+                .iter()
+                .enumerate()
+                .map(|(i, n)| Message::Alive {
+                    incarnation: 0,
+                    name: n,
+                    addr: SocketAddr::from(([192, 0, 2, i as u8], 53)),
+                    meta: b"",
+                })
+                .collect(),
+            names.iter().map(|n| Message::Alive { incarnation: 9, name: n, addr: victim, meta: b"" }).collect(),
+            many(Message::SyncRequest { join: true }),
+            many(Message::Direct { from: "zz", payload: b"hi" }),
+        ];
+        let sources = [SocketAddr::from(([198, 51, 100, 7], 4000)), addr(101)];
+        let mut t = 10;
+        for msgs in &kinds {
+            for from in sources {
+                // As many of the messages as fit one datagram.
+                let mut w = PacketWriter::with_layout(crate::wire::MAX_DATAGRAM, Vec::new(), e.layout());
+                for m in msgs {
+                    if w.push(m).is_err() {
+                        break;
+                    }
+                }
+                let p = e.close(w, &mut Rng64::seed_from_u64(t));
+                let mut out = Vec::new();
+                let _ = a.handle(at(t), Input::Packet { from, bytes: &p }, &mut out);
+                t += 1;
+                let drawn: usize =
+                    out.iter().map(|x| if let Action::Send { packet, .. } = x { packet.len() } else { 0 }).sum();
+                let answers = out.iter().filter(|x| matches!(x, Action::Send { to, .. } if *to == from)).count();
+                assert!(
+                    drawn <= p.len(),
+                    "{} bytes drew {drawn} (label {labelled}, key {keyed}, meta {meta_len}, from {from}): {:?}",
+                    p.len(),
+                    msgs.first()
+                );
+                assert!(answers <= 1, "{answers} answers to one datagram: {:?}", msgs.first());
+                worst = worst.max(drawn as f64 / p.len() as f64);
+            }
+        }
+        assert!(a.stats().surplus_requests > 0);
+    }
+    std::println!("the most a datagram drew: {worst:.2} of its own bytes");
 }

@@ -119,11 +119,21 @@ pub enum Message<'a> {
         /// Opaque to the protocol.
         payload: &'a [u8],
     },
+    /// Kind 14. Room for the answer: bytes the receiver ignores. A member
+    /// answers a datagram with at most as many bytes as it holds (the
+    /// bound that keeps it from amplifying traffic), so a request whose
+    /// answer is larger than the request itself (a query answered with a
+    /// record and its metadata, a ping to a suspect answered with its
+    /// refutation) carries padding to make room for it.
+    Padding {
+        /// Any bytes (zeros when we send them).
+        bytes: &'a [u8],
+    },
 }
 
 impl Message<'_> {
     /// How many kinds this version knows: kinds are `0..KINDS`.
-    pub const KINDS: u8 = 14;
+    pub const KINDS: u8 = 15;
 
     /// Whether this is a membership update (alive, suspect, dead) rather
     /// than probe or sync traffic.
@@ -158,6 +168,7 @@ impl Message<'_> {
             Message::AppState { .. } => 11,
             Message::User { .. } => 12,
             Message::Direct { .. } => 13,
+            Message::Padding { .. } => 14,
         }
     }
 }

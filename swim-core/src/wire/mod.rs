@@ -239,6 +239,7 @@ fn check(msg: &Message<'_>) -> Result<(), DecodeError> {
             true
         }
         Message::Ack { .. }
+        | Message::Padding { .. }
         | Message::Nack { .. }
         | Message::SyncRequest { .. }
         | Message::SyncReply
@@ -391,6 +392,18 @@ impl PacketWriter {
     /// Bytes still free within the budget.
     pub fn remaining(&self) -> usize {
         self.budget.saturating_sub(self.buf.len() + self.layout.tail)
+    }
+
+    /// The bytes the closed packet will take: what is written, with the
+    /// envelope's room.
+    pub(crate) fn size(&self) -> usize {
+        self.buf.len() + self.layout.tail
+    }
+
+    /// Lowers the budget to `total` bytes in all (never raises it): what is
+    /// written stays, later messages must fit the lower budget.
+    pub(crate) fn cap(&mut self, total: usize) {
+        self.budget = self.budget.min(total);
     }
 
     /// Messages written so far.
