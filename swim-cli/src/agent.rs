@@ -3,12 +3,14 @@
 
 use core::net::SocketAddr;
 use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use clap::Args;
-use swim_node::{Node, NodeBuilder, NodeError, NodeEvent};
+use swim_node::{Key, Node, NodeBuilder, NodeError, NodeEvent};
 
 use crate::Preset;
+use crate::keys::{KeyringText, Settled};
 use crate::output::{describe, meta_bytes, parse_meta, to_json};
 
 /// `swim agent` flags.
@@ -42,10 +44,12 @@ pub(crate) struct AgentArgs {
     #[arg(long, value_name = "BASE64", conflicts_with = "keyring")]
     key: Option<String>,
     /// Seal all traffic with the keys in FILE (one base64 key per line, the
-    /// first the primary). The file is watched: edit it to install, switch
-    /// to and remove keys while running (docs/security.md).
+    /// first the primary, at most 8; a regular file of at most 64 KiB). The
+    /// file is watched: replace it (write a copy, then rename it over) to
+    /// install, switch to and remove keys while running; a change is
+    /// applied whole or not at all (docs/security.md).
     #[arg(long, value_name = "FILE")]
-    keyring: Option<std::path::PathBuf>,
+    keyring: Option<PathBuf>,
     /// Cluster label: members with another label are ignored.
     #[arg(long, value_name = "NAME")]
     label: Option<String>,
@@ -180,7 +184,7 @@ async fn agent(args: AgentArgs, printer: &Printer) -> Result<(), Failure> {
     let keys = match (&args.key, &args.keyring) {
         (Some(k), _) => vec![crate::keys::parse_key(k).map_err(failure("invalid_argument"))?],
         (None, Some(path)) => {
-            let (w, keys) = KeyringWatch::open(path).map_err(failure("keyring"))?;
+            let (w, keys) = KeyringWatch::open(path, printer).map_err(failure("keyring"))?;
             watch = Some(w);
             keys
         }
@@ -278,56 +282,67 @@ fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
 /// How often the keyring file is read for changes.
 const KEYRING_POLL: core::time::Duration = core::time::Duration::from_millis(500);
 
-/// The keyring file and what became of its last content: each change of
-/// the file is acted on, and reported, once however often it is polled.
+/// The keyring file and what became of it: a change is acted upon once
+/// two polls in a row read it alike (so a file caught half-written is not
+/// applied), and reported once however often it is polled.
 struct KeyringWatch {
-    path: std::path::PathBuf,
-    /// The file's content at the last poll, or why it could not be read.
-    last: Result<String, String>,
-    /// The node's keys, the primary first.
-    keys: Vec<swim_core::Key>,
+    path: PathBuf,
+    /// The reading last acted upon (the file, or why it could not be
+    /// read), and a newer one awaiting confirmation.
+    reading: Settled<Result<KeyringText, String>>,
     /// Whether the last change was refused, so its repair is reported.
     broken: bool,
 }
 
 impl KeyringWatch {
     /// Reads the file for the node's first keys; a file that cannot be
-    /// read or parsed stops the agent before it starts.
-    fn open(path: &std::path::Path) -> Result<(KeyringWatch, Vec<swim_core::Key>), String> {
-        let text = crate::keys::read_text(path)?;
-        let keys = crate::keys::parse_keyring(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let watch = KeyringWatch { path: path.to_path_buf(), last: Ok(text), keys: keys.clone(), broken: false };
+    /// read or is refused stops the agent before it starts.
+    fn open(path: &Path, printer: &Printer) -> Result<(KeyringWatch, Vec<Key>), String> {
+        let file = crate::keys::read_file(path)?;
+        let keys = crate::keys::parse_keyring(&file.text).map_err(|e| format!("{}: {e}", path.display()))?;
+        warn_if_exposed(printer, path, &file);
+        let watch = KeyringWatch { path: path.to_path_buf(), reading: Settled::new(Ok(file)), broken: false };
         Ok((watch, keys))
     }
 
     /// Brings the node's keyring to what the file lists now, if the file
-    /// changed: install, then switch the primary, then remove. A file that
-    /// does not parse is reported and ignored until it changes again.
+    /// changed, whole or not at all: a file refused, or a change the
+    /// keyring refuses (after which the keys installed before are put
+    /// back), is reported and ignored until the file changes again.
     async fn reload(&mut self, node: &Node, printer: &Printer) {
-        let now = crate::keys::read_text(&self.path);
-        if now == self.last {
-            return;
-        }
-        self.last = now.clone();
-        let wanted =
-            now.and_then(|text| crate::keys::parse_keyring(&text).map_err(|e| format!("{}: {e}", self.path.display())));
+        let Some(reading) = self.reading.observe(crate::keys::read_file(&self.path)) else { return };
+        let wanted = reading.clone().and_then(|file| {
+            warn_if_exposed(printer, &self.path, &file);
+            crate::keys::parse_keyring(&file.text).map_err(|e| format!("{}: {e}", self.path.display()))
+        });
         let wanted = match wanted {
             Ok(k) => k,
-            Err(e) => return self.refused(printer, e),
+            Err(e) => return self.refused(printer, e, true),
         };
-        let steps = crate::keys::steps(&self.keys, &wanted);
-        let changed = !steps.is_empty();
-        for op in steps {
-            if let Err(e) = node.keyring(op).await {
-                return self.refused(printer, format!("keyring change refused: {e}"));
+        let before = match node.keys().await {
+            Ok(k) => k,
+            Err(e) => return self.refused(printer, format!("cannot list the installed keys: {e}"), true),
+        };
+        let after = match carry_out(node, &wanted).await {
+            Ok(after) => after,
+            Err(e) => {
+                return match carry_out(node, &before).await {
+                    Ok(_) => self.refused(printer, e, true),
+                    Err(undo) => {
+                        self.refused(
+                            printer,
+                            format!("{e}; putting back the keys installed before failed too: {undo}"),
+                            false,
+                        );
+                    }
+                };
             }
-            crate::keys::apply(&mut self.keys, op);
-        }
+        };
         let recovered = core::mem::take(&mut self.broken);
-        if !changed && !recovered {
+        if after == before && !recovered {
             return;
         }
-        let prints: Vec<String> = self.keys.iter().map(|k| format!("{:08x}", k.fingerprint())).collect();
+        let prints = fingerprints(&after);
         let text = format!(
             "{}keyring now {} (primary first)",
             if recovered { "keyring file valid again; " } else { "" },
@@ -336,14 +351,49 @@ impl KeyringWatch {
         printer.line("keyring", &text, serde_json::json!({ "keys": prints, "recovered": recovered }));
     }
 
-    fn refused(&mut self, printer: &Printer, e: String) {
+    fn refused(&mut self, printer: &Printer, e: String, unchanged: bool) {
         self.broken = true;
+        let state = if unchanged { "keyring unchanged" } else { "keyring left as it is" };
         printer.line(
             "keyring_error",
-            &format!("{e} (keyring unchanged until the file changes)"),
+            &format!("{e} ({state} until the file changes)"),
             serde_json::json!({ "error": e }),
         );
     }
+}
+
+/// Brings the node's keyring to `wanted` from the keys it actually holds;
+/// returns them, listed by the node once more.
+async fn carry_out(node: &Node, wanted: &[Key]) -> Result<Vec<Key>, String> {
+    let listing = |e: NodeError| format!("cannot list the installed keys: {e}");
+    let installed = node.keys().await.map_err(listing)?;
+    for op in crate::keys::plan(&installed, wanted) {
+        node.keyring(op).await.map_err(|e| format!("keyring change refused ({op:?}): {e}"))?;
+    }
+    let now = node.keys().await.map_err(listing)?;
+    if !crate::keys::same_keyring(&now, wanted) {
+        let (now, wanted) = (fingerprints(&now).join(", "), fingerprints(wanted).join(", "));
+        return Err(format!("the keyring holds {now} rather than {wanted}"));
+    }
+    Ok(now)
+}
+
+fn fingerprints(keys: &[Key]) -> Vec<String> {
+    keys.iter().map(|k| format!("{:08x}", k.fingerprint())).collect()
+}
+
+/// Warns (a `keyring_warning` line) when others than the file's owner may
+/// read or change the keyring file: the file is used all the same.
+fn warn_if_exposed(printer: &Printer, path: &Path, file: &KeyringText) {
+    if !file.exposed() {
+        return;
+    }
+    let mode = format!("{:04o}", file.mode);
+    let text = format!(
+        "{} has mode {mode}: users other than its owner may read or change the keys (chmod 600 it)",
+        path.display()
+    );
+    printer.line("keyring_warning", &format!("warning: {text}"), serde_json::json!({ "warning": text, "mode": mode }));
 }
 
 /// One stdin line: a broadcast, or `@NAME TEXT` to one member, of at most
