@@ -36,7 +36,8 @@ pub(crate) struct AgentArgs {
     json: bool,
     /// Broadcast every line read from stdin to the cluster (each member
     /// prints it once); a line `@NAME TEXT` is sent to NAME alone, over a
-    /// stream.
+    /// stream. Lines that are not UTF-8 or longer than 64 KiB are reported
+    /// and skipped.
     #[arg(long)]
     broadcast: bool,
     /// Seal all traffic with this AES-256 key (32 bytes, base64; `swim
@@ -222,7 +223,11 @@ async fn agent(args: AgentArgs, printer: &Printer) -> Result<(), Failure> {
                 None => return Err(failure("node_stopped")("the node stopped".into())),
             },
             l = line => match l {
-                Some(text) => send_line(&node, printer, &text, max_payload).await,
+                Some(Line::Text(text)) => send_line(&node, printer, &text, max_payload).await,
+                Some(Line::TooLong) => {
+                    not_sent(printer, format!("a stdin line longer than {MAX_LINE} bytes (skipped to its end)"));
+                }
+                Some(Line::NotUtf8) => not_sent(printer, "a stdin line that is not UTF-8 (skipped)".into()),
                 // End of input (or unreadable): stop reading, keep running.
                 None => lines = None,
             },
@@ -261,22 +266,105 @@ impl Signals {
     }
 }
 
+/// The longest stdin line read, in bytes; a broadcast carries far less
+/// (max_user_payload), and a longer line is skipped without being held.
+const MAX_LINE: usize = 64 * 1024;
+
 /// Lines typed on stdin, read by a thread of their own: a read blocked on
 /// an open terminal or pipe can be neither cancelled nor waited for, so it
 /// must not belong to the runtime (whose shutdown would wait for it and
 /// keep the agent alive after a signal until stdin closes). The thread
 /// ends with the input, or with the process.
-fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<Line> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
+        let mut lines = Lines::new(std::io::stdin().lock(), MAX_LINE);
+        while let Ok(Some(line)) = lines.next() {
             if tx.blocking_send(line).is_err() {
                 break;
             }
         }
     });
     rx
+}
+
+/// One line of input.
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// A line of text, without its `\n` or `\r\n`.
+    Text(String),
+    /// A line longer than the bound, reported as soon as it is known to be;
+    /// the rest of it is skipped.
+    TooLong,
+    /// A line that is not UTF-8.
+    NotUtf8,
+}
+
+/// Splits input into lines of at most `max` bytes while holding no more
+/// than that, however long a line is.
+struct Lines<R> {
+    input: R,
+    max: usize,
+    /// The line read so far.
+    line: Vec<u8>,
+    /// Whether the rest of a line too long is being skipped.
+    skipping: bool,
+}
+
+impl<R: BufRead> Lines<R> {
+    fn new(input: R, max: usize) -> Self {
+        Lines { input, max, line: Vec::new(), skipping: false }
+    }
+
+    /// The next line; `None` at the end of the input.
+    fn next(&mut self) -> std::io::Result<Option<Line>> {
+        loop {
+            let chunk = match self.input.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                // A last line without a newline.
+                self.skipping = false;
+                return Ok((!self.line.is_empty()).then(|| self.take(false)));
+            }
+            let newline = chunk.iter().position(|&b| b == b'\n');
+            let part = &chunk[..newline.unwrap_or(chunk.len())];
+            let used = newline.map_or(chunk.len(), |i| i + 1);
+            let mut found = None;
+            if !self.skipping {
+                if self.line.len() + part.len() > self.max {
+                    self.line.clear();
+                    self.skipping = true;
+                    found = Some(Line::TooLong);
+                } else {
+                    self.line.extend_from_slice(part);
+                }
+            }
+            self.input.consume(used);
+            if newline.is_some() {
+                if found.is_none() && !self.skipping {
+                    found = Some(self.take(true));
+                }
+                self.skipping = false;
+            }
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// The line read, decoded; the buffer is kept for the next.
+    fn take(&mut self, ended: bool) -> Line {
+        let mut bytes = &self.line[..];
+        if ended && let Some(rest) = bytes.strip_suffix(b"\r") {
+            bytes = rest;
+        }
+        let line = core::str::from_utf8(bytes).map_or(Line::NotUtf8, |t| Line::Text(t.to_owned()));
+        self.line.clear();
+        line
+    }
 }
 
 /// How often the keyring file is read for changes.
@@ -415,8 +503,13 @@ async fn send_line(node: &Node, printer: &Printer, text: &str, max_payload: usiz
             ),
             e => e.to_string(),
         };
-        printer.line("refused", &format!("not sent: {e}"), serde_json::json!({ "error": e }));
+        not_sent(printer, e);
     }
+}
+
+/// Reports a stdin line that was not sent, and why.
+fn not_sent(printer: &Printer, e: String) {
+    printer.line("refused", &format!("not sent: {e}"), serde_json::json!({ "error": e }));
 }
 
 /// Leaves gracefully; a second signal while the leave spreads cuts it short.
@@ -442,4 +535,57 @@ async fn leave(
     result.map_err(|e| failure("leave_failed")(format!("leave failed: {e}")))?;
     printer.line("stopped", "stopped", serde_json::json!({}));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line of `input` read through a buffer of `chunk` bytes, with
+    /// lines of at most `max` bytes, and the most the line buffer held.
+    fn lines(input: &[u8], chunk: usize, max: usize) -> (Vec<Line>, usize) {
+        let mut lines = Lines::new(std::io::BufReader::with_capacity(chunk, input), max);
+        let mut out = Vec::new();
+        let mut held = 0;
+        while let Some(line) = lines.next().expect("read") {
+            out.push(line);
+            held = held.max(lines.line.capacity());
+        }
+        (out, held.max(lines.line.capacity()))
+    }
+
+    fn text(t: &str) -> Line {
+        Line::Text(t.into())
+    }
+
+    #[test]
+    fn lines_end_at_a_newline_a_crlf_or_the_end_of_input() {
+        for chunk in [1, 3, 8192] {
+            let (got, _) = lines(b"one\ntwo\r\n\nlast", chunk, 8);
+            assert_eq!(got, [text("one"), text("two"), text(""), text("last")], "chunk {chunk}");
+            assert_eq!(lines(b"", chunk, 8).0, []);
+            assert_eq!(lines(b"12345678\n", chunk, 8).0, [text("12345678")], "a line of exactly the bound");
+        }
+    }
+
+    #[test]
+    fn a_line_too_long_is_reported_once_and_skipped_without_being_held() {
+        let long = [b'x'; 100_000];
+        for chunk in [1, 7, 8192] {
+            let input = [&b"before\n"[..], &long, b"\nafter\n"].concat();
+            let (got, held) = lines(&input, chunk, 16);
+            assert_eq!(got, [text("before"), Line::TooLong, text("after")], "chunk {chunk}");
+            assert!(held <= 64, "held {held} bytes for a bound of 16");
+            // Never ended: reported all the same.
+            assert_eq!(lines(&long, chunk, 16).0, [Line::TooLong]);
+        }
+    }
+
+    #[test]
+    fn a_line_not_utf8_is_reported_and_the_next_read() {
+        for chunk in [1, 8192] {
+            let (got, _) = lines(b"\xff\xfe\nnext\n", chunk, 16);
+            assert_eq!(got, [Line::NotUtf8, text("next")], "chunk {chunk}");
+        }
+    }
 }

@@ -514,6 +514,13 @@ impl Agent {
         }
         panic!("no new {event} within {limit:?}; saw {:?}", self.seen);
     }
+
+    /// The peak of the agent's resident memory so far, in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
+        let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).expect("VmHWM");
+        line.trim().trim_end_matches("kB").trim().parse().expect("a number")
+    }
 }
 
 /// Test key `i` (32 bytes of `i`), base64.
@@ -655,4 +662,54 @@ fn a_keyring_file_others_may_read_is_used_with_a_warning() {
     assert_keyring(&a.wait_for_new("keyring", limit), &[&k1, &k3]);
     let warnings = a.seen.iter().filter(|v| v["event"] == "keyring_warning").count();
     assert_eq!(warnings, 2, "one warning per exposed change: {:?}", a.seen);
+}
+
+/// Two agents, `b` broadcasting its stdin.
+fn broadcasting_pair(limit: Duration) -> (Agent, Agent) {
+    let mut a = Agent::start("a", None);
+    let seed = a.wait_for("started", "", limit)["addr"].as_str().expect("address").to_owned();
+    let mut b = Agent::start_with("b", Some(&seed), &["--broadcast"]);
+    b.wait_for("joined", "a", limit);
+    a.wait_for("joined", "b", limit);
+    (a, b)
+}
+
+/// A stdin line of 10 MB is reported and skipped without being held in
+/// memory; the next line is broadcast.
+#[test]
+fn a_stdin_line_too_long_is_skipped_without_growing_memory() {
+    use std::io::Write;
+    let limit = Duration::from_secs(30);
+    let (mut a, mut b) = broadcasting_pair(limit);
+    let peak = b.peak_rss_kib();
+    let mut stdin = b.child.stdin.take().expect("piped");
+    let chunk = vec![b'x'; 1024 * 1024];
+    for _ in 0..10 {
+        stdin.write_all(&chunk).expect("write");
+    }
+    stdin.write_all(b"\nafter\n").expect("write");
+    stdin.flush().expect("flush");
+    let refused = b.wait_for("refused", "", limit);
+    assert!(refused["error"].as_str().is_some_and(|e| e.contains("longer than 65536 bytes")), "{refused}");
+    assert_eq!(a.wait_for("broadcast", "b", limit)["payload"], "after");
+    let grown = b.peak_rss_kib().saturating_sub(peak);
+    assert!(grown < 4 * 1024, "the agent grew by {grown} KiB for a line it skips");
+    assert!(b.child.try_wait().expect("try_wait").is_none(), "the agent stopped");
+    drop(stdin);
+}
+
+/// A stdin line that is not UTF-8 is reported and skipped; the next line
+/// is broadcast.
+#[test]
+fn a_stdin_line_not_utf8_is_skipped_and_the_next_broadcast() {
+    use std::io::Write;
+    let limit = Duration::from_secs(30);
+    let (mut a, mut b) = broadcasting_pair(limit);
+    let mut stdin = b.child.stdin.take().expect("piped");
+    stdin.write_all(b"caf\xe9\nafter\n").expect("write");
+    stdin.flush().expect("flush");
+    let refused = b.wait_for("refused", "", limit);
+    assert!(refused["error"].as_str().is_some_and(|e| e.contains("not UTF-8")), "{refused}");
+    assert_eq!(a.wait_for("broadcast", "b", limit)["payload"], "after");
+    drop(stdin);
 }
