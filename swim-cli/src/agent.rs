@@ -3,12 +3,14 @@
 
 use core::net::SocketAddr;
 use std::io::BufRead;
+use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use clap::Args;
-use swim_node::{Node, NodeBuilder, NodeError, NodeEvent};
+use swim_node::{Key, Node, NodeBuilder, NodeError, NodeEvent};
 
 use crate::Preset;
+use crate::keys::{KeyringText, Settled};
 use crate::output::{describe, meta_bytes, parse_meta, to_json};
 
 /// `swim agent` flags.
@@ -34,7 +36,8 @@ pub(crate) struct AgentArgs {
     json: bool,
     /// Broadcast every line read from stdin to the cluster (each member
     /// prints it once); a line `@NAME TEXT` is sent to NAME alone, over a
-    /// stream.
+    /// stream. Lines that are not UTF-8 or longer than 64 KiB are reported
+    /// and skipped.
     #[arg(long)]
     broadcast: bool,
     /// Seal all traffic with this AES-256 key (32 bytes, base64; `swim
@@ -42,10 +45,12 @@ pub(crate) struct AgentArgs {
     #[arg(long, value_name = "BASE64", conflicts_with = "keyring")]
     key: Option<String>,
     /// Seal all traffic with the keys in FILE (one base64 key per line, the
-    /// first the primary). The file is watched: edit it to install, switch
-    /// to and remove keys while running (docs/security.md).
+    /// first the primary, at most 8; a regular file of at most 64 KiB). The
+    /// file is watched: replace it (write a copy, then rename it over) to
+    /// install, switch to and remove keys while running; a change is
+    /// applied whole or not at all (docs/security.md).
     #[arg(long, value_name = "FILE")]
-    keyring: Option<std::path::PathBuf>,
+    keyring: Option<PathBuf>,
     /// Cluster label: members with another label are ignored.
     #[arg(long, value_name = "NAME")]
     label: Option<String>,
@@ -180,7 +185,7 @@ async fn agent(args: AgentArgs, printer: &Printer) -> Result<(), Failure> {
     let keys = match (&args.key, &args.keyring) {
         (Some(k), _) => vec![crate::keys::parse_key(k).map_err(failure("invalid_argument"))?],
         (None, Some(path)) => {
-            let (w, keys) = KeyringWatch::open(path).map_err(failure("keyring"))?;
+            let (w, keys) = KeyringWatch::open(path, printer).map_err(failure("keyring"))?;
             watch = Some(w);
             keys
         }
@@ -218,7 +223,11 @@ async fn agent(args: AgentArgs, printer: &Printer) -> Result<(), Failure> {
                 None => return Err(failure("node_stopped")("the node stopped".into())),
             },
             l = line => match l {
-                Some(text) => send_line(&node, printer, &text, max_payload).await,
+                Some(Line::Text(text)) => send_line(&node, printer, &text, max_payload).await,
+                Some(Line::TooLong) => {
+                    not_sent(printer, format!("a stdin line longer than {MAX_LINE} bytes (skipped to its end)"));
+                }
+                Some(Line::NotUtf8) => not_sent(printer, "a stdin line that is not UTF-8 (skipped)".into()),
                 // End of input (or unreadable): stop reading, keep running.
                 None => lines = None,
             },
@@ -257,16 +266,20 @@ impl Signals {
     }
 }
 
+/// The longest stdin line read, in bytes; a broadcast carries far less
+/// (max_user_payload), and a longer line is skipped without being held.
+const MAX_LINE: usize = 64 * 1024;
+
 /// Lines typed on stdin, read by a thread of their own: a read blocked on
 /// an open terminal or pipe can be neither cancelled nor waited for, so it
 /// must not belong to the runtime (whose shutdown would wait for it and
 /// keep the agent alive after a signal until stdin closes). The thread
 /// ends with the input, or with the process.
-fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
+fn stdin_lines() -> tokio::sync::mpsc::Receiver<Line> {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
+        let mut lines = Lines::new(std::io::stdin().lock(), MAX_LINE);
+        while let Ok(Some(line)) = lines.next() {
             if tx.blocking_send(line).is_err() {
                 break;
             }
@@ -275,59 +288,149 @@ fn stdin_lines() -> tokio::sync::mpsc::Receiver<String> {
     rx
 }
 
+/// One line of input.
+#[derive(Debug, PartialEq, Eq)]
+enum Line {
+    /// A line of text, without its `\n` or `\r\n`.
+    Text(String),
+    /// A line longer than the bound, reported as soon as it is known to be;
+    /// the rest of it is skipped.
+    TooLong,
+    /// A line that is not UTF-8.
+    NotUtf8,
+}
+
+/// Splits input into lines of at most `max` bytes while holding no more
+/// than that, however long a line is.
+struct Lines<R> {
+    input: R,
+    max: usize,
+    /// The line read so far.
+    line: Vec<u8>,
+    /// Whether the rest of a line too long is being skipped.
+    skipping: bool,
+}
+
+impl<R: BufRead> Lines<R> {
+    fn new(input: R, max: usize) -> Self {
+        Lines { input, max, line: Vec::new(), skipping: false }
+    }
+
+    /// The next line; `None` at the end of the input.
+    fn next(&mut self) -> std::io::Result<Option<Line>> {
+        loop {
+            let chunk = match self.input.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if chunk.is_empty() {
+                // A last line without a newline.
+                self.skipping = false;
+                return Ok((!self.line.is_empty()).then(|| self.take(false)));
+            }
+            let newline = chunk.iter().position(|&b| b == b'\n');
+            let part = &chunk[..newline.unwrap_or(chunk.len())];
+            let used = newline.map_or(chunk.len(), |i| i + 1);
+            let mut found = None;
+            if !self.skipping {
+                if self.line.len() + part.len() > self.max {
+                    self.line.clear();
+                    self.skipping = true;
+                    found = Some(Line::TooLong);
+                } else {
+                    self.line.extend_from_slice(part);
+                }
+            }
+            self.input.consume(used);
+            if newline.is_some() {
+                if found.is_none() && !self.skipping {
+                    found = Some(self.take(true));
+                }
+                self.skipping = false;
+            }
+            if found.is_some() {
+                return Ok(found);
+            }
+        }
+    }
+
+    /// The line read, decoded; the buffer is kept for the next.
+    fn take(&mut self, ended: bool) -> Line {
+        let mut bytes = &self.line[..];
+        if ended && let Some(rest) = bytes.strip_suffix(b"\r") {
+            bytes = rest;
+        }
+        let line = core::str::from_utf8(bytes).map_or(Line::NotUtf8, |t| Line::Text(t.to_owned()));
+        self.line.clear();
+        line
+    }
+}
+
 /// How often the keyring file is read for changes.
 const KEYRING_POLL: core::time::Duration = core::time::Duration::from_millis(500);
 
-/// The keyring file and what became of its last content: each change of
-/// the file is acted on, and reported, once however often it is polled.
+/// The keyring file and what became of it: a change is acted upon once
+/// two polls in a row read it alike (so a file caught half-written is not
+/// applied), and reported once however often it is polled.
 struct KeyringWatch {
-    path: std::path::PathBuf,
-    /// The file's content at the last poll, or why it could not be read.
-    last: Result<String, String>,
-    /// The node's keys, the primary first.
-    keys: Vec<swim_core::Key>,
+    path: PathBuf,
+    /// The reading last acted upon (the file, or why it could not be
+    /// read), and a newer one awaiting confirmation.
+    reading: Settled<Result<KeyringText, String>>,
     /// Whether the last change was refused, so its repair is reported.
     broken: bool,
 }
 
 impl KeyringWatch {
     /// Reads the file for the node's first keys; a file that cannot be
-    /// read or parsed stops the agent before it starts.
-    fn open(path: &std::path::Path) -> Result<(KeyringWatch, Vec<swim_core::Key>), String> {
-        let text = crate::keys::read_text(path)?;
-        let keys = crate::keys::parse_keyring(&text).map_err(|e| format!("{}: {e}", path.display()))?;
-        let watch = KeyringWatch { path: path.to_path_buf(), last: Ok(text), keys: keys.clone(), broken: false };
+    /// read or is refused stops the agent before it starts.
+    fn open(path: &Path, printer: &Printer) -> Result<(KeyringWatch, Vec<Key>), String> {
+        let file = crate::keys::read_file(path)?;
+        let keys = crate::keys::parse_keyring(&file.text).map_err(|e| format!("{}: {e}", path.display()))?;
+        warn_if_exposed(printer, path, &file);
+        let watch = KeyringWatch { path: path.to_path_buf(), reading: Settled::new(Ok(file)), broken: false };
         Ok((watch, keys))
     }
 
     /// Brings the node's keyring to what the file lists now, if the file
-    /// changed: install, then switch the primary, then remove. A file that
-    /// does not parse is reported and ignored until it changes again.
+    /// changed, whole or not at all: a file refused, or a change the
+    /// keyring refuses (after which the keys installed before are put
+    /// back), is reported and ignored until the file changes again.
     async fn reload(&mut self, node: &Node, printer: &Printer) {
-        let now = crate::keys::read_text(&self.path);
-        if now == self.last {
-            return;
-        }
-        self.last = now.clone();
-        let wanted =
-            now.and_then(|text| crate::keys::parse_keyring(&text).map_err(|e| format!("{}: {e}", self.path.display())));
+        let Some(reading) = self.reading.observe(crate::keys::read_file(&self.path)) else { return };
+        let wanted = reading.clone().and_then(|file| {
+            warn_if_exposed(printer, &self.path, &file);
+            crate::keys::parse_keyring(&file.text).map_err(|e| format!("{}: {e}", self.path.display()))
+        });
         let wanted = match wanted {
             Ok(k) => k,
-            Err(e) => return self.refused(printer, e),
+            Err(e) => return self.refused(printer, e, true),
         };
-        let steps = crate::keys::steps(&self.keys, &wanted);
-        let changed = !steps.is_empty();
-        for op in steps {
-            if let Err(e) = node.keyring(op).await {
-                return self.refused(printer, format!("keyring change refused: {e}"));
+        let before = match node.keys().await {
+            Ok(k) => k,
+            Err(e) => return self.refused(printer, format!("cannot list the installed keys: {e}"), true),
+        };
+        let after = match carry_out(node, &wanted).await {
+            Ok(after) => after,
+            Err(e) => {
+                return match carry_out(node, &before).await {
+                    Ok(_) => self.refused(printer, e, true),
+                    Err(undo) => {
+                        self.refused(
+                            printer,
+                            format!("{e}; putting back the keys installed before failed too: {undo}"),
+                            false,
+                        );
+                    }
+                };
             }
-            crate::keys::apply(&mut self.keys, op);
-        }
+        };
         let recovered = core::mem::take(&mut self.broken);
-        if !changed && !recovered {
+        if after == before && !recovered {
             return;
         }
-        let prints: Vec<String> = self.keys.iter().map(|k| format!("{:08x}", k.fingerprint())).collect();
+        let prints = fingerprints(&after);
         let text = format!(
             "{}keyring now {} (primary first)",
             if recovered { "keyring file valid again; " } else { "" },
@@ -336,14 +439,49 @@ impl KeyringWatch {
         printer.line("keyring", &text, serde_json::json!({ "keys": prints, "recovered": recovered }));
     }
 
-    fn refused(&mut self, printer: &Printer, e: String) {
+    fn refused(&mut self, printer: &Printer, e: String, unchanged: bool) {
         self.broken = true;
+        let state = if unchanged { "keyring unchanged" } else { "keyring left as it is" };
         printer.line(
             "keyring_error",
-            &format!("{e} (keyring unchanged until the file changes)"),
+            &format!("{e} ({state} until the file changes)"),
             serde_json::json!({ "error": e }),
         );
     }
+}
+
+/// Brings the node's keyring to `wanted` from the keys it actually holds;
+/// returns them, listed by the node once more.
+async fn carry_out(node: &Node, wanted: &[Key]) -> Result<Vec<Key>, String> {
+    let listing = |e: NodeError| format!("cannot list the installed keys: {e}");
+    let installed = node.keys().await.map_err(listing)?;
+    for op in crate::keys::plan(&installed, wanted) {
+        node.keyring(op).await.map_err(|e| format!("keyring change refused ({op:?}): {e}"))?;
+    }
+    let now = node.keys().await.map_err(listing)?;
+    if !crate::keys::same_keyring(&now, wanted) {
+        let (now, wanted) = (fingerprints(&now).join(", "), fingerprints(wanted).join(", "));
+        return Err(format!("the keyring holds {now} rather than {wanted}"));
+    }
+    Ok(now)
+}
+
+fn fingerprints(keys: &[Key]) -> Vec<String> {
+    keys.iter().map(|k| format!("{:08x}", k.fingerprint())).collect()
+}
+
+/// Warns (a `keyring_warning` line) when others than the file's owner may
+/// read or change the keyring file: the file is used all the same.
+fn warn_if_exposed(printer: &Printer, path: &Path, file: &KeyringText) {
+    if !file.exposed() {
+        return;
+    }
+    let mode = format!("{:04o}", file.mode);
+    let text = format!(
+        "{} has mode {mode}: users other than its owner may read or change the keys (chmod 600 it)",
+        path.display()
+    );
+    printer.line("keyring_warning", &format!("warning: {text}"), serde_json::json!({ "warning": text, "mode": mode }));
 }
 
 /// One stdin line: a broadcast, or `@NAME TEXT` to one member, of at most
@@ -365,8 +503,13 @@ async fn send_line(node: &Node, printer: &Printer, text: &str, max_payload: usiz
             ),
             e => e.to_string(),
         };
-        printer.line("refused", &format!("not sent: {e}"), serde_json::json!({ "error": e }));
+        not_sent(printer, e);
     }
+}
+
+/// Reports a stdin line that was not sent, and why.
+fn not_sent(printer: &Printer, e: String) {
+    printer.line("refused", &format!("not sent: {e}"), serde_json::json!({ "error": e }));
 }
 
 /// Leaves gracefully; a second signal while the leave spreads cuts it short.
@@ -392,4 +535,57 @@ async fn leave(
     result.map_err(|e| failure("leave_failed")(format!("leave failed: {e}")))?;
     printer.line("stopped", "stopped", serde_json::json!({}));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every line of `input` read through a buffer of `chunk` bytes, with
+    /// lines of at most `max` bytes, and the most the line buffer held.
+    fn lines(input: &[u8], chunk: usize, max: usize) -> (Vec<Line>, usize) {
+        let mut lines = Lines::new(std::io::BufReader::with_capacity(chunk, input), max);
+        let mut out = Vec::new();
+        let mut held = 0;
+        while let Some(line) = lines.next().expect("read") {
+            out.push(line);
+            held = held.max(lines.line.capacity());
+        }
+        (out, held.max(lines.line.capacity()))
+    }
+
+    fn text(t: &str) -> Line {
+        Line::Text(t.into())
+    }
+
+    #[test]
+    fn lines_end_at_a_newline_a_crlf_or_the_end_of_input() {
+        for chunk in [1, 3, 8192] {
+            let (got, _) = lines(b"one\ntwo\r\n\nlast", chunk, 8);
+            assert_eq!(got, [text("one"), text("two"), text(""), text("last")], "chunk {chunk}");
+            assert_eq!(lines(b"", chunk, 8).0, []);
+            assert_eq!(lines(b"12345678\n", chunk, 8).0, [text("12345678")], "a line of exactly the bound");
+        }
+    }
+
+    #[test]
+    fn a_line_too_long_is_reported_once_and_skipped_without_being_held() {
+        let long = [b'x'; 100_000];
+        for chunk in [1, 7, 8192] {
+            let input = [&b"before\n"[..], &long, b"\nafter\n"].concat();
+            let (got, held) = lines(&input, chunk, 16);
+            assert_eq!(got, [text("before"), Line::TooLong, text("after")], "chunk {chunk}");
+            assert!(held <= 64, "held {held} bytes for a bound of 16");
+            // Never ended: reported all the same.
+            assert_eq!(lines(&long, chunk, 16).0, [Line::TooLong]);
+        }
+    }
+
+    #[test]
+    fn a_line_not_utf8_is_reported_and_the_next_read() {
+        for chunk in [1, 8192] {
+            let (got, _) = lines(b"\xff\xfe\nnext\n", chunk, 16);
+            assert_eq!(got, [Line::NotUtf8, text("next")], "chunk {chunk}");
+        }
+    }
 }

@@ -244,10 +244,27 @@ impl KeyringFile {
     }
 
     fn write(&self, keys: &[&str]) {
+        self.write_text(&(keys.join("\n") + "\n"), 0o600);
+    }
+
+    /// Replaces the file with one holding `text`, with permissions `mode`.
+    fn write_text(&self, text: &str, mode: u32) {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
         // Written whole then renamed, so the agent never reads half a file.
         let tmp = self.0.with_extension("tmp");
-        std::fs::write(&tmp, keys.join("\n") + "\n").expect("write keyring");
+        let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(mode).open(&tmp).expect("create");
+        // Exactly `mode`, whatever the umask.
+        f.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(mode)).expect("chmod");
+        f.write_all(text.as_bytes()).expect("write keyring");
         std::fs::rename(&tmp, &self.0).expect("rename keyring");
+    }
+
+    /// Replaces the file with a FIFO.
+    fn make_fifo(&self) {
+        let tmp = self.0.with_extension("fifo");
+        assert!(Command::new("mkfifo").arg(&tmp).status().expect("mkfifo runs").success());
+        std::fs::rename(&tmp, &self.0).expect("rename FIFO");
     }
 
     fn path(&self) -> &str {
@@ -481,4 +498,218 @@ fn a_member_logs_packets_it_rejects_for_key_or_label() {
         let line = a.wait_for_log(said, limit);
         assert!(line.contains("WARN") && line.contains("127.0.0.1"), "{line}");
     }
+}
+
+impl Agent {
+    /// Waits for the next line with `event` not seen yet; returns it.
+    fn wait_for_new(&mut self, event: &str, limit: Duration) -> Value {
+        let before = self.seen.iter().filter(|v| v["event"] == event).count();
+        let deadline = Clock::read() + limit;
+        while let Some(left) = deadline.checked_duration_since(Clock::read()) {
+            let Ok(v) = self.lines.recv_timeout(left) else { break };
+            self.seen.push(v);
+            if self.seen.iter().filter(|v| v["event"] == event).count() > before {
+                return self.seen.last().expect("just pushed").clone();
+            }
+        }
+        panic!("no new {event} within {limit:?}; saw {:?}", self.seen);
+    }
+
+    /// The peak of the agent's resident memory so far, in KiB.
+    fn peak_rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id())).expect("proc status");
+        let line = status.lines().find_map(|l| l.strip_prefix("VmHWM:")).expect("VmHWM");
+        line.trim().trim_end_matches("kB").trim().parse().expect("a number")
+    }
+}
+
+/// Test key `i` (32 bytes of `i`), base64.
+fn test_key(i: u8) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode([i; 32])
+}
+
+/// Checks that a `keyring` line lists exactly `keys`, the first as the
+/// primary (the others in any order).
+fn assert_keyring(line: &Value, keys: &[&str]) {
+    use base64::Engine;
+    let print = |k: &&str| {
+        let bytes = base64::engine::general_purpose::STANDARD.decode(k).expect("base64");
+        format!("{:08x}", swim_node::Key::from_slice(&bytes).expect("32 bytes").fingerprint())
+    };
+    let wanted: Vec<String> = keys.iter().map(print).collect();
+    let listed: Vec<String> =
+        line["keys"].as_array().expect("keys").iter().map(|v| v.as_str().expect("a fingerprint").to_owned()).collect();
+    assert_eq!(listed.first(), wanted.first(), "primary: {line}");
+    let (mut listed_all, mut wanted_all) = (listed.clone(), wanted.clone());
+    listed_all.sort();
+    wanted_all.sort();
+    assert_eq!(listed_all, wanted_all, "keys: {line}");
+}
+
+/// Whether an agent sealing with `key` joins through `seed`.
+fn joins_with_key(seed: &str, key: &str) -> bool {
+    Command::new(env!("CARGO_BIN_EXE_swim"))
+        .args(["agent", "--bind", "127.0.0.1:0", "--name", "probe", "--config", "local", "--json"])
+        .args(["--join", seed, "--key", key])
+        .output()
+        .expect("runs")
+        .status
+        .success()
+}
+
+/// A file of nine keys (one more than a keyring holds) is refused whole:
+/// none of its keys is installed, so the next valid file leaves exactly
+/// its own keys, and a key of the refused file opens nothing. Reverting
+/// leaves exactly the reverted file's keys.
+#[test]
+fn a_keyring_file_is_applied_whole_or_not_at_all() {
+    let limit = Duration::from_secs(30);
+    let keys: Vec<String> = (1..=10).map(test_key).collect();
+    let k: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let file = KeyringFile::new("whole", &[k[0]]);
+    let mut a = Agent::start_with("a", None, &["--keyring", file.path()]);
+    let seed = a.wait_for("started", "", limit)["addr"].as_str().expect("address").to_owned();
+
+    file.write(&k[..9]);
+    let refused = a.wait_for_new("keyring_error", limit);
+    assert!(refused["error"].as_str().is_some_and(|e| e.contains("9 keys, more than the 8")), "{refused}");
+
+    file.write(&[k[0], k[9]]);
+    assert_keyring(&a.wait_for_new("keyring", limit), &[k[0], k[9]]);
+    assert!(!joins_with_key(&seed, k[1]), "a key of the refused file opens packets");
+
+    file.write(&[k[0]]);
+    assert_keyring(&a.wait_for_new("keyring", limit), &[k[0]]);
+    assert!(!joins_with_key(&seed, k[9]), "a key no longer listed opens packets");
+    assert!(!a.seen.iter().any(|v| v["event"] == "keyring_error" && v != &refused), "{:?}", a.seen);
+}
+
+/// A FIFO at the keyring path is refused at start (the agent exits with a
+/// one-line reason rather than waiting for a writer) and at a reload (the
+/// agent reports it, keeps running and still stops on SIGTERM).
+#[test]
+fn a_keyring_path_that_is_not_a_regular_file_is_refused_without_blocking() {
+    let limit = Duration::from_secs(30);
+    let key = test_key(1);
+    let file = KeyringFile::new("fifo", &[&key]);
+    file.make_fifo();
+    let mut a = Agent::start_with("a", None, &["--keyring", file.path()]);
+    let status = wait_exit(&mut a.child, limit);
+    assert!(!status.success(), "{status}");
+    let error = a.wait_for("error", "", limit);
+    assert_eq!(error["kind"], "keyring", "{error}");
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("is a FIFO, not a regular file")), "{error}");
+
+    file.write(&[&key]);
+    let mut b = Agent::start_with("b", None, &["--keyring", file.path()]);
+    b.wait_for("started", "", limit);
+    file.make_fifo();
+    let refused = b.wait_for_new("keyring_error", limit);
+    assert!(refused["error"].as_str().is_some_and(|e| e.contains("is a FIFO")), "{refused}");
+    // Still polling: a regular file again is applied, a FIFO again refused.
+    file.write(&[&key]);
+    assert_eq!(b.wait_for_new("keyring", limit)["recovered"], true);
+    file.make_fifo();
+    b.wait_for_new("keyring_error", limit);
+    b.signal("-TERM");
+    assert!(wait_exit(&mut b.child, limit).success());
+    b.wait_for("stopped", "", limit);
+}
+
+/// A keyring file larger than 64 KiB is refused whole, at start and at a
+/// reload, however valid its keys.
+#[test]
+fn a_keyring_file_over_64_kib_is_refused() {
+    let limit = Duration::from_secs(30);
+    let (k1, k2) = (test_key(1), test_key(2));
+    let padding = format!("# {}\n", "x".repeat(70 * 1024));
+    let file = KeyringFile::new("large", &[&k1]);
+    file.write_text(&format!("{k1}\n{padding}"), 0o600);
+    let mut a = Agent::start_with("a", None, &["--keyring", file.path()]);
+    assert!(!wait_exit(&mut a.child, limit).success());
+    let error = a.wait_for("error", "", limit);
+    assert!(error["message"].as_str().is_some_and(|m| m.contains("larger than 64 KiB")), "{error}");
+
+    file.write(&[&k1]);
+    let mut b = Agent::start_with("b", None, &["--keyring", file.path()]);
+    b.wait_for("started", "", limit);
+    file.write_text(&format!("{k1}\n{k2}\n{padding}"), 0o600);
+    let refused = b.wait_for_new("keyring_error", limit);
+    assert!(refused["error"].as_str().is_some_and(|e| e.contains("larger than 64 KiB")), "{refused}");
+    file.write(&[&k1, &k2]);
+    assert_keyring(&b.wait_for_new("keyring", limit), &[&k1, &k2]);
+}
+
+/// A keyring file that others than its owner may read is used, with a
+/// warning for each change that leaves it so.
+#[test]
+fn a_keyring_file_others_may_read_is_used_with_a_warning() {
+    let limit = Duration::from_secs(30);
+    let (k1, k2, k3) = (test_key(1), test_key(2), test_key(3));
+    let file = KeyringFile::new("exposed", &[&k1]);
+    file.write_text(&format!("{k1}\n"), 0o644);
+    let mut a = Agent::start_with("a", None, &["--keyring", file.path()]);
+    let warning = a.wait_for("keyring_warning", "", limit);
+    assert_eq!(warning["mode"], "0644", "{warning}");
+    assert!(warning["warning"].as_str().is_some_and(|w| w.contains("chmod 600")), "{warning}");
+    a.wait_for("started", "", limit);
+
+    file.write(&[&k1, &k2]);
+    assert_keyring(&a.wait_for_new("keyring", limit), &[&k1, &k2]);
+    file.write_text(&format!("{k1}\n{k3}\n"), 0o640);
+    assert_eq!(a.wait_for_new("keyring_warning", limit)["mode"], "0640");
+    assert_keyring(&a.wait_for_new("keyring", limit), &[&k1, &k3]);
+    let warnings = a.seen.iter().filter(|v| v["event"] == "keyring_warning").count();
+    assert_eq!(warnings, 2, "one warning per exposed change: {:?}", a.seen);
+}
+
+/// Two agents, `b` broadcasting its stdin.
+fn broadcasting_pair(limit: Duration) -> (Agent, Agent) {
+    let mut a = Agent::start("a", None);
+    let seed = a.wait_for("started", "", limit)["addr"].as_str().expect("address").to_owned();
+    let mut b = Agent::start_with("b", Some(&seed), &["--broadcast"]);
+    b.wait_for("joined", "a", limit);
+    a.wait_for("joined", "b", limit);
+    (a, b)
+}
+
+/// A stdin line of 10 MB is reported and skipped without being held in
+/// memory; the next line is broadcast.
+#[test]
+fn a_stdin_line_too_long_is_skipped_without_growing_memory() {
+    use std::io::Write;
+    let limit = Duration::from_secs(30);
+    let (mut a, mut b) = broadcasting_pair(limit);
+    let peak = b.peak_rss_kib();
+    let mut stdin = b.child.stdin.take().expect("piped");
+    let chunk = vec![b'x'; 1024 * 1024];
+    for _ in 0..10 {
+        stdin.write_all(&chunk).expect("write");
+    }
+    stdin.write_all(b"\nafter\n").expect("write");
+    stdin.flush().expect("flush");
+    let refused = b.wait_for("refused", "", limit);
+    assert!(refused["error"].as_str().is_some_and(|e| e.contains("longer than 65536 bytes")), "{refused}");
+    assert_eq!(a.wait_for("broadcast", "b", limit)["payload"], "after");
+    let grown = b.peak_rss_kib().saturating_sub(peak);
+    assert!(grown < 4 * 1024, "the agent grew by {grown} KiB for a line it skips");
+    assert!(b.child.try_wait().expect("try_wait").is_none(), "the agent stopped");
+    drop(stdin);
+}
+
+/// A stdin line that is not UTF-8 is reported and skipped; the next line
+/// is broadcast.
+#[test]
+fn a_stdin_line_not_utf8_is_skipped_and_the_next_broadcast() {
+    use std::io::Write;
+    let limit = Duration::from_secs(30);
+    let (mut a, mut b) = broadcasting_pair(limit);
+    let mut stdin = b.child.stdin.take().expect("piped");
+    stdin.write_all(b"caf\xe9\nafter\n").expect("write");
+    stdin.flush().expect("flush");
+    let refused = b.wait_for("refused", "", limit);
+    assert!(refused["error"].as_str().is_some_and(|e| e.contains("not UTF-8")), "{refused}");
+    assert_eq!(a.wait_for("broadcast", "b", limit)["payload"], "after");
+    drop(stdin);
 }

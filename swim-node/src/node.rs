@@ -571,6 +571,13 @@ impl Node {
         self.user(OwnedInput::Keyring(op)).await
     }
 
+    /// The installed keys, the primary first: the keyring as it is, after
+    /// every change [`Node::keyring`] made or refused.
+    pub async fn keys(&self) -> Result<Vec<Key>, NodeError> {
+        let (reply, rx) = async_channel::bounded(1);
+        self.request(Command::Keys { reply }, rx).await
+    }
+
     async fn user(&self, input: OwnedInput) -> Result<(), NodeError> {
         let (reply, rx) = async_channel::bounded(1);
         self.request(Command::User { input, reply }, rx).await?

@@ -41,6 +41,7 @@ pub(crate) enum Command {
     Leave { reply: Sender<Result<(), NodeError>> },
     Members { reply: Sender<Vec<Member>> },
     Stats { reply: Sender<NodeStats> },
+    Keys { reply: Sender<Vec<swim_core::Key>> },
     User { input: OwnedInput, reply: Sender<Result<(), NodeError>> },
     Shutdown,
 }
@@ -309,6 +310,9 @@ impl<R: Runtime> Task<R> {
             Command::Stats { reply } => {
                 let io = IoStats { streams: self.streams.stats(), ..self.stats };
                 let _ = reply.try_send(NodeStats { protocol: self.swim.stats(), io });
+            }
+            Command::Keys { reply } => {
+                let _ = reply.try_send(self.swim.keys());
             }
             Command::User { input, reply } => {
                 let result = self.input(input.as_input()).map_err(NodeError::Protocol);

@@ -658,9 +658,12 @@ pub async fn sealed_cluster_rotates_keys<R: Runtime>(
     let rejected: u64 = cluster.node(0).stats().await.expect("stats").protocol.rejected.iter().sum();
     assert!(rejected > 0, "the outsiders' packets are rejected");
     let mut failed = 0;
-    for op in [KeyringOp::Install(new), KeyringOp::Use(new), KeyringOp::Remove(old)] {
+    let steps: [(KeyringOp, &[Key]); 3] =
+        [(KeyringOp::Install(new), &[old, new]), (KeyringOp::Use(new), &[new, old]), (KeyringOp::Remove(old), &[new])];
+    for (op, keys) in steps {
         for i in 0..n {
             cluster.node(i).keyring(op).await.expect("keyring change");
+            assert_eq!(cluster.node(i).keys().await.expect("keys"), keys, "installed keys after {op:?}");
         }
         cluster
             .sleep(Duration::from_secs(1), |_, seen| {
