@@ -234,6 +234,27 @@ impl Outbox {
         self.queued.push(Queued::Datagram { to, writer: w, piggyback: Piggyback::None, class });
     }
 
+    /// [`Outbox::send_aside`] if the datagram being handled has room for
+    /// it beside the answers and asides so far (outside one, always);
+    /// whether it was queued.
+    pub(crate) fn send_aside_if_room(&mut self, to: SocketAddr, msgs: &[Message<'_>]) -> bool {
+        if let Some(r) = self.reply {
+            let asides: usize = self
+                .queued
+                .iter()
+                .map(|q| match q {
+                    Queued::Datagram { writer, class: Class::Aside, .. } => writer.size(),
+                    _ => 0,
+                })
+                .sum();
+            if self.size_of(msgs) + asides > r.left {
+                return false;
+            }
+        }
+        self.send_aside(to, msgs);
+        true
+    }
+
     /// Queues a datagram of `msgs` for `to` that is not an answer to what
     /// is being handled: its rate has a bound of its own.
     pub(crate) fn send_free(&mut self, to: SocketAddr, msgs: &[Message<'_>], piggyback: Piggyback) {

@@ -82,7 +82,13 @@ impl Membership {
         self.verifying.insert(id, Verification { incarnation, declarer, at, seq, addr });
         self.timers.insert(at, Timer::Verify(id));
         self.counters.deaths_checked += 1;
-        outbox.send_aside(addr, &[Message::Ping { seq, target: u.name }]);
+        // The accusation rides along when the datagram that brought the
+        // death has room for it, so a running member refutes at once.
+        let check =
+            [Message::Ping { seq, target: u.name }, Message::Suspect { incarnation, name: u.name, from: u.from }];
+        if !outbox.send_aside_if_room(addr, &check) {
+            outbox.send_aside(addr, &check[..1]);
+        }
         dissem.queue_member(id, &u.message());
     }
 
