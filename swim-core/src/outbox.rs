@@ -62,6 +62,8 @@ enum Class {
 struct Reply {
     /// Bytes left for answers, asides and their piggybacked updates.
     left: usize,
+    /// Bytes of the asides queued so far, taken from `left` at the flush.
+    asides: usize,
 }
 
 enum Queued {
@@ -128,7 +130,7 @@ impl Outbox {
     /// their piggybacked updates) takes at most `bytes` bytes in all, so a
     /// forged source draws no more traffic than it sent.
     pub(crate) fn begin_reply(&mut self, bytes: usize) {
-        self.reply = Some(Reply { left: bytes });
+        self.reply = Some(Reply { left: bytes, asides: 0 });
     }
 
     /// Sets `bytes` aside from the current reply for something sent later
@@ -140,12 +142,19 @@ impl Outbox {
     }
 
     /// The bytes a datagram of `msgs` alone takes, envelope included.
+    /// Measured on the stack: it runs for every ping-req received.
     pub(crate) fn size_of(&self, msgs: &[Message<'_>]) -> usize {
-        let mut w = PacketWriter::with_layout(MAX_FRAME, Vec::new(), self.layout);
+        let mut scratch = [0u8; crate::wire::MAX_DATAGRAM];
+        let body: usize = msgs.iter().map(|m| postcard::to_slice(m, &mut scratch).map_or(0, |b| b.len())).sum();
+        self.layout.head + body + self.layout.tail
+    }
+
+    /// `w` with each of `msgs` that fits.
+    fn written(mut w: PacketWriter, msgs: &[Message<'_>]) -> PacketWriter {
         for m in msgs {
             let _ = w.push(m);
         }
-        w.size()
+        w
     }
 
     /// Sets the room every packet keeps for its envelope (when the label
@@ -186,10 +195,7 @@ impl Outbox {
     /// Queues a datagram of `msgs` for `to` (each message that fits; while
     /// a received datagram is handled, as its answer).
     pub(crate) fn send(&mut self, to: SocketAddr, msgs: &[Message<'_>], piggyback: Piggyback) {
-        let mut w = self.writer();
-        for m in msgs {
-            let _ = w.push(m);
-        }
+        let w = Self::written(self.writer(), msgs);
         self.push(to, w, piggyback);
     }
 
@@ -198,10 +204,7 @@ impl Outbox {
     /// answers with at most the bytes it got, has room for an answer of
     /// `room` bytes.
     pub(crate) fn send_padded(&mut self, to: SocketAddr, msgs: &[Message<'_>], room: usize, piggyback: Piggyback) {
-        let mut w = self.writer();
-        for m in msgs {
-            let _ = w.push(m);
-        }
+        let mut w = Self::written(self.writer(), msgs);
         let short = room.min(self.budget).saturating_sub(w.size());
         if short > 0 {
             // A padding message is its kind, its length (a varint) and the
@@ -226,11 +229,14 @@ impl Outbox {
     /// caused beside its answer: sent only if the answers leave room for
     /// it (outside a received datagram, always).
     pub(crate) fn send_aside(&mut self, to: SocketAddr, msgs: &[Message<'_>]) {
-        let mut w = self.full_writer();
-        for m in msgs {
-            let _ = w.push(m);
-        }
-        let class = if self.reply.is_some() { Class::Aside } else { Class::Free };
+        let w = Self::written(self.full_writer(), msgs);
+        let class = match &mut self.reply {
+            Some(r) => {
+                r.asides += w.size();
+                Class::Aside
+            }
+            None => Class::Free,
+        };
         self.queued.push(Queued::Datagram { to, writer: w, piggyback: Piggyback::None, class });
     }
 
@@ -238,18 +244,10 @@ impl Outbox {
     /// it beside the answers and asides so far (outside one, always);
     /// whether it was queued.
     pub(crate) fn send_aside_if_room(&mut self, to: SocketAddr, msgs: &[Message<'_>]) -> bool {
-        if let Some(r) = self.reply {
-            let asides: usize = self
-                .queued
-                .iter()
-                .map(|q| match q {
-                    Queued::Datagram { writer, class: Class::Aside, .. } => writer.size(),
-                    _ => 0,
-                })
-                .sum();
-            if self.size_of(msgs) + asides > r.left {
-                return false;
-            }
+        if let Some(r) = self.reply
+            && self.size_of(msgs) + r.asides > r.left
+        {
+            return false;
         }
         self.send_aside(to, msgs);
         true
@@ -258,10 +256,7 @@ impl Outbox {
     /// Queues a datagram of `msgs` for `to` that is not an answer to what
     /// is being handled: its rate has a bound of its own.
     pub(crate) fn send_free(&mut self, to: SocketAddr, msgs: &[Message<'_>], piggyback: Piggyback) {
-        let mut w = self.full_writer();
-        for m in msgs {
-            let _ = w.push(m);
-        }
+        let w = Self::written(self.full_writer(), msgs);
         self.queued.push(Queued::Datagram { to, writer: w, piggyback, class: Class::Free });
     }
 
@@ -282,10 +277,7 @@ impl Outbox {
 
     /// Queues a frame of `msgs` for stream `id`.
     pub(crate) fn send_frame(&mut self, id: StreamId, msgs: &[Message<'_>]) {
-        let mut w = self.frame_writer();
-        for m in msgs {
-            let _ = w.push(m);
-        }
+        let w = Self::written(self.frame_writer(), msgs);
         self.frame(id, w);
     }
 

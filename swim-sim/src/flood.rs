@@ -42,6 +42,7 @@ pub fn attacker() -> SocketAddr {
 }
 
 /// What one run measured.
+#[derive(Default)]
 struct Run {
     /// From the crash until every live node held the crashed one failed.
     all_live_down_ms: Option<u64>,
@@ -92,16 +93,7 @@ fn run(p: &Params, fake: usize) -> Result<Run, SimError> {
     let mut views = Views::new(p.n);
     let Some(start) = warm_up(&mut sim, &mut views)? else {
         // Never converged: nothing to measure.
-        let none = Run {
-            all_live_down_ms: None,
-            table_max: 0,
-            attacker_bytes: 0,
-            victim_bytes: 0,
-            victim_datagrams: 0,
-            victim_connects: 0,
-            false_failures: 0,
-        };
-        return Ok(none);
+        return Ok(Run::default());
     };
     let datagrams = fake.div_ceil(NAMES_PER_DATAGRAM);
     let mut attacker_bytes = 0u64;
@@ -126,7 +118,7 @@ fn run(p: &Params, fake: usize) -> Result<Run, SimError> {
     let crashed = p.n - 1;
     let crash_at = start + CRASH_AFTER_MS;
     sim.schedule(crash_at, Command::Crash(crashed))?;
-    let end = (start + flood_ms + AFTER_MS).max(crash_at + DETECT_CAP_MS.min(AFTER_MS + flood_ms));
+    let end = start + flood_ms.max(CRASH_AFTER_MS) + AFTER_MS;
     let mut down_at = None;
     let mut false_failures = 0u64;
     let mut table_max = 0usize;

@@ -13,11 +13,12 @@
 //! meanwhile, so its spread is not slowed: every member checks it for
 //! itself.
 //!
-//! The check is a bare ping, no larger than the death that caused it (it
-//! counts against that datagram's bytes, like any answer): an ack from
-//! the member's address is enough to hold the death back. The member
-//! refutes when the death reaches it by gossip, as it will, since the
-//! death is passed on.
+//! The check counts against the bytes of the datagram that brought the
+//! death, like any answer: it carries the accusation when that datagram
+//! has room for it (a running member then refutes on its ack), and is a
+//! bare ping otherwise. An ack from the member's address is enough to hold
+//! the death back; the member refutes when the death reaches it by gossip,
+//! as it will, since the death is passed on.
 
 use core::net::SocketAddr;
 

@@ -8,6 +8,7 @@ use core::net::SocketAddr;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus as Rng64;
 
+use super::tests::answer_checks;
 use crate::envelope::Envelope;
 use crate::keyring::{Key, KeyringOp};
 use crate::wire::{DecodeError, Label, MAX_DATAGRAM, MAX_FRAME, Message, PacketWriter};
@@ -32,31 +33,11 @@ fn node() -> Swim<Rng64> {
     a.install_key(KEY).unwrap();
     for (name, i) in [("b", 2), ("c", 3)] {
         let p = sealed(&[Message::Alive { incarnation: 1, name, addr: addr(i), meta: b"" }]);
-        let out = a.handle_packet(at(0), addr(i), &p).unwrap();
-        answer_checks(&mut a, &out);
+        let mut out = a.handle_packet(at(0), addr(i), &p).unwrap();
+        answer_checks(&mut a, at(0), &mut out, &envelope(label(), Some(KEY)));
     }
     assert_eq!(a.num_live(), 3);
     a
-}
-
-/// Answers from its address every ping in `out` that checks a new member.
-fn answer_checks(a: &mut Swim<Rng64>, out: &[Action]) {
-    answer_checks_in(a, out, &envelope(label(), Some(KEY)));
-}
-
-/// [`answer_checks`] for a node whose packets `e` opens and closes.
-fn answer_checks_in(a: &mut Swim<Rng64>, out: &[Action], e: &Envelope) {
-    let mut scratch = Vec::new();
-    for act in out {
-        let Action::Send { to, packet } = act else { continue };
-        let mut m = crate::wire::Messages::new();
-        if let Ok(()) = e.decode(packet, MAX_DATAGRAM, &mut scratch, &mut m)
-            && let [Message::Ping { seq, .. }] = m.as_slice()
-        {
-            let ack = close(e, 1400, &[Message::Ack { seq: *seq }]);
-            a.handle_packet(at(0), *to, &ack).unwrap();
-        }
-    }
 }
 
 fn at(ms: u64) -> Instant {
@@ -291,8 +272,8 @@ fn strangers_with_forged_sources_never_draw_more_bytes_than_they_send() {
             1400,
             &[Message::Alive { incarnation: 1, name: n, addr: addr(100 + i as u16), meta: &[1; 64] }],
         );
-        let out = a.handle_packet(at(0), addr(100 + i as u16), &p).unwrap();
-        answer_checks_in(&mut a, &out, &plain);
+        let mut out = a.handle_packet(at(0), addr(100 + i as u16), &p).unwrap();
+        answer_checks(&mut a, at(0), &mut out, &plain);
     }
     a.handle(at(0), Input::SetMeta { meta: &[0xaa; 400] }, &mut Vec::new()).unwrap();
     let victim = SocketAddr::from(([192, 0, 2, 1], 53));
@@ -367,8 +348,8 @@ fn no_datagram_draws_more_bytes_than_it_holds() {
         for (i, n) in names.iter().enumerate() {
             let at_ = addr(100 + i as u16);
             let p = close(&e, 1400, &[Message::Alive { incarnation: 1, name: n, addr: at_, meta: &meta }]);
-            let out = a.handle_packet(at(0), at_, &p).unwrap();
-            answer_checks_in(&mut a, &out, &e);
+            let mut out = a.handle_packet(at(0), at_, &p).unwrap();
+            answer_checks(&mut a, at(0), &mut out, &e);
         }
         assert_eq!(a.num_live(), 41);
         // Our own alive with long metadata is queued as news, like the

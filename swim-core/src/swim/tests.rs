@@ -76,19 +76,21 @@ fn kinds(bytes: &[u8]) -> Vec<u8> {
 /// actions of both, without those pings.
 fn learn(s: &mut Swim<Rng64>, t: Instant, from: SocketAddr, bytes: &[u8]) -> Result<Vec<Action>, Error> {
     let mut out = s.handle_packet(t, from, bytes)?;
-    answer_admissions(s, t, &mut out);
+    answer_checks(s, t, &mut out, &crate::envelope::Envelope::new(crate::wire::Label::EMPTY));
     Ok(out)
 }
 
 /// Answers every admission ping in `out` (a lone ping: what a datagram
-/// draws besides answers) with an ack from where it went, and drops it.
-fn answer_admissions(s: &mut Swim<Rng64>, t: Instant, out: &mut Vec<Action>) {
+/// draws besides answers) with an ack from where it went, and drops it;
+/// `e` opens and closes the node's packets.
+pub(super) fn answer_checks(s: &mut Swim<Rng64>, t: Instant, out: &mut Vec<Action>, e: &crate::envelope::Envelope) {
+    let mut scratch = Vec::new();
     let mut i = 0;
     while i < out.len() {
         let check = match &out[i] {
             Action::Send { to, packet: p } => {
                 let mut m = Messages::new();
-                decode(p, &mut m).ok().and_then(|()| match m.as_slice() {
+                e.decode(p, crate::wire::MAX_DATAGRAM, &mut scratch, &mut m).ok().and_then(|()| match m.as_slice() {
                     [Message::Ping { seq, .. }] => Some((*to, *seq)),
                     _ => None,
                 })
@@ -98,7 +100,10 @@ fn answer_admissions(s: &mut Swim<Rng64>, t: Instant, out: &mut Vec<Action>) {
         match check {
             Some((to, seq)) => {
                 out.remove(i);
-                let more = s.handle_packet(t, to, &packet(&[Message::Ack { seq }])).unwrap_or_default();
+                let mut w = PacketWriter::with_layout(1400, Vec::new(), e.layout());
+                w.push(&Message::Ack { seq }).unwrap();
+                let ack = e.close(w, &mut Rng64::seed_from_u64(seq.into()));
+                let more = s.handle_packet(t, to, &ack).unwrap_or_default();
                 out.extend(more);
             }
             None => i += 1,
