@@ -80,7 +80,7 @@ impl<R: Rng> Machine for Swim<R> {
 
     #[cfg(feature = "trace")]
     fn trace_header(&self, seed: u64) -> Option<crate::trace::TraceHeader> {
-        Some(crate::trace::TraceHeader::new(seed, self.config(), self.local()))
+        Some(crate::trace::TraceHeader::of(seed, self))
     }
 }
 

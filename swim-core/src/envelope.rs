@@ -4,13 +4,14 @@
 //!
 //! Invariants: what we send carries our label and is sealed exactly when a
 //! key is installed and sealing is on; what we accept carries our label,
-//! and is sealed whenever a key is installed and plaintext is refused.
+//! and is sealed whenever a key is installed and plaintext is refused; no
+//! two packets we seal share a nonce (a fixed prefix, its last eight bytes
+//! XORed with a counter of the packets sealed).
 
 use alloc::vec::Vec;
 
 #[cfg(feature = "encryption")]
 use crate::keyring::{Key, Keyring, KeyringError, KeyringOp, NONCE_LEN, TAG_LEN};
-use crate::rng::Random;
 use crate::wire::envelope::{self, Header, Label, Layout};
 use crate::wire::{self, DecodeError, Messages, PacketWriter};
 
@@ -24,10 +25,20 @@ pub(crate) struct Envelope {
     seal_outgoing: bool,
     #[cfg(feature = "encryption")]
     accept_plaintext: bool,
+    /// The nonce of our next seal is this prefix with its last eight bytes
+    /// XORed with `sealed`.
+    #[cfg(feature = "encryption")]
+    nonce_prefix: [u8; NONCE_LEN],
+    /// Packets sealed so far: a nonce repeats only after 2^64 seals.
+    #[cfg(feature = "encryption")]
+    sealed: u64,
 }
 
 impl Envelope {
-    pub(crate) fn new(label: Label) -> Self {
+    /// An envelope with `label`, no key, and nonces from `nonce_prefix`.
+    pub(crate) fn new(label: Label, nonce_prefix: [u8; 12]) -> Self {
+        #[cfg(not(feature = "encryption"))]
+        let _ = nonce_prefix;
         Envelope {
             label,
             #[cfg(feature = "encryption")]
@@ -36,7 +47,35 @@ impl Envelope {
             seal_outgoing: true,
             #[cfg(feature = "encryption")]
             accept_plaintext: false,
+            #[cfg(feature = "encryption")]
+            nonce_prefix,
+            #[cfg(feature = "encryption")]
+            sealed: 0,
         }
+    }
+
+    /// Seals from now on with nonces from `prefix`. The counter runs on,
+    /// so setting a prefix twice still repeats no nonce.
+    #[cfg(feature = "encryption")]
+    pub(crate) fn set_nonce_prefix(&mut self, prefix: [u8; NONCE_LEN]) {
+        self.nonce_prefix = prefix;
+    }
+
+    /// The prefix of our nonces.
+    #[cfg(feature = "encryption")]
+    pub(crate) fn nonce_prefix(&self) -> [u8; NONCE_LEN] {
+        self.nonce_prefix
+    }
+
+    /// The nonce of the next seal, which it uses up.
+    #[cfg(feature = "encryption")]
+    fn next_nonce(&mut self) -> [u8; NONCE_LEN] {
+        let mut nonce = self.nonce_prefix;
+        for (b, c) in nonce[NONCE_LEN - 8..].iter_mut().zip(self.sealed.to_be_bytes()) {
+            *b ^= c;
+        }
+        self.sealed = self.sealed.wrapping_add(1);
+        nonce
     }
 
     /// Whether what we send now is sealed.
@@ -74,16 +113,13 @@ impl Envelope {
 
     /// Writes the header, then the checksum or the seal, around the
     /// messages of `writer` (made with [`Envelope::layout`]).
-    pub(crate) fn close(&self, writer: PacketWriter, rng: &mut dyn Random) -> Vec<u8> {
+    pub(crate) fn close(&mut self, writer: PacketWriter) -> Vec<u8> {
         let layout = writer.layout();
         let mut buf = writer.into_buffer();
         #[cfg(feature = "encryption")]
         if self.sealing() && layout == self.layout() {
             let head = envelope::write_header(&mut buf, envelope::FLAG_SEALED, &self.label);
-            let mut nonce = [0u8; NONCE_LEN];
-            let (a, b) = (rng.next_u64().to_le_bytes(), rng.next_u64().to_le_bytes());
-            nonce[..8].copy_from_slice(&a);
-            nonce[8..].copy_from_slice(&b[..NONCE_LEN - 8]);
+            let nonce = self.next_nonce();
             let body_at = head + NONCE_LEN;
             if let Some(n) = buf.get_mut(head..body_at) {
                 n.copy_from_slice(&nonce);
@@ -95,7 +131,6 @@ impl Envelope {
                 return buf;
             }
         }
-        let _ = rng;
         let head = envelope::write_header(&mut buf, 0, &self.label);
         if head < layout.head {
             // Built for a seal that is no longer ours to make.
@@ -190,17 +225,16 @@ impl Envelope {
 #[cfg(all(test, feature = "encryption"))]
 mod tests {
     use super::*;
-    use crate::rng::tests::rng;
     use crate::wire::Message;
 
     fn writer(e: &Envelope) -> PacketWriter {
         PacketWriter::with_layout(1400, Vec::new(), e.layout())
     }
 
-    fn packet(e: &Envelope) -> Vec<u8> {
+    fn packet(e: &mut Envelope) -> Vec<u8> {
         let mut w = writer(e);
         w.push(&Message::Ping { seq: 5, target: "b" }).unwrap();
-        e.close(w, &mut rng(1))
+        e.close(w)
     }
 
     fn opens(e: &Envelope, p: &[u8]) -> Result<usize, DecodeError> {
@@ -212,42 +246,44 @@ mod tests {
 
     #[test]
     fn labels_keys_and_modes_decide_what_opens() {
-        let plain = Envelope::new(Label::EMPTY);
-        let labelled = Envelope::new(Label::new("blue").unwrap());
-        let mut sealed = Envelope::new(Label::new("blue").unwrap());
+        let mut plain = Envelope::new(Label::EMPTY, [0; 12]);
+        let mut labelled = Envelope::new(Label::new("blue").unwrap(), [0; 12]);
+        let mut sealed = Envelope::new(Label::new("blue").unwrap(), [0; 12]);
         sealed.apply(KeyringOp::Install(Key::new([1; 32]))).unwrap();
-        let mut other_key = Envelope::new(Label::new("blue").unwrap());
+        let mut other_key = Envelope::new(Label::new("blue").unwrap(), [0; 12]);
         other_key.apply(KeyringOp::Install(Key::new([2; 32]))).unwrap();
+        let (from_plain, from_labelled) = (packet(&mut plain), packet(&mut labelled));
+        let from_sealed = packet(&mut sealed);
 
-        assert_eq!(opens(&plain, &packet(&plain)), Ok(1));
-        assert_eq!(opens(&labelled, &packet(&labelled)), Ok(1));
-        assert_eq!(opens(&plain, &packet(&labelled)), Err(DecodeError::Label));
-        assert_eq!(opens(&labelled, &packet(&plain)), Err(DecodeError::Label));
-        assert_eq!(opens(&sealed, &packet(&sealed)), Ok(1));
-        assert_eq!(opens(&other_key, &packet(&sealed)), Err(DecodeError::Unauthenticated));
-        assert_eq!(opens(&labelled, &packet(&sealed)), Err(DecodeError::Sealed));
-        assert_eq!(opens(&sealed, &packet(&labelled)), Err(DecodeError::Plaintext));
+        assert_eq!(opens(&plain, &from_plain), Ok(1));
+        assert_eq!(opens(&labelled, &from_labelled), Ok(1));
+        assert_eq!(opens(&plain, &from_labelled), Err(DecodeError::Label));
+        assert_eq!(opens(&labelled, &from_plain), Err(DecodeError::Label));
+        assert_eq!(opens(&sealed, &from_sealed), Ok(1));
+        assert_eq!(opens(&other_key, &from_sealed), Err(DecodeError::Unauthenticated));
+        assert_eq!(opens(&labelled, &from_sealed), Err(DecodeError::Sealed));
+        assert_eq!(opens(&sealed, &from_labelled), Err(DecodeError::Plaintext));
 
         // Migration: seal nothing and accept plaintext, then seal, then refuse.
-        let mut migrating = Envelope::new(Label::new("blue").unwrap());
+        let mut migrating = Envelope::new(Label::new("blue").unwrap(), [0; 12]);
         migrating.apply(KeyringOp::Install(Key::new([1; 32]))).unwrap();
         migrating.apply(KeyringOp::Mode { seal_outgoing: false, accept_plaintext: true }).unwrap();
-        assert_eq!(opens(&labelled, &packet(&migrating)), Ok(1));
-        assert_eq!(opens(&migrating, &packet(&labelled)), Ok(1));
-        assert_eq!(opens(&migrating, &packet(&sealed)), Ok(1));
+        assert_eq!(opens(&labelled, &packet(&mut migrating)), Ok(1));
+        assert_eq!(opens(&migrating, &from_labelled), Ok(1));
+        assert_eq!(opens(&migrating, &from_sealed), Ok(1));
         migrating.apply(KeyringOp::Mode { seal_outgoing: true, accept_plaintext: true }).unwrap();
-        assert_eq!(opens(&sealed, &packet(&migrating)), Ok(1));
-        assert_eq!(opens(&migrating, &packet(&labelled)), Ok(1));
+        assert_eq!(opens(&sealed, &packet(&mut migrating)), Ok(1));
+        assert_eq!(opens(&migrating, &from_labelled), Ok(1));
         migrating.apply(KeyringOp::Mode { seal_outgoing: true, accept_plaintext: false }).unwrap();
-        assert_eq!(opens(&migrating, &packet(&labelled)), Err(DecodeError::Plaintext));
+        assert_eq!(opens(&migrating, &from_labelled), Err(DecodeError::Plaintext));
     }
 
     #[test]
     fn every_flipped_bit_is_rejected() {
-        let plain = Envelope::new(Label::new("x").unwrap());
-        let mut sealed = Envelope::new(Label::EMPTY);
+        let mut plain = Envelope::new(Label::new("x").unwrap(), [0; 12]);
+        let mut sealed = Envelope::new(Label::EMPTY, [0; 12]);
         sealed.apply(KeyringOp::Install(Key::new([9; 32]))).unwrap();
-        for e in [&plain, &sealed] {
+        for e in [&mut plain, &mut sealed] {
             let p = packet(e);
             assert_eq!(opens(e, &p), Ok(1));
             for bit in 0..p.len() * 8 {
@@ -258,13 +294,42 @@ mod tests {
         }
     }
 
+    /// The nonce of a sealed packet: the 12 bytes after its header.
+    fn nonce_of(e: &Envelope, p: &[u8]) -> [u8; NONCE_LEN] {
+        let head = 2 + e.label.wire_len();
+        p[head..head + NONCE_LEN].try_into().unwrap()
+    }
+
+    #[test]
+    fn nonces_are_the_prefix_and_a_counter_and_never_repeat() {
+        let mut e = Envelope::new(Label::EMPTY, [0xa5; 12]);
+        e.apply(KeyringOp::Install(Key::new([4; 32]))).unwrap();
+        let first = packet(&mut e);
+        assert_eq!(nonce_of(&e, &first), [0xa5; 12], "the first nonce is the prefix itself");
+        let second = packet(&mut e);
+        let mut want = [0xa5; 12];
+        want[11] ^= 1;
+        assert_eq!(nonce_of(&e, &second), want);
+        let mut seen = std::collections::BTreeSet::new();
+        seen.insert(nonce_of(&e, &first));
+        seen.insert(nonce_of(&e, &second));
+        for i in 2..5000 {
+            let p = packet(&mut e);
+            assert!(seen.insert(nonce_of(&e, &p)), "nonce {i} repeated");
+        }
+        // A new prefix does not restart the count.
+        e.set_nonce_prefix([0; 12]);
+        let p = packet(&mut e);
+        assert_eq!(nonce_of(&e, &p)[4..], 5000u64.to_be_bytes());
+    }
+
     #[test]
     fn sealing_costs_its_overhead_and_fits_the_budget() {
-        let mut sealed = Envelope::new(Label::new("lab").unwrap());
+        let mut sealed = Envelope::new(Label::new("lab").unwrap(), [0; 12]);
         sealed.apply(KeyringOp::Install(Key::new([3; 32]))).unwrap();
         let mut w = PacketWriter::with_layout(600, Vec::new(), sealed.layout());
         while w.push(&Message::Ack { seq: 1_000_000 }).is_ok() {}
-        let p = sealed.close(w, &mut rng(2));
+        let p = sealed.close(w);
         assert!(p.len() <= 600, "{}", p.len());
         assert_eq!(sealed.layout().overhead(), 2 + 4 + NONCE_LEN + TAG_LEN);
     }

@@ -255,22 +255,21 @@ pub fn decrypt(data: &[u8]) {
     use crate::envelope::Envelope;
     use crate::keyring::{Key, KeyringOp};
 
-    let mut e = Envelope::new(wire::Label::new("fuzz").unwrap_or_default());
+    let mut e = Envelope::new(wire::Label::new("fuzz").unwrap_or_default(), [0; 12]);
     let _ = e.apply(KeyringOp::Install(Key::new([1; 32])));
     let _ = e.apply(KeyringOp::Install(Key::new([2; 32])));
     let mut scratch = Vec::new();
     let _ = e.decode(data, wire::MAX_FRAME, &mut scratch, &mut Messages::new());
-    let mut rng = Bytes(data);
     // Seal the fuzzer's bytes as a body (up to a frame) and open them.
     let body = &data[..data.len().min(wire::MAX_FRAME - 64)];
     let mut w = PacketWriter::with_layout(wire::MAX_FRAME, Vec::new(), e.layout());
     if w.push_encoded(body).is_ok() {
-        let sealed = e.close(w, &mut rng);
+        let sealed = e.close(w);
         assert!(sealed.len() <= wire::MAX_FRAME);
         let mut out = Vec::new();
         assert_eq!(e.open(&sealed, wire::MAX_FRAME, &mut out), Ok(body), "a sealed body opens to itself");
         // Another cluster's keys open none of it.
-        let mut other = Envelope::new(wire::Label::new("fuzz").unwrap_or_default());
+        let mut other = Envelope::new(wire::Label::new("fuzz").unwrap_or_default(), [0; 12]);
         let _ = other.apply(KeyringOp::Install(Key::new([3; 32])));
         assert!(other.open(&sealed, wire::MAX_FRAME, &mut out).is_err());
     }

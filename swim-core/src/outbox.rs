@@ -19,7 +19,6 @@ use core::net::SocketAddr;
 use crate::broadcast::BroadcastQueue;
 use crate::envelope::Envelope;
 use crate::io::{Action, Event, StreamId};
-use crate::rng::Random;
 use crate::wire::{Datagram, Layout, MAX_FRAME, Message, PacketWriter};
 
 /// The most recycled buffers kept: enough for one call's burst of sends
@@ -164,13 +163,7 @@ impl Outbox {
     /// Packs piggybacked updates (each counted as one transmission, up to
     /// `limit`), closes every packet in `envelope` and appends everything
     /// queued to `out`, in order.
-    pub(crate) fn flush(
-        &mut self,
-        queues: Piggybacks<'_>,
-        envelope: &Envelope,
-        rng: &mut dyn Random,
-        out: &mut Vec<Action>,
-    ) {
+    pub(crate) fn flush(&mut self, queues: Piggybacks<'_>, envelope: &mut Envelope, out: &mut Vec<Action>) {
         let Piggybacks { members, user, limit, user_reserve, records } = queues;
         let mut queued = core::mem::take(&mut self.queued);
         for q in queued.drain(..) {
@@ -192,7 +185,7 @@ impl Outbox {
                         self.recycle(writer.into_buffer());
                         continue;
                     }
-                    let packet = Datagram::from(envelope.close(writer, rng));
+                    let packet = Datagram::from(envelope.close(writer));
                     self.packets_sent += 1;
                     self.bytes_sent += packet.len() as u64;
                     out.push(Action::Send { to, packet });
@@ -203,7 +196,7 @@ impl Outbox {
                         self.recycle(writer.into_buffer());
                         continue;
                     }
-                    let frame = Datagram::from(envelope.close(writer, rng));
+                    let frame = Datagram::from(envelope.close(writer));
                     self.frames_sent += 1;
                     self.frame_bytes_sent += frame.len() as u64;
                     out.push(Action::SendFrame { id, frame });

@@ -35,7 +35,7 @@ use crate::wire::Datagram;
 /// The first bytes of every trace.
 pub const MAGIC: [u8; 8] = *b"SWIMTRC\0";
 /// The format version this build writes and reads.
-pub const TRACE_VERSION: u16 = 3;
+pub const TRACE_VERSION: u16 = 4;
 /// Buffered bytes that trigger a write to the sink.
 pub const FLUSH_BYTES: usize = 64 * 1024;
 /// The largest record a reader accepts (a stream frame and its framing).
@@ -56,18 +56,24 @@ pub struct TraceHeader {
     pub addr: SocketAddr,
     /// Its metadata at start.
     pub meta: Vec<u8>,
+    /// The prefix of its nonces ([`Swim::set_nonce_prefix`]), which a
+    /// replay needs to seal the same bytes. Not a secret: the first
+    /// packet it sealed carries it as its nonce.
+    pub nonce_prefix: [u8; 12],
 }
 
 impl TraceHeader {
-    /// The header of a member built with `config`, `identity` and a
-    /// generator seeded with `seed`.
-    pub fn new(seed: u64, config: &Config, identity: &Identity) -> Self {
+    /// The header of `swim`, as it is now (built, not yet given any
+    /// input), whose generator was seeded with `seed`.
+    pub fn of<R>(seed: u64, swim: &Swim<R>) -> Self {
+        let identity = swim.local();
         TraceHeader {
             seed,
-            config: config.clone(),
+            config: swim.config().clone(),
             name: identity.name.as_str().into(),
             addr: identity.addr,
             meta: identity.meta.clone(),
+            nonce_prefix: swim.nonce_prefix(),
         }
     }
 
@@ -411,6 +417,7 @@ pub fn replay<R: rand_core::Rng>(
     let header = reader.header.clone();
     let mut swim = Swim::new(header.config.clone(), header.identity()?, rng(header.seed))
         .map_err(|_| TraceError::Malformed { records: 0 })?;
+    swim.set_nonce_prefix(header.nonce_prefix);
     let mut driver = Driver::new();
     let mut keep = Keep(Vec::new());
     let (mut inputs, mut last_at, mut divergence, mut listing) = (0, None, None, Vec::new());

@@ -133,7 +133,10 @@ impl NodeBuilder {
     }
 
     /// Seeds the protocol's generator, making the node's choices repeatable
-    /// (given the same inputs at the same times).
+    /// (given the same inputs at the same times). The nonces of sealed
+    /// packets do not come from it: their prefix is drawn from the
+    /// operating system at every start, so nodes given one seed still
+    /// never share a nonce.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
@@ -239,9 +242,14 @@ impl NodeBuilder {
             None => getrandom::u64().map_err(|e| StartError::Random(e.to_string()))?,
         };
         let identity = Identity { name: name.clone(), addr, meta: self.meta };
-        let header = TraceHeader::new(seed, &self.config, &identity);
         let mut swim =
             Swim::new(self.config, identity, Xoshiro256PlusPlus::seed_from_u64(seed)).map_err(StartError::Protocol)?;
+        // Nonces from the OS, whatever the seed: two nodes given one seed
+        // must still never seal with one nonce.
+        let mut nonce_prefix = [0u8; 12];
+        getrandom::fill(&mut nonce_prefix).map_err(|e| StartError::Random(e.to_string()))?;
+        swim.set_nonce_prefix(nonce_prefix);
+        let header = TraceHeader::of(seed, &swim);
         let mut driver = Driver::new();
         if let Some(path) = &self.record {
             let mut file = std::fs::File::create(path).map_err(|e| StartError::Record(path.clone(), e))?;

@@ -177,7 +177,7 @@ fn the_fast_preset_detects_a_crash_in_half_the_time_and_survives_stalls() {
     let seed = seed_from_env(1);
     let median = |config: Config| {
         let p = scenario::Params { n: 30, seed, latency_ms: 1, jitter_ms: 0, config, regions: None };
-        let line = scenario::s2(&p, 4).unwrap().line;
+        let line = scenario::s2(&p, 10).unwrap().line;
         assert_eq!(line["false_failures"], 0, "{line}; SWIM_SEED={seed}");
         line["all_live_down_ms"]["median"].as_f64().unwrap()
     };

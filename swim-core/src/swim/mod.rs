@@ -121,6 +121,12 @@ impl<R: Rng> Swim<R> {
             return Err(Error::MetaTooLong);
         }
         let hash_seed = Random::next_u64(&mut rng);
+        // Drawn here once, so that sealing never draws from the generator
+        // (which also orders probes). A runtime replaces it with OS
+        // randomness: see `set_nonce_prefix`.
+        let mut nonce_prefix = [0u8; 12];
+        nonce_prefix[..8].copy_from_slice(&Random::next_u64(&mut rng).to_le_bytes());
+        nonce_prefix[8..].copy_from_slice(&Random::next_u64(&mut rng).to_le_bytes()[..4]);
         let mut swim = Swim {
             membership: Membership::new(&config, local, hash_seed),
             detector: Detector::new(&config),
@@ -129,7 +135,7 @@ impl<R: Rng> Swim<R> {
             streams: Streams::new(&config),
             user: UserData::new(&config),
             outbox: Outbox::new(config.packet_budget),
-            envelope: Envelope::new(config.label.clone()),
+            envelope: Envelope::new(config.label.clone(), nonce_prefix),
             scratch: Vec::new(),
             config,
             rng,
@@ -233,6 +239,28 @@ impl<R: Rng> Swim<R> {
         self.handle(self.now, Input::Keyring(op), &mut out)
     }
 
+    /// Sets the 12 bytes every nonce this member seals with starts from.
+    ///
+    /// Call it once, before the first packet, with bytes from the
+    /// operating system's cryptographic generator (`swim-node` does, from
+    /// `getrandom`). Each sealed packet's nonce is this prefix with its
+    /// last eight bytes XORed with a count of the packets sealed so far,
+    /// so one member repeats no nonce within 2^64 packets. Two members
+    /// with random prefixes that seal at most `N` packets each share a
+    /// nonce with a chance below `N` × 2^-95, so a cluster of `n` members
+    /// below n² × `N` × 2^-96 (a thousand members, 2^32 packets each:
+    /// 2^-44), far less than with a random nonce per packet.
+    ///
+    /// Without it the prefix is drawn once from the injected generator
+    /// when the member is built, which keeps simulations and tests
+    /// deterministic, but two members built with one seed would then seal
+    /// with the same nonces. Sealing never draws from the generator. The
+    /// count of packets sealed runs on across calls.
+    #[cfg(feature = "encryption")]
+    pub fn set_nonce_prefix(&mut self, prefix: [u8; 12]) {
+        self.envelope.set_nonce_prefix(prefix);
+    }
+
     /// Replaces the randomized round-robin probe order.
     pub fn set_probe_selector(&mut self, selector: Box<dyn ProbeSelector + Send>) {
         self.membership.table.set_selector(selector, &mut self.rng);
@@ -243,12 +271,10 @@ impl<R: Rng> Swim<R> {
     /// a changed deadline.
     fn flush(&mut self, out: &mut Vec<Action>) {
         let limit = retransmit_limit(self.config.retransmit_mult.get(), self.membership.num_live());
-        let (envelope, rng) = (&self.envelope, &mut self.rng as &mut dyn Random);
-        self.outbox.flush(self.dissemination.piggybacks(limit, &self.membership), envelope, rng, out);
+        self.outbox.flush(self.dissemination.piggybacks(limit, &self.membership), &mut self.envelope, out);
         if self.lifecycle.phase() == Phase::Leaving && !self.dissemination.has_local() {
             self.complete_leave();
-            let (envelope, rng) = (&self.envelope, &mut self.rng as &mut dyn Random);
-            self.outbox.flush(self.dissemination.piggybacks(limit, &self.membership), envelope, rng, out);
+            self.outbox.flush(self.dissemination.piggybacks(limit, &self.membership), &mut self.envelope, out);
         }
         self.dissemination.resume(self.now);
         let next = self.next_deadline();
@@ -503,6 +529,14 @@ impl<R> Swim<R> {
     #[cfg(feature = "encryption")]
     pub fn keys(&self) -> Vec<crate::keyring::Key> {
         self.envelope.keys().collect()
+    }
+
+    /// The prefix of the nonces this member seals with (see
+    /// [`Swim::set_nonce_prefix`]). Not secret: it is the nonce of the
+    /// first packet sealed.
+    #[cfg(feature = "encryption")]
+    pub(crate) fn nonce_prefix(&self) -> [u8; 12] {
+        self.envelope.nonce_prefix()
     }
 
     /// Whether what we send now is sealed.
