@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use crate::broadcast::BroadcastQueue;
-use crate::envelope::Envelope;
+use crate::envelope::{Channel, Envelope};
 use crate::io::{Action, Event, StreamId};
 use crate::wire::{Datagram, Layout, MAX_FRAME, Message, PacketWriter};
 
@@ -185,7 +185,7 @@ impl Outbox {
                         self.recycle(writer.into_buffer());
                         continue;
                     }
-                    let packet = Datagram::from(envelope.close(writer));
+                    let packet = Datagram::from(envelope.close(writer, Channel::Datagram));
                     self.packets_sent += 1;
                     self.bytes_sent += packet.len() as u64;
                     out.push(Action::Send { to, packet });
@@ -196,7 +196,7 @@ impl Outbox {
                         self.recycle(writer.into_buffer());
                         continue;
                     }
-                    let frame = Datagram::from(envelope.close(writer));
+                    let frame = Datagram::from(envelope.close(writer, Channel::Frame));
                     self.frames_sent += 1;
                     self.frame_bytes_sent += frame.len() as u64;
                     out.push(Action::SendFrame { id, frame });

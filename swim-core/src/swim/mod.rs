@@ -35,7 +35,7 @@ use crate::broadcast::retransmit_limit;
 use crate::config::Config;
 use crate::detector::{self, Detector};
 use crate::dissemination::{self, Dissemination};
-use crate::envelope::Envelope;
+use crate::envelope::{Channel, Envelope};
 use crate::io::{Action, Error, Input};
 use crate::lifecycle::{self, Lifecycle, Phase, Sync};
 use crate::member::MemberView;
@@ -127,6 +127,7 @@ impl<R: Rng> Swim<R> {
         let mut nonce_prefix = [0u8; 12];
         nonce_prefix[..8].copy_from_slice(&Random::next_u64(&mut rng).to_le_bytes());
         nonce_prefix[8..].copy_from_slice(&Random::next_u64(&mut rng).to_le_bytes()[..4]);
+        let envelope = Envelope::new(config.label.clone(), &local.name, nonce_prefix);
         let mut swim = Swim {
             membership: Membership::new(&config, local, hash_seed),
             detector: Detector::new(&config),
@@ -135,7 +136,7 @@ impl<R: Rng> Swim<R> {
             streams: Streams::new(&config),
             user: UserData::new(&config),
             outbox: Outbox::new(config.packet_budget),
-            envelope: Envelope::new(config.label.clone(), nonce_prefix),
+            envelope,
             scratch: Vec::new(),
             config,
             rng,
@@ -324,10 +325,13 @@ impl<R: Rng> Swim<R> {
         scratch: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let mut msgs = Messages::new();
-        if let Err(e) = self.envelope.decode(bytes, wire::MAX_DATAGRAM, scratch, &mut msgs) {
-            self.ingress.rejected[e.index()] += 1;
-            return Err(Error::Rejected(e));
-        }
+        let sender = match self.envelope.decode(bytes, wire::MAX_DATAGRAM, Channel::Datagram, scratch, &mut msgs) {
+            Ok(sender) => sender,
+            Err(e) => {
+                self.ingress.rejected[e.index()] += 1;
+                return Err(Error::Rejected(e));
+            }
+        };
         self.ensure_started(now);
         let me = self.membership.local().name.as_str();
         // The sender accuses us: our answer to it carries our alive.
@@ -346,7 +350,7 @@ impl<R: Rng> Swim<R> {
         // A suspect that is heard from but has not refuted by now is told.
         self.membership.heard_from(now, from, &mut self.outbox);
         for msg in msgs.iter().filter(|m| !m.is_update()) {
-            self.on_message(now, from, msg, accused);
+            self.on_message(now, from, sender, msg, accused);
         }
         Ok(())
     }
@@ -355,11 +359,15 @@ impl<R: Rng> Swim<R> {
     /// at its address may be anyone, its address forged: it gets answers
     /// no larger than what it sent (a bare ack) and no work done for it
     /// (no relayed probe, no query answer), so the node cannot be used to
-    /// amplify traffic at a victim. A relayed probe goes only to a live
-    /// member at the address we know for it.
-    fn on_message(&mut self, now: Instant, from: SocketAddr, msg: &Message<'_>, accused: bool) {
+    /// amplify traffic at a victim. A sealed packet names its `sender`:
+    /// that member must be the live one at the address. A relayed probe
+    /// goes only to a live member at the address we know for it.
+    fn on_message(&mut self, now: Instant, from: SocketAddr, sender: Option<&str>, msg: &Message<'_>, accused: bool) {
         let me = self.membership.local().name.as_str();
-        let known = || self.membership.table.is_live_at(&from);
+        let known = || match sender {
+            Some(name) => self.membership.table.is_live_member_at(name, from),
+            None => self.membership.table.is_live_at(&from),
+        };
         match *msg {
             Message::Ping { seq, target } => {
                 let running = self.lifecycle.phase() == Phase::Running;
@@ -392,8 +400,8 @@ impl<R: Rng> Swim<R> {
             Message::Ack { seq } => self.detector.on_ack(now, from, seq, &mut self.outbox),
             Message::Nack { seq } => self.detector.on_nack(from, seq),
             Message::Query { name } => self.membership.answer_query(from, name, &mut self.outbox),
-            Message::User { ltime, from: sender, payload } => self.on_user(ltime, sender, payload),
-            Message::Direct { from: sender, payload } => self.on_direct_arrived(sender, payload, false),
+            Message::User { ltime, from: author, payload } => self.on_user(ltime, author, payload),
+            Message::Direct { from: author, payload } => self.on_direct_arrived(author, payload, false),
             // Tables travel over streams only: a datagram never draws one.
             Message::SyncRequest { .. }
             | Message::SyncReply

@@ -8,7 +8,7 @@ use core::net::SocketAddr;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus as Rng64;
 
-use crate::envelope::Envelope;
+use crate::envelope::{Channel, Envelope};
 use crate::keyring::{Key, KeyringOp};
 use crate::wire::{DecodeError, Label, MAX_DATAGRAM, MAX_FRAME, Message, PacketWriter};
 use crate::{Action, Config, Error, Identity, Input, Instant, MemberName, StreamId, Swim};
@@ -41,8 +41,13 @@ fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }
 
+/// The envelope of "b", the sender of most test packets.
 fn envelope(label: Label, key: Option<Key>) -> Envelope {
-    let mut e = Envelope::new(label, [0x5e; 12]);
+    envelope_of("b", label, key)
+}
+
+fn envelope_of(sender: &str, label: Label, key: Option<Key>) -> Envelope {
+    let mut e = Envelope::new(label, &MemberName::new(sender).unwrap(), [0x5e; 12]);
     if let Some(k) = key {
         e.apply(KeyringOp::Install(k)).unwrap();
     }
@@ -54,7 +59,7 @@ fn close(mut e: Envelope, budget: usize, msgs: &[Message<'_>]) -> Vec<u8> {
     for m in msgs {
         w.push(m).unwrap();
     }
-    e.close(w)
+    e.close(w, Channel::Datagram)
 }
 
 fn sealed(msgs: &[Message<'_>]) -> Vec<u8> {
@@ -73,6 +78,12 @@ fn news() -> [Message<'static>; 2] {
 /// Feeds `bytes` as a datagram from "b" and as a frame on a fresh inbound
 /// stream; both must be rejected for `want`, counted, and change nothing.
 fn assert_rejected(bytes: &[u8], want: DecodeError) {
+    assert_rejected_as(bytes, bytes, want);
+}
+
+/// [`assert_rejected`] with a datagram and a frame of their own (a seal
+/// binds its channel).
+fn assert_rejected_as(bytes: &[u8], frame: &[u8], want: DecodeError) {
     let mut a = node();
     let before = a.state_digest();
     let rejected = a.stats().rejected[want.index()];
@@ -86,9 +97,9 @@ fn assert_rejected(bytes: &[u8], want: DecodeError) {
     a.handle(at(11), Input::StreamAccepted { id, from: addr(2) }, &mut out).unwrap();
     let before = a.state_digest();
     out.clear();
-    let r = a.handle(at(12), Input::StreamFrame { id, frame: bytes }, &mut out);
-    if bytes.len() <= MAX_DATAGRAM {
-        assert_eq!(r, Err(Error::Rejected(want)), "frame of {} bytes", bytes.len());
+    let r = a.handle(at(12), Input::StreamFrame { id, frame }, &mut out);
+    if frame.len() <= MAX_DATAGRAM {
+        assert_eq!(r, Err(Error::Rejected(want)), "frame of {} bytes", frame.len());
     }
     assert!(out.iter().any(|x| matches!(x, Action::CloseStream { id: i } if *i == id)), "the stream is closed");
     // The stream's own slot is freed; nothing else moves.
@@ -113,12 +124,17 @@ fn the_control_packet_is_accepted_and_changes_the_state() {
 fn malformed_input_is_rejected_without_side_effects() {
     let mut e = envelope(label(), Some(KEY));
     // A valid envelope around bytes that are no message.
-    let mut w = PacketWriter::with_layout(1400, Vec::new(), e.layout());
-    w.push_encoded(&[4, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]).unwrap();
-    assert_rejected(&e.close(w), DecodeError::Malformed);
-    let mut w = PacketWriter::with_layout(1400, Vec::new(), e.layout());
-    w.push_encoded(&[99]).unwrap();
-    assert_rejected(&e.close(w), DecodeError::UnknownKind);
+    let mut both = |bytes: &[u8]| {
+        [Channel::Datagram, Channel::Frame].map(|channel| {
+            let mut w = PacketWriter::with_layout(1400, Vec::new(), e.layout());
+            w.push_encoded(bytes).unwrap();
+            e.close(w, channel)
+        })
+    };
+    let [d, f] = both(&[4, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+    assert_rejected_as(&d, &f, DecodeError::Malformed);
+    let [d, f] = both(&[99]);
+    assert_rejected_as(&d, &f, DecodeError::UnknownKind);
     assert_rejected(&[crate::wire::VERSION, 0x40, 1, 2], DecodeError::Malformed);
 }
 
@@ -391,4 +407,153 @@ fn sealing_does_not_move_the_probe_generator() {
     let p = shape(run_alone(&mut plain, 60_000, &close(envelope(label(), None), 1400, &ping)));
     assert!(s.len() > 50, "{} actions", s.len());
     assert_eq!(s, p);
+}
+
+/// `packet` (sealed under `KEY` in cluster "prod") opened: its sender and
+/// how many messages it holds.
+fn open_sent(packet: &[u8], channel: Channel) -> (Option<alloc::string::String>, usize) {
+    let (e, mut scratch, mut msgs) = (envelope(label(), Some(KEY)), Vec::new(), crate::wire::Messages::new());
+    let sender = e.decode(packet, MAX_FRAME, channel, &mut scratch, &mut msgs).unwrap();
+    (sender.map(alloc::string::String::from), msgs.len())
+}
+
+/// A sealed datagram replayed as a stream frame does not open, nor a
+/// frame as a datagram: a captured ping is not answered on a stream, a
+/// captured reliable message is not delivered again by datagram.
+#[test]
+fn a_seal_opens_only_on_the_channel_it_was_made_for() {
+    // "b" knows "a": its reliable message to "a" is one sealed frame.
+    let mut b = {
+        let config = Config::lan().with_label(label());
+        let id = Identity::new(MemberName::new("b").unwrap(), addr(2));
+        let mut b = Swim::new(config, id, Rng64::seed_from_u64(2)).unwrap();
+        b.install_key(KEY).unwrap();
+        let alive = [Message::Alive { incarnation: 1, name: "a", addr: addr(1), meta: b"" }];
+        b.handle_packet(at(0), addr(1), &close(envelope_of("a", label(), Some(KEY)), 1400, &alive)).unwrap();
+        b
+    };
+    let mut out = Vec::new();
+    b.handle(at(1), Input::Message { to: "a", payload: b"once", reliable: true }, &mut out).unwrap();
+    let Some(frame) = out.iter().find_map(|x| if let Action::SendFrame { frame, .. } = x { Some(frame) } else { None })
+    else {
+        panic!("no frame: {out:?}")
+    };
+    assert_eq!(open_sent(frame, Channel::Frame), (Some("b".into()), 1));
+
+    let mut a = node();
+    let before = a.state_digest();
+    let r = a.handle_packet(at(10), addr(2), frame);
+    assert_eq!(r, Err(Error::Rejected(DecodeError::Unauthenticated)), "a frame replayed as a datagram");
+    assert_eq!(a.state_digest(), before);
+
+    // A ping sealed as a datagram, replayed on a stream.
+    let ping = sealed(&[Message::Ping { seq: 9, target: "a" }]);
+    let id = StreamId::Inbound(1);
+    let mut out = Vec::new();
+    a.handle(at(11), Input::StreamAccepted { id, from: addr(2) }, &mut out).unwrap();
+    out.clear();
+    let r = a.handle(at(12), Input::StreamFrame { id, frame: &ping }, &mut out);
+    assert_eq!(r, Err(Error::Rejected(DecodeError::Unauthenticated)), "a datagram replayed as a frame");
+    assert!(!out.iter().any(|x| matches!(x, Action::SendFrame { .. })), "answered: {out:?}");
+    assert!(out.iter().any(|x| matches!(x, Action::CloseStream { id: i } if *i == id)));
+    assert_eq!(a.stats().rejected_for(DecodeError::Unauthenticated), 2);
+}
+
+/// One stream speaks for one member: a sealed frame naming another sender
+/// than the stream's first sealed frame is rejected, counted, and closes
+/// the stream.
+#[test]
+fn a_sealed_frame_from_another_sender_than_the_streams_first_is_rejected() {
+    let frame = |sender: &str, name: &'static str, i: u16| {
+        let msgs =
+            [Message::SyncRequest { join: false }, Message::Alive { incarnation: 1, name, addr: addr(i), meta: b"" }];
+        let mut e = envelope_of(sender, label(), Some(KEY));
+        let mut w = PacketWriter::with_layout(MAX_FRAME, Vec::new(), e.layout());
+        for m in &msgs {
+            w.push(m).unwrap();
+        }
+        e.close(w, Channel::Frame)
+    };
+    let id = StreamId::Inbound(1);
+    let mut a = node();
+    let mut out = Vec::new();
+    a.handle(at(10), Input::StreamAccepted { id, from: addr(2) }, &mut out).unwrap();
+    a.handle(at(11), Input::StreamFrame { id, frame: &frame("b", "d", 4) }, &mut out).unwrap();
+    a.handle(at(12), Input::StreamFrame { id, frame: &frame("b", "e", 5) }, &mut out).unwrap();
+    assert_eq!(a.open_streams(), 1);
+    out.clear();
+    let r = a.handle(at(13), Input::StreamFrame { id, frame: &frame("c", "f", 6) }, &mut out);
+    assert_eq!(r, Err(Error::Rejected(DecodeError::Sender)));
+    assert_eq!(a.stats().rejected_for(DecodeError::Sender), 1);
+    assert!(out.iter().any(|x| matches!(x, Action::CloseStream { id: i } if *i == id)), "{out:?}");
+    assert_eq!(a.open_streams(), 0);
+    assert!(a.member("e").is_some());
+    assert!(a.member("f").is_none(), "nothing of the rejected frame is applied");
+}
+
+/// A sealed datagram names its sender: one from a live member's address
+/// that names another member is a stranger's (a bare ack, no relayed
+/// probe), even though the address is a member's.
+#[test]
+fn a_sealed_datagram_naming_another_sender_than_the_member_at_its_address_is_a_strangers() {
+    let ping = [Message::Ping { seq: 4, target: "a" }];
+    let acks = |sender: &str| {
+        let mut a = node();
+        let out =
+            a.handle_packet(at(10), addr(2), &close(envelope_of(sender, label(), Some(KEY)), 1400, &ping)).unwrap();
+        let sent: Vec<_> = out
+            .iter()
+            .filter_map(|x| {
+                if let Action::Send { to, packet } = x {
+                    Some((*to, open_sent(packet, Channel::Datagram)))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(sent.len(), 1, "one ack: {sent:?}");
+        assert_eq!(sent[0].0, addr(2));
+        assert_eq!(sent[0].1.0.as_deref(), Some("a"));
+        sent[0].1.1
+    };
+    assert!(acks("b") > 1, "b, at its own address, gets news piggybacked");
+    assert_eq!(acks("c"), 1, "a packet naming c from b's address gets a bare ack");
+
+    let req = [Message::PingReq { seq: 5, target: "c", addr: addr(3) }];
+    for (sender, relayed) in [("b", true), ("c", false)] {
+        let mut a = node();
+        let refused = a.stats().strangers_refused;
+        let p = close(envelope_of(sender, label(), Some(KEY)), 1400, &req);
+        let out = a.handle_packet(at(10), addr(2), &p).unwrap();
+        let probed = out.iter().any(|x| matches!(x, Action::Send { to, .. } if *to == addr(3)));
+        assert_eq!(probed, relayed, "ping-req sealed by {sender}: {out:?}");
+        assert_eq!(a.stats().strangers_refused, refused + u64::from(!relayed));
+    }
+}
+
+/// The budget holds a seal by a member with the longest name: its own
+/// alive record, with the most metadata, still fits the datagram that
+/// refutes a suspicion of it.
+#[test]
+fn the_longest_name_with_the_most_metadata_fits_a_sealed_datagram() {
+    let long = "n".repeat(crate::MAX_NAME_LEN);
+    let config = Config::lan().with_label(label());
+    assert_eq!(config.validate(), Ok(()));
+    let mut id = Identity::new(MemberName::new(&long).unwrap(), addr(1));
+    id.meta = alloc::vec![7; config.max_meta_len];
+    let mut a = Swim::new(config, id, Rng64::seed_from_u64(1)).unwrap();
+    a.install_key(KEY).unwrap();
+    let alive = [Message::Alive { incarnation: 1, name: "b", addr: addr(2), meta: b"" }];
+    a.handle_packet(at(0), addr(2), &sealed(&alive)).unwrap();
+    let accusation =
+        [Message::Ping { seq: 1, target: &long }, Message::Suspect { incarnation: 0, name: &long, from: "b" }];
+    let out = a.handle_packet(at(10), addr(2), &sealed(&accusation)).unwrap();
+    let (e, mut scratch, mut msgs) = (envelope(label(), Some(KEY)), Vec::new(), crate::wire::Messages::new());
+    let Some(Action::Send { packet, .. }) = out.iter().find(|x| matches!(x, Action::Send { .. })) else {
+        panic!("no answer: {out:?}")
+    };
+    assert!(packet.len() <= 1400, "{}", packet.len());
+    let sender = e.decode(packet, MAX_DATAGRAM, Channel::Datagram, &mut scratch, &mut msgs).unwrap();
+    assert_eq!(sender, Some(long.as_str()));
+    assert!(msgs.iter().any(|m| matches!(m, Message::Alive { name, meta, .. } if *name == long && meta.len() == 512)));
 }
