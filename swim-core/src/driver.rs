@@ -137,7 +137,7 @@ impl Driver {
         T: Transport + ?Sized,
     {
         #[cfg(feature = "trace")]
-        let owned = self.recorder.is_some().then(|| crate::io::OwnedInput::from(input));
+        let owned = self.recorder.is_some().then(|| crate::trace::TraceInput::from(input));
         let result = machine.handle(now, input, &mut self.out);
         if !self.out.is_empty() {
             self.digest.time(now);
