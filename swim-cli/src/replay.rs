@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use clap::Args;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::trace::{Replayed, replay};
+use swim_core::trace::{Replayed, TraceError, replay};
 
 /// `swim replay` flags.
 #[derive(Args, Debug)]
@@ -20,6 +20,24 @@ pub(crate) struct ReplayArgs {
     /// List every input and what the replay emitted for it.
     #[arg(long)]
     print: bool,
+    /// A key the recorded member used (base64, as for `swim agent`): a
+    /// trace names keys by fingerprint only. May be repeated.
+    #[arg(long, value_name = "BASE64")]
+    key: Vec<String>,
+    /// A keyring file (as for `swim agent`) holding keys the recorded
+    /// member used; combines with --key.
+    #[arg(long, value_name = "FILE")]
+    keyring: Option<PathBuf>,
+}
+
+/// The keys given with --key and --keyring.
+fn keys(args: &ReplayArgs) -> Result<Vec<swim_core::Key>, String> {
+    let mut keys = args.key.iter().map(|k| crate::keys::parse_key(k)).collect::<Result<Vec<_>, _>>()?;
+    if let Some(path) = &args.keyring {
+        let text = crate::keys::read_file(path)?.text;
+        keys.extend(crate::keys::parse_keyring(&text).map_err(|e| format!("{}: {e}", path.display()))?);
+    }
+    Ok(keys)
 }
 
 /// Replays; `Err` when a trace cannot be read or a replay diverged.
@@ -28,12 +46,18 @@ pub(crate) fn run(args: ReplayArgs) -> Result<(), String> {
     if files.is_empty() {
         return Err(format!("no .trace file under {}", args.path.display()));
     }
+    let keys = keys(&args)?;
     let mut diverged = 0;
     let mut inputs = 0;
     for file in &files {
         let bytes = std::fs::read(file).map_err(|e| format!("cannot read {}: {e}", file.display()))?;
-        let r = replay(&bytes, Xoshiro256PlusPlus::seed_from_u64, args.until, args.print)
-            .map_err(|e| format!("{}: {e}", file.display()))?;
+        let r =
+            replay(&bytes, &keys, Xoshiro256PlusPlus::seed_from_u64, args.until, args.print).map_err(|e| match e {
+                TraceError::MissingKey { .. } => {
+                    format!("{}: {e}; give the key with --key BASE64 or --keyring FILE", file.display())
+                }
+                e => format!("{}: {e}", file.display()),
+            })?;
         inputs += r.inputs;
         if args.print {
             for (record, actions) in &r.listing {

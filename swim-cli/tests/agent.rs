@@ -389,6 +389,56 @@ fn an_agents_recorded_trace_replays_identically() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// A sealed agent's trace holds no key: it is created 0600, no stretch of
+/// the key is in it, and `swim replay` needs the key (`--key` or
+/// `--keyring`), naming its fingerprint when it is missing.
+#[test]
+fn a_sealed_agents_trace_holds_no_key_and_replays_with_it() {
+    use base64::Engine;
+    let limit = Duration::from_secs(30);
+    let key = keygen();
+    let bytes = base64::engine::general_purpose::STANDARD.decode(&key).expect("base64");
+    let fingerprint = format!("{:08x}", swim_core::Key::from_slice(&bytes).expect("32 bytes").fingerprint());
+    let dir = std::env::temp_dir().join(format!("swim-agent-sealed-trace-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let trace = dir.join("a.trace");
+    let path = trace.to_str().expect("UTF-8");
+    let mut a = Agent::start_with("a", None, &["--record", path, "--key", &key]);
+    let seed = a.wait_for("started", "", limit)["addr"].as_str().expect("address").to_owned();
+    let mut b = Agent::start_with("b", Some(&seed), &["--key", &key]);
+    a.wait_for("joined", "b", limit);
+    b.signal("-TERM");
+    assert!(b.child.wait().expect("b exits").success());
+    a.wait_for("left", "b", limit);
+    a.signal("-TERM");
+    assert!(a.child.wait().expect("a exits").success());
+
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&trace).expect("trace").permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600, "{mode:o}");
+    }
+    let recorded = std::fs::read(&trace).expect("trace");
+    for w in bytes.windows(8) {
+        assert!(!recorded.windows(8).any(|r| r == w), "a stretch of the key is in the trace");
+    }
+    let replay = |extra: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_swim")).arg("replay").arg(path).args(extra).output().expect("runs");
+        let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+        (out.status.success(), text)
+    };
+    let (ok, text) = replay(&[]);
+    assert!(!ok, "replayed without the key: {text}");
+    assert!(text.contains(&fingerprint) && text.contains("--key"), "{text}");
+    let (ok, text) = replay(&["--key", &key]);
+    assert!(ok && text.contains("every digest identical"), "{text}");
+    let file = KeyringFile::new("replay", &[&keygen(), &key]);
+    let (ok, text) = replay(&["--keyring", file.path()]);
+    assert!(ok && text.contains("every digest identical"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// Logs go to stderr; in a file or a pipe they carry no terminal colour
 /// codes.
 #[test]

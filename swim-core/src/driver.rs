@@ -80,7 +80,7 @@ impl<R: Rng> Machine for Swim<R> {
 
     #[cfg(feature = "trace")]
     fn trace_header(&self, seed: u64) -> Option<crate::trace::TraceHeader> {
-        Some(crate::trace::TraceHeader::new(seed, self.config(), self.local()))
+        Some(crate::trace::TraceHeader::of(seed, self))
     }
 }
 
@@ -137,7 +137,7 @@ impl Driver {
         T: Transport + ?Sized,
     {
         #[cfg(feature = "trace")]
-        let owned = self.recorder.is_some().then(|| crate::io::OwnedInput::from(input));
+        let owned = self.recorder.is_some().then(|| crate::trace::TraceInput::from(input));
         let result = machine.handle(now, input, &mut self.out);
         if !self.out.is_empty() {
             self.digest.time(now);

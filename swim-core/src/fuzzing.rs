@@ -252,27 +252,30 @@ fn script(data: &[u8], streams: bool) {
 /// another cluster's key.
 #[cfg(feature = "encryption")]
 pub fn decrypt(data: &[u8]) {
-    use crate::envelope::Envelope;
+    use crate::envelope::{Channel, Envelope, Opened};
     use crate::keyring::{Key, KeyringOp};
 
-    let mut e = Envelope::new(wire::Label::new("fuzz").unwrap_or_default());
+    let Ok(me) = crate::MemberName::new("fuzz-member") else { return };
+    let mut e = Envelope::new(wire::Label::new("fuzz").unwrap_or_default(), &me, [0; 12]);
     let _ = e.apply(KeyringOp::Install(Key::new([1; 32])));
     let _ = e.apply(KeyringOp::Install(Key::new([2; 32])));
     let mut scratch = Vec::new();
-    let _ = e.decode(data, wire::MAX_FRAME, &mut scratch, &mut Messages::new());
-    let mut rng = Bytes(data);
+    let _ = e.decode(data, wire::MAX_FRAME, Channel::Frame, &mut scratch, &mut Messages::new());
     // Seal the fuzzer's bytes as a body (up to a frame) and open them.
     let body = &data[..data.len().min(wire::MAX_FRAME - 64)];
     let mut w = PacketWriter::with_layout(wire::MAX_FRAME, Vec::new(), e.layout());
     if w.push_encoded(body).is_ok() {
-        let sealed = e.close(w, &mut rng);
+        let sealed = e.close(w, Channel::Frame);
         assert!(sealed.len() <= wire::MAX_FRAME);
         let mut out = Vec::new();
-        assert_eq!(e.open(&sealed, wire::MAX_FRAME, &mut out), Ok(body), "a sealed body opens to itself");
+        let opened = e.open(&sealed, wire::MAX_FRAME, Channel::Frame, &mut out);
+        assert_eq!(opened, Ok(Opened { sender: Some("fuzz-member"), messages: body }), "a sealed body opens to itself");
+        // Not as a datagram.
+        assert!(e.open(&sealed, wire::MAX_FRAME, Channel::Datagram, &mut out).is_err());
         // Another cluster's keys open none of it.
-        let mut other = Envelope::new(wire::Label::new("fuzz").unwrap_or_default());
+        let mut other = Envelope::new(wire::Label::new("fuzz").unwrap_or_default(), &me, [0; 12]);
         let _ = other.apply(KeyringOp::Install(Key::new([3; 32])));
-        assert!(other.open(&sealed, wire::MAX_FRAME, &mut out).is_err());
+        assert!(other.open(&sealed, wire::MAX_FRAME, Channel::Frame, &mut out).is_err());
     }
 }
 

@@ -10,12 +10,10 @@
 //! Between steps every member can open what every other sends, so no
 //! packet is lost to the change. docs/security.md walks through it.
 //!
-//! Nonces are 96 bits drawn from the state machine's injected generator.
-//! Random nonces stay collision-safe (probability below 2^-32) for up to
-//! 2^32 messages under one key (NIST SP 800-38D, §8.3), counted over the
-//! whole cluster: `n` members sending `r` packets a second each reach it
-//! after `2^32 / (n r)` seconds (a thousand members at 5 datagrams a
-//! second: about ten days). Rotate keys well before.
+//! Nonces are the sealing member's 12-byte prefix (from the operating
+//! system, see `Swim::set_nonce_prefix`) with its last eight bytes XORed
+//! with a count of the packets it sealed: unique within a member, and
+//! across members but for a negligible chance (docs/security.md §3.2).
 
 use alloc::vec::Vec;
 use core::fmt;

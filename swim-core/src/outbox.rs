@@ -17,9 +17,8 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use crate::broadcast::BroadcastQueue;
-use crate::envelope::Envelope;
+use crate::envelope::{Channel, Envelope};
 use crate::io::{Action, Event, StreamId};
-use crate::rng::Random;
 use crate::wire::{Datagram, Layout, MAX_FRAME, Message, PacketWriter};
 
 /// The most recycled buffers kept: enough for one call's burst of sends
@@ -303,13 +302,7 @@ impl Outbox {
     /// Packs piggybacked updates (each counted as one transmission, up to
     /// `limit`), closes every packet in `envelope` and appends everything
     /// queued to `out`, in order.
-    pub(crate) fn flush(
-        &mut self,
-        queues: Piggybacks<'_>,
-        envelope: &Envelope,
-        rng: &mut dyn Random,
-        out: &mut Vec<Action>,
-    ) {
+    pub(crate) fn flush(&mut self, queues: Piggybacks<'_>, envelope: &mut Envelope, out: &mut Vec<Action>) {
         let Piggybacks { members, user, limit, user_reserve, records } = queues;
         let mut queued = core::mem::take(&mut self.queued);
         let mut reply = self.reply.take();
@@ -354,7 +347,7 @@ impl Outbox {
                         self.recycle(writer.into_buffer());
                         continue;
                     }
-                    let packet = Datagram::from(envelope.close(writer, rng));
+                    let packet = Datagram::from(envelope.close(writer, Channel::Datagram));
                     self.packets_sent += 1;
                     self.bytes_sent += packet.len() as u64;
                     out.push(Action::Send { to, packet });
@@ -365,7 +358,7 @@ impl Outbox {
                         self.recycle(writer.into_buffer());
                         continue;
                     }
-                    let frame = Datagram::from(envelope.close(writer, rng));
+                    let frame = Datagram::from(envelope.close(writer, Channel::Frame));
                     self.frames_sent += 1;
                     self.frame_bytes_sent += frame.len() as u64;
                     out.push(Action::SendFrame { id, frame });

@@ -69,6 +69,9 @@ pub(crate) struct Stream {
     pub(crate) received: usize,
     /// The peer's name, once its own alive record has arrived.
     pub(crate) peer_name: Option<MemberName>,
+    /// The sender named in the first sealed frame received: every later
+    /// sealed frame must name it too.
+    pub(crate) sealed_by: Option<MemberName>,
 }
 
 /// Counters of the stream part.
@@ -154,7 +157,22 @@ impl Streams {
 
     fn insert(&mut self, id: StreamId, peer: SocketAddr, purpose: Purpose, deadline: Instant) {
         self.timers.insert(deadline, id);
-        self.open.insert(id, Stream { peer, purpose, deadline, received: 0, peer_name: None });
+        self.open.insert(id, Stream { peer, purpose, deadline, received: 0, peer_name: None, sealed_by: None });
+    }
+
+    /// Whether a sealed frame from `sender` may arrive on stream `id`: the
+    /// first one names whom the stream's sealed frames come from, and
+    /// every later one must name the same. `true` for an unknown stream.
+    pub(crate) fn sealed_by(&mut self, id: StreamId, sender: &str) -> bool {
+        let Some(s) = self.open.get_mut(&id) else { return true };
+        match &s.sealed_by {
+            Some(first) => first.as_str() == sender,
+            None => {
+                // A sealed sender is 1..=128 bytes: always a valid name.
+                s.sealed_by = MemberName::new(sender).ok();
+                true
+            }
+        }
     }
 
     pub(crate) fn get(&self, id: StreamId) -> Option<&Stream> {

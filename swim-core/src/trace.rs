@@ -15,6 +15,10 @@
 //! buffer that goes to the [`TraceSink`] whenever it passes
 //! [`FLUSH_BYTES`] (and on [`TraceWriter::flush`] or drop). The core never
 //! does I/O itself: the sink is the caller's.
+//!
+//! A trace holds no key: a keyring change is recorded with the key's
+//! [fingerprint](Key::fingerprint) ([`TraceInput::Keyring`]), and a replay
+//! is given the keys to put back ([`replay`]).
 
 use alloc::boxed::Box;
 use alloc::string::String;
@@ -22,11 +26,12 @@ use alloc::vec::Vec;
 use core::fmt;
 use core::net::SocketAddr;
 
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use crate::config::Config;
 use crate::driver::{Driver, Transport};
-use crate::io::{Action, Event, OwnedInput, StreamId};
+use crate::io::{Action, Event, Input, OwnedInput, StreamId};
+use crate::keyring::{Key, KeyringOp};
 use crate::name::MemberName;
 use crate::swim::{Identity, Swim};
 use crate::time::Instant;
@@ -35,7 +40,7 @@ use crate::wire::Datagram;
 /// The first bytes of every trace.
 pub const MAGIC: [u8; 8] = *b"SWIMTRC\0";
 /// The format version this build writes and reads.
-pub const TRACE_VERSION: u16 = 3;
+pub const TRACE_VERSION: u16 = 5;
 /// Buffered bytes that trigger a write to the sink.
 pub const FLUSH_BYTES: usize = 64 * 1024;
 /// The largest record a reader accepts (a stream frame and its framing).
@@ -56,18 +61,24 @@ pub struct TraceHeader {
     pub addr: SocketAddr,
     /// Its metadata at start.
     pub meta: Vec<u8>,
+    /// The prefix of its nonces ([`Swim::set_nonce_prefix`]), which a
+    /// replay needs to seal the same bytes. Not a secret: the first
+    /// packet it sealed carries it as its nonce.
+    pub nonce_prefix: [u8; 12],
 }
 
 impl TraceHeader {
-    /// The header of a member built with `config`, `identity` and a
-    /// generator seeded with `seed`.
-    pub fn new(seed: u64, config: &Config, identity: &Identity) -> Self {
+    /// The header of `swim`, as it is now (built, not yet given any
+    /// input), whose generator was seeded with `seed`.
+    pub fn of<R>(seed: u64, swim: &Swim<R>) -> Self {
+        let identity = swim.local();
         TraceHeader {
             seed,
-            config: config.clone(),
+            config: swim.config().clone(),
             name: identity.name.as_str().into(),
             addr: identity.addr,
             meta: identity.meta.clone(),
+            nonce_prefix: swim.nonce_prefix(),
         }
     }
 
@@ -85,11 +96,112 @@ pub struct TraceRecord {
     /// When (the `now` given with the input).
     pub at: Instant,
     /// The input.
-    pub input: OwnedInput,
+    pub input: TraceInput,
     /// The driver's running digest after it.
     pub digest: u64,
     /// What the member emitted for it, in short.
     pub actions: Vec<ActionNote>,
+}
+
+/// An input as a trace keeps it: as given, except that a keyring change
+/// names its key by fingerprint only. However it was built, a keyring
+/// change is written as [`TraceInput::Keyring`], so no key's bytes ever
+/// reach a trace.
+#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
+pub enum TraceInput {
+    /// Any input but a keyring change.
+    Input(OwnedInput),
+    /// A keyring change.
+    Keyring(KeyringChange),
+}
+
+/// A keyring change with its key named by [`Key::fingerprint`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum KeyringChange {
+    /// [`KeyringOp::Install`] of the key with this fingerprint.
+    Install(u32),
+    /// [`KeyringOp::Use`] of the key with this fingerprint.
+    Use(u32),
+    /// [`KeyringOp::Remove`] of the key with this fingerprint.
+    Remove(u32),
+    /// [`KeyringOp::Mode`], as given.
+    Mode {
+        /// Seal outgoing datagrams and frames.
+        seal_outgoing: bool,
+        /// Accept plaintext.
+        accept_plaintext: bool,
+    },
+}
+
+impl KeyringChange {
+    /// `op`, its key replaced by its fingerprint.
+    pub fn of(op: KeyringOp) -> Self {
+        match op {
+            KeyringOp::Install(k) => KeyringChange::Install(k.fingerprint()),
+            KeyringOp::Use(k) => KeyringChange::Use(k.fingerprint()),
+            KeyringOp::Remove(k) => KeyringChange::Remove(k.fingerprint()),
+            KeyringOp::Mode { seal_outgoing, accept_plaintext } => {
+                KeyringChange::Mode { seal_outgoing, accept_plaintext }
+            }
+        }
+    }
+
+    /// The change, with the key of its fingerprint taken from `keys`;
+    /// `Err(fingerprint)` when none of them has it.
+    pub fn with_keys(self, keys: &[Key]) -> Result<KeyringOp, u32> {
+        let key = |fp: u32| keys.iter().copied().find(|k| k.fingerprint() == fp).ok_or(fp);
+        Ok(match self {
+            KeyringChange::Install(fp) => KeyringOp::Install(key(fp)?),
+            KeyringChange::Use(fp) => KeyringOp::Use(key(fp)?),
+            KeyringChange::Remove(fp) => KeyringOp::Remove(key(fp)?),
+            KeyringChange::Mode { seal_outgoing, accept_plaintext } => {
+                KeyringOp::Mode { seal_outgoing, accept_plaintext }
+            }
+        })
+    }
+}
+
+impl From<Input<'_>> for TraceInput {
+    fn from(input: Input<'_>) -> Self {
+        match input {
+            Input::Keyring(op) => TraceInput::Keyring(KeyringChange::of(op)),
+            other => TraceInput::Input(OwnedInput::from(other)),
+        }
+    }
+}
+
+impl From<OwnedInput> for TraceInput {
+    fn from(input: OwnedInput) -> Self {
+        match input {
+            OwnedInput::Keyring(op) => TraceInput::Keyring(KeyringChange::of(op)),
+            other => TraceInput::Input(other),
+        }
+    }
+}
+
+impl Serialize for TraceInput {
+    /// Variant by variant as derived, but a keyring change held as an
+    /// [`OwnedInput`] is written as [`TraceInput::Keyring`] too.
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            TraceInput::Input(OwnedInput::Keyring(op)) => {
+                s.serialize_newtype_variant("TraceInput", 1, "Keyring", &KeyringChange::of(*op))
+            }
+            TraceInput::Input(input) => s.serialize_newtype_variant("TraceInput", 0, "Input", input),
+            TraceInput::Keyring(change) => s.serialize_newtype_variant("TraceInput", 1, "Keyring", change),
+        }
+    }
+}
+
+impl TraceInput {
+    /// The input to hand the member, a keyring change's key taken from
+    /// `keys` by fingerprint; `Err(fingerprint)` when none of them has it.
+    pub fn as_input(&self, keys: &[Key]) -> Result<Input<'_>, u32> {
+        match self {
+            TraceInput::Input(input) => Ok(input.as_input()),
+            TraceInput::Keyring(change) => change.with_keys(keys).map(Input::Keyring),
+        }
+    }
 }
 
 /// An action in short, as a trace keeps it: enough to see what a member
@@ -162,15 +274,32 @@ pub enum TraceError {
         /// Whole records before the bad one.
         records: usize,
     },
+    /// Record `record` changes the keyring with the key of this
+    /// fingerprint, and the replay was not given that key.
+    MissingKey {
+        /// The key's [fingerprint](Key::fingerprint).
+        fingerprint: u32,
+        /// The record's index.
+        record: usize,
+    },
 }
 
 impl fmt::Display for TraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TraceError::NotATrace => f.write_str("not a swim trace (bad magic)"),
+            TraceError::Version(v) if *v < TRACE_VERSION => write!(
+                f,
+                "trace format version {v} is older than this build's {TRACE_VERSION} and cannot be replayed \
+                 (record it again; a trace of version 4 or older of a sealed member holds its keys in the \
+                 clear: delete it)"
+            ),
             TraceError::Version(v) => write!(f, "trace format version {v}; this build reads {TRACE_VERSION}"),
             TraceError::Truncated { records } => write!(f, "trace cut short after {records} records"),
             TraceError::Malformed { records } => write!(f, "trace corrupt after {records} records"),
+            TraceError::MissingKey { fingerprint, record } => {
+                write!(f, "input {record} of the trace uses key {fingerprint:08x}, which the replay was not given")
+            }
         }
     }
 }
@@ -345,7 +474,7 @@ pub struct Divergence {
     /// Its time.
     pub at: Instant,
     /// The input.
-    pub input: OwnedInput,
+    pub input: TraceInput,
     /// The digest recorded after it.
     pub expected: u64,
     /// The digest the replay reached.
@@ -400,9 +529,12 @@ impl Transport for Keep {
 /// Re-runs the trace in `bytes` on a member built from its header with
 /// the generator `rng(seed)`, checking the digest after every input; stops
 /// at the first divergence, after `until` inputs, or at the end. With
-/// `list`, keeps every input and its actions.
+/// `list`, keeps every input and its actions. A keyring change takes its
+/// key from `keys` (by fingerprint): one whose key is not there ends the
+/// replay with [`TraceError::MissingKey`].
 pub fn replay<R: rand_core::Rng>(
     bytes: &[u8],
+    keys: &[Key],
     rng: impl FnOnce(u64) -> R,
     until: Option<usize>,
     list: bool,
@@ -411,6 +543,7 @@ pub fn replay<R: rand_core::Rng>(
     let header = reader.header.clone();
     let mut swim = Swim::new(header.config.clone(), header.identity()?, rng(header.seed))
         .map_err(|_| TraceError::Malformed { records: 0 })?;
+    swim.set_nonce_prefix(header.nonce_prefix);
     let mut driver = Driver::new();
     let mut keep = Keep(Vec::new());
     let (mut inputs, mut last_at, mut divergence, mut listing) = (0, None, None, Vec::new());
@@ -420,7 +553,11 @@ pub fn replay<R: rand_core::Rng>(
         }
         let record = record?;
         keep.0.clear();
-        let _ = driver.handle(&mut swim, record.at, record.input.as_input(), &mut keep);
+        let input = record
+            .input
+            .as_input(keys)
+            .map_err(|fingerprint| TraceError::MissingKey { fingerprint, record: inputs })?;
+        let _ = driver.handle(&mut swim, record.at, input, &mut keep);
         inputs += 1;
         last_at = Some(record.at);
         let actual = driver.digest().value();
@@ -437,4 +574,112 @@ pub fn replay<R: rand_core::Rng>(
         }
     }
     Ok(Replayed { swim, inputs, last_at, divergence, listing })
+}
+
+#[cfg(test)]
+mod tests {
+    use alloc::sync::Arc;
+    use alloc::vec;
+    use core::net::SocketAddr;
+    use std::sync::Mutex;
+
+    use rand_core::SeedableRng;
+    use rand_xoshiro::Xoshiro256PlusPlus as Rng64;
+
+    use super::*;
+    use crate::MemberName;
+
+    fn addr(i: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 1], 7000 + i))
+    }
+
+    /// A key whose bytes all differ, so that no stretch of it turns up in
+    /// a trace by chance.
+    fn key() -> Key {
+        Key::new(core::array::from_fn(|i| (i as u8).wrapping_mul(37).wrapping_add(11)))
+    }
+
+    /// The trace of a sealed member's first seconds: keys installed and
+    /// made primary through the driver, a join, wake-ups.
+    fn recorded() -> Vec<u8> {
+        let bytes = Arc::new(Mutex::new(Vec::new()));
+        let sink = {
+            let bytes = bytes.clone();
+            move |b: &[u8]| bytes.lock().unwrap().extend_from_slice(b)
+        };
+        let id = Identity::new(MemberName::new("a").unwrap(), addr(1));
+        let mut swim = Swim::new(Config::lan(), id, Rng64::seed_from_u64(5)).unwrap();
+        swim.set_nonce_prefix([9; 12]);
+        let mut driver = Driver::new();
+        driver.record(TraceWriter::new(&TraceHeader::of(5, &swim), Box::new(sink)));
+        let mut io = Keep(Vec::new());
+        let other = Key::new([0xee; 32]);
+        for op in [KeyringOp::Install(key()), KeyringOp::Install(other), KeyringOp::Use(other), KeyringOp::Use(key())] {
+            driver.handle(&mut swim, Instant::ZERO, Input::Keyring(op), &mut io).unwrap();
+        }
+        driver.handle(&mut swim, Instant::ZERO, Input::Join { seeds: &[addr(2)] }, &mut io).unwrap();
+        for t in (100..5000).step_by(100) {
+            let _ = driver.handle(&mut swim, Instant::from_millis(t), Input::Timeout, &mut io);
+        }
+        assert!(
+            io.0.iter().any(|a| matches!(a, Action::SendFrame { .. } | Action::Send { .. })),
+            "it sealed something"
+        );
+        drop(driver);
+        core::mem::take(&mut *bytes.lock().unwrap())
+    }
+
+    #[test]
+    fn a_trace_holds_no_key_and_replays_with_the_keys_given() {
+        let bytes = recorded();
+        let k = key();
+        for w in k.as_bytes().windows(8) {
+            assert!(!bytes.windows(8).any(|b| b == w), "a stretch of the key is in the trace");
+        }
+        let records: Vec<_> = TraceReader::new(&bytes).unwrap().map(Result::unwrap).collect();
+        assert_eq!(records[0].input, TraceInput::Keyring(KeyringChange::Install(k.fingerprint())));
+
+        let rng = Rng64::seed_from_u64;
+        let r = replay(&bytes, &[Key::new([0xee; 32]), k], rng, None, false).unwrap();
+        assert_eq!(r.divergence, None);
+        assert_eq!(r.inputs, records.len());
+        assert_eq!(r.swim.keys(), [k, Key::new([0xee; 32])]);
+
+        let Err(e) = replay(&bytes, &[Key::new([0xee; 32])], rng, None, false) else {
+            panic!("replayed without the key")
+        };
+        assert_eq!(e, TraceError::MissingKey { fingerprint: k.fingerprint(), record: 0 });
+        let text = alloc::format!("{e}");
+        assert!(text.contains(&alloc::format!("{:08x}", k.fingerprint())), "{text}");
+    }
+
+    #[test]
+    fn a_keyring_change_held_as_an_owned_input_is_written_by_fingerprint() {
+        let k = key();
+        let record = TraceRecord {
+            at: Instant::ZERO,
+            input: TraceInput::Input(OwnedInput::Keyring(KeyringOp::Install(k))),
+            digest: 0,
+            actions: vec![],
+        };
+        let header = TraceHeader::of(
+            1,
+            &Swim::new(Config::lan(), Identity::new(MemberName::new("a").unwrap(), addr(1)), Rng64::seed_from_u64(1))
+                .unwrap(),
+        );
+        let bytes = to_bytes(&header, [&record]);
+        assert!(!bytes.windows(32).any(|b| b == k.as_bytes()));
+        let read: Vec<_> = TraceReader::new(&bytes).unwrap().map(Result::unwrap).collect();
+        assert_eq!(read[0].input, TraceInput::Keyring(KeyringChange::Install(k.fingerprint())));
+    }
+
+    #[test]
+    fn an_older_trace_is_refused_with_its_version() {
+        let mut bytes = MAGIC.to_vec();
+        bytes.extend_from_slice(&4u16.to_le_bytes());
+        bytes.extend_from_slice(&[0; 8]);
+        let e = TraceReader::new(&bytes).unwrap_err();
+        assert_eq!(e, TraceError::Version(4));
+        assert!(alloc::format!("{e}").contains("older"), "{e}");
+    }
 }

@@ -90,7 +90,10 @@ impl NodeBuilder {
     /// Records the node's trace to `path` (docs/trace.md): every input
     /// with its time and the digest of what the node emitted, for `swim
     /// replay`. Written in 64 KiB chunks from the node's task; a crash
-    /// loses at most the last chunk. A sealed node's trace holds its keys.
+    /// loses at most the last chunk. The file is created readable by its
+    /// owner only (0600 on unix). It holds no key: a keyring change is
+    /// recorded by key fingerprint, and `swim replay` is given the keys
+    /// (`--key`, `--keyring`).
     pub fn record(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.record = Some(path.into());
         self
@@ -133,7 +136,10 @@ impl NodeBuilder {
     }
 
     /// Seeds the protocol's generator, making the node's choices repeatable
-    /// (given the same inputs at the same times).
+    /// (given the same inputs at the same times). The nonces of sealed
+    /// packets do not come from it: their prefix is drawn from the
+    /// operating system at every start, so nodes given one seed still
+    /// never share a nonce.
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
@@ -239,12 +245,17 @@ impl NodeBuilder {
             None => getrandom::u64().map_err(|e| StartError::Random(e.to_string()))?,
         };
         let identity = Identity { name: name.clone(), addr, meta: self.meta };
-        let header = TraceHeader::new(seed, &self.config, &identity);
         let mut swim =
             Swim::new(self.config, identity, Xoshiro256PlusPlus::seed_from_u64(seed)).map_err(StartError::Protocol)?;
+        // Nonces from the OS, whatever the seed: two nodes given one seed
+        // must still never seal with one nonce.
+        let mut nonce_prefix = [0u8; 12];
+        getrandom::fill(&mut nonce_prefix).map_err(|e| StartError::Random(e.to_string()))?;
+        swim.set_nonce_prefix(nonce_prefix);
+        let header = TraceHeader::of(seed, &swim);
         let mut driver = Driver::new();
         if let Some(path) = &self.record {
-            let mut file = std::fs::File::create(path).map_err(|e| StartError::Record(path.clone(), e))?;
+            let mut file = create_trace_file(path).map_err(|e| StartError::Record(path.clone(), e))?;
             let sink = move |b: &[u8]| {
                 if let Err(e) = io::Write::write_all(&mut file, b) {
                     tracing::warn!(error = %e, "trace write failed");
@@ -252,7 +263,8 @@ impl NodeBuilder {
             };
             driver.record(TraceWriter::new(&header, Box::new(sink)));
         }
-        // Through the driver, so a trace holds the keys too.
+        // Through the driver, so a trace holds the keyring changes too (by
+        // key fingerprint: a replay is given the keys).
         let mut ops: Vec<KeyringOp> = self.keys.iter().map(|&k| KeyringOp::Install(k)).collect();
         ops.extend(self.keys.first().map(|&k| KeyringOp::Use(k)));
         ops.extend(
@@ -294,6 +306,22 @@ impl NodeBuilder {
         runtime.spawn(task);
         Ok(Node { name, addr, commands, events, done })
     }
+}
+
+/// Creates (or truncates) a trace file, readable and writable by its
+/// owner only on unix (0600): a trace holds no key, but it does hold what
+/// the application gave the node (broadcasts, direct messages, metadata)
+/// in the clear, and every address it heard from.
+pub(crate) fn create_trace_file(path: &std::path::Path) -> io::Result<std::fs::File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let file = options.open(path)?;
+    // An existing file keeps its mode through `open`: set it anyway.
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+    Ok(file)
 }
 
 /// The transport of the inputs applied before the node runs (keyring
@@ -638,5 +666,27 @@ impl futures_lite::Stream for Events {
         cx: &mut core::task::Context<'_>,
     ) -> core::task::Poll<Option<NodeEvent>> {
         self.rx.as_mut().poll_next(cx)
+    }
+}
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::create_trace_file;
+
+    #[test]
+    fn a_trace_file_is_readable_by_its_owner_only() {
+        let dir = std::env::temp_dir().join(format!("swim-node-trace-mode-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.trace");
+        let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        drop(create_trace_file(&path).unwrap());
+        assert_eq!(mode(&path), 0o600);
+        // An existing file, readable by all, is narrowed too.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        drop(create_trace_file(&path).unwrap());
+        assert_eq!(mode(&path), 0o600);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -701,7 +701,7 @@ pub async fn recorded_cluster_replays<R: Runtime>(
     let mut total = 0;
     for i in 0..n {
         let bytes = std::fs::read(path(i)).expect("a trace per node");
-        let r = swim_core::trace::replay(&bytes, rng, None, false).expect("a whole trace");
+        let r = swim_core::trace::replay(&bytes, &[], rng, None, false).expect("a whole trace");
         assert_eq!(r.divergence, None, "node {i} replayed differently");
         // The victim is killed early; the others run on.
         assert!(r.inputs > 0, "node {i}: no input");
@@ -715,6 +715,6 @@ pub async fn recorded_cluster_replays<R: Runtime>(
     header.config.gossip_nodes += 1;
     let records: Vec<_> = reader.map(|r| r.expect("whole")).collect();
     let changed = swim_core::trace::to_bytes(&header, &records);
-    let r = swim_core::trace::replay(&changed, rng, None, false).expect("a whole trace");
+    let r = swim_core::trace::replay(&changed, &[], rng, None, false).expect("a whole trace");
     assert!(r.divergence.is_some(), "a changed build replays identically");
 }

@@ -819,6 +819,19 @@ pub mod recording {
         Some(dir)
     }
 
+    /// Creates a trace file readable by its owner only (0600 on unix): it
+    /// holds no key, but every payload the application gave the node.
+    fn create(path: &Path) -> std::io::Result<std::fs::File> {
+        let mut options = std::fs::OpenOptions::new();
+        options.write(true).create(true).truncate(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        let file = options.open(path)?;
+        #[cfg(unix)]
+        file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
+        Ok(file)
+    }
+
     /// Starts recording node `i`'s life `restarts` into `dir`.
     pub(crate) fn start<N: Machine>(
         dir: &Option<PathBuf>,
@@ -830,7 +843,7 @@ pub mod recording {
     ) {
         let (Some(dir), Some(header)) = (dir, machine.trace_header(seed)) else { return };
         let name = if restarts == 0 { format!("n{i}.trace") } else { format!("n{i}.r{restarts}.trace") };
-        let Ok(mut file) = std::fs::File::create(dir.join(name)) else { return };
+        let Ok(mut file) = create(&dir.join(name)) else { return };
         let sink = move |b: &[u8]| {
             let _ = std::io::Write::write_all(&mut file, b);
         };

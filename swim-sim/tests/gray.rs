@@ -175,14 +175,34 @@ fn the_gray_scenario_declares_no_healthy_member_failed() {
 #[test]
 fn the_fast_preset_detects_a_crash_in_half_the_time_and_survives_stalls() {
     let seed = seed_from_env(1);
+    // The median over 80 crashes (four seeds of 20): one seed's 20 put the
+    // ratio anywhere between 0.55 and 0.75.
     let median = |config: Config| {
-        let p = scenario::Params { n: 30, seed, latency_ms: 1, jitter_ms: 0, config, regions: None };
-        let line = scenario::s2(&p, 20).unwrap().line;
-        assert_eq!(line["false_failures"], 0, "{line}; SWIM_SEED={seed}");
-        line["all_live_down_ms"]["median"].as_f64().unwrap()
+        let mut all: Vec<f64> = Vec::new();
+        for k in 0..4 {
+            let p = scenario::Params {
+                n: 30,
+                seed: seed + k,
+                latency_ms: 1,
+                jitter_ms: 0,
+                config: config.clone(),
+                regions: None,
+            };
+            let line = scenario::s2(&p, 20).unwrap().line;
+            assert_eq!(line["false_failures"], 0, "{line}; SWIM_SEED={seed}");
+            all.extend(line["all_live_down_ms"]["per_run"].as_array().unwrap().iter().map(|v| v.as_f64().unwrap()));
+        }
+        all.sort_by(f64::total_cmp);
+        (all[all.len() / 2 - 1] + all[all.len() / 2]) / 2.0
     };
     let (lan, fast) = (median(Config::lan()), median(Config::fast()));
-    assert!(fast < 0.6 * lan, "fast {fast} ms vs lan {lan} ms; SWIM_SEED={seed}");
+    // 1,789 ms against 2,923.5 ms when written. The lan preset's crashes
+    // are found sooner than with the build before names were admitted at
+    // their address (its per-seed medians were 3,309, 4,004, 3,470 and
+    // 2,835 ms), the fast preset's about as soon (1,822, 1,764, 1,631 and
+    // 1,842 ms): the second check holds the fast preset there.
+    assert!(fast < 0.65 * lan, "fast {fast} ms vs lan {lan} ms; SWIM_SEED={seed}");
+    assert!(fast <= 1_900.0, "fast {fast} ms; SWIM_SEED={seed}");
     // Stalls of up to 5 s outlast its 3 s suspicion; the stream checks and
     // the accusers' verdict keep the stalled members alive. (At 100 members,
     // the size the scenario is specified for: at 30 the suspicion is

@@ -55,7 +55,7 @@ fn committed_traces_replay_identically() {
     assert!(files.len() >= 6, "{files:?}");
     for f in files {
         let bytes = std::fs::read(&f).expect("readable");
-        let r = replay(&bytes, Xoshiro256PlusPlus::seed_from_u64, None, false).expect("a whole trace");
+        let r = replay(&bytes, &[], Xoshiro256PlusPlus::seed_from_u64, None, false).expect("a whole trace");
         if let Some(d) = &r.divergence {
             panic!(
                 "{} diverges at input {} (t = {} ms, {:?}): behaviour changed; review, then bless with \

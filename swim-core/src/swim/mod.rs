@@ -35,7 +35,7 @@ use crate::broadcast::retransmit_limit;
 use crate::config::Config;
 use crate::detector::{self, Detector};
 use crate::dissemination::{self, Dissemination};
-use crate::envelope::Envelope;
+use crate::envelope::{Channel, Envelope};
 use crate::io::{Action, Error, Input};
 use crate::lifecycle::{self, Lifecycle, Phase, Sync};
 use crate::member::MemberView;
@@ -121,6 +121,13 @@ impl<R: Rng> Swim<R> {
             return Err(Error::MetaTooLong);
         }
         let hash_seed = Random::next_u64(&mut rng);
+        // Drawn here once, so that sealing never draws from the generator
+        // (which also orders probes). A runtime replaces it with OS
+        // randomness: see `set_nonce_prefix`.
+        let mut nonce_prefix = [0u8; 12];
+        nonce_prefix[..8].copy_from_slice(&Random::next_u64(&mut rng).to_le_bytes());
+        nonce_prefix[8..].copy_from_slice(&Random::next_u64(&mut rng).to_le_bytes()[..4]);
+        let envelope = Envelope::new(config.label.clone(), &local.name, nonce_prefix);
         let mut swim = Swim {
             membership: Membership::new(&config, local, hash_seed),
             detector: Detector::new(&config),
@@ -129,7 +136,7 @@ impl<R: Rng> Swim<R> {
             streams: Streams::new(&config),
             user: UserData::new(&config),
             outbox: Outbox::new(config.packet_budget),
-            envelope: Envelope::new(config.label.clone()),
+            envelope,
             scratch: Vec::new(),
             config,
             rng,
@@ -233,6 +240,28 @@ impl<R: Rng> Swim<R> {
         self.handle(self.now, Input::Keyring(op), &mut out)
     }
 
+    /// Sets the 12 bytes every nonce this member seals with starts from.
+    ///
+    /// Call it once, before the first packet, with bytes from the
+    /// operating system's cryptographic generator (`swim-node` does, from
+    /// `getrandom`). Each sealed packet's nonce is this prefix with its
+    /// last eight bytes XORed with a count of the packets sealed so far,
+    /// so one member repeats no nonce within 2^64 packets. Two members
+    /// with random prefixes that seal at most `N` packets each share a
+    /// nonce with a chance below `N` × 2^-95, so a cluster of `n` members
+    /// below n² × `N` × 2^-96 (a thousand members, 2^32 packets each:
+    /// 2^-44), far less than with a random nonce per packet.
+    ///
+    /// Without it the prefix is drawn once from the injected generator
+    /// when the member is built, which keeps simulations and tests
+    /// deterministic, but two members built with one seed would then seal
+    /// with the same nonces. Sealing never draws from the generator. The
+    /// count of packets sealed runs on across calls.
+    #[cfg(feature = "encryption")]
+    pub fn set_nonce_prefix(&mut self, prefix: [u8; 12]) {
+        self.envelope.set_nonce_prefix(prefix);
+    }
+
     /// Replaces the randomized round-robin probe order.
     pub fn set_probe_selector(&mut self, selector: Box<dyn ProbeSelector + Send>) {
         self.membership.table.set_selector(selector, &mut self.rng);
@@ -243,12 +272,10 @@ impl<R: Rng> Swim<R> {
     /// a changed deadline.
     fn flush(&mut self, out: &mut Vec<Action>) {
         let limit = retransmit_limit(self.config.retransmit_mult.get(), self.membership.num_live());
-        let (envelope, rng) = (&self.envelope, &mut self.rng as &mut dyn Random);
-        self.outbox.flush(self.dissemination.piggybacks(limit, &self.membership), envelope, rng, out);
+        self.outbox.flush(self.dissemination.piggybacks(limit, &self.membership), &mut self.envelope, out);
         if self.lifecycle.phase() == Phase::Leaving && !self.dissemination.has_local() {
             self.complete_leave();
-            let (envelope, rng) = (&self.envelope, &mut self.rng as &mut dyn Random);
-            self.outbox.flush(self.dissemination.piggybacks(limit, &self.membership), envelope, rng, out);
+            self.outbox.flush(self.dissemination.piggybacks(limit, &self.membership), &mut self.envelope, out);
         }
         self.dissemination.resume(self.now);
         let next = self.next_deadline();
@@ -298,15 +325,21 @@ impl<R: Rng> Swim<R> {
         scratch: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let mut msgs = Messages::new();
-        if let Err(e) = self.envelope.decode(bytes, wire::MAX_DATAGRAM, scratch, &mut msgs) {
-            self.ingress.rejected[e.index()] += 1;
-            return Err(Error::Rejected(e));
-        }
+        let sender = match self.envelope.decode(bytes, wire::MAX_DATAGRAM, Channel::Datagram, scratch, &mut msgs) {
+            Ok(sender) => sender,
+            Err(e) => {
+                self.ingress.rejected[e.index()] += 1;
+                return Err(Error::Rejected(e));
+            }
+        };
         self.ensure_started(now);
-        // Whatever this datagram makes us send, it pays for: a forged
-        // source draws no more bytes than it sent.
-        self.outbox.begin_reply(bytes.len());
         let me = self.membership.local().name.as_str();
+        // Whatever this datagram makes us send, it pays for: a forged
+        // source draws no more bytes than it sent. A sealed one (only a
+        // holder of the key can make it) named its sender inside the seal
+        // where our answers name us: a longer name of ours is not counted.
+        let names = sender.map_or(0, |s| me.len().saturating_sub(s.len()));
+        self.outbox.begin_reply(bytes.len() + names);
         // The sender accuses us: our answer to it carries our alive.
         let accused = msgs.iter().any(|m| m.accuses(me));
         let source = Source::Gossip;
@@ -333,7 +366,7 @@ impl<R: Rng> Swim<R> {
                 }
                 answered = true;
             }
-            self.on_message(now, from, msg, accused);
+            self.on_message(now, from, sender, msg, accused);
         }
         Ok(())
     }
@@ -342,11 +375,15 @@ impl<R: Rng> Swim<R> {
     /// at its address may be anyone, its address forged: it gets answers
     /// no larger than what it sent (a bare ack) and no work done for it
     /// (no relayed probe, no query answer), so the node cannot be used to
-    /// amplify traffic at a victim. A relayed probe goes only to a live
-    /// member at the address we know for it.
-    fn on_message(&mut self, now: Instant, from: SocketAddr, msg: &Message<'_>, accused: bool) {
+    /// amplify traffic at a victim. A sealed packet names its `sender`:
+    /// that member must be the live one at the address. A relayed probe
+    /// goes only to a live member at the address we know for it.
+    fn on_message(&mut self, now: Instant, from: SocketAddr, sender: Option<&str>, msg: &Message<'_>, accused: bool) {
         let me = self.membership.local().name.as_str();
-        let known = || self.membership.table.is_live_at(&from);
+        let known = || match sender {
+            Some(name) => self.membership.table.is_live_member_at(name, from),
+            None => self.membership.table.is_live_at(&from),
+        };
         match *msg {
             Message::Ping { seq, target } => {
                 let running = self.lifecycle.phase() == Phase::Running;
@@ -394,8 +431,8 @@ impl<R: Rng> Swim<R> {
             }
             Message::Nack { seq } => self.detector.on_nack(from, seq),
             Message::Query { name } => self.membership.answer_query(from, name, &mut self.outbox),
-            Message::User { ltime, from: sender, payload } => self.on_user(ltime, sender, payload),
-            Message::Direct { from: sender, payload } => self.on_direct_arrived(sender, payload, false),
+            Message::User { ltime, from: author, payload } => self.on_user(ltime, author, payload),
+            Message::Direct { from: author, payload } => self.on_direct_arrived(author, payload, false),
             // Tables travel over streams only: a datagram never draws one.
             Message::SyncRequest { .. }
             | Message::SyncReply
@@ -532,6 +569,14 @@ impl<R> Swim<R> {
     #[cfg(feature = "encryption")]
     pub fn keys(&self) -> Vec<crate::keyring::Key> {
         self.envelope.keys().collect()
+    }
+
+    /// The prefix of the nonces this member seals with (see
+    /// [`Swim::set_nonce_prefix`]). Not secret: it is the nonce of the
+    /// first packet sealed.
+    #[cfg(feature = "encryption")]
+    pub(crate) fn nonce_prefix(&self) -> [u8; 12] {
+        self.envelope.nonce_prefix()
     }
 
     /// Whether what we send now is sealed.

@@ -2,7 +2,9 @@
 //! full-state sync, fallback pings and reliable messages.
 //!
 //! A frame is decoded whole before any of it is applied: a malformed one
-//! closes its stream, is counted, and changes nothing else.
+//! closes its stream, is counted, and changes nothing else. So does a
+//! sealed frame that names another sender than the stream's first sealed
+//! frame did: one stream speaks for one member.
 
 use core::net::SocketAddr;
 
@@ -17,7 +19,8 @@ use crate::streams::Purpose;
 use crate::time::{Duration, Instant};
 use alloc::vec::Vec;
 
-use crate::wire::{self, Message, Messages};
+use crate::envelope::Channel;
+use crate::wire::{self, DecodeError, Message, Messages};
 
 use crate::suspicion::check_wait;
 
@@ -52,7 +55,12 @@ impl<R: Rng> Swim<R> {
 
     fn open_frame(&mut self, now: Instant, id: StreamId, frame: &[u8], scratch: &mut Vec<u8>) -> Result<(), Error> {
         let mut msgs = Messages::new();
-        if let Err(e) = self.envelope.decode(frame, wire::MAX_FRAME, scratch, &mut msgs) {
+        let opened = match self.envelope.decode(frame, wire::MAX_FRAME, Channel::Frame, scratch, &mut msgs) {
+            Ok(Some(sender)) if !self.streams.sealed_by(id, sender) => Err(DecodeError::Sender),
+            Ok(_) => Ok(()),
+            Err(e) => Err(e),
+        };
+        if let Err(e) = opened {
             self.ingress.rejected[e.index()] += 1;
             self.fail_stream(now, id);
             return Err(Error::Rejected(e));

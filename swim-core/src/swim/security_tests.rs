@@ -9,7 +9,7 @@ use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus as Rng64;
 
 use super::tests::answer_checks;
-use crate::envelope::Envelope;
+use crate::envelope::{Channel, Envelope};
 use crate::keyring::{Key, KeyringOp};
 use crate::wire::{DecodeError, Label, MAX_DATAGRAM, MAX_FRAME, Message, PacketWriter};
 use crate::{Action, Config, Error, Identity, Input, Instant, MemberName, StreamId, Swim};
@@ -34,7 +34,7 @@ fn node() -> Swim<Rng64> {
     for (name, i) in [("b", 2), ("c", 3)] {
         let p = sealed(&[Message::Alive { incarnation: 1, name, addr: addr(i), meta: b"" }]);
         let mut out = a.handle_packet(at(0), addr(i), &p).unwrap();
-        answer_checks(&mut a, at(0), &mut out, &envelope(label(), Some(KEY)));
+        answer_checks(&mut a, at(0), &mut out, &mut envelope(label(), Some(KEY)));
     }
     assert_eq!(a.num_live(), 3);
     a
@@ -44,24 +44,29 @@ fn at(ms: u64) -> Instant {
     Instant::from_millis(ms)
 }
 
+/// The envelope of "b", the sender of most test packets.
 fn envelope(label: Label, key: Option<Key>) -> Envelope {
-    let mut e = Envelope::new(label);
+    envelope_of("b", label, key)
+}
+
+fn envelope_of(sender: &str, label: Label, key: Option<Key>) -> Envelope {
+    let mut e = Envelope::new(label, &MemberName::new(sender).unwrap(), [0x5e; 12]);
     if let Some(k) = key {
         e.apply(KeyringOp::Install(k)).unwrap();
     }
     e
 }
 
-fn close(e: &Envelope, budget: usize, msgs: &[Message<'_>]) -> Vec<u8> {
+fn close(mut e: Envelope, budget: usize, msgs: &[Message<'_>]) -> Vec<u8> {
     let mut w = PacketWriter::with_layout(budget, Vec::new(), e.layout());
     for m in msgs {
         w.push(m).unwrap();
     }
-    e.close(w, &mut Rng64::seed_from_u64(99))
+    e.close(w, Channel::Datagram)
 }
 
 fn sealed(msgs: &[Message<'_>]) -> Vec<u8> {
-    close(&envelope(label(), Some(KEY)), 1400, msgs)
+    close(envelope(label(), Some(KEY)), 1400, msgs)
 }
 
 /// A packet that changes the state when accepted: a new member, and a
@@ -76,6 +81,12 @@ fn news() -> [Message<'static>; 2] {
 /// Feeds `bytes` as a datagram from "b" and as a frame on a fresh inbound
 /// stream; both must be rejected for `want`, counted, and change nothing.
 fn assert_rejected(bytes: &[u8], want: DecodeError) {
+    assert_rejected_as(bytes, bytes, want);
+}
+
+/// [`assert_rejected`] with a datagram and a frame of their own (a seal
+/// binds its channel).
+fn assert_rejected_as(bytes: &[u8], frame: &[u8], want: DecodeError) {
     let mut a = node();
     let before = a.state_digest();
     let rejected = a.stats().rejected[want.index()];
@@ -89,9 +100,9 @@ fn assert_rejected(bytes: &[u8], want: DecodeError) {
     a.handle(at(11), Input::StreamAccepted { id, from: addr(2) }, &mut out).unwrap();
     let before = a.state_digest();
     out.clear();
-    let r = a.handle(at(12), Input::StreamFrame { id, frame: bytes }, &mut out);
-    if bytes.len() <= MAX_DATAGRAM {
-        assert_eq!(r, Err(Error::Rejected(want)), "frame of {} bytes", bytes.len());
+    let r = a.handle(at(12), Input::StreamFrame { id, frame }, &mut out);
+    if frame.len() <= MAX_DATAGRAM {
+        assert_eq!(r, Err(Error::Rejected(want)), "frame of {} bytes", frame.len());
     }
     assert!(out.iter().any(|x| matches!(x, Action::CloseStream { id: i } if *i == id)), "the stream is closed");
     // The stream's own slot is freed; nothing else moves.
@@ -114,14 +125,19 @@ fn the_control_packet_is_accepted_and_changes_the_state() {
 
 #[test]
 fn malformed_input_is_rejected_without_side_effects() {
-    let e = envelope(label(), Some(KEY));
+    let mut e = envelope(label(), Some(KEY));
     // A valid envelope around bytes that are no message.
-    let mut w = PacketWriter::with_layout(1400, Vec::new(), e.layout());
-    w.push_encoded(&[4, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]).unwrap();
-    assert_rejected(&e.close(w, &mut Rng64::seed_from_u64(3)), DecodeError::Malformed);
-    let mut w = PacketWriter::with_layout(1400, Vec::new(), e.layout());
-    w.push_encoded(&[99]).unwrap();
-    assert_rejected(&e.close(w, &mut Rng64::seed_from_u64(3)), DecodeError::UnknownKind);
+    let mut both = |bytes: &[u8]| {
+        [Channel::Datagram, Channel::Frame].map(|channel| {
+            let mut w = PacketWriter::with_layout(1400, Vec::new(), e.layout());
+            w.push_encoded(bytes).unwrap();
+            e.close(w, channel)
+        })
+    };
+    let [d, f] = both(&[4, 0xff, 0xff, 0xff, 0xff, 0xff, 0x0f]);
+    assert_rejected_as(&d, &f, DecodeError::Malformed);
+    let [d, f] = both(&[99]);
+    assert_rejected_as(&d, &f, DecodeError::UnknownKind);
     assert_rejected(&[crate::wire::VERSION, 0x40, 1, 2], DecodeError::Malformed);
 }
 
@@ -142,7 +158,7 @@ fn oversized_input_is_rejected_without_side_effects() {
     let names: Vec<_> = (0..100).map(name_of).collect();
     let msgs: Vec<_> =
         names.iter().map(|n| Message::Alive { incarnation: 1, name: n, addr: addr(5), meta: b"" }).collect();
-    let big = close(&e, MAX_FRAME, &msgs);
+    let big = close(e, MAX_FRAME, &msgs);
     assert!(big.len() > MAX_DATAGRAM);
     let mut a = node();
     let before = a.state_digest();
@@ -165,7 +181,7 @@ fn a_bit_flipped_anywhere_is_rejected_without_side_effects() {
     }
     // Without encryption the checksum catches it: no phantom member from a
     // flipped bit in a name.
-    let plain = close(&envelope(label(), None), 1400, &news());
+    let plain = close(envelope(label(), None), 1400, &news());
     for bit in 0..plain.len() * 8 {
         let mut q = plain.clone();
         q[bit / 8] ^= 1 << (bit % 8);
@@ -181,21 +197,21 @@ fn a_bit_flipped_anywhere_is_rejected_without_side_effects() {
 
 #[test]
 fn wrong_key_input_is_rejected_without_side_effects() {
-    assert_rejected(&close(&envelope(label(), Some(OTHER_KEY)), 1400, &news()), DecodeError::Unauthenticated);
+    assert_rejected(&close(envelope(label(), Some(OTHER_KEY)), 1400, &news()), DecodeError::Unauthenticated);
 }
 
 #[test]
 fn wrong_label_input_is_rejected_without_side_effects() {
     let other = Label::new("staging").unwrap();
-    assert_rejected(&close(&envelope(other, Some(KEY)), 1400, &news()), DecodeError::Label);
-    assert_rejected(&close(&envelope(Label::EMPTY, Some(KEY)), 1400, &news()), DecodeError::Label);
+    assert_rejected(&close(envelope(other, Some(KEY)), 1400, &news()), DecodeError::Label);
+    assert_rejected(&close(envelope(Label::EMPTY, Some(KEY)), 1400, &news()), DecodeError::Label);
 }
 
 #[test]
 fn input_replayed_from_another_cluster_is_rejected_without_side_effects() {
     // Traffic captured in a cluster with the same key but another label
     // (the label is authenticated: relabelling it breaks the tag).
-    let captured = close(&envelope(Label::new("prue").unwrap(), Some(KEY)), 1400, &news());
+    let captured = close(envelope(Label::new("prue").unwrap(), Some(KEY)), 1400, &news());
     assert_rejected(&captured, DecodeError::Label);
     let mut relabelled = captured.clone();
     relabelled[3..7].copy_from_slice(b"prod");
@@ -204,7 +220,7 @@ fn input_replayed_from_another_cluster_is_rejected_without_side_effects() {
 
 #[test]
 fn plaintext_input_is_rejected_when_encryption_is_on_without_side_effects() {
-    assert_rejected(&close(&envelope(label(), None), 1400, &news()), DecodeError::Plaintext);
+    assert_rejected(&close(envelope(label(), None), 1400, &news()), DecodeError::Plaintext);
 }
 
 #[test]
@@ -219,7 +235,7 @@ fn a_node_without_the_key_understands_nothing_and_is_understood_by_nobody() {
             assert_eq!(outsider.handle_packet(at(2000), addr(1), packet), Err(Error::Rejected(DecodeError::Sealed)));
         }
     }
-    let p = close(&envelope(label(), None), 1400, &news());
+    let p = close(envelope(label(), None), 1400, &news());
     assert_eq!(a.handle_packet(at(2001), addr(8), &p), Err(Error::Rejected(DecodeError::Plaintext)));
     assert_eq!(outsider.members().count(), 1);
 }
@@ -229,7 +245,7 @@ fn migration_accepts_plaintext_until_told_to_refuse_it() {
     let mut a = node();
     a.keyring(KeyringOp::Mode { seal_outgoing: false, accept_plaintext: true }).unwrap();
     assert!(!a.sealing());
-    let plain = close(&envelope(label(), None), 1400, &news());
+    let plain = close(envelope(label(), None), 1400, &news());
     a.handle_packet(at(10), addr(2), &plain).unwrap();
     a.handle_packet(at(11), addr(2), &sealed(&[Message::Ping { seq: 1, target: "a" }])).unwrap();
     a.keyring(KeyringOp::Mode { seal_outgoing: true, accept_plaintext: false }).unwrap();
@@ -244,7 +260,7 @@ fn the_primary_key_cannot_be_removed_and_rotation_keeps_traffic_flowing() {
     assert_eq!(a.use_key(OTHER_KEY), Err(Error::Keyring(crate::KeyringError::UnknownKey)));
     a.install_key(OTHER_KEY).unwrap();
     // Either key opens while both are installed.
-    a.handle_packet(at(10), addr(2), &close(&envelope(label(), Some(OTHER_KEY)), 1400, &news())).unwrap();
+    a.handle_packet(at(10), addr(2), &close(envelope(label(), Some(OTHER_KEY)), 1400, &news())).unwrap();
     a.handle_packet(at(11), addr(2), &sealed(&[Message::Ping { seq: 1, target: "a" }])).unwrap();
     a.use_key(OTHER_KEY).unwrap();
     a.remove_key(KEY).unwrap();
@@ -262,18 +278,17 @@ fn strangers_with_forged_sources_never_draw_more_bytes_than_they_send() {
         let id = Identity::new(MemberName::new("a").unwrap(), addr(1));
         Swim::new(Config::lan(), id, Rng64::seed_from_u64(1)).unwrap()
     };
-    let plain = envelope(Label::EMPTY, None);
     // A cluster with a long queue of news to piggyback, and long metadata
     // on our own alive (what a refutation would carry).
     let names: Vec<_> = (0..40).map(|i| alloc::format!("member-with-a-long-name-{i:03}")).collect();
     for (i, n) in names.iter().enumerate() {
         let p = close(
-            &plain,
+            envelope(Label::EMPTY, None),
             1400,
             &[Message::Alive { incarnation: 1, name: n, addr: addr(100 + i as u16), meta: &[1; 64] }],
         );
         let mut out = a.handle_packet(at(0), addr(100 + i as u16), &p).unwrap();
-        answer_checks(&mut a, at(0), &mut out, &plain);
+        answer_checks(&mut a, at(0), &mut out, &mut envelope(Label::EMPTY, None));
     }
     a.handle(at(0), Input::SetMeta { meta: &[0xaa; 400] }, &mut Vec::new()).unwrap();
     let victim = SocketAddr::from(([192, 0, 2, 1], 53));
@@ -294,7 +309,7 @@ fn strangers_with_forged_sources_never_draw_more_bytes_than_they_send() {
     let mut t = 1;
     for round in 0..50u16 {
         for msgs in &probes {
-            let p = close(&plain, 1400, msgs);
+            let p = close(envelope(Label::EMPTY, None), 1400, msgs);
             let from = SocketAddr::from(([198, 51, 100, (round % 250) as u8], 4000 + round));
             received += p.len();
             let mut out = Vec::new();
@@ -328,7 +343,8 @@ fn strangers_with_forged_sources_never_draw_more_bytes_than_they_send() {
 /// request in a datagram is answered.
 #[test]
 fn no_datagram_draws_more_bytes_than_it_holds() {
-    let long = "l".repeat(200);
+    // The longest label the default budget takes beside a sealed envelope.
+    let long = "l".repeat(64);
     let names: Vec<_> = (0..40).map(|i| alloc::format!("member-with-a-long-name-{i:03}")).collect();
     let fresh: Vec<_> = (0..128).map(|i| alloc::format!("n{i}")).collect();
     let victim = SocketAddr::from(([192, 0, 2, 1], 53));
@@ -337,7 +353,9 @@ fn no_datagram_draws_more_bytes_than_it_holds() {
         [(false, false, 0), (true, false, 0), (false, false, 512), (true, true, 512), (false, true, 0)]
     {
         let lab = if labelled { Label::new(&long).unwrap() } else { Label::EMPTY };
-        let e = envelope(lab.clone(), keyed.then_some(KEY));
+        // The member at addr(101) sends what comes from its address, so a
+        // sealed datagram from there names it.
+        let mut e = envelope_of(&names[1], lab.clone(), keyed.then_some(KEY));
         let config = Config::lan().with_label(lab);
         let id = Identity::new(MemberName::new("a").unwrap(), addr(1));
         let mut a = Swim::new(config, id, Rng64::seed_from_u64(1)).unwrap();
@@ -347,9 +365,11 @@ fn no_datagram_draws_more_bytes_than_it_holds() {
         let meta = alloc::vec![7u8; meta_len];
         for (i, n) in names.iter().enumerate() {
             let at_ = addr(100 + i as u16);
-            let p = close(&e, 1400, &[Message::Alive { incarnation: 1, name: n, addr: at_, meta: &meta }]);
+            let mut w = PacketWriter::with_layout(1400, Vec::new(), e.layout());
+            w.push(&Message::Alive { incarnation: 1, name: n, addr: at_, meta: &meta }).unwrap();
+            let p = e.close(w, Channel::Datagram);
             let mut out = a.handle_packet(at(0), at_, &p).unwrap();
-            answer_checks(&mut a, at(0), &mut out, &e);
+            answer_checks(&mut a, at(0), &mut out, &mut e);
         }
         assert_eq!(a.num_live(), 41);
         // Our own alive with long metadata is queued as news, like the
@@ -395,7 +415,7 @@ fn no_datagram_draws_more_bytes_than_it_holds() {
                         break;
                     }
                 }
-                let p = e.close(w, &mut Rng64::seed_from_u64(t));
+                let p = e.close(w, Channel::Datagram);
                 let mut out = Vec::new();
                 let _ = a.handle(at(t), Input::Packet { from, bytes: &p }, &mut out);
                 t += 1;
@@ -415,4 +435,243 @@ fn no_datagram_draws_more_bytes_than_it_holds() {
         assert!(a.stats().surplus_requests > 0);
     }
     std::println!("the most a datagram drew: {worst:.2} of its own bytes");
+}
+
+/// Everything `a` does over `ms`, given `ping` from "b" every 10 ms
+/// (nothing else answers).
+fn run_alone(a: &mut Swim<Rng64>, ms: u64, ping: &[u8]) -> Vec<Action> {
+    let mut all = Vec::new();
+    for t in (1..ms).step_by(10) {
+        if a.next_deadline().is_some_and(|d| d <= at(t)) {
+            all.extend(a.handle_timeout(at(t)));
+        }
+        all.extend(a.handle_packet(at(t), addr(2), ping).unwrap());
+    }
+    all
+}
+
+/// The nonce of a sealed datagram of cluster "prod".
+fn nonce(packet: &[u8]) -> [u8; 12] {
+    let head = 2 + 1 + label().as_bytes().len();
+    packet[head..head + 12].try_into().unwrap()
+}
+
+fn nonces(actions: &[Action]) -> Vec<[u8; 12]> {
+    actions
+        .iter()
+        .filter_map(|x| if let Action::Send { packet, .. } = x { Some(nonce(packet)) } else { None })
+        .collect()
+}
+
+/// Two members built with one seed (a copied configuration, a simulator
+/// rerun) under one key share no nonce once each has its own prefix, and
+/// neither repeats one of its own.
+#[test]
+fn members_with_one_seed_and_their_own_prefixes_never_share_a_nonce() {
+    let (mut a, mut b) = (node(), node());
+    a.set_nonce_prefix([1; 12]);
+    b.set_nonce_prefix([2; 12]);
+    let ping = sealed(&[Message::Ping { seq: 1, target: "a" }]);
+    let (na, nb) = (nonces(&run_alone(&mut a, 120_000, &ping)), nonces(&run_alone(&mut b, 120_000, &ping)));
+    assert!(na.len() > 1000, "{} packets", na.len());
+    let mut all = std::collections::BTreeSet::new();
+    for n in na.iter().chain(&nb) {
+        assert!(all.insert(*n), "nonce {n:02x?} used twice");
+    }
+}
+
+/// Sealing draws nothing from the generator that orders probes: a sealed
+/// member and a plain one built with one seed, given the same members,
+/// probe and gossip the same members at the same times.
+#[test]
+fn sealing_does_not_move_the_probe_generator() {
+    let sealed_packet = sealed;
+    let mut sealed = node();
+    let mut plain = {
+        let config = Config::lan().with_label(label());
+        let mut p =
+            Swim::new(config, Identity::new(MemberName::new("a").unwrap(), addr(1)), Rng64::seed_from_u64(1)).unwrap();
+        for (name, i) in [("b", 2), ("c", 3)] {
+            let alive = [Message::Alive { incarnation: 1, name, addr: addr(i), meta: b"" }];
+            let mut out = p.handle_packet(at(0), addr(i), &close(envelope(label(), None), 1400, &alive)).unwrap();
+            answer_checks(&mut p, at(0), &mut out, &mut envelope(label(), None));
+        }
+        p
+    };
+    let shape = |actions: Vec<Action>| -> Vec<(SocketAddr, Option<Instant>)> {
+        actions
+            .into_iter()
+            .filter_map(|x| match x {
+                Action::Send { to, .. } => Some((to, None)),
+                Action::SetTimer(t) => Some((addr(0), Some(t))),
+                _ => None,
+            })
+            .collect()
+    };
+    let ping = [Message::Ping { seq: 1, target: "a" }];
+    let s = shape(run_alone(&mut sealed, 60_000, &sealed_packet(&ping)));
+    let p = shape(run_alone(&mut plain, 60_000, &close(envelope(label(), None), 1400, &ping)));
+    assert!(s.len() > 50, "{} actions", s.len());
+    assert_eq!(s, p);
+}
+
+/// `packet` (sealed under `KEY` in cluster "prod") opened: its sender and
+/// how many messages it holds.
+fn open_sent(packet: &[u8], channel: Channel) -> (Option<alloc::string::String>, usize) {
+    let (e, mut scratch, mut msgs) = (envelope(label(), Some(KEY)), Vec::new(), crate::wire::Messages::new());
+    let sender = e.decode(packet, MAX_FRAME, channel, &mut scratch, &mut msgs).unwrap();
+    (sender.map(alloc::string::String::from), msgs.len())
+}
+
+/// A sealed datagram replayed as a stream frame does not open, nor a
+/// frame as a datagram: a captured ping is not answered on a stream, a
+/// captured reliable message is not delivered again by datagram.
+#[test]
+fn a_seal_opens_only_on_the_channel_it_was_made_for() {
+    // "b" knows "a": its reliable message to "a" is one sealed frame.
+    let mut b = {
+        let config = Config::lan().with_label(label());
+        let id = Identity::new(MemberName::new("b").unwrap(), addr(2));
+        let mut b = Swim::new(config, id, Rng64::seed_from_u64(2)).unwrap();
+        b.install_key(KEY).unwrap();
+        let alive = [Message::Alive { incarnation: 1, name: "a", addr: addr(1), meta: b"" }];
+        let mut out =
+            b.handle_packet(at(0), addr(1), &close(envelope_of("a", label(), Some(KEY)), 1400, &alive)).unwrap();
+        answer_checks(&mut b, at(0), &mut out, &mut envelope_of("a", label(), Some(KEY)));
+        b
+    };
+    let mut out = Vec::new();
+    b.handle(at(1), Input::Message { to: "a", payload: b"once", reliable: true }, &mut out).unwrap();
+    let Some(frame) = out.iter().find_map(|x| if let Action::SendFrame { frame, .. } = x { Some(frame) } else { None })
+    else {
+        panic!("no frame: {out:?}")
+    };
+    assert_eq!(open_sent(frame, Channel::Frame), (Some("b".into()), 1));
+
+    let mut a = node();
+    let before = a.state_digest();
+    let r = a.handle_packet(at(10), addr(2), frame);
+    assert_eq!(r, Err(Error::Rejected(DecodeError::Unauthenticated)), "a frame replayed as a datagram");
+    assert_eq!(a.state_digest(), before);
+
+    // A ping sealed as a datagram, replayed on a stream.
+    let ping = sealed(&[Message::Ping { seq: 9, target: "a" }]);
+    let id = StreamId::Inbound(1);
+    let mut out = Vec::new();
+    a.handle(at(11), Input::StreamAccepted { id, from: addr(2) }, &mut out).unwrap();
+    out.clear();
+    let r = a.handle(at(12), Input::StreamFrame { id, frame: &ping }, &mut out);
+    assert_eq!(r, Err(Error::Rejected(DecodeError::Unauthenticated)), "a datagram replayed as a frame");
+    assert!(!out.iter().any(|x| matches!(x, Action::SendFrame { .. })), "answered: {out:?}");
+    assert!(out.iter().any(|x| matches!(x, Action::CloseStream { id: i } if *i == id)));
+    assert_eq!(a.stats().rejected_for(DecodeError::Unauthenticated), 2);
+}
+
+/// One stream speaks for one member: a sealed frame naming another sender
+/// than the stream's first sealed frame is rejected, counted, and closes
+/// the stream.
+#[test]
+fn a_sealed_frame_from_another_sender_than_the_streams_first_is_rejected() {
+    let frame = |sender: &str, name: &'static str, i: u16| {
+        let msgs =
+            [Message::SyncRequest { join: false }, Message::Alive { incarnation: 1, name, addr: addr(i), meta: b"" }];
+        let mut e = envelope_of(sender, label(), Some(KEY));
+        let mut w = PacketWriter::with_layout(MAX_FRAME, Vec::new(), e.layout());
+        for m in &msgs {
+            w.push(m).unwrap();
+        }
+        e.close(w, Channel::Frame)
+    };
+    let id = StreamId::Inbound(1);
+    let mut a = node();
+    let mut out = Vec::new();
+    a.handle(at(10), Input::StreamAccepted { id, from: addr(2) }, &mut out).unwrap();
+    a.handle(at(11), Input::StreamFrame { id, frame: &frame("b", "d", 4) }, &mut out).unwrap();
+    a.handle(at(12), Input::StreamFrame { id, frame: &frame("b", "e", 5) }, &mut out).unwrap();
+    // d and e answer at their addresses and are admitted.
+    answer_checks(&mut a, at(12), &mut out, &mut envelope(label(), Some(KEY)));
+    assert_eq!(a.open_streams(), 1);
+    out.clear();
+    let r = a.handle(at(13), Input::StreamFrame { id, frame: &frame("c", "f", 6) }, &mut out);
+    assert_eq!(r, Err(Error::Rejected(DecodeError::Sender)));
+    assert_eq!(a.stats().rejected_for(DecodeError::Sender), 1);
+    assert!(out.iter().any(|x| matches!(x, Action::CloseStream { id: i } if *i == id)), "{out:?}");
+    assert_eq!(a.open_streams(), 0);
+    assert!(a.member("e").is_some());
+    assert!(a.member("f").is_none(), "nothing of the rejected frame is applied");
+}
+
+/// A sealed datagram names its sender: one from a live member's address
+/// that names another member is a stranger's (a bare ack, no relayed
+/// probe), even though the address is a member's.
+#[test]
+fn a_sealed_datagram_naming_another_sender_than_the_member_at_its_address_is_a_strangers() {
+    // Padded, as members' pings are when they carry news: room for news
+    // piggybacked on the ack.
+    let ping = [Message::Ping { seq: 4, target: "a" }, Message::Padding { bytes: &[0; 200] }];
+    let acks = |sender: &str| {
+        let mut a = node();
+        let out =
+            a.handle_packet(at(10), addr(2), &close(envelope_of(sender, label(), Some(KEY)), 1400, &ping)).unwrap();
+        let sent: Vec<_> = out
+            .iter()
+            .filter_map(|x| {
+                if let Action::Send { to, packet } = x {
+                    Some((*to, open_sent(packet, Channel::Datagram)))
+                } else {
+                    None
+                }
+            })
+            .collect();
+        assert_eq!(sent.len(), 1, "one ack: {sent:?}");
+        assert_eq!(sent[0].0, addr(2));
+        assert_eq!(sent[0].1.0.as_deref(), Some("a"));
+        sent[0].1.1
+    };
+    assert!(acks("b") > 1, "b, at its own address, gets news piggybacked");
+    assert_eq!(acks("c"), 1, "a packet naming c from b's address gets a bare ack");
+
+    let req = [Message::PingReq { seq: 5, target: "c", addr: addr(3) }, Message::Padding { bytes: &[0; 200] }];
+    for (sender, relayed) in [("b", true), ("c", false)] {
+        let mut a = node();
+        let refused = a.stats().strangers_refused;
+        let p = close(envelope_of(sender, label(), Some(KEY)), 1400, &req);
+        let out = a.handle_packet(at(10), addr(2), &p).unwrap();
+        let probed = out.iter().any(|x| matches!(x, Action::Send { to, .. } if *to == addr(3)));
+        assert_eq!(probed, relayed, "ping-req sealed by {sender}: {out:?}");
+        assert_eq!(a.stats().strangers_refused, refused + u64::from(!relayed));
+    }
+}
+
+/// The budget holds a seal by a member with the longest name: its own
+/// alive record, with the most metadata, still fits the datagram that
+/// refutes a suspicion of it.
+#[test]
+fn the_longest_name_with_the_most_metadata_fits_a_sealed_datagram() {
+    let long = "n".repeat(crate::MAX_NAME_LEN);
+    let config = Config::lan().with_label(label());
+    assert_eq!(config.validate(), Ok(()));
+    let mut id = Identity::new(MemberName::new(&long).unwrap(), addr(1));
+    id.meta = alloc::vec![7; config.max_meta_len];
+    let mut a = Swim::new(config, id, Rng64::seed_from_u64(1)).unwrap();
+    a.install_key(KEY).unwrap();
+    let alive = [Message::Alive { incarnation: 1, name: "b", addr: addr(2), meta: b"" }];
+    let mut out = a.handle_packet(at(0), addr(2), &sealed(&alive)).unwrap();
+    answer_checks(&mut a, at(0), &mut out, &mut envelope(label(), Some(KEY)));
+    // Padded as a member pads its ping to a suspect: room for the ack and
+    // the refutation.
+    let accusation = [
+        Message::Ping { seq: 1, target: &long },
+        Message::Suspect { incarnation: 0, name: &long, from: "b" },
+        Message::Padding { bytes: &[0; 1000] },
+    ];
+    let out = a.handle_packet(at(10), addr(2), &sealed(&accusation)).unwrap();
+    let (e, mut scratch, mut msgs) = (envelope(label(), Some(KEY)), Vec::new(), crate::wire::Messages::new());
+    let Some(Action::Send { packet, .. }) = out.iter().find(|x| matches!(x, Action::Send { .. })) else {
+        panic!("no answer: {out:?}")
+    };
+    assert!(packet.len() <= 1400, "{}", packet.len());
+    let sender = e.decode(packet, MAX_DATAGRAM, Channel::Datagram, &mut scratch, &mut msgs).unwrap();
+    assert_eq!(sender, Some(long.as_str()));
+    assert!(msgs.iter().any(|m| matches!(m, Message::Alive { name, meta, .. } if *name == long && meta.len() == 512)));
 }

@@ -76,23 +76,27 @@ fn kinds(bytes: &[u8]) -> Vec<u8> {
 /// actions of both, without those pings.
 fn learn(s: &mut Swim<Rng64>, t: Instant, from: SocketAddr, bytes: &[u8]) -> Result<Vec<Action>, Error> {
     let mut out = s.handle_packet(t, from, bytes)?;
-    answer_checks(s, t, &mut out, &crate::envelope::Envelope::new(crate::wire::Label::EMPTY));
+    let mut plain = crate::envelope::Envelope::new(crate::wire::Label::EMPTY, &MemberName::new("x").unwrap(), [0; 12]);
+    answer_checks(s, t, &mut out, &mut plain);
     Ok(out)
 }
 
 /// Answers every admission ping in `out` (a lone ping: what a datagram
 /// draws besides answers) with an ack from where it went, and drops it;
 /// `e` opens and closes the node's packets.
-pub(super) fn answer_checks(s: &mut Swim<Rng64>, t: Instant, out: &mut Vec<Action>, e: &crate::envelope::Envelope) {
+pub(super) fn answer_checks(s: &mut Swim<Rng64>, t: Instant, out: &mut Vec<Action>, e: &mut crate::envelope::Envelope) {
+    use crate::envelope::Channel;
     let mut scratch = Vec::new();
     let mut i = 0;
     while i < out.len() {
         let check = match &out[i] {
             Action::Send { to, packet: p } => {
                 let mut m = Messages::new();
-                e.decode(p, crate::wire::MAX_DATAGRAM, &mut scratch, &mut m).ok().and_then(|()| match m.as_slice() {
-                    [Message::Ping { seq, .. }] => Some((*to, *seq)),
-                    _ => None,
+                e.decode(p, crate::wire::MAX_DATAGRAM, Channel::Datagram, &mut scratch, &mut m).ok().and_then(|_| {
+                    match m.as_slice() {
+                        [Message::Ping { seq, .. }] => Some((*to, *seq)),
+                        _ => None,
+                    }
                 })
             }
             _ => None,
@@ -102,7 +106,7 @@ pub(super) fn answer_checks(s: &mut Swim<Rng64>, t: Instant, out: &mut Vec<Actio
                 out.remove(i);
                 let mut w = PacketWriter::with_layout(1400, Vec::new(), e.layout());
                 w.push(&Message::Ack { seq }).unwrap();
-                let ack = e.close(w, &mut Rng64::seed_from_u64(seq.into()));
+                let ack = e.close(w, Channel::Datagram);
                 let more = s.handle_packet(t, to, &ack).unwrap_or_default();
                 out.extend(more);
             }
@@ -331,7 +335,8 @@ fn ping_req_is_relayed_and_nacked_when_the_target_is_silent() {
     // Another request, with a silent target: a nack at 80% of the timeout.
     b.handle_packet(at(10), addr(1), &packet(&[Message::PingReq { seq: 43, target: "c", addr: addr(3) }])).unwrap();
     let out = run(&mut b, 11, 409);
-    assert!(sent(&out).iter().all(|(to, _)| *to != addr(1)));
+    // (b's own probes may reach a meanwhile; no nack does.)
+    assert!(sent(&out).iter().all(|(to, p)| *to != addr(1) || !kinds(p).contains(&3)));
     let out = run(&mut b, 410, 410);
     assert_eq!(sent(&out), [(addr(1), packet(&[Message::Nack { seq: 43 }]))]);
 }
@@ -1821,6 +1826,9 @@ fn a_member_moves_to_a_new_address_only_once_it_answers_there() {
     // The member really moved: it answers there, and the move is taken.
     let out = learn(&mut a, at(2_001), addr(3), &packet(&[alive("b", 1, 9)])).unwrap();
     assert_eq!(a.member("b").unwrap().addr, addr(9));
-    assert!(events(&out).iter().any(|e| matches!(e, Event::Updated { .. })), "{:?}", events(&out));
+    // Reported as an update, or as alive again if b's silence at its old
+    // address had made it suspect meanwhile.
+    let reported = events(&out).iter().any(|e| matches!(e, Event::Updated { .. } | Event::Alive { .. }));
+    assert!(reported, "{:?}", events(&out));
     assert!(a.stats().admission_checks >= 2);
 }

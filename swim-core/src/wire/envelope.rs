@@ -9,8 +9,10 @@
 //! +---------+-------+-----------------------+------------------------------+
 //! ```
 //!
-//! The header (version, flags, label) is the associated data of a sealed
-//! body, so neither can be changed in flight. The CRC-32 of a plain packet
+//! A sealed body's plaintext is the sender's name (a length byte, then
+//! the name) followed by the messages. The header (version, flags, label)
+//! and a byte naming the channel (datagram or frame, not sent) are its
+//! associated data, so none of them can be changed in flight. The CRC-32 of a plain packet
 //! covers every byte before it: TCP and UDP checksums are weak (16 bits,
 //! and UDP's is optional over IPv4), and a flipped bit in a name would
 //! otherwise become a member.
@@ -28,9 +30,14 @@ pub const CHECKSUM_LEN: usize = 4;
 /// Bytes a seal adds to a plain header: a 12-byte nonce and a 16-byte tag.
 pub const SEAL_LEN: usize = 12 + 16;
 
-/// The most bytes an envelope with `label` adds to the messages, sealed.
+/// The most bytes the sender's name takes inside a sealed body: a length
+/// byte and a name of [`MAX_NAME_LEN`](crate::MAX_NAME_LEN) bytes.
+pub const MAX_SENDER_LEN: usize = 1 + super::MAX_NAME_LEN;
+
+/// The most bytes an envelope with `label` adds to the messages: sealed,
+/// by a member with the longest name.
 pub const fn max_overhead(label: &Label) -> usize {
-    2 + label.wire_len() + SEAL_LEN
+    2 + label.wire_len() + SEAL_LEN + MAX_SENDER_LEN
 }
 
 /// The longest cluster label, in bytes.

@@ -106,11 +106,14 @@ pub enum DecodeError {
     /// A sealed packet, and we hold no key (or were built without the
     /// `encryption` feature).
     Sealed,
+    /// A sealed stream frame that names another sender than the stream's
+    /// first sealed frame: the stream is closed.
+    Sender,
 }
 
 impl DecodeError {
     /// Every reason, in counter order.
-    pub const ALL: [DecodeError; 15] = [
+    pub const ALL: [DecodeError; 16] = [
         DecodeError::Empty,
         DecodeError::Version,
         DecodeError::Oversized,
@@ -126,6 +129,7 @@ impl DecodeError {
         DecodeError::Plaintext,
         DecodeError::Unauthenticated,
         DecodeError::Sealed,
+        DecodeError::Sender,
     ];
 
     /// A stable index into [`DecodeError::ALL`].
@@ -152,6 +156,7 @@ impl fmt::Display for DecodeError {
             DecodeError::Plaintext => "plaintext while encryption is required",
             DecodeError::Unauthenticated => "no installed key authenticates the packet",
             DecodeError::Sealed => "sealed packet and no key to open it",
+            DecodeError::Sender => "a stream frame sealed by another sender than the stream's first",
         };
         f.write_str(what)
     }
