@@ -97,12 +97,24 @@ fn small_config() -> Config {
 struct Contract {
     budget: usize,
     now: Instant,
+    /// While set up, the lone pings sent (the checks of new members), to
+    /// be answered.
+    checks: Option<Vec<(SocketAddr, u32)>>,
 }
 
 impl Transport for Contract {
-    fn send(&mut self, _to: SocketAddr, packet: Datagram) -> Option<Datagram> {
+    fn send(&mut self, to: SocketAddr, packet: Datagram) -> Option<Datagram> {
         assert!(packet.len() <= self.budget, "a datagram within the budget");
-        assert_eq!(wire::decode(&packet, &mut Messages::new()), Ok(()), "what we send decodes");
+        let mut msgs = Messages::new();
+        assert_eq!(wire::decode(&packet, &mut msgs), Ok(()), "what we send decodes");
+        let check = match msgs.as_slice() {
+            [wire::Message::Ping { seq, .. }] => Some(*seq),
+            _ => None,
+        };
+        drop(msgs);
+        if let (Some(checks), Some(seq)) = (&mut self.checks, check) {
+            checks.push((to, seq));
+        }
         Some(packet)
     }
     fn set_timer(&mut self, at: Instant) {
@@ -169,16 +181,23 @@ fn script(data: &[u8], streams: bool) {
     let me = Identity::new(MemberName::new("me").unwrap_or_else(|_| unreachable!()), addr(0));
     let Ok(mut swim) = Swim::new(small_config(), me, Bytes(seed)) else { return };
     let mut driver = Driver::new();
-    let mut io = Contract { budget: swim.config().packet_budget, now: Instant::ZERO };
+    let mut io = Contract { budget: swim.config().packet_budget, now: Instant::ZERO, checks: Some(Vec::new()) };
     // Members "b".."e" at 10.0.0.2..5, so that probes, relays and queries
-    // from them are served.
+    // from them are served. Each answers the ping that checks it.
     let mut buf = Vec::new();
     for (i, name) in ["b", "c", "d", "e"].into_iter().enumerate() {
         let mut w = PacketWriter::new(1400);
         let a = addr(2 + i as u8);
         let _ = w.push(&wire::Message::Alive { incarnation: 0, name, addr: a, meta: b"" });
         let _ = driver.handle(&mut swim, io.now, Input::Packet { from: a, bytes: &w.finish() }, &mut io);
+        for (to, seq) in io.checks.replace(Vec::new()).unwrap_or_default() {
+            let mut w = PacketWriter::new(1400);
+            let _ = w.push(&wire::Message::Ack { seq });
+            let _ = driver.handle(&mut swim, io.now, Input::Packet { from: to, bytes: &w.finish() }, &mut io);
+        }
     }
+    io.checks = None;
+    assert_eq!(swim.num_live(), 5, "b to e answered their checks and are members");
     let mut now = 0u64;
     while let Some((&op, rest)) = script.split_first() {
         script = rest;
