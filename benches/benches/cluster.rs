@@ -177,7 +177,7 @@ mod swim_side {
                         self.nodes[to].0.recycle(bytes.into());
                     }
                     Item::Timer { node, t } => {
-                        if self.nodes[node].1.deadline() == Some(Instant::from_millis(t)) {
+                        if self.nodes[node].0.deadline() == Some(Instant::from_millis(t)) {
                             self.input(node, Input::Timeout);
                         }
                     }

@@ -111,7 +111,7 @@ fn print_state(r: &Replayed<Xoshiro256PlusPlus>) {
         s.queued_updates(),
         s.queued_broadcasts(),
         s.open_streams(),
-        s.next_deadline().map(|t| t.as_millis()),
+        s.deadline().map(|t| t.as_millis()),
     );
     for m in s.members() {
         say!("    {:<16} {:<21} {:?} inc {}", m.name.as_str(), m.addr.to_string(), m.state, m.incarnation);

@@ -191,6 +191,11 @@ pub struct Config {
     /// we chose whom to ask. Names refused here come back by gossip or the
     /// next push-pull. Range: 1 ..= 1 000 000.
     pub member_admission_rate: NonZeroU32,
+    /// Whether every rejected datagram or frame is also reported as an
+    /// [`Event::Rejected`](crate::Event::Rejected) (it is always counted
+    /// in [`Stats::rejected`](crate::Stats::rejected)). Off by default:
+    /// junk from anyone then costs the application nothing.
+    pub report_rejections: bool,
 }
 
 /// Generates a chainable setter per field.
@@ -247,6 +252,7 @@ setters! {
     with_broadcast_window => broadcast_window: u32,
     with_max_app_state_len => max_app_state_len: usize,
     with_member_admission_rate => member_admission_rate: NonZeroU32,
+    with_report_rejections => report_rejections: bool,
 }
 
 impl Config {
@@ -315,6 +321,7 @@ impl Config {
             max_app_state_len: 32 * 1024,
             label: Label::EMPTY,
             member_admission_rate: nz(1000),
+            report_rejections: false,
         }
     }
 

@@ -183,6 +183,15 @@ impl Digest {
                 self.write(&[u8::from(*join)]);
                 self.write_bytes(state);
             }
+            Event::Rejected { from, stream, reason } => {
+                self.write(&[13]);
+                self.write_addr(*from);
+                match stream {
+                    Some(id) => self.stream(*id),
+                    None => self.write(&[2]),
+                }
+                self.write(&[reason.index() as u8]);
+            }
         }
     }
 

@@ -35,7 +35,7 @@
 //! let seed: SocketAddr = "127.0.0.1:7947".parse().unwrap();
 //! driver.handle(&mut swim, Instant::ZERO, Input::Join { seeds: &[seed] }, &mut log).unwrap();
 //! assert_eq!(log.opened, 1); // the join's full-state sync with the seed
-//! assert_eq!(driver.deadline(), log.wake);
+//! assert_eq!(swim.deadline(), log.wake); // the one copy of the deadline
 //! ```
 
 use alloc::vec::Vec;
@@ -111,19 +111,20 @@ pub trait Transport {
 }
 
 /// Runs inputs through a [`Machine`] and its actions through a
-/// [`Transport`], keeping the current deadline and a [`Digest`] of every
-/// action (with the time of its input).
+/// [`Transport`], keeping a [`Digest`] of every action (with the time of
+/// its input). It keeps no deadline: the machine owns it
+/// ([`Swim::deadline`]) and reports each change through
+/// [`Transport::set_timer`].
 #[derive(Debug, Default)]
 pub struct Driver {
     out: Vec<Action>,
-    deadline: Option<Instant>,
     digest: Digest,
     #[cfg(feature = "trace")]
     recorder: Option<crate::trace::TraceWriter>,
 }
 
 impl Driver {
-    /// A driver with no deadline and an empty digest.
+    /// A driver with an empty digest.
     pub fn new() -> Self {
         Self::default()
     }
@@ -155,10 +156,7 @@ impl Driver {
                         machine.recycle(buf);
                     }
                 }
-                Action::SetTimer(at) => {
-                    self.deadline = Some(at);
-                    io.set_timer(at);
-                }
+                Action::SetTimer(at) => io.set_timer(at),
                 Action::Event(e) => io.event(e),
                 Action::OpenStream { id, to } => io.open_stream(id, to),
                 Action::SendFrame { id, frame } => {
@@ -197,16 +195,6 @@ impl Driver {
         if let Some(rec) = self.recorder.as_mut() {
             rec.flush();
         }
-    }
-
-    /// The deadline last asked for, if any.
-    pub fn deadline(&self) -> Option<Instant> {
-        self.deadline
-    }
-
-    /// Whether the deadline has come at `now`.
-    pub fn is_due(&self, now: Instant) -> bool {
-        self.deadline.is_some_and(|at| at <= now)
     }
 
     /// The digest of every action so far.

@@ -189,11 +189,13 @@ fn script(data: &[u8], streams: bool) {
         let mut w = PacketWriter::new(1400);
         let a = addr(2 + i as u8);
         let _ = w.push(&wire::Message::Alive { incarnation: 0, name, addr: a, meta: b"" });
-        let _ = driver.handle(&mut swim, io.now, Input::Packet { from: a, bytes: &w.finish() }, &mut io);
+        let r = driver.handle(&mut swim, io.now, Input::Packet { from: a, bytes: &w.finish() }, &mut io);
+        assert!(r.is_ok(), "bytes from the network are never an Err: {r:?}");
         for (to, seq) in io.checks.replace(Vec::new()).unwrap_or_default() {
             let mut w = PacketWriter::new(1400);
             let _ = w.push(&wire::Message::Ack { seq });
-            let _ = driver.handle(&mut swim, io.now, Input::Packet { from: to, bytes: &w.finish() }, &mut io);
+            let r = driver.handle(&mut swim, io.now, Input::Packet { from: to, bytes: &w.finish() }, &mut io);
+            assert!(r.is_ok(), "bytes from the network are never an Err: {r:?}");
         }
     }
     io.checks = None;
@@ -260,7 +262,9 @@ fn script(data: &[u8], streams: bool) {
                 Input::StreamClosed { id: stream, end: end[usize::from(op >> 2) % end.len()] }
             }
         };
-        let _ = driver.handle(&mut swim, io.now, input, &mut io);
+        let from_network = matches!(input, Input::Packet { .. } | Input::StreamFrame { .. });
+        let result = driver.handle(&mut swim, io.now, input, &mut io);
+        assert!(!from_network || result.is_ok(), "bytes from the network are never an Err: {result:?}");
         assert_bounded(&swim);
     }
 }

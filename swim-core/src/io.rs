@@ -368,6 +368,19 @@ pub enum Event {
         /// The member it was for.
         to: MemberName,
     },
+    /// A datagram or stream frame was rejected, unread (only with
+    /// [`Config::report_rejections`](crate::Config::report_rejections)).
+    /// It changed nothing; it is counted in
+    /// [`Stats::rejected`](crate::Stats::rejected) either way. A rejected
+    /// frame also ends its stream.
+    Rejected {
+        /// Where it came from: the datagram's source, or the stream's peer.
+        from: SocketAddr,
+        /// The stream it arrived on; `None` for a datagram.
+        stream: Option<StreamId>,
+        /// Why.
+        reason: DecodeError,
+    },
     /// A peer's application state, from a full-state sync.
     AppState {
         /// The peer's name.
@@ -379,28 +392,36 @@ pub enum Event {
     },
 }
 
-/// Why a call was refused. Refusals change no state (a rejected datagram
-/// is only counted).
+/// Why a call was refused: misuse of the API, never bytes from the
+/// network (a rejected datagram or frame is counted in
+/// [`Stats::rejected`](crate::Stats::rejected) and the call returns `Ok`).
+///
+/// Every refusal leaves the member as it was: no protocol state changes,
+/// nothing is sent; only the latest time seen advances.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum Error {
-    /// The configuration is invalid.
+    /// [`Swim::new`](crate::Swim::new): the configuration is invalid. No
+    /// member was built.
     Config(ConfigError),
-    /// Metadata longer than `max_meta_len`.
+    /// Metadata longer than `max_meta_len` (at [`Swim::new`](crate::Swim::new)
+    /// or [`Input::SetMeta`]). The metadata in force is unchanged.
     MetaTooLong,
-    /// `join` with no seed.
+    /// [`Input::Join`] with no seed. No join was started.
     NoSeeds,
-    /// The member is leaving or has left; it takes no more commands.
+    /// The member is leaving or has left; it takes no more commands. The
+    /// command was ignored.
     Leaving,
-    /// A datagram or frame was rejected (and counted in the stats).
-    Rejected(DecodeError),
-    /// No member of this name is known alive.
+    /// [`Input::Message`] to a name that is not a live member. Nothing was
+    /// queued or sent.
     UnknownMember,
-    /// A payload or state larger than its configured limit.
+    /// A payload or state larger than its configured limit. Nothing was
+    /// queued, sent or stored.
     TooLarge,
-    /// Every stream slot (`max_streams`) is in use.
+    /// Every stream slot (`max_streams`) is in use. No stream was opened;
+    /// the message was not sent.
     Busy,
-    /// A keyring change was refused.
+    /// A keyring change was refused. The keyring is unchanged.
     #[cfg(feature = "encryption")]
     Keyring(crate::keyring::KeyringError),
 }
@@ -412,7 +433,6 @@ impl fmt::Display for Error {
             Error::MetaTooLong => f.write_str("metadata longer than max_meta_len"),
             Error::NoSeeds => f.write_str("join needs at least one seed"),
             Error::Leaving => f.write_str("the member is leaving or has left"),
-            Error::Rejected(e) => write!(f, "datagram rejected: {e}"),
             Error::UnknownMember => f.write_str("no live member of that name"),
             Error::TooLarge => f.write_str("payload larger than its configured limit"),
             Error::Busy => f.write_str("every stream slot is in use"),

@@ -50,8 +50,10 @@ pub struct Stats {
     pub packets_received: u64,
     /// Bytes received in datagrams.
     pub bytes_received: u64,
-    /// Rejected datagrams, by [`DecodeError::index`].
-    pub rejected: [u64; DecodeError::ALL.len()],
+    /// Rejected datagrams and frames, by reason: read them with
+    /// [`Stats::rejected`] and [`Stats::rejected_total`].
+    #[cfg_attr(feature = "serde", serde(rename = "rejected"))]
+    pub(crate) rejections: Rejections,
     /// Pings addressed to another member name (a reused address).
     pub misdirected: u64,
     /// Ping-reqs and queries from senders that are not live members at
@@ -117,13 +119,42 @@ pub struct Stats {
 }
 
 impl Stats {
-    /// All rejected datagrams, whatever the reason.
+    /// Rejected datagrams and frames, whatever the reason.
     pub fn rejected_total(&self) -> u64 {
-        self.rejected.iter().sum()
+        self.rejections.counts.iter().sum()
     }
 
-    /// Rejected datagrams for one reason.
-    pub fn rejected_for(&self, reason: DecodeError) -> u64 {
-        self.rejected[reason.index()]
+    /// Rejected datagrams and frames for one reason.
+    pub fn rejected(&self, reason: DecodeError) -> u64 {
+        self.rejections.counts.get(reason.index()).copied().unwrap_or(0)
+    }
+}
+
+/// Rejections by reason, indexed by [`DecodeError::index`]: private, so a
+/// new reason changes no public type.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Rejections {
+    counts: [u64; DecodeError::ALL.len()],
+}
+
+impl Rejections {
+    pub(crate) fn count(&mut self, reason: DecodeError) {
+        if let Some(c) = self.counts.get_mut(reason.index()) {
+            *c += 1;
+        }
+    }
+}
+
+/// Serialized as a map from each reason with a count to that count.
+#[cfg(feature = "serde")]
+impl serde::Serialize for Rejections {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let seen = DecodeError::ALL.iter().zip(self.counts).filter(|&(_, n)| n > 0);
+        let mut map = s.serialize_map(Some(seen.clone().count()))?;
+        for (reason, n) in seen {
+            map.serialize_entry(reason, &n)?;
+        }
+        map.end()
     }
 }

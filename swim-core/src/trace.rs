@@ -40,7 +40,7 @@ use crate::wire::Datagram;
 /// The first bytes of every trace.
 pub const MAGIC: [u8; 8] = *b"SWIMTRC\0";
 /// The format version this build writes and reads.
-pub const TRACE_VERSION: u16 = 5;
+pub const TRACE_VERSION: u16 = 6;
 /// Buffered bytes that trigger a write to the sink.
 pub const FLUSH_BYTES: usize = 64 * 1024;
 /// The largest record a reader accepts (a stream frame and its framing).

@@ -245,8 +245,12 @@ impl NodeBuilder {
             None => getrandom::u64().map_err(|e| StartError::Random(e.to_string()))?,
         };
         let identity = Identity { name: name.clone(), addr, meta: self.meta };
+        // The node logs rejected packets (rate-limited), so its machine
+        // reports them always; the application sees them if it asked.
+        let forward_rejections = self.config.report_rejections;
+        let config = self.config.with_report_rejections(true);
         let mut swim =
-            Swim::new(self.config, identity, Xoshiro256PlusPlus::seed_from_u64(seed)).map_err(StartError::Protocol)?;
+            Swim::new(config, identity, Xoshiro256PlusPlus::seed_from_u64(seed)).map_err(StartError::Protocol)?;
         // Nonces from the OS, whatever the seed: two nodes given one seed
         // must still never seal with one nonce.
         let mut nonce_prefix = [0u8; 12];
@@ -299,7 +303,7 @@ impl NodeBuilder {
             driver,
             clock,
             slack,
-            Parts { socket, timer, streams },
+            Parts { socket, timer, streams, forward_rejections },
             Wiring { commands: command_rx, events: events_tx, event_capacity: self.event_capacity, done: done_tx },
         );
         tracing::info!(node = %name, %addr, bound = %bound, "node started");

@@ -99,6 +99,28 @@ struct Io<'a, R: Runtime> {
     sink: &'a mut EventSink,
     waiters: &'a mut Waiters,
     at: std::time::Instant,
+    timer: &'a mut Alarm<R>,
+    /// Rejections go to the application only if it asked for them; the
+    /// node asks for them always, to log them.
+    forward_rejections: bool,
+    warnings: &'a mut RejectWarnings,
+}
+
+/// The task's one timer, armed from the machine's [`Transport::set_timer`]
+/// (the machine owns the deadline: [`Swim::deadline`]).
+pub(crate) struct Alarm<R: Runtime> {
+    timer: R::Timer,
+    clock: Clock,
+    /// Timer slack in ms (see `NodeBuilder::timer_slack`).
+    slack: u64,
+    armed: bool,
+}
+
+impl<R: Runtime> Alarm<R> {
+    fn arm(&mut self, at: Instant) {
+        self.timer.reset(self.clock.std(Clock::coarsen(at, self.slack)));
+        self.armed = true;
+    }
 }
 
 impl<R: Runtime> Transport for Io<'_, R> {
@@ -114,13 +136,22 @@ impl<R: Runtime> Transport for Io<'_, R> {
         Some(packet)
     }
 
-    fn set_timer(&mut self, _at: Instant) {
-        // The task re-arms its timer from the driver's deadline after each
-        // input, so a deadline is never lost between two inputs.
+    fn set_timer(&mut self, at: Instant) {
+        self.timer.arm(at);
     }
 
     fn event(&mut self, event: Event) {
-        tracing::debug!(?event, "membership event");
+        if let Event::Rejected { from, stream, reason } = event {
+            tracing::debug!(%from, ?stream, %reason, "rejected");
+            if let (Some(hint), Some(suppressed)) = (hint(reason), self.warnings.note(Clock::read(), reason)) {
+                tracing::warn!(%from, %reason, suppressed, "{hint}");
+            }
+            if !self.forward_rejections {
+                return;
+            }
+        } else {
+            tracing::debug!(?event, "membership event");
+        }
         match &event {
             Event::JoinCompleted { seed } => {
                 for w in self.waiters.join.drain(..) {
@@ -187,15 +218,12 @@ pub(crate) struct Wiring {
 pub(crate) struct Task<R: Runtime> {
     swim: Swim<Xoshiro256PlusPlus>,
     driver: Driver,
-    clock: Clock,
-    /// Timer slack in ms (see `NodeBuilder::timer_slack`).
-    slack: u64,
     socket: R::Socket,
-    timer: R::Timer,
+    alarm: Alarm<R>,
     /// The reliable streams, and the peer filter datagrams go through too.
     streams: Streams<R>,
-    /// The deadline the timer is armed for, if any.
-    armed: Option<Instant>,
+    /// Whether the application asked for [`Event::Rejected`].
+    forward_rejections: bool,
     commands: Pin<Box<Receiver<Command>>>,
     sink: EventSink,
     waiters: Waiters,
@@ -212,6 +240,9 @@ pub(crate) struct Parts<R: Runtime> {
     pub(crate) socket: R::Socket,
     pub(crate) timer: R::Timer,
     pub(crate) streams: Streams<R>,
+    /// Whether the application's configuration asked for
+    /// [`Event::Rejected`] (the node's machine always reports them).
+    pub(crate) forward_rejections: bool,
 }
 
 impl<R: Runtime> Task<R> {
@@ -223,17 +254,15 @@ impl<R: Runtime> Task<R> {
         parts: Parts<R>,
         wiring: Wiring,
     ) -> Self {
-        let Parts { socket, timer, streams } = parts;
+        let Parts { socket, timer, streams, forward_rejections } = parts;
         let Wiring { commands, events, event_capacity, done } = wiring;
         let mut task = Task {
             swim,
             driver,
-            clock,
-            slack,
             socket,
-            timer,
+            alarm: Alarm { timer, clock, slack, armed: false },
             streams,
-            armed: None,
+            forward_rejections,
             commands: Box::pin(commands),
             sink: EventSink { tx: events, capacity: event_capacity.max(2), missed: 0 },
             waiters: Waiters::default(),
@@ -250,10 +279,11 @@ impl<R: Runtime> Task<R> {
         task
     }
 
-    /// Runs one input through the driver and re-arms the timer.
+    /// Runs one input through the driver (which arms the timer through
+    /// [`Transport::set_timer`]).
     fn input(&mut self, input: Input<'_>) -> Result<(), swim_core::Error> {
         let at = Clock::read();
-        let now = self.clock.core(at);
+        let now = self.alarm.clock.core(at);
         let mut io = Io {
             socket: &self.socket,
             streams: &mut self.streams,
@@ -261,20 +291,11 @@ impl<R: Runtime> Task<R> {
             sink: &mut self.sink,
             waiters: &mut self.waiters,
             at,
+            timer: &mut self.alarm,
+            forward_rejections: self.forward_rejections,
+            warnings: &mut self.warnings,
         };
-        let result = self.driver.handle(&mut self.swim, now, input, &mut io);
-        self.rearm();
-        result
-    }
-
-    fn rearm(&mut self) {
-        let deadline = self.driver.deadline();
-        if deadline != self.armed {
-            if let Some(at) = deadline {
-                self.timer.reset(self.clock.std(Clock::coarsen(at, self.slack)));
-            }
-            self.armed = deadline;
-        }
+        self.driver.handle(&mut self.swim, now, input, &mut io)
     }
 
     /// Carries out one command; `false` when the task must stop.
@@ -332,36 +353,19 @@ impl<R: Runtime> Task<R> {
         // Moved out for the call, so the buffer and the state machine can be
         // borrowed apart.
         let buf = core::mem::take(&mut self.buf);
-        if let Err(e) = self.input(Input::Packet { from, bytes: &buf[..len] }) {
-            tracing::debug!(%from, error = %e, "datagram rejected");
-            self.warn_rejected(&e, Some(from));
-        }
+        // Bytes from the network are never an `Err`: a rejection comes
+        // back as an event (logged in `Io::event`).
+        let _ = self.input(Input::Packet { from, bytes: &buf[..len] });
         self.buf = buf;
     }
 
     fn stream_input(&mut self, input: StreamInput) {
-        // Taken first: a refused frame may close its stream.
-        let peer = self.streams.peer(input.id());
-        let result = match &input {
+        // Never an `Err`: a rejected frame comes back as an event.
+        let _ = match &input {
             StreamInput::Accepted { id, from } => self.input(Input::StreamAccepted { id: *id, from: *from }),
             StreamInput::Frame { id, frame } => self.input(Input::StreamFrame { id: *id, frame }),
             StreamInput::Closed { id, end } => self.input(Input::StreamClosed { id: *id, end: *end }),
         };
-        if let Err(e) = result {
-            tracing::debug!(id = ?input.id(), error = %e, "stream input rejected");
-            self.warn_rejected(&e, peer);
-        }
-    }
-
-    /// Warns about a packet refused for a key or label mismatch, within
-    /// the rate [`RejectWarnings`] allows.
-    fn warn_rejected(&mut self, e: &swim_core::Error, from: Option<SocketAddr>) {
-        let swim_core::Error::Rejected(reason) = *e else { return };
-        let (Some(hint), Some(suppressed)) = (hint(reason), self.warnings.note(Clock::read(), reason)) else {
-            return;
-        };
-        let from = from.map_or_else(|| "unknown".to_owned(), |a| a.to_string());
-        tracing::warn!(%from, %reason, suppressed, "{hint}");
     }
 
     fn recv_error(&mut self, e: &io::Error) {
@@ -414,10 +418,15 @@ impl<R: Runtime> Task<R> {
                 Poll::Pending => break,
             }
         }
-        if self.armed.is_some() && self.timer.poll_expired(cx).is_ready() {
+        if self.alarm.armed && self.alarm.timer.poll_expired(cx).is_ready() {
             busy = true;
-            self.armed = None;
+            self.alarm.armed = false;
             let _ = self.input(Input::Timeout);
+            // Woken before the deadline (which the machine then keeps, with
+            // no new `SetTimer`): wait for it again.
+            if let (false, Some(at)) = (self.alarm.armed, self.swim.deadline()) {
+                self.alarm.arm(at);
+            }
         }
         Some(busy)
     }

@@ -141,7 +141,7 @@ impl Node {
 
     /// Wakes the node at each of its deadlines up to `until`.
     fn wake_until(&mut self, until: u64) {
-        while let Some(at) = self.swim.next_deadline().filter(|d| d.as_millis() <= until) {
+        while let Some(at) = self.swim.deadline().filter(|d| d.as_millis() <= until) {
             self.step(at.as_millis(), Input::Timeout);
         }
     }

@@ -236,8 +236,9 @@ struct Network {
     host_down: Vec<bool>,
     slow_ms: Vec<u64>,
     /// When each node's wake-up is scheduled (its deadline plus the
-    /// slowness in force when it was asked for).
-    wake_at: Vec<Option<u64>>,
+    /// slowness in force when it was asked for), with the deadline it
+    /// asked for, read on its own clock.
+    wake_at: Vec<Option<(u64, Instant)>>,
     links: BTreeMap<(usize, usize), Link>,
     cuts: BTreeMap<PartitionId, Vec<Cut>>,
     stats: NetStats,
@@ -287,8 +288,9 @@ impl Transport for Port<'_> {
     }
 
     fn set_timer(&mut self, at: Instant) {
+        let local = at;
         let at = self.net.wake_time(self.node, at);
-        self.net.wake_at[self.node] = Some(at);
+        self.net.wake_at[self.node] = Some((at, local));
         self.net.push(at, Item::Wake { node: self.node, at });
     }
 
@@ -655,7 +657,7 @@ impl<N: Machine> Sim<N> {
             }
             Item::Wake { node, at } => {
                 // Only the latest request counts; earlier ones were replaced.
-                if self.network.wake_at[node] == Some(at) {
+                if self.network.wake_at[node].is_some_and(|(w, _)| w == at) {
                     self.network.wake_at[node] = None;
                     self.input(node, Input::Timeout);
                 }
@@ -766,10 +768,9 @@ impl<N: Machine> Sim<N> {
                 self.network.clocks[node].set(now, step_ms, drift_ppm);
                 // A pending wake-up was set by the old clock: move it to when
                 // the new one reads the deadline.
-                let deadline = self.nodes[node].driver.deadline();
-                if let (Some(d), Some(_)) = (deadline, self.network.wake_at[node]) {
+                if let Some((_, d)) = self.network.wake_at[node] {
                     let at = self.network.wake_time(node, d);
-                    self.network.wake_at[node] = Some(at);
+                    self.network.wake_at[node] = Some((at, d));
                     self.network.push(at, Item::Wake { node, at });
                 }
             }

@@ -271,7 +271,7 @@ pub fn rotate(p: &Params, loss: f64) -> Result<Value, SimError> {
     let mut on_new_key_only = true;
     for i in 0..p.n {
         let node = sim.node(i)?;
-        rejected += node.stats().rejected.iter().sum::<u64>();
+        rejected += node.stats().rejected_total();
         on_new_key_only &= node.keys() == [NEW_KEY];
     }
     let whole = views.alive_pairs() == views.all_pairs();

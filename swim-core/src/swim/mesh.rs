@@ -129,7 +129,7 @@ impl Mesh {
     pub(super) fn run(&mut self, from: u64, to: u64) {
         for t in from..=to {
             for i in 0..self.nodes.len() {
-                if self.nodes[i].next_deadline().is_some_and(|d| d <= Instant::from_millis(t)) {
+                if self.nodes[i].deadline().is_some_and(|d| d <= Instant::from_millis(t)) {
                     self.wakeups[i] += 1;
                     let _ = self.input(i, t, Input::Timeout);
                 }

@@ -44,7 +44,7 @@ use crate::membership::{Membership, Merged, Source};
 use crate::name::MemberName;
 use crate::outbox::{Outbox, Piggyback};
 use crate::rng::Random;
-use crate::stats::Stats;
+use crate::stats::{Rejections, Stats};
 use crate::streams::Streams;
 use crate::time::Instant;
 use crate::user::UserData;
@@ -73,7 +73,7 @@ impl Identity {
 struct Ingress {
     packets: u64,
     bytes: u64,
-    rejected: [u64; DecodeError::ALL.len()],
+    rejected: Rejections,
 }
 
 /// A SWIM + Lifeguard member, as a pure state machine.
@@ -278,12 +278,22 @@ impl<R: Rng> Swim<R> {
             self.outbox.flush(self.dissemination.piggybacks(limit, &self.membership), &mut self.envelope, out);
         }
         self.dissemination.resume(self.now);
-        let next = self.next_deadline();
+        let next = self.earliest_deadline();
         if next != self.reported {
             if let Some(at) = next {
                 out.push(Action::SetTimer(at));
             }
             self.reported = next;
+        }
+    }
+
+    /// Counts bytes from the network that were refused unread (and
+    /// reports them, when asked to). They are never an `Err`: junk from
+    /// anyone is not the caller's mistake.
+    fn reject(&mut self, from: SocketAddr, stream: Option<crate::io::StreamId>, reason: DecodeError) {
+        self.ingress.rejected.count(reason);
+        if self.config.report_rejections {
+            self.outbox.event(crate::io::Event::Rejected { from, stream, reason });
         }
     }
 
@@ -328,8 +338,8 @@ impl<R: Rng> Swim<R> {
         let sender = match self.envelope.decode(bytes, wire::MAX_DATAGRAM, Channel::Datagram, scratch, &mut msgs) {
             Ok(sender) => sender,
             Err(e) => {
-                self.ingress.rejected[e.index()] += 1;
-                return Err(Error::Rejected(e));
+                self.reject(from, None, e);
+                return Ok(());
             }
         };
         self.ensure_started(now);
@@ -617,7 +627,7 @@ impl<R> Swim<R> {
             bytes_sent: self.outbox.bytes_sent,
             packets_received: self.ingress.packets,
             bytes_received: self.ingress.bytes,
-            rejected: self.ingress.rejected,
+            rejections: self.ingress.rejected.clone(),
             misdirected: d.misdirected,
             strangers_refused: d.strangers_refused,
             surplus_requests: d.surplus_requests,
@@ -693,8 +703,16 @@ impl<R> Swim<R> {
         d
     }
 
-    /// The earliest time the state machine wants to be woken.
-    pub fn next_deadline(&self) -> Option<Instant> {
+    /// When the state machine wants [`Input::Timeout`]: the deadline it
+    /// last reported with [`Action::SetTimer`], the one copy of it (a
+    /// runtime arms its timer from the action; [`Driver`](crate::Driver)
+    /// keeps none). `None` before the first input and after a leave.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.reported
+    }
+
+    /// The earliest of the parts' deadlines.
+    fn earliest_deadline(&self) -> Option<Instant> {
         // Folded pairwise from the parts' deadlines taken apart: every
         // input asks, and the pairs stay in registers where iterating the
         // array went through memory.

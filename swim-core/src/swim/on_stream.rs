@@ -61,9 +61,11 @@ impl<R: Rng> Swim<R> {
             Err(e) => Err(e),
         };
         if let Err(e) = opened {
-            self.ingress.rejected[e.index()] += 1;
+            if let Some(peer) = self.streams.get(id).map(|s| s.peer) {
+                self.reject(peer, Some(id), e);
+            }
             self.fail_stream(now, id);
-            return Err(Error::Rejected(e));
+            return Ok(());
         }
         let Some(s) = self.streams.get(id) else { return Ok(()) };
         let purpose = s.purpose.clone();

@@ -8,7 +8,7 @@ use core::net::SocketAddr;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus as Rng64;
 
-use super::tests::answer_checks;
+use super::tests::{answer_checks, rejected_as, rejected_with};
 use crate::envelope::{Channel, Envelope};
 use crate::keyring::{Key, KeyringOp};
 use crate::wire::{DecodeError, Label, MAX_DATAGRAM, MAX_FRAME, Message, PacketWriter};
@@ -89,20 +89,20 @@ fn assert_rejected(bytes: &[u8], want: DecodeError) {
 fn assert_rejected_as(bytes: &[u8], frame: &[u8], want: DecodeError) {
     let mut a = node();
     let before = a.state_digest();
-    let rejected = a.stats().rejected[want.index()];
-    let r = a.handle_packet(at(10), addr(2), bytes);
-    assert_eq!(r, Err(Error::Rejected(want)), "datagram of {} bytes", bytes.len());
+    let rejected = a.stats().rejected(want);
+    let r = rejected_as(&mut a, at(10), addr(2), bytes);
+    assert_eq!(r, Some(want), "datagram of {} bytes", bytes.len());
     assert_eq!(a.state_digest(), before, "a rejected datagram ({want:?}) changed the state");
-    assert_eq!(a.stats().rejected[want.index()], rejected + 1);
+    assert_eq!(a.stats().rejected(want), rejected + 1);
 
     let mut out = Vec::new();
     let id = StreamId::Inbound(1);
     a.handle(at(11), Input::StreamAccepted { id, from: addr(2) }, &mut out).unwrap();
     let before = a.state_digest();
     out.clear();
-    let r = a.handle(at(12), Input::StreamFrame { id, frame }, &mut out);
+    let r = rejected_with(&mut a, at(12), Input::StreamFrame { id, frame }, &mut out);
     if frame.len() <= MAX_DATAGRAM {
-        assert_eq!(r, Err(Error::Rejected(want)), "frame of {} bytes", frame.len());
+        assert_eq!(r, Some(want), "frame of {} bytes", frame.len());
     }
     assert!(out.iter().any(|x| matches!(x, Action::CloseStream { id: i } if *i == id)), "the stream is closed");
     // The stream's own slot is freed; nothing else moves.
@@ -162,7 +162,7 @@ fn oversized_input_is_rejected_without_side_effects() {
     assert!(big.len() > MAX_DATAGRAM);
     let mut a = node();
     let before = a.state_digest();
-    assert_eq!(a.handle_packet(at(10), addr(2), &big), Err(Error::Rejected(DecodeError::Oversized)));
+    assert_eq!(rejected_as(&mut a, at(10), addr(2), &big), Some(DecodeError::Oversized));
     assert_eq!(a.state_digest(), before);
     let huge = alloc::vec![crate::wire::VERSION; MAX_FRAME + 1];
     assert_rejected(&huge, DecodeError::Oversized);
@@ -176,7 +176,7 @@ fn a_bit_flipped_anywhere_is_rejected_without_side_effects() {
         q[bit / 8] ^= 1 << (bit % 8);
         let mut a = node();
         let before = a.state_digest();
-        assert!(matches!(a.handle_packet(at(10), addr(2), &q), Err(Error::Rejected(_))), "bit {bit}");
+        assert!(rejected_as(&mut a, at(10), addr(2), &q).is_some(), "bit {bit}");
         assert_eq!(a.state_digest(), before, "bit {bit}");
     }
     // Without encryption the checksum catches it: no phantom member from a
@@ -189,7 +189,7 @@ fn a_bit_flipped_anywhere_is_rejected_without_side_effects() {
         let mut a =
             Swim::new(config, Identity::new(MemberName::new("a").unwrap(), addr(1)), Rng64::seed_from_u64(1)).unwrap();
         let before = a.state_digest();
-        assert!(a.handle_packet(at(10), addr(2), &q).is_err(), "plain bit {bit}");
+        assert!(rejected_as(&mut a, at(10), addr(2), &q).is_some(), "plain bit {bit}");
         assert_eq!(a.state_digest(), before, "plain bit {bit}");
         assert_eq!(a.members().count(), 1);
     }
@@ -232,11 +232,11 @@ fn a_node_without_the_key_understands_nothing_and_is_understood_by_nobody() {
     let out = a.handle_timeout(at(2000));
     for act in &out {
         if let Action::Send { packet, .. } = act {
-            assert_eq!(outsider.handle_packet(at(2000), addr(1), packet), Err(Error::Rejected(DecodeError::Sealed)));
+            assert_eq!(rejected_as(&mut outsider, at(2000), addr(1), packet), Some(DecodeError::Sealed));
         }
     }
     let p = close(envelope(label(), None), 1400, &news());
-    assert_eq!(a.handle_packet(at(2001), addr(8), &p), Err(Error::Rejected(DecodeError::Plaintext)));
+    assert_eq!(rejected_as(&mut a, at(2001), addr(8), &p), Some(DecodeError::Plaintext));
     assert_eq!(outsider.members().count(), 1);
 }
 
@@ -250,7 +250,7 @@ fn migration_accepts_plaintext_until_told_to_refuse_it() {
     a.handle_packet(at(11), addr(2), &sealed(&[Message::Ping { seq: 1, target: "a" }])).unwrap();
     a.keyring(KeyringOp::Mode { seal_outgoing: true, accept_plaintext: false }).unwrap();
     assert!(a.sealing());
-    assert_eq!(a.handle_packet(at(12), addr(2), &plain), Err(Error::Rejected(DecodeError::Plaintext)));
+    assert_eq!(rejected_as(&mut a, at(12), addr(2), &plain), Some(DecodeError::Plaintext));
 }
 
 #[test]
@@ -266,7 +266,7 @@ fn the_primary_key_cannot_be_removed_and_rotation_keeps_traffic_flowing() {
     a.remove_key(KEY).unwrap();
     assert_eq!(a.keys(), [OTHER_KEY]);
     let p = sealed(&[Message::Ping { seq: 2, target: "a" }]);
-    assert_eq!(a.handle_packet(at(12), addr(2), &p), Err(Error::Rejected(DecodeError::Unauthenticated)));
+    assert_eq!(rejected_as(&mut a, at(12), addr(2), &p), Some(DecodeError::Unauthenticated));
 }
 
 /// The amplification bound: whatever a stranger sends (with a forged
@@ -442,7 +442,7 @@ fn no_datagram_draws_more_bytes_than_it_holds() {
 fn run_alone(a: &mut Swim<Rng64>, ms: u64, ping: &[u8]) -> Vec<Action> {
     let mut all = Vec::new();
     for t in (1..ms).step_by(10) {
-        if a.next_deadline().is_some_and(|d| d <= at(t)) {
+        if a.deadline().is_some_and(|d| d <= at(t)) {
             all.extend(a.handle_timeout(at(t)));
         }
         all.extend(a.handle_packet(at(t), addr(2), ping).unwrap());
@@ -550,8 +550,8 @@ fn a_seal_opens_only_on_the_channel_it_was_made_for() {
 
     let mut a = node();
     let before = a.state_digest();
-    let r = a.handle_packet(at(10), addr(2), frame);
-    assert_eq!(r, Err(Error::Rejected(DecodeError::Unauthenticated)), "a frame replayed as a datagram");
+    let r = rejected_as(&mut a, at(10), addr(2), frame);
+    assert_eq!(r, Some(DecodeError::Unauthenticated), "a frame replayed as a datagram");
     assert_eq!(a.state_digest(), before);
 
     // A ping sealed as a datagram, replayed on a stream.
@@ -560,11 +560,11 @@ fn a_seal_opens_only_on_the_channel_it_was_made_for() {
     let mut out = Vec::new();
     a.handle(at(11), Input::StreamAccepted { id, from: addr(2) }, &mut out).unwrap();
     out.clear();
-    let r = a.handle(at(12), Input::StreamFrame { id, frame: &ping }, &mut out);
-    assert_eq!(r, Err(Error::Rejected(DecodeError::Unauthenticated)), "a datagram replayed as a frame");
+    let r = rejected_with(&mut a, at(12), Input::StreamFrame { id, frame: &ping }, &mut out);
+    assert_eq!(r, Some(DecodeError::Unauthenticated), "a datagram replayed as a frame");
     assert!(!out.iter().any(|x| matches!(x, Action::SendFrame { .. })), "answered: {out:?}");
     assert!(out.iter().any(|x| matches!(x, Action::CloseStream { id: i } if *i == id)));
-    assert_eq!(a.stats().rejected_for(DecodeError::Unauthenticated), 2);
+    assert_eq!(a.stats().rejected(DecodeError::Unauthenticated), 2);
 }
 
 /// One stream speaks for one member: a sealed frame naming another sender
@@ -592,9 +592,9 @@ fn a_sealed_frame_from_another_sender_than_the_streams_first_is_rejected() {
     answer_checks(&mut a, at(12), &mut out, &mut envelope(label(), Some(KEY)));
     assert_eq!(a.open_streams(), 1);
     out.clear();
-    let r = a.handle(at(13), Input::StreamFrame { id, frame: &frame("c", "f", 6) }, &mut out);
-    assert_eq!(r, Err(Error::Rejected(DecodeError::Sender)));
-    assert_eq!(a.stats().rejected_for(DecodeError::Sender), 1);
+    let r = rejected_with(&mut a, at(13), Input::StreamFrame { id, frame: &frame("c", "f", 6) }, &mut out);
+    assert_eq!(r, Some(DecodeError::Sender));
+    assert_eq!(a.stats().rejected(DecodeError::Sender), 1);
     assert!(out.iter().any(|x| matches!(x, Action::CloseStream { id: i } if *i == id)), "{out:?}");
     assert_eq!(a.open_streams(), 0);
     assert!(a.member("e").is_some());
@@ -674,4 +674,114 @@ fn the_longest_name_with_the_most_metadata_fits_a_sealed_datagram() {
     let sender = e.decode(packet, MAX_DATAGRAM, Channel::Datagram, &mut scratch, &mut msgs).unwrap();
     assert_eq!(sender, Some(long.as_str()));
     assert!(msgs.iter().any(|m| matches!(m, Message::Alive { name, meta, .. } if *name == long && meta.len() == 512)));
+}
+
+/// The run loop of the README and the crate docs, as written there: `?`
+/// on every call. Junk from the network must never stop it.
+fn readme_loop(swim: &mut Swim<Rng64>, now: Instant, from: SocketAddr, datagram: &[u8]) -> Result<(), Error> {
+    let mut out = Vec::new();
+    swim.handle(now, Input::Packet { from, bytes: datagram }, &mut out)?;
+    swim.handle(now, Input::Timeout, &mut out)?;
+    for action in out.drain(..) {
+        match action {
+            Action::Send { packet, .. } => swim.recycle(packet),
+            Action::SetTimer(_) | Action::Event(_) => {}
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Every rejection reason, fed through the README's loop: each returns
+/// `Ok`, is counted once under its reason, and (when asked for) reported
+/// as an event naming its source. A reason added later without a case
+/// here fails the test.
+#[test]
+fn every_rejection_passes_through_the_readme_loop() {
+    let plain_body = |body: &[u8]| {
+        let mut v = Vec::new();
+        crate::wire::envelope::plain_packet(body, &mut v);
+        v
+    };
+    let many: Vec<u8> = core::iter::repeat_n([2u8, 1], crate::wire::MAX_MESSAGES + 1).flatten().collect();
+    let mut long_meta = alloc::vec![4, 1, 1, b'a', 0, 127, 0, 0, 1, 1, 0x81, 0x04];
+    long_meta.extend_from_slice(&[0; 513]);
+    let mut bad_sum = plain_body(&[2, 1]);
+    if let Some(b) = bad_sum.last_mut() {
+        *b ^= 1;
+    }
+    let version = crate::wire::VERSION;
+    // To a member with no key and no label.
+    let to_plain: Vec<(Vec<u8>, DecodeError)> = alloc::vec![
+        (Vec::new(), DecodeError::Empty),
+        (alloc::vec![version.wrapping_add(7), 0, 2, 1, 0, 0, 0, 0], DecodeError::Version),
+        (alloc::vec![version; MAX_DATAGRAM + 1], DecodeError::Oversized),
+        (alloc::vec![version], DecodeError::Truncated),
+        (plain_body(&[99]), DecodeError::UnknownKind),
+        (plain_body(&[2, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01]), DecodeError::Malformed),
+        (plain_body(&[0, 1, 2, 0xff, 0xfe]), DecodeError::BadUtf8),
+        (plain_body(&[0, 1, 0]), DecodeError::BadName),
+        (plain_body(&long_meta), DecodeError::MetaTooLong),
+        (plain_body(&many), DecodeError::TooManyMessages),
+        (bad_sum, DecodeError::Checksum),
+        (close(envelope(label(), None), 1400, &news()), DecodeError::Label),
+        (close(envelope(Label::EMPTY, Some(KEY)), 1400, &news()), DecodeError::Sealed),
+    ];
+    // To "a", labelled and sealed.
+    let to_sealed: Vec<(Vec<u8>, DecodeError)> = alloc::vec![
+        (close(envelope(label(), None), 1400, &news()), DecodeError::Plaintext),
+        (close(envelope(label(), Some(OTHER_KEY)), 1400, &news()), DecodeError::Unauthenticated),
+    ];
+    let config = Config::lan().with_report_rejections(true);
+    let mut plain =
+        Swim::new(config, Identity::new(MemberName::new("p").unwrap(), addr(1)), Rng64::seed_from_u64(3)).unwrap();
+    let mut sealed_node = node();
+    let mut seen = Vec::new();
+    for (swim, cases) in [(&mut plain, to_plain), (&mut sealed_node, to_sealed)] {
+        for (bytes, want) in cases {
+            let before = swim.stats();
+            let mut out = Vec::new();
+            // The loop itself: it must not stop.
+            readme_loop(swim, at(20), addr(9), &bytes).expect("junk never stops the loop");
+            swim.handle(at(20), Input::Packet { from: addr(9), bytes: &bytes }, &mut out).unwrap();
+            let after = swim.stats();
+            assert_eq!(after.rejected(want), before.rejected(want) + 2, "{want:?}");
+            assert_eq!(after.rejected_total(), before.rejected_total() + 2, "{want:?} counted under another reason");
+            seen.push(want);
+        }
+    }
+    // Reported as events by the member that asked for them, not by the other.
+    let mut out = Vec::new();
+    plain.handle(at(21), Input::Packet { from: addr(9), bytes: &[] }, &mut out).unwrap();
+    let reported = out.iter().find_map(|a| match a {
+        Action::Event(crate::Event::Rejected { from, stream, reason }) => Some((*from, *stream, *reason)),
+        _ => None,
+    });
+    assert_eq!(reported, Some((addr(9), None, DecodeError::Empty)));
+    out.clear();
+    sealed_node.handle(at(21), Input::Packet { from: addr(9), bytes: &[] }, &mut out).unwrap();
+    assert!(!out.iter().any(|a| matches!(a, Action::Event(_))), "{out:?}");
+    // The one frame-only reason, through the same `?`.
+    let frame = |sender: &str| {
+        let msgs = [Message::SyncRequest { join: false }];
+        let mut e = envelope_of(sender, label(), Some(KEY));
+        let mut w = PacketWriter::with_layout(MAX_FRAME, Vec::new(), e.layout());
+        for m in &msgs {
+            w.push(m).unwrap();
+        }
+        e.close(w, Channel::Frame)
+    };
+    let stream = |a: &mut Swim<Rng64>| -> Result<(), Error> {
+        let id = StreamId::Inbound(4);
+        let mut out = Vec::new();
+        a.handle(at(30), Input::StreamAccepted { id, from: addr(2) }, &mut out)?;
+        a.handle(at(30), Input::StreamFrame { id, frame: &frame("b") }, &mut out)?;
+        a.handle(at(31), Input::StreamFrame { id, frame: &frame("c") }, &mut out)?;
+        Ok(())
+    };
+    stream(&mut sealed_node).expect("a frame from another sender is not an Err");
+    assert_eq!(sealed_node.stats().rejected(DecodeError::Sender), 1);
+    seen.push(DecodeError::Sender);
+    seen.sort();
+    assert_eq!(seen, DecodeError::ALL, "every reason has a case");
 }
