@@ -95,7 +95,7 @@ impl<T> Net<T> {
 
 mod swim_side {
     use super::*;
-    use swim_core::wire::Datagram;
+    use swim_core::Datagram;
     use swim_core::{
         Config, Driver, Event, Identity, Input, Instant, MemberName, StreamEnd, StreamId, Swim, Transport,
     };

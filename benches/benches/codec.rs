@@ -5,7 +5,7 @@ use core::net::SocketAddr;
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::wire::{self, Message, Messages, PacketWriter};
+use swim_core::internals::wire::{self, Message, Messages, PacketWriter};
 use swim_core::{Action, Config, Identity, Input, Instant, MemberName, Swim};
 
 fn addr(i: u16) -> SocketAddr {

@@ -1,4 +1,4 @@
-//! See `swim_core::fuzzing::decode`.
+//! See `swim_core::internals::fuzzing::decode`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| swim_core::fuzzing::decode(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| swim_core::internals::fuzzing::decode(data));

@@ -28,7 +28,7 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
 /// Forces swim-core's state machine into the link.
 #[unsafe(no_mangle)]
 pub extern "C" fn swim_nostd_guard() -> usize {
-    core::mem::size_of::<swim_core::Swim<NeverRng>>() + swim_core::wire::MAX_DATAGRAM
+    core::mem::size_of::<swim_core::Swim<NeverRng>>() + swim_core::Datagram::MAX_LEN
 }
 
 /// A generator type to instantiate `Swim` with.

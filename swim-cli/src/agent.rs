@@ -169,8 +169,10 @@ fn now() -> String {
 async fn agent(args: AgentArgs, printer: &Printer) -> Result<(), Failure> {
     let mut config = args.config.config();
     if let Some(label) = &args.label {
-        config =
-            config.with_label(swim_core::Label::new(label).map_err(|e| failure("invalid_argument")(e.to_string()))?);
+        config = config.with_label(
+            swim_core::Label::new(label)
+                .ok_or_else(|| failure("invalid_argument")("a cluster label is at most 255 bytes".to_owned()))?,
+        );
     }
     let meta = meta_bytes(&args.meta);
     if meta.len() > config.max_meta_len {

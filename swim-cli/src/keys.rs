@@ -7,7 +7,7 @@ use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use swim_core::keyring::MAX_KEYS;
+use swim_core::internals::MAX_KEYS;
 use swim_core::{Key, KeyringOp};
 
 /// The largest keyring file read, in bytes: eight keys with comments fit
@@ -190,7 +190,8 @@ impl Plan {
                 self.keys.insert(0, k);
             }
             KeyringOp::Remove(k) => self.keys.retain(|&x| x != k),
-            KeyringOp::Mode { .. } => {}
+            // Mode changes and any later kinds leave the key list as it is.
+            _ => {}
         }
         self.ops.push(op);
     }

@@ -95,6 +95,7 @@ pub(crate) fn state_word(state: Option<MemberState>) -> &'static str {
         Some(MemberState::Suspect) => "suspect",
         Some(MemberState::Dead) => "failed",
         Some(MemberState::Left) => "left",
+        Some(_) => "other",
         None => "-",
     }
 }

@@ -148,7 +148,7 @@ fn envelope(body: &[u8], raw: bool, buf: &mut Vec<u8>) {
         buf.clear();
         buf.extend_from_slice(body);
     } else {
-        wire::envelope::plain_packet(body, buf);
+        wire::frame::plain_packet(body, buf);
     }
 }
 
@@ -275,8 +275,8 @@ fn script(data: &[u8], streams: bool) {
 /// another cluster's key.
 #[cfg(feature = "encryption")]
 pub fn decrypt(data: &[u8]) {
-    use crate::envelope::{Channel, Envelope, Opened};
-    use crate::keyring::{Key, KeyringOp};
+    use crate::wire::keyring::{Key, KeyringOp};
+    use crate::wire::seal::{Channel, Envelope, Opened};
 
     let Ok(me) = crate::MemberName::new("fuzz-member") else { return };
     let mut e = Envelope::new(wire::Label::new("fuzz").unwrap_or_default(), &me, [0; 12]);

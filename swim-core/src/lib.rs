@@ -57,14 +57,20 @@
 //!
 //! # Structure
 //!
-//! `Swim` composes parts that each own their state: the failure detector
-//! ([`detector`]), membership (the table, our own record, suspicions,
-//! the merge by [`member::precedes`], failed members kept for reconnect
-//! attempts), dissemination (the update and broadcast queues and gossip),
-//! the life cycle (join, full-state sync over streams, reconnects, leave),
-//! the book of open streams, and user data (the Lamport clock and
-//! broadcast deduplication). Everything they want done leaves through one
-//! outbox, flushed once per input.
+//! `Swim` composes parts that each own their state: the failure detector,
+//! membership (the table, our own record, suspicions, the merge, failed
+//! members kept for reconnect attempts), dissemination (the update and
+//! broadcast queues and gossip), the life cycle (join, full-state sync over
+//! streams, reconnects, leave), the book of open streams, and user data
+//! (the Lamport clock and broadcast deduplication). Everything they want
+//! done leaves through one outbox, flushed once per input.
+//!
+//! The source is laid out in layers, each using only those below it:
+//! `util` (time, names, the generator's interface, timers), `wire` (the
+//! codec, framing, sealing, the keyring), `api` (inputs, actions, events,
+//! errors, configuration, counters, the driver), `protocol` (the parts
+//! above), `machine` (`Swim`, which composes them) and `trace` (recording
+//! and replay).
 //!
 //! # Streams
 //!
@@ -85,79 +91,86 @@
 //! - **One door, one deadline**: every input goes through [`Swim::handle`];
 //!   the state machine keeps its own timers and reports only the earliest
 //!   as [`Action::SetTimer`]. Waking early does nothing.
-//! - **Never panics** on any input or call order. A bad datagram is
-//!   rejected with a typed [`wire::DecodeError`], counted in [`Stats`], and
-//!   changes no state; misuse of the API is an [`Error`].
+//! - **Never panics** on any input or call order. Bytes from the network
+//!   are never an `Err`: a bad datagram or frame is rejected for a typed
+//!   [`DecodeError`], counted in [`Stats::rejected`], optionally reported as
+//!   [`Event::Rejected`], and changes no state. An [`Error`] means misuse
+//!   of the API only, so a run loop can use `?` on every call.
 //! - **Bounded memory** under any input: member table, update queue,
 //!   relays, names, metadata and datagrams all have limits in [`Config`] or
-//!   [`wire`].
-//! - `#![no_std]` with `alloc`; `#![forbid(unsafe_code)]`.
-//!
-//! # Features
-//!
-//! - `serde`: `Serialize` for [`Config`], [`Event`], [`Stats`] and the
-//!   time types.
-//! - `encryption`: AES-256-GCM sealing of every datagram and frame with a
-//!   keyring ([`Input::Keyring`]); without it a sealed packet is rejected
-//!   as [`wire::DecodeError::Sealed`].
-//!
-//! The minimum supported Rust version is 1.88.
-#![no_std]
+//!   the wire format ([`Datagram::MAX_LEN`], [`Datagram::MAX_FRAME_LEN`]).
+//! - `#![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
+#![cfg_attr(
+    not(any(test, fuzzing, feature = "internals")),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic, clippy::indexing_slicing)
+)]
+// Items of the private layers are `pub` so that the doc-hidden `internals`
+// module can re-export them for the simulator, the benchmarks and the
+// fuzz targets; without that feature nothing outside reaches them.
+#![cfg_attr(not(feature = "internals"), allow(unreachable_pub, reason = "re-exported by `internals` only"))]
 
 extern crate alloc;
 #[cfg(test)]
 extern crate std;
 
-mod awareness;
-mod broadcast;
-pub mod config;
-pub mod detector;
-pub mod digest;
-mod dissemination;
-pub mod driver;
-mod envelope;
-#[doc(hidden)]
-pub mod fuzzing;
-mod io;
-#[cfg(feature = "encryption")]
-pub mod keyring;
-mod lifecycle;
-pub mod member;
-mod members;
-mod membership;
-pub mod name;
-mod outbox;
-mod paged;
-mod rng;
-mod rtt;
-mod stats;
-mod streams;
-pub mod suspicion;
-mod swim;
-pub mod time;
-mod timers;
-mod topology;
+mod api;
+#[cfg(any(fuzzing, feature = "internals"))]
+pub(crate) mod fuzzing;
+mod machine;
+mod protocol;
 #[cfg(feature = "trace")]
 pub mod trace;
-mod user;
-pub mod wire;
+mod util;
+mod wire;
 
-pub use broadcast::retransmit_limit;
-pub use config::{Config, ConfigError};
-pub use digest::Digest;
-pub use driver::{Driver, Machine, Transport};
-pub use io::{Action, Error, Event, Input, OwnedInput, StreamEnd, StreamId};
+pub use api::{
+    Action, Config, ConfigError, Digest, Driver, Error, Event, Identity, Input, Machine, OwnedInput, Stats, StreamEnd,
+    StreamId, Transport,
+};
+pub use machine::Swim;
+pub use protocol::table::record::{MemberState, MemberView};
+pub use protocol::table::topology::Topology;
+pub use protocol::table::{MemberKey, ProbeSelector, RoundRobin};
+pub use util::name::{MemberName, NameError};
+pub use util::time::{Duration, Instant};
 #[cfg(feature = "encryption")]
-pub use keyring::{Key, KeyringError, KeyringOp};
-pub use lifecycle::{EARLY_SYNC_PERIODS, EARLY_SYNCS, MAX_SEEDS, push_pull_scale};
-pub use member::{INCARNATION_WINDOW, MemberState, MemberView};
-pub use members::{MemberKey, ProbeSelector, RoundRobin};
-pub use name::{MAX_NAME_LEN, MemberName, NameError};
-pub use rng::Random;
-pub use stats::Stats;
-pub use swim::{Identity, Swim};
-pub use time::{Duration, Instant};
-pub use topology::{DEFAULT_FAR_EVERY, Distance, Topology};
-pub use wire::Label;
+pub use wire::keyring::{Key, KeyringError, KeyringOp};
+pub use wire::{Datagram, DecodeError, Label};
+
+/// The crate's inner parts, for the simulator, the benchmarks and the fuzz
+/// targets of this workspace: the codec, protocol formulas and constants,
+/// trace internals and the fuzz entry points. Not part of the public API:
+/// anything here may change in any release.
+#[cfg(feature = "internals")]
+#[doc(hidden)]
+pub mod internals {
+    /// The fuzz targets' entry points.
+    pub mod fuzzing {
+        pub use crate::fuzzing::*;
+    }
+    pub use crate::protocol::detector::{NACK_PERCENT, nack_wait};
+    pub use crate::protocol::lifecycle::{EARLY_SYNC_PERIODS, EARLY_SYNCS, MAX_SEEDS, push_pull_scale};
+    pub use crate::protocol::membership::suspicion::{suspicion_min, suspicion_timeout};
+    pub use crate::protocol::table::record::{Claim, INCARNATION_WINDOW, newer, precedes};
+    pub use crate::protocol::table::topology::DEFAULT_FAR_EVERY;
+    pub use crate::protocol::updates::retransmit_limit;
+    pub use crate::util::name::MAX_NAME_LEN;
+    pub use crate::util::rng::Random;
+    #[cfg(feature = "encryption")]
+    pub use crate::wire::keyring::{MAX_KEYS, NONCE_LEN, TAG_LEN};
+
+    /// Reading and writing whole traces.
+    #[cfg(feature = "trace")]
+    pub mod trace {
+        pub use crate::trace::reader::TraceReader;
+        pub use crate::trace::writer::to_bytes;
+    }
+
+    /// The codec and the framing.
+    pub mod wire {
+        pub use crate::wire::frame::*;
+        pub use crate::wire::*;
+    }
+}

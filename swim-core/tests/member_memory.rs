@@ -10,7 +10,7 @@ use std::alloc::System;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use swim_core::wire::{Message, Messages, PacketWriter, decode};
+use swim_core::internals::wire::{Message, Messages, PacketWriter, decode};
 use swim_core::{Action, Config, Identity, Input, Instant, MemberName, Swim};
 
 #[global_allocator]

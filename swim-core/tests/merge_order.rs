@@ -7,7 +7,7 @@ use core::net::SocketAddr;
 use proptest::prelude::*;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::wire::{Message, Messages, PacketWriter, decode};
+use swim_core::internals::wire::{Message, Messages, PacketWriter, decode};
 use swim_core::{Action, Config, Identity, Instant, MemberName, MemberState, Swim};
 
 fn addr(i: u8) -> SocketAddr {

@@ -7,7 +7,8 @@ use std::alloc::System;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use swim_core::wire::{Datagram, Message, Messages, PacketWriter, decode};
+use swim_core::Datagram;
+use swim_core::internals::wire::{Message, Messages, PacketWriter, decode};
 use swim_core::{Config, Driver, Event, Identity, Input, Instant, MemberName, Swim, Transport};
 
 #[global_allocator]

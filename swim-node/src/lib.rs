@@ -34,7 +34,7 @@
 //! |---|---|---|
 //! | connect timeout | 5 s | the stream ends `TimedOut` |
 //! | idle timeout (no whole frame read) | 10 s | the stream ends `TimedOut` |
-//! | frame size | [`MAX_FRAME`](swim_core::wire::MAX_FRAME) (64 KiB) | the stream ends `Failed`, unread |
+//! | frame size | [`Datagram::MAX_FRAME_LEN`](swim_core::Datagram::MAX_FRAME_LEN) (64 KiB) | the stream ends `Failed`, unread |
 //! | open streams | 64 | an accepted connection is closed at once, an open ends `Refused` |
 //! | bytes waiting to be written, per stream | 1 MiB | the stream ends `Failed` |
 //!

@@ -182,7 +182,7 @@ impl NodeBuilder {
     /// The longest frame payload read from a stream, in bytes; a peer
     /// announcing a longer one fails the stream
     /// ([`StreamEnd::Failed`](swim_core::StreamEnd::Failed)). Default
-    /// [`MAX_FRAME`](swim_core::wire::MAX_FRAME), the longest the core
+    /// [`Datagram::MAX_FRAME_LEN`](swim_core::Datagram::MAX_FRAME_LEN), the longest the core
     /// sends: lower only if every peer's frames stay within it.
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.streams.max_frame = bytes;
@@ -333,17 +333,13 @@ pub(crate) fn create_trace_file(path: &std::path::Path) -> io::Result<std::fs::F
 struct Setup;
 
 impl swim_core::Transport for Setup {
-    fn send(&mut self, _: SocketAddr, packet: swim_core::wire::Datagram) -> Option<swim_core::wire::Datagram> {
+    fn send(&mut self, _: SocketAddr, packet: swim_core::Datagram) -> Option<swim_core::Datagram> {
         Some(packet)
     }
     fn set_timer(&mut self, _: swim_core::Instant) {}
     fn event(&mut self, _: Event) {}
     fn open_stream(&mut self, _: swim_core::StreamId, _: SocketAddr) {}
-    fn send_frame(
-        &mut self,
-        _: swim_core::StreamId,
-        frame: swim_core::wire::Datagram,
-    ) -> Option<swim_core::wire::Datagram> {
+    fn send_frame(&mut self, _: swim_core::StreamId, frame: swim_core::Datagram) -> Option<swim_core::Datagram> {
         Some(frame)
     }
     fn close_stream(&mut self, _: swim_core::StreamId) {}

@@ -36,7 +36,7 @@ use async_channel::{Receiver, Sender, TrySendError};
 use futures_lite::future::{or, pending};
 use futures_lite::io::{ReadHalf, WriteHalf};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, Stream};
-use swim_core::wire::MAX_FRAME;
+use swim_core::Datagram;
 use swim_core::{StreamEnd, StreamId};
 
 use crate::runtime::Runtime;
@@ -84,9 +84,9 @@ pub struct StreamLimits {
     /// How long a stream may go without a whole frame read
     /// ([`DEFAULT_IDLE_TIMEOUT`]).
     pub idle_timeout: Duration,
-    /// The longest frame payload read, in bytes ([`MAX_FRAME`]); a peer
+    /// The longest frame payload read, in bytes ([`Datagram::MAX_FRAME_LEN`]); a peer
     /// announcing a longer one fails the stream. It does not bound the
-    /// frames sent, which the core keeps within [`MAX_FRAME`].
+    /// frames sent, which the core keeps within [`Datagram::MAX_FRAME_LEN`].
     pub max_frame: usize,
     /// How many streams may be open at once ([`DEFAULT_MAX_STREAMS`]),
     /// both directions together. A stream closed by the core no longer
@@ -104,7 +104,7 @@ impl Default for StreamLimits {
         StreamLimits {
             connect_timeout: DEFAULT_CONNECT_TIMEOUT,
             idle_timeout: DEFAULT_IDLE_TIMEOUT,
-            max_frame: MAX_FRAME,
+            max_frame: Datagram::MAX_FRAME_LEN,
             max_streams: DEFAULT_MAX_STREAMS,
             buffer: DEFAULT_STREAM_BUFFER,
         }

@@ -18,7 +18,7 @@ use std::io;
 use async_channel::{Receiver, Sender};
 use futures_lite::Stream;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::wire::{Datagram, MAX_DATAGRAM};
+use swim_core::Datagram;
 use swim_core::{Driver, Event, Input, Instant, OwnedInput, StreamId, Swim, Transport};
 
 use crate::clock::Clock;
@@ -270,7 +270,7 @@ impl<R: Runtime> Task<R> {
             warnings: RejectWarnings::default(),
             // One byte more than the core accepts, so an oversized datagram
             // is seen as such rather than silently cut to size.
-            buf: vec![0; MAX_DATAGRAM + 1].into_boxed_slice(),
+            buf: vec![0; Datagram::MAX_LEN + 1].into_boxed_slice(),
             _done: done,
         };
         // Starts the protocol period: a lone node answers joiners and probes

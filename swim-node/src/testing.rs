@@ -12,7 +12,7 @@ use std::sync::Arc;
 
 use futures_lite::future::or;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use swim_core::wire::MAX_FRAME;
+use swim_core::Datagram;
 use swim_core::{Config, MemberState, StreamEnd, StreamId};
 
 use crate::clock::Clock;
@@ -164,7 +164,7 @@ async fn expect_end<R: Runtime>(runtime: &R, streams: &mut Streams<R>, id: Strea
 }
 
 /// Frames sent right after `open` (before the connection exists), of
-/// every size from empty to [`MAX_FRAME`], arrive whole and in order; so
+/// every size from empty to [`Datagram::MAX_FRAME_LEN`], arrive whole and in order; so
 /// do frames the other way; a close after a last frame delivers it, then
 /// the end (`Closed`), and the closing side hears nothing more. Then the
 /// same with the accepting side closing, and the counters agree.
@@ -173,8 +173,11 @@ pub async fn streams_round_trip<R: Runtime>(runtime: R) {
     let mut b = Streams::new(runtime.clone(), StreamLimits::default(), None);
     let out = StreamId::Outbound(7);
     b.open(out, a_addr);
-    let frames: Vec<Vec<u8>> =
-        [1, 0, 100, 4096, 70_000 % MAX_FRAME, MAX_FRAME, 3].iter().zip(1u8..).map(|(&n, s)| payload(s, n)).collect();
+    let frames: Vec<Vec<u8>> = [1, 0, 100, 4096, 70_000 % Datagram::MAX_FRAME_LEN, Datagram::MAX_FRAME_LEN, 3]
+        .iter()
+        .zip(1u8..)
+        .map(|(&n, s)| payload(s, n))
+        .collect();
     for f in &frames {
         b.send_frame(out, f);
     }
@@ -710,11 +713,11 @@ pub async fn recorded_cluster_replays<R: Runtime>(
     assert!(total > 100, "{total} inputs in all");
     // A build that behaves differently is caught.
     let bytes = std::fs::read(path(0)).expect("trace");
-    let reader = swim_core::trace::TraceReader::new(&bytes).expect("a trace");
+    let reader = swim_core::internals::trace::TraceReader::new(&bytes).expect("a trace");
     let mut header = reader.header.clone();
     header.config.gossip_nodes += 1;
     let records: Vec<_> = reader.map(|r| r.expect("whole")).collect();
-    let changed = swim_core::trace::to_bytes(&header, &records);
+    let changed = swim_core::internals::trace::to_bytes(&header, &records);
     let r = swim_core::trace::replay(&changed, &[], rng, None, false).expect("a whole trace");
     assert!(r.divergence.is_some(), "a changed build replays identically");
 }

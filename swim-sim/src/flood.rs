@@ -11,7 +11,7 @@
 use core::net::SocketAddr;
 
 use serde_json::{Value, json};
-use swim_core::wire::{Message, PacketWriter};
+use swim_core::internals::wire::{Message, PacketWriter};
 use swim_core::{Event, OwnedInput};
 
 use crate::net::{Command, Flow, NetConfig, Sim, SimError, name_index};

@@ -27,7 +27,7 @@ use std::rc::Rc;
 
 use foca::{AccumulatingRuntime, BroadcastHandler, Foca, Invalidates, OwnedNotification, PostcardCodec, Timer};
 use serde_json::{Value, json};
-use swim_core::wire::Datagram;
+use swim_core::Datagram;
 use swim_core::{Action, Error, Event, Input, Instant, Machine, MemberName};
 
 use crate::net::{NetConfig, NodeSpec, Sim, SimError, SimRng, node_index, node_name};

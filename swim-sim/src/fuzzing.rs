@@ -6,7 +6,7 @@
 
 use core::net::SocketAddr;
 
-use swim_core::wire::{self, Message, PacketWriter};
+use swim_core::internals::wire::{self, Message, PacketWriter};
 use swim_core::{Config, MemberState, OwnedInput};
 
 use crate::net::{Command, Flow, NetConfig, Sim};
@@ -106,7 +106,7 @@ pub fn scenario(data: &[u8]) {
                 // address or a stranger's.
                 let body = s.bytes();
                 if arg & 1 == 0 {
-                    wire::envelope::plain_packet(body, &mut buf);
+                    wire::plain_packet(body, &mut buf);
                 } else {
                     buf.clear();
                     buf.extend_from_slice(body);

@@ -3,7 +3,8 @@
 //! declared failed.
 
 use serde_json::json;
-use swim_core::{Event, Random};
+use swim_core::Event;
+use swim_core::internals::Random;
 
 use crate::chart::Chart;
 use crate::net::{Command, NetConfig, Sim, SimError, name_index};
@@ -67,7 +68,7 @@ pub fn gray(p: &Params, hours: f64) -> Result<Report, SimError> {
         at += DEAF_MS;
     }
     let c = &p.config;
-    let suspicion_max = swim_core::suspicion::suspicion_min(c.suspicion_mult.get(), p.n, c.probe_interval).as_millis()
+    let suspicion_max = swim_core::internals::suspicion_min(c.suspicion_mult.get(), p.n, c.probe_interval).as_millis()
         * u64::from(c.suspicion_max_timeout_mult.get());
     let grace = suspicion_max + 60_000;
     // Whether `x` was deaf at any time in [t - grace, t].

@@ -12,7 +12,7 @@ use core::net::SocketAddr;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde_json::{Value, json};
-use swim_core::wire::{Message, Messages, PacketWriter, decode};
+use swim_core::internals::wire::{Message, Messages, PacketWriter, decode};
 use swim_core::{Action, Identity, Input, Instant, MemberName, StreamEnd, Swim};
 
 use crate::procstat::Meter;

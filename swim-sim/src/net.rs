@@ -11,7 +11,7 @@ use core::net::SocketAddr;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
 use rand_core::{Rng, SeedableRng};
-use swim_core::wire::Datagram;
+use swim_core::Datagram;
 use swim_core::{
     Config, Digest, Driver, Event, Identity, Input, Instant, Machine, MemberName, OwnedInput, StreamEnd, StreamId,
     Swim, Transport,
@@ -434,7 +434,7 @@ impl Sim<Swim<SimRng>> {
     }
 }
 
-impl<N: Machine> Sim<N> {
+impl<N: Machine + 'static> Sim<N> {
     /// `n` nodes built by `factory` (which is called again for a restart).
     pub fn with_nodes(n: usize, net: NetConfig, mut factory: Factory<N>) -> Result<Self, SimError> {
         let mut nodes = Vec::with_capacity(n);
@@ -797,8 +797,11 @@ pub mod recording {
     use std::sync::Mutex;
 
     use swim_core::Driver;
-    use swim_core::driver::Machine;
-    use swim_core::trace::TraceWriter;
+    use swim_core::Machine;
+    use swim_core::Swim;
+    use swim_core::trace::{TraceHeader, TraceWriter};
+
+    use super::SimRng;
 
     static DIR: Mutex<Option<PathBuf>> = Mutex::new(None);
     static RUNS: AtomicUsize = AtomicUsize::new(0);
@@ -834,7 +837,7 @@ pub mod recording {
     }
 
     /// Starts recording node `i`'s life `restarts` into `dir`.
-    pub(crate) fn start<N: Machine>(
+    pub(crate) fn start<N: Machine + 'static>(
         dir: &Option<PathBuf>,
         driver: &mut Driver,
         machine: &N,
@@ -842,7 +845,10 @@ pub mod recording {
         restarts: u64,
         seed: u64,
     ) {
-        let (Some(dir), Some(header)) = (dir, machine.trace_header(seed)) else { return };
+        // Only the state machine can be rebuilt from a header (other
+        // machines, foca's among them, are not recorded).
+        let header = (machine as &dyn core::any::Any).downcast_ref::<Swim<SimRng>>().map(|s| TraceHeader::of(seed, s));
+        let (Some(dir), Some(header)) = (dir, header) else { return };
         let name = if restarts == 0 { format!("n{i}.trace") } else { format!("n{i}.r{restarts}.trace") };
         let Ok(mut file) = create(&dir.join(name)) else { return };
         let sink = move |b: &[u8]| {

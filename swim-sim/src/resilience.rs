@@ -5,7 +5,8 @@
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
-use swim_core::{Event, Identity, Key, KeyringOp, MemberState, OwnedInput, Random, Swim};
+use swim_core::internals::Random;
+use swim_core::{Event, Identity, Key, KeyringOp, MemberState, OwnedInput, Swim};
 
 use crate::net::{Command, Flow, NetConfig, NodeSpec, Sim, SimError, mix, name_index};
 use crate::procstat::Meter;

@@ -2,7 +2,8 @@
 //! defines them, each producing JSON lines.
 
 use serde_json::{Map, Value, json};
-use swim_core::{Config, Event, Machine, Random, Swim};
+use swim_core::internals::Random;
+use swim_core::{Config, Event, Machine, Swim};
 
 use crate::chart::{Chart, cdf};
 use crate::net::{Command, Flow, NetConfig, Sim, SimError, SimRng, mix, name_index};
@@ -76,7 +77,7 @@ pub const S5_SPAN_MS: u64 = 100_000;
 
 /// A membership implementation the scenarios can run: swim, or another
 /// wrapped as a [`Machine`] (foca, for the comparison).
-pub trait ScenarioNode: Machine + Sized {
+pub trait ScenarioNode: Machine + Sized + 'static {
     /// The `impl` field of its lines.
     const IMPL: &'static str;
     /// Whether its events report suspicions and tell a failure it declared
@@ -149,7 +150,7 @@ pub fn sim(p: &Params, seed: u64, loss: f64) -> Result<Sim, SimError> {
         let mut swim = swim_core::Swim::new(config.clone(), id, spec.rng)?;
         if r.topology {
             let far = move |m: &swim_core::MemberView<'_>| u32::from(m.meta != ours.as_slice());
-            swim.set_probe_selector(Box::new(swim_core::Topology::new(Box::new(far), 0)));
+            swim.set_probe_selector(Box::new(swim_core::Topology::new(far, 0)));
         }
         Ok(swim)
     };
@@ -184,10 +185,10 @@ pub fn header_of<N: ScenarioNode>(scenario: &str, p: &Params, seed: u64, loss: f
 pub fn effective_config(c: &Config, n: usize) -> Value {
     let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
-        let min = swim_core::suspicion::suspicion_min(c.suspicion_mult.get(), n, c.probe_interval);
+        let min = swim_core::internals::suspicion_min(c.suspicion_mult.get(), n, c.probe_interval);
         m.insert("suspicion_min_ms".into(), json!(min.as_millis()));
         m.insert("suspicion_max_ms".into(), json!(min.as_millis() * u64::from(c.suspicion_max_timeout_mult.get())));
-        m.insert("retransmit_limit".into(), json!(swim_core::retransmit_limit(c.retransmit_mult.get(), n)));
+        m.insert("retransmit_limit".into(), json!(swim_core::internals::retransmit_limit(c.retransmit_mult.get(), n)));
     }
     v
 }
@@ -233,7 +234,7 @@ pub fn summary(runs: &[Option<u64>]) -> Value {
 }
 
 /// Runs to `until`, keeping `views` up to date.
-pub fn observe<N: Machine>(sim: &mut Sim<N>, views: &mut Views, until: u64) {
+pub fn observe<N: Machine + 'static>(sim: &mut Sim<N>, views: &mut Views, until: u64) {
     sim.run_until(until, &mut |_, node, e: &Event| {
         views.apply(node, e);
         Flow::Continue
@@ -242,7 +243,7 @@ pub fn observe<N: Machine>(sim: &mut Sim<N>, views: &mut Views, until: u64) {
 
 /// Runs until every node sees every other alive, or until `cap`; returns
 /// whether it got there.
-pub fn converge<N: Machine>(sim: &mut Sim<N>, views: &mut Views, cap: u64) -> bool {
+pub fn converge<N: Machine + 'static>(sim: &mut Sim<N>, views: &mut Views, cap: u64) -> bool {
     let all = views.all_pairs();
     if views.alive_pairs() != all {
         sim.run_until(cap, &mut |_, node, e: &Event| {
@@ -257,7 +258,7 @@ pub fn converge<N: Machine>(sim: &mut Sim<N>, views: &mut Views, cap: u64) -> bo
 /// uniform time in [0, 1000 ms); runs until every node sees all n alive
 /// (cap 600 s), then 30 s more. Returns the window start, or `None` when
 /// the cluster never converged.
-pub fn warm_up<N: Machine>(sim: &mut Sim<N>, views: &mut Views) -> Result<Option<u64>, SimError> {
+pub fn warm_up<N: Machine + 'static>(sim: &mut Sim<N>, views: &mut Views) -> Result<Option<u64>, SimError> {
     let n = sim.len();
     for i in 1..n {
         let t = Random::below(sim.rng(), 1000) as u64;

@@ -2,7 +2,8 @@
 //! cluster, in gossip rounds and in ms.
 
 use serde_json::{Value, json};
-use swim_core::{Event, OwnedInput, Random, Swim};
+use swim_core::internals::Random;
+use swim_core::{Event, OwnedInput, Swim};
 
 use crate::net::{Command, Flow, SimError, SimRng, name_index};
 use crate::procstat::Meter;

@@ -4,7 +4,7 @@
 use core::cell::Cell;
 use std::rc::Rc;
 
-use swim_core::wire::Datagram;
+use swim_core::Datagram;
 use swim_core::{Action, Config, Error, Event, Identity, Input, Instant, Machine, OwnedInput, Swim};
 use swim_sim::net::{Command, Flow, NetConfig, NodeSpec, Sim, SimError, SimRng, Stopped, node_addr};
 use swim_sim::scenario;

@@ -27,7 +27,8 @@ use std::path::PathBuf;
 
 use proptest::prelude::*;
 use rand_core::SeedableRng;
-use swim_core::{Config, Event, MemberState, Random};
+use swim_core::internals::Random;
+use swim_core::{Config, Event, MemberState};
 use swim_sim::net::{Command, Flow, NetConfig, Sim, SimRng, name_index, recording, seed_from_env};
 use swim_sim::scenario;
 use swim_sim::views::Views;

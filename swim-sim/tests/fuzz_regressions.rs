@@ -22,22 +22,22 @@ fn replay(target: &str, harness: fn(&[u8])) {
 
 #[test]
 fn decode_regressions() {
-    replay("decode", swim_core::fuzzing::decode);
+    replay("decode", swim_core::internals::fuzzing::decode);
 }
 
 #[test]
 fn datagram_regressions() {
-    replay("datagram", swim_core::fuzzing::datagram);
+    replay("datagram", swim_core::internals::fuzzing::datagram);
 }
 
 #[test]
 fn stream_regressions() {
-    replay("stream", swim_core::fuzzing::stream);
+    replay("stream", swim_core::internals::fuzzing::stream);
 }
 
 #[test]
 fn decrypt_regressions() {
-    replay("decrypt", swim_core::fuzzing::decrypt);
+    replay("decrypt", swim_core::internals::fuzzing::decrypt);
 }
 
 #[test]

@@ -110,7 +110,7 @@ fn one_update_reaches_every_node_within_a_few_gossip_rounds() {
     // every copy with a chance of about e^-8: about one update in 50 leaves
     // one straggler at 64 members (seen with every build over 40 updates
     // per seed), which the next push-pull repairs.
-    let push_pull = swim_core::push_pull_scale(swim_core::Duration::from_secs(30), 64).as_millis();
+    let push_pull = swim_core::internals::push_pull_scale(swim_core::Duration::from_secs(30), 64).as_millis();
     for k in ["50", "99", "9999", "100"] {
         let rounds = line[format!("rounds_{k}")]["median"].as_f64().unwrap_or(f64::MAX);
         let ms = line[format!("rounds_{k}_ms")]["median"].as_f64().unwrap_or(f64::MAX);

@@ -3,7 +3,7 @@
 
 use core::net::SocketAddr;
 
-use swim_core::wire::{Message, PacketWriter};
+use swim_core::internals::wire::{Message, PacketWriter};
 use swim_core::{Config, MemberState, OwnedInput};
 use swim_sim::net::{Command, Flow, NetConfig, Sim, node_name, seed_from_env};
 use swim_sim::scenario;
@@ -230,7 +230,7 @@ fn clusters_with_different_labels_never_merge() {
             let own = if i < 4 { 0..4 } else { 4..8 };
             assert_eq!(names.len(), 4, "node {i} (keyed: {keyed}) holds {names:?}; SWIM_SEED={seed}");
             assert!(names.iter().all(|n| own.contains(&n[1..].parse::<usize>().unwrap())), "{names:?}");
-            rejected += node.stats().rejected(swim_core::wire::DecodeError::Label);
+            rejected += node.stats().rejected(swim_core::DecodeError::Label);
         }
         assert!(rejected > 0, "the crossed joins reached the other cluster and were rejected");
     }

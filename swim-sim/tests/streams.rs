@@ -6,7 +6,7 @@
 use core::cell::RefCell;
 use std::rc::Rc;
 
-use swim_core::wire::Datagram;
+use swim_core::Datagram;
 use swim_core::{Action, Error, Input, Instant, Machine, StreamEnd, StreamId};
 use swim_sim::net::{Command, NetConfig, NodeSpec, Sim, node_addr};
 

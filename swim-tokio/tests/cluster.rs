@@ -12,7 +12,7 @@ async fn ten_nodes_converge_detect_a_kill_and_see_a_leave() {
 async fn the_harness_reports_a_live_member_declared_failed() {
     use core::time::Duration;
     use swim_core::MemberState;
-    use swim_core::wire::{Message, PacketWriter};
+    use swim_core::internals::wire::{Message, PacketWriter};
     use swim_node::cluster::LocalCluster;
 
     use core::sync::atomic::{AtomicBool, Ordering};

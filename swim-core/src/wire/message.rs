@@ -151,6 +151,7 @@ impl Message<'_> {
         }
     }
 
+    #[cfg(any(test, fuzzing, feature = "internals"))]
     /// The wire kind: the variant index.
     pub fn kind(&self) -> u8 {
         match self {

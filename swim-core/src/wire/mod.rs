@@ -8,7 +8,7 @@
 //! +---------+-------+-----------+-----------+-----+--------+
 //! ```
 //!
-//! where `version` is [`VERSION`], the [`envelope`] header may carry a
+//! where `version` is [`VERSION`], the [`frame`] header may carry a
 //! cluster label, and each message is a postcard-encoded [`Message`] (its
 //! first varint is the message kind). Messages are self-delimiting, so a
 //! compound packet needs no length table. A sealed packet carries a nonce,
@@ -19,17 +19,23 @@
 //! before the state machine sees any of it, so a packet is applied entirely
 //! or not at all.
 
-pub mod envelope;
+pub(crate) mod frame;
+#[cfg(feature = "encryption")]
+pub(crate) mod keyring;
 mod message;
+pub(crate) mod seal;
 
-pub use envelope::{Header, Label, Layout};
+#[cfg(any(test, fuzzing, feature = "internals"))]
+pub(crate) use frame::Header;
+pub use frame::Label;
+pub(crate) use frame::Layout;
 pub use message::Message;
 
 use alloc::vec::Vec;
 use core::fmt;
 use serde::Deserialize;
 
-use crate::name::MAX_NAME_LEN;
+use crate::util::name::MAX_NAME_LEN;
 
 /// The protocol version, the first byte of every datagram and frame.
 pub const VERSION: u8 = 2;
@@ -71,6 +77,7 @@ pub const fn max_alive_len(meta_len: usize) -> usize {
 /// counted in [`Stats::rejected`](crate::Stats::rejected) by reason.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The datagram has no bytes or no message.
     Empty,
@@ -167,6 +174,7 @@ impl core::error::Error for DecodeError {}
 /// The decoded messages of one datagram, borrowing from it.
 pub type Messages<'a> = heapless::Vec<Message<'a>, MAX_MESSAGES>;
 
+#[cfg(any(test, fuzzing, feature = "internals"))]
 /// Decodes and checks a whole plain datagram (any label) into `out`
 /// (cleared first).
 ///
@@ -177,6 +185,7 @@ pub fn decode<'a>(bytes: &'a [u8], out: &mut Messages<'a>) -> Result<(), DecodeE
     decode_body(body, out)
 }
 
+#[cfg(any(fuzzing, feature = "internals"))]
 /// Decodes and checks a whole plain stream frame's payload into `out`
 /// (cleared first): the datagram layout, up to [`MAX_FRAME`] bytes.
 pub fn decode_frame<'a>(bytes: &'a [u8], out: &mut Messages<'a>) -> Result<(), DecodeError> {
@@ -272,6 +281,15 @@ fn map_postcard(e: postcard::Error) -> DecodeError {
 pub struct Datagram(Vec<u8>);
 
 impl Datagram {
+    /// The longest datagram a member sends or accepts, in bytes: a
+    /// runtime's receive buffer needs one byte more, to tell an oversized
+    /// datagram from one cut to size.
+    pub const MAX_LEN: usize = MAX_DATAGRAM;
+    /// The longest stream frame payload a member sends or accepts, in bytes.
+    pub const MAX_FRAME_LEN: usize = MAX_FRAME;
+}
+
+impl Datagram {
     /// The encoded bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
@@ -335,6 +353,7 @@ impl PacketWriter {
         Self::with_buffer(budget, Vec::new())
     }
 
+    #[cfg(any(test, fuzzing, feature = "internals"))]
     /// A writer for one plain, unlabelled stream frame: up to
     /// [`MAX_FRAME`] bytes.
     pub fn frame(buf: Vec<u8>) -> Self {
@@ -348,7 +367,7 @@ impl PacketWriter {
     }
 
     /// A writer of `budget` bytes in all that keeps room for `layout`'s
-    /// envelope (see [`envelope`]).
+    /// envelope (see [`frame`]).
     pub fn with_layout(budget: usize, mut buf: Vec<u8>, layout: Layout) -> Self {
         buf.clear();
         buf.reserve(budget.min(MAX_DATAGRAM));
@@ -411,6 +430,7 @@ impl PacketWriter {
         self.budget = self.budget.min(total);
     }
 
+    #[cfg(any(test, fuzzing, feature = "internals"))]
     /// Messages written so far.
     pub fn count(&self) -> usize {
         self.count
@@ -426,16 +446,17 @@ impl PacketWriter {
         self.layout
     }
 
+    #[cfg(any(test, fuzzing, feature = "internals"))]
     /// The finished plain datagram: header and checksum written. A writer
     /// made for a label or a seal gets an unlabelled plain header here; the
     /// state machine closes those itself.
     pub fn finish(mut self) -> Datagram {
-        let head = envelope::write_header(&mut self.buf, 0, &Label::EMPTY);
+        let head = frame::write_header(&mut self.buf, 0, &Label::EMPTY);
         if head != self.layout.head {
             // Not a plain layout: move the messages up against the header.
             self.buf.drain(head..self.layout.head.max(head));
         }
-        envelope::append_checksum(&mut self.buf);
+        frame::append_checksum(&mut self.buf);
         Datagram(self.buf)
     }
 

@@ -16,7 +16,7 @@ fn one(msg: &Message<'_>) -> Datagram {
 /// A plain, unlabelled datagram around `body`.
 fn wrap(body: &[u8]) -> alloc::vec::Vec<u8> {
     let mut v = alloc::vec::Vec::new();
-    envelope::plain_packet(body, &mut v);
+    frame::plain_packet(body, &mut v);
     v
 }
 

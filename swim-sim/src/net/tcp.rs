@@ -24,7 +24,7 @@
 use std::collections::BTreeMap;
 
 use core::net::SocketAddr;
-use swim_core::wire::Datagram;
+use swim_core::Datagram;
 use swim_core::{Input, Machine, StreamEnd, StreamId};
 
 use super::{End, Item, Network, Sim, node_index};
@@ -272,7 +272,7 @@ impl Network {
     }
 }
 
-impl<N: Machine> Sim<N> {
+impl<N: Machine + 'static> Sim<N> {
     /// A frame (or the close) of stream `id` has wholly reached node `to`:
     /// it is handed over with any held frames that follow it, in order.
     pub(super) fn arrive(&mut self, to: usize, id: StreamId, seq: u64, frame: Option<Datagram>) {

@@ -1,0 +1,598 @@
+//! Protocol configuration: every knob, its trade-off and its valid range.
+
+use core::fmt;
+use core::num::NonZeroU32;
+
+use crate::util::time::Duration;
+use crate::wire::{Label, MAX_DATAGRAM, MIN_PACKET_BUDGET};
+
+/// Every tunable of the protocol.
+///
+/// The defaults ([`Config::default`] = [`Config::lan`]) are those of
+/// memberlist's `DefaultLANConfig`, so figures compare one to one. A `Config`
+/// is checked by [`Config::validate`] when a [`Swim`](crate::Swim) is built;
+/// an invalid one is refused there with a [`ConfigError`].
+///
+/// Start from a preset and change what you need, field by field or with
+/// the `with_*` setters:
+///
+/// ```
+/// use swim_core::{Config, Duration};
+/// let c = Config::lan().with_probe_interval(Duration::from_millis(500)).with_probe_timeout(Duration::from_millis(200));
+/// assert_eq!(c.validate(), Ok(()));
+/// ```
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub struct Config {
+    /// The protocol period `T`: how often a member probes `probe_targets`
+    /// others. Shorter detects failures sooner at the cost of more traffic
+    /// (two packets per probe). Scaled up by the local health multiplier.
+    /// Range: at least 1 ms and more than `probe_timeout`.
+    pub probe_interval: Duration,
+    /// How long to wait for a direct ack before asking `indirect_checks`
+    /// members to probe on our behalf. Should exceed the network's 99th
+    /// percentile round trip; too short causes needless indirect probes.
+    /// Scaled up by the local health multiplier. Range: 1 ms .. `probe_interval`.
+    pub probe_timeout: Duration,
+    /// Probe timeouts from measured round trips (the SWIM paper's rule):
+    /// when set, each probe waits for its target's smoothed round-trip
+    /// time plus four deviations (TCP's retransmission timer, from the
+    /// direct acks of earlier probes), never less than this floor and never
+    /// more than `probe_timeout`, which stays the ceiling and the timeout
+    /// before any measurement. `None` (every preset): `probe_timeout` for
+    /// every probe. Range: 1 ms ..= `probe_timeout`.
+    pub rtt_probe_timeout: Option<Duration>,
+    /// `p`: members probed per protocol period. More finds failures sooner
+    /// at `p` times the probe traffic. Range: 1 ..= 16.
+    pub probe_targets: NonZeroU32,
+    /// `k`: members asked to probe a target that missed its direct ack.
+    /// More tolerates more packet loss on single paths; 0 disables indirect
+    /// probing (and with it Lifeguard's nack signal). Range: 0 ..= 16.
+    pub indirect_checks: u32,
+    /// Lifeguard's local health bound: the score runs from 0 to this minus
+    /// one and probe interval and timeout scale by `score + 1`. Higher lets
+    /// an overloaded member back off further before it falsely accuses
+    /// others. Range: 1 ..= 64 (1 disables the multiplier).
+    pub awareness_max_multiplier: NonZeroU32,
+    /// Suspicion timeout scale: the minimum suspicion time is
+    /// `suspicion_mult * max(1, log10(n)) * probe_interval`. Higher gives a
+    /// falsely suspected member longer to refute and delays true failure
+    /// detection alike. Also sets the confirmations Lifeguard expects,
+    /// `suspicion_mult - 2`. Range: 1 ..= 64.
+    pub suspicion_mult: NonZeroU32,
+    /// The suspicion timeout starts at this multiple of the minimum and
+    /// shrinks to the minimum as independent confirmations arrive. Higher
+    /// protects better against false positives on a lone accuser.
+    /// Range: 1 ..= 64.
+    pub suspicion_max_timeout_mult: NonZeroU32,
+    /// Each update is retransmitted `retransmit_mult * ceil(log10(n + 1))`
+    /// times. Higher spreads updates more reliably under loss for more bytes
+    /// per packet. Range: 1 ..= 64.
+    pub retransmit_mult: NonZeroU32,
+    /// How often queued updates are sent to `gossip_nodes` random members,
+    /// besides riding on probes. Shorter spreads faster for more packets;
+    /// nothing is sent when the queue is empty. Range: at least 1 ms.
+    pub gossip_interval: Duration,
+    /// Members gossiped to per `gossip_interval`. Range: 0 ..= 64 (0 leaves
+    /// dissemination to piggybacking on probes only).
+    pub gossip_nodes: u32,
+    /// Dead members keep receiving gossip this long, so a member wrongly
+    /// declared dead hears of it and refutes. Range: any.
+    pub gossip_to_the_dead_time: Duration,
+    /// How long a dead or departed member stays in the table (as a
+    /// tombstone that stale rumours cannot override) before it is removed.
+    /// Range: at least `gossip_to_the_dead_time`.
+    pub dead_member_retention: Duration,
+    /// A dead member's name may be taken by a new address after this long.
+    /// `None` never lets an address change while the old member is known.
+    pub dead_node_reclaim_time: Option<Duration>,
+    /// The largest datagram we send, in bytes, piggybacked updates included.
+    /// Keep it under the path MTU to avoid IP fragmentation.
+    /// Range: 512 ..= 1500.
+    pub packet_budget: usize,
+    /// The most members the table holds; further strangers are ignored (and
+    /// counted). Bounds memory against a peer inventing members: an entry
+    /// costs at most 192 bytes while its news is queued and about 120 once
+    /// it has spread (16-byte name, no metadata;
+    /// `swim-core/tests/member_memory.rs` and `swim sim memory` measure
+    /// it), plus its metadata, so the default 100 000 bounds the table near
+    /// 18 MiB.
+    /// Range: 1 ..= 1 000 000.
+    pub max_members: NonZeroU32,
+    /// The largest metadata a member may carry, in bytes. Range: 0 ..= 512.
+    pub max_meta_len: usize,
+    /// The most ping-req relays we run for others at once; requests beyond
+    /// it are dropped (and counted), so ping-reqs cannot amplify traffic.
+    /// Range: 1 ..= 65 536.
+    pub max_relays: NonZeroU32,
+    /// The most updates waiting for retransmission; the oldest, most-sent
+    /// ones are dropped first. Range: 1 ..= 1 000 000.
+    pub max_queued_updates: NonZeroU32,
+    /// Anti-entropy: how often to exchange whole member tables with one
+    /// random member (scaled up beyond 32 members: one more multiple of the
+    /// interval per doubling, as memberlist does). Repairs what gossip
+    /// missed and merges partitions; costs a table's worth of datagrams
+    /// each way per period. `None` disables it. Range: at least 1 s.
+    pub push_pull_interval: Option<Duration>,
+    /// Pause between join attempts while no seed has answered.
+    /// Range: at least 1 ms.
+    pub join_retry_interval: Duration,
+    /// Join attempts before [`Event::JoinFailed`](crate::Event::JoinFailed).
+    /// Range: 1 ..= 1000.
+    pub join_attempts: NonZeroU32,
+    /// The longest a graceful leave waits for its announcement to be
+    /// retransmitted before it completes anyway. Range: any.
+    pub leave_timeout: Duration,
+    /// Last-chance checks before a suspicion expires, one `probe_timeout`
+    /// apart. A member that raised or confirmed the suspicion itself pings
+    /// the suspect with the suspicion attached (a live suspect refutes on
+    /// the ack); any other member asks one random peer for its record (it
+    /// likely heard a refutation this member missed). Each check costs one
+    /// or two small datagrams per member holding the suspicion; 0 disables
+    /// them, at the risk of declaring a member whose refutation was lost.
+    /// Range: 0 ..= 8.
+    pub last_chance_checks: u32,
+    /// The longest a stream may stay open (a full-state sync, a fallback
+    /// ping, a reliable message) before it is closed as failed. Bounds the
+    /// state a silent or slow peer can hold. Range: at least 1 ms.
+    pub stream_timeout: Duration,
+    /// The most streams open at once, both ways. Streams beyond it are
+    /// refused (an accepted one is closed at once), so peers cannot make a
+    /// member hold unbounded sync state. Range: 1 ..= 4096.
+    pub max_streams: NonZeroU32,
+    /// The most bytes one peer may send in one full-state sync; a larger
+    /// sync is cut off (what was merged stays). Must hold a table of
+    /// `max_members` records. Range: at least `MAX_FRAME`.
+    pub max_sync_bytes: usize,
+    /// When a probe misses its direct ack, also ping the target over a
+    /// stream (memberlist's TCP fallback), so a member whose datagrams are
+    /// blocked but whose streams work is not declared failed. Costs one
+    /// short connection per missed probe.
+    pub fallback_ping: bool,
+    /// How often to retry one member we declared failed by opening a
+    /// full-state sync to its address: two sides of a healed partition
+    /// merge again without an operator. `None` disables it.
+    /// Range: at least 1 s.
+    pub reconnect_interval: Option<Duration>,
+    /// How long a failed member is remembered for reconnect attempts
+    /// (after it has left the table). Range: any.
+    pub reconnect_timeout: Duration,
+    /// The most failed members remembered for reconnect attempts; the
+    /// oldest is forgotten first. Range: 1 ..= 65 536.
+    pub max_reconnect: NonZeroU32,
+    /// Percent of every gossip datagram's budget kept for application
+    /// broadcasts before membership updates fill it, so membership churn
+    /// cannot starve them (both use any room the other leaves).
+    /// Range: 0 ..= 90.
+    pub user_share_percent: u32,
+    /// The largest broadcast or direct message payload, in bytes.
+    /// Range: 0 ..= 1024, and it must fit a datagram beside its header.
+    pub max_user_payload: usize,
+    /// The most application broadcasts waiting for retransmission; the
+    /// most-sent, oldest go first. Range: 1 ..= 1 000 000.
+    pub max_queued_broadcasts: NonZeroU32,
+    /// Lamport times of broadcasts remembered for deduplication: a
+    /// broadcast older than our clock minus this is dropped as too old
+    /// (and counted) rather than risk delivering it twice.
+    /// Range: 16 ..= 1 000 000.
+    pub broadcast_window: u32,
+    /// The largest application state sent in a full-state sync, in bytes.
+    /// Range: 0 ..= `MAX_APP_STATE`.
+    pub max_app_state_len: usize,
+    /// The cluster label every packet carries: packets with another label
+    /// are rejected (and counted), so two clusters sharing a network never
+    /// merge, encrypted or not. Empty (none) by default.
+    pub label: Label,
+    /// New members admitted per second from gossip and from syncs others
+    /// open to us, with a burst of one second's worth: a sender flooding
+    /// alive messages for fresh names cannot grow the table faster. Syncs
+    /// we open ourselves (joins, push-pulls, reconnects) are not limited:
+    /// we chose whom to ask. Names refused here come back by gossip or the
+    /// next push-pull. Range: 1 ..= 1 000 000.
+    pub member_admission_rate: NonZeroU32,
+    /// Whether every rejected datagram or frame is also reported as an
+    /// [`Event::Rejected`](crate::Event::Rejected) (it is always counted
+    /// in [`Stats::rejected`](crate::Stats::rejected)). Off by default:
+    /// junk from anyone then costs the application nothing.
+    pub report_rejections: bool,
+}
+
+/// Generates a chainable setter per field.
+macro_rules! setters {
+    ($($setter:ident => $field:ident: $ty:ty),* $(,)?) => {
+        impl Config {
+            $(
+                #[doc = concat!("This configuration with `", stringify!($field), "` set to `v` (see the field).")]
+                #[must_use]
+                pub const fn $setter(mut self, v: $ty) -> Self {
+                    self.$field = v;
+                    self
+                }
+            )*
+        }
+    };
+}
+
+setters! {
+    with_probe_interval => probe_interval: Duration,
+    with_probe_timeout => probe_timeout: Duration,
+    with_probe_targets => probe_targets: NonZeroU32,
+    with_indirect_checks => indirect_checks: u32,
+    with_awareness_max_multiplier => awareness_max_multiplier: NonZeroU32,
+    with_suspicion_mult => suspicion_mult: NonZeroU32,
+    with_suspicion_max_timeout_mult => suspicion_max_timeout_mult: NonZeroU32,
+    with_retransmit_mult => retransmit_mult: NonZeroU32,
+    with_gossip_interval => gossip_interval: Duration,
+    with_gossip_nodes => gossip_nodes: u32,
+    with_gossip_to_the_dead_time => gossip_to_the_dead_time: Duration,
+    with_dead_member_retention => dead_member_retention: Duration,
+    with_dead_node_reclaim_time => dead_node_reclaim_time: Option<Duration>,
+    with_packet_budget => packet_budget: usize,
+    with_max_members => max_members: NonZeroU32,
+    with_max_meta_len => max_meta_len: usize,
+    with_max_relays => max_relays: NonZeroU32,
+    with_max_queued_updates => max_queued_updates: NonZeroU32,
+    with_push_pull_interval => push_pull_interval: Option<Duration>,
+    with_join_retry_interval => join_retry_interval: Duration,
+    with_join_attempts => join_attempts: NonZeroU32,
+    with_leave_timeout => leave_timeout: Duration,
+    with_last_chance_checks => last_chance_checks: u32,
+    with_stream_timeout => stream_timeout: Duration,
+    with_max_streams => max_streams: NonZeroU32,
+    with_max_sync_bytes => max_sync_bytes: usize,
+    with_fallback_ping => fallback_ping: bool,
+    with_rtt_probe_timeout => rtt_probe_timeout: Option<Duration>,
+    with_reconnect_interval => reconnect_interval: Option<Duration>,
+    with_reconnect_timeout => reconnect_timeout: Duration,
+    with_max_reconnect => max_reconnect: NonZeroU32,
+    with_user_share_percent => user_share_percent: u32,
+    with_max_user_payload => max_user_payload: usize,
+    with_max_queued_broadcasts => max_queued_broadcasts: NonZeroU32,
+    with_broadcast_window => broadcast_window: u32,
+    with_max_app_state_len => max_app_state_len: usize,
+    with_member_admission_rate => member_admission_rate: NonZeroU32,
+    with_report_rejections => report_rejections: bool,
+}
+
+impl Config {
+    /// This configuration with the cluster label `label` (see the field).
+    #[must_use]
+    pub fn with_label(mut self, label: Label) -> Self {
+        self.label = label;
+        self
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::lan()
+    }
+}
+
+const fn nz(v: u32) -> NonZeroU32 {
+    match NonZeroU32::new(v) {
+        Some(v) => v,
+        None => NonZeroU32::MIN,
+    }
+}
+
+impl Config {
+    /// memberlist's `DefaultLANConfig`: 1 s probes, 500 ms probe timeout,
+    /// 3 indirect checks, suspicion multiplier 4 (max 6x), retransmit
+    /// multiplier 4, gossip every 200 ms to 3 members.
+    pub const fn lan() -> Self {
+        Config {
+            probe_interval: Duration::from_secs(1),
+            probe_timeout: Duration::from_millis(500),
+            rtt_probe_timeout: None,
+            probe_targets: nz(1),
+            indirect_checks: 3,
+            awareness_max_multiplier: nz(8),
+            suspicion_mult: nz(4),
+            suspicion_max_timeout_mult: nz(6),
+            retransmit_mult: nz(4),
+            gossip_interval: Duration::from_millis(200),
+            gossip_nodes: 3,
+            gossip_to_the_dead_time: Duration::from_secs(30),
+            dead_member_retention: Duration::from_secs(30),
+            dead_node_reclaim_time: None,
+            packet_budget: 1400,
+            max_members: nz(100_000),
+            max_meta_len: 512,
+            max_relays: nz(256),
+            max_queued_updates: nz(100_000),
+            push_pull_interval: Some(Duration::from_secs(30)),
+            join_retry_interval: Duration::from_secs(1),
+            join_attempts: nz(5),
+            leave_timeout: Duration::from_secs(5),
+            last_chance_checks: 2,
+            stream_timeout: Duration::from_secs(10),
+            max_streams: nz(64),
+            max_sync_bytes: 64 * 1024 * 1024,
+            fallback_ping: true,
+            reconnect_interval: Some(Duration::from_secs(30)),
+            reconnect_timeout: Duration::from_secs(6 * 3600),
+            max_reconnect: nz(1024),
+            user_share_percent: 25,
+            max_user_payload: 1024,
+            max_queued_broadcasts: nz(4096),
+            broadcast_window: 16_384,
+            max_app_state_len: 32 * 1024,
+            label: Label::EMPTY,
+            member_admission_rate: nz(1000),
+            report_rejections: false,
+        }
+    }
+
+    /// memberlist's `DefaultWANConfig`: slower probes (5 s, 3 s timeout),
+    /// suspicion multiplier 6, gossip every 500 ms to 4 members, dead
+    /// members gossiped to for 60 s.
+    pub const fn wan() -> Self {
+        let mut c = Config::lan();
+        c.probe_interval = Duration::from_secs(5);
+        c.probe_timeout = Duration::from_secs(3);
+        c.suspicion_mult = nz(6);
+        c.gossip_interval = Duration::from_millis(500);
+        c.gossip_nodes = 4;
+        c.gossip_to_the_dead_time = Duration::from_secs(60);
+        c.dead_member_retention = Duration::from_secs(60);
+        c.push_pull_interval = Some(Duration::from_secs(60));
+        c.join_retry_interval = Duration::from_secs(5);
+        c
+    }
+
+    /// Faster failure detection on a LAN, at twice the probe traffic of
+    /// [`Config::lan`]: a probe every 500 ms with a 250 ms timeout and a
+    /// suspicion multiplier of 3 (at n = 100 a suspicion lasts 3 s with
+    /// one confirmation, 18 s with none, against 8 and 48). It relies on
+    /// Lifeguard's confirmations and the last-chance checks to keep live
+    /// members alive under loss; docs/tuning.md has the trade-off.
+    pub const fn fast() -> Self {
+        let mut c = Config::lan();
+        c.probe_interval = Duration::from_millis(500);
+        c.probe_timeout = Duration::from_millis(250);
+        c.suspicion_mult = nz(3);
+        c
+    }
+
+    /// memberlist's `DefaultLocalConfig`, for a single host or a fast LAN:
+    /// 200 ms probe timeout, 1 indirect check, suspicion multiplier 3,
+    /// retransmit multiplier 2, gossip every 100 ms, 15 s to the dead.
+    pub const fn local() -> Self {
+        let mut c = Config::lan();
+        c.probe_timeout = Duration::from_millis(200);
+        c.indirect_checks = 1;
+        c.suspicion_mult = nz(3);
+        c.retransmit_mult = nz(2);
+        c.gossip_interval = Duration::from_millis(100);
+        c.gossip_to_the_dead_time = Duration::from_secs(15);
+        c.dead_member_retention = Duration::from_secs(15);
+        c.push_pull_interval = Some(Duration::from_secs(15));
+        c.join_retry_interval = Duration::from_millis(500);
+        c
+    }
+
+    /// Checks every field against its documented range.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        use ConfigError as E;
+        let in_range = |v: u32, lo: u32, hi: u32| (lo..=hi).contains(&v);
+        if self.probe_interval.as_millis() == 0 {
+            return Err(E::ProbeInterval);
+        }
+        if self.probe_timeout.as_millis() == 0 || self.probe_timeout >= self.probe_interval {
+            return Err(E::ProbeTimeout);
+        }
+        if self.rtt_probe_timeout.is_some_and(|f| f.as_millis() == 0 || f > self.probe_timeout) {
+            return Err(E::RttProbeTimeout);
+        }
+        if !in_range(self.probe_targets.get(), 1, 16) {
+            return Err(E::ProbeTargets);
+        }
+        if !in_range(self.indirect_checks, 0, 16) {
+            return Err(E::IndirectChecks);
+        }
+        if !in_range(self.awareness_max_multiplier.get(), 1, 64) {
+            return Err(E::AwarenessMaxMultiplier);
+        }
+        if !in_range(self.suspicion_mult.get(), 1, 64) || !in_range(self.suspicion_max_timeout_mult.get(), 1, 64) {
+            return Err(E::Suspicion);
+        }
+        if !in_range(self.retransmit_mult.get(), 1, 64) {
+            return Err(E::RetransmitMult);
+        }
+        if self.gossip_interval.as_millis() == 0 || self.gossip_nodes > 64 {
+            return Err(E::Gossip);
+        }
+        if self.dead_member_retention < self.gossip_to_the_dead_time {
+            return Err(E::DeadMemberRetention);
+        }
+        if self.max_members.get() > 1_000_000
+            || self.max_meta_len > 512
+            || self.max_relays.get() > 65_536
+            || self.max_queued_updates.get() > 1_000_000
+        {
+            return Err(E::Limits);
+        }
+        if !(MIN_PACKET_BUDGET..=MAX_DATAGRAM).contains(&self.packet_budget) {
+            return Err(E::PacketBudget);
+        }
+        // The largest alive update (name, address, metadata) must fit one
+        // datagram in the largest envelope (label and seal), or a member
+        // could never announce itself.
+        let envelope = crate::wire::frame::max_overhead(&self.label);
+        if self.packet_budget < crate::wire::max_alive_len(self.max_meta_len) + envelope {
+            return Err(E::MetaTooLongForBudget);
+        }
+        if self.push_pull_interval.is_some_and(|d| d.as_millis() < 1000) {
+            return Err(E::PushPull);
+        }
+        if self.join_retry_interval.as_millis() == 0 || self.join_attempts.get() > 1000 {
+            return Err(E::Join);
+        }
+        if self.member_admission_rate.get() > 1_000_000 {
+            return Err(E::Admission);
+        }
+        if self.last_chance_checks > 8 {
+            return Err(E::LastChanceChecks);
+        }
+        if self.stream_timeout.as_millis() == 0
+            || self.max_streams.get() > 4096
+            || self.max_sync_bytes < crate::wire::MAX_FRAME
+        {
+            return Err(E::Streams);
+        }
+        if self.reconnect_interval.is_some_and(|d| d.as_millis() < 1000) || self.max_reconnect.get() > 65_536 {
+            return Err(E::Reconnect);
+        }
+        // A broadcast with the longest name and payload must fit a datagram.
+        let user_len = 1 + 10 + 2 + crate::util::name::MAX_NAME_LEN + 2 + self.max_user_payload;
+        if self.user_share_percent > 90
+            || self.max_user_payload > crate::wire::MAX_PAYLOAD
+            || user_len + envelope > self.packet_budget
+            || self.max_queued_broadcasts.get() > 1_000_000
+            || !(16..=1_000_000).contains(&self.broadcast_window)
+            || self.max_app_state_len > crate::wire::MAX_APP_STATE
+        {
+            return Err(E::UserData);
+        }
+        Ok(())
+    }
+}
+
+/// A [`Config`] field outside its documented range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `probe_interval` is zero.
+    ProbeInterval,
+    /// `probe_timeout` is zero or not shorter than `probe_interval`.
+    ProbeTimeout,
+    /// `rtt_probe_timeout` is zero or above `probe_timeout`.
+    RttProbeTimeout,
+    /// `probe_targets` is above 16.
+    ProbeTargets,
+    /// `indirect_checks` is above 16.
+    IndirectChecks,
+    /// `awareness_max_multiplier` is above 64.
+    AwarenessMaxMultiplier,
+    /// `suspicion_mult` or `suspicion_max_timeout_mult` is above 64.
+    Suspicion,
+    /// `retransmit_mult` is above 64.
+    RetransmitMult,
+    /// `gossip_interval` is zero or `gossip_nodes` above 64.
+    Gossip,
+    /// `dead_member_retention` is shorter than `gossip_to_the_dead_time`.
+    DeadMemberRetention,
+    /// `packet_budget` is outside 512 ..= 1500.
+    PacketBudget,
+    /// `packet_budget` cannot hold an alive update with a name of
+    /// `MAX_NAME_LEN` bytes and `max_meta_len` bytes of metadata.
+    MetaTooLongForBudget,
+    /// One of `max_members`, `max_meta_len`, `max_relays`,
+    /// `max_queued_updates` is above its bound.
+    Limits,
+    /// `push_pull_interval` is under 1 s.
+    PushPull,
+    /// `join_retry_interval` is zero or `join_attempts` above 1000.
+    Join,
+    /// `last_chance_checks` is above 8.
+    LastChanceChecks,
+    /// `stream_timeout` is zero, `max_streams` above 4096 or
+    /// `max_sync_bytes` below one frame.
+    Streams,
+    /// `reconnect_interval` is under 1 s or `max_reconnect` above 65 536.
+    Reconnect,
+    /// A user-data limit is out of range, or a broadcast of
+    /// `max_user_payload` bytes would not fit `packet_budget`.
+    UserData,
+    /// `member_admission_rate` above 1 000 000.
+    Admission,
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let what = match self {
+            ConfigError::ProbeInterval => "probe_interval must be at least 1 ms",
+            ConfigError::ProbeTimeout => "probe_timeout must be at least 1 ms and below probe_interval",
+            ConfigError::RttProbeTimeout => "rtt_probe_timeout must be at least 1 ms and at most probe_timeout",
+            ConfigError::ProbeTargets => "probe_targets must be 1..=16",
+            ConfigError::IndirectChecks => "indirect_checks must be 0..=16",
+            ConfigError::AwarenessMaxMultiplier => "awareness_max_multiplier must be 1..=64",
+            ConfigError::Suspicion => "suspicion multipliers must be 1..=64",
+            ConfigError::RetransmitMult => "retransmit_mult must be 1..=64",
+            ConfigError::Gossip => "gossip_interval must be at least 1 ms and gossip_nodes 0..=64",
+            ConfigError::DeadMemberRetention => "dead_member_retention must be at least gossip_to_the_dead_time",
+            ConfigError::PacketBudget => "packet_budget must be 512..=1500 bytes",
+            ConfigError::Limits => "a size limit is above its bound",
+            ConfigError::MetaTooLongForBudget => {
+                "packet_budget must hold an alive update with the longest name and max_meta_len bytes of metadata"
+            }
+            ConfigError::PushPull => "push_pull_interval must be at least 1 s",
+            ConfigError::Join => "join_retry_interval must be at least 1 ms and join_attempts 1..=1000",
+            ConfigError::LastChanceChecks => "last_chance_checks must be 0..=8",
+            ConfigError::Streams => {
+                "stream_timeout must be at least 1 ms, max_streams 1..=4096 and max_sync_bytes at least one frame"
+            }
+            ConfigError::Reconnect => "reconnect_interval must be at least 1 s and max_reconnect 1..=65536",
+            ConfigError::UserData => "a user-data limit is out of range or a broadcast would not fit packet_budget",
+            ConfigError::Admission => "member_admission_rate must be 1..=1000000",
+        };
+        f.write_str(what)
+    }
+}
+
+impl core::error::Error for ConfigError {}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_are_valid_and_match_memberlist() {
+        for c in [Config::lan(), Config::wan(), Config::local()] {
+            assert_eq!(c.validate(), Ok(()));
+        }
+        let lan = Config::default();
+        assert_eq!(lan.probe_interval, Duration::from_secs(1));
+        assert_eq!(lan.probe_timeout, Duration::from_millis(500));
+        assert_eq!(lan.indirect_checks, 3);
+        assert_eq!(lan.suspicion_mult.get(), 4);
+        assert_eq!(lan.suspicion_max_timeout_mult.get(), 6);
+        assert_eq!(lan.retransmit_mult.get(), 4);
+        assert_eq!(lan.gossip_interval, Duration::from_millis(200));
+        assert_eq!(lan.gossip_nodes, 3);
+        assert_eq!(lan.packet_budget, 1400);
+        assert_eq!(Config::wan().probe_interval, Duration::from_secs(5));
+        assert_eq!(Config::local().probe_timeout, Duration::from_millis(200));
+    }
+
+    #[test]
+    fn out_of_range_fields_are_refused() {
+        let mut c = Config::lan();
+        c.probe_timeout = c.probe_interval;
+        assert_eq!(c.validate(), Err(ConfigError::ProbeTimeout));
+        let mut c = Config::lan();
+        c.packet_budget = 100;
+        assert_eq!(c.validate(), Err(ConfigError::PacketBudget));
+        let mut c = Config::lan();
+        c.packet_budget = 9000;
+        assert_eq!(c.validate(), Err(ConfigError::PacketBudget));
+        let mut c = Config::lan();
+        c.packet_budget = 600;
+        assert_eq!(c.validate(), Err(ConfigError::MetaTooLongForBudget));
+        c.max_meta_len = 128;
+        assert_eq!(c.validate(), Err(ConfigError::UserData), "a full broadcast must fit the budget too");
+        c.max_user_payload = 256;
+        assert_eq!(c.validate(), Ok(()));
+        let mut c = Config::lan();
+        c.indirect_checks = 17;
+        assert_eq!(c.validate(), Err(ConfigError::IndirectChecks));
+        let mut c = Config::lan();
+        c.dead_member_retention = Duration::ZERO;
+        assert_eq!(c.validate(), Err(ConfigError::DeadMemberRetention));
+        let mut c = Config::lan();
+        c.probe_interval = Duration::ZERO;
+        assert_eq!(c.validate(), Err(ConfigError::ProbeInterval));
+    }
+}

@@ -1,0 +1,113 @@
+//! What the state machine tells the application: [`Event`]s.
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use super::input::StreamId;
+use crate::util::name::MemberName;
+use crate::wire::DecodeError;
+
+/// A change in membership, or in our own life cycle.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize))]
+#[non_exhaustive]
+pub enum Event {
+    /// A member was added (or came back after being dead or gone).
+    Joined {
+        /// Its name.
+        name: MemberName,
+        /// Its address.
+        addr: SocketAddr,
+    },
+    /// A member is suspected of having failed.
+    Suspected {
+        /// Its name.
+        name: MemberName,
+        /// The incarnation suspected.
+        incarnation: u32,
+        /// Whether our own failed probe raised it (rather than gossip).
+        local: bool,
+    },
+    /// A suspected member refuted the suspicion.
+    Alive {
+        /// Its name.
+        name: MemberName,
+        /// Its new incarnation.
+        incarnation: u32,
+    },
+    /// A member was declared dead.
+    Failed {
+        /// Its name.
+        name: MemberName,
+        /// The incarnation declared dead.
+        incarnation: u32,
+        /// Whether our own suspicion timeout declared it (rather than gossip).
+        local: bool,
+    },
+    /// A member left gracefully.
+    Left {
+        /// Its name.
+        name: MemberName,
+    },
+    /// A member's address or metadata changed.
+    Updated {
+        /// Its name.
+        name: MemberName,
+        /// Its (possibly new) address.
+        addr: SocketAddr,
+    },
+    /// A seed answered our join: we now have its member table.
+    JoinCompleted {
+        /// The seed that answered first.
+        seed: SocketAddr,
+    },
+    /// No seed answered within `join_attempts` tries.
+    JoinFailed,
+    /// Our leave has been announced; the member now ignores all input.
+    LeaveCompleted,
+    /// An application broadcast, reported once per member.
+    User {
+        /// Who broadcast it.
+        from: MemberName,
+        /// Its Lamport time.
+        ltime: u64,
+        /// What it carries.
+        payload: Vec<u8>,
+    },
+    /// A message sent to us alone ([`Input::Message`](crate::Input::Message)).
+    Message {
+        /// The sender's name, as it gave it.
+        from: MemberName,
+        /// What it carries.
+        payload: Vec<u8>,
+        /// Whether it came over a stream.
+        reliable: bool,
+    },
+    /// A reliable message could not be delivered.
+    MessageFailed {
+        /// The member it was for.
+        to: MemberName,
+    },
+    /// A datagram or stream frame was rejected, unread (only with
+    /// [`Config::report_rejections`](crate::Config::report_rejections)).
+    /// It changed nothing; it is counted in
+    /// [`Stats::rejected`](crate::Stats::rejected) either way. A rejected
+    /// frame also ends its stream.
+    Rejected {
+        /// Where it came from: the datagram's source, or the stream's peer.
+        from: SocketAddr,
+        /// The stream it arrived on; `None` for a datagram.
+        stream: Option<StreamId>,
+        /// Why.
+        reason: DecodeError,
+    },
+    /// A peer's application state, from a full-state sync.
+    AppState {
+        /// The peer's name.
+        from: MemberName,
+        /// Whether the sync was the peer's join or ours.
+        join: bool,
+        /// The state it set with [`Input::SetAppState`](crate::Input::SetAppState).
+        state: Vec<u8>,
+    },
+}

@@ -1,0 +1,238 @@
+//! What goes into the state machine: [`Input`], its owned twin, and the
+//! names of streams.
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+/// One input to [`Swim::handle`](crate::Swim::handle).
+///
+/// Borrowed, so a datagram is handled where it was received; its owned
+/// twin, [`OwnedInput`], is what a trace records.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Input<'a> {
+    /// A datagram arrived from `from`.
+    Packet {
+        /// The sender's address as the socket reported it.
+        from: SocketAddr,
+        /// The datagram; decoded messages borrow from it.
+        bytes: &'a [u8],
+    },
+    /// The deadline last reported with [`Action::SetTimer`](crate::Action::SetTimer) has passed (or
+    /// any other wake-up; waking early does nothing).
+    Timeout,
+    /// Join a cluster through these seed addresses.
+    Join {
+        /// Members to contact; every one is asked for its member table.
+        seeds: &'a [SocketAddr],
+    },
+    /// Leave the cluster gracefully.
+    Leave,
+    /// The runtime accepted a stream connection from `from` and named it
+    /// `id` (a [`StreamId::Inbound`] it has not used for another open
+    /// stream).
+    StreamAccepted {
+        /// The runtime's handle on the stream.
+        id: StreamId,
+        /// The peer's address as the connection reported it.
+        from: SocketAddr,
+    },
+    /// One whole frame arrived on stream `id` (the payload, without the
+    /// length prefix the runtime reads it by; see [`wire::MAX_FRAME`]).
+    ///
+    /// [`wire::MAX_FRAME`]: crate::wire::MAX_FRAME
+    StreamFrame {
+        /// The stream.
+        id: StreamId,
+        /// The frame's payload.
+        frame: &'a [u8],
+    },
+    /// Stream `id` ended: the peer closed it, or it failed. The state
+    /// machine forgets the stream; the runtime must not report it again.
+    StreamClosed {
+        /// The stream.
+        id: StreamId,
+        /// How it ended.
+        end: StreamEnd,
+    },
+    /// Replace our metadata (at most `max_meta_len` bytes): the
+    /// incarnation goes up and the change spreads as an alive update.
+    SetMeta {
+        /// The new metadata.
+        meta: &'a [u8],
+    },
+    /// Replace the application state sent in every full-state sync
+    /// (at most `max_app_state_len` bytes).
+    SetAppState {
+        /// The new state.
+        state: &'a [u8],
+    },
+    /// Broadcast `payload` to every member, stamped with our Lamport time;
+    /// each member reports it once as [`Event::User`](crate::Event::User).
+    Broadcast {
+        /// At most `max_user_payload` bytes.
+        payload: &'a [u8],
+    },
+    /// Send `payload` to the member named `to`, reported there as
+    /// [`Event::Message`](crate::Event::Message): in one datagram (best effort) or over a stream
+    /// (reliable; [`Event::MessageFailed`](crate::Event::MessageFailed) if it could not be delivered).
+    Message {
+        /// The member's name.
+        to: &'a str,
+        /// At most `max_user_payload` bytes.
+        payload: &'a [u8],
+        /// Over a stream rather than a datagram.
+        reliable: bool,
+    },
+    /// Changes the keyring or the migration mode (see [`KeyringOp`](crate::KeyringOp));
+    /// refused changes leave it as it was.
+    #[cfg(feature = "encryption")]
+    Keyring(crate::wire::keyring::KeyringOp),
+}
+
+/// A stream's handle. The state machine numbers the streams it opens; the
+/// runtime numbers those it accepts, so the two never collide.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum StreamId {
+    /// Opened by the state machine with [`Action::OpenStream`](crate::Action::OpenStream).
+    Outbound(u64),
+    /// Accepted by the runtime and reported with [`Input::StreamAccepted`].
+    Inbound(u64),
+}
+
+/// How a stream ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum StreamEnd {
+    /// The peer closed it after its last frame.
+    Closed,
+    /// The connection could not be made (refused, unreachable, no room).
+    Refused,
+    /// The peer's host answered that nothing listens at the address (a TCP
+    /// reset to the connection attempt, `ECONNREFUSED`): the process that
+    /// was there is gone. A runtime reports this only for that answer, as
+    /// the state machine takes it as evidence of a crash.
+    NotListening,
+    /// Connecting, or waiting for the next frame, took too long.
+    TimedOut,
+    /// The connection broke, or the peer sent a frame over the limit.
+    Failed,
+}
+
+/// An [`Input`] that owns its data, to keep, record or send elsewhere and
+/// hand back to the state machine later with [`OwnedInput::as_input`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "serde", derive(serde::Serialize, serde::Deserialize))]
+#[non_exhaustive]
+pub enum OwnedInput {
+    /// See [`Input::Packet`].
+    Packet {
+        /// The sender's address.
+        from: SocketAddr,
+        /// The datagram.
+        bytes: Vec<u8>,
+    },
+    /// See [`Input::Timeout`].
+    Timeout,
+    /// See [`Input::Join`].
+    Join {
+        /// Members to contact.
+        seeds: Vec<SocketAddr>,
+    },
+    /// See [`Input::Leave`].
+    Leave,
+    /// See [`Input::StreamAccepted`].
+    StreamAccepted {
+        /// The stream.
+        id: StreamId,
+        /// The peer.
+        from: SocketAddr,
+    },
+    /// See [`Input::StreamFrame`].
+    StreamFrame {
+        /// The stream.
+        id: StreamId,
+        /// The frame's payload.
+        frame: Vec<u8>,
+    },
+    /// See [`Input::StreamClosed`].
+    StreamClosed {
+        /// The stream.
+        id: StreamId,
+        /// How it ended.
+        end: StreamEnd,
+    },
+    /// See [`Input::SetMeta`].
+    SetMeta {
+        /// The new metadata.
+        meta: Vec<u8>,
+    },
+    /// See [`Input::SetAppState`].
+    SetAppState {
+        /// The new state.
+        state: Vec<u8>,
+    },
+    /// See [`Input::Broadcast`].
+    Broadcast {
+        /// The payload.
+        payload: Vec<u8>,
+    },
+    /// See [`Input::Message`].
+    Message {
+        /// The member's name.
+        to: String,
+        /// The payload.
+        payload: Vec<u8>,
+        /// Over a stream.
+        reliable: bool,
+    },
+    /// See [`Input::Keyring`].
+    #[cfg(feature = "encryption")]
+    Keyring(crate::wire::keyring::KeyringOp),
+}
+
+impl OwnedInput {
+    /// The input, borrowing from `self`.
+    pub fn as_input(&self) -> Input<'_> {
+        match self {
+            OwnedInput::Packet { from, bytes } => Input::Packet { from: *from, bytes },
+            OwnedInput::Timeout => Input::Timeout,
+            OwnedInput::Join { seeds } => Input::Join { seeds },
+            OwnedInput::Leave => Input::Leave,
+            OwnedInput::StreamAccepted { id, from } => Input::StreamAccepted { id: *id, from: *from },
+            OwnedInput::StreamFrame { id, frame } => Input::StreamFrame { id: *id, frame },
+            OwnedInput::StreamClosed { id, end } => Input::StreamClosed { id: *id, end: *end },
+            OwnedInput::SetMeta { meta } => Input::SetMeta { meta },
+            OwnedInput::SetAppState { state } => Input::SetAppState { state },
+            OwnedInput::Broadcast { payload } => Input::Broadcast { payload },
+            OwnedInput::Message { to, payload, reliable } => Input::Message { to, payload, reliable: *reliable },
+            #[cfg(feature = "encryption")]
+            OwnedInput::Keyring(op) => Input::Keyring(*op),
+        }
+    }
+}
+
+impl From<Input<'_>> for OwnedInput {
+    fn from(input: Input<'_>) -> Self {
+        match input {
+            Input::Packet { from, bytes } => OwnedInput::Packet { from, bytes: bytes.to_vec() },
+            Input::Timeout => OwnedInput::Timeout,
+            Input::Join { seeds } => OwnedInput::Join { seeds: seeds.to_vec() },
+            Input::Leave => OwnedInput::Leave,
+            Input::StreamAccepted { id, from } => OwnedInput::StreamAccepted { id, from },
+            Input::StreamFrame { id, frame } => OwnedInput::StreamFrame { id, frame: frame.to_vec() },
+            Input::StreamClosed { id, end } => OwnedInput::StreamClosed { id, end },
+            Input::SetMeta { meta } => OwnedInput::SetMeta { meta: meta.to_vec() },
+            Input::SetAppState { state } => OwnedInput::SetAppState { state: state.to_vec() },
+            Input::Broadcast { payload } => OwnedInput::Broadcast { payload: payload.to_vec() },
+            Input::Message { to, payload, reliable } => {
+                OwnedInput::Message { to: to.into(), payload: payload.to_vec(), reliable }
+            }
+            #[cfg(feature = "encryption")]
+            Input::Keyring(op) => OwnedInput::Keyring(op),
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Application calls: metadata, application state, broadcasts and direct
+//! messages.
+
+use rand_core::Rng;
+
+use super::Swim;
+use crate::api::{Error, Event};
+use crate::protocol::lifecycle::Phase;
+use crate::protocol::outbox::Piggyback;
+use crate::protocol::streams::Purpose;
+use crate::protocol::user::Arrival;
+use crate::util::name::MemberName;
+use crate::util::time::Instant;
+use crate::wire::Message;
+
+impl<R: Rng> Swim<R> {
+    fn running(&self) -> Result<(), Error> {
+        if self.lifecycle.phase() == Phase::Running { Ok(()) } else { Err(Error::Leaving) }
+    }
+
+    pub(super) fn on_set_meta(&mut self, meta: &[u8]) -> Result<(), Error> {
+        self.running()?;
+        if meta.len() > self.config.max_meta_len {
+            return Err(Error::MetaTooLong);
+        }
+        self.membership.set_meta(meta, &mut self.dissemination);
+        Ok(())
+    }
+
+    pub(super) fn on_set_app_state(&mut self, state: &[u8]) -> Result<(), Error> {
+        self.running()?;
+        if state.len() > self.config.max_app_state_len {
+            return Err(Error::TooLarge);
+        }
+        self.user.app_state.clear();
+        self.user.app_state.extend_from_slice(state);
+        Ok(())
+    }
+
+    pub(super) fn on_broadcast(&mut self, now: Instant, payload: &[u8]) -> Result<(), Error> {
+        self.running()?;
+        if payload.len() > self.config.max_user_payload {
+            return Err(Error::TooLarge);
+        }
+        self.ensure_started(now);
+        let me = self.membership.local().name.clone();
+        let ltime = self.user.stamp(&me);
+        self.user.counters.delivered += 1;
+        self.outbox.event(Event::User { from: me.clone(), ltime, payload: payload.to_vec() });
+        self.dissemination.queue_user(&Message::User { ltime, from: me.as_str(), payload });
+        Ok(())
+    }
+
+    /// A broadcast arrived: deliver it and pass it on, the first time.
+    pub(super) fn on_user(&mut self, ltime: u64, from: &str, payload: &[u8]) {
+        let Ok(name) = MemberName::new(from) else { return };
+        if self.user.arrive(ltime, &name) == Arrival::New {
+            self.dissemination.queue_user(&Message::User { ltime, from, payload });
+            self.outbox.event(Event::User { from: name, ltime, payload: payload.to_vec() });
+        }
+    }
+
+    pub(super) fn on_direct(&mut self, now: Instant, to: &str, payload: &[u8], reliable: bool) -> Result<(), Error> {
+        self.running()?;
+        if payload.len() > self.config.max_user_payload {
+            return Err(Error::TooLarge);
+        }
+        let table = &self.membership.table;
+        let member = table.id_of(to).and_then(|id| table.get(id)).filter(|m| m.state.is_live());
+        let Some((addr, name)) = member.map(|m| (m.addr.get(), m.name.clone())) else {
+            return Err(Error::UnknownMember);
+        };
+        let me = self.membership.local().name.clone();
+        let msg = Message::Direct { from: me.as_str(), payload };
+        if !reliable {
+            self.outbox.send(addr, &[msg], Piggyback::Fill);
+            return Ok(());
+        }
+        let id = self.streams.open(now, addr, Purpose::Message { to: name }, None).ok_or(Error::Busy)?;
+        self.outbox.open(id, addr);
+        self.outbox.send_frame(id, &[msg]);
+        Ok(())
+    }
+
+    pub(super) fn on_direct_arrived(&mut self, from: &str, payload: &[u8], reliable: bool) {
+        if let Ok(from) = MemberName::new(from) {
+            self.outbox.event(Event::Message { from, payload: payload.to_vec(), reliable });
+        }
+    }
+}

@@ -1,0 +1,16 @@
+//! The protocol's parts, each owning its state. From the bottom up: the
+//! member table, the update queue, the outbox that packs datagrams,
+//! dissemination (gossip), the failure detector, membership (merge,
+//! suspicion, admission), the life cycle (join, syncs, leave), and beside
+//! them the book of streams and the user data. A part uses only those
+//! below it; the state machine ([`crate::machine`]) composes them all.
+
+pub(crate) mod detector;
+pub(crate) mod dissemination;
+pub(crate) mod lifecycle;
+pub(crate) mod membership;
+pub(crate) mod outbox;
+pub(crate) mod streams;
+pub(crate) mod table;
+pub(crate) mod updates;
+pub(crate) mod user;
