@@ -49,6 +49,7 @@ impl TraceWriter {
     }
 }
 
+#[cfg(any(test, feature = "internals"))]
 /// A whole trace in memory: `header`, then `records` (to write a trace
 /// out of a test or a tool, or to edit one read with [`TraceReader`](super::reader::TraceReader)).
 pub fn to_bytes<'r>(header: &TraceHeader, records: impl IntoIterator<Item = &'r TraceRecord>) -> Vec<u8> {
