@@ -8,9 +8,9 @@ use std::time::Instant;
 use clap::Args;
 use serde_json::json;
 use swim_core::{Event, MemberName, MemberState};
-use swim_node::cluster::LocalCluster;
 use swim_node::{Clock, Node, NodeBuilder, Runtime};
 
+use crate::cluster::LocalCluster;
 use crate::procstat::{process_cpu_ms, rss_kb};
 use crate::{Preset, RuntimeKind};
 

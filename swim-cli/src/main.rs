@@ -23,6 +23,12 @@ macro_rules! block_on_runtime {
 }
 
 mod agent;
+#[allow(
+    unreachable_pub,
+    dead_code,
+    reason = "the same file is swim-testkit's public `cluster` module, whose users need all of it"
+)]
+mod cluster;
 mod demo;
 mod keys;
 mod loopback;

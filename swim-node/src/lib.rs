@@ -45,13 +45,11 @@
 //! datagrams and streams alike.
 
 mod clock;
-pub mod cluster;
 mod node;
 mod rejects;
 pub mod runtime;
 pub mod streams;
 mod task;
-pub mod testing;
 
 pub use clock::Clock;
 pub use node::{
@@ -64,5 +62,7 @@ pub use streams::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAMS, DEFAULT_STREAM_BUFFER, PeerFilter, StreamInput,
     StreamLimits, StreamStats, Streams,
 };
-pub use swim_core::{Config, Event, Key, KeyringOp, Label, MemberName, MemberState, StreamEnd, StreamId};
+pub use swim_core::{Config, Event, Label, MemberName, MemberState, StreamEnd, StreamId};
+#[cfg(feature = "encryption")]
+pub use swim_core::{Key, KeyringOp};
 pub use task::{RECV_BATCH, ROUNDS_BEFORE_YIELD};

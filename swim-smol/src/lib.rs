@@ -32,9 +32,11 @@ use std::time::Instant;
 
 use smol::{Async, Executor};
 pub use swim_node::{
-    Config, Event, Events, IoStats, Key, KeyringOp, Label, Member, MemberName, MemberState, Node, NodeBuilder,
-    NodeError, NodeEvent, NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
+    Config, Event, Events, IoStats, Label, Member, MemberName, MemberState, Node, NodeBuilder, NodeError, NodeEvent,
+    NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
 };
+#[cfg(feature = "encryption")]
+pub use swim_node::{Key, KeyringOp};
 
 /// The smol [`Runtime`](swim_node::Runtime): sockets on the async-io
 /// reactor, tasks on an executor of the caller's or on smol's global one

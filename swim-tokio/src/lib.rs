@@ -27,9 +27,11 @@ use std::net::{TcpListener, UdpSocket};
 use std::time::Instant;
 
 pub use swim_node::{
-    Config, Event, Events, IoStats, Key, KeyringOp, Label, Member, MemberName, MemberState, Node, NodeBuilder,
-    NodeError, NodeEvent, NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
+    Config, Event, Events, IoStats, Label, Member, MemberName, MemberState, Node, NodeBuilder, NodeError, NodeEvent,
+    NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
 };
+#[cfg(feature = "encryption")]
+pub use swim_node::{Key, KeyringOp};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 /// The tokio [`Runtime`](swim_node::Runtime): sockets and timers of the
