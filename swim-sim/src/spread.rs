@@ -5,7 +5,7 @@ use serde_json::{Value, json};
 use swim_core::{Event, OwnedInput, Random, Swim};
 
 use crate::net::{Command, Flow, SimError, SimRng, name_index};
-use crate::procstat::Meter;
+use crate::process::Meter;
 use crate::scenario::{Params, ScenarioNode, finish, header_of, summary, warm_up};
 use crate::views::Views;
 
