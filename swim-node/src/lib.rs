@@ -43,6 +43,17 @@
 //! counted in [`IoStats::streams`]. For partition tests on one host,
 //! [`NodeBuilder::peer_filter`] cuts a node off from chosen peers, for
 //! datagrams and streams alike.
+//!
+//! # Features
+//!
+//! Both off by default; each turns on swim-core's feature of the same
+//! name, and swim-tokio and swim-smol forward them.
+//!
+//! - `encryption`: AES-256-GCM sealing with a keyring: `NodeBuilder::keys`,
+//!   `NodeBuilder::encryption_mode`, `Node::keyring`, `Node::keys`, and the
+//!   `Key` and `KeyringOp` re-exports.
+//! - `trace`: recording the node's inputs for `swim replay`:
+//!   `NodeBuilder::record` (implies `encryption`).
 
 mod clock;
 mod node;

@@ -5,6 +5,9 @@
 //! (the action loop, the clock, the handle) is the runtime-neutral
 //! [`swim_node`], re-exported here.
 //!
+//! Features `encryption` (sealing with a keyring) and `trace` (recording
+//! a node for `swim replay`) turn on swim-node's, off by default.
+//!
 //! ```no_run
 //! use swim_smol::{NodeBuilder, NodeEvent};
 //!
