@@ -2,5 +2,5 @@
 //! This library holds what several of them share.
 
 /// The identity foca runs with here, as in the simulator's comparison
-/// scenarios (`swim sim s1 --impl foca`).
-pub use swim_sim::foca_node::FocaId;
+/// scenarios (`swim-sim s1 --impl foca`).
+pub use swim_lab::foca_node::FocaId;

@@ -6,9 +6,9 @@ use core::time::Duration;
 
 use clap::Args;
 use swim_core::{Event, MemberState};
-use swim_node::cluster::{LocalCluster, Seen};
 use swim_node::{NodeBuilder, Runtime};
 
+use crate::cluster::{LocalCluster, Seen};
 use crate::output::{describe, state_word};
 use crate::{Preset, RuntimeKind};
 

@@ -1,5 +1,7 @@
-//! `swim`: run a cluster member, a local demo cluster, the simulator's
-//! scenarios, or a loopback measurement.
+//! `swim`: run a cluster member or a local demo cluster, make a key,
+//! replay recorded traces. (The simulator's scenarios and the loopback
+//! measurement are the `swim-sim` and `swim-loopback` binaries of the
+//! unpublished `swim-lab` crate.)
 
 /// `println!` that ends the process quietly when stdout is closed.
 macro_rules! say {
@@ -23,20 +25,23 @@ macro_rules! block_on_runtime {
 }
 
 mod agent;
+#[allow(
+    unreachable_pub,
+    dead_code,
+    reason = "the same file is swim-testkit's public `cluster` module, whose users need all of it"
+)]
+mod cluster;
 mod demo;
 mod keys;
-mod loopback;
 mod output;
-mod procstat;
 mod replay;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use swim_core::Config;
-use swim_sim::runner::SimArgs;
 
-/// SWIM cluster membership with Lifeguard: agent, demo, simulator, measurements.
+/// SWIM cluster membership with Lifeguard: agent, demo, keys, trace replay.
 #[derive(Parser, Debug)]
 #[command(name = "swim", version, about, arg_required_else_help = true)]
 struct Cli {
@@ -52,15 +57,10 @@ enum Command {
     /// Start a local cluster over real sockets; show join, crash detection
     /// and a graceful leave live.
     Demo(demo::DemoArgs),
-    /// Run the simulator's benchmark scenarios (one JSON line each).
-    Sim(SimArgs),
-    /// Measure N nodes in this process on loopback: convergence,
-    /// detection, CPU, memory and traffic (one JSON line).
-    Loopback(loopback::LoopbackArgs),
     /// Print a new random AES-256 key, base64, for `agent --key` or a
     /// keyring file.
     Keygen,
-    /// Re-run recorded traces (a file, or a directory from `sim --record`)
+    /// Re-run recorded traces (a file, or a directory from `swim-sim --record`)
     /// and check every output digest; report the first divergence.
     Replay(replay::ReplayArgs),
 }
@@ -114,21 +114,13 @@ pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("cannot start tokio: {e}"))
 }
 
-/// Counts heap bytes for `swim sim memory` (the steady state allocates
-/// nothing, so the counting costs the agent nothing there).
-#[global_allocator]
-static HEAP: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
-
 fn main() -> ExitCode {
-    swim_sim::heap::set_meter(|| swim_sim::heap::held_by(HEAP.stats()));
     // clap's whole message: what is wrong, a close flag if there is one,
     // and the usage; help (plain `swim` too) lists the commands.
     let cli = Cli::try_parse().unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Agent(args) => agent::run(args),
         Command::Demo(args) => demo::run(args),
-        Command::Sim(args) => swim_sim::runner::run(&args).map(|lines| lines.iter().for_each(|l| say!("{l}"))),
-        Command::Loopback(args) => loopback::run(args),
         Command::Keygen => keys::generate().map(|k| say!("{k}")),
         Command::Replay(args) => replay::run(args),
     };

@@ -1,7 +1,10 @@
-//! `swim sim ... --record DIR` then `swim replay DIR`: every node's trace
-//! replays identically; `--until` prints the member's state there.
+//! A simulated run recorded (as `swim-sim s2 --record DIR` records it)
+//! then `swim replay DIR`: every node's trace replays identically;
+//! `--until` prints the member's state there.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Mutex;
 
 fn swim(args: &[&str]) -> (bool, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_swim")).args(args).output().expect("runs");
@@ -9,13 +12,33 @@ fn swim(args: &[&str]) -> (bool, String) {
     (out.status.success(), text)
 }
 
+/// Records one S2 run of `nodes` simulated nodes under `dir` (`run0/`),
+/// as `swim-sim s2 --nodes N --runs 1 --record DIR` does.
+fn record(dir: &Path, nodes: usize) {
+    // The recording directory is the process's: one run at a time.
+    static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    std::fs::create_dir_all(dir).expect("trace directory");
+    swim_sim::net::recording::record_to(Some(dir));
+    let p = swim_sim::scenario::Params {
+        n: nodes,
+        seed: 1,
+        latency_ms: 1,
+        jitter_ms: 0,
+        config: swim_core::Config::lan(),
+        regions: None,
+    };
+    let report = swim_sim::scenario::s2(&p, 1);
+    swim_sim::net::recording::record_to(None);
+    report.expect("the scenario runs");
+}
+
 #[test]
 fn a_recorded_simulator_run_replays_identically() {
     let dir = std::env::temp_dir().join(format!("swim-cli-replay-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let d = dir.to_str().expect("UTF-8");
-    let (ok, text) = swim(&["sim", "s2", "--nodes", "6", "--runs", "1", "--record", d]);
-    assert!(ok, "{text}");
+    record(&dir, 6);
     let (ok, text) = swim(&["replay", d]);
     assert!(ok, "{text}");
     assert!(text.contains("6 traces") && text.contains("0 diverged"), "{text}");
@@ -50,18 +73,11 @@ fn a_closed_stdout_ends_every_command_quietly() {
     let dir = std::env::temp_dir().join(format!("swim-cli-pipe-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     let d = dir.to_str().expect("UTF-8");
-    let (ok, text) = swim(&["sim", "s2", "--nodes", "4", "--runs", "1", "--record", d]);
-    assert!(ok, "{text}");
+    record(&dir, 4);
     let one = dir.join("run0").join("n1.trace");
     let one = one.to_str().expect("UTF-8");
-    let commands: [&[&str]; 6] = [
-        &["replay", one, "--print"],
-        &["replay", d],
-        &["replay", one, "--until", "5"],
-        &["keygen"],
-        &["sim", "s1", "--nodes", "4"],
-        &["--help"],
-    ];
+    let commands: [&[&str]; 5] =
+        [&["replay", one, "--print"], &["replay", d], &["replay", one, "--until", "5"], &["keygen"], &["--help"]];
     for args in commands {
         let (code, err) = into_closed_pipe(args);
         assert!(!err.contains("panicked"), "swim {args:?} panicked: {err}");

@@ -43,15 +43,24 @@
 //! counted in [`IoStats::streams`]. For partition tests on one host,
 //! [`NodeBuilder::peer_filter`] cuts a node off from chosen peers, for
 //! datagrams and streams alike.
+//!
+//! # Features
+//!
+//! Both off by default; each turns on swim-core's feature of the same
+//! name, and swim-tokio and swim-smol forward them.
+//!
+//! - `encryption`: AES-256-GCM sealing with a keyring: `NodeBuilder::keys`,
+//!   `NodeBuilder::encryption_mode`, `Node::keyring`, `Node::keys`, and the
+//!   `Key` and `KeyringOp` re-exports.
+//! - `trace`: recording the node's inputs for `swim replay`:
+//!   `NodeBuilder::record` (implies `encryption`).
 
 mod clock;
-pub mod cluster;
 mod node;
 mod rejects;
 pub mod runtime;
 pub mod streams;
 mod task;
-pub mod testing;
 
 pub use clock::Clock;
 pub use node::{
@@ -64,5 +73,7 @@ pub use streams::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAMS, DEFAULT_STREAM_BUFFER, PeerFilter, StreamInput,
     StreamLimits, StreamStats, Streams,
 };
-pub use swim_core::{Config, Event, Key, KeyringOp, Label, MemberName, MemberState, StreamEnd, StreamId};
+pub use swim_core::{Config, Event, Label, MemberName, MemberState, StreamEnd, StreamId};
+#[cfg(feature = "encryption")]
+pub use swim_core::{Key, KeyringOp};
 pub use task::{RECV_BATCH, ROUNDS_BEFORE_YIELD};

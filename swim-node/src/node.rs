@@ -10,11 +10,13 @@ use std::time::Instant as StdInstant;
 use async_channel::{Receiver, Sender};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
+#[cfg(feature = "trace")]
 use swim_core::trace::{TraceHeader, TraceWriter};
 use swim_core::{
-    Config, Driver, Event, Identity, Key, KeyringOp, MemberName, MemberState, MemberView, NameError, OwnedInput, Stats,
-    Swim,
+    Config, Driver, Event, Identity, MemberName, MemberState, MemberView, NameError, OwnedInput, Stats, Swim,
 };
+#[cfg(feature = "encryption")]
+use swim_core::{Key, KeyringOp};
 
 use crate::clock::Clock;
 use crate::runtime::Runtime;
@@ -60,8 +62,11 @@ pub struct NodeBuilder {
     timer_slack: Option<Duration>,
     streams: StreamLimits,
     peer_filter: Option<Filter>,
+    #[cfg(feature = "encryption")]
     keys: Vec<Key>,
+    #[cfg(feature = "encryption")]
     mode: Option<(bool, bool)>,
+    #[cfg(feature = "trace")]
     record: Option<std::path::PathBuf>,
 }
 
@@ -81,8 +86,11 @@ impl NodeBuilder {
             timer_slack: None,
             streams: StreamLimits::default(),
             peer_filter: None,
+            #[cfg(feature = "encryption")]
             keys: Vec::new(),
+            #[cfg(feature = "encryption")]
             mode: None,
+            #[cfg(feature = "trace")]
             record: None,
         }
     }
@@ -94,6 +102,7 @@ impl NodeBuilder {
     /// owner only (0600 on unix). It holds no key: a keyring change is
     /// recorded by key fingerprint, and `swim replay` is given the keys
     /// (`--key`, `--keyring`).
+    #[cfg(feature = "trace")]
     pub fn record(mut self, path: impl Into<std::path::PathBuf>) -> Self {
         self.record = Some(path.into());
         self
@@ -103,6 +112,7 @@ impl NodeBuilder {
     /// key is the primary (it seals), every key may open. Change them
     /// while running with [`Node::keyring`]; docs/security.md has the
     /// rotation procedure.
+    #[cfg(feature = "encryption")]
     pub fn keys(mut self, keys: impl IntoIterator<Item = Key>) -> Self {
         self.keys = keys.into_iter().collect();
         self
@@ -110,6 +120,7 @@ impl NodeBuilder {
 
     /// The migration mode with keys installed (see
     /// [`KeyringOp::Mode`]): by default sealed out, plaintext refused.
+    #[cfg(feature = "encryption")]
     pub fn encryption_mode(mut self, seal_outgoing: bool, accept_plaintext: bool) -> Self {
         self.mode = Some((seal_outgoing, accept_plaintext));
         self
@@ -154,7 +165,7 @@ impl NodeBuilder {
 
     /// How late the node may be woken for a deadline: deadlines are rounded
     /// up onto a process-wide grid of this step, so the many nodes of one
-    /// process wake together instead of one by one (`swim loopback` with
+    /// process wake together instead of one by one (`swim-loopback` with
     /// 64 nodes on tokio used 0.18 ms of CPU per node-second without slack,
     /// 0.12 ms with the LAN default of 20 ms). By default a tenth of the shortest protocol interval (see
     /// [`DEFAULT_TIMER_SLACK_DIVISOR`]); zero turns it off.
@@ -249,16 +260,25 @@ impl NodeBuilder {
         // reports them always; the application sees them if it asked.
         let forward_rejections = self.config.report_rejections;
         let config = self.config.with_report_rejections(true);
+        #[cfg_attr(not(feature = "encryption"), expect(unused_mut, reason = "only the keyring set-up changes it"))]
         let mut swim =
             Swim::new(config, identity, Xoshiro256PlusPlus::seed_from_u64(seed)).map_err(StartError::Protocol)?;
         // Nonces from the OS, whatever the seed: two nodes given one seed
         // must still never seal with one nonce.
-        let mut nonce_prefix = [0u8; 12];
-        getrandom::fill(&mut nonce_prefix).map_err(|e| StartError::Random(e.to_string()))?;
-        swim.set_nonce_prefix(nonce_prefix);
-        let header = TraceHeader::of(seed, &swim);
+        #[cfg(feature = "encryption")]
+        {
+            let mut nonce_prefix = [0u8; 12];
+            getrandom::fill(&mut nonce_prefix).map_err(|e| StartError::Random(e.to_string()))?;
+            swim.set_nonce_prefix(nonce_prefix);
+        }
+        #[cfg_attr(
+            not(any(feature = "encryption", feature = "trace")),
+            expect(unused_mut, reason = "only recording and the keyring set-up change it")
+        )]
         let mut driver = Driver::new();
+        #[cfg(feature = "trace")]
         if let Some(path) = &self.record {
+            let header = TraceHeader::of(seed, &swim);
             let mut file = create_trace_file(path).map_err(|e| StartError::Record(path.clone(), e))?;
             let sink = move |b: &[u8]| {
                 if let Err(e) = io::Write::write_all(&mut file, b) {
@@ -269,15 +289,18 @@ impl NodeBuilder {
         }
         // Through the driver, so a trace holds the keyring changes too (by
         // key fingerprint: a replay is given the keys).
-        let mut ops: Vec<KeyringOp> = self.keys.iter().map(|&k| KeyringOp::Install(k)).collect();
-        ops.extend(self.keys.first().map(|&k| KeyringOp::Use(k)));
-        ops.extend(
-            self.mode.map(|(seal_outgoing, accept_plaintext)| KeyringOp::Mode { seal_outgoing, accept_plaintext }),
-        );
-        for op in ops {
-            driver
-                .handle(&mut swim, swim_core::Instant::ZERO, swim_core::Input::Keyring(op), &mut Setup)
-                .map_err(StartError::Protocol)?;
+        #[cfg(feature = "encryption")]
+        {
+            let mut ops: Vec<KeyringOp> = self.keys.iter().map(|&k| KeyringOp::Install(k)).collect();
+            ops.extend(self.keys.first().map(|&k| KeyringOp::Use(k)));
+            ops.extend(
+                self.mode.map(|(seal_outgoing, accept_plaintext)| KeyringOp::Mode { seal_outgoing, accept_plaintext }),
+            );
+            for op in ops {
+                driver
+                    .handle(&mut swim, swim_core::Instant::ZERO, swim_core::Input::Keyring(op), &mut Setup)
+                    .map_err(StartError::Protocol)?;
+            }
         }
         let socket = runtime.udp(socket).map_err(|e| StartError::Bind(self.bind, e))?;
         let listener = runtime.tcp_listener(listener).map_err(|e| StartError::Bind(self.bind, e))?;
@@ -316,6 +339,7 @@ impl NodeBuilder {
 /// owner only on unix (0600): a trace holds no key, but it does hold what
 /// the application gave the node (broadcasts, direct messages, metadata)
 /// in the clear, and every address it heard from.
+#[cfg(feature = "trace")]
 pub(crate) fn create_trace_file(path: &std::path::Path) -> io::Result<std::fs::File> {
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
@@ -330,8 +354,10 @@ pub(crate) fn create_trace_file(path: &std::path::Path) -> io::Result<std::fs::F
 
 /// The transport of the inputs applied before the node runs (keyring
 /// set-up): they emit nothing.
+#[cfg(feature = "encryption")]
 struct Setup;
 
+#[cfg(feature = "encryption")]
 impl swim_core::Transport for Setup {
     fn send(&mut self, _: SocketAddr, packet: swim_core::Datagram) -> Option<swim_core::Datagram> {
         Some(packet)
@@ -385,6 +411,7 @@ pub enum StartError {
     /// The configuration or metadata was refused.
     Protocol(swim_core::Error),
     /// The trace file could not be created.
+    #[cfg(feature = "trace")]
     Record(std::path::PathBuf, io::Error),
 }
 
@@ -398,6 +425,7 @@ impl fmt::Display for StartError {
             }
             StartError::Random(e) => write!(f, "OS random generator failed: {e}"),
             StartError::Protocol(e) => write!(f, "{e}"),
+            #[cfg(feature = "trace")]
             StartError::Record(path, e) => write!(f, "cannot record to {}: {e}", path.display()),
         }
     }
@@ -595,12 +623,14 @@ impl Node {
     /// Changes the keyring or the migration mode: install a key, make one
     /// the primary, remove one (not the primary). See docs/security.md for
     /// the rotation procedure.
+    #[cfg(feature = "encryption")]
     pub async fn keyring(&self, op: KeyringOp) -> Result<(), NodeError> {
         self.user(OwnedInput::Keyring(op)).await
     }
 
     /// The installed keys, the primary first: the keyring as it is, after
     /// every change [`Node::keyring`] made or refused.
+    #[cfg(feature = "encryption")]
     pub async fn keys(&self) -> Result<Vec<Key>, NodeError> {
         let (reply, rx) = async_channel::bounded(1);
         self.request(Command::Keys { reply }, rx).await
@@ -669,7 +699,7 @@ impl futures_lite::Stream for Events {
     }
 }
 
-#[cfg(all(test, unix))]
+#[cfg(all(test, unix, feature = "trace"))]
 mod tests {
     use std::os::unix::fs::PermissionsExt;
 

@@ -37,12 +37,27 @@ pub const ROUNDS_BEFORE_YIELD: usize = 4;
 /// A request from a [`Node`](crate::Node) handle.
 #[derive(Debug)]
 pub(crate) enum Command {
-    Join { seeds: Vec<SocketAddr>, reply: Sender<Result<SocketAddr, NodeError>> },
-    Leave { reply: Sender<Result<(), NodeError>> },
-    Members { reply: Sender<Vec<Member>> },
-    Stats { reply: Sender<NodeStats> },
-    Keys { reply: Sender<Vec<swim_core::Key>> },
-    User { input: OwnedInput, reply: Sender<Result<(), NodeError>> },
+    Join {
+        seeds: Vec<SocketAddr>,
+        reply: Sender<Result<SocketAddr, NodeError>>,
+    },
+    Leave {
+        reply: Sender<Result<(), NodeError>>,
+    },
+    Members {
+        reply: Sender<Vec<Member>>,
+    },
+    Stats {
+        reply: Sender<NodeStats>,
+    },
+    #[cfg(feature = "encryption")]
+    Keys {
+        reply: Sender<Vec<swim_core::Key>>,
+    },
+    User {
+        input: OwnedInput,
+        reply: Sender<Result<(), NodeError>>,
+    },
     Shutdown,
 }
 
@@ -332,6 +347,7 @@ impl<R: Runtime> Task<R> {
                 let io = IoStats { streams: self.streams.stats(), ..self.stats };
                 let _ = reply.try_send(NodeStats { protocol: self.swim.stats(), io });
             }
+            #[cfg(feature = "encryption")]
             Command::Keys { reply } => {
                 let _ = reply.try_send(self.swim.keys());
             }

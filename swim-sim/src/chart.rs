@@ -1,5 +1,5 @@
 //! Figures a scenario can draw: named series of points, kept as data so
-//! that scenarios stay free of drawing code (see [`crate::plot`]).
+//! that scenarios stay free of drawing code (`swim-lab` draws them as SVG).
 
 /// One line of a chart.
 #[derive(Clone, Debug, Default, PartialEq)]

@@ -15,7 +15,7 @@ use swim_core::internals::wire::{Message, PacketWriter};
 use swim_core::{Event, OwnedInput};
 
 use crate::net::{Command, Flow, NetConfig, Sim, SimError, name_index};
-use crate::procstat::Meter;
+use crate::process::Meter;
 use crate::scenario::{Params, finish, header, warm_up};
 use crate::views::{Belief, Views};
 

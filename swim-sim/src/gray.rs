@@ -8,7 +8,7 @@ use swim_core::internals::Random;
 
 use crate::chart::Chart;
 use crate::net::{Command, NetConfig, Sim, SimError, name_index};
-use crate::procstat::Meter;
+use crate::process::Meter;
 use crate::scenario::{Params, Report, finish, header, refutations, run_in_bins, warm_up};
 use crate::views::Views;
 

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 use swim_core::internals::wire::{Message, Messages, PacketWriter, decode};
 use swim_core::{Action, Identity, Input, Instant, MemberName, StreamEnd, Swim};
 
-use crate::procstat::Meter;
+use crate::process::Meter;
 use crate::scenario::{Params, finish, header};
 
 /// Alive records per bootstrap datagram.

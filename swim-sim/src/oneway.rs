@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use swim_core::Event;
 
 use crate::net::{Command, Flow, NetConfig, Sim, SimError, name_index};
-use crate::procstat::Meter;
+use crate::process::Meter;
 use crate::resilience::HEAL_CAP_MS;
 use crate::scenario::{Params, finish, header, warm_up};
 use crate::views::{Belief, Views};

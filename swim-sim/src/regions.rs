@@ -10,7 +10,7 @@ use std::rc::Rc;
 use serde_json::{Value, json};
 
 use crate::net::{Flow, SimError};
-use crate::procstat::Meter;
+use crate::process::Meter;
 use crate::scenario::{self, Params, Regions, finish, header, summary};
 use crate::views::Views;
 

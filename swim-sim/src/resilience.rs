@@ -9,7 +9,7 @@ use swim_core::internals::Random;
 use swim_core::{Event, Identity, Key, KeyringOp, MemberState, OwnedInput, Swim};
 
 use crate::net::{Command, Flow, NetConfig, NodeSpec, Sim, SimError, mix, name_index};
-use crate::procstat::Meter;
+use crate::process::Meter;
 use crate::scenario::{Params, converge, finish, header, observe, summary, warm_up};
 use crate::views::Views;
 

@@ -7,7 +7,7 @@ use swim_core::{Config, Event, Machine, Swim};
 
 use crate::chart::{Chart, cdf};
 use crate::net::{Command, Flow, NetConfig, Sim, SimError, SimRng, mix, name_index};
-use crate::procstat::{Meter, peak_rss_mib};
+use crate::process::{Meter, peak_rss_mib};
 use crate::views::Views;
 
 /// A scenario's JSON line and, for those that draw one, its chart.
@@ -76,7 +76,7 @@ pub const S3_WINDOW_MS: u64 = 300_000;
 pub const S5_SPAN_MS: u64 = 100_000;
 
 /// A membership implementation the scenarios can run: swim, or another
-/// wrapped as a [`Machine`] (foca, for the comparison).
+/// wrapped as a [`Machine`] (foca, in `swim-lab`, for the comparison).
 pub trait ScenarioNode: Machine + Sized + 'static {
     /// The `impl` field of its lines.
     const IMPL: &'static str;
@@ -113,27 +113,6 @@ impl ScenarioNode for Swim<SimRng> {
     }
     fn gossip_interval_ms(p: &Params) -> u64 {
         p.config.gossip_interval.as_millis()
-    }
-}
-
-impl ScenarioNode for crate::foca_node::FocaNode {
-    const IMPL: &'static str = "foca";
-    const REPORTS_SUSPICIONS: bool = false;
-    fn cluster(p: &Params, seed: u64, loss: f64) -> Result<Sim<Self>, SimError> {
-        crate::foca_node::cluster(p, seed, loss)
-    }
-    fn describe(p: &Params) -> Value {
-        crate::foca_node::describe(&crate::foca_node::lan_config(p.n))
-    }
-    fn refutations(&self) -> Option<u64> {
-        None
-    }
-    fn last_chance_checks(&self) -> Option<u64> {
-        None
-    }
-    fn gossip_interval_ms(p: &Params) -> u64 {
-        let c = crate::foca_node::lan_config(p.n);
-        c.periodic_gossip.map_or(c.probe_period, |g| g.frequency).as_millis() as u64
     }
 }
 
@@ -370,7 +349,7 @@ pub struct CrashRun {
 }
 
 /// How S2's node goes down.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub enum CrashKind {
     /// Its process dies and its host stays up: connections to it are
     /// refused at once ([`Command::Crash`]).

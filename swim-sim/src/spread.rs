@@ -6,7 +6,7 @@ use swim_core::internals::Random;
 use swim_core::{Event, OwnedInput, Swim};
 
 use crate::net::{Command, Flow, SimError, SimRng, name_index};
-use crate::procstat::Meter;
+use crate::process::Meter;
 use crate::scenario::{Params, ScenarioNode, finish, header_of, summary, warm_up};
 use crate::views::Views;
 

@@ -75,23 +75,6 @@ fn rotate_scenario_changes_keys_without_a_false_failure() {
 }
 
 #[test]
-fn the_runner_prints_each_scenario_as_one_json_line() {
-    for args in [
-        &["partition", "--nodes", "8", "--runs", "1"][..],
-        &["churn", "--nodes", "6", "--rounds", "1"],
-        &["broadcast", "--nodes", "6", "--count", "10", "--loss", "0.05"],
-        &["rotate", "--nodes", "6"],
-    ] {
-        let out = std::process::Command::new(env!("CARGO_BIN_EXE_swim-sim")).args(args).output().expect("runs");
-        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
-        let text = String::from_utf8(out.stdout).expect("UTF-8");
-        assert_eq!(text.lines().count(), 1, "{text}");
-        let v: serde_json::Value = serde_json::from_str(&text).expect("JSON");
-        assert_eq!(v["scenario"], args[0]);
-    }
-}
-
-#[test]
 fn one_update_reaches_every_node_within_a_few_gossip_rounds() {
     let seed = swim_sim::net::seed_from_env(1);
     let p = swim_sim::scenario::Params {

@@ -5,6 +5,9 @@
 //! (the action loop, the clock, the handle) is the runtime-neutral
 //! [`swim_node`], re-exported here.
 //!
+//! Features `encryption` (sealing with a keyring) and `trace` (recording
+//! a node for `swim replay`) turn on swim-node's, off by default.
+//!
 //! ```no_run
 //! use swim_smol::{NodeBuilder, NodeEvent};
 //!
@@ -32,9 +35,11 @@ use std::time::Instant;
 
 use smol::{Async, Executor};
 pub use swim_node::{
-    Config, Event, Events, IoStats, Key, KeyringOp, Label, Member, MemberName, MemberState, Node, NodeBuilder,
-    NodeError, NodeEvent, NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
+    Config, Event, Events, IoStats, Label, Member, MemberName, MemberState, Node, NodeBuilder, NodeError, NodeEvent,
+    NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
 };
+#[cfg(feature = "encryption")]
+pub use swim_node::{Key, KeyringOp};
 
 /// The smol [`Runtime`](swim_node::Runtime): sockets on the async-io
 /// reactor, tasks on an executor of the caller's or on smol's global one

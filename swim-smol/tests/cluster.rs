@@ -1,7 +1,7 @@
 //! Real loopback sockets on smol, and a cluster mixing smol and tokio nodes.
 
-use swim_node::testing::{builder, converge_kill_leave};
 use swim_smol::Smol;
+use swim_testkit::{builder, converge_kill_leave};
 
 #[test]
 fn ten_nodes_converge_detect_a_kill_and_see_a_leave() {
@@ -33,12 +33,12 @@ fn a_cluster_of_smol_and_tokio_nodes_works_as_one() {
 
 #[test]
 fn a_sealed_cluster_keeps_outsiders_out_and_rotates_its_key() {
-    smol::block_on(swim_node::testing::sealed_cluster_rotates_keys(Smol::default(), 5, swim_smol::start));
+    smol::block_on(swim_testkit::sealed_cluster_rotates_keys(Smol::default(), 5, swim_smol::start));
 }
 
 #[test]
 fn a_recorded_cluster_replays_identically() {
     let dir = std::env::temp_dir().join(format!("swim-smol-traces-{}", std::process::id()));
-    smol::block_on(swim_node::testing::recorded_cluster_replays(Smol::default(), 5, &dir, swim_smol::start));
+    smol::block_on(swim_testkit::recorded_cluster_replays(Smol::default(), 5, &dir, swim_smol::start));
     let _ = std::fs::remove_dir_all(&dir);
 }

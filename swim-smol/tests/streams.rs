@@ -1,7 +1,7 @@
 //! Reliable streams and the peer filter on smol.
 
-use swim_node::testing;
 use swim_smol::Smol;
+use swim_testkit as testing;
 
 #[test]
 fn frames_round_trip_in_order_both_ways() {

@@ -4,6 +4,9 @@
 //! [`tokio::time::Sleep`]. Everything else (the action loop, the clock,
 //! the handle) is the runtime-neutral [`swim_node`], re-exported here.
 //!
+//! Features `encryption` (sealing with a keyring) and `trace` (recording
+//! a node for `swim replay`) turn on swim-node's, off by default.
+//!
 //! ```no_run
 //! use swim_tokio::{NodeBuilder, NodeEvent};
 //!
@@ -27,9 +30,11 @@ use std::net::{TcpListener, UdpSocket};
 use std::time::Instant;
 
 pub use swim_node::{
-    Config, Event, Events, IoStats, Key, KeyringOp, Label, Member, MemberName, MemberState, Node, NodeBuilder,
-    NodeError, NodeEvent, NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
+    Config, Event, Events, IoStats, Label, Member, MemberName, MemberState, Node, NodeBuilder, NodeError, NodeEvent,
+    NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
 };
+#[cfg(feature = "encryption")]
+pub use swim_node::{Key, KeyringOp};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
 /// The tokio [`Runtime`](swim_node::Runtime): sockets and timers of the

@@ -1,6 +1,6 @@
 //! Real loopback sockets on tokio.
 
-use swim_node::testing::{builder, converge_kill_leave};
+use swim_testkit::{builder, converge_kill_leave};
 use swim_tokio::Tokio;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -13,7 +13,7 @@ async fn the_harness_reports_a_live_member_declared_failed() {
     use core::time::Duration;
     use swim_core::MemberState;
     use swim_core::internals::wire::{Message, PacketWriter};
-    use swim_node::cluster::LocalCluster;
+    use swim_testkit::cluster::LocalCluster;
 
     use core::sync::atomic::{AtomicBool, Ordering};
     use std::sync::Arc;
@@ -47,22 +47,22 @@ async fn the_harness_reports_a_live_member_declared_failed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_split_cluster_heals_by_itself() {
-    swim_node::testing::split_and_heal(Tokio, 10, swim_tokio::start).await;
+    swim_testkit::split_and_heal(Tokio, 10, swim_tokio::start).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn broadcasts_and_direct_messages_reach_their_members_once() {
-    swim_node::testing::broadcasts_reach_everyone_once(Tokio, 5, swim_tokio::start).await;
+    swim_testkit::broadcasts_reach_everyone_once(Tokio, 5, swim_tokio::start).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sealed_cluster_keeps_outsiders_out_and_rotates_its_key() {
-    swim_node::testing::sealed_cluster_rotates_keys(Tokio, 5, swim_tokio::start).await;
+    swim_testkit::sealed_cluster_rotates_keys(Tokio, 5, swim_tokio::start).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_recorded_cluster_replays_identically() {
     let dir = std::env::temp_dir().join(format!("swim-tokio-traces-{}", std::process::id()));
-    swim_node::testing::recorded_cluster_replays(Tokio, 5, &dir, swim_tokio::start).await;
+    swim_testkit::recorded_cluster_replays(Tokio, 5, &dir, swim_tokio::start).await;
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -3,7 +3,7 @@
 use core::time::Duration;
 use std::net::UdpSocket;
 
-use swim_node::testing::builder;
+use swim_testkit::builder;
 use swim_tokio::{MemberState, NodeEvent};
 
 #[tokio::test]

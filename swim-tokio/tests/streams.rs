@@ -1,6 +1,6 @@
 //! Reliable streams and the peer filter on tokio.
 
-use swim_node::testing;
+use swim_testkit as testing;
 use swim_tokio::Tokio;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

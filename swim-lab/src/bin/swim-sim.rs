@@ -1,8 +1,8 @@
 //! `swim-sim`: runs the benchmark scenarios and prints one JSON object per
-//! line (the same as `swim sim`).
+//! line.
 
 use clap::Parser;
-use swim_sim::runner::{self, SimArgs};
+use swim_lab::runner::{self, SimArgs};
 
 /// Runs the benchmark scenarios of `docs/scenarios.md` on the simulator.
 #[derive(Parser, Debug)]
@@ -16,16 +16,10 @@ struct Cli {
 static HEAP: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
 
 fn main() {
-    swim_sim::heap::set_meter(|| swim_sim::heap::held_by(HEAP.stats()));
+    swim_sim::heap::set_meter(|| swim_lab::heap::held_by(HEAP.stats()));
     let cli = Cli::parse();
     match runner::run(&cli.args) {
-        Ok(lines) => {
-            use std::io::Write;
-            let mut out = std::io::stdout().lock();
-            // A closed stdout (`swim-sim ... | head`) ends the output
-            // quietly: nobody is left to read it.
-            let _ = lines.iter().try_for_each(|l| writeln!(out, "{l}"));
-        }
+        Ok(lines) => swim_lab::print_lines(&lines),
         Err(e) => {
             eprintln!("swim-sim: {e}");
             std::process::exit(2);

@@ -5,6 +5,10 @@
 //! It is runtime-neutral: nodes come from a caller's start function (so
 //! one cluster can mix runtimes), waiting uses a [`Runtime`]'s timer, and
 //! the async functions run on whatever executor the caller blocks on.
+//!
+//! It is a private module of `swim` (for `swim demo`); the unpublished
+//! `swim-testkit` crate includes the same file as `swim_testkit::cluster`
+//! for the real-socket tests and the lab's loopback measurement.
 
 use core::time::Duration;
 use std::collections::BTreeMap;
@@ -13,9 +17,7 @@ use std::time::Instant;
 use async_channel::{Receiver, Sender};
 use swim_core::{Event, MemberName, MemberState};
 
-use crate::clock::Clock;
-use crate::node::{Node, NodeEvent, StartError};
-use crate::runtime::{Runtime, Timer};
+use swim_node::{Clock, Node, NodeError, NodeEvent, Runtime, StartError, Timer};
 
 /// An event seen by node `observer`, as the cluster records it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -139,7 +141,7 @@ impl<R: Runtime> LocalCluster<R> {
 
     /// Joins every node but the first through the first; returns when each
     /// join has been answered.
-    pub async fn join_all(&self) -> Result<(), crate::NodeError> {
+    pub async fn join_all(&self) -> Result<(), NodeError> {
         let seed = [self.nodes[0].addr()];
         for node in &self.nodes[1..] {
             node.join(&seed).await?;
@@ -166,7 +168,7 @@ impl<R: Runtime> LocalCluster<R> {
     }
 
     /// Node `i` leaves gracefully, then stops.
-    pub async fn leave(&mut self, i: usize) -> Result<(), crate::NodeError> {
+    pub async fn leave(&mut self, i: usize) -> Result<(), NodeError> {
         let r = self.nodes[i].leave().await;
         self.nodes[i].shutdown().await;
         self.status[i] = Status::Left;
@@ -198,6 +200,8 @@ impl<R: Runtime> LocalCluster<R> {
                     on_event(self, &seen);
                 }
                 NodeEvent::Lagged { missed } => self.lagged += missed,
+                // Nothing else is reported today.
+                _ => {}
             }
         }
     }

@@ -1,5 +1,5 @@
 //! foca as a simulator node, so the benchmark scenarios run the same code
-//! on it as on swim (`swim sim s1 --impl foca`, and s2, s3, s4).
+//! on it as on swim (`swim-sim s1 --impl foca`, and s2, s3, s4, spread).
 //!
 //! The adapter only moves bytes, time and events: foca's datagrams become
 //! [`Action::Send`], the timers foca asks for are kept here and fired on
@@ -30,8 +30,8 @@ use serde_json::{Value, json};
 use swim_core::Datagram;
 use swim_core::{Action, Error, Event, Input, Instant, Machine, MemberName};
 
-use crate::net::{NetConfig, NodeSpec, Sim, SimError, SimRng, node_index, node_name};
-use crate::scenario::Params;
+use swim_sim::net::{NetConfig, NodeSpec, Sim, SimError, SimRng, node_index, node_name};
+use swim_sim::scenario::{Params, ScenarioNode};
 
 /// A foca identity: an address, and a counter bumped on renewal (foca's
 /// way of rejoining under the same address after being declared down).
@@ -286,6 +286,27 @@ impl Machine for FocaNode {
     fn recycle(&mut self, _packet: Datagram) {}
 }
 
+impl ScenarioNode for FocaNode {
+    const IMPL: &'static str = "foca";
+    const REPORTS_SUSPICIONS: bool = false;
+    fn cluster(p: &Params, seed: u64, loss: f64) -> Result<Sim<Self>, SimError> {
+        cluster(p, seed, loss)
+    }
+    fn describe(p: &Params) -> Value {
+        describe(&lan_config(p.n))
+    }
+    fn refutations(&self) -> Option<u64> {
+        None
+    }
+    fn last_chance_checks(&self) -> Option<u64> {
+        None
+    }
+    fn gossip_interval_ms(p: &Params) -> u64 {
+        let c = lan_config(p.n);
+        c.periodic_gossip.map_or(c.probe_period, |g| g.frequency).as_millis() as u64
+    }
+}
+
 /// A cluster of `p.n` foca nodes with foca's LAN configuration on the
 /// network `p` describes (regions are swim's alone).
 pub fn cluster(p: &Params, seed: u64, loss: f64) -> Result<Sim<FocaNode>, SimError> {
@@ -297,7 +318,7 @@ pub fn cluster(p: &Params, seed: u64, loss: f64) -> Result<Sim<FocaNode>, SimErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::net::{Command, Flow};
+    use swim_sim::net::{Command, Flow};
 
     #[test]
     fn a_foca_cluster_converges_and_sees_a_crash() {
@@ -326,8 +347,8 @@ mod tests {
     #[test]
     fn a_metadata_change_is_news_once_and_an_older_one_never() {
         let mut h = MetaChanges::default();
-        let a = crate::net::node_addr(1);
-        let from = FocaId::new(crate::net::node_addr(2));
+        let a = swim_sim::net::node_addr(1);
+        let from = FocaId::new(swim_sim::net::node_addr(2));
         let change = |version| MetaKey { addr: a, version }.encode(b"meta");
         assert_eq!(h.receive_item(&change(2), Some(&from)).unwrap(), Some(MetaKey { addr: a, version: 2 }));
         assert_eq!(h.receive_item(&change(2), Some(&from)).unwrap(), None, "heard already");
@@ -340,10 +361,10 @@ mod tests {
 
     #[test]
     fn timers_fire_in_due_order() {
-        let spec = crate::net::NodeSpec {
+        let spec = swim_sim::net::NodeSpec {
             index: 0,
             name: MemberName::new("n0").unwrap(),
-            addr: crate::net::node_addr(0),
+            addr: swim_sim::net::node_addr(0),
             rng: rand_core::SeedableRng::seed_from_u64(1),
             restarts: 0,
             seed: 1,

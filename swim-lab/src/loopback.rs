@@ -1,22 +1,64 @@
-//! `swim loopback`: N nodes in this process on loopback sockets join one
+//! `swim-loopback`: N nodes in this process on loopback sockets join one
 //! seed, run a steady window, then lose K nodes to a crash. One JSON line.
 
 use core::time::Duration;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use clap::Args;
+use clap::{Args, ValueEnum};
 use serde_json::json;
-use swim_core::{Event, MemberName, MemberState};
-use swim_node::cluster::LocalCluster;
+use swim_core::{Config, Event, MemberName, MemberState};
 use swim_node::{Clock, Node, NodeBuilder, Runtime};
+use swim_testkit::cluster::LocalCluster;
 
 use crate::procstat::{process_cpu_ms, rss_kb};
-use crate::{Preset, RuntimeKind};
 
-/// `swim loopback` flags.
+/// Which async runtime runs the nodes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum RuntimeKind {
+    /// tokio, multi-threaded.
+    #[default]
+    Tokio,
+    /// smol's global executor.
+    Smol,
+}
+
+impl RuntimeKind {
+    /// The flag's spelling.
+    pub fn name(self) -> &'static str {
+        match self {
+            RuntimeKind::Tokio => "tokio",
+            RuntimeKind::Smol => "smol",
+        }
+    }
+}
+
+/// A named configuration preset.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// memberlist's LAN defaults.
+    #[default]
+    Lan,
+    /// memberlist's WAN defaults.
+    Wan,
+    /// memberlist's local defaults (one host or a fast LAN).
+    Local,
+}
+
+impl Preset {
+    /// The configuration.
+    pub fn config(self) -> Config {
+        match self {
+            Preset::Lan => Config::lan(),
+            Preset::Wan => Config::wan(),
+            Preset::Local => Config::local(),
+        }
+    }
+}
+
+/// `swim-loopback` flags.
 #[derive(Args, Debug)]
-pub(crate) struct LoopbackArgs {
+pub struct LoopbackArgs {
     /// How many nodes.
     #[arg(long, default_value_t = 64)]
     nodes: usize,
@@ -46,11 +88,21 @@ const LIMIT: Duration = Duration::from_secs(180);
 
 /// Runs the measurement and prints its JSON line; `Err` when the cluster
 /// did not converge or detect the crash (the line is printed first).
-pub(crate) fn run(args: LoopbackArgs) -> Result<(), String> {
+pub fn run(args: LoopbackArgs) -> Result<(), String> {
     if args.nodes < 2 || args.kill == 0 || args.kill >= args.nodes || args.seconds == 0 {
         return Err("need --nodes >= 2, 1 <= --kill < --nodes and --seconds >= 1".into());
     }
-    block_on_runtime!(args.runtime, measure(&args))
+    match args.runtime {
+        RuntimeKind::Tokio => tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| format!("cannot start tokio: {e}"))?
+            .block_on(measure(swim_tokio::Tokio, &args)),
+        RuntimeKind::Smol => {
+            let ex = std::sync::Arc::new(smol::Executor::new());
+            smol::block_on(ex.run(measure(swim_smol::Smol::on(ex.clone()), &args)))
+        }
+    }
 }
 
 fn ms(d: Duration) -> u64 {
@@ -149,7 +201,7 @@ async fn measure<R: Runtime + Clone>(runtime: R, args: &LoopbackArgs) -> Result<
     }
     line["false_failures"] = json!(cluster.false_failures().len());
     line["events_lost"] = json!(cluster.lagged());
-    say!("{line}");
+    crate::print_lines(&[line.to_string()]);
     for i in cluster.running().collect::<Vec<_>>() {
         cluster.node(i).shutdown().await;
     }

@@ -1,11 +1,10 @@
-//! The scenario runner's command line, shared by the `swim-sim` binary and
-//! `swim sim`: the same flags, one JSON object per line.
+//! The scenario runner's command line, the `swim-sim` binary's: its
+//! flags, and the scenarios' reports as one JSON object per line.
 
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use swim_core::Config;
-
-use crate::resilience;
-use crate::scenario::{self, Params, Report, ScenarioNode};
+use swim_sim::resilience;
+use swim_sim::scenario::{self, CrashKind, Params, Report, ScenarioNode};
 
 /// Runs the benchmark scenarios of `docs/scenarios.md` on the simulator.
 #[derive(Args, Debug, Clone)]
@@ -57,8 +56,7 @@ pub enum Scenario {
     /// S1 bootstrap: every node joins node 0 at t = 0; time to convergence.
     S1 {
         /// Also report the heap the member entries took, at convergence
-        /// and 30 s later (needs the counting allocator of `swim` or
-        /// `swim-sim`).
+        /// and 30 s later (needs the counting allocator of `swim-sim`).
         #[arg(long)]
         heap: bool,
         /// Draw the convergence curve as SVG into FILE.
@@ -73,7 +71,7 @@ pub enum Scenario {
         /// How the node goes down: its process (the host refuses
         /// connections at once) or its whole host (silence).
         #[arg(long, value_enum, default_value = "process")]
-        crash: scenario::CrashKind,
+        crash: Crash,
         /// Draw the detection-time CDF as SVG into FILE.
         #[arg(long, value_name = "FILE")]
         plot: Option<std::path::PathBuf>,
@@ -193,9 +191,31 @@ impl Scenario {
     }
 }
 
+/// How S2's node goes down: `--crash`'s values, each a [`CrashKind`].
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub enum Crash {
+    /// Its process dies and its host stays up: connections to it are
+    /// refused at once.
+    #[default]
+    Process,
+    /// Its host is lost: nothing answers for it.
+    Host,
+}
+
+impl From<Crash> for CrashKind {
+    fn from(c: Crash) -> Self {
+        match c {
+            Crash::Process => CrashKind::Process,
+            Crash::Host => CrashKind::Host,
+        }
+    }
+}
+
 /// Runs the scenario and returns its JSON lines, or a one-line reason the
-/// arguments were refused.
+/// arguments were refused. The process figures (CPU time, peak memory)
+/// are read from /proc ([`crate::procstat::install`]).
 pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
+    crate::procstat::install();
     if args.nodes == 0 {
         return Err("--nodes must be at least 1".into());
     }
@@ -231,7 +251,7 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
     }
     if let Some(dir) = &args.record {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        crate::net::recording::record_to(Some(dir));
+        swim_sim::net::recording::record_to(Some(dir));
     }
     let reports: Reports = match &args.scenario {
         Scenario::S5 => vec![plain(scenario::s5(&p))],
@@ -239,16 +259,16 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
             if !(0.0..=1.0).contains(&loss) {
                 return Err("--loss must be within 0..=1".into());
             }
-            let o = crate::regions::Options { regions: regions as usize, near_ms, far_ms, runs: runs.max(1), loss };
-            vec![plain(crate::regions::regions(&p, o))]
+            let o = swim_sim::regions::Options { regions: regions as usize, near_ms, far_ms, runs: runs.max(1), loss };
+            vec![plain(swim_sim::regions::regions(&p, o))]
         }
-        Scenario::Memory => match crate::memory::memory(&p) {
+        Scenario::Memory => match swim_sim::memory::memory(&p) {
             Some(line) => vec![Ok(Report { line, chart: None })],
-            None => return Err("memory needs a counting allocator (run it with swim or swim-sim)".into()),
+            None => return Err("memory needs a counting allocator (run it with swim-sim)".into()),
         },
         &Scenario::Partition { runs } => vec![plain(resilience::partition(&p, runs.max(1)))],
-        &Scenario::Oneway { seconds } => vec![plain(crate::oneway::oneway(&p, seconds))],
-        &Scenario::Flood { fake } => vec![plain(crate::flood::flood(&p, fake))],
+        &Scenario::Oneway { seconds } => vec![plain(swim_sim::oneway::oneway(&p, seconds))],
+        &Scenario::Flood { fake } => vec![plain(swim_sim::flood::flood(&p, fake))],
         &Scenario::Churn { rounds } => vec![plain(resilience::churn(&p, rounds))],
         &Scenario::Broadcast { loss, count, churn } => {
             if !(0.0..=1.0).contains(&loss) {
@@ -260,7 +280,7 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
             if !(hours.is_finite() && hours >= 0.0) {
                 return Err("--hours must be a number ≥ 0".into());
             }
-            vec![crate::gray::gray(&p, hours)]
+            vec![swim_sim::gray::gray(&p, hours)]
         }
         &Scenario::Rotate { loss } => {
             if !(0.0..=1.0).contains(&loss) {
@@ -269,7 +289,7 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
             vec![plain(resilience::rotate(&p, loss))]
         }
         Scenario::S1 { .. } | Scenario::S2 { .. } | Scenario::S3 { .. } | Scenario::S4 | Scenario::Spread { .. } => {
-            compared::<swim_core::Swim<crate::net::SimRng>>(&args.scenario, &p)?.ok_or("not a compared scenario")?
+            compared::<swim_core::Swim<swim_sim::net::SimRng>>(&args.scenario, &p)?.ok_or("not a compared scenario")?
         }
     };
     let reports: Vec<Report> = reports.into_iter().collect::<Result<_, _>>().map_err(|e| e.to_string())?;
@@ -287,10 +307,10 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
 }
 
 /// A scenario's reports, each a line or why it could not run.
-type Reports = Vec<Result<Report, crate::net::SimError>>;
+type Reports = Vec<Result<Report, swim_sim::net::SimError>>;
 
 /// A line without a chart.
-fn plain(v: Result<serde_json::Value, crate::net::SimError>) -> Result<Report, crate::net::SimError> {
+fn plain(v: Result<serde_json::Value, swim_sim::net::SimError>) -> Result<Report, swim_sim::net::SimError> {
     v.map(|line| Report { line, chart: None })
 }
 
@@ -299,14 +319,14 @@ fn plain(v: Result<serde_json::Value, crate::net::SimError>) -> Result<Report, c
 fn compared<N: ScenarioNode>(scenario: &Scenario, p: &Params) -> Result<Option<Reports>, String> {
     Ok(Some(match *scenario {
         Scenario::S1 { heap, .. } => vec![scenario::s1_of::<N>(p, heap)],
-        Scenario::S2 { runs, crash, .. } => vec![scenario::s2_of::<N>(p, runs.max(1), crash)],
+        Scenario::S2 { runs, crash, .. } => vec![scenario::s2_of::<N>(p, runs.max(1), crash.into())],
         Scenario::S3 { loss, .. } => match loss {
             Some(l) if (0.0..=1.0).contains(&l) => vec![scenario::s3_of::<N>(p, l)],
             Some(_) => return Err("--loss must be within 0..=1".into()),
             None => [0.0, 0.05, 0.10, 0.20].iter().map(|&l| scenario::s3_of::<N>(p, l)).collect(),
         },
         Scenario::S4 => vec![plain(scenario::s4_of::<N>(p))],
-        Scenario::Spread { runs } => vec![plain(crate::spread::spread_of::<N>(p, runs.max(1)))],
+        Scenario::Spread { runs } => vec![plain(swim_sim::spread::spread_of::<N>(p, runs.max(1)))],
         _ => return Ok(None),
     }))
 }

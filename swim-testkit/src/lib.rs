@@ -15,11 +15,13 @@ use futures_lite::{AsyncReadExt, AsyncWriteExt};
 use swim_core::Datagram;
 use swim_core::{Config, MemberState, StreamEnd, StreamId};
 
-use crate::clock::Clock;
+use swim_node::streams::{PeerFilter, StreamInput, StreamLimits, StreamStats, Streams};
+use swim_node::{Clock, Node, NodeBuilder, NodeError, NodeStats, Runtime, StartError};
+
 use crate::cluster::LocalCluster;
-use crate::node::{Node, NodeBuilder, NodeError, NodeStats, StartError};
-use crate::runtime::Runtime;
-use crate::streams::{PeerFilter, StreamInput, StreamLimits, StreamStats, Streams};
+
+#[path = "../../swim-cli/src/cluster.rs"]
+pub mod cluster;
 
 /// A fast configuration for loopback tests: the LAN preset with 200 ms
 /// protocol periods and a push-pull every 5 s (which repairs a member that

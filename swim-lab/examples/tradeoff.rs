@@ -4,7 +4,7 @@
 //! failures of the 3-hour gray scenario (n = 100), both at seed 1. Prints
 //! one line per configuration and draws the curve as SVG.
 //!
-//! `cargo run --release -p swim-sim --example tradeoff -- docs/plots/tradeoff.svg`
+//! `cargo run --release -p swim-lab --example tradeoff -- docs/plots/tradeoff.svg`
 
 use core::num::NonZeroU32;
 
@@ -51,5 +51,5 @@ fn main() -> Result<(), String> {
         points.sort_by(|a, b| a.0.total_cmp(&b.0));
         chart = chart.line(format!("probe interval {interval} ms, suspicion_mult 1..4"), points);
     }
-    swim_sim::plot::svg(&chart, &out)
+    swim_lab::plot::svg(&chart, &out)
 }
