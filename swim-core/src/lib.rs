@@ -153,9 +153,9 @@ pub mod internals {
     pub use crate::protocol::detector::{NACK_PERCENT, nack_wait};
     pub use crate::protocol::lifecycle::{EARLY_SYNC_PERIODS, EARLY_SYNCS, MAX_SEEDS, push_pull_scale};
     pub use crate::protocol::membership::suspicion::{suspicion_min, suspicion_timeout};
+    pub use crate::protocol::retransmit::retransmit_limit;
     pub use crate::protocol::table::record::{Claim, INCARNATION_WINDOW, newer, precedes};
     pub use crate::protocol::table::topology::DEFAULT_FAR_EVERY;
-    pub use crate::protocol::updates::retransmit_limit;
     pub use crate::util::name::MAX_NAME_LEN;
     pub use crate::util::rng::Random;
     #[cfg(feature = "encryption")]

@@ -17,8 +17,8 @@ use alloc::vec::Vec;
 
 use crate::api::config::Config;
 use crate::protocol::outbox::{Outbox, Piggyback, Piggybacks};
+use crate::protocol::retransmit::{Payload, QueueKey, Records, RetransmitQueue};
 use crate::protocol::table::{MemberId, Members};
-use crate::protocol::updates::{BroadcastQueue, Payload, QueueKey, Records};
 use crate::util::rng::Random;
 use crate::util::time::{Duration, Instant};
 use crate::util::timers::Timers;
@@ -34,10 +34,10 @@ pub(crate) enum Timer {
 #[derive(Debug)]
 pub(crate) struct Dissemination {
     config: Config,
-    pub(crate) queue: BroadcastQueue,
+    pub(crate) queue: RetransmitQueue,
     /// Application broadcasts, apart so they have their own share of
     /// every datagram.
-    pub(crate) user: BroadcastQueue,
+    pub(crate) user: RetransmitQueue,
     next_user: u64,
     /// Dead members still within `gossip_to_the_dead_time`, for gossip.
     recent_dead: Vec<MemberId>,
@@ -54,8 +54,8 @@ impl Dissemination {
     pub(crate) fn new(config: &Config) -> Self {
         Dissemination {
             config: config.clone(),
-            queue: BroadcastQueue::default(),
-            user: BroadcastQueue::default(),
+            queue: RetransmitQueue::default(),
+            user: RetransmitQueue::default(),
             next_user: 0,
             recent_dead: Vec::new(),
             to_the_dead: true,

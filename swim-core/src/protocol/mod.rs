@@ -1,5 +1,6 @@
 //! The protocol's parts, each owning its state. From the bottom up: the
-//! member table, the update queue, the outbox that packs datagrams,
+//! member table, the retransmit queue (membership updates and user
+//! broadcasts waiting to ride on datagrams), the outbox that packs them,
 //! dissemination (gossip), the failure detector, membership (merge,
 //! suspicion, admission), the life cycle (join, syncs, leave), and beside
 //! them the book of streams and the user data. A part uses only those
@@ -10,7 +11,7 @@ pub(crate) mod dissemination;
 pub(crate) mod lifecycle;
 pub(crate) mod membership;
 pub(crate) mod outbox;
+pub(crate) mod retransmit;
 pub(crate) mod streams;
 pub(crate) mod table;
-pub(crate) mod updates;
 pub(crate) mod user;

@@ -17,7 +17,7 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use crate::api::{Action, Event, StreamId};
-use crate::protocol::updates::BroadcastQueue;
+use crate::protocol::retransmit::RetransmitQueue;
 use crate::wire::seal::{Channel, Envelope};
 use crate::wire::{Datagram, Layout, MAX_FRAME, Message, PacketWriter};
 
@@ -76,15 +76,15 @@ enum Queued {
 /// The queues piggybacked datagrams are filled from.
 pub(crate) struct Piggybacks<'a> {
     /// Membership updates.
-    pub(crate) members: &'a mut BroadcastQueue,
+    pub(crate) members: &'a mut RetransmitQueue,
     /// Application broadcasts.
-    pub(crate) user: &'a mut BroadcastQueue,
+    pub(crate) user: &'a mut RetransmitQueue,
     /// Transmissions each update gets.
     pub(crate) limit: u32,
     /// Bytes of each datagram kept for broadcasts before membership.
     pub(crate) user_reserve: usize,
     /// Where members' records are encoded from.
-    pub(crate) records: &'a dyn crate::protocol::updates::Records,
+    pub(crate) records: &'a dyn crate::protocol::retransmit::Records,
 }
 
 /// Datagrams and events waiting for the end of the current input.

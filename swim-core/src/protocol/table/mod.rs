@@ -26,8 +26,8 @@ pub(crate) struct MemberId {
 
 impl MemberId {
     /// The update-queue key of this member.
-    pub(crate) fn queue_key(self) -> crate::protocol::updates::QueueKey {
-        crate::protocol::updates::QueueKey::Member(self.index)
+    pub(crate) fn queue_key(self) -> crate::protocol::retransmit::QueueKey {
+        crate::protocol::retransmit::QueueKey::Member(self.index)
     }
 }
 
@@ -479,119 +479,7 @@ fn hash_addr(hasher: &FixedState, addr: &core::net::SocketAddr) -> u64 {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::util::name::MemberName;
-    use crate::util::rng::tests::rng;
-    use crate::util::time::Instant;
-    use core::net::SocketAddr;
+mod tests;
 
-    fn member(name: &str, state: MemberState) -> Member {
-        Member {
-            name: MemberName::new(name).unwrap(),
-            addr: SocketAddr::from(([127, 0, 0, 1], 1)).into(),
-            incarnation: 0,
-            state,
-            since: Instant::ZERO,
-            meta: Default::default(),
-            data_incarnation: 0,
-            live_pos: None,
-        }
-    }
-
-    #[test]
-    fn round_robin_probes_every_live_member_once_per_round() {
-        let mut r = rng(1);
-        let mut t = Members::default();
-        let ids: Vec<MemberId> =
-            (0..10).map(|i| t.insert(member(&alloc::format!("m{i}"), MemberState::Alive), &mut r)).collect();
-        t.set_state(ids[3], MemberState::Dead, &mut r);
-        for _round in 0..3 {
-            let mut seen: Vec<MemberId> = (0..9).map(|_| t.next_probe_target(&mut r).unwrap()).collect();
-            seen.sort();
-            seen.dedup();
-            assert_eq!(seen.len(), 9);
-            assert!(!seen.contains(&ids[3]));
-        }
-    }
-
-    #[test]
-    fn newcomers_join_the_current_round() {
-        let mut r = rng(2);
-        let mut t = Members::default();
-        for i in 0..5 {
-            t.insert(member(&alloc::format!("m{i}"), MemberState::Alive), &mut r);
-        }
-        let _ = t.next_probe_target(&mut r);
-        let late = t.insert(member("late", MemberState::Alive), &mut r);
-        let rest: Vec<MemberId> = (0..5).map(|_| t.next_probe_target(&mut r).unwrap()).collect();
-        assert!(rest.contains(&late));
-    }
-
-    #[test]
-    fn members_are_found_by_address_of_either_family() {
-        let mut r = rng(4);
-        let mut t = Members::default();
-        let v4 = SocketAddr::from(([10, 0, 0, 1], 7946));
-        let v6 = SocketAddr::from(([0xfd00, 0, 0, 0, 0, 0, 0, 1], 7946));
-        let v6_scoped: SocketAddr = "[fe80::1%3]:7946".parse().unwrap();
-        for (i, addr) in [v4, v6, v6_scoped].into_iter().enumerate() {
-            let mut m = member(&alloc::format!("m{i}"), MemberState::Alive);
-            m.addr = addr.into();
-            t.insert(m, &mut r);
-        }
-        for addr in [v4, v6, v6_scoped] {
-            assert!(t.is_live_at(&addr), "{addr}");
-        }
-        for addr in [
-            SocketAddr::from(([10, 0, 0, 1], 7947)),
-            SocketAddr::from(([10, 0, 0, 2], 7946)),
-            "[fe80::1%4]:7946".parse().unwrap(),
-            "[::ffff:10.0.0.1]:7946".parse().unwrap(),
-        ] {
-            assert!(!t.is_live_at(&addr), "{addr}");
-        }
-        let m0 = t.id_of("m0").unwrap();
-        t.set_addr(m0, SocketAddr::from(([10, 0, 0, 9], 1)));
-        assert!(!t.is_live_at(&v4));
-        assert!(t.is_live_at(&SocketAddr::from(([10, 0, 0, 9], 1))));
-    }
-
-    #[test]
-    fn stale_handles_resolve_to_nothing() {
-        let mut r = rng(3);
-        let mut t = Members::default();
-        let a = t.insert(member("a", MemberState::Dead), &mut r);
-        assert!(t.remove(a).is_some());
-        let b = t.insert(member("b", MemberState::Alive), &mut r);
-        assert!(t.get(a).is_none());
-        assert_eq!(t.get(b).unwrap().name.as_str(), "b");
-        assert_eq!(t.id_of("a"), None);
-        assert_eq!(t.live_len(), 1);
-    }
-
-    #[test]
-    fn random_live_respects_exclusions_and_count() {
-        let mut r = rng(4);
-        let mut t = Members::default();
-        let ids: Vec<MemberId> =
-            (0..6).map(|i| t.insert(member(&alloc::format!("m{i}"), MemberState::Alive), &mut r)).collect();
-        let mut out = Vec::new();
-        for _ in 0..50 {
-            t.random_live(3, &ids[..2], &mut r, &mut out);
-            assert_eq!(out.len(), 3);
-            assert!(out.iter().all(|id| !ids[..2].contains(id)));
-        }
-        t.random_live(10, &ids[..2], &mut r, &mut out);
-        assert_eq!(out.len(), 4);
-    }
-}
-/// The table holds one slot per member on every member: its size is the
-/// bulk of a large cluster's memory.
 #[cfg(all(test, target_pointer_width = "64"))]
-mod size_guard {
-    #[test]
-    fn a_table_slot_stays_within_96_bytes() {
-        assert!(core::mem::size_of::<super::Slot>() <= 96, "{}", core::mem::size_of::<super::Slot>());
-    }
-}
+mod size_guard;

@@ -140,7 +140,7 @@ impl Rank {
 /// map, a key and an arrival number in the index; bytes only for updates
 /// that have them.
 #[derive(Clone, Debug)]
-pub(crate) struct BroadcastQueue {
+pub(crate) struct RetransmitQueue {
     /// Updates in sending order: rank to packed key.
     order: BTreeMap<Rank, u64>,
     /// Each key's arrival number, by packed key. Its rank is found by
@@ -160,9 +160,9 @@ pub(crate) struct BroadcastQueue {
     in_packet: Vec<u64>,
 }
 
-impl Default for BroadcastQueue {
+impl Default for RetransmitQueue {
     fn default() -> Self {
-        BroadcastQueue {
+        RetransmitQueue {
             order: BTreeMap::new(),
             index: HashMap::with_hasher(FixedState::with_seed(0)),
             bytes: BTreeMap::new(),
@@ -178,7 +178,7 @@ impl Default for BroadcastQueue {
 /// taken as full: the rest of a long queue is not worth scanning.
 const MAX_MISFITS: usize = 8;
 
-impl BroadcastQueue {
+impl RetransmitQueue {
     pub(crate) fn len(&self) -> usize {
         self.index.len()
     }
@@ -262,7 +262,7 @@ impl BroadcastQueue {
         self.fill_upto(w, limit, usize::MAX, true, records)
     }
 
-    /// Like [`BroadcastQueue::fill`], writing at most `max_bytes` bytes.
+    /// Like [`RetransmitQueue::fill`], writing at most `max_bytes` bytes.
     /// With `fresh` false it adds to the packet it filled last, skipping
     /// what it already put there. Limits beyond `u16::MAX` count as that.
     pub(crate) fn fill_upto(
@@ -355,7 +355,7 @@ mod tests {
 
     #[test]
     fn updates_stop_after_the_retransmit_limit() {
-        let mut q = BroadcastQueue::default();
+        let mut q = RetransmitQueue::default();
         q.push(key("a"), dead("a", 1), 100);
         for _ in 0..3 {
             let mut w = PacketWriter::new(1400);
@@ -368,7 +368,7 @@ mod tests {
 
     #[test]
     fn newer_update_supersedes_and_fewest_sent_go_first() {
-        let mut q = BroadcastQueue::default();
+        let mut q = RetransmitQueue::default();
         q.push(key("a"), dead("a", 1), 100);
         let mut w = PacketWriter::new(1400);
         q.fill(&mut w, 10, &NoRecords);
@@ -384,7 +384,7 @@ mod tests {
 
     #[test]
     fn packing_stays_within_the_budget() {
-        let mut q = BroadcastQueue::default();
+        let mut q = RetransmitQueue::default();
         for i in 0..500 {
             let n = alloc::format!("member-{i:04}");
             q.push(QueueKey::Member(i), dead(&n, 1), 1000);
@@ -400,7 +400,7 @@ mod tests {
 
     #[test]
     fn our_own_update_is_never_evicted() {
-        let mut q = BroadcastQueue::default();
+        let mut q = RetransmitQueue::default();
         q.push(QueueKey::Local, dead("me", 1), 1);
         for i in 0..5 {
             let n = alloc::format!("m{i}");
@@ -421,7 +421,7 @@ mod tests {
 
     #[test]
     fn a_drained_queue_gives_its_index_back() {
-        let mut q = BroadcastQueue::default();
+        let mut q = RetransmitQueue::default();
         for i in 0..100 {
             q.push(QueueKey::Member(i), dead(&alloc::format!("m{i}"), 1), 1000);
         }
@@ -436,7 +436,7 @@ mod tests {
 
     #[test]
     fn an_update_sent_several_times_is_still_replaced() {
-        let mut q = BroadcastQueue::default();
+        let mut q = RetransmitQueue::default();
         q.push(key("a"), dead("a", 1), 100);
         q.push(key("b"), dead("b", 1), 100);
         for _ in 0..3 {
@@ -456,7 +456,7 @@ mod tests {
 
     #[test]
     fn the_queue_is_bounded() {
-        let mut q = BroadcastQueue::default();
+        let mut q = RetransmitQueue::default();
         for i in 0..20 {
             let n = alloc::format!("m{i}");
             q.push(QueueKey::Member(i), dead(&n, 1), 8);

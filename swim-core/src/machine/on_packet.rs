@@ -1,0 +1,154 @@
+//! Datagrams: opened, bounded by what they may draw, and each message
+//! routed to the part that owns it.
+
+use super::*;
+
+impl<R: Rng> Swim<R> {
+    pub(super) fn on_packet(&mut self, now: Instant, from: SocketAddr, bytes: &[u8]) -> Result<(), Error> {
+        self.ingress.packets += 1;
+        self.ingress.bytes += bytes.len() as u64;
+        if self.lifecycle.phase() == Phase::Left {
+            return Ok(());
+        }
+        let mut scratch = core::mem::take(&mut self.scratch);
+        let result = self.open_packet(now, from, bytes, &mut scratch);
+        scratch.clear();
+        self.scratch = scratch;
+        result
+    }
+
+    pub(super) fn open_packet(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        bytes: &[u8],
+        scratch: &mut Vec<u8>,
+    ) -> Result<(), Error> {
+        let mut msgs = Messages::new();
+        let sender = match self.envelope.decode(bytes, wire::MAX_DATAGRAM, Channel::Datagram, scratch, &mut msgs) {
+            Ok(sender) => sender,
+            Err(e) => {
+                self.reject(from, None, e);
+                return Ok(());
+            }
+        };
+        self.ensure_started(now);
+        let me = self.membership.local().name.as_str();
+        // Whatever this datagram makes us send, it pays for: a forged
+        // source draws no more bytes than it sent. A sealed one (only a
+        // holder of the key can make it) named its sender inside the seal
+        // where our answers name us: a longer name of ours is not counted.
+        let names = sender.map_or(0, |s| me.len().saturating_sub(s.len()));
+        self.outbox.begin_reply(bytes.len() + names);
+        // The sender accuses us: our answer to it carries our alive.
+        let accused = msgs.iter().any(|m| m.accuses(me));
+        let source = Source::Gossip;
+        // Membership updates first, probe traffic second: a suspicion that
+        // rides on a ping (the buddy system) is refuted before the ack is
+        // built, so the refutation travels back on the ack itself.
+        for msg in msgs.iter().filter(|m| m.is_update()) {
+            let merged =
+                self.membership.merge(now, msg, source, &mut self.dissemination, &mut self.outbox, &mut self.rng);
+            if merged == Merged::Refuted {
+                self.detector.on_refuted();
+            }
+        }
+        // A suspect that is heard from but has not refuted by now is told.
+        self.membership.heard_from(now, from, &mut self.outbox);
+        // One request answered per datagram: our own datagrams never hold
+        // two, and a datagram of many would draw many answers.
+        let mut answered = false;
+        for msg in msgs.iter().filter(|m| !m.is_update()) {
+            if matches!(msg, Message::Ping { .. } | Message::PingReq { .. } | Message::Query { .. }) {
+                if answered {
+                    self.detector.counters.surplus_requests += 1;
+                    continue;
+                }
+                answered = true;
+            }
+            self.on_message(now, from, sender, msg, accused);
+        }
+        Ok(())
+    }
+
+    /// Probe, sync and query traffic. A sender that is not a live member
+    /// at its address may be anyone, its address forged: it gets answers
+    /// no larger than what it sent (a bare ack) and no work done for it
+    /// (no relayed probe, no query answer), so the node cannot be used to
+    /// amplify traffic at a victim. A sealed packet names its `sender`:
+    /// that member must be the live one at the address. A relayed probe
+    /// goes only to a live member at the address we know for it.
+    pub(super) fn on_message(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        sender: Option<&str>,
+        msg: &Message<'_>,
+        accused: bool,
+    ) {
+        let me = self.membership.local().name.as_str();
+        let known = || match sender {
+            Some(name) => self.membership.table.is_live_member_at(name, from),
+            None => self.membership.table.is_live_at(&from),
+        };
+        match *msg {
+            Message::Ping { seq, target } => {
+                let running = self.lifecycle.phase() == Phase::Running;
+                let known = known();
+                let refutation = (accused && running && known).then(|| self.membership.self_alive());
+                let piggyback = if known { Piggyback::Fill } else { Piggyback::None };
+                self.detector.on_ping(from, seq, target, me, refutation, piggyback, &mut self.outbox);
+            }
+            Message::PingReq { .. } | Message::Query { .. } if !known() => {
+                self.detector.counters.strangers_refused += 1
+            }
+            // Even a member (or a forged source that looks like one) only
+            // gets probes sent to where we know the target lives.
+            Message::PingReq { seq, target, addr }
+                if target != me && !self.membership.table.is_live_member_at(target, addr) =>
+            {
+                self.detector.counters.strangers_refused += 1;
+                // A member asking about one we hold failed (or elsewhere)
+                // gets a nack at once: its own network is fine, and it must
+                // not take our silence for its own trouble (Lifeguard).
+                self.outbox.send(from, &[Message::Nack { seq }], Piggyback::Fill);
+            }
+            Message::PingReq { seq, target, addr } => {
+                // The ack or nack we send the requester later is part of
+                // the answer.
+                let later = self.outbox.size_of(&[Message::Nack { seq }]);
+                self.outbox.reserve(later);
+                self.detector.on_ping_req(
+                    now,
+                    from,
+                    seq,
+                    target,
+                    addr,
+                    me,
+                    &self.config,
+                    &mut self.outbox,
+                    &mut self.rng,
+                )
+            }
+            Message::Ack { seq } => {
+                let (d, o, r) = (&mut self.dissemination, &mut self.outbox, &mut self.rng);
+                if !self.membership.on_ack(now, from, seq, d, o, r) {
+                    self.detector.on_ack(now, from, seq, &mut self.outbox);
+                }
+            }
+            Message::Nack { seq } => self.detector.on_nack(from, seq),
+            Message::Query { name } => self.membership.answer_query(from, name, &mut self.outbox),
+            Message::User { ltime, from: author, payload } => self.on_user(ltime, author, payload),
+            Message::Direct { from: author, payload } => self.on_direct_arrived(author, payload, false),
+            // Tables travel over streams only: a datagram never draws one.
+            Message::SyncRequest { .. }
+            | Message::SyncReply
+            | Message::SyncEnd
+            | Message::AppState { .. }
+            | Message::Alive { .. }
+            | Message::Suspect { .. }
+            | Message::Dead { .. }
+            | Message::Padding { .. } => {}
+        }
+    }
+}
