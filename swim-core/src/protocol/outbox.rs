@@ -348,6 +348,12 @@ impl Outbox {
                         continue;
                     }
                     let packet = Datagram::from(envelope.close(writer, Channel::Datagram));
+                    debug_assert!(
+                        packet.len() <= self.budget,
+                        "a datagram of {} bytes, budget {}",
+                        packet.len(),
+                        self.budget
+                    );
                     self.packets_sent += 1;
                     self.bytes_sent += packet.len() as u64;
                     out.push(Action::Send { to, packet });
@@ -367,6 +373,7 @@ impl Outbox {
             }
         }
         queued.shrink_to(KEPT_CAPACITY);
+        debug_assert!(self.queued.is_empty(), "nothing was queued while flushing");
         self.queued = queued;
     }
 }

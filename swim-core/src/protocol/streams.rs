@@ -158,6 +158,8 @@ impl Streams {
     fn insert(&mut self, id: StreamId, peer: SocketAddr, purpose: Purpose, deadline: Instant) {
         self.timers.insert(deadline, id);
         self.open.insert(id, Stream { peer, purpose, deadline, received: 0, peer_name: None, sealed_by: None });
+        debug_assert!(self.open.len() <= self.max, "{} streams open, at most {}", self.open.len(), self.max);
+        debug_assert_eq!(self.open.len(), self.timers.len(), "one deadline timer per open stream");
     }
 
     /// Whether a sealed frame from `sender` may arrive on stream `id`: the

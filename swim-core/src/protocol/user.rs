@@ -89,6 +89,7 @@ impl UserData {
             return Arrival::TooFar;
         }
         self.clock = self.clock.max(ltime.saturating_add(1));
+        debug_assert!(self.clock > ltime || ltime == u64::MAX, "the clock is past every broadcast it witnessed");
         if ltime < self.floor {
             self.counters.too_old += 1;
             return Arrival::TooOld;
@@ -118,6 +119,7 @@ impl UserData {
         while self.seen.first().is_some_and(|(t, _)| *t < self.floor) {
             self.seen.pop_first();
         }
+        debug_assert!(self.seen.len() <= self.window, "the deduplication set stays within its window");
     }
 }
 

@@ -53,7 +53,7 @@ impl<T: Ord + Copy> Timers<T> {
         self.set.clear();
     }
 
-    #[cfg(test)]
+    #[cfg(any(test, debug_assertions))]
     pub(crate) fn len(&self) -> usize {
         self.set.len()
     }

@@ -372,6 +372,7 @@ impl Detector {
         outbox.send(addr, &[Message::Ping { seq: ours, target }], Piggyback::Fill);
         let deadline = now + nack_wait(config);
         self.relays.insert(ours, Relay { requester: from, target: addr, seq, deadline });
+        debug_assert!(self.relays.len() <= config.max_relays.get() as usize, "relays within max_relays");
         self.timers.insert(deadline, Timer::Relay(ours));
         self.counters.relays += 1;
     }
