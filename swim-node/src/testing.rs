@@ -625,9 +625,9 @@ pub async fn broadcasts_reach_everyone_once<R: Runtime>(
     let wanted = 3 * n;
     let count = core::cell::Cell::new(0);
     let mut duplicates = 0;
-    cluster
+    let delivered = cluster
         .wait_until(
-            Duration::from_secs(10),
+            WAIT_AT_MOST,
             |_| count.get() == wanted,
             |_, seen| {
                 if let swim_core::Event::User { from, payload, .. } = &seen.event {
@@ -643,16 +643,26 @@ pub async fn broadcasts_reach_everyone_once<R: Runtime>(
             },
         )
         .await;
-    // The broadcasts go on being gossiped for a while: once every member
-    // has received each of them again (counted as duplicates and dropped),
-    // none was reported twice.
-    cluster_stats_until(
+    assert!(delivered, "not every broadcast reached every member within {WAIT_AT_MOST:?}; by member: {got:?}");
+    // The broadcasts go on being gossiped for a while: each member sends
+    // each of them `limit` times, at the latest at its next `limit` gossip
+    // rounds (four to a probe period). Once every member has run `limit`
+    // more probe rounds, no copy is left to come, and none was reported
+    // twice.
+    let config = fast_config();
+    let limit = u64::from(swim_core::retransmit_limit(config.retransmit_mult.get(), n));
+    let sent = probes_sent(&mut cluster).await;
+    let all = cluster_stats_until(
         &mut cluster,
-        "3 broadcasts delivered and 3 duplicates dropped at every member",
-        |_, s| s.protocol.broadcasts_delivered == 3 && s.protocol.broadcasts_duplicate >= 3,
+        &format!("{} more probe rounds at every member", limit + 2),
+        |i, s| s.protocol.probes_sent >= sent[i] + limit + 2,
         |_, seen| duplicates += usize::from(matches!(seen.event, swim_core::Event::User { .. })),
     )
     .await;
+    let stats: Vec<_> = all.iter().flatten().map(|s| &s.protocol).collect();
+    assert!(stats.iter().all(|s| s.broadcasts_delivered == 3), "{stats:?}");
+    // Copies did come again, and were dropped.
+    assert!(stats.iter().map(|s| s.broadcasts_duplicate).sum::<u64>() > 0, "{stats:?}");
     // Events reported before the counters were read.
     cluster
         .sleep(Duration::from_millis(100), |_, seen| {
@@ -758,6 +768,12 @@ pub async fn sealed_cluster_rotates_keys<R: Runtime>(
     for node in cluster.nodes() {
         node.shutdown().await;
     }
+}
+
+/// Probes sent so far by each node (0 for a stopped one).
+async fn probes_sent<R: Runtime>(cluster: &mut LocalCluster<R>) -> Vec<u64> {
+    let all = cluster_stats_until(cluster, "counters", |_, _| true, |_, _| {}).await;
+    all.iter().map(|s| s.as_ref().map_or(0, |s| s.protocol.probes_sent)).collect()
 }
 
 /// Probes acked so far by each node (0 for a stopped one).
