@@ -436,7 +436,7 @@ fn all_broadcast(agents: &mut [Agent], names: &[&str], text: &str, limit: Durati
         for i in 0..agents.len() {
             let heard =
                 |v: &Value| v["event"] == "broadcast" && v["payload"].as_str().is_some_and(|p| p.starts_with(&payload));
-            while agents[i].try_wait_for_line(Duration::from_secs(3), heard).is_none() {
+            while agents[i].try_wait_for_line(Duration::from_secs(2), heard).is_none() {
                 let seen = &agents[i].seen;
                 assert!(Clock::read() < deadline, "{} never heard {payload:?} within {limit:?}: {seen:?}", names[i]);
                 say(&mut agents[j], &format!("{payload}, again"));
