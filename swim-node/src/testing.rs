@@ -303,6 +303,7 @@ pub async fn streams_connect_refused<R: Runtime>(runtime: R) {
 
     b.open(StreamId::Outbound(2), closed);
     b.close(StreamId::Outbound(2));
+    quiet_until(&runtime, &mut b, "the closed stream's refused connect counted", |s| s.refused == 2).await;
     expect_quiet(&runtime, &mut b).await;
     assert_eq!(b.stats().refused, 2, "counted all the same");
     // Nor is an outcome decided at once (here the cap's).
