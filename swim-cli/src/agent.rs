@@ -116,6 +116,7 @@ Logging:
                            10 s, with a count of the others), socket errors
     RUST_LOG=info          also the node's start and stop
     RUST_LOG=debug         also every membership event and refused datagram
+    RUST_LOG=trace         also every read of the --keyring file
     RUST_LOG=swim_node=debug,warn   debug for one crate, warn elsewhere
   Colour codes only when stderr is a terminal.";
 
@@ -400,6 +401,7 @@ impl KeyringWatch {
     /// keyring refuses (after which the keys installed before are put
     /// back), is reported and ignored until the file changes again.
     async fn reload(&mut self, node: &Node, printer: &Printer) {
+        tracing::trace!(path = %self.path.display(), "keyring file polled");
         let Some(reading) = self.reading.observe(crate::keys::read_file(&self.path)) else { return };
         let wanted = reading.clone().and_then(|file| {
             warn_if_exposed(printer, &self.path, &file);

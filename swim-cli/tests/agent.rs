@@ -70,18 +70,62 @@ impl Agent {
     /// `event` when `member` is empty); returns it.
     fn wait_for(&mut self, event: &str, member: &str, timeout: Duration) -> Value {
         let matches = |v: &Value| v["event"] == event && (member.is_empty() || v["member"] == member);
+        self.wait_for_line(&format!("{event} {member}"), timeout, matches)
+    }
+
+    /// Waits for a line that `matches` (described as `what` should none
+    /// come within `timeout`); returns it.
+    fn wait_for_line(&mut self, what: &str, timeout: Duration, matches: impl Fn(&Value) -> bool) -> Value {
+        let found = self.try_wait_for_line(timeout, matches);
+        found.unwrap_or_else(|| panic!("no {what} within {timeout:?}; saw {:?}", self.seen))
+    }
+
+    /// A line that `matches`, if one comes within `timeout`.
+    fn try_wait_for_line(&mut self, timeout: Duration, matches: impl Fn(&Value) -> bool) -> Option<Value> {
         if let Some(v) = self.seen.iter().find(|v| matches(v)) {
-            return v.clone();
+            return Some(v.clone());
         }
         let deadline = Clock::read() + timeout;
         while let Some(left) = deadline.checked_duration_since(Clock::read()) {
             let Ok(v) = self.lines.recv_timeout(left) else { break };
             self.seen.push(v.clone());
             if matches(&v) {
-                return v;
+                return Some(v);
             }
         }
-        panic!("no {event} {member} within {timeout:?}; saw {:?}", self.seen);
+        None
+    }
+
+    /// Whether the last line about `member`'s liveness says it is suspected.
+    fn suspects(&self, member: &str) -> bool {
+        let liveness =
+            |v: &&Value| v["member"] == member && ["suspected", "alive", "failed"].iter().any(|e| v["event"] == *e);
+        self.seen.iter().rev().find(liveness).is_some_and(|v| v["event"] == "suspected")
+    }
+
+    /// Takes the lines printed so far into `seen`.
+    fn drain(&mut self) {
+        while let Ok(v) = self.lines.try_recv() {
+            self.seen.push(v);
+        }
+    }
+
+    /// How many log lines contain `text`.
+    fn log_count(&self, text: &str) -> usize {
+        self.log.lock().expect("log lock").lines().filter(|l| l.contains(text)).count()
+    }
+
+    /// Waits until the agent has read its keyring file `n` more times
+    /// (it logs each read at trace level); fails after `timeout`.
+    fn wait_for_polls(&self, n: usize, timeout: Duration) {
+        const POLLED: &str = "keyring file polled";
+        let wanted = self.log_count(POLLED) + n;
+        let deadline = Clock::read() + timeout;
+        while self.log_count(POLLED) < wanted {
+            let log = self.log.lock().expect("log lock").clone();
+            assert!(Clock::read() < deadline, "not {n} reads of the keyring file within {timeout:?}; log:\n{log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// Waits until the agent's log has a line containing `text`; returns
@@ -297,10 +341,12 @@ fn a_keyed_cluster_keeps_keyless_agents_out_and_rotates_by_hand() {
     assert_ne!(old, new);
     let names = ["a", "b", "c", "d", "e"];
     let files: Vec<_> = names.iter().map(|n| KeyringFile::new(n, &[old])).collect();
-    let mut agents = vec![Agent::start_with("a", None, &["--keyring", files[0].path()])];
+    // Each reads broadcasts to send from stdin: they show the cluster at
+    // work after each step of the rotation.
+    let mut agents = vec![Agent::start_with("a", None, &["--keyring", files[0].path(), "--broadcast"])];
     let seed = agents[0].wait_for("started", "", limit)["addr"].as_str().expect("address").to_owned();
     for (i, name) in names.iter().enumerate().skip(1) {
-        agents.push(Agent::start_with(name, Some(&seed), &["--keyring", files[i].path()]));
+        agents.push(Agent::start_with(name, Some(&seed), &["--keyring", files[i].path(), "--broadcast"]));
     }
     for (i, agent) in agents.iter_mut().enumerate() {
         for (j, other) in names.iter().enumerate() {
@@ -325,7 +371,7 @@ fn a_keyed_cluster_keeps_keyless_agents_out_and_rotates_by_hand() {
     }
 
     // Rotation by hand: add the new key, make it the primary, drop the old.
-    for step in [&[old, new][..], &[new, old][..], &[new][..]] {
+    for (k, step) in [&[old, new][..], &[new, old][..], &[new][..]].into_iter().enumerate() {
         for f in &files {
             f.write(step);
         }
@@ -338,12 +384,19 @@ fn a_keyed_cluster_keeps_keyless_agents_out_and_rotates_by_hand() {
                 agent.seen.push(v);
             }
         }
-        // Let the cluster run on the new keyring for a few protocol periods.
-        std::thread::sleep(Duration::from_secs(2));
+        // The cluster works on the new keyring: every agent broadcasts, and
+        // every agent hears every broadcast.
+        all_broadcast(&mut agents, &names, &format!("step {k}"), limit);
     }
-    std::thread::sleep(Duration::from_secs(3));
+    // A failure comes at the end of a suspicion: once every suspicion an
+    // agent printed has ended (alive again, or failed), none is under way.
     for agent in &mut agents {
-        while let Ok(v) = agent.lines.try_recv() {
+        agent.drain();
+        let deadline = Clock::read() + limit;
+        while let Some(name) = names.iter().find(|name| agent.suspects(name)) {
+            let left = deadline.checked_duration_since(Clock::read());
+            let v = left.and_then(|left| agent.lines.recv_timeout(left).ok());
+            let v = v.unwrap_or_else(|| panic!("the suspicion of {name} not over within {limit:?}: {:?}", agent.seen));
             agent.seen.push(v);
         }
         let failed: Vec<_> = agent.seen.iter().filter(|v| v["event"] == "failed").collect();
@@ -361,6 +414,35 @@ fn a_keyed_cluster_keeps_keyless_agents_out_and_rotates_by_hand() {
     let mut f = Agent::start_with("f", Some(&seed), &["--key", new]);
     f.wait_for("joined", "a", limit);
     agents[0].wait_for("joined", "f", limit);
+}
+
+/// Every agent (started with `--broadcast`, named in `names`) broadcasts
+/// `text from NAME` in turn; returns once every agent has printed every
+/// one of them. Gossip is best effort: a broadcast one agent has not
+/// heard within a few seconds is sent again (`text from NAME, again`),
+/// until `limit`.
+fn all_broadcast(agents: &mut [Agent], names: &[&str], text: &str, limit: Duration) {
+    use std::io::Write;
+    let say = |agent: &mut Agent, line: &str| {
+        let stdin = agent.child.stdin.as_mut().expect("started with --broadcast");
+        writeln!(stdin, "{line}").expect("write");
+        stdin.flush().expect("flush");
+    };
+    // One at a time, so that each broadcast is gossiped alone.
+    let deadline = Clock::read() + limit;
+    for (j, name) in names.iter().enumerate() {
+        let payload = format!("{text} from {name}");
+        say(&mut agents[j], &payload);
+        for i in 0..agents.len() {
+            let heard =
+                |v: &Value| v["event"] == "broadcast" && v["payload"].as_str().is_some_and(|p| p.starts_with(&payload));
+            while agents[i].try_wait_for_line(Duration::from_secs(2), heard).is_none() {
+                let seen = &agents[i].seen;
+                assert!(Clock::read() < deadline, "{} never heard {payload:?} within {limit:?}: {seen:?}", names[i]);
+                say(&mut agents[j], &format!("{payload}, again"));
+            }
+        }
+    }
 }
 
 /// `swim agent --record FILE`: the trace of an agent's life (a join, a
@@ -461,17 +543,16 @@ fn a_broken_keyring_is_reported_once_per_change_and_its_repair_too() {
     let limit = Duration::from_secs(30);
     let key = keygen();
     let file = KeyringFile::new("broken", &[&key]);
-    let mut a = Agent::start_with("a", None, &["--keyring", file.path()]);
+    // Each read of the keyring file is logged at trace level.
+    let mut a = Agent::start_env("a", None, &["--keyring", file.path()], &[("RUST_LOG", "warn,swim::agent=trace")]);
     a.wait_for("started", "", limit);
     let errors = |a: &Agent| a.seen.iter().filter(|v| v["event"] == "keyring_error").count();
 
     file.write(&["not base64!"]);
     a.wait_for("keyring_error", "", limit);
     // Several polls of the same broken content.
-    std::thread::sleep(Duration::from_secs(3));
-    while let Ok(v) = a.lines.try_recv() {
-        a.seen.push(v);
-    }
+    a.wait_for_polls(4, limit);
+    a.drain();
     assert_eq!(errors(&a), 1, "one report per broken content: {:?}", a.seen);
 
     // Broken differently: reported again, once.
@@ -488,10 +569,9 @@ fn a_broken_keyring_is_reported_once_per_change_and_its_repair_too() {
     let repaired = a.wait_for("keyring", "", limit);
     assert_eq!(repaired["recovered"], true, "{repaired}");
     assert_eq!(repaired["keys"].as_array().map(Vec::len), Some(1), "{repaired}");
-    std::thread::sleep(Duration::from_secs(2));
-    while let Ok(v) = a.lines.try_recv() {
-        a.seen.push(v);
-    }
+    // Several polls of the repaired file.
+    a.wait_for_polls(4, limit);
+    a.drain();
     assert_eq!(errors(&a), 2, "{:?}", a.seen);
     assert_eq!(a.seen.iter().filter(|v| v["event"] == "keyring").count(), 1, "{:?}", a.seen);
 }

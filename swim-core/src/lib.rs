@@ -164,7 +164,6 @@ pub mod internals {
     /// Reading and writing whole traces.
     #[cfg(feature = "trace")]
     pub mod trace {
-        pub use crate::trace::reader::TraceReader;
         pub use crate::trace::writer::to_bytes;
     }
 

@@ -5,7 +5,8 @@
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use swim_core::Config;
-use swim_core::internals::trace::{TraceReader, to_bytes};
+use swim_core::internals::trace::to_bytes;
+use swim_core::trace::TraceReader;
 use swim_core::trace::{ActionNote, TraceError, TraceRecord, replay};
 use swim_sim::net::{Command, Flow, NetConfig, Sim, recording, seed_from_env};
 

@@ -4,7 +4,25 @@ use core::time::Duration;
 use std::net::UdpSocket;
 
 use swim_testkit::builder;
-use swim_tokio::{MemberState, NodeEvent};
+use swim_tokio::{MemberState, Node, NodeEvent, NodeStats};
+
+/// How long a check waits for a counter or a member before it fails: far
+/// longer than either takes on an idle machine.
+const WAIT_AT_MOST: Duration = Duration::from_secs(20);
+
+/// `node`'s counters once `done` holds of them; panics after
+/// [`WAIT_AT_MOST`] saying it waited for `what` and the counters it saw.
+async fn stats_until(node: &Node, what: &str, done: impl Fn(&NodeStats) -> bool) -> NodeStats {
+    let start = tokio::time::Instant::now();
+    loop {
+        let stats = node.stats().await.expect("runs");
+        if done(&stats) {
+            return stats;
+        }
+        assert!(start.elapsed() < WAIT_AT_MOST, "no {what} within {:?}; counters {stats:?}", start.elapsed());
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
 
 #[tokio::test]
 async fn junk_datagrams_are_counted_and_change_nothing() {
@@ -18,32 +36,28 @@ async fn junk_datagrams_are_counted_and_change_nothing() {
     // A truncated copy of a real datagram's start: version byte, then a
     // cut-off message.
     junk.send_to(&[1, 0], node.addr()).expect("send");
-    let mut rejected = 0;
-    for _ in 0..100 {
-        let stats = node.stats().await.expect("runs");
-        rejected = stats.protocol.rejected_total();
-        if rejected == 6 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert_eq!(rejected, 6, "every junk datagram is rejected and counted");
+    // Once the node has rejected all six, none of them changed its table.
+    let stats = stats_until(&node, "6 datagrams rejected", |s| s.protocol.rejected_total() >= 6).await;
+    assert_eq!(stats.protocol.rejected_total(), 6, "every junk datagram is rejected and counted");
     assert_eq!(node.members().await.expect("runs"), before);
 
     // And the node still works: another joins it.
     let other = swim_tokio::start(builder(1)).expect("starts");
     other.join(&[node.addr()]).await.expect("joins");
     // The node admits it once it has answered a ping at its address.
-    let mut admitted = false;
-    for _ in 0..500 {
+    let start = tokio::time::Instant::now();
+    loop {
         let members = node.members().await.expect("runs");
-        admitted = members.iter().any(|m| m.name == *other.name() && m.state == MemberState::Alive);
-        if admitted {
+        if members.iter().any(|m| m.name == *other.name() && m.state == MemberState::Alive) {
             break;
         }
+        let waited = start.elapsed();
+        assert!(
+            waited < WAIT_AT_MOST,
+            "the node has not admitted the member that joined it in {waited:?}: {members:?}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
-    assert!(admitted, "the node admits a member that joins it");
     other.shutdown().await;
     node.shutdown().await;
     assert!(node.members().await.is_err(), "a stopped node answers no more");
@@ -59,20 +73,13 @@ async fn a_slow_consumer_loses_nothing_silently() {
         node.join(&[seed.addr()]).await.expect("joins");
         others.push(node);
     }
-    let mut dropped = 0;
-    for _ in 0..200 {
-        dropped = seed.stats().await.expect("runs").io.events_dropped;
-        if dropped >= 2 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-    assert!(dropped >= 2, "four joins into a queue of two: {dropped} dropped");
+    // Four joins into a queue of two.
+    stats_until(&seed, "2 events dropped", |s| s.io.events_dropped >= 2).await;
     // The queued events, then the count of what was lost, then the rest.
     assert!(matches!(events.next().await, Some(NodeEvent::Protocol { .. })));
     assert!(matches!(events.next().await, Some(NodeEvent::Protocol { .. })));
     others[0].shutdown().await; // makes a new event happen at the seed
-    let lagged = tokio::time::timeout(Duration::from_secs(10), events.next()).await.expect("an event comes");
+    let lagged = tokio::time::timeout(WAIT_AT_MOST, events.next()).await.expect("an event comes");
     assert!(matches!(lagged, Some(NodeEvent::Lagged { missed }) if missed >= 2), "{lagged:?}");
     for n in others {
         n.shutdown().await;

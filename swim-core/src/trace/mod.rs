@@ -26,6 +26,7 @@ mod replay;
 mod tests;
 pub(crate) mod writer;
 
+pub use reader::TraceReader;
 pub use replay::{Divergence, Replayed, replay};
 pub use writer::TraceWriter;
 

@@ -53,7 +53,6 @@ impl<T: Ord + Copy> Timers<T> {
         self.set.clear();
     }
 
-    #[cfg(any(test, debug_assertions))]
     pub(crate) fn len(&self) -> usize {
         self.set.len()
     }
