@@ -1,4 +1,4 @@
-//! The same workload on swim-core and on foca: a 100-member cluster in a
+//! The same workload on lapswim-core and on foca: a 100-member cluster in a
 //! minimal deterministic event loop (1 ms latency, no loss), bootstrapped
 //! and settled for 60 virtual seconds, then measured over 10 virtual
 //! seconds of steady state. Throughput is datagrams handled, so criterion
@@ -46,24 +46,24 @@ enum Item<T> {
     /// Streams (swim's full-state syncs): accepted, a frame, closed.
     Accept {
         to: usize,
-        id: swim_core::StreamId,
+        id: lapswim_core::StreamId,
         from: usize,
     },
     Frame {
         to: usize,
-        id: swim_core::StreamId,
+        id: lapswim_core::StreamId,
         bytes: Vec<u8>,
     },
     Closed {
         to: usize,
-        id: swim_core::StreamId,
+        id: lapswim_core::StreamId,
     },
 }
 
 /// The event queue both implementations run on: (time, sequence) order.
 struct Net<T> {
     queue: BTreeMap<(u64, u64), Item<T>>,
-    links: BTreeMap<(usize, swim_core::StreamId), (usize, swim_core::StreamId)>,
+    links: BTreeMap<(usize, lapswim_core::StreamId), (usize, lapswim_core::StreamId)>,
     next_inbound: u64,
     seq: u64,
     now: u64,
@@ -95,8 +95,8 @@ impl<T> Net<T> {
 
 mod swim_side {
     use super::*;
-    use swim_core::Datagram;
-    use swim_core::{
+    use lapswim_core::Datagram;
+    use lapswim_core::{
         Config, Driver, Event, Identity, Input, Instant, MemberName, StreamEnd, StreamId, Swim, Transport,
     };
 

@@ -3,10 +3,10 @@
 use core::net::SocketAddr;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+use lapswim_core::internals::wire::{self, Message, Messages, PacketWriter};
+use lapswim_core::{Action, Config, Identity, Input, Instant, MemberName, Swim};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::internals::wire::{self, Message, Messages, PacketWriter};
-use swim_core::{Action, Config, Identity, Input, Instant, MemberName, Swim};
 
 fn addr(i: u16) -> SocketAddr {
     SocketAddr::from(([10, 0, (i >> 8) as u8, i as u8], 7946))

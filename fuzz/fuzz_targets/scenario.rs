@@ -1,4 +1,4 @@
-//! See `swim_sim::fuzzing::scenario`.
+//! See `lapswim_sim::fuzzing::scenario`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| swim_sim::fuzzing::scenario(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| lapswim_sim::fuzzing::scenario(data));

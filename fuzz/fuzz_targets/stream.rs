@@ -1,4 +1,4 @@
-//! See `swim_core::internals::fuzzing::stream`.
+//! See `lapswim_core::internals::fuzzing::stream`.
 #![no_main]
 
-libfuzzer_sys::fuzz_target!(|data: &[u8]| swim_core::internals::fuzzing::stream(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| lapswim_core::internals::fuzzing::stream(data));

@@ -1,5 +1,5 @@
 //! Fails to build (E0152, duplicate `panic_impl`) as soon as `std` leaks
-//! into swim-core's dependency graph. Built by `.ci/run` with
+//! into lapswim-core's dependency graph. Built by `.ci/run` with
 //! `cargo rustc -p nostd-guard -- -C panic=abort`.
 #![no_std]
 
@@ -25,10 +25,10 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
     loop {}
 }
 
-/// Forces swim-core's state machine into the link.
+/// Forces lapswim-core's state machine into the link.
 #[unsafe(no_mangle)]
 pub extern "C" fn swim_nostd_guard() -> usize {
-    core::mem::size_of::<swim_core::Swim<NeverRng>>() + swim_core::Datagram::MAX_LEN
+    core::mem::size_of::<lapswim_core::Swim<NeverRng>>() + lapswim_core::Datagram::MAX_LEN
 }
 
 /// A generator type to instantiate `Swim` with.

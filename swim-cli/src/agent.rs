@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::SystemTime;
 
 use clap::Args;
-use swim_node::{Key, Node, NodeBuilder, NodeError, NodeEvent};
+use lapswim_node::{Key, Node, NodeBuilder, NodeError, NodeEvent};
 
 use crate::Preset;
 use crate::keys::{KeyringText, Settled};
@@ -117,7 +117,7 @@ Logging:
     RUST_LOG=info          also the node's start and stop
     RUST_LOG=debug         also every membership event and refused datagram
     RUST_LOG=trace         also every read of the --keyring file
-    RUST_LOG=swim_node=debug,warn   debug for one crate, warn elsewhere
+    RUST_LOG=lapswim_node=debug,warn   debug for one crate, warn elsewhere
   Colour codes only when stderr is a terminal.";
 
 fn init_logging() {
@@ -171,7 +171,7 @@ async fn agent(args: AgentArgs, printer: &Printer) -> Result<(), Failure> {
     let mut config = args.config.config();
     if let Some(label) = &args.label {
         config = config.with_label(
-            swim_core::Label::new(label)
+            lapswim_core::Label::new(label)
                 .ok_or_else(|| failure("invalid_argument")("a cluster label is at most 255 bytes".to_owned()))?,
         );
     }
@@ -198,7 +198,7 @@ async fn agent(args: AgentArgs, printer: &Printer) -> Result<(), Failure> {
     if let Some(path) = &args.record {
         builder = builder.record(path);
     }
-    let node = swim_tokio::start(builder).map_err(|e| failure("start_failed")(e.to_string()))?;
+    let node = lapswim_tokio::start(builder).map_err(|e| failure("start_failed")(e.to_string()))?;
     let events = node.events();
     // Watched before "started" is printed, so a signal sent by whoever saw
     // that line always finds the agent ready to leave.
@@ -501,7 +501,7 @@ async fn send_line(node: &Node, printer: &Printer, text: &str, max_payload: usiz
     };
     if let Err(e) = result {
         let e = match e {
-            NodeError::Protocol(swim_core::Error::TooLarge) => format!(
+            NodeError::Protocol(lapswim_core::Error::TooLarge) => format!(
                 "{} bytes, more than the {max_payload} a broadcast or message may carry (max_user_payload)",
                 body.len()
             ),
@@ -519,7 +519,7 @@ fn not_sent(printer: &Printer, e: String) {
 /// Leaves gracefully; a second signal while the leave spreads cuts it short.
 async fn leave(
     node: &Node,
-    events: &swim_node::Events,
+    events: &lapswim_node::Events,
     printer: &Printer,
     signals: &mut Signals,
 ) -> Result<(), Failure> {

@@ -15,9 +15,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use async_channel::{Receiver, Sender};
-use swim_core::{Event, MemberName, MemberState};
+use lapswim_core::{Event, MemberName, MemberState};
 
-use swim_node::{Clock, Node, NodeError, NodeEvent, Runtime, StartError, Timer};
+use lapswim_node::{Clock, Node, NodeError, NodeEvent, Runtime, StartError, Timer};
 
 /// An event seen by node `observer`, as the cluster records it.
 #[derive(Clone, Debug, PartialEq, Eq)]

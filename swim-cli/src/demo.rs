@@ -5,8 +5,8 @@
 use core::time::Duration;
 
 use clap::Args;
-use swim_core::{Event, MemberState};
-use swim_node::{NodeBuilder, Runtime};
+use lapswim_core::{Event, MemberState};
+use lapswim_node::{NodeBuilder, Runtime};
 
 use crate::cluster::{LocalCluster, Seen};
 use crate::output::{describe, state_word};
@@ -42,7 +42,7 @@ fn stamp<R: Runtime>(cluster: &LocalCluster<R>, at: std::time::Instant) -> Strin
 }
 
 fn now_stamp<R: Runtime>(cluster: &LocalCluster<R>) -> String {
-    stamp(cluster, swim_node::Clock::read())
+    stamp(cluster, lapswim_node::Clock::read())
 }
 
 fn show<R: Runtime>(cluster: &LocalCluster<R>, seen: &Seen) {
@@ -77,7 +77,7 @@ async fn demo<R: Runtime + Clone>(runtime: R, args: &DemoArgs) -> Result<(), Str
     let victim = cluster.node(victim_index).name().clone();
     say!("{}  -- killing {victim} abruptly: its socket closes, no goodbye", now_stamp(&cluster));
     cluster.kill(victim_index).await;
-    let killed_at = swim_node::Clock::read();
+    let killed_at = lapswim_node::Clock::read();
     let detected = cluster.wait_until(STAGE_LIMIT, |c| c.all_see(&victim, MemberState::Dead), show).await;
     if !detected {
         return Err(format!("{victim} was not declared failed by every survivor in time"));

@@ -7,8 +7,8 @@ use std::path::Path;
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
-use swim_core::internals::MAX_KEYS;
-use swim_core::{Key, KeyringOp};
+use lapswim_core::internals::MAX_KEYS;
+use lapswim_core::{Key, KeyringOp};
 
 /// The largest keyring file read, in bytes: eight keys with comments fit
 /// many times over; a larger file is refused whole.
@@ -212,9 +212,9 @@ pub(crate) fn generate() -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use lapswim_core::{Config, Identity, MemberName, Swim};
     use rand_core::SeedableRng;
     use rand_xoshiro::Xoshiro256PlusPlus;
-    use swim_core::{Config, Identity, MemberName, Swim};
 
     fn k(b: u8) -> Key {
         Key::new([b; 32])
@@ -271,7 +271,7 @@ mod tests {
         );
     }
 
-    /// A node's keyring (swim-core's own rules: at most eight keys, the
+    /// A node's keyring (lapswim-core's own rules: at most eight keys, the
     /// primary never removed) holding `keys`, the first the primary.
     fn keyring(keys: &[Key]) -> Swim<Xoshiro256PlusPlus> {
         let local = Identity::new(MemberName::new("a").unwrap(), "127.0.0.1:1".parse().unwrap());

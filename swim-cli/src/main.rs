@@ -15,10 +15,10 @@ macro_rules! say {
 macro_rules! block_on_runtime {
     ($kind:expr, $task:ident($($arg:expr),*)) => {
         match $kind {
-            $crate::RuntimeKind::Tokio => $crate::tokio_runtime()?.block_on($task(swim_tokio::Tokio, $($arg),*)),
+            $crate::RuntimeKind::Tokio => $crate::tokio_runtime()?.block_on($task(lapswim_tokio::Tokio, $($arg),*)),
             $crate::RuntimeKind::Smol => {
                 let ex = std::sync::Arc::new(smol::Executor::new());
-                smol::block_on(ex.run($task(swim_smol::Smol::on(ex.clone()), $($arg),*)))
+                smol::block_on(ex.run($task(lapswim_smol::Smol::on(ex.clone()), $($arg),*)))
             }
         }
     };
@@ -39,7 +39,7 @@ mod replay;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand, ValueEnum};
-use swim_core::Config;
+use lapswim_core::Config;
 
 /// SWIM cluster membership with Lifeguard: agent, demo, keys, trace replay.
 #[derive(Parser, Debug)]

@@ -1,7 +1,7 @@
 //! How membership events are shown: one readable line, or one JSON object.
 
+use lapswim_core::{Event, MemberState};
 use serde_json::{Value, json};
-use swim_core::{Event, MemberState};
 
 /// A short verb and the member an event is about, for readable lines.
 /// Control characters a peer chose (in a name or a payload) are escaped, so
@@ -135,7 +135,7 @@ mod tests {
 
     #[test]
     fn a_payload_cannot_forge_a_line_or_drive_the_terminal() {
-        let name = swim_core::MemberName::new("peer").unwrap();
+        let name = lapswim_core::MemberName::new("peer").unwrap();
         let payload = b"hi\n2026-12-02 node-0 failed\x1b[31m\r".to_vec();
         let line = describe(&Event::User { from: name, ltime: 1, payload });
         assert!(!line.chars().any(char::is_control), "{line:?}");

@@ -4,9 +4,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use lapswim_core::trace::{Replayed, TraceError, replay};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::trace::{Replayed, TraceError, replay};
 
 /// `swim replay` flags.
 #[derive(Args, Debug)]
@@ -31,7 +31,7 @@ pub(crate) struct ReplayArgs {
 }
 
 /// The keys given with --key and --keyring.
-fn keys(args: &ReplayArgs) -> Result<Vec<swim_core::Key>, String> {
+fn keys(args: &ReplayArgs) -> Result<Vec<lapswim_core::Key>, String> {
     let mut keys = args.key.iter().map(|k| crate::keys::parse_key(k)).collect::<Result<Vec<_>, _>>()?;
     if let Some(path) = &args.keyring {
         let text = crate::keys::read_file(path)?.text;

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::{Receiver, channel};
 use std::sync::{Arc, Mutex};
 
-use swim_node::Clock;
+use lapswim_node::Clock;
 
 use serde_json::Value;
 
@@ -480,7 +480,7 @@ fn a_sealed_agents_trace_holds_no_key_and_replays_with_it() {
     let limit = Duration::from_secs(30);
     let key = keygen();
     let bytes = base64::engine::general_purpose::STANDARD.decode(&key).expect("base64");
-    let fingerprint = format!("{:08x}", swim_core::Key::from_slice(&bytes).expect("32 bytes").fingerprint());
+    let fingerprint = format!("{:08x}", lapswim_core::Key::from_slice(&bytes).expect("32 bytes").fingerprint());
     let dir = std::env::temp_dir().join(format!("swim-agent-sealed-trace-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let trace = dir.join("a.trace");
@@ -665,7 +665,7 @@ fn assert_keyring(line: &Value, keys: &[&str]) {
     use base64::Engine;
     let print = |k: &&str| {
         let bytes = base64::engine::general_purpose::STANDARD.decode(k).expect("base64");
-        format!("{:08x}", swim_node::Key::from_slice(&bytes).expect("32 bytes").fingerprint())
+        format!("{:08x}", lapswim_node::Key::from_slice(&bytes).expect("32 bytes").fingerprint())
     };
     let wanted: Vec<String> = keys.iter().map(print).collect();
     let listed: Vec<String> =

@@ -19,17 +19,17 @@ fn record(dir: &Path, nodes: usize) {
     static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
     let _one = ONE_AT_A_TIME.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     std::fs::create_dir_all(dir).expect("trace directory");
-    swim_sim::net::recording::record_to(Some(dir));
-    let p = swim_sim::scenario::Params {
+    lapswim_sim::net::recording::record_to(Some(dir));
+    let p = lapswim_sim::scenario::Params {
         n: nodes,
         seed: 1,
         latency_ms: 1,
         jitter_ms: 0,
-        config: swim_core::Config::lan(),
+        config: lapswim_core::Config::lan(),
         regions: None,
     };
-    let report = swim_sim::scenario::s2(&p, 1);
-    swim_sim::net::recording::record_to(None);
+    let report = lapswim_sim::scenario::s2(&p, 1);
+    lapswim_sim::net::recording::record_to(None);
     report.expect("the scenario runs");
 }
 

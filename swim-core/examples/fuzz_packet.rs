@@ -1,5 +1,5 @@
 //! A fuzz harness for the datagram decoder, as you would write it for your
-//! own embedding of `swim-core`: arbitrary bytes go to
+//! own embedding of `lapswim-core`: arbitrary bytes go to
 //! `Swim::handle(now, Input::Packet { .. }, ..)` of a member that knows
 //! another, and the harness checks that the state machine survives them.
 //!
@@ -25,8 +25,8 @@
 //! fared.
 //!
 //! ```text
-//! cargo run -p swim-core --example fuzz_packet           # 4000 inputs
-//! cargo run --release -p swim-core --example fuzz_packet -- 100000
+//! cargo run -p lapswim-core --example fuzz_packet           # 4000 inputs
+//! cargo run --release -p lapswim-core --example fuzz_packet -- 100000
 //! ```
 //!
 //! The repository's own targets (`fuzz/`) go further: streams, sealed
@@ -35,11 +35,11 @@
 use core::net::SocketAddr;
 use std::collections::{BTreeMap, VecDeque};
 
-use rand_core::{Rng, SeedableRng};
-use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::{
+use lapswim_core::{
     Action, Config, DecodeError, Duration, Identity, Input, Instant, MemberName, MemberState, StreamEnd, StreamId, Swim,
 };
+use rand_core::{Rng, SeedableRng};
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// A number below `n` (0 for `n` = 0), for choosing mutations.
 trait Below {

@@ -14,12 +14,12 @@
 //! member table and counters, and the program ends.
 //!
 //! ```text
-//! cargo run -p swim-core --example udp_loop
+//! cargo run -p lapswim-core --example udp_loop
 //! ```
 //!
 //! The loop polls its TCP sockets every few milliseconds to stay short; a
 //! real runtime waits on all of its sockets at once (poll, epoll, kqueue).
-//! `swim-node`'s task (`swim-node/src/task.rs` and `streams.rs`) is the
+//! `lapswim-node`'s task (`swim-node/src/task.rs` and `streams.rs`) is the
 //! full version of this loop. A runtime without streams at all would
 //! answer every [`Action::OpenStream`] with [`Input::StreamClosed`] and
 //! [`StreamEnd::Refused`]: datagrams would still work, but joins, which
@@ -34,11 +34,11 @@ use std::net::{TcpListener, TcpStream, UdpSocket};
 use std::sync::Arc;
 use std::time::Instant as StdInstant;
 
-use rand_core::SeedableRng;
-use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::{
+use lapswim_core::{
     Action, Config, Datagram, Identity, Input, Instant, MemberName, MemberState, StreamEnd, StreamId, Swim,
 };
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 /// How many members the example starts.
 const MEMBERS: usize = 3;

@@ -15,7 +15,7 @@
 //! use core::net::SocketAddr;
 //! use rand_xoshiro::Xoshiro256PlusPlus;
 //! use rand_core::SeedableRng;
-//! use swim_core::{Action, Config, Identity, Input, Instant, MemberName, Swim};
+//! use lapswim_core::{Action, Config, Identity, Input, Instant, MemberName, Swim};
 //!
 //! let addr: SocketAddr = "127.0.0.1:7946".parse().unwrap();
 //! let me = Identity::new(MemberName::new("node-a").unwrap(), addr);
@@ -99,7 +99,20 @@
 //! - **Bounded memory** under any input: member table, update queue,
 //!   relays, names, metadata and datagrams all have limits in [`Config`] or
 //!   the wire format ([`Datagram::MAX_LEN`], [`Datagram::MAX_FRAME_LEN`]).
-//! - `#![no_std]
+//! - `#![no_std]` with `alloc`; `#![forbid(unsafe_code)]`.
+//!
+//! # Features
+//!
+//! - `serde`: `Serialize` for [`Config`], [`Event`], [`Stats`] and the
+//!   time types.
+//! - `encryption`: AES-256-GCM sealing of every datagram and frame with a
+//!   keyring ([`Input::Keyring`]); without it a sealed packet is rejected
+//!   as [`DecodeError::Sealed`].
+//! - `trace`: recording a member's inputs and replaying them ([`trace`];
+//!   implies `serde` and `encryption`).
+//!
+//! The minimum supported Rust version is 1.88.
+#![no_std]
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 #![cfg_attr(

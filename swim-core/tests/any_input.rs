@@ -3,11 +3,11 @@
 
 use core::net::SocketAddr;
 
+use lapswim_core::internals::wire::{Message, PacketWriter};
+use lapswim_core::{Action, Config, Identity, Input, Instant, MemberName, Swim};
 use proptest::prelude::*;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::internals::wire::{Message, PacketWriter};
-use swim_core::{Action, Config, Identity, Input, Instant, MemberName, Swim};
 
 const NAMES: [&str; 5] = ["me", "b", "c", "d", "e"];
 

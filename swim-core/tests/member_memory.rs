@@ -7,11 +7,11 @@
 use core::net::SocketAddr;
 use std::alloc::System;
 
+use lapswim_core::internals::wire::{Message, Messages, PacketWriter, decode};
+use lapswim_core::{Action, Config, Identity, Input, Instant, MemberName, Swim};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use swim_core::internals::wire::{Message, Messages, PacketWriter, decode};
-use swim_core::{Action, Config, Identity, Input, Instant, MemberName, Swim};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;

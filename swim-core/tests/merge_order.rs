@@ -4,11 +4,11 @@
 
 use core::net::SocketAddr;
 
+use lapswim_core::internals::wire::{Message, Messages, PacketWriter, decode};
+use lapswim_core::{Action, Config, Identity, Instant, MemberName, MemberState, Swim};
 use proptest::prelude::*;
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::internals::wire::{Message, Messages, PacketWriter, decode};
-use swim_core::{Action, Config, Identity, Instant, MemberName, MemberState, Swim};
 
 fn addr(i: u8) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, i], 7946))

@@ -4,12 +4,12 @@
 use core::net::SocketAddr;
 use std::alloc::System;
 
+use lapswim_core::Datagram;
+use lapswim_core::internals::wire::{Message, Messages, PacketWriter, decode};
+use lapswim_core::{Config, Driver, Event, Identity, Input, Instant, MemberName, Swim, Transport};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use stats_alloc::{INSTRUMENTED_SYSTEM, Region, StatsAlloc};
-use swim_core::Datagram;
-use swim_core::internals::wire::{Message, Messages, PacketWriter, decode};
-use swim_core::{Config, Driver, Event, Identity, Input, Instant, MemberName, Swim, Transport};
 
 #[global_allocator]
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
@@ -38,11 +38,11 @@ impl Transport for Socket {
     }
     fn set_timer(&mut self, _at: Instant) {}
     fn event(&mut self, _: Event) {}
-    fn open_stream(&mut self, _id: swim_core::StreamId, _to: SocketAddr) {}
-    fn send_frame(&mut self, _id: swim_core::StreamId, frame: Datagram) -> Option<Datagram> {
+    fn open_stream(&mut self, _id: lapswim_core::StreamId, _to: SocketAddr) {}
+    fn send_frame(&mut self, _id: lapswim_core::StreamId, frame: Datagram) -> Option<Datagram> {
         Some(frame)
     }
-    fn close_stream(&mut self, _id: swim_core::StreamId) {}
+    fn close_stream(&mut self, _id: lapswim_core::StreamId) {}
 }
 
 /// The allocator's counts are the whole process's, and the test harness

@@ -9,9 +9,9 @@
 use core::num::NonZeroU32;
 
 use clap::Parser;
-use swim_core::{Config, Duration};
-use swim_sim::chart::Chart;
-use swim_sim::scenario::{self, Params};
+use lapswim_core::{Config, Duration};
+use lapswim_sim::chart::Chart;
+use lapswim_sim::scenario::{self, Params};
 
 /// S2 detection time against gray-scenario false failures, for probe
 /// intervals of 1 s and 500 ms and suspicion multipliers 1 to 4 (n = 100,
@@ -40,7 +40,7 @@ fn main() -> Result<(), String> {
             config.suspicion_mult = NonZeroU32::new(mult).ok_or("zero")?;
             let p = Params { n: 100, seed: 1, latency_ms: 1, jitter_ms: 0, config, regions: None };
             let s2 = scenario::s2(&p, 10).map_err(|e| e.to_string())?.line;
-            let gray = swim_sim::gray::gray(&p, 3.0).map_err(|e| e.to_string())?.line;
+            let gray = lapswim_sim::gray::gray(&p, 3.0).map_err(|e| e.to_string())?.line;
             let detect = s2["all_live_down_ms"]["median"].as_f64().unwrap_or(f64::NAN);
             let false_failures = gray["false_failures"].as_u64().unwrap_or(u64::MAX);
             println!(

@@ -26,12 +26,12 @@ use std::collections::BTreeMap;
 use std::rc::Rc;
 
 use foca::{AccumulatingRuntime, BroadcastHandler, Foca, Invalidates, OwnedNotification, PostcardCodec, Timer};
+use lapswim_core::Datagram;
+use lapswim_core::{Action, Error, Event, Input, Instant, Machine, MemberName};
 use serde_json::{Value, json};
-use swim_core::Datagram;
-use swim_core::{Action, Error, Event, Input, Instant, Machine, MemberName};
 
-use swim_sim::net::{NetConfig, NodeSpec, Sim, SimError, SimRng, node_index, node_name};
-use swim_sim::scenario::{Params, ScenarioNode};
+use lapswim_sim::net::{NetConfig, NodeSpec, Sim, SimError, SimRng, node_index, node_name};
+use lapswim_sim::scenario::{Params, ScenarioNode};
 
 /// A foca identity: an address, and a counter bumped on renewal (foca's
 /// way of rejoining under the same address after being declared down).
@@ -221,7 +221,7 @@ impl FocaNode {
         // The simulator counts whole milliseconds: round up, so a timer
         // never fires before foca asked.
         let ms = after.as_millis() + u128::from(!after.subsec_nanos().is_multiple_of(1_000_000));
-        let at = now + swim_core::Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX));
+        let at = now + lapswim_core::Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX));
         self.submitted += 1;
         self.timers.insert((at, self.submitted), timer);
     }
@@ -318,11 +318,12 @@ pub fn cluster(p: &Params, seed: u64, loss: f64) -> Result<Sim<FocaNode>, SimErr
 #[cfg(test)]
 mod tests {
     use super::*;
-    use swim_sim::net::{Command, Flow};
+    use lapswim_sim::net::{Command, Flow};
 
     #[test]
     fn a_foca_cluster_converges_and_sees_a_crash() {
-        let p = Params { n: 8, seed: 1, latency_ms: 1, jitter_ms: 0, config: swim_core::Config::lan(), regions: None };
+        let p =
+            Params { n: 8, seed: 1, latency_ms: 1, jitter_ms: 0, config: lapswim_core::Config::lan(), regions: None };
         let mut sim = cluster(&p, 1, 0.0).unwrap();
         for i in 1..p.n {
             sim.schedule(0, Command::Join { node: i, seeds: vec![0] }).unwrap();
@@ -347,8 +348,8 @@ mod tests {
     #[test]
     fn a_metadata_change_is_news_once_and_an_older_one_never() {
         let mut h = MetaChanges::default();
-        let a = swim_sim::net::node_addr(1);
-        let from = FocaId::new(swim_sim::net::node_addr(2));
+        let a = lapswim_sim::net::node_addr(1);
+        let from = FocaId::new(lapswim_sim::net::node_addr(2));
         let change = |version| MetaKey { addr: a, version }.encode(b"meta");
         assert_eq!(h.receive_item(&change(2), Some(&from)).unwrap(), Some(MetaKey { addr: a, version: 2 }));
         assert_eq!(h.receive_item(&change(2), Some(&from)).unwrap(), None, "heard already");
@@ -361,10 +362,10 @@ mod tests {
 
     #[test]
     fn timers_fire_in_due_order() {
-        let spec = swim_sim::net::NodeSpec {
+        let spec = lapswim_sim::net::NodeSpec {
             index: 0,
             name: MemberName::new("n0").unwrap(),
-            addr: swim_sim::net::node_addr(0),
+            addr: lapswim_sim::net::node_addr(0),
             rng: rand_core::SeedableRng::seed_from_u64(1),
             restarts: 0,
             seed: 1,

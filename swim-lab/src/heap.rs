@@ -1,6 +1,6 @@
 //! The heap meter the simulator's memory figures read (`s1 --heap`,
 //! `memory`): a `stats_alloc` counting allocator, installed by the
-//! program, read through [`swim_sim::heap::set_meter`].
+//! program, read through [`lapswim_sim::heap::set_meter`].
 
 /// Bytes held by a `stats_alloc` allocator: what it allocated less what it
 /// freed (its byte counts already include what reallocations grew and

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use std::time::Instant;
 
 use clap::{Args, ValueEnum};
+use lapswim_core::{Config, Event, MemberName, MemberState};
+use lapswim_node::{Clock, Node, NodeBuilder, Runtime};
 use serde_json::json;
-use swim_core::{Config, Event, MemberName, MemberState};
-use swim_node::{Clock, Node, NodeBuilder, Runtime};
 use swim_testkit::cluster::LocalCluster;
 
 use crate::procstat::{process_cpu_ms, rss_kb};
@@ -97,10 +97,10 @@ pub fn run(args: LoopbackArgs) -> Result<(), String> {
             .enable_all()
             .build()
             .map_err(|e| format!("cannot start tokio: {e}"))?
-            .block_on(measure(swim_tokio::Tokio, &args)),
+            .block_on(measure(lapswim_tokio::Tokio, &args)),
         RuntimeKind::Smol => {
             let ex = std::sync::Arc::new(smol::Executor::new());
-            smol::block_on(ex.run(measure(swim_smol::Smol::on(ex.clone()), &args)))
+            smol::block_on(ex.run(measure(lapswim_smol::Smol::on(ex.clone()), &args)))
         }
     }
 }

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use swim_sim::chart::Chart;
+use lapswim_sim::chart::Chart;
 
 /// Size of the drawing, in SVG pixels.
 const SIZE: (u32, u32) = (960, 540);

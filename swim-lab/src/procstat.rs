@@ -50,7 +50,7 @@ pub fn reset_peak_rss() {
 }
 
 /// Hands the simulator's scenarios these readers, for their `cpu_s` and
-/// `peak_rss_mib` figures ([`swim_sim::process::set_reader`]).
+/// `peak_rss_mib` figures ([`lapswim_sim::process::set_reader`]).
 pub fn install() {
-    swim_sim::process::set_reader(swim_sim::process::ProcessReader { cpu_seconds, peak_rss_mib, reset_peak_rss });
+    lapswim_sim::process::set_reader(lapswim_sim::process::ProcessReader { cpu_seconds, peak_rss_mib, reset_peak_rss });
 }

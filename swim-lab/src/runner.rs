@@ -2,9 +2,9 @@
 //! flags, and the scenarios' reports as one JSON object per line.
 
 use clap::{Args, Subcommand, ValueEnum};
-use swim_core::Config;
-use swim_sim::resilience;
-use swim_sim::scenario::{self, CrashKind, Params, Report, ScenarioNode};
+use lapswim_core::Config;
+use lapswim_sim::resilience;
+use lapswim_sim::scenario::{self, CrashKind, Params, Report, ScenarioNode};
 
 /// Runs the benchmark scenarios of `docs/scenarios.md` on the simulator.
 #[derive(Args, Debug, Clone)]
@@ -231,11 +231,11 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
     }
     if let Some(ms) = args.probe_interval_ms {
         let (interval, timeout) = (config.probe_interval.as_millis().max(1), config.probe_timeout.as_millis());
-        config.probe_timeout = swim_core::Duration::from_millis((timeout * ms / interval).max(1));
-        config.probe_interval = swim_core::Duration::from_millis(ms);
+        config.probe_timeout = lapswim_core::Duration::from_millis((timeout * ms / interval).max(1));
+        config.probe_interval = lapswim_core::Duration::from_millis(ms);
     }
     if let Some(ms) = args.rtt_floor_ms {
-        config.rtt_probe_timeout = Some(swim_core::Duration::from_millis(ms));
+        config.rtt_probe_timeout = Some(lapswim_core::Duration::from_millis(ms));
     }
     config.validate().map_err(|e| format!("invalid configuration: {e}"))?;
     let p = Params {
@@ -251,7 +251,7 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
     }
     if let Some(dir) = &args.record {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-        swim_sim::net::recording::record_to(Some(dir));
+        lapswim_sim::net::recording::record_to(Some(dir));
     }
     let reports: Reports = match &args.scenario {
         Scenario::S5 => vec![plain(scenario::s5(&p))],
@@ -259,16 +259,17 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
             if !(0.0..=1.0).contains(&loss) {
                 return Err("--loss must be within 0..=1".into());
             }
-            let o = swim_sim::regions::Options { regions: regions as usize, near_ms, far_ms, runs: runs.max(1), loss };
-            vec![plain(swim_sim::regions::regions(&p, o))]
+            let o =
+                lapswim_sim::regions::Options { regions: regions as usize, near_ms, far_ms, runs: runs.max(1), loss };
+            vec![plain(lapswim_sim::regions::regions(&p, o))]
         }
-        Scenario::Memory => match swim_sim::memory::memory(&p) {
+        Scenario::Memory => match lapswim_sim::memory::memory(&p) {
             Some(line) => vec![Ok(Report { line, chart: None })],
             None => return Err("memory needs a counting allocator (run it with swim-sim)".into()),
         },
         &Scenario::Partition { runs } => vec![plain(resilience::partition(&p, runs.max(1)))],
-        &Scenario::Oneway { seconds } => vec![plain(swim_sim::oneway::oneway(&p, seconds))],
-        &Scenario::Flood { fake } => vec![plain(swim_sim::flood::flood(&p, fake))],
+        &Scenario::Oneway { seconds } => vec![plain(lapswim_sim::oneway::oneway(&p, seconds))],
+        &Scenario::Flood { fake } => vec![plain(lapswim_sim::flood::flood(&p, fake))],
         &Scenario::Churn { rounds } => vec![plain(resilience::churn(&p, rounds))],
         &Scenario::Broadcast { loss, count, churn } => {
             if !(0.0..=1.0).contains(&loss) {
@@ -280,7 +281,7 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
             if !(hours.is_finite() && hours >= 0.0) {
                 return Err("--hours must be a number ≥ 0".into());
             }
-            vec![swim_sim::gray::gray(&p, hours)]
+            vec![lapswim_sim::gray::gray(&p, hours)]
         }
         &Scenario::Rotate { loss } => {
             if !(0.0..=1.0).contains(&loss) {
@@ -289,7 +290,8 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
             vec![plain(resilience::rotate(&p, loss))]
         }
         Scenario::S1 { .. } | Scenario::S2 { .. } | Scenario::S3 { .. } | Scenario::S4 | Scenario::Spread { .. } => {
-            compared::<swim_core::Swim<swim_sim::net::SimRng>>(&args.scenario, &p)?.ok_or("not a compared scenario")?
+            compared::<lapswim_core::Swim<lapswim_sim::net::SimRng>>(&args.scenario, &p)?
+                .ok_or("not a compared scenario")?
         }
     };
     let reports: Vec<Report> = reports.into_iter().collect::<Result<_, _>>().map_err(|e| e.to_string())?;
@@ -307,10 +309,10 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
 }
 
 /// A scenario's reports, each a line or why it could not run.
-type Reports = Vec<Result<Report, swim_sim::net::SimError>>;
+type Reports = Vec<Result<Report, lapswim_sim::net::SimError>>;
 
 /// A line without a chart.
-fn plain(v: Result<serde_json::Value, swim_sim::net::SimError>) -> Result<Report, swim_sim::net::SimError> {
+fn plain(v: Result<serde_json::Value, lapswim_sim::net::SimError>) -> Result<Report, lapswim_sim::net::SimError> {
     v.map(|line| Report { line, chart: None })
 }
 
@@ -326,7 +328,7 @@ fn compared<N: ScenarioNode>(scenario: &Scenario, p: &Params) -> Result<Option<R
             None => [0.0, 0.05, 0.10, 0.20].iter().map(|&l| scenario::s3_of::<N>(p, l)).collect(),
         },
         Scenario::S4 => vec![plain(scenario::s4_of::<N>(p))],
-        Scenario::Spread { runs } => vec![plain(swim_sim::spread::spread_of::<N>(p, runs.max(1)))],
+        Scenario::Spread { runs } => vec![plain(lapswim_sim::spread::spread_of::<N>(p, runs.max(1)))],
         _ => return Ok(None),
     }))
 }

@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 
 /// Runs swim-sim; its exit code, stdout and stderr.
-fn swim_sim(args: &[&str]) -> (Option<i32>, String, String) {
+fn lapswim_sim(args: &[&str]) -> (Option<i32>, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_swim-sim")).args(args).output().expect("runs");
     let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
     (out.status.code(), text(&out.stdout), text(&out.stderr))
@@ -46,22 +46,22 @@ fn the_runner_prints_each_scenario_as_one_json_line() {
 #[test]
 fn only_charted_scenarios_offer_plot() {
     for scenario in ["s1", "s2", "s3", "gray"] {
-        let (code, out, err) = swim_sim(&[scenario, "--help"]);
+        let (code, out, err) = lapswim_sim(&[scenario, "--help"]);
         assert_eq!(code, Some(0), "{err}");
         assert!(out.contains("--plot"), "{scenario} --help: {out}");
     }
     for scenario in ["s4", "s5", "memory", "regions", "partition", "churn", "broadcast", "spread", "rotate"] {
-        let (code, out, err) = swim_sim(&[scenario, "--help"]);
+        let (code, out, err) = lapswim_sim(&[scenario, "--help"]);
         assert_eq!(code, Some(0), "{err}");
         assert!(!out.contains("--plot"), "{scenario} --help offers --plot: {out}");
     }
-    let (_, out, _) = swim_sim(&["--help"]);
+    let (_, out, _) = lapswim_sim(&["--help"]);
     assert!(!out.contains("--plot"), "swim-sim --help offers --plot: {out}");
 
     let dir = std::env::temp_dir().join(format!("swim-lab-plot-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("temp dir");
     let svg = dir.join("s2.svg");
-    let (code, _, err) = swim_sim(&["s2", "--nodes", "6", "--runs", "1", "--plot", svg.to_str().expect("UTF-8")]);
+    let (code, _, err) = lapswim_sim(&["s2", "--nodes", "6", "--runs", "1", "--plot", svg.to_str().expect("UTF-8")]);
     assert_eq!(code, Some(0), "{err}");
     assert!(std::fs::read_to_string(&svg).is_ok_and(|s| s.contains("<svg")), "no chart written");
     let _ = std::fs::remove_dir_all(&dir);

@@ -66,7 +66,7 @@ fn swim_only_options_and_scenarios_are_refused_for_foca() {
 
 #[test]
 fn s1_reports_the_heap_per_member_entry_of_either_implementation_when_asked() {
-    swim_sim::heap::set_meter(|| swim_lab::heap::held_by(HEAP.stats()));
+    lapswim_sim::heap::set_meter(|| swim_lab::heap::held_by(HEAP.stats()));
     for imp in ["swim", "foca"] {
         let plain = &lines(&["s1", "--nodes", "20", "--impl", imp]).unwrap()[0];
         assert!(plain.get("heap_bytes_per_member_entry").is_none(), "only when asked: {plain}");

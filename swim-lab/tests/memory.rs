@@ -23,7 +23,7 @@ fn memory(n: usize) -> serde_json::Value {
 
 #[test]
 fn a_member_entry_costs_at_most_128_bytes_and_twice_that_at_the_bootstrap_peak() {
-    swim_sim::heap::set_meter(|| swim_lab::heap::held_by(HEAP.stats()));
+    lapswim_sim::heap::set_meter(|| swim_lab::heap::held_by(HEAP.stats()));
     for n in [1_000usize, 10_000] {
         let v = memory(n);
         assert_eq!(v["outcome"], "completed", "{v}");

@@ -3,7 +3,7 @@
 use core::time::Duration as StdDuration;
 use std::time::Instant as StdInstant;
 
-use swim_core::Instant;
+use lapswim_core::Instant;
 
 /// Maps the process's monotonic clock onto the core's millisecond
 /// [`Instant`], counted from the node's start.

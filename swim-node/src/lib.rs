@@ -1,9 +1,9 @@
-//! The runtime-neutral half of running [`swim_core::Swim`] over real
-//! sockets, shared by `swim-tokio` and `swim-smol`.
+//! The runtime-neutral half of running [`lapswim_core::Swim`] over real
+//! sockets, shared by `lapswim-tokio` and `lapswim-smol`.
 //!
 //! A node is one task that owns the state machine, a UDP socket, a timer
 //! and the node's reliable streams, and moves bytes and time between them
-//! through the core's [`Driver`](swim_core::Driver); applications talk to
+//! through the core's [`Driver`](lapswim_core::Driver); applications talk to
 //! it through a cloneable [`Node`] handle. A runtime supplies only what
 //! [`Runtime`] asks: register a socket and a TCP listener, make a timer,
 //! connect, sleep, spawn a task.
@@ -34,7 +34,7 @@
 //! |---|---|---|
 //! | connect timeout | 5 s | the stream ends `TimedOut` |
 //! | idle timeout (no whole frame read) | 10 s | the stream ends `TimedOut` |
-//! | frame size | [`Datagram::MAX_FRAME_LEN`](swim_core::Datagram::MAX_FRAME_LEN) (64 KiB) | the stream ends `Failed`, unread |
+//! | frame size | [`Datagram::MAX_FRAME_LEN`](lapswim_core::Datagram::MAX_FRAME_LEN) (64 KiB) | the stream ends `Failed`, unread |
 //! | open streams | 64 | an accepted connection is closed at once, an open ends `Refused` |
 //! | bytes waiting to be written, per stream | 1 MiB | the stream ends `Failed` |
 //!
@@ -46,8 +46,8 @@
 //!
 //! # Features
 //!
-//! Both off by default; each turns on swim-core's feature of the same
-//! name, and swim-tokio and swim-smol forward them.
+//! Both off by default; each turns on lapswim-core's feature of the same
+//! name, and lapswim-tokio and lapswim-smol forward them.
 //!
 //! - `encryption`: AES-256-GCM sealing with a keyring: `NodeBuilder::keys`,
 //!   `NodeBuilder::encryption_mode`, `Node::keyring`, `Node::keys`, and the
@@ -63,6 +63,9 @@ pub mod streams;
 mod task;
 
 pub use clock::Clock;
+pub use lapswim_core::{Config, Event, Label, MemberName, MemberState, StreamEnd, StreamId};
+#[cfg(feature = "encryption")]
+pub use lapswim_core::{Key, KeyringOp};
 pub use node::{
     DEFAULT_EVENT_CAPACITY, DEFAULT_TIMER_SLACK_DIVISOR, Events, IoStats, Member, Node, NodeBuilder, NodeError,
     NodeEvent, NodeStats, StartError,
@@ -73,7 +76,4 @@ pub use streams::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAMS, DEFAULT_STREAM_BUFFER, PeerFilter, StreamInput,
     StreamLimits, StreamStats, Streams,
 };
-pub use swim_core::{Config, Event, Label, MemberName, MemberState, StreamEnd, StreamId};
-#[cfg(feature = "encryption")]
-pub use swim_core::{Key, KeyringOp};
 pub use task::{RECV_BATCH, ROUNDS_BEFORE_YIELD};

@@ -8,15 +8,15 @@ use std::net::{TcpListener, UdpSocket};
 use std::time::Instant as StdInstant;
 
 use async_channel::{Receiver, Sender};
-use rand_core::SeedableRng;
-use rand_xoshiro::Xoshiro256PlusPlus;
 #[cfg(feature = "trace")]
-use swim_core::trace::{TraceHeader, TraceWriter};
-use swim_core::{
+use lapswim_core::trace::{TraceHeader, TraceWriter};
+use lapswim_core::{
     Config, Driver, Event, Identity, MemberName, MemberState, MemberView, NameError, OwnedInput, Stats, Swim,
 };
 #[cfg(feature = "encryption")]
-use swim_core::{Key, KeyringOp};
+use lapswim_core::{Key, KeyringOp};
+use rand_core::SeedableRng;
+use rand_xoshiro::Xoshiro256PlusPlus;
 
 use crate::clock::Clock;
 use crate::runtime::Runtime;
@@ -49,7 +49,7 @@ impl fmt::Debug for Filter {
 }
 
 /// Everything needed to start a node; finish with a runtime crate's
-/// `start` (`swim_tokio::start`, `swim_smol::start`).
+/// `start` (`lapswim_tokio::start`, `lapswim_smol::start`).
 #[derive(Clone, Debug)]
 pub struct NodeBuilder {
     name: String,
@@ -175,7 +175,7 @@ impl NodeBuilder {
     }
 
     /// How long connecting a stream may take before it ends with
-    /// [`StreamEnd::TimedOut`](swim_core::StreamEnd::TimedOut); default
+    /// [`StreamEnd::TimedOut`](lapswim_core::StreamEnd::TimedOut); default
     /// [`DEFAULT_CONNECT_TIMEOUT`](crate::streams::DEFAULT_CONNECT_TIMEOUT), 5 s.
     pub fn stream_connect_timeout(mut self, timeout: Duration) -> Self {
         self.streams.connect_timeout = timeout;
@@ -183,7 +183,7 @@ impl NodeBuilder {
     }
 
     /// How long a stream may go without a whole frame read before it ends
-    /// with [`StreamEnd::TimedOut`](swim_core::StreamEnd::TimedOut); default
+    /// with [`StreamEnd::TimedOut`](lapswim_core::StreamEnd::TimedOut); default
     /// [`DEFAULT_IDLE_TIMEOUT`](crate::streams::DEFAULT_IDLE_TIMEOUT), 10 s.
     pub fn stream_idle_timeout(mut self, timeout: Duration) -> Self {
         self.streams.idle_timeout = timeout;
@@ -192,8 +192,8 @@ impl NodeBuilder {
 
     /// The longest frame payload read from a stream, in bytes; a peer
     /// announcing a longer one fails the stream
-    /// ([`StreamEnd::Failed`](swim_core::StreamEnd::Failed)). Default
-    /// [`Datagram::MAX_FRAME_LEN`](swim_core::Datagram::MAX_FRAME_LEN), the longest the core
+    /// ([`StreamEnd::Failed`](lapswim_core::StreamEnd::Failed)). Default
+    /// [`Datagram::MAX_FRAME_LEN`](lapswim_core::Datagram::MAX_FRAME_LEN), the longest the core
     /// sends: lower only if every peer's frames stay within it.
     pub fn max_frame(mut self, bytes: usize) -> Self {
         self.streams.max_frame = bytes;
@@ -203,7 +203,7 @@ impl NodeBuilder {
     /// How many streams may be open at once, accepted and opened together;
     /// default [`DEFAULT_MAX_STREAMS`](crate::streams::DEFAULT_MAX_STREAMS), 64.
     /// A connection accepted beyond it is closed at once, an open beyond it
-    /// ends with [`StreamEnd::Refused`](swim_core::StreamEnd::Refused); both
+    /// ends with [`StreamEnd::Refused`](lapswim_core::StreamEnd::Refused); both
     /// are counted in [`StreamStats::over_cap`].
     pub fn max_streams(mut self, streams: usize) -> Self {
         self.streams.max_streams = streams;
@@ -228,7 +228,7 @@ impl NodeBuilder {
     /// way to simulate network partitions between nodes of one host.
     /// Datagrams to or from a refused address are dropped (counted in
     /// [`IoStats::datagrams_filtered`]); streams to it end with
-    /// [`StreamEnd::Refused`](swim_core::StreamEnd::Refused) and
+    /// [`StreamEnd::Refused`](lapswim_core::StreamEnd::Refused) and
     /// connections from it are closed on accept (both counted in
     /// [`StreamStats::filtered`]).
     ///
@@ -298,7 +298,7 @@ impl NodeBuilder {
             );
             for op in ops {
                 driver
-                    .handle(&mut swim, swim_core::Instant::ZERO, swim_core::Input::Keyring(op), &mut Setup)
+                    .handle(&mut swim, lapswim_core::Instant::ZERO, lapswim_core::Input::Keyring(op), &mut Setup)
                     .map_err(StartError::Protocol)?;
             }
         }
@@ -313,7 +313,7 @@ impl NodeBuilder {
         // The listener's task holds a `done` too: `shutdown` returns once
         // the port is free again.
         streams.listen_with(listener, done_tx.clone());
-        let timer = runtime.timer(clock.std(swim_core::Instant::ZERO));
+        let timer = runtime.timer(clock.std(lapswim_core::Instant::ZERO));
         let slack = match self.timer_slack {
             Some(s) => u64::try_from(s.as_millis()).unwrap_or(u64::MAX),
             None => {
@@ -358,17 +358,21 @@ pub(crate) fn create_trace_file(path: &std::path::Path) -> io::Result<std::fs::F
 struct Setup;
 
 #[cfg(feature = "encryption")]
-impl swim_core::Transport for Setup {
-    fn send(&mut self, _: SocketAddr, packet: swim_core::Datagram) -> Option<swim_core::Datagram> {
+impl lapswim_core::Transport for Setup {
+    fn send(&mut self, _: SocketAddr, packet: lapswim_core::Datagram) -> Option<lapswim_core::Datagram> {
         Some(packet)
     }
-    fn set_timer(&mut self, _: swim_core::Instant) {}
+    fn set_timer(&mut self, _: lapswim_core::Instant) {}
     fn event(&mut self, _: Event) {}
-    fn open_stream(&mut self, _: swim_core::StreamId, _: SocketAddr) {}
-    fn send_frame(&mut self, _: swim_core::StreamId, frame: swim_core::Datagram) -> Option<swim_core::Datagram> {
+    fn open_stream(&mut self, _: lapswim_core::StreamId, _: SocketAddr) {}
+    fn send_frame(
+        &mut self,
+        _: lapswim_core::StreamId,
+        frame: lapswim_core::Datagram,
+    ) -> Option<lapswim_core::Datagram> {
         Some(frame)
     }
-    fn close_stream(&mut self, _: swim_core::StreamId) {}
+    fn close_stream(&mut self, _: lapswim_core::StreamId) {}
 }
 
 /// Binds UDP and TCP on one port: `addr`'s, or when it is 0 the port the
@@ -409,7 +413,7 @@ pub enum StartError {
     /// The OS generator failed.
     Random(String),
     /// The configuration or metadata was refused.
-    Protocol(swim_core::Error),
+    Protocol(lapswim_core::Error),
     /// The trace file could not be created.
     #[cfg(feature = "trace")]
     Record(std::path::PathBuf, io::Error),
@@ -442,7 +446,7 @@ pub enum NodeError {
     /// No seed answered within the join attempts.
     JoinFailed,
     /// The state machine refused the request.
-    Protocol(swim_core::Error),
+    Protocol(lapswim_core::Error),
 }
 
 impl fmt::Display for NodeError {

@@ -7,7 +7,7 @@
 use core::time::Duration;
 use std::time::Instant;
 
-use swim_core::DecodeError;
+use lapswim_core::DecodeError;
 
 /// The least time between two warnings for one reason.
 pub const REJECT_WARN_INTERVAL: Duration = Duration::from_secs(10);

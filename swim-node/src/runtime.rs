@@ -3,7 +3,7 @@
 //! connected connections, and sleeps for their time limits), and a way to
 //! spawn tasks.
 //!
-//! `swim-tokio` and `swim-smol` implement these in a few lines each; the
+//! `lapswim-tokio` and `lapswim-smol` implement these in a few lines each; the
 //! loops that use them (the node's task, the stream tasks of
 //! [`streams`](crate::streams)) are written once.
 

@@ -36,8 +36,8 @@ use async_channel::{Receiver, Sender, TrySendError};
 use futures_lite::future::{or, pending};
 use futures_lite::io::{ReadHalf, WriteHalf};
 use futures_lite::{AsyncReadExt, AsyncWriteExt, Stream};
-use swim_core::Datagram;
-use swim_core::{StreamEnd, StreamId};
+use lapswim_core::Datagram;
+use lapswim_core::{StreamEnd, StreamId};
 
 use crate::runtime::Runtime;
 
@@ -148,7 +148,7 @@ pub struct StreamStats {
 }
 
 /// What happened on the streams, for the core (see
-/// [`Input`](swim_core::Input)'s stream variants).
+/// [`Input`](lapswim_core::Input)'s stream variants).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum StreamInput {
     /// A connection was accepted and named `id` (a fresh

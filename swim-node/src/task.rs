@@ -17,9 +17,9 @@ use std::io;
 
 use async_channel::{Receiver, Sender};
 use futures_lite::Stream;
+use lapswim_core::Datagram;
+use lapswim_core::{Driver, Event, Input, Instant, OwnedInput, StreamId, Swim, Transport};
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::Datagram;
-use swim_core::{Driver, Event, Input, Instant, OwnedInput, StreamId, Swim, Transport};
 
 use crate::clock::Clock;
 use crate::node::{IoStats, Member, NodeError, NodeEvent, NodeStats};
@@ -52,7 +52,7 @@ pub(crate) enum Command {
     },
     #[cfg(feature = "encryption")]
     Keys {
-        reply: Sender<Vec<swim_core::Key>>,
+        reply: Sender<Vec<lapswim_core::Key>>,
     },
     User {
         input: OwnedInput,
@@ -296,7 +296,7 @@ impl<R: Runtime> Task<R> {
 
     /// Runs one input through the driver (which arms the timer through
     /// [`Transport::set_timer`]).
-    fn input(&mut self, input: Input<'_>) -> Result<(), swim_core::Error> {
+    fn input(&mut self, input: Input<'_>) -> Result<(), lapswim_core::Error> {
         let at = Clock::read();
         let now = self.alarm.clock.core(at);
         let mut io = Io {
@@ -328,7 +328,7 @@ impl<R: Runtime> Task<R> {
                 } else {
                     match self.input(Input::Leave) {
                         // An ongoing leave: wait for the same completion.
-                        Ok(()) | Err(swim_core::Error::Leaving) if !self.swim.has_left() => {
+                        Ok(()) | Err(lapswim_core::Error::Leaving) if !self.swim.has_left() => {
                             self.waiters.leave.push(reply);
                         }
                         Ok(()) => {

@@ -1,5 +1,5 @@
 //! A property test over a simulated cluster, with the simulator as a test
-//! API: what a user writes to check their configuration of `swim-core`.
+//! API: what a user writes to check their configuration of `lapswim-core`.
 //!
 //! Each case is a seed, a message loss rate for the first 20 s and up to
 //! two crashes at random times; proptest draws them, the simulator runs
@@ -16,12 +16,12 @@
 //! replays it.
 //!
 //! ```text
-//! cargo run --release -p swim-sim --example proptest_cluster            # 32 cases
-//! cargo run --release -p swim-sim --example proptest_cluster -- 200     # 200 cases
+//! cargo run --release -p lapswim-sim --example proptest_cluster            # 32 cases
+//! cargo run --release -p lapswim-sim --example proptest_cluster -- 200     # 200 cases
 //! # A failure, on purpose: a detection bound no configuration meets.
-//! cargo run --release -p swim-sim --example proptest_cluster -- 32 --bound-ms 500
+//! cargo run --release -p lapswim-sim --example proptest_cluster -- 32 --bound-ms 500
 //! # Replay one case (as a failure prints it):
-//! cargo run --release -p swim-sim --example proptest_cluster -- --replay 'seed=7 loss=3 crash=2@1500,5@900'
+//! cargo run --release -p lapswim-sim --example proptest_cluster -- --replay 'seed=7 loss=3 crash=2@1500,5@900'
 //! ```
 //!
 //! In a test suite the same `check` goes in a `proptest! { #[test] ... }`
@@ -31,12 +31,12 @@
 use core::fmt;
 use core::str::FromStr;
 
+use lapswim_core::{Config, Event};
+use lapswim_sim::net::{Command, Flow, NetConfig, Sim, name_index};
+use lapswim_sim::scenario;
+use lapswim_sim::views::{Belief, Views};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as ProptestConfig, TestCaseError, TestError, TestRunner};
-use swim_core::{Config, Event};
-use swim_sim::net::{Command, Flow, NetConfig, Sim, name_index};
-use swim_sim::scenario;
-use swim_sim::views::{Belief, Views};
 
 /// Nodes in the simulated cluster.
 const N: usize = 8;
@@ -186,7 +186,7 @@ fn main() -> Result<(), String> {
             println!("failed: {why}");
             println!("smallest failing case: {case}");
             println!(
-                "replay: cargo run --release -p swim-sim --example proptest_cluster -- --bound-ms {bound} --replay '{case}'"
+                "replay: cargo run --release -p lapswim-sim --example proptest_cluster -- --bound-ms {bound} --replay '{case}'"
             );
             Err("an invariant does not hold".into())
         }

@@ -17,18 +17,18 @@
 //!    recording emitted for it and what the replay emitted instead.
 //!
 //! ```text
-//! cargo run --release -p swim-sim --example replay_trace
+//! cargo run --release -p lapswim-sim --example replay_trace
 //! ```
 //!
 //! The same with the command line: `swim sim ... --record DIR` and
 //! `swim replay DIR` (`--until N` for the table after N inputs, `--print`
 //! for every input and its actions); docs/trace.md has the format.
 
+use lapswim_core::trace::{ActionNote, TraceReader, TraceRecord, TraceWriter, replay};
+use lapswim_core::{Action, Config, Event};
+use lapswim_sim::net::{Command, Flow, NetConfig, Sim, recording};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::trace::{ActionNote, TraceReader, TraceRecord, TraceWriter, replay};
-use swim_core::{Action, Config, Event};
-use swim_sim::net::{Command, Flow, NetConfig, Sim, recording};
 
 /// The generator every runtime here builds a member with, from the seed
 /// its trace records.

@@ -3,7 +3,7 @@
 
 use core::fmt;
 
-use swim_core::OwnedInput;
+use lapswim_core::OwnedInput;
 
 /// Network parameters.
 #[derive(Clone, Debug)]
@@ -66,7 +66,7 @@ pub enum SimError {
     /// -999,999 ppm).
     BadDrift(i32),
     /// The node factory refused to build a node.
-    Node(swim_core::Error),
+    Node(lapswim_core::Error),
 }
 
 impl fmt::Display for SimError {

@@ -10,9 +10,9 @@
 
 use core::net::SocketAddr;
 
+use lapswim_core::internals::wire::{Message, PacketWriter};
+use lapswim_core::{Event, OwnedInput};
 use serde_json::{Value, json};
-use swim_core::internals::wire::{Message, PacketWriter};
-use swim_core::{Event, OwnedInput};
 
 use crate::net::{Command, Flow, NetConfig, Sim, SimError, name_index};
 use crate::process::Meter;

@@ -6,8 +6,8 @@
 
 use core::net::SocketAddr;
 
-use swim_core::internals::wire::{self, Message, PacketWriter};
-use swim_core::{Config, MemberState, OwnedInput};
+use lapswim_core::internals::wire::{self, Message, PacketWriter};
+use lapswim_core::{Config, MemberState, OwnedInput};
 
 use crate::net::{Command, Flow, NetConfig, Sim};
 
@@ -150,14 +150,14 @@ pub fn scenario(data: &[u8]) {
             10 if arg == 0xff => Command::Leave(node),
             _ => {
                 t += u64::from(arg) * 100;
-                sim.run_until(t, &mut |_, _, _: &swim_core::Event| Flow::Continue);
+                sim.run_until(t, &mut |_, _, _: &lapswim_core::Event| Flow::Continue);
                 check(&sim);
                 continue;
             }
         };
         let _ = sim.schedule(t, cmd);
         t += 10;
-        sim.run_until(t, &mut |_, _, _: &swim_core::Event| Flow::Continue);
+        sim.run_until(t, &mut |_, _, _: &lapswim_core::Event| Flow::Continue);
         check(&sim);
         if t > 600_000 {
             break;
@@ -165,7 +165,7 @@ pub fn scenario(data: &[u8]) {
     }
     let _ = sim.schedule(t, Command::Heal);
     let _ = sim.schedule(t, Command::SetLoss(0.0));
-    sim.run_until(t + 30_000, &mut |_, _, _: &swim_core::Event| Flow::Continue);
+    sim.run_until(t + 30_000, &mut |_, _, _: &lapswim_core::Event| Flow::Continue);
     check(&sim);
 }
 

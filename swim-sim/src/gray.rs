@@ -2,9 +2,9 @@
 //! a node that cannot hear — counting how often a healthy node is
 //! declared failed.
 
+use lapswim_core::Event;
+use lapswim_core::internals::Random;
 use serde_json::json;
-use swim_core::Event;
-use swim_core::internals::Random;
 
 use crate::chart::Chart;
 use crate::net::{Command, NetConfig, Sim, SimError, name_index};
@@ -68,7 +68,8 @@ pub fn gray(p: &Params, hours: f64) -> Result<Report, SimError> {
         at += DEAF_MS;
     }
     let c = &p.config;
-    let suspicion_max = swim_core::internals::suspicion_min(c.suspicion_mult.get(), p.n, c.probe_interval).as_millis()
+    let suspicion_max = lapswim_core::internals::suspicion_min(c.suspicion_mult.get(), p.n, c.probe_interval)
+        .as_millis()
         * u64::from(c.suspicion_max_timeout_mult.get());
     let grace = suspicion_max + 60_000;
     // Whether `x` was deaf at any time in [t - grace, t].

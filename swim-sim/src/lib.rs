@@ -1,4 +1,4 @@
-//! A deterministic, single-threaded network simulator for `swim-core`, and
+//! A deterministic, single-threaded network simulator for `lapswim-core`, and
 //! the benchmark scenarios S1–S5.
 //!
 //! Every run is a pure function of its seed and arguments: the virtual clock
@@ -7,8 +7,8 @@
 //! and the network from `mix(seed, 0)`.
 //!
 //! ```
-//! use swim_sim::net::{Command, Flow, NetConfig, Sim};
-//! use swim_core::{Config, Event};
+//! use lapswim_sim::net::{Command, Flow, NetConfig, Sim};
+//! use lapswim_core::{Config, Event};
 //!
 //! let mut sim = Sim::new(3, Config::lan(), NetConfig::default()).unwrap();
 //! sim.schedule(0, Command::Join { node: 1, seeds: vec![0] });

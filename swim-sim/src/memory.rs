@@ -9,11 +9,11 @@
 
 use core::net::SocketAddr;
 
+use lapswim_core::internals::wire::{Message, Messages, PacketWriter, decode};
+use lapswim_core::{Action, Identity, Input, Instant, MemberName, StreamEnd, Swim};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
 use serde_json::{Value, json};
-use swim_core::internals::wire::{Message, Messages, PacketWriter, decode};
-use swim_core::{Action, Identity, Input, Instant, MemberName, StreamEnd, Swim};
 
 use crate::process::Meter;
 use crate::scenario::{Params, finish, header};
@@ -195,7 +195,7 @@ mod tests {
             seed: 1,
             latency_ms: 1,
             jitter_ms: 0,
-            config: swim_core::Config::lan(),
+            config: lapswim_core::Config::lan(),
             regions: None,
         };
         assert!(super::memory(&p).is_none());

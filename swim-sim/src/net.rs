@@ -10,12 +10,12 @@ use core::cmp::Ordering;
 use core::net::SocketAddr;
 use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
 
-use rand_core::{Rng, SeedableRng};
-use swim_core::Datagram;
-use swim_core::{
+use lapswim_core::Datagram;
+use lapswim_core::{
     Config, Digest, Driver, Event, Identity, Input, Instant, Machine, MemberName, OwnedInput, StreamEnd, StreamId,
     Swim, Transport,
 };
+use rand_core::{Rng, SeedableRng};
 
 pub use crate::addr::{SimRng, mix, name_index, node_addr, node_addr_at, node_index, node_name, seed_from_env};
 use crate::clock::Clock;
@@ -122,7 +122,7 @@ pub struct NodeSpec {
 }
 
 /// Makes a node from its [`NodeSpec`].
-pub type Factory<N> = Box<dyn FnMut(NodeSpec) -> Result<N, swim_core::Error>>;
+pub type Factory<N> = Box<dyn FnMut(NodeSpec) -> Result<N, lapswim_core::Error>>;
 
 /// Sees every datagram handed to a node: `(time, to, from, bytes)`.
 pub type Tap = Box<dyn FnMut(u64, usize, usize, &[u8])>;
@@ -796,10 +796,10 @@ pub mod recording {
     use std::path::{Path, PathBuf};
     use std::sync::Mutex;
 
-    use swim_core::Driver;
-    use swim_core::Machine;
-    use swim_core::Swim;
-    use swim_core::trace::{TraceHeader, TraceWriter};
+    use lapswim_core::Driver;
+    use lapswim_core::Machine;
+    use lapswim_core::Swim;
+    use lapswim_core::trace::{TraceHeader, TraceWriter};
 
     use super::SimRng;
 

@@ -5,8 +5,8 @@
 //! ways with any member across the cut. No member may fail a member it can
 //! still exchange packets with both ways, first-hand or from gossip.
 
+use lapswim_core::Event;
 use serde_json::{Value, json};
-use swim_core::Event;
 
 use crate::net::{Command, Flow, NetConfig, Sim, SimError, name_index};
 use crate::process::Meter;

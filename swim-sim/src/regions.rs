@@ -1,6 +1,6 @@
 //! The `regions` scenario: a cluster spread over regions (5 ms within one,
 //! 80 ms across by default), run with the default probe choice and with
-//! the topology-aware selector ([`swim_core::Topology`]): the share of
+//! the topology-aware selector ([`lapswim_core::Topology`]): the share of
 //! datagrams that cross regions in a quiet minute, S2 crash detection, and
 //! S3 false failures under loss.
 
@@ -89,6 +89,6 @@ fn quiet_traffic(p: &Params, r: Regions) -> Result<(u64, u64, u64, u64), SimErro
         }
         c.set((cross, total, cross_bytes, all));
     }));
-    sim.run_until(start + QUIET_MS, &mut |_, _, _: &swim_core::Event| Flow::Continue);
+    sim.run_until(start + QUIET_MS, &mut |_, _, _: &lapswim_core::Event| Flow::Continue);
     Ok(counts.get())
 }

@@ -4,9 +4,9 @@
 
 use std::collections::BTreeMap;
 
+use lapswim_core::internals::Random;
+use lapswim_core::{Event, Identity, Key, KeyringOp, MemberState, OwnedInput, Swim};
 use serde_json::{Value, json};
-use swim_core::internals::Random;
-use swim_core::{Event, Identity, Key, KeyringOp, MemberState, OwnedInput, Swim};
 
 use crate::net::{Command, Flow, NetConfig, NodeSpec, Sim, SimError, mix, name_index};
 use crate::process::Meter;

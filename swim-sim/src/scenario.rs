@@ -1,9 +1,9 @@
 //! The benchmark scenarios S1–S5, exactly as `docs/scenarios.md`
 //! defines them, each producing JSON lines.
 
+use lapswim_core::internals::Random;
+use lapswim_core::{Config, Event, Machine, Swim};
 use serde_json::{Map, Value, json};
-use swim_core::internals::Random;
-use swim_core::{Config, Event, Machine, Swim};
 
 use crate::chart::{Chart, cdf};
 use crate::net::{Command, Flow, NetConfig, Sim, SimError, SimRng, mix, name_index};
@@ -52,7 +52,7 @@ pub struct Regions {
     pub near_ms: u64,
     /// One-way latency between regions, ms.
     pub far_ms: u64,
-    /// Whether nodes probe with [`swim_core::Topology`] (near members,
+    /// Whether nodes probe with [`lapswim_core::Topology`] (near members,
     /// far helpers) instead of the default uniform choice.
     pub topology: bool,
 }
@@ -123,13 +123,13 @@ pub fn sim(p: &Params, seed: u64, loss: f64) -> Result<Sim, SimError> {
     let Some(r) = p.regions else { return Sim::new(p.n, p.config.clone(), net) };
     let config = p.config.clone();
     let factory = move |spec: crate::net::NodeSpec| {
-        let mut id = swim_core::Identity::new(spec.name, spec.addr);
+        let mut id = lapswim_core::Identity::new(spec.name, spec.addr);
         id.meta = format!("region={}", r.of(spec.index)).into_bytes();
         let ours = id.meta.clone();
-        let mut swim = swim_core::Swim::new(config.clone(), id, spec.rng)?;
+        let mut swim = lapswim_core::Swim::new(config.clone(), id, spec.rng)?;
         if r.topology {
-            let far = move |m: &swim_core::MemberView<'_>| u32::from(m.meta != ours.as_slice());
-            swim.set_probe_selector(Box::new(swim_core::Topology::new(far, 0)));
+            let far = move |m: &lapswim_core::MemberView<'_>| u32::from(m.meta != ours.as_slice());
+            swim.set_probe_selector(Box::new(lapswim_core::Topology::new(far, 0)));
         }
         Ok(swim)
     };
@@ -164,10 +164,13 @@ pub fn header_of<N: ScenarioNode>(scenario: &str, p: &Params, seed: u64, loss: f
 pub fn effective_config(c: &Config, n: usize) -> Value {
     let mut v = serde_json::to_value(c).unwrap_or(Value::Null);
     if let Value::Object(m) = &mut v {
-        let min = swim_core::internals::suspicion_min(c.suspicion_mult.get(), n, c.probe_interval);
+        let min = lapswim_core::internals::suspicion_min(c.suspicion_mult.get(), n, c.probe_interval);
         m.insert("suspicion_min_ms".into(), json!(min.as_millis()));
         m.insert("suspicion_max_ms".into(), json!(min.as_millis() * u64::from(c.suspicion_max_timeout_mult.get())));
-        m.insert("retransmit_limit".into(), json!(swim_core::internals::retransmit_limit(c.retransmit_mult.get(), n)));
+        m.insert(
+            "retransmit_limit".into(),
+            json!(lapswim_core::internals::retransmit_limit(c.retransmit_mult.get(), n)),
+        );
     }
     v
 }
@@ -457,7 +460,7 @@ pub fn s2_of<N: ScenarioNode>(p: &Params, runs: usize, crash: CrashKind) -> Resu
     m.insert("msgs_per_crash".into(), pick(|r| Some(r.msgs)));
     m.insert("msgs_to_crashed_per_crash".into(), pick(|r| Some(r.msgs_to_crashed)));
     let ok = results.iter().all(|r| r.warmed_up && r.all_live_down_ms.is_some());
-    let mut digest = swim_core::Digest::new();
+    let mut digest = lapswim_core::Digest::new();
     for r in &results {
         digest.write_u64(r.digest);
     }

@@ -1,9 +1,9 @@
 //! The `spread` scenario: how fast one membership update reaches the
 //! cluster, in gossip rounds and in ms.
 
+use lapswim_core::internals::Random;
+use lapswim_core::{Event, OwnedInput, Swim};
 use serde_json::{Value, json};
-use swim_core::internals::Random;
-use swim_core::{Event, OwnedInput, Swim};
 
 use crate::net::{Command, Flow, SimError, SimRng, name_index};
 use crate::process::Meter;

@@ -1,7 +1,7 @@
 //! What every node believes about every other node, rebuilt from the
 //! events they emit: the ground the scenario figures stand on.
 
-use swim_core::Event;
+use lapswim_core::Event;
 
 use crate::net::name_index;
 
@@ -100,7 +100,7 @@ impl Views {
 mod tests {
     use super::*;
     use core::net::SocketAddr;
-    use swim_core::MemberName;
+    use lapswim_core::MemberName;
 
     fn name(s: &str) -> MemberName {
         MemberName::new(s).unwrap()

@@ -4,11 +4,11 @@
 use core::cell::Cell;
 use std::rc::Rc;
 
-use swim_core::Datagram;
-use swim_core::{Action, Config, Error, Event, Identity, Input, Instant, Machine, OwnedInput, Swim};
-use swim_sim::net::{Command, Flow, NetConfig, NodeSpec, Sim, SimError, SimRng, Stopped, node_addr};
-use swim_sim::scenario;
-use swim_sim::views::Views;
+use lapswim_core::Datagram;
+use lapswim_core::{Action, Config, Error, Event, Identity, Input, Instant, Machine, OwnedInput, Swim};
+use lapswim_sim::net::{Command, Flow, NetConfig, NodeSpec, Sim, SimError, SimRng, Stopped, node_addr};
+use lapswim_sim::scenario;
+use lapswim_sim::views::Views;
 
 #[test]
 fn bad_node_indices_and_losses_are_typed_errors() {
@@ -72,8 +72,8 @@ fn partitions_heal_one_at_a_time() {
     sim.schedule(t, Command::Partition { id: 5, from: vec![5], to: vec![0, 1, 2, 3, 4], both: true }).unwrap();
     sim.schedule(t + 2_000, Command::HealPartition(4)).unwrap();
     scenario::observe(&mut sim, &mut views, t + 60_000);
-    assert_eq!(views.get(0, 4), swim_sim::views::Belief::Alive);
-    assert_eq!(views.get(0, 5), swim_sim::views::Belief::Dead);
+    assert_eq!(views.get(0, 4), lapswim_sim::views::Belief::Alive);
+    assert_eq!(views.get(0, 5), lapswim_sim::views::Belief::Dead);
 }
 
 #[test]

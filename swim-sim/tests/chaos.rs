@@ -19,19 +19,19 @@
 //!   live node alive.
 //!
 //! The schedule is drawn from the case's seed alone. A failure prints
-//! `SWIM_SEED=<seed> cargo test -p swim-sim --test chaos` and records
+//! `SWIM_SEED=<seed> cargo test -p lapswim-sim --test chaos` and records
 //! every node's trace of the failing run for `swim replay`.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use lapswim_core::internals::Random;
+use lapswim_core::{Config, Event, MemberState};
+use lapswim_sim::net::{Command, Flow, NetConfig, Sim, SimRng, name_index, recording, seed_from_env};
+use lapswim_sim::scenario;
+use lapswim_sim::views::Views;
 use proptest::prelude::*;
 use rand_core::SeedableRng;
-use swim_core::internals::Random;
-use swim_core::{Config, Event, MemberState};
-use swim_sim::net::{Command, Flow, NetConfig, Sim, SimRng, name_index, recording, seed_from_env};
-use swim_sim::scenario;
-use swim_sim::views::Views;
 
 const N: usize = 10;
 /// Faults start within this window after convergence.
@@ -188,7 +188,7 @@ fn install_invariants(sim: &mut Sim) {
 }
 
 fn live(sim: &Sim, o: usize, t: usize) -> bool {
-    let name = swim_sim::net::node_name(t);
+    let name = lapswim_sim::net::node_name(t);
     sim.node(o)
         .ok()
         .and_then(|n| n.member(&name).map(|m| matches!(m.state, MemberState::Alive | MemberState::Suspect)))
@@ -227,7 +227,7 @@ fn run(seed: u64) -> Result<(), String> {
     };
     let failed_during_cut = |seen: &Seen| seen.failed_during_cut.clone();
     if let Some((minority, _, end)) = &plan.cut {
-        if stop(&mut sim, *end - 1, &mut seen) == swim_sim::net::Stopped::Invariant {
+        if stop(&mut sim, *end - 1, &mut seen) == lapswim_sim::net::Stopped::Invariant {
             return fail(sim.violation().unwrap_or_default().to_string());
         }
         let failed_during_cut = failed_during_cut(&seen);
@@ -240,7 +240,7 @@ fn run(seed: u64) -> Result<(), String> {
         }
     }
     let calm = t0 + CALM_AFTER_MS;
-    if stop(&mut sim, calm, &mut seen) == swim_sim::net::Stopped::Invariant {
+    if stop(&mut sim, calm, &mut seen) == lapswim_sim::net::Stopped::Invariant {
         return fail(sim.violation().unwrap_or_default().to_string());
     }
     // A join that gave up is the application's to retry (as serf's
@@ -250,7 +250,7 @@ fn run(seed: u64) -> Result<(), String> {
         sim.schedule(calm, Command::Join { node: o, seeds }).map_err(|e| e.to_string())?;
     }
     let end = calm + QUIET_MS;
-    if stop(&mut sim, end, &mut seen) == swim_sim::net::Stopped::Invariant {
+    if stop(&mut sim, end, &mut seen) == lapswim_sim::net::Stopped::Invariant {
         return fail(sim.violation().unwrap_or_default().to_string());
     }
     for o in (0..N).filter(|o| !sim.is_crashed(*o).unwrap_or(true)) {
@@ -278,7 +278,7 @@ fn check(seed: u64) -> Result<(), TestCaseError> {
     if let Err(why) = run(seed) {
         let traces = record(seed);
         return Err(TestCaseError::fail(format!(
-            "{why}\nreproduce: SWIM_SEED={seed} cargo test -p swim-sim --test chaos\ntraces: swim replay {}",
+            "{why}\nreproduce: SWIM_SEED={seed} cargo test -p lapswim-sim --test chaos\ntraces: swim replay {}",
             traces.display()
         )));
     }
@@ -310,7 +310,7 @@ fn seeds_that_found_faults_stay_fixed() {
     for &(seed, what) in FOUND {
         if let Err(why) = run(seed) {
             panic!(
-                "seed {seed} ({what}) fails again: {why}\nreproduce: SWIM_SEED={seed} cargo test -p swim-sim --test chaos"
+                "seed {seed} ({what}) fails again: {why}\nreproduce: SWIM_SEED={seed} cargo test -p lapswim-sim --test chaos"
             );
         }
     }

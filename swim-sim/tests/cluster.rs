@@ -1,9 +1,9 @@
 //! Whole-cluster behaviour on the simulated network.
 
-use swim_core::{Config, Event};
-use swim_sim::net::{Command, Flow, NetConfig, Sim, name_index};
-use swim_sim::scenario;
-use swim_sim::views::{Belief, Views};
+use lapswim_core::{Config, Event};
+use lapswim_sim::net::{Command, Flow, NetConfig, Sim, name_index};
+use lapswim_sim::scenario;
+use lapswim_sim::views::{Belief, Views};
 
 fn cluster(n: usize, seed: u64) -> Sim {
     cluster_with(n, seed, Config::lan())

@@ -4,11 +4,11 @@
 //! node failed, and the run replays identically from its seed. A failure
 //! prints the schedule and seed to replay it.
 
+use lapswim_core::Config;
+use lapswim_sim::net::{Command, NetConfig, Sim};
+use lapswim_sim::scenario;
+use lapswim_sim::views::{Belief, Views};
 use proptest::prelude::*;
-use swim_core::Config;
-use swim_sim::net::{Command, NetConfig, Sim};
-use swim_sim::scenario;
-use swim_sim::views::{Belief, Views};
 
 const N: usize = 10;
 
@@ -31,7 +31,7 @@ fn fault() -> impl Strategy<Value = Fault> {
 
 /// Runs one schedule; returns the final views, who crashed, and the digest
 /// of every action emitted.
-fn run(seed: u64, faults: &[(u32, Fault)]) -> Result<(Views, [bool; N], swim_core::Digest), TestCaseError> {
+fn run(seed: u64, faults: &[(u32, Fault)]) -> Result<(Views, [bool; N], lapswim_core::Digest), TestCaseError> {
     let mut sim = Sim::new(N, Config::lan(), NetConfig { seed, ..NetConfig::default() }).unwrap();
     let mut views = Views::new(N);
     for i in 1..N {

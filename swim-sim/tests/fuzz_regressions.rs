@@ -22,25 +22,25 @@ fn replay(target: &str, harness: fn(&[u8])) {
 
 #[test]
 fn decode_regressions() {
-    replay("decode", swim_core::internals::fuzzing::decode);
+    replay("decode", lapswim_core::internals::fuzzing::decode);
 }
 
 #[test]
 fn datagram_regressions() {
-    replay("datagram", swim_core::internals::fuzzing::datagram);
+    replay("datagram", lapswim_core::internals::fuzzing::datagram);
 }
 
 #[test]
 fn stream_regressions() {
-    replay("stream", swim_core::internals::fuzzing::stream);
+    replay("stream", lapswim_core::internals::fuzzing::stream);
 }
 
 #[test]
 fn decrypt_regressions() {
-    replay("decrypt", swim_core::internals::fuzzing::decrypt);
+    replay("decrypt", lapswim_core::internals::fuzzing::decrypt);
 }
 
 #[test]
 fn scenario_regressions() {
-    replay("scenario", swim_sim::fuzzing::scenario);
+    replay("scenario", lapswim_sim::fuzzing::scenario);
 }

@@ -1,10 +1,10 @@
 //! Gray failures in the simulator's fault API: a pause with its backlog,
 //! a deaf receive path, one node's own loss, duplication and jitter.
 
-use swim_core::{Config, Event};
-use swim_sim::net::{Command, Flow, NetConfig, Sim, name_index, seed_from_env};
-use swim_sim::scenario;
-use swim_sim::views::Views;
+use lapswim_core::{Config, Event};
+use lapswim_sim::net::{Command, Flow, NetConfig, Sim, name_index, seed_from_env};
+use lapswim_sim::scenario;
+use lapswim_sim::views::Views;
 
 fn converged(n: usize, seed: u64) -> Sim {
     converged_with(n, seed, Config::lan())
@@ -104,7 +104,7 @@ fn burst_loss_loses_its_stationary_share_and_stops_when_turned_off() {
     sim.schedule(t, Command::SetBurstLoss { enter: 0.02, leave: 0.18, loss: 1.0 }).unwrap();
     // Every packet moves its link's channel, datagrams and stream segments
     // alike, so the share holds over both together.
-    let packets = |s: &swim_sim::net::NetStats| (s.msgs_sent + s.segments, s.lost + s.segments_lost);
+    let packets = |s: &lapswim_sim::net::NetStats| (s.msgs_sent + s.segments, s.lost + s.segments_lost);
     let (sent, lost) = packets(sim.stats());
     let failures = failed(&mut sim, t + 120_000);
     let (sent_now, lost_now) = packets(sim.stats());
@@ -164,7 +164,7 @@ fn a_deaf_member_does_not_declare_a_member_that_stalls() {
 fn the_gray_scenario_declares_no_healthy_member_failed() {
     let seed = seed_from_env(1);
     let p = scenario::Params { n: 30, seed, latency_ms: 1, jitter_ms: 0, config: Config::lan(), regions: None };
-    let run = swim_sim::gray::gray(&p, 0.5).unwrap();
+    let run = lapswim_sim::gray::gray(&p, 0.5).unwrap();
     let line = &run.line;
     assert_eq!(line["outcome"], "completed", "{line}; SWIM_SEED={seed}");
     assert_eq!(line["false_failures"], 0, "{line}");
@@ -208,6 +208,6 @@ fn the_fast_preset_detects_a_crash_in_half_the_time_and_survives_stalls() {
     // the size the scenario is specified for: at 30 the suspicion is
     // shorter still, and some seeds fail a member stalled 5 s.)
     let p = scenario::Params { n: 100, seed, latency_ms: 1, jitter_ms: 0, config: Config::fast(), regions: None };
-    let line = swim_sim::gray::gray(&p, 0.5).unwrap().line;
+    let line = lapswim_sim::gray::gray(&p, 0.5).unwrap().line;
     assert_eq!(line["false_failures"], 0, "{line}; SWIM_SEED={seed}");
 }

@@ -1,11 +1,11 @@
 //! Protocol properties that need a whole cluster, checked through the
 //! simulator's fault and injection API.
 
-use swim_core::internals::wire::{Message, PacketWriter};
-use swim_core::{Config, Event, OwnedInput};
-use swim_sim::net::{Command, Flow, NetConfig, Sim, Stopped, name_index, node_addr, seed_from_env};
-use swim_sim::scenario;
-use swim_sim::views::{Belief, Views};
+use lapswim_core::internals::wire::{Message, PacketWriter};
+use lapswim_core::{Config, Event, OwnedInput};
+use lapswim_sim::net::{Command, Flow, NetConfig, Sim, Stopped, name_index, node_addr, seed_from_env};
+use lapswim_sim::scenario;
+use lapswim_sim::views::{Belief, Views};
 
 fn converged(n: usize, config: Config, seed: u64) -> (Sim, Views) {
     let mut sim = Sim::new(n, config, NetConfig { seed, ..NetConfig::default() }).unwrap();
@@ -123,7 +123,7 @@ fn rumours_leaping_far_ahead_leave_every_table_in_agreement() {
     });
     assert_eq!(taken, 0, "no peer took a leap (SWIM_SEED={seed})");
     let own = sim.node(1).unwrap().incarnation();
-    assert!(own < swim_core::internals::INCARNATION_WINDOW, "n1 came back within its peers' reach: {own}");
+    assert!(own < lapswim_core::internals::INCARNATION_WINDOW, "n1 came back within its peers' reach: {own}");
     for o in (0..n).filter(|&o| o != 1) {
         assert_eq!(views.get(o, 1), Belief::Alive, "node {o} (SWIM_SEED={seed})");
         assert_eq!(sim.node(o).unwrap().member("n1").unwrap().incarnation, own, "node {o} (SWIM_SEED={seed})");

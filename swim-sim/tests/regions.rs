@@ -2,9 +2,9 @@
 //! most datagrams stay within a region, crashes are still detected
 //! everywhere, and loss causes no false failure.
 
-use swim_core::Config;
-use swim_sim::regions::{Options, regions};
-use swim_sim::scenario::Params;
+use lapswim_core::Config;
+use lapswim_sim::regions::{Options, regions};
+use lapswim_sim::scenario::Params;
 
 #[test]
 fn probing_near_members_keeps_most_traffic_within_a_region() {

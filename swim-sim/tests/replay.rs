@@ -2,13 +2,13 @@
 //! digest identical; a changed configuration, a changed input or a cut
 //! file is reported.
 
+use lapswim_core::Config;
+use lapswim_core::internals::trace::to_bytes;
+use lapswim_core::trace::TraceReader;
+use lapswim_core::trace::{ActionNote, TraceError, TraceRecord, replay};
+use lapswim_sim::net::{Command, Flow, NetConfig, Sim, recording, seed_from_env};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::Config;
-use swim_core::internals::trace::to_bytes;
-use swim_core::trace::TraceReader;
-use swim_core::trace::{ActionNote, TraceError, TraceRecord, replay};
-use swim_sim::net::{Command, Flow, NetConfig, Sim, recording, seed_from_env};
 
 fn rng(seed: u64) -> Xoshiro256PlusPlus {
     Xoshiro256PlusPlus::seed_from_u64(seed)
@@ -18,7 +18,7 @@ fn rng(seed: u64) -> Xoshiro256PlusPlus {
 /// each record (by index).
 fn rewrite(
     bytes: &[u8],
-    header: impl Fn(&mut swim_core::trace::TraceHeader),
+    header: impl Fn(&mut lapswim_core::trace::TraceHeader),
     record: impl Fn(usize, &mut TraceRecord),
 ) -> Vec<u8> {
     let reader = TraceReader::new(bytes).expect("a trace");
@@ -46,7 +46,7 @@ fn every_node_of_a_recorded_run_replays_identically_and_changes_are_caught() {
     sim.schedule(20_000, Command::Crash(5)).unwrap();
     sim.schedule(40_000, Command::Leave(6)).unwrap();
     sim.schedule(50_000, Command::Restart { node: 5, seeds: vec![0], new_addr: true }).unwrap();
-    sim.run_until(90_000, &mut |_, _, _: &swim_core::Event| Flow::Continue);
+    sim.run_until(90_000, &mut |_, _, _: &lapswim_core::Event| Flow::Continue);
     drop(sim); // flushes every trace
 
     let run = dir.join("run0");
@@ -71,7 +71,7 @@ fn every_node_of_a_recorded_run_replays_identically_and_changes_are_caught() {
 
     let bytes = std::fs::read(run.join("n1.trace")).unwrap();
     // A build that behaves differently: another probe interval.
-    let changed = rewrite(&bytes, |h| h.config.probe_interval = swim_core::Duration::from_millis(900), |_, _| {});
+    let changed = rewrite(&bytes, |h| h.config.probe_interval = lapswim_core::Duration::from_millis(900), |_, _| {});
     let d = replay(&changed, &[], rng, None, false).unwrap().divergence.expect("a changed build diverges");
     assert!(d.expected != d.actual);
     // The divergence shows what the recording did there and what the
@@ -93,7 +93,7 @@ fn every_node_of_a_recorded_run_replays_identically_and_changes_are_caught() {
         |_| {},
         |i, r| {
             if i == k {
-                r.at = swim_core::Instant::from_millis(r.at.as_millis() + 1);
+                r.at = lapswim_core::Instant::from_millis(r.at.as_millis() + 1);
             }
         },
     );

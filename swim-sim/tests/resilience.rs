@@ -1,11 +1,11 @@
 //! The production extensions on the simulated network: the stream ping,
 //! partition healing, rolling restarts and broadcasts, each at small n.
 
-use swim_core::{Config, Event};
-use swim_sim::net::{Command, Flow, NetConfig, Sim, name_index, seed_from_env};
-use swim_sim::resilience;
-use swim_sim::scenario::{self, Params};
-use swim_sim::views::Views;
+use lapswim_core::{Config, Event};
+use lapswim_sim::net::{Command, Flow, NetConfig, Sim, name_index, seed_from_env};
+use lapswim_sim::resilience;
+use lapswim_sim::scenario::{self, Params};
+use lapswim_sim::views::Views;
 
 fn params(n: usize) -> Params {
     Params { n, seed: seed_from_env(3), latency_ms: 1, jitter_ms: 0, config: Config::lan(), regions: None }
@@ -76,16 +76,16 @@ fn rotate_scenario_changes_keys_without_a_false_failure() {
 
 #[test]
 fn one_update_reaches_every_node_within_a_few_gossip_rounds() {
-    let seed = swim_sim::net::seed_from_env(1);
-    let p = swim_sim::scenario::Params {
+    let seed = lapswim_sim::net::seed_from_env(1);
+    let p = lapswim_sim::scenario::Params {
         n: 64,
         seed,
         latency_ms: 1,
         jitter_ms: 0,
-        config: swim_core::Config::lan(),
+        config: lapswim_core::Config::lan(),
         regions: None,
     };
-    let line = swim_sim::spread::spread(&p, 5).unwrap();
+    let line = lapswim_sim::spread::spread(&p, 5).unwrap();
     assert_eq!(line["outcome"], "completed", "{line}; SWIM_SEED={seed}");
     // Gossip alone reaches half the cluster within a few rounds every
     // time, and the whole of it in the median. Each member passes an update
@@ -93,7 +93,7 @@ fn one_update_reaches_every_node_within_a_few_gossip_rounds() {
     // every copy with a chance of about e^-8: about one update in 50 leaves
     // one straggler at 64 members (seen with every build over 40 updates
     // per seed), which the next push-pull repairs.
-    let push_pull = swim_core::internals::push_pull_scale(swim_core::Duration::from_secs(30), 64).as_millis();
+    let push_pull = lapswim_core::internals::push_pull_scale(lapswim_core::Duration::from_secs(30), 64).as_millis();
     for k in ["50", "99", "9999", "100"] {
         let rounds = line[format!("rounds_{k}")]["median"].as_f64().unwrap_or(f64::MAX);
         let ms = line[format!("rounds_{k}_ms")]["median"].as_f64().unwrap_or(f64::MAX);
@@ -111,7 +111,7 @@ fn one_update_reaches_every_node_within_a_few_gossip_rounds() {
 fn a_one_way_cut_fails_only_across_it_and_heals() {
     for seed in [1, 2, 3] {
         let p = Params { n: 100, seed, latency_ms: 1, jitter_ms: 0, config: Config::lan(), regions: None };
-        let line = swim_sim::oneway::oneway(&p, 60).unwrap();
+        let line = lapswim_sim::oneway::oneway(&p, 60).unwrap();
         // Nobody fails a member it can still talk to both ways, first-hand
         // or from gossip; each half fails the other; the heal merges them.
         assert_eq!(line["false_failures"], 0, "{line}; SWIM_SEED={seed}");

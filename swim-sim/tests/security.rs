@@ -3,11 +3,11 @@
 
 use core::net::SocketAddr;
 
-use swim_core::internals::wire::{Message, PacketWriter};
-use swim_core::{Config, MemberState, OwnedInput};
-use swim_sim::net::{Command, Flow, NetConfig, Sim, node_name, seed_from_env};
-use swim_sim::scenario;
-use swim_sim::views::Views;
+use lapswim_core::internals::wire::{Message, PacketWriter};
+use lapswim_core::{Config, MemberState, OwnedInput};
+use lapswim_sim::net::{Command, Flow, NetConfig, Sim, node_name, seed_from_env};
+use lapswim_sim::scenario;
+use lapswim_sim::views::Views;
 
 /// An address no node holds: the forger's.
 fn forger() -> SocketAddr {
@@ -51,8 +51,8 @@ fn forged_rumour(rumour: Rumour, inc: Pick, to_target: bool) -> (Vec<usize>, u32
     let name = node_name(x);
     let t0 = sim.now();
     let mut believed = 0;
-    let mut count = |_: u64, _: usize, e: &swim_core::Event| {
-        use swim_core::Event::{Failed, Left, Suspected};
+    let mut count = |_: u64, _: usize, e: &lapswim_core::Event| {
+        use lapswim_core::Event::{Failed, Left, Suspected};
         if matches!(e, Suspected { name: n, .. } | Failed { name: n, .. } | Left { name: n } if n.as_str() == name) {
             believed += 1;
         }
@@ -174,7 +174,7 @@ fn a_flood_of_fresh_names_grows_tables_no_faster_than_the_admission_rate() {
     let mut t = t0;
     while t < t0 + over_ms + 5_000 {
         t += 500;
-        sim.run_until(t, &mut |_, _, _: &swim_core::Event| Flow::Continue);
+        sim.run_until(t, &mut |_, _, _: &lapswim_core::Event| Flow::Continue);
         for i in 0..n {
             let len = sim.node(i).unwrap().members().count() as u64;
             // A burst of one second's worth, then the rate.
@@ -194,8 +194,8 @@ fn a_flood_of_fresh_names_grows_tables_no_faster_than_the_admission_rate() {
 /// mixes, with or without a key.
 #[test]
 fn clusters_with_different_labels_never_merge() {
-    use swim_core::{Identity, Key, Label, Swim};
-    use swim_sim::net::NodeSpec;
+    use lapswim_core::{Identity, Key, Label, Swim};
+    use lapswim_sim::net::NodeSpec;
     for keyed in [false, true] {
         let seed = seed_from_env(13);
         let net = NetConfig { seed, ..NetConfig::default() };
@@ -222,7 +222,7 @@ fn clusters_with_different_labels_never_merge() {
         // Crossed seeds: each side is pointed at the other.
         sim.schedule(5_000, Command::Join { node: 3, seeds: vec![4, 5] }).unwrap();
         sim.schedule(5_000, Command::Join { node: 7, seeds: vec![0, 1] }).unwrap();
-        sim.run_until(120_000, &mut |_, _, _: &swim_core::Event| Flow::Continue);
+        sim.run_until(120_000, &mut |_, _, _: &lapswim_core::Event| Flow::Continue);
         let mut rejected = 0;
         for i in 0..8 {
             let node = sim.node(i).unwrap();
@@ -230,7 +230,7 @@ fn clusters_with_different_labels_never_merge() {
             let own = if i < 4 { 0..4 } else { 4..8 };
             assert_eq!(names.len(), 4, "node {i} (keyed: {keyed}) holds {names:?}; SWIM_SEED={seed}");
             assert!(names.iter().all(|n| own.contains(&n[1..].parse::<usize>().unwrap())), "{names:?}");
-            rejected += node.stats().rejected(swim_core::DecodeError::Label);
+            rejected += node.stats().rejected(lapswim_core::DecodeError::Label);
         }
         assert!(rejected > 0, "the crossed joins reached the other cluster and were rejected");
     }
@@ -247,7 +247,7 @@ fn clusters_with_different_labels_never_merge() {
 fn a_flood_of_fake_names_neither_blinds_the_cluster_nor_turns_it_on_a_third_party() {
     let seed = seed_from_env(11);
     let p = scenario::Params { n: 50, seed, latency_ms: 1, jitter_ms: 0, config: Config::lan(), regions: None };
-    let line = swim_sim::flood::flood(&p, 50_000).unwrap();
+    let line = lapswim_sim::flood::flood(&p, 50_000).unwrap();
     assert_eq!(line["outcome"], "completed", "{line}; SWIM_SEED={seed}");
     let (down, base) =
         (line["all_live_down_ms"].as_f64().unwrap(), line["baseline_all_live_down_ms"].as_f64().unwrap());

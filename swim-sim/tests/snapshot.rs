@@ -1,10 +1,10 @@
 //! A committed digest of everything a small cluster emits through a join,
 //! a crash and a leave. Any change of behaviour, however small, changes
 //! it: review the change, then bless the new value with
-//! `SWIM_BLESS=1 cargo test -p swim-sim --test snapshot`.
+//! `SWIM_BLESS=1 cargo test -p lapswim-sim --test snapshot`.
 
-use swim_core::{Config, Event};
-use swim_sim::net::{Command, Flow, NetConfig, Sim};
+use lapswim_core::{Config, Event};
+use lapswim_sim::net::{Command, Flow, NetConfig, Sim};
 
 const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/snapshots/digest.txt");
 

@@ -1,11 +1,11 @@
 //! The committed table of S1–S4 figures at n = 16 and 100, with the digest
 //! of every action each run emitted (`docs/snapshots.md`). Any change of
 //! behaviour shows as a diff of that file: review it, then bless it with
-//! `SWIM_BLESS=1 cargo test -p swim-sim --test snapshot_table`.
+//! `SWIM_BLESS=1 cargo test -p lapswim-sim --test snapshot_table`.
 
+use lapswim_core::Config;
+use lapswim_sim::scenario::{self, Params};
 use serde_json::Value;
-use swim_core::Config;
-use swim_sim::scenario::{self, Params};
 
 const FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/snapshots.md");
 
@@ -25,7 +25,7 @@ fn fig(line: &Value, path: &[&str]) -> String {
 fn table() -> String {
     let mut out = String::from(
         "# Snapshot of the benchmark scenarios\n\n\
-         Written by `SWIM_BLESS=1 cargo test -p swim-sim --test snapshot_table`\n\
+         Written by `SWIM_BLESS=1 cargo test -p lapswim-sim --test snapshot_table`\n\
          and checked by the same test without the variable: any change of\n\
          behaviour changes a digest here (the digest of every action of every\n\
          node, with its time), so it shows up as a reviewed diff. Seed 1, 1 ms\n\

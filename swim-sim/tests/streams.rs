@@ -6,9 +6,9 @@
 use core::cell::RefCell;
 use std::rc::Rc;
 
-use swim_core::Datagram;
-use swim_core::{Action, Error, Input, Instant, Machine, StreamEnd, StreamId};
-use swim_sim::net::{Command, NetConfig, NodeSpec, Sim, node_addr};
+use lapswim_core::Datagram;
+use lapswim_core::{Action, Error, Input, Instant, Machine, StreamEnd, StreamId};
+use lapswim_sim::net::{Command, NetConfig, NodeSpec, Sim, node_addr};
 
 /// What a scripted node does at a time (its own clock, ms).
 #[derive(Clone)]
@@ -89,7 +89,7 @@ fn pair(seed: u64, loss: f64, script: Vec<(u64, Step)>) -> (Sim<Scripted>, Log) 
 }
 
 fn run(sim: &mut Sim<Scripted>, until: u64) {
-    sim.run_until(until, &mut |_: u64, _: usize, _: &swim_core::Event| swim_sim::net::Flow::Continue);
+    sim.run_until(until, &mut |_: u64, _: usize, _: &lapswim_core::Event| lapswim_sim::net::Flow::Continue);
 }
 
 /// When node 1 got its first frame, or how node 0's stream ended.

@@ -2,16 +2,16 @@
 //! this build. They are one small simulated run (6 nodes, 2 % loss, a
 //! crash, a leave, a restart at a new address); a change of behaviour
 //! shows here as a divergence to review, then to bless with
-//! `SWIM_BLESS=1 cargo test -p swim-sim --test traces`, which records
+//! `SWIM_BLESS=1 cargo test -p lapswim-sim --test traces`, which records
 //! them again.
 
 use std::path::{Path, PathBuf};
 
+use lapswim_core::Config;
+use lapswim_core::trace::replay;
+use lapswim_sim::net::{Command, Flow, NetConfig, Sim, recording};
 use rand_core::SeedableRng;
 use rand_xoshiro::Xoshiro256PlusPlus;
-use swim_core::Config;
-use swim_core::trace::replay;
-use swim_sim::net::{Command, Flow, NetConfig, Sim, recording};
 
 fn dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/traces")
@@ -30,7 +30,7 @@ fn record(into: &Path) {
     sim.schedule(15_000, Command::Crash(4)).unwrap();
     sim.schedule(30_000, Command::Leave(5)).unwrap();
     sim.schedule(35_000, Command::Restart { node: 4, seeds: vec![0], new_addr: true }).unwrap();
-    sim.run_until(60_000, &mut |_, _, _: &swim_core::Event| Flow::Continue);
+    sim.run_until(60_000, &mut |_, _, _: &lapswim_core::Event| Flow::Continue);
     drop(sim);
     let _ = std::fs::remove_dir_all(into);
     std::fs::create_dir_all(into).unwrap();
@@ -59,7 +59,7 @@ fn committed_traces_replay_identically() {
         if let Some(d) = &r.divergence {
             panic!(
                 "{} diverges at input {} (t = {} ms, {:?}): behaviour changed; review, then bless with \
-                 SWIM_BLESS=1 cargo test -p swim-sim --test traces",
+                 SWIM_BLESS=1 cargo test -p lapswim-sim --test traces",
                 f.display(),
                 d.index,
                 d.at.as_millis(),

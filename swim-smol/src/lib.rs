@@ -1,19 +1,19 @@
-//! Run a [`swim_core`] member on smol: UDP datagrams through an
+//! Run a [`lapswim_core`] member on smol: UDP datagrams through an
 //! [`smol::Async`] socket, reliable streams over [`smol::net::TcpStream`]s,
 //! the core's one deadline on an
 //! [`smol::Timer`], the task on smol's global executor. Everything else
 //! (the action loop, the clock, the handle) is the runtime-neutral
-//! [`swim_node`], re-exported here.
+//! [`lapswim_node`], re-exported here.
 //!
 //! Features `encryption` (sealing with a keyring) and `trace` (recording
-//! a node for `swim replay`) turn on swim-node's, off by default.
+//! a node for `swim replay`) turn on lapswim-node's, off by default.
 //!
 //! ```no_run
-//! use swim_smol::{NodeBuilder, NodeEvent};
+//! use lapswim_smol::{NodeBuilder, NodeEvent};
 //!
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
 //! smol::block_on(async {
-//!     let node = swim_smol::start(NodeBuilder::new("a", "127.0.0.1:0".parse()?))?;
+//!     let node = lapswim_smol::start(NodeBuilder::new("a", "127.0.0.1:0".parse()?))?;
 //!     node.join(&["127.0.0.1:7946".parse()?]).await?;
 //!     let events = node.events();
 //!     while let Some(NodeEvent::Protocol { event, .. }) = events.next().await {
@@ -33,15 +33,15 @@ use std::net::{TcpListener, UdpSocket};
 use std::sync::Arc;
 use std::time::Instant;
 
-use smol::{Async, Executor};
-pub use swim_node::{
+pub use lapswim_node::{
     Config, Event, Events, IoStats, Label, Member, MemberName, MemberState, Node, NodeBuilder, NodeError, NodeEvent,
     NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
 };
 #[cfg(feature = "encryption")]
-pub use swim_node::{Key, KeyringOp};
+pub use lapswim_node::{Key, KeyringOp};
+use smol::{Async, Executor};
 
-/// The smol [`Runtime`](swim_node::Runtime): sockets on the async-io
+/// The smol [`Runtime`](lapswim_node::Runtime): sockets on the async-io
 /// reactor, tasks on an executor of the caller's or on smol's global one
 /// (its threads start on first use; `SMOL_THREADS` sets how many).
 #[derive(Clone, Debug, Default)]
@@ -69,7 +69,7 @@ pub fn start_on(executor: &Arc<Executor<'static>>, builder: NodeBuilder) -> Resu
     builder.start(&Smol::on(Arc::clone(executor)))
 }
 
-impl swim_node::Runtime for Smol {
+impl lapswim_node::Runtime for Smol {
     type Socket = Socket;
     type Timer = Timer;
     type Listener = smol::net::TcpListener;
@@ -117,7 +117,7 @@ impl swim_node::Runtime for Smol {
 #[derive(Debug)]
 pub struct Socket(Async<UdpSocket>);
 
-impl swim_node::UdpIo for Socket {
+impl lapswim_node::UdpIo for Socket {
     fn poll_recv_from(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<(usize, SocketAddr)>> {
         loop {
             // Readiness first: a receive tried on every poll of the task
@@ -144,7 +144,7 @@ impl swim_node::UdpIo for Socket {
 #[derive(Debug)]
 pub struct Timer(smol::Timer);
 
-impl swim_node::Timer for Timer {
+impl lapswim_node::Timer for Timer {
     fn reset(&mut self, at: Instant) {
         self.0.set_at(at);
     }

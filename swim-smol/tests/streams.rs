@@ -1,6 +1,6 @@
 //! Reliable streams and the peer filter on smol.
 
-use swim_smol::Smol;
+use lapswim_smol::Smol;
 use swim_testkit as testing;
 
 #[test]
@@ -42,7 +42,7 @@ fn the_peer_filter_refuses_streams() {
 
 #[test]
 fn a_node_takes_streams_on_its_port_and_filters_peers() {
-    smol::block_on(testing::node_streams_and_peer_filter(Smol::default(), swim_smol::start));
+    smol::block_on(testing::node_streams_and_peer_filter(Smol::default(), lapswim_smol::start));
 }
 
 #[test]

@@ -12,11 +12,11 @@ use std::sync::Arc;
 
 use futures_lite::future::or;
 use futures_lite::{AsyncReadExt, AsyncWriteExt};
-use swim_core::Datagram;
-use swim_core::{Config, MemberState, StreamEnd, StreamId};
+use lapswim_core::Datagram;
+use lapswim_core::{Config, MemberState, StreamEnd, StreamId};
 
-use swim_node::streams::{PeerFilter, StreamInput, StreamLimits, StreamStats, Streams};
-use swim_node::{Clock, Node, NodeBuilder, NodeError, NodeStats, Runtime, StartError};
+use lapswim_node::streams::{PeerFilter, StreamInput, StreamLimits, StreamStats, Streams};
+use lapswim_node::{Clock, Node, NodeBuilder, NodeError, NodeStats, Runtime, StartError};
 
 use crate::cluster::{LocalCluster, Seen};
 
@@ -28,12 +28,12 @@ pub mod cluster;
 /// missed a join's gossip well within the tests' limits).
 pub fn fast_config() -> Config {
     Config::lan()
-        .with_push_pull_interval(Some(swim_core::Duration::from_secs(5)))
-        .with_probe_interval(swim_core::Duration::from_millis(200))
-        .with_probe_timeout(swim_core::Duration::from_millis(80))
-        .with_gossip_interval(swim_core::Duration::from_millis(50))
-        .with_join_retry_interval(swim_core::Duration::from_millis(200))
-        .with_leave_timeout(swim_core::Duration::from_secs(2))
+        .with_push_pull_interval(Some(lapswim_core::Duration::from_secs(5)))
+        .with_probe_interval(lapswim_core::Duration::from_millis(200))
+        .with_probe_timeout(lapswim_core::Duration::from_millis(80))
+        .with_gossip_interval(lapswim_core::Duration::from_millis(50))
+        .with_join_retry_interval(lapswim_core::Duration::from_millis(200))
+        .with_leave_timeout(lapswim_core::Duration::from_secs(2))
 }
 
 /// A builder for test node `i` on an OS-chosen loopback port.
@@ -72,7 +72,7 @@ pub async fn converge_kill_leave<R: Runtime>(
     assert!(false_failures.is_empty(), "live or departed members declared failed: {false_failures:?}");
     for i in cluster.running().collect::<Vec<_>>() {
         let members = cluster.node(i).members().await.expect("node runs");
-        let state = |name: &swim_core::MemberName| members.iter().find(|m| m.name == *name).map(|m| m.state);
+        let state = |name: &lapswim_core::MemberName| members.iter().find(|m| m.name == *name).map(|m| m.state);
         assert_eq!(state(&leaver), Some(MemberState::Left), "node {i}'s table");
         assert_eq!(state(&victim), Some(MemberState::Dead), "node {i}'s table");
         let stats = cluster.node(i).stats().await.expect("node runs");
@@ -524,7 +524,7 @@ pub async fn node_streams_and_peer_filter<R: Runtime>(
     assert_eq!(node.set_app_state(b"state".to_vec()).await, Ok(()));
     assert_eq!(node.broadcast(b"all".to_vec()).await, Ok(()));
     let sent = node.send("nobody", b"hi".to_vec(), true).await;
-    assert!(matches!(sent, Ok(()) | Err(NodeError::Protocol(swim_core::Error::UnknownMember))), "{sent:?}");
+    assert!(matches!(sent, Ok(()) | Err(NodeError::Protocol(lapswim_core::Error::UnknownMember))), "{sent:?}");
     node.shutdown().await;
     assert_eq!(node.broadcast(b"late".to_vec()).await, Err(NodeError::Stopped));
 
@@ -551,9 +551,9 @@ pub async fn split_and_heal<R: Runtime>(runtime: R, n: usize, start: impl Fn(Nod
     // n = 10: suspicion 0.8 s at least, 4.8 s at most; dead members leave
     // the table after 3 s and are retried every second.
     let config = fast_config()
-        .with_reconnect_interval(Some(swim_core::Duration::from_secs(1)))
-        .with_gossip_to_the_dead_time(swim_core::Duration::from_secs(2))
-        .with_dead_member_retention(swim_core::Duration::from_secs(3));
+        .with_reconnect_interval(Some(lapswim_core::Duration::from_secs(1)))
+        .with_gossip_to_the_dead_time(lapswim_core::Duration::from_secs(2))
+        .with_dead_member_retention(lapswim_core::Duration::from_secs(3));
     let split = Arc::new(AtomicBool::new(false));
     let halves: Arc<RwLock<[Vec<SocketAddr>; 2]>> = Arc::default();
     let mut cluster = LocalCluster::new(runtime);
@@ -643,7 +643,7 @@ pub async fn broadcasts_reach_everyone_once<R: Runtime>(
             WAIT_AT_MOST,
             |_| count.get() == wanted,
             |_, seen| {
-                if let swim_core::Event::User { from, payload, .. } = &seen.event {
+                if let lapswim_core::Event::User { from, payload, .. } = &seen.event {
                     let entry = (from.as_str().to_string(), payload.clone());
                     let mut got = got.borrow_mut();
                     if got[seen.observer].contains(&entry) {
@@ -662,13 +662,13 @@ pub async fn broadcasts_reach_everyone_once<R: Runtime>(
     // rounds (four to a probe period). Once every member has run `limit`
     // more probe rounds, no copy is left to come, and none was reported
     // twice.
-    let limit = u64::from(swim_core::internals::retransmit_limit(config.retransmit_mult.get(), n));
+    let limit = u64::from(lapswim_core::internals::retransmit_limit(config.retransmit_mult.get(), n));
     let sent = probes_sent(&mut cluster).await;
     let all = cluster_stats_until(
         &mut cluster,
         &format!("{} more probe rounds at every member", limit + 2),
         |i, s| s.protocol.probes_sent >= sent[i] + limit + 2,
-        |_, seen| duplicates += usize::from(matches!(seen.event, swim_core::Event::User { .. })),
+        |_, seen| duplicates += usize::from(matches!(seen.event, lapswim_core::Event::User { .. })),
     )
     .await;
     let stats: Vec<_> = all.iter().flatten().map(|s| &s.protocol).collect();
@@ -678,7 +678,7 @@ pub async fn broadcasts_reach_everyone_once<R: Runtime>(
     // Events reported before the counters were read.
     cluster
         .sleep(Duration::from_millis(100), |_, seen| {
-            duplicates += usize::from(matches!(seen.event, swim_core::Event::User { .. }));
+            duplicates += usize::from(matches!(seen.event, lapswim_core::Event::User { .. }));
         })
         .await;
     assert_eq!(duplicates, 0);
@@ -693,7 +693,7 @@ pub async fn broadcasts_reach_everyone_once<R: Runtime>(
             Duration::from_secs(5),
             |_| direct.borrow().len() >= 2,
             |_, seen| {
-                if let swim_core::Event::Message { payload, reliable, .. } = &seen.event {
+                if let lapswim_core::Event::Message { payload, reliable, .. } = &seen.event {
                     direct.borrow_mut().push((seen.observer, payload.clone(), *reliable));
                 }
             },
@@ -718,7 +718,7 @@ pub async fn sealed_cluster_rotates_keys<R: Runtime>(
     n: usize,
     start: impl Fn(NodeBuilder) -> Result<Node, StartError>,
 ) {
-    use swim_core::{Key, KeyringOp};
+    use lapswim_core::{Key, KeyringOp};
     let (old, new, wrong) = (Key::new([1; 32]), Key::new([2; 32]), Key::new([3; 32]));
     let mut cluster = LocalCluster::new(runtime);
     for i in 0..n {
@@ -754,7 +754,7 @@ pub async fn sealed_cluster_rotates_keys<R: Runtime>(
             &mut cluster,
             &format!("{n} more probes acked at every node after {op:?}"),
             |i, s| s.protocol.probes_acked >= acked[i] + n as u64,
-            |_, seen| failed += usize::from(matches!(seen.event, swim_core::Event::Failed { .. })),
+            |_, seen| failed += usize::from(matches!(seen.event, lapswim_core::Event::Failed { .. })),
         )
         .await;
     }
@@ -767,12 +767,12 @@ pub async fn sealed_cluster_rotates_keys<R: Runtime>(
         &mut cluster,
         "two more rounds of probes acked at every node",
         |i, s| s.protocol.probes_acked >= acked[i] + 2 * n as u64,
-        |_, seen| failed += usize::from(matches!(seen.event, swim_core::Event::Failed { .. })),
+        |_, seen| failed += usize::from(matches!(seen.event, lapswim_core::Event::Failed { .. })),
     )
     .await;
     let converged = cluster
         .wait_until(WAIT_AT_MOST, LocalCluster::converged, |_, seen| {
-            failed += usize::from(matches!(seen.event, swim_core::Event::Failed { .. }));
+            failed += usize::from(matches!(seen.event, lapswim_core::Event::Failed { .. }));
         })
         .await;
     assert!(converged, "cluster split: {:?}", cluster.views());
@@ -811,7 +811,7 @@ pub async fn recorded_cluster_replays<R: Runtime>(
     let mut total = 0;
     for i in 0..n {
         let bytes = std::fs::read(path(i)).expect("a trace per node");
-        let r = swim_core::trace::replay(&bytes, &[], rng, None, false).expect("a whole trace");
+        let r = lapswim_core::trace::replay(&bytes, &[], rng, None, false).expect("a whole trace");
         assert_eq!(r.divergence, None, "node {i} replayed differently");
         // The victim is killed early; the others run on.
         assert!(r.inputs > 0, "node {i}: no input");
@@ -820,11 +820,11 @@ pub async fn recorded_cluster_replays<R: Runtime>(
     assert!(total > 100, "{total} inputs in all");
     // A build that behaves differently is caught.
     let bytes = std::fs::read(path(0)).expect("trace");
-    let reader = swim_core::trace::TraceReader::new(&bytes).expect("a trace");
+    let reader = lapswim_core::trace::TraceReader::new(&bytes).expect("a trace");
     let mut header = reader.header.clone();
     header.config.gossip_nodes += 1;
     let records: Vec<_> = reader.map(|r| r.expect("whole")).collect();
-    let changed = swim_core::internals::trace::to_bytes(&header, &records);
-    let r = swim_core::trace::replay(&changed, &[], rng, None, false).expect("a whole trace");
+    let changed = lapswim_core::internals::trace::to_bytes(&header, &records);
+    let r = lapswim_core::trace::replay(&changed, &[], rng, None, false).expect("a whole trace");
     assert!(r.divergence.is_some(), "a changed build replays identically");
 }

@@ -1,7 +1,7 @@
 //! The README's "Embed it" example, runnable: three nodes on loopback
 //! form a cluster, one leaves and the others see it go, then all stop.
 //!
-//! `cargo run -p swim-tokio --example embed`
+//! `cargo run -p lapswim-tokio --example embed`
 //!
 //! In a deployment each process starts one node on an address the others
 //! reach (`"10.0.0.5:7946"`) and joins through any member it knows; here
@@ -9,7 +9,7 @@
 
 use core::time::Duration;
 
-use swim_tokio::{Config, Event, NodeBuilder, NodeEvent};
+use lapswim_tokio::{Config, Event, NodeBuilder, NodeEvent};
 
 /// How long any step may take before the example gives up.
 const LIMIT: Duration = Duration::from_secs(30);
@@ -25,7 +25,7 @@ pub(crate) async fn run() -> Result<(), Box<dyn core::error::Error>> {
     for name in ["web-1", "web-2", "web-3"] {
         // Port 0: the OS picks one, for UDP and TCP alike.
         let builder = NodeBuilder::new(name, "127.0.0.1:0".parse()?).config(Config::local()).meta(b"role=web".to_vec());
-        let node = swim_tokio::start(builder)?;
+        let node = lapswim_tokio::start(builder)?;
         println!("{name} listening on {}", node.addr());
         nodes.push(node);
     }

@@ -1,17 +1,17 @@
-//! Run a [`swim_core`] member on tokio: UDP datagrams through a
+//! Run a [`lapswim_core`] member on tokio: UDP datagrams through a
 //! [`tokio::net::UdpSocket`], reliable streams over
 //! [`tokio::net::TcpStream`]s, the core's one deadline on a
 //! [`tokio::time::Sleep`]. Everything else (the action loop, the clock,
-//! the handle) is the runtime-neutral [`swim_node`], re-exported here.
+//! the handle) is the runtime-neutral [`lapswim_node`], re-exported here.
 //!
 //! Features `encryption` (sealing with a keyring) and `trace` (recording
-//! a node for `swim replay`) turn on swim-node's, off by default.
+//! a node for `swim replay`) turn on lapswim-node's, off by default.
 //!
 //! ```no_run
-//! use swim_tokio::{NodeBuilder, NodeEvent};
+//! use lapswim_tokio::{NodeBuilder, NodeEvent};
 //!
 //! # async fn run() -> Result<(), Box<dyn std::error::Error>> {
-//! let node = swim_tokio::start(NodeBuilder::new("a", "127.0.0.1:0".parse()?))?;
+//! let node = lapswim_tokio::start(NodeBuilder::new("a", "127.0.0.1:0".parse()?))?;
 //! node.join(&["127.0.0.1:7946".parse()?]).await?;
 //! let events = node.events();
 //! while let Some(NodeEvent::Protocol { event, .. }) = events.next().await {
@@ -29,15 +29,15 @@ use std::io;
 use std::net::{TcpListener, UdpSocket};
 use std::time::Instant;
 
-pub use swim_node::{
+pub use lapswim_node::{
     Config, Event, Events, IoStats, Label, Member, MemberName, MemberState, Node, NodeBuilder, NodeError, NodeEvent,
     NodeStats, PeerFilter, StartError, StreamEnd, StreamId, StreamLimits, StreamStats,
 };
 #[cfg(feature = "encryption")]
-pub use swim_node::{Key, KeyringOp};
+pub use lapswim_node::{Key, KeyringOp};
 use tokio_util::compat::{Compat, TokioAsyncReadCompatExt};
 
-/// The tokio [`Runtime`](swim_node::Runtime): sockets and timers of the
+/// The tokio [`Runtime`](lapswim_node::Runtime): sockets and timers of the
 /// current tokio runtime, tasks spawned on it.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Tokio;
@@ -50,7 +50,7 @@ pub fn start(builder: NodeBuilder) -> Result<Node, StartError> {
     builder.start(&Tokio)
 }
 
-impl swim_node::Runtime for Tokio {
+impl lapswim_node::Runtime for Tokio {
     type Socket = Socket;
     type Timer = Timer;
     type Listener = tokio::net::TcpListener;
@@ -93,7 +93,7 @@ impl swim_node::Runtime for Tokio {
 #[derive(Debug)]
 pub struct Socket(tokio::net::UdpSocket);
 
-impl swim_node::UdpIo for Socket {
+impl lapswim_node::UdpIo for Socket {
     fn poll_recv_from(&self, cx: &mut Context<'_>, buf: &mut [u8]) -> Poll<io::Result<(usize, SocketAddr)>> {
         let mut read = tokio::io::ReadBuf::new(buf);
         self.0.poll_recv_from(cx, &mut read).map_ok(|from| (read.filled().len(), from))
@@ -108,7 +108,7 @@ impl swim_node::UdpIo for Socket {
 #[derive(Debug)]
 pub struct Timer(Pin<Box<tokio::time::Sleep>>);
 
-impl swim_node::Timer for Timer {
+impl lapswim_node::Timer for Timer {
     fn reset(&mut self, at: Instant) {
         self.0.as_mut().reset(at.into());
     }

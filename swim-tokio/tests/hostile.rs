@@ -3,8 +3,8 @@
 use core::time::Duration;
 use std::net::UdpSocket;
 
+use lapswim_tokio::{MemberState, Node, NodeEvent, NodeStats};
 use swim_testkit::builder;
-use swim_tokio::{MemberState, Node, NodeEvent, NodeStats};
 
 /// How long a check waits for a counter or a member before it fails: far
 /// longer than either takes on an idle machine.
@@ -26,7 +26,7 @@ async fn stats_until(node: &Node, what: &str, done: impl Fn(&NodeStats) -> bool)
 
 #[tokio::test]
 async fn junk_datagrams_are_counted_and_change_nothing() {
-    let node = swim_tokio::start(builder(0)).expect("starts");
+    let node = lapswim_tokio::start(builder(0)).expect("starts");
     let before = node.members().await.expect("runs");
     let junk = UdpSocket::bind("127.0.0.1:0").expect("bind");
     let payloads: [&[u8]; 5] = [b"", b"\x00", b"\x01\xff\xff\xff", &[0xAB; 1400], &[7; 4000]];
@@ -42,7 +42,7 @@ async fn junk_datagrams_are_counted_and_change_nothing() {
     assert_eq!(node.members().await.expect("runs"), before);
 
     // And the node still works: another joins it.
-    let other = swim_tokio::start(builder(1)).expect("starts");
+    let other = lapswim_tokio::start(builder(1)).expect("starts");
     other.join(&[node.addr()]).await.expect("joins");
     // The node admits it once it has answered a ping at its address.
     let start = tokio::time::Instant::now();
@@ -65,11 +65,11 @@ async fn junk_datagrams_are_counted_and_change_nothing() {
 
 #[tokio::test]
 async fn a_slow_consumer_loses_nothing_silently() {
-    let seed = swim_tokio::start(builder(0).event_capacity(2)).expect("starts");
+    let seed = lapswim_tokio::start(builder(0).event_capacity(2)).expect("starts");
     let events = seed.events();
     let mut others = Vec::new();
     for i in 1..5 {
-        let node = swim_tokio::start(builder(i)).expect("starts");
+        let node = lapswim_tokio::start(builder(i)).expect("starts");
         node.join(&[seed.addr()]).await.expect("joins");
         others.push(node);
     }

@@ -1,7 +1,7 @@
 //! Reliable streams and the peer filter on tokio.
 
+use lapswim_tokio::Tokio;
 use swim_testkit as testing;
-use swim_tokio::Tokio;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn frames_round_trip_in_order_both_ways() {
@@ -35,7 +35,7 @@ async fn the_peer_filter_refuses_streams() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_takes_streams_on_its_port_and_filters_peers() {
-    testing::node_streams_and_peer_filter(Tokio, swim_tokio::start).await;
+    testing::node_streams_and_peer_filter(Tokio, lapswim_tokio::start).await;
 }
 
 // Relies on Linux dropping connection requests to a full listen queue.

@@ -11,8 +11,8 @@
 //! use core::net::SocketAddr;
 //! use rand_core::SeedableRng;
 //! use rand_xoshiro::Xoshiro256PlusPlus;
-//! use swim_core::Datagram;
-//! use swim_core::{Config, Driver, Event, Identity, Input, Instant, MemberName, StreamId, Swim, Transport};
+//! use lapswim_core::Datagram;
+//! use lapswim_core::{Config, Driver, Event, Identity, Input, Instant, MemberName, StreamId, Swim, Transport};
 //!
 //! #[derive(Default)]
 //! struct Log { sent: usize, opened: usize, wake: Option<Instant>, events: Vec<Event> }

@@ -1,6 +1,7 @@
 //! What goes into the state machine: [`Input`], its owned twin, and the
 //! names of streams.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 

@@ -227,7 +227,7 @@ impl<R: Rng> Swim<R> {
     /// Sets the 12 bytes every nonce this member seals with starts from.
     ///
     /// Call it once, before the first packet, with bytes from the
-    /// operating system's cryptographic generator (`swim-node` does, from
+    /// operating system's cryptographic generator (`lapswim-node` does, from
     /// `getrandom`). Each sealed packet's nonce is this prefix with its
     /// last eight bytes XORed with a count of the packets sealed so far,
     /// so one member repeats no nonce within 2^64 packets. Two members

@@ -16,7 +16,7 @@ struct Cli {
 static HEAP: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
 
 fn main() {
-    swim_sim::heap::set_meter(|| swim_lab::heap::held_by(HEAP.stats()));
+    lapswim_sim::heap::set_meter(|| swim_lab::heap::held_by(HEAP.stats()));
     let cli = Cli::parse();
     match runner::run(&cli.args) {
         Ok(lines) => swim_lab::print_lines(&lines),

@@ -24,8 +24,8 @@
 use std::collections::BTreeMap;
 
 use core::net::SocketAddr;
-use swim_core::Datagram;
-use swim_core::{Input, Machine, StreamEnd, StreamId};
+use lapswim_core::Datagram;
+use lapswim_core::{Input, Machine, StreamEnd, StreamId};
 
 use super::{End, Item, Network, Sim, node_index};
 

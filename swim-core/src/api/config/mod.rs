@@ -16,7 +16,7 @@ use crate::wire::Label;
 /// the `with_*` setters:
 ///
 /// ```
-/// use swim_core::{Config, Duration};
+/// use lapswim_core::{Config, Duration};
 /// let c = Config::lan().with_probe_interval(Duration::from_millis(500)).with_probe_timeout(Duration::from_millis(200));
 /// assert_eq!(c.validate(), Ok(()));
 /// ```

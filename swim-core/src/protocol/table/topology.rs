@@ -26,7 +26,7 @@ type Distance = Box<dyn Fn(&MemberView<'_>) -> u32 + Send>;
 /// probes, and asks far members for indirect probes.
 ///
 /// ```
-/// use swim_core::{MemberView, Topology};
+/// use lapswim_core::{MemberView, Topology};
 /// // Metadata "region=<r>": members of our own region are near.
 /// let ours = b"region=eu".to_vec();
 /// let selector = Topology::new(move |m: &MemberView<'_>| u32::from(m.meta != ours.as_slice()), 0);
