@@ -34,12 +34,12 @@ mod cluster;
 mod demo;
 mod keys;
 mod output;
+mod presets;
 mod replay;
 
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand, ValueEnum};
-use lapswim_core::Config;
+use clap::{Parser, Subcommand};
 
 /// SWIM cluster membership with Lifeguard: agent, demo, keys, trace replay.
 #[derive(Parser, Debug)]
@@ -65,48 +65,7 @@ enum Command {
     Replay(replay::ReplayArgs),
 }
 
-/// Which async runtime runs the nodes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum RuntimeKind {
-    /// tokio, multi-threaded.
-    #[default]
-    Tokio,
-    /// smol's global executor.
-    Smol,
-}
-
-impl RuntimeKind {
-    /// The flag's spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            RuntimeKind::Tokio => "tokio",
-            RuntimeKind::Smol => "smol",
-        }
-    }
-}
-
-/// A named configuration preset.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum Preset {
-    /// memberlist's LAN defaults.
-    #[default]
-    Lan,
-    /// memberlist's WAN defaults.
-    Wan,
-    /// memberlist's local defaults (one host or a fast LAN).
-    Local,
-}
-
-impl Preset {
-    /// The configuration.
-    pub fn config(self) -> Config {
-        match self {
-            Preset::Lan => Config::lan(),
-            Preset::Wan => Config::wan(),
-            Preset::Local => Config::local(),
-        }
-    }
-}
+pub use presets::{Preset, RuntimeKind};
 
 /// A tokio runtime with one worker per core (two at most on small machines
 /// is plenty for thousands of nodes).

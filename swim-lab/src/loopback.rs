@@ -5,56 +5,17 @@ use core::time::Duration;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use clap::{Args, ValueEnum};
-use lapswim_core::{Config, Event, MemberName, MemberState};
+use clap::Args;
+use lapswim_core::{Event, MemberName, MemberState};
 use lapswim_node::{Clock, Node, NodeBuilder, Runtime};
 use serde_json::json;
 use swim_testkit::cluster::LocalCluster;
 
 use crate::procstat::{process_cpu_ms, rss_kb};
 
-/// Which async runtime runs the nodes.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum RuntimeKind {
-    /// tokio, multi-threaded.
-    #[default]
-    Tokio,
-    /// smol's global executor.
-    Smol,
-}
-
-impl RuntimeKind {
-    /// The flag's spelling.
-    pub fn name(self) -> &'static str {
-        match self {
-            RuntimeKind::Tokio => "tokio",
-            RuntimeKind::Smol => "smol",
-        }
-    }
-}
-
-/// A named configuration preset.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
-pub enum Preset {
-    /// memberlist's LAN defaults.
-    #[default]
-    Lan,
-    /// memberlist's WAN defaults.
-    Wan,
-    /// memberlist's local defaults (one host or a fast LAN).
-    Local,
-}
-
-impl Preset {
-    /// The configuration.
-    pub fn config(self) -> Config {
-        match self {
-            Preset::Lan => Config::lan(),
-            Preset::Wan => Config::wan(),
-            Preset::Local => Config::local(),
-        }
-    }
-}
+#[path = "../../swim-cli/src/presets.rs"]
+mod presets;
+pub use presets::{Preset, RuntimeKind};
 
 /// `swim-loopback` flags.
 #[derive(Args, Debug)]
