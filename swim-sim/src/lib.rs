@@ -25,17 +25,25 @@ mod addr;
 pub mod chart;
 mod clock;
 mod command;
+#[cfg(feature = "scenarios")]
 #[doc(hidden)]
 pub mod flood;
 pub mod fuzzing;
+#[cfg(feature = "scenarios")]
 pub mod gray;
 pub mod heap;
+#[cfg(feature = "scenarios")]
 pub mod memory;
 pub mod net;
+#[cfg(feature = "scenarios")]
 pub mod oneway;
 pub mod process;
+#[cfg(feature = "scenarios")]
 pub mod regions;
+#[cfg(feature = "scenarios")]
 pub mod resilience;
+#[cfg(feature = "scenarios")]
 pub mod scenario;
+#[cfg(feature = "scenarios")]
 pub mod spread;
 pub mod views;
