@@ -270,7 +270,9 @@ impl ActionNote {
     }
 }
 
-/// Why a trace cannot be read.
+/// Why a trace cannot be read or replayed. Reading touches nothing but
+/// the bytes given; a replay that stops with one has built nothing the
+/// caller holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum TraceError {

@@ -23,7 +23,7 @@ enum Repr {
     Heap(Box<str>),
 }
 
-/// Why a string cannot be a [`MemberName`].
+/// Why a string cannot be a [`MemberName`]; no name was made.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum NameError {

@@ -74,8 +74,12 @@ pub const fn max_alive_len(meta_len: usize) -> usize {
     1 + 5 + 2 + MAX_NAME_LEN + 1 + 16 + 3 + 2 + meta_len
 }
 
-/// Why a datagram was rejected. A rejected datagram changes no state; it is
-/// counted in [`Stats::rejected`](crate::Stats::rejected) by reason.
+/// Why a datagram or frame was rejected. Never an `Err` of
+/// [`Swim::handle`](crate::Swim::handle): a rejected datagram changes no
+/// state (a rejected frame ends its stream, nothing else) and is counted
+/// in [`Stats::rejected`](crate::Stats::rejected) by reason, and reported
+/// as [`Event::Rejected`](crate::Event::Rejected) when the configuration
+/// asks for it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
 #[cfg_attr(feature = "serde", derive(serde::Serialize))]
 #[non_exhaustive]

@@ -93,7 +93,9 @@ impl Config {
     }
 }
 
-/// A [`Config`] field outside its documented range.
+/// A [`Config`] field outside its documented range. [`Config::validate`]
+/// only reads; [`Swim::new`](crate::Swim::new) refused with it builds no
+/// member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ConfigError {
