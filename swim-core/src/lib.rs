@@ -17,15 +17,20 @@
 //! use rand_core::SeedableRng;
 //! use lapswim_core::{Action, Config, Identity, Input, Instant, MemberName, Swim};
 //!
-//! let addr: SocketAddr = "127.0.0.1:7946".parse().unwrap();
-//! let me = Identity::new(MemberName::new("node-a").unwrap(), addr);
-//! let mut swim = Swim::new(Config::lan(), me, Xoshiro256PlusPlus::seed_from_u64(7)).unwrap();
+//! # fn main() -> Result<(), Box<dyn core::error::Error>> {
+//! let addr: SocketAddr = "127.0.0.1:7946".parse()?;
+//! let me = Identity::new(MemberName::new("node-a")?, addr);
+//! let mut swim = Swim::new(Config::lan(), me, Xoshiro256PlusPlus::seed_from_u64(7))?;
 //!
 //! // Reused, with datagrams recycled: the steady state does not allocate.
 //! let mut out = Vec::new();
 //! let mut wake_at = None;
-//! let seed: SocketAddr = "127.0.0.1:7947".parse().unwrap();
-//! swim.handle(Instant::from_millis(0), Input::Join { seeds: &[seed] }, &mut out).unwrap();
+//! let seed: SocketAddr = "127.0.0.1:7947".parse()?;
+//! swim.handle(Instant::from_millis(0), Input::Join { seeds: &[seed] }, &mut out)?;
+//! // Junk from anyone is counted and changes nothing; it is never an `Err`,
+//! // so `?` on every call is safe.
+//! swim.handle(Instant::from_millis(1), Input::Packet { from: seed, bytes: b"junk" }, &mut out)?;
+//! assert_eq!(swim.stats().rejected_total(), 1);
 //! for action in out.drain(..) {
 //!     match action {
 //!         Action::Send { to, packet } => {
@@ -43,12 +48,14 @@
 //!     }
 //! }
 //! // ...then, whichever comes first:
-//! //   a datagram: swim.handle(now, Input::Packet { from, bytes }, &mut out)
-//! //   the deadline: swim.handle(now, Input::Timeout, &mut out)
+//! //   a datagram: swim.handle(now, Input::Packet { from, bytes }, &mut out)?
+//! //   the deadline: swim.handle(now, Input::Timeout, &mut out)?
 //! //   a stream accepted, a frame read, a stream ended:
 //! //     Input::StreamAccepted { id, from }, Input::StreamFrame { id, frame },
 //! //     Input::StreamClosed { id, end }
 //! assert!(wake_at.is_some());
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! [`Driver`] is this loop written once: give it a [`Transport`] (send a
