@@ -1,7 +1,7 @@
-//! `swim`: run a cluster member or a local demo cluster, make a key,
-//! replay recorded traces. (The simulator's scenarios and the loopback
-//! measurement are the `swim-sim` and `swim-loopback` binaries of the
-//! unpublished `swim-lab` crate.)
+//! `swim`: run a cluster member or a local demo cluster, the simulator's
+//! scenarios, a loopback measurement; make a key, replay recorded traces.
+//! (The foca comparison is the unpublished `swim-lab` crate's `swim-sim`
+//! binary, so this one never links foca.)
 
 /// `println!` that ends the process quietly when stdout is closed.
 macro_rules! say {
@@ -33,6 +33,7 @@ mod agent;
 mod cluster;
 mod demo;
 mod keys;
+mod lab;
 mod output;
 mod presets;
 mod replay;
@@ -41,7 +42,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-/// SWIM cluster membership with Lifeguard: agent, demo, keys, trace replay.
+/// SWIM cluster membership with Lifeguard: agent, demo, simulator, measurements, keys, trace replay.
 #[derive(Parser, Debug)]
 #[command(name = "swim", version, about, arg_required_else_help = true)]
 struct Cli {
@@ -57,10 +58,15 @@ enum Command {
     /// Start a local cluster over real sockets; show join, crash detection
     /// and a graceful leave live.
     Demo(demo::DemoArgs),
+    /// Run the simulator's benchmark scenarios (one JSON line each).
+    Sim(lab::runner::SimArgs),
+    /// Measure N nodes in this process on loopback: convergence,
+    /// detection, CPU, memory and traffic (one JSON line).
+    Loopback(lab::loopback::LoopbackArgs),
     /// Print a new random AES-256 key, base64, for `agent --key` or a
     /// keyring file.
     Keygen,
-    /// Re-run recorded traces (a file, or a directory from `swim-sim --record`)
+    /// Re-run recorded traces (a file, or a directory from `swim sim --record`)
     /// and check every output digest; report the first divergence.
     Replay(replay::ReplayArgs),
 }
@@ -73,13 +79,21 @@ pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, String> {
     tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| format!("cannot start tokio: {e}"))
 }
 
+/// Counts the heap, for the simulator's memory figures (`sim s1 --heap`,
+/// `sim memory`) and loopback's.
+#[global_allocator]
+static HEAP: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
+
 fn main() -> ExitCode {
+    lapswim_sim::heap::set_meter(|| lab::heap::held_by(HEAP.stats()));
     // clap's whole message: what is wrong, a close flag if there is one,
     // and the usage; help (plain `swim` too) lists the commands.
     let cli = Cli::try_parse().unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Agent(args) => agent::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Sim(args) => lab::runner::run(&args, None).map(|lines| lab::print_lines(&lines)),
+        Command::Loopback(args) => lab::loopback::run(args),
         Command::Keygen => keys::generate().map(|k| say!("{k}")),
         Command::Replay(args) => replay::run(args),
     };

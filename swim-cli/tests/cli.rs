@@ -30,13 +30,31 @@ fn plain_swim_lists_the_commands_and_fails() {
     let (code, out, err) = swim(&[]);
     assert_ne!(code, Some(0), "{out}{err}");
     let text = out + &err;
-    for command in ["agent", "demo", "keygen", "replay"] {
+    for command in ["agent", "demo", "sim", "loopback", "keygen", "replay"] {
         assert!(text.contains(command), "{command} is not listed: {text}");
     }
-    // The simulator and the loopback measurement are swim-lab's binaries.
-    for gone in ["sim", "loopback"] {
-        let (code, _, err) = swim(&[gone, "--help"]);
-        assert_eq!(code, Some(2), "swim {gone} still runs: {err}");
+}
+
+#[test]
+fn sim_runs_swims_scenarios_and_sends_foca_to_the_comparison_build() {
+    let (code, out, err) = swim(&["sim", "s1", "--nodes", "4"]);
+    assert_eq!(code, Some(0), "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("\"scenario\":\"S1\"") && out.contains("\"impl\":\"swim\""), "{out}");
+    // The swim binary does not link foca: the comparison build runs it.
+    let (code, _, err) = swim(&["sim", "s1", "--nodes", "4", "--impl", "foca"]);
+    assert_ne!(code, Some(0), "{err}");
+    assert!(err.contains("swim-lab"), "the comparison build is named: {err}");
+}
+
+#[test]
+fn loopback_refuses_impossible_counts() {
+    let (code, _, err) = swim(&["loopback", "--nodes", "1"]);
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("need --nodes >= 2"), "{err}");
+    let (_, help, _) = swim(&["loopback", "--help"]);
+    for flag in ["--nodes", "--runtime", "--kill", "--seconds", "--config", "--record"] {
+        assert!(help.contains(flag), "{flag} missing: {help}");
     }
 }
 

@@ -1,35 +1,48 @@
-//! The simulator's laboratory: what runs and measures `swim-sim`'s
-//! scenarios and the real-socket nodes, and compares them with foca. Not
-//! published; nothing in the shipped crates depends on it.
-//!
-//! - [`runner`]: the `swim-sim` binary's command line, one JSON line per
-//!   scenario report;
-//! - [`plot`]: a scenario's chart as SVG (`--plot`);
-//! - [`foca_node`]: foca as a simulator node (`--impl foca`), and for the
-//!   benchmarks;
-//! - [`procstat`] and [`heap`]: the process's CPU time and memory, and the
-//!   counting allocator's heap figure;
-//! - [`loopback`]: the `swim-loopback` binary, N nodes in one process on
-//!   loopback sockets.
+//! The comparison laboratory: `swim sim`'s command line (included from
+//! `swim-cli/src/lab`, one copy) with foca as a second implementation
+//! (`--impl foca`), for docs/comparison.md and the benchmarks. Not
+//! published; nothing shipped depends on it, and the `swim` binary does
+//! not link foca.
 //!
 //! ```text
-//! cargo run --release -p swim-lab --bin swim-sim -- s1 --nodes 100
-//! cargo run --release -p swim-lab --bin swim-loopback -- --nodes 64
+//! cargo run --release -p swim-lab --bin swim-sim -- s3 --loss 0.2 --impl foca
 //! ```
 
 pub mod foca_node;
-pub mod heap;
-pub mod loopback;
-pub mod plot;
-pub mod procstat;
-pub mod runner;
+#[path = "../../swim-cli/src/lab/mod.rs"]
+pub mod lab;
 
-/// Writes `lines` to stdout, one a line; a closed stdout (`... | head`)
-/// ends the process quietly (exit code 0): nobody is left to read it.
-pub fn print_lines(lines: &[String]) {
-    use std::io::Write;
-    let mut out = std::io::stdout().lock();
-    if lines.iter().try_for_each(|l| writeln!(out, "{l}")).is_err() {
-        std::process::exit(0);
+/// The local-cluster harness the included measurements run on.
+pub use swim_testkit::cluster;
+/// The presets the included measurements take as flags.
+#[path = "../../swim-cli/src/presets.rs"]
+pub mod presets;
+
+pub use lab::{heap, plot, print_lines, runner};
+
+use lab::runner::{SimArgs, compared};
+use lapswim_sim::scenario::{Params, Report};
+
+/// The scenarios on foca: its own configuration, so swim's presets,
+/// overrides, traces and charts do not apply.
+pub fn foca(args: &SimArgs, p: &Params) -> Result<Vec<Report>, String> {
+    let swim_only = args.preset != "lan"
+        || args.suspicion_mult.is_some()
+        || args.probe_interval_ms.is_some()
+        || args.rtt_floor_ms.is_some()
+        || args.record.is_some()
+        || args.scenario.plot().is_some();
+    if swim_only {
+        return Err(
+            "--impl foca runs foca's LAN configuration: --preset, the overrides, --record and --plot are swim's".into(),
+        );
     }
+    let reports = compared::<crate::foca_node::FocaNode>(&args.scenario, p)?
+        .ok_or("--impl foca runs s1, s2, s3, s4 and spread")?;
+    reports.into_iter().collect::<Result<_, _>>().map_err(|e| e.to_string())
+}
+
+/// [`runner::run`] with foca as `--impl foca`.
+pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
+    runner::run(args, Some(&foca))
 }

@@ -1,5 +1,6 @@
-//! The `swim-sim` and `swim-loopback` binaries: their command lines, one
-//! JSON line per report, and a closed stdout ending them quietly.
+//! The comparison build's `swim-sim` binary (`swim sim` with foca): its
+//! command line, one JSON line per report, and a closed stdout ending it
+//! quietly.
 
 use std::process::{Command, Stdio};
 
@@ -65,17 +66,4 @@ fn only_charted_scenarios_offer_plot() {
     assert_eq!(code, Some(0), "{err}");
     assert!(std::fs::read_to_string(&svg).is_ok_and(|s| s.contains("<svg")), "no chart written");
     let _ = std::fs::remove_dir_all(&dir);
-}
-
-#[test]
-fn loopback_refuses_impossible_counts() {
-    let out = Command::new(env!("CARGO_BIN_EXE_swim-loopback")).args(["--nodes", "1"]).output().expect("runs");
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains("swim-loopback: need --nodes >= 2"), "{err}");
-    let out = Command::new(env!("CARGO_BIN_EXE_swim-loopback")).arg("--help").output().expect("runs");
-    let help = String::from_utf8_lossy(&out.stdout);
-    for flag in ["--nodes", "--runtime", "--kill", "--seconds", "--config", "--record"] {
-        assert!(help.contains(flag), "{flag} missing: {help}");
-    }
 }

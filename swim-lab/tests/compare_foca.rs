@@ -4,7 +4,8 @@
 //! failure was declared or heard of).
 
 use clap::Parser;
-use swim_lab::runner::{SimArgs, run};
+use swim_lab::run;
+use swim_lab::runner::SimArgs;
 
 #[global_allocator]
 static HEAP: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;

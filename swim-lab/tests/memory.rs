@@ -4,7 +4,8 @@
 //! and 10,000 members. Heap bytes counted by the allocator: deterministic
 //! for a given build, not a timing.
 
-use swim_lab::runner::{SimArgs, run};
+use swim_lab::run;
+use swim_lab::runner::SimArgs;
 
 #[global_allocator]
 static HEAP: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;

@@ -165,7 +165,7 @@ impl NodeBuilder {
 
     /// How late the node may be woken for a deadline: deadlines are rounded
     /// up onto a process-wide grid of this step, so the many nodes of one
-    /// process wake together instead of one by one (`swim-loopback` with
+    /// process wake together instead of one by one (`swim loopback` with
     /// 64 nodes on tokio used 0.18 ms of CPU per node-second without slack,
     /// 0.12 ms with the LAN default of 20 ms). By default a tenth of the shortest protocol interval (see
     /// [`DEFAULT_TIMER_SLACK_DIVISOR`]); zero turns it off.

@@ -1,23 +1,21 @@
-//! `swim-loopback`: N nodes in this process on loopback sockets join one
+//! `swim loopback`: N nodes in this process on loopback sockets join one
 //! seed, run a steady window, then lose K nodes to a crash. One JSON line.
 
 use core::time::Duration;
 use std::collections::BTreeMap;
 use std::time::Instant;
 
+use crate::cluster::LocalCluster;
 use clap::Args;
 use lapswim_core::{Event, MemberName, MemberState};
 use lapswim_node::{Clock, Node, NodeBuilder, Runtime};
 use serde_json::json;
-use swim_testkit::cluster::LocalCluster;
 
-use crate::procstat::{process_cpu_ms, rss_kb};
+use crate::lab::procstat::{process_cpu_ms, rss_kb};
 
-#[path = "../../swim-cli/src/presets.rs"]
-mod presets;
-pub use presets::{Preset, RuntimeKind};
+pub use crate::presets::{Preset, RuntimeKind};
 
-/// `swim-loopback` flags.
+/// `swim loopback` flags.
 #[derive(Args, Debug)]
 pub struct LoopbackArgs {
     /// How many nodes.
@@ -162,7 +160,7 @@ async fn measure<R: Runtime + Clone>(runtime: R, args: &LoopbackArgs) -> Result<
     }
     line["false_failures"] = json!(cluster.false_failures().len());
     line["events_lost"] = json!(cluster.lagged());
-    crate::print_lines(&[line.to_string()]);
+    crate::lab::print_lines(&[line.to_string()]);
     for i in cluster.running().collect::<Vec<_>>() {
         cluster.node(i).shutdown().await;
     }

@@ -1,4 +1,4 @@
-//! The scenario runner's command line, the `swim-sim` binary's: its
+//! The scenario runner's command line, `swim sim`'s: its
 //! flags, and the scenarios' reports as one JSON object per line.
 
 use clap::{Args, Subcommand, ValueEnum};
@@ -56,7 +56,7 @@ pub enum Scenario {
     /// S1 bootstrap: every node joins node 0 at t = 0; time to convergence.
     S1 {
         /// Also report the heap the member entries took, at convergence
-        /// and 30 s later (needs the counting allocator of `swim-sim`).
+        /// and 30 s later (needs the counting allocator the `swim` binary installs).
         #[arg(long)]
         heap: bool,
         /// Draw the convergence curve as SVG into FILE.
@@ -211,11 +211,16 @@ impl From<Crash> for CrashKind {
     }
 }
 
+/// Another implementation the scenarios run on, for `--impl` (the
+/// comparison build registers foca).
+pub type Compare = dyn Fn(&SimArgs, &Params) -> Result<Vec<Report>, String>;
+
 /// Runs the scenario and returns its JSON lines, or a one-line reason the
 /// arguments were refused. The process figures (CPU time, peak memory)
-/// are read from /proc ([`crate::procstat::install`]).
-pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
-    crate::procstat::install();
+/// are read from /proc ([`crate::lab::procstat::install`]). `--impl` other
+/// than swim runs on `other`, if given.
+pub fn run(args: &SimArgs, other: Option<&Compare>) -> Result<Vec<String>, String> {
+    crate::lab::procstat::install();
     if args.nodes == 0 {
         return Err("--nodes must be at least 1".into());
     }
@@ -246,8 +251,14 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         config,
         regions: None,
     };
-    if args.implementation == "foca" {
-        return foca(args, &p).map(|lines| lines.into_iter().map(|r| r.line.to_string()).collect());
+    if args.implementation != "swim" {
+        let Some(other) = other else {
+            return Err(format!(
+                "--impl {} is the comparison build's: cargo run --release -p swim-lab --bin swim-sim -- ...",
+                args.implementation
+            ));
+        };
+        return other(args, &p).map(|lines| lines.into_iter().map(|r| r.line.to_string()).collect());
     }
     if let Some(dir) = &args.record {
         std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
@@ -265,7 +276,7 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
         }
         Scenario::Memory => match lapswim_sim::memory::memory(&p) {
             Some(line) => vec![Ok(Report { line, chart: None })],
-            None => return Err("memory needs a counting allocator (run it with swim-sim)".into()),
+            None => return Err("memory needs a counting allocator (run it with swim sim)".into()),
         },
         &Scenario::Partition { runs } => vec![plain(resilience::partition(&p, runs.max(1)))],
         &Scenario::Oneway { seconds } => vec![plain(lapswim_sim::oneway::oneway(&p, seconds))],
@@ -302,14 +313,15 @@ pub fn run(args: &SimArgs) -> Result<Vec<String>, String> {
             for more in charts {
                 chart.series.extend(more.series);
             }
-            crate::plot::svg(&chart, path)?;
+            crate::lab::plot::svg(&chart, path)?;
         }
     }
     Ok(reports.into_iter().map(|r| r.line.to_string()).collect())
 }
 
 /// A scenario's reports, each a line or why it could not run.
-type Reports = Vec<Result<Report, lapswim_sim::net::SimError>>;
+/// Each run's report, or why it could not run.
+pub type Reports = Vec<Result<Report, lapswim_sim::net::SimError>>;
 
 /// A line without a chart.
 fn plain(v: Result<serde_json::Value, lapswim_sim::net::SimError>) -> Result<Report, lapswim_sim::net::SimError> {
@@ -318,7 +330,7 @@ fn plain(v: Result<serde_json::Value, lapswim_sim::net::SimError>) -> Result<Rep
 
 /// The scenarios every implementation runs, on implementation `N`;
 /// `None` for the others.
-fn compared<N: ScenarioNode>(scenario: &Scenario, p: &Params) -> Result<Option<Reports>, String> {
+pub fn compared<N: ScenarioNode>(scenario: &Scenario, p: &Params) -> Result<Option<Reports>, String> {
     Ok(Some(match *scenario {
         Scenario::S1 { heap, .. } => vec![scenario::s1_of::<N>(p, heap)],
         Scenario::S2 { runs, crash, .. } => vec![scenario::s2_of::<N>(p, runs.max(1), crash.into())],
@@ -331,23 +343,4 @@ fn compared<N: ScenarioNode>(scenario: &Scenario, p: &Params) -> Result<Option<R
         Scenario::Spread { runs } => vec![plain(lapswim_sim::spread::spread_of::<N>(p, runs.max(1)))],
         _ => return Ok(None),
     }))
-}
-
-/// The scenarios on foca: its own configuration, so swim's presets,
-/// overrides, traces and charts do not apply.
-fn foca(args: &SimArgs, p: &Params) -> Result<Vec<Report>, String> {
-    let swim_only = args.preset != "lan"
-        || args.suspicion_mult.is_some()
-        || args.probe_interval_ms.is_some()
-        || args.rtt_floor_ms.is_some()
-        || args.record.is_some()
-        || args.scenario.plot().is_some();
-    if swim_only {
-        return Err(
-            "--impl foca runs foca's LAN configuration: --preset, the overrides, --record and --plot are swim's".into(),
-        );
-    }
-    let reports = compared::<crate::foca_node::FocaNode>(&args.scenario, p)?
-        .ok_or("--impl foca runs s1, s2, s3, s4 and spread")?;
-    reports.into_iter().collect::<Result<_, _>>().map_err(|e| e.to_string())
 }

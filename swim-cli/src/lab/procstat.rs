@@ -1,5 +1,5 @@
 //! The process's own figures, from /proc: CPU time (of the calling thread
-//! for the simulator, of every thread for `swim-loopback`), resident memory
+//! for the simulator, of every thread for `swim loopback`), resident memory
 //! now and at its peak. Each is 0 where unknown (no /proc).
 
 /// CPU time the calling thread has used, in seconds (0 where unknown).
