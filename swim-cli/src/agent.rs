@@ -183,7 +183,9 @@ async fn agent(args: AgentArgs, printer: &Printer) -> Result<(), Failure> {
             config.max_meta_len
         )));
     }
-    let max_payload = config.max_user_payload;
+    // A stdin line travels as the user event `line`: name and text share
+    // the event limit (a line to one member is a direct message).
+    let max_payload = config.max_event_len.saturating_sub(LINE_EVENT.len()).min(config.max_user_payload);
     let mut watch = None;
     let keys = match (&args.key, &args.keyring) {
         (Some(k), _) => vec![crate::keys::parse_key(k).map_err(failure("invalid_argument"))?],
@@ -269,8 +271,11 @@ impl Signals {
     }
 }
 
-/// The longest stdin line read, in bytes; a broadcast carries far less
-/// (max_user_payload), and a longer line is skipped without being held.
+/// The name of the user event a stdin line is sent as.
+const LINE_EVENT: &str = "line";
+
+/// The longest stdin line read, in bytes; an event carries far less
+/// (max_event_len), and a longer line is skipped without being held.
 const MAX_LINE: usize = 64 * 1024;
 
 /// Lines typed on stdin, read by a thread of their own: a read blocked on
@@ -497,12 +502,12 @@ async fn send_line(node: &Node, printer: &Printer, text: &str, max_payload: usiz
     };
     let result = match to {
         Some(to) => node.send(to, body.as_bytes().to_vec(), true).await,
-        None => node.broadcast(body.as_bytes().to_vec()).await,
+        None => node.event(LINE_EVENT, body.as_bytes().to_vec(), false).await,
     };
     if let Err(e) = result {
         let e = match e {
             NodeError::Protocol(lapswim_core::Error::TooLarge) => format!(
-                "{} bytes, more than the {max_payload} a broadcast or message may carry (max_user_payload)",
+                "{} bytes, more than the {max_payload} a line may carry (max_event_len, max_user_payload)",
                 body.len()
             ),
             e => e.to_string(),

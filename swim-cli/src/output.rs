@@ -38,9 +38,17 @@ fn describe_raw(event: &Event) -> String {
         Event::JoinCompleted { seed } => format!("join completed through {seed}"),
         Event::JoinFailed => "join failed: no seed answered".into(),
         Event::LeaveCompleted => "leave completed".into(),
-        Event::User { from, ltime, payload } => {
-            format!("broadcast from {from} (time {ltime}): {}", String::from_utf8_lossy(payload))
+        Event::User { from, ltime, name, payload, .. } => {
+            format!("broadcast {name} from {from} (time {ltime}): {}", String::from_utf8_lossy(payload))
         }
+        Event::Query { id, from, name, payload } => {
+            format!("query {id} {name} from {from}: {}", String::from_utf8_lossy(payload))
+        }
+        Event::QueryAck { id, from } => format!("query {id} acknowledged by {from}"),
+        Event::QueryResponse { id, from, payload } => {
+            format!("query {id} answered by {from}: {}", String::from_utf8_lossy(payload))
+        }
+        Event::QueryDone { id } => format!("query {id} done"),
         Event::Message { from, payload, reliable } => format!(
             "{} message from {from}: {}",
             if *reliable { "reliable" } else { "best-effort" },
@@ -72,10 +80,20 @@ pub(crate) fn to_json(event: &Event) -> Value {
         Event::JoinCompleted { seed } => json!({"event": "join_completed", "seed": seed}),
         Event::JoinFailed => json!({"event": "join_failed"}),
         Event::LeaveCompleted => json!({"event": "leave_completed"}),
-        Event::User { from, ltime, payload } => json!({
-            "event": "broadcast", "member": from.as_str(), "ltime": ltime,
+        Event::User { from, ltime, name, payload, coalesce } => json!({
+            "event": "broadcast", "member": from.as_str(), "ltime": ltime, "name": name,
+            "coalesce": coalesce, "payload": String::from_utf8_lossy(payload),
+        }),
+        Event::Query { id, from, name, payload } => json!({
+            "event": "query", "id": id.get(), "member": from.as_str(), "name": name,
             "payload": String::from_utf8_lossy(payload),
         }),
+        Event::QueryAck { id, from } => json!({"event": "query_ack", "id": id.get(), "member": from.as_str()}),
+        Event::QueryResponse { id, from, payload } => json!({
+            "event": "query_response", "id": id.get(), "member": from.as_str(),
+            "payload": String::from_utf8_lossy(payload),
+        }),
+        Event::QueryDone { id } => json!({"event": "query_done", "id": id.get()}),
         Event::Message { from, payload, reliable } => json!({
             "event": "message", "member": from.as_str(), "reliable": reliable,
             "payload": String::from_utf8_lossy(payload),
@@ -137,8 +155,8 @@ mod tests {
     fn a_payload_cannot_forge_a_line_or_drive_the_terminal() {
         let name = lapswim_core::MemberName::new("peer").unwrap();
         let payload = b"hi\n2026-12-02 node-0 failed\x1b[31m\r".to_vec();
-        let line = describe(&Event::User { from: name, ltime: 1, payload });
+        let line = describe(&Event::User { from: name, ltime: 1, name: "line".into(), payload, coalesce: false });
         assert!(!line.chars().any(char::is_control), "{line:?}");
-        assert_eq!(line, "broadcast from peer (time 1): hi\\n2026-12-02 node-0 failed\\u{1b}[31m\\r");
+        assert_eq!(line, "broadcast line from peer (time 1): hi\\n2026-12-02 node-0 failed\\u{1b}[31m\\r");
     }
 }

@@ -210,7 +210,7 @@ fn an_agent_broadcasts_its_stdin_lines_and_sends_direct_messages() {
     stdin.flush().expect("flush");
     let refused = b.wait_for("refused", "", limit);
     let error = refused["error"].as_str().unwrap_or_default();
-    assert!(error.contains("2000") && error.contains("1024"), "{refused}");
+    assert!(error.contains("2000") && error.contains("508"), "{refused}");
     drop(stdin);
 }
 

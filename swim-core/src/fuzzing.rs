@@ -139,6 +139,9 @@ fn assert_bounded<R: rand_core::Rng>(swim: &Swim<R>) {
     assert!(swim.queued_updates() <= c.max_queued_updates.get() as usize + 1, "update queue bounded");
     assert!(swim.queued_broadcasts() <= c.max_queued_broadcasts.get() as usize, "broadcast queue bounded");
     assert!(swim.open_streams() <= 2 * c.max_streams.get() as usize, "streams bounded");
+    let (asked, answering) = swim.open_queries();
+    assert!(asked + answering <= c.max_open_queries.get() as usize, "open queries bounded");
+    assert!(swim.stats().events_kept <= u64::from(c.max_repair_events), "repair buffer bounded");
 }
 
 /// Wraps `body` in a valid plain envelope (a checksum that matches), or
@@ -176,15 +179,14 @@ pub fn stream(data: &[u8]) {
     script(data, true);
 }
 
-fn script(data: &[u8], streams: bool) {
-    let (seed, mut script) = data.split_at(data.len().min(16));
+/// A member "me" that knows members "b".."e" at 10.0.0.2..5 (each
+/// answered the ping that checked it), so that probes, relays and queries
+/// from them are served; `None` when the seed makes no member.
+fn member(seed: &[u8]) -> Option<(Swim<Bytes<'_>>, Driver, Contract)> {
     let me = Identity::new(MemberName::new("me").unwrap_or_else(|_| unreachable!()), addr(0));
-    let Ok(mut swim) = Swim::new(small_config(), me, Bytes(seed)) else { return };
+    let mut swim = Swim::new(small_config(), me, Bytes(seed)).ok()?;
     let mut driver = Driver::new();
     let mut io = Contract { budget: swim.config().packet_budget, now: Instant::ZERO, checks: Some(Vec::new()) };
-    // Members "b".."e" at 10.0.0.2..5, so that probes, relays and queries
-    // from them are served. Each answers the ping that checks it.
-    let mut buf = Vec::new();
     for (i, name) in ["b", "c", "d", "e"].into_iter().enumerate() {
         let mut w = PacketWriter::new(1400);
         let a = addr(2 + i as u8);
@@ -200,7 +202,16 @@ fn script(data: &[u8], streams: bool) {
     }
     io.checks = None;
     assert_eq!(swim.num_live(), 5, "b to e answered their checks and are members");
+    Some((swim, driver, io))
+}
+
+fn script(data: &[u8], streams: bool) {
+    let (seed, mut script) = data.split_at(data.len().min(16));
+    let Some((mut swim, mut driver, mut io)) = member(seed) else { return };
+    let mut buf = Vec::new();
     let mut now = 0u64;
+    let ask = crate::api::QueryOptions::default().with_ack(true).with_relay_factor(1);
+    let mut tags = crate::api::Tags::new();
     while let Some((&op, rest)) = script.split_first() {
         script = rest;
         io.now = Instant::from_millis(now);
@@ -238,7 +249,24 @@ fn script(data: &[u8], streams: bool) {
             }
             6 => {
                 let Some(payload) = take(&mut script) else { break };
-                Input::Broadcast { payload }
+                match op >> 5 & 3 {
+                    0 => Input::UserEvent { name: "e", payload, coalesce: op & 0x10 != 0 },
+                    1 => {
+                        let _ = driver.handle(
+                            &mut swim,
+                            io.now,
+                            Input::Query { name: "q", payload, options: &ask },
+                            &mut io,
+                        );
+                        assert_bounded(&swim);
+                        continue;
+                    }
+                    2 => Input::Respond { id: crate::api::QueryId(u64::from(op & 0x1F)), payload },
+                    _ => {
+                        tags.insert(core::str::from_utf8(payload).unwrap_or("k"), "v");
+                        Input::SetTags { tags: &tags }
+                    }
+                }
             }
             7 => {
                 let Some(payload) = take(&mut script) else { break };
@@ -265,6 +293,83 @@ fn script(data: &[u8], streams: bool) {
         let from_network = matches!(input, Input::Packet { .. } | Input::StreamFrame { .. });
         let result = driver.handle(&mut swim, io.now, input, &mut io);
         assert!(!from_network || result.is_ok(), "bytes from the network are never an Err: {result:?}");
+        assert_bounded(&swim);
+    }
+}
+
+/// The serf target: well-formed events, queries and answers built from
+/// the fuzzer's bytes (origins known and unknown, at their addresses or
+/// not, filters of any bytes, any times, relays and deadlines), mixed with
+/// the application's queries, answers, events and tags and with wake-ups.
+/// Nothing panics, nothing is an `Err` from the network, and the open
+/// queries and the repair buffer stay within their bounds.
+pub fn serf(data: &[u8]) {
+    let (seed, mut script) = data.split_at(data.len().min(16));
+    let Some((mut swim, mut driver, mut io)) = member(seed) else { return };
+    let names = ["b", "c", "d", "e", "me", "zz"];
+    let mut now = 0u64;
+    let mut tags = crate::api::Tags::new();
+    while let Some((&op, rest)) = script.split_first() {
+        script = rest;
+        let Some(bytes) = take(&mut script) else { break };
+        let byte = |i: usize| bytes.get(i).copied().unwrap_or(0);
+        let name = names[usize::from(op >> 3) % names.len()];
+        let at = addr(byte(0) % 7);
+        let ltime = u64::from(byte(1) % 16);
+        let msg = match op % 8 {
+            0 => wire::Message::Question {
+                ltime,
+                origin: name,
+                addr: at,
+                name: if byte(2) % 4 == 0 { "_swim_keys" } else { "q" },
+                payload: bytes,
+                filter: bytes.get(3..).unwrap_or_default(),
+                ack: byte(2) & 1 != 0,
+                relay_factor: byte(3),
+                timeout_ms: u32::from(byte(4)) * 100,
+            },
+            1 => wire::Message::Response {
+                ltime,
+                from: name,
+                ack: byte(2) & 1 != 0,
+                payload: bytes,
+                relay: (byte(3) & 1 != 0).then_some(at),
+            },
+            2 => wire::Message::User { ltime, from: name, name: "e", payload: bytes, coalesce: byte(2) & 1 != 0 },
+            3 => {
+                now += u64::from(byte(0)) * 50;
+                io.now = Instant::from_millis(now);
+                let _ = driver.handle(&mut swim, io.now, Input::Timeout, &mut io);
+                assert_bounded(&swim);
+                continue;
+            }
+            op => {
+                io.now = Instant::from_millis(now);
+                let options = crate::api::QueryOptions::default()
+                    .with_ack(byte(0) & 1 != 0)
+                    .with_relay_factor(byte(1) % 7)
+                    .with_filter(crate::api::QueryFilter::all().tag("k", core::str::from_utf8(bytes).unwrap_or(".")));
+                let input = match op {
+                    4 => Input::Query { name: "q", payload: bytes, options: &options },
+                    5 => Input::Respond { id: crate::api::QueryId(u64::from(byte(0) % 8)), payload: bytes },
+                    6 => Input::UserEvent { name: "e", payload: bytes, coalesce: false },
+                    _ => {
+                        tags.insert(core::str::from_utf8(bytes).unwrap_or("k"), "v");
+                        Input::SetTags { tags: &tags }
+                    }
+                };
+                let _ = driver.handle(&mut swim, io.now, input, &mut io);
+                assert_bounded(&swim);
+                continue;
+            }
+        };
+        let mut w = PacketWriter::new(1400);
+        if w.push(&msg).is_err() {
+            continue;
+        }
+        let from = if byte(5) & 1 == 0 { at } else { addr(2 + byte(5) % 4) };
+        let r = driver.handle(&mut swim, io.now, Input::Packet { from, bytes: &w.finish() }, &mut io);
+        assert!(r.is_ok(), "bytes from the network are never an Err: {r:?}");
         assert_bounded(&swim);
     }
 }
@@ -307,12 +412,23 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    /// A serf script that asks a question from "b" at its own address
+    /// (acknowledged, a second's deadline), then lets two seconds pass: the
+    /// fuzz target's seed input.
+    const SERF_SAMPLE: [u8; 28] = [
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, // seed
+        0, 6, 2, 1, 1, 0, 10, 0, // a question from b
+        3, 1, 40, // two seconds pass
+        3,
+    ];
+
     proptest! {
         #[test]
         fn harnesses_hold_on_random_input(data in proptest::collection::vec(any::<u8>(), 0..512)) {
             decode(&data);
             datagram(&data);
             stream(&data);
+            serf(&data);
             #[cfg(feature = "encryption")]
             decrypt(&data);
         }
@@ -333,5 +449,6 @@ mod tests {
         script.extend_from_slice(&[3, 40, 3, 200, 4, 5]);
         datagram(&script);
         stream(&script);
+        serf(&SERF_SAMPLE);
     }
 }

@@ -146,8 +146,8 @@ mod util;
 mod wire;
 
 pub use api::{
-    Action, Config, ConfigError, Digest, Driver, Error, Event, Identity, Input, Machine, OwnedInput, Stats, StreamEnd,
-    StreamId, Transport,
+    Action, Config, ConfigError, Digest, Driver, Error, Event, Identity, Input, Machine, OwnedInput, QueryFilter,
+    QueryId, QueryOptions, QueryReport, Stats, StreamEnd, StreamId, Tags, Transport,
 };
 pub use machine::Swim;
 pub use protocol::table::record::{MemberState, MemberView};

@@ -30,7 +30,7 @@ enum Op {
 fn message(kind: u8, a: u8, b: u8, n: u32) -> Message<'static> {
     let name = NAMES[usize::from(a) % NAMES.len()];
     let other = NAMES[usize::from(b) % NAMES.len()];
-    match kind % 14 {
+    match kind % 17 {
         0 => Message::Ping { seq: n % 8, target: name },
         1 => Message::PingReq { seq: n % 8, target: name, addr: addr(b % 6) },
         2 => Message::Ack { seq: n % 16 },
@@ -43,7 +43,32 @@ fn message(kind: u8, a: u8, b: u8, n: u32) -> Message<'static> {
         9 => Message::Query { name },
         10 => Message::SyncEnd,
         11 => Message::AppState { state: b"state" },
-        12 => Message::User { ltime: u64::from(n % 8), from: other, payload: b"hello" },
+        12 => Message::User {
+            ltime: u64::from(n % 8),
+            from: other,
+            name: "e",
+            payload: b"hello",
+            coalesce: a.is_multiple_of(2),
+        },
+        13 => Message::Question {
+            ltime: u64::from(n % 8),
+            origin: other,
+            addr: addr(b % 6),
+            name: "q",
+            payload: b"?",
+            filter: &[],
+            ack: a.is_multiple_of(2),
+            relay_factor: a % 3,
+            timeout_ms: n % 5000,
+        },
+        14 => Message::Response {
+            ltime: u64::from(n % 8),
+            from: other,
+            ack: a.is_multiple_of(2),
+            payload: b"!",
+            relay: b.is_multiple_of(2).then(|| addr(a % 6)),
+        },
+        15 => Message::Clocks { events: u64::from(n), queries: u64::from(n / 2) },
         _ => Message::Direct { from: other, payload: b"hi" },
     }
 }

@@ -11,7 +11,8 @@ use async_channel::{Receiver, Sender};
 #[cfg(feature = "trace")]
 use lapswim_core::trace::{TraceHeader, TraceWriter};
 use lapswim_core::{
-    Config, Driver, Event, Identity, MemberName, MemberState, MemberView, NameError, OwnedInput, Stats, Swim,
+    Config, Driver, Event, Identity, MemberName, MemberState, MemberView, NameError, OwnedInput, QueryId, QueryOptions,
+    Stats, Swim, Tags,
 };
 #[cfg(feature = "encryption")]
 use lapswim_core::{Key, KeyringOp};
@@ -474,6 +475,8 @@ pub struct Member {
     pub incarnation: u32,
     /// Its metadata.
     pub meta: Vec<u8>,
+    /// Its tags (empty when its metadata is not a tag encoding).
+    pub tags: Tags,
     /// Whether this is the node itself.
     pub is_local: bool,
 }
@@ -486,6 +489,7 @@ impl From<MemberView<'_>> for Member {
             state: v.state,
             incarnation: v.incarnation,
             meta: v.meta.to_vec(),
+            tags: v.tags(),
             is_local: v.is_local,
         }
     }
@@ -610,10 +614,49 @@ impl Node {
         self.user(OwnedInput::SetAppState { state }).await
     }
 
-    /// Broadcasts `payload` to every member, each of which reports it once
-    /// as [`Event::User`].
-    pub async fn broadcast(&self, payload: Vec<u8>) -> Result<(), NodeError> {
-        self.user(OwnedInput::Broadcast { payload }).await
+    /// Replaces our tags (encoded in our metadata): the change spreads to
+    /// the cluster as an update of our record.
+    pub async fn set_tags(&self, tags: Tags) -> Result<(), NodeError> {
+        self.user(OwnedInput::SetTags { tags }).await
+    }
+
+    /// Sends the named event `name` with `payload` to every member, each
+    /// of which reports it once as [`Event::User`].
+    pub async fn event(&self, name: &str, payload: Vec<u8>, coalesce: bool) -> Result<(), NodeError> {
+        self.user(OwnedInput::UserEvent { name: name.into(), payload, coalesce }).await
+    }
+
+    /// Asks the members `options` selects `name` with `payload`; acks,
+    /// answers and the end arrive as [`Event::QueryAck`],
+    /// [`Event::QueryResponse`] and [`Event::QueryDone`] with the id
+    /// returned here.
+    pub async fn query(&self, name: &str, payload: Vec<u8>, options: QueryOptions) -> Result<QueryId, NodeError> {
+        self.ask(OwnedInput::Query { name: name.into(), payload, options }).await
+    }
+
+    /// Answers the query `id` raised here as [`Event::Query`].
+    pub async fn respond(&self, id: QueryId, payload: Vec<u8>) -> Result<(), NodeError> {
+        self.user(OwnedInput::Respond { id, payload }).await
+    }
+
+    /// Asks every member to acknowledge (serf's reachability check): the
+    /// [`Event::Report`] with the returned id lists who did and who did
+    /// not.
+    pub async fn reachability(&self) -> Result<QueryId, NodeError> {
+        self.ask(OwnedInput::Reachability).await
+    }
+
+    /// Changes every member's keyring (`None`: lists them) through an
+    /// internal query; the [`Event::Report`] with the returned id says who
+    /// did, who could not and why, and who was silent.
+    #[cfg(feature = "encryption")]
+    pub async fn cluster_keys(&self, op: Option<KeyringOp>) -> Result<QueryId, NodeError> {
+        self.ask(OwnedInput::ClusterKeys { op }).await
+    }
+
+    async fn ask(&self, input: OwnedInput) -> Result<QueryId, NodeError> {
+        let (reply, rx) = async_channel::bounded(1);
+        self.request(Command::Ask { input, reply }, rx).await?
     }
 
     /// Sends `payload` to the member named `to`, reported there as

@@ -58,6 +58,11 @@ pub(crate) enum Command {
         input: OwnedInput,
         reply: Sender<Result<(), NodeError>>,
     },
+    /// A query (the application's or an internal one): answered with its id.
+    Ask {
+        input: OwnedInput,
+        reply: Sender<Result<lapswim_core::QueryId, NodeError>>,
+    },
     Shutdown,
 }
 
@@ -353,6 +358,14 @@ impl<R: Runtime> Task<R> {
             }
             Command::User { input, reply } => {
                 let result = self.input(input.as_input()).map_err(NodeError::Protocol);
+                let _ = reply.try_send(result);
+            }
+            Command::Ask { input, reply } => {
+                let before = self.swim.last_query();
+                let result = self.input(input.as_input()).map_err(NodeError::Protocol).and_then(|()| {
+                    // Accepted, so a new query was opened and numbered.
+                    self.swim.last_query().filter(|id| Some(*id) != before).ok_or(NodeError::Stopped)
+                });
                 let _ = reply.try_send(result);
             }
             Command::Shutdown => return false,

@@ -134,7 +134,10 @@ pub fn scenario(data: &[u8]) {
             9 => {
                 let payload = s.bytes().to_vec();
                 match arg % 4 {
-                    0 => Command::Input { node, input: OwnedInput::Broadcast { payload } },
+                    0 => Command::Input {
+                        node,
+                        input: OwnedInput::UserEvent { name: "e".into(), payload, coalesce: arg & 0x80 != 0 },
+                    },
                     1 => Command::Input { node, input: OwnedInput::SetMeta { meta: payload } },
                     2 => Command::Input {
                         node,

@@ -45,5 +45,7 @@ pub mod resilience;
 #[cfg(feature = "scenarios")]
 pub mod scenario;
 #[cfg(feature = "scenarios")]
+pub mod serf;
+#[cfg(feature = "scenarios")]
 pub mod spread;
 pub mod views;

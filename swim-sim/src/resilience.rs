@@ -26,7 +26,7 @@ pub const BROADCAST_GAP_MS: u64 = 100;
 /// Time after the last broadcast for the stragglers.
 pub const BROADCAST_TAIL_MS: u64 = 60_000;
 
-fn sim(p: &Params, seed: u64) -> Result<Sim, SimError> {
+pub(crate) fn sim(p: &Params, seed: u64) -> Result<Sim, SimError> {
     Sim::new(
         p.n,
         p.config.clone(),
@@ -158,7 +158,8 @@ pub fn broadcast(p: &Params, loss: f64, count: usize, churn: bool) -> Result<Val
         let at = start + 1 + k as u64 * BROADCAST_GAP_MS;
         let node = Random::below(sim.rng(), p.n);
         let payload = format!("event-{k}").into_bytes();
-        sim.schedule(at, Command::Input { node, input: OwnedInput::Broadcast { payload } })?;
+        let input = OwnedInput::UserEvent { name: "event".into(), payload, coalesce: false };
+        sim.schedule(at, Command::Input { node, input })?;
         if churn {
             let who = Random::below(sim.rng(), p.n);
             let meta = format!("v{k}").into_bytes();
@@ -224,6 +225,21 @@ pub const ROTATE_STEP_MS: u64 = 10_000;
 /// Time between two steps: enough for the previous one to be everywhere.
 pub const ROTATE_GAP_MS: u64 = 20_000;
 
+/// A cluster of `p.n` members, every one sealed with [`OLD_KEY`].
+pub(crate) fn sealed_sim(p: &Params) -> Result<Sim, SimError> {
+    let config = p.config.clone();
+    let net = NetConfig { seed: p.seed, latency_ms: p.latency_ms, jitter_ms: p.jitter_ms, ..NetConfig::default() };
+    Sim::with_nodes(
+        p.n,
+        net,
+        Box::new(move |spec: NodeSpec| {
+            let mut swim = Swim::new(config.clone(), Identity::new(spec.name, spec.addr), spec.rng)?;
+            swim.install_key(OLD_KEY)?;
+            Ok(swim)
+        }),
+    )
+}
+
 /// Key rotation while the cluster runs at `loss`: every node starts sealed
 /// with [`OLD_KEY`]; then the documented procedure, each step rolled out
 /// node by node over [`ROTATE_STEP_MS`]: install [`NEW_KEY`] everywhere,
@@ -232,17 +248,7 @@ pub const ROTATE_GAP_MS: u64 = 20_000;
 /// every node alive at the end.
 pub fn rotate(p: &Params, loss: f64) -> Result<Value, SimError> {
     let meter = Meter::start();
-    let config = p.config.clone();
-    let net = NetConfig { seed: p.seed, latency_ms: p.latency_ms, jitter_ms: p.jitter_ms, ..NetConfig::default() };
-    let mut sim = Sim::with_nodes(
-        p.n,
-        net,
-        Box::new(move |spec: NodeSpec| {
-            let mut swim = Swim::new(config.clone(), Identity::new(spec.name, spec.addr), spec.rng)?;
-            swim.install_key(OLD_KEY)?;
-            Ok(swim)
-        }),
-    )?;
+    let mut sim = sealed_sim(p)?;
     let mut views = Views::new(p.n);
     let Some(start) = warm_up(&mut sim, &mut views)? else {
         return Ok(finish(header("rotate", p, p.seed, loss), "timeout", &meter));

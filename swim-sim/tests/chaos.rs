@@ -25,122 +25,18 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use lapswim_core::internals::Random;
-use lapswim_core::{Config, Event, MemberState};
-use lapswim_sim::net::{Command, Flow, NetConfig, Sim, SimRng, name_index, recording, seed_from_env};
-use lapswim_sim::scenario;
-use lapswim_sim::views::Views;
+use lapswim_core::{Event, MemberState};
+use lapswim_sim::net::{Command, Flow, Sim, name_index, recording, seed_from_env};
 use proptest::prelude::*;
-use rand_core::SeedableRng;
 
-const N: usize = 10;
-/// Faults start within this window after convergence.
-const FAULTS_MS: u64 = 60_000;
-/// The long partition: longer than the longest suspicion (4 s × 6 at n = 10).
-const PARTITION_MS: (u64, u64) = (50_000, 70_000);
-/// When every fault is lifted, after the faults' start.
-const CALM_AFTER_MS: u64 = FAULTS_MS + PARTITION_MS.1;
-/// How long a quiet cluster gets to converge.
-const QUIET_MS: u64 = 120_000;
-
-/// A uniform draw in `lo..=hi`.
-fn pick(rng: &mut SimRng, lo: u64, hi: u64) -> u64 {
-    lo + Random::below(rng, (hi - lo + 1) as usize) as u64
-}
-
-fn chance(rng: &mut SimRng, per_mille: u64) -> f64 {
-    pick(rng, 0, per_mille) as f64 / 1000.0
-}
-
-/// What the schedule did that the checks need to know.
-#[derive(Debug, Default)]
-struct Plan {
-    /// The partition: its minority, start and end.
-    cut: Option<(Vec<usize>, u64, u64)>,
-    /// Nodes that crash and stay down.
-    down: Vec<usize>,
-    /// Human-readable schedule, for the failure message.
-    log: Vec<String>,
-}
+mod common;
+use common::schedule::{CALM_AFTER_MS, N, QUIET_MS, schedule};
 
 /// What the observer noted.
 #[derive(Debug, Default)]
 struct Seen {
     failed_during_cut: Vec<(usize, usize)>,
     join_failed: Vec<usize>,
-}
-
-/// Draws a fault schedule from `seed` and puts it on `sim`, starting at `t0`.
-fn schedule(sim: &mut Sim, seed: u64, t0: u64) -> Plan {
-    let mut rng = SimRng::seed_from_u64(seed ^ 0xC4A0_5EED);
-    let mut plan = Plan::default();
-    let mut crashed = 0;
-    let put = |sim: &mut Sim, plan: &mut Plan, at: u64, cmd: Command| {
-        plan.log.push(format!("+{}ms {cmd:?}", at - t0));
-        sim.schedule(at, cmd).unwrap();
-    };
-    for _ in 0..pick(&mut rng, 3, 10) {
-        let at = t0 + pick(&mut rng, 0, FAULTS_MS);
-        let node = pick(&mut rng, 0, N as u64 - 1) as usize;
-        match pick(&mut rng, 0, 9) {
-            0 => put(sim, &mut plan, at, Command::SetLoss(chance(&mut rng, 150))),
-            1 => {
-                let (enter, leave) = (0.01 + chance(&mut rng, 40), 0.2 + chance(&mut rng, 300));
-                put(sim, &mut plan, at, Command::SetBurstLoss { enter, leave, loss: 1.0 });
-            }
-            2 => put(sim, &mut plan, at, Command::Pause { node, ms: pick(&mut rng, 500, 5_000) }),
-            3 => {
-                put(sim, &mut plan, at, Command::SetDeaf { node, deaf: true });
-                let end = at + pick(&mut rng, 5_000, 60_000);
-                put(sim, &mut plan, end, Command::SetDeaf { node, deaf: false });
-            }
-            4 => {
-                let (send, recv) = (chance(&mut rng, 300), chance(&mut rng, 300));
-                put(sim, &mut plan, at, Command::SetNodeLoss { node, send, recv });
-            }
-            5 => put(sim, &mut plan, at, Command::SetDuplication(chance(&mut rng, 200))),
-            6 => put(sim, &mut plan, at, Command::SetJitter(pick(&mut rng, 0, 100))),
-            7 => {
-                let step_ms = pick(&mut rng, 0, 10_000_000);
-                let drift_ppm = pick(&mut rng, 0, 100_000) as i32 - 50_000;
-                put(sim, &mut plan, at, Command::SetClock { node, step_ms, drift_ppm });
-            }
-            8 if plan.cut.is_none() => {
-                let size = pick(&mut rng, 1, 3) as usize;
-                let mut order: Vec<usize> = (0..N).collect();
-                (&mut rng as &mut dyn Random).shuffle(&mut order);
-                let (minority, rest) = (order[..size].to_vec(), order[size..].to_vec());
-                let end = at + pick(&mut rng, PARTITION_MS.0, PARTITION_MS.1);
-                put(sim, &mut plan, at, Command::Partition { id: 1, from: minority.clone(), to: rest, both: true });
-                put(sim, &mut plan, end, Command::HealPartition(1));
-                plan.cut = Some((minority, at, end));
-            }
-            9 if crashed < 3 && !plan.down.contains(&node) => {
-                crashed += 1;
-                put(sim, &mut plan, at, Command::Crash(node));
-                if pick(&mut rng, 0, 1) == 0 {
-                    let back = at + pick(&mut rng, 5_000, 40_000);
-                    let seeds = (0..N).filter(|&i| i != node).collect();
-                    let new_addr = pick(&mut rng, 0, 1) == 0;
-                    put(sim, &mut plan, back, Command::Restart { node, seeds, new_addr });
-                } else {
-                    plan.down.push(node);
-                }
-            }
-            _ => {}
-        }
-    }
-    // Calm: every fault lifted (clocks keep their drift: that is normal).
-    let calm = t0 + CALM_AFTER_MS;
-    for cmd in [Command::Heal, Command::SetLoss(0.0), Command::SetDuplication(0.0), Command::SetJitter(0)] {
-        sim.schedule(calm, cmd).unwrap();
-    }
-    sim.schedule(calm, Command::SetBurstLoss { enter: 0.0, leave: 0.0, loss: 0.0 }).unwrap();
-    for node in 0..N {
-        sim.schedule(calm, Command::SetDeaf { node, deaf: false }).unwrap();
-        sim.schedule(calm, Command::SetNodeLoss { node, send: 0.0, recv: 0.0 }).unwrap();
-    }
-    plan
 }
 
 /// The invariants checked after every step.
@@ -197,14 +93,7 @@ fn live(sim: &Sim, o: usize, t: usize) -> bool {
 
 /// One case. `Err` carries what failed and the schedule.
 fn run(seed: u64) -> Result<(), String> {
-    let mut sim = Sim::new(N, Config::lan(), NetConfig { seed, ..NetConfig::default() }).map_err(|e| e.to_string())?;
-    let mut views = Views::new(N);
-    for i in 1..N {
-        sim.schedule(0, Command::Join { node: i, seeds: vec![0] }).map_err(|e| e.to_string())?;
-    }
-    if !scenario::converge(&mut sim, &mut views, 65_000) {
-        return Err("no convergence before the faults".into());
-    }
+    let mut sim = common::schedule::converged(seed)?;
     let t0 = sim.now();
     let plan = schedule(&mut sim, seed, t0);
     let fail = |what: String| Err(format!("{what}\nschedule:\n  {}", plan.log.join("\n  ")));

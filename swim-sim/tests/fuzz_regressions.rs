@@ -44,3 +44,8 @@ fn decrypt_regressions() {
 fn scenario_regressions() {
     replay("scenario", lapswim_sim::fuzzing::scenario);
 }
+
+#[test]
+fn serf_regressions() {
+    replay("serf", lapswim_core::internals::fuzzing::serf);
+}

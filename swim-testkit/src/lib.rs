@@ -522,11 +522,11 @@ pub async fn node_streams_and_peer_filter<R: Runtime>(
     // not for being sent).
     assert_eq!(node.set_meta(b"meta".to_vec()).await, Ok(()));
     assert_eq!(node.set_app_state(b"state".to_vec()).await, Ok(()));
-    assert_eq!(node.broadcast(b"all".to_vec()).await, Ok(()));
+    assert_eq!(node.event("all", b"all".to_vec(), false).await, Ok(()));
     let sent = node.send("nobody", b"hi".to_vec(), true).await;
     assert!(matches!(sent, Ok(()) | Err(NodeError::Protocol(lapswim_core::Error::UnknownMember))), "{sent:?}");
     node.shutdown().await;
-    assert_eq!(node.broadcast(b"late".to_vec()).await, Err(NodeError::Stopped));
+    assert_eq!(node.event("late", b"late".to_vec(), false).await, Err(NodeError::Stopped));
 
     // A node refusing everyone closes every connection on accept.
     let node = start(builder(1).peer_filter(Arc::new(|_| false))).expect("node starts");
@@ -611,6 +611,80 @@ pub async fn split_and_heal<R: Runtime>(runtime: R, n: usize, start: impl Fn(Nod
     }
 }
 
+/// A query over real sockets in a cluster of `n`: every member raises it
+/// once and answers; the origin hears each member's ack and answer once,
+/// then the query's end. Tags set on one member reach the others.
+pub async fn queries_are_answered<R: Runtime>(
+    runtime: R,
+    n: usize,
+    start: impl Fn(NodeBuilder) -> Result<Node, StartError>,
+) {
+    use lapswim_core::{Event, QueryOptions, Tags};
+    let mut cluster = LocalCluster::new(runtime);
+    for i in 0..n {
+        cluster.add(|| start(builder(i).config(fast_config()))).expect("node starts");
+    }
+    cluster.join_all().await.expect("every join is answered");
+    assert!(cluster.wait_until(Duration::from_secs(20), LocalCluster::converged, |_, _| {}).await, "no convergence");
+    let tags: Tags = [("role", "web")].into_iter().collect();
+    cluster.node(0).set_tags(tags.clone()).await.expect("tags set");
+    let options =
+        QueryOptions::default().with_ack(true).with_relay_factor(1).with_timeout(lapswim_core::Duration::from_secs(5));
+    let origin = n - 1;
+    let id = cluster.node(origin).query("load", b"?".to_vec(), options).await.expect("query asked");
+    let raised = core::cell::RefCell::new(Vec::new());
+    let acks = core::cell::RefCell::new(Vec::new());
+    let answers = core::cell::RefCell::new(Vec::new());
+    let done = core::cell::Cell::new(0);
+    let note = |seen: &Seen| match &seen.event {
+        Event::Query { id, from, .. } => {
+            assert_eq!(from, cluster_name(origin).as_str());
+            raised.borrow_mut().push((seen.observer, *id));
+        }
+        Event::QueryAck { id: q, from } if *q == id && seen.observer == origin => {
+            acks.borrow_mut().push(from.to_string())
+        }
+        Event::QueryResponse { id: q, from, payload } if *q == id && seen.observer == origin => {
+            answers.borrow_mut().push((from.to_string(), payload.clone()))
+        }
+        Event::QueryDone { id: q } if *q == id && seen.observer == origin => done.set(done.get() + 1),
+        _ => {}
+    };
+    let all_raised = cluster.wait_until(WAIT_AT_MOST, |_| raised.borrow().len() == n, |_, seen| note(seen)).await;
+    assert!(all_raised, "raised by {:?}", raised.borrow());
+    let to_answer = raised.borrow().clone();
+    for (i, qid) in to_answer {
+        cluster.node(i).respond(qid, format!("load-{i}").into_bytes()).await.expect("answered");
+    }
+    let ended = cluster.wait_until(WAIT_AT_MOST, |_| done.get() > 0, |_, seen| note(seen)).await;
+    assert!(ended, "no QueryDone");
+    let mut want: Vec<String> = (0..n).map(cluster_name).collect();
+    want.sort();
+    let mut acked = acks.borrow().clone();
+    acked.sort();
+    assert_eq!(acked, want, "each member acked once");
+    let mut answered = answers.borrow().clone();
+    answered.sort();
+    let expected: Vec<(String, Vec<u8>)> = (0..n)
+        .map(|i| (cluster_name(i), format!("load-{i}").into_bytes()))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    assert_eq!(answered, expected, "each member answered once");
+    assert_eq!(done.get(), 1);
+    let members = cluster.node(origin).members().await.expect("members");
+    let zero = members.iter().find(|m| m.name.as_str() == cluster_name(0)).expect("member 0");
+    assert_eq!(zero.tags, tags, "tags travel with the member");
+    for node in cluster.nodes() {
+        node.shutdown().await;
+    }
+}
+
+/// The name [`builder`] gives node `i`.
+fn cluster_name(i: usize) -> String {
+    format!("node-{i}")
+}
+
 /// Three broadcasts from different members of a cluster of `n`: every
 /// member reports each exactly once, in Lamport order per sender.
 pub async fn broadcasts_reach_everyone_once<R: Runtime>(
@@ -632,7 +706,7 @@ pub async fn broadcasts_reach_everyone_once<R: Runtime>(
     cluster.join_all().await.expect("every join is answered");
     assert!(cluster.wait_until(Duration::from_secs(20), LocalCluster::converged, |_, _| {}).await, "no convergence");
     for (k, from) in [0, n / 2, n - 1].into_iter().enumerate() {
-        cluster.node(from).broadcast(format!("hello-{k}").into_bytes()).await.expect("broadcast");
+        cluster.node(from).event("hello", format!("hello-{k}").into_bytes(), false).await.expect("broadcast");
     }
     let got = core::cell::RefCell::new(vec![Vec::<(String, Vec<u8>)>::new(); n]);
     let wanted = 3 * n;
@@ -672,9 +746,9 @@ pub async fn broadcasts_reach_everyone_once<R: Runtime>(
     )
     .await;
     let stats: Vec<_> = all.iter().flatten().map(|s| &s.protocol).collect();
-    assert!(stats.iter().all(|s| s.broadcasts_delivered == 3), "{stats:?}");
+    assert!(stats.iter().all(|s| s.events_delivered == 3), "{stats:?}");
     // Copies did come again, and were dropped.
-    assert!(stats.iter().map(|s| s.broadcasts_duplicate).sum::<u64>() > 0, "{stats:?}");
+    assert!(stats.iter().map(|s| s.events_duplicate).sum::<u64>() > 0, "{stats:?}");
     // Events reported before the counters were read.
     cluster
         .sleep(Duration::from_millis(100), |_, seen| {

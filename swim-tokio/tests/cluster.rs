@@ -56,6 +56,11 @@ async fn broadcasts_and_direct_messages_reach_their_members_once() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_are_raised_acked_and_answered_over_real_sockets() {
+    swim_testkit::queries_are_answered(Tokio, 4, lapswim_tokio::start).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sealed_cluster_keeps_outsiders_out_and_rotates_its_key() {
     swim_testkit::sealed_cluster_rotates_keys(Tokio, 5, lapswim_tokio::start).await;
 }

@@ -174,6 +174,32 @@ pub enum Scenario {
         /// Loss probability.
         #[arg(long, default_value_t = 0.05)]
         loss: f64,
+        /// Rotate from one member with three cluster-wide key queries,
+        /// instead of node by node.
+        #[arg(long)]
+        via_queries: bool,
+    },
+    /// A random member queries every member, each answers at once.
+    Query {
+        /// Loss probability.
+        #[arg(long, default_value_t = 0.05)]
+        loss: f64,
+        /// Each answer also travels through this many random members.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u8).range(0..=5))]
+        relay_factor: u8,
+        /// Independent runs (seeds derived from the base seed).
+        #[arg(long, default_value_t = 20)]
+        runs: usize,
+    },
+    /// Named events from random members, the second half under churn
+    /// (a crash every 2 s, back 5 s later).
+    Events {
+        /// Loss probability.
+        #[arg(long, default_value_t = 0.05)]
+        loss: f64,
+        /// Events, one every 100 ms.
+        #[arg(long, default_value_t = 1000)]
+        count: usize,
     },
 }
 
@@ -294,11 +320,21 @@ pub fn run(args: &SimArgs, other: Option<&Compare>) -> Result<Vec<String>, Strin
             }
             vec![lapswim_sim::gray::gray(&p, hours)]
         }
-        &Scenario::Rotate { loss } => {
-            if !(0.0..=1.0).contains(&loss) {
-                return Err("--loss must be within 0..=1".into());
+        &Scenario::Rotate { loss, via_queries } => {
+            check_loss(loss)?;
+            if via_queries {
+                vec![plain(lapswim_sim::serf::rotate_via_queries(&p, loss))]
+            } else {
+                vec![plain(resilience::rotate(&p, loss))]
             }
-            vec![plain(resilience::rotate(&p, loss))]
+        }
+        &Scenario::Query { loss, relay_factor, runs } => {
+            check_loss(loss)?;
+            vec![plain(lapswim_sim::serf::query(&p, loss, relay_factor, runs.max(1)))]
+        }
+        &Scenario::Events { loss, count } => {
+            check_loss(loss)?;
+            vec![plain(lapswim_sim::serf::events(&p, loss, count.max(2)))]
         }
         Scenario::S1 { .. } | Scenario::S2 { .. } | Scenario::S3 { .. } | Scenario::S4 | Scenario::Spread { .. } => {
             compared::<lapswim_core::Swim<lapswim_sim::net::SimRng>>(&args.scenario, &p)?
@@ -343,4 +379,8 @@ pub fn compared<N: ScenarioNode>(scenario: &Scenario, p: &Params) -> Result<Opti
         Scenario::Spread { runs } => vec![plain(lapswim_sim::spread::spread_of::<N>(p, runs.max(1)))],
         _ => return Ok(None),
     }))
+}
+
+fn check_loss(loss: f64) -> Result<(), String> {
+    if (0.0..=1.0).contains(&loss) { Ok(()) } else { Err("--loss must be within 0..=1".into()) }
 }

@@ -150,10 +150,12 @@ impl Digest {
             }
             Event::JoinFailed => self.write(&[7]),
             Event::LeaveCompleted => self.write(&[8]),
-            Event::User { from, ltime, payload } => {
+            Event::User { from, ltime, name, payload, coalesce } => {
                 named(self, 9, from.as_str());
                 self.write_u64(*ltime);
+                self.write_bytes(name.as_bytes());
                 self.write_bytes(payload);
+                self.write(&[u8::from(*coalesce)]);
             }
             Event::Message { from, payload, reliable } => {
                 named(self, 10, from.as_str());
@@ -174,6 +176,50 @@ impl Digest {
                     None => self.write(&[2]),
                 }
                 self.write(&[reason.index() as u8]);
+            }
+            Event::Query { id, from, name, payload } => {
+                named(self, 14, from.as_str());
+                self.write_u64(id.get());
+                self.write_bytes(name.as_bytes());
+                self.write_bytes(payload);
+            }
+            Event::QueryAck { id, from } => {
+                named(self, 15, from.as_str());
+                self.write_u64(id.get());
+            }
+            Event::QueryResponse { id, from, payload } => {
+                named(self, 16, from.as_str());
+                self.write_u64(id.get());
+                self.write_bytes(payload);
+            }
+            Event::QueryDone { id } => {
+                self.write(&[17]);
+                self.write_u64(id.get());
+            }
+            Event::NameConflict { other, won } => {
+                self.write(&[19, won.map_or(2, u8::from)]);
+                self.write_addr(*other);
+            }
+            Event::Report { id, report } => {
+                self.write(&[18]);
+                self.write_u64(id.get());
+                for (list, tag) in [(&report.acked, 0u8), (&report.silent, 1)] {
+                    self.write(&[tag]);
+                    for m in list {
+                        self.write_bytes(m.as_str().as_bytes());
+                    }
+                }
+                for (m, why) in &report.failed {
+                    self.write_bytes(m.as_str().as_bytes());
+                    self.write_bytes(why.as_bytes());
+                }
+                for (k, n) in &report.keys {
+                    self.write_u64(u64::from(*k) << 32 | *n as u64);
+                }
+                for (m, k) in &report.primary {
+                    self.write_bytes(m.as_str().as_bytes());
+                    self.write_u64(u64::from(*k));
+                }
             }
         }
     }

@@ -17,7 +17,9 @@ pub enum Error {
     /// member was built.
     Config(ConfigError),
     /// Metadata longer than `max_meta_len` (at [`Swim::new`](crate::Swim::new)
-    /// or [`Input::SetMeta`](crate::Input::SetMeta)). The metadata in force is unchanged.
+    /// or [`Input::SetMeta`](crate::Input::SetMeta)), or tags that encode
+    /// to more ([`Input::SetTags`](crate::Input::SetTags)). The metadata in
+    /// force is unchanged.
     MetaTooLong,
     /// [`Input::Join`](crate::Input::Join) with no seed. No join was started.
     NoSeeds,
@@ -30,9 +32,24 @@ pub enum Error {
     /// A payload or state larger than its configured limit. Nothing was
     /// queued, sent or stored.
     TooLarge,
-    /// Every stream slot (`max_streams`) is in use. No stream was opened;
-    /// the message was not sent.
+    /// Every stream slot (`max_streams`) is in use, or a query would go
+    /// past `max_open_queries` or our own `query_rate`. No stream was
+    /// opened, nothing was sent.
     Busy,
+    /// [`Input::Respond`](crate::Input::Respond) to a query that is not
+    /// open here: never raised, answered already, or past its deadline.
+    /// Nothing was sent.
+    UnknownQuery,
+    /// [`Input::Query`](crate::Input::Query) with options out of range: a
+    /// timeout of zero or above an hour, a relay factor above 5, a tag
+    /// filter that is not a regular expression (or compiles too large),
+    /// or a name in the reserved `_swim_` prefix. Nothing was sent.
+    InvalidQuery,
+    /// A cluster-wide key operation on a member that does not seal what it
+    /// sends: the key would cross the network in plaintext. Nothing was
+    /// sent.
+    #[cfg(feature = "encryption")]
+    NotSealing,
     /// A keyring change was refused. The keyring is unchanged.
     #[cfg(feature = "encryption")]
     Keyring(crate::wire::keyring::KeyringError),
@@ -47,7 +64,15 @@ impl fmt::Display for Error {
             Error::Leaving => f.write_str("the member is leaving or has left"),
             Error::UnknownMember => f.write_str("no live member of that name"),
             Error::TooLarge => f.write_str("payload larger than its configured limit"),
-            Error::Busy => f.write_str("every stream slot is in use"),
+            Error::Busy => f.write_str("every stream slot or query slot is in use, or the query rate is exceeded"),
+            Error::UnknownQuery => {
+                f.write_str("no open query of that id: unknown, answered already, or past its deadline")
+            }
+            Error::InvalidQuery => f.write_str("query options out of range, a bad tag filter, or a reserved name"),
+            #[cfg(feature = "encryption")]
+            Error::NotSealing => {
+                f.write_str("cluster-wide key operations need a keyring that seals what this member sends")
+            }
             #[cfg(feature = "encryption")]
             Error::Keyring(e) => write!(f, "keyring change refused: {e}"),
         }

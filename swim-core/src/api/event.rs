@@ -1,9 +1,11 @@
 //! What the state machine tells the application: [`Event`]s.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use super::input::StreamId;
+use super::query::{QueryId, QueryReport};
 use crate::util::name::MemberName;
 use crate::wire::DecodeError;
 
@@ -65,14 +67,76 @@ pub enum Event {
     JoinFailed,
     /// Our leave has been announced; the member now ignores all input.
     LeaveCompleted,
-    /// An application broadcast, reported once per member.
+    /// A named user event ([`Input::UserEvent`](crate::Input::UserEvent)),
+    /// reported once per member (ours too).
     User {
-        /// Who broadcast it.
+        /// Who sent it.
         from: MemberName,
-        /// Its Lamport time.
+        /// Its time on the event Lamport clock.
         ltime: u64,
+        /// Its name.
+        name: String,
         /// What it carries.
         payload: Vec<u8>,
+        /// Whether events of this name may be coalesced.
+        coalesce: bool,
+    },
+    /// A query for us ([`Input::Query`](crate::Input::Query), ours or
+    /// another member's): answer it with
+    /// [`Input::Respond`](crate::Input::Respond) before its deadline, or
+    /// not at all.
+    Query {
+        /// Our id for it.
+        id: QueryId,
+        /// Who asks.
+        from: MemberName,
+        /// The query's name.
+        name: String,
+        /// What it carries.
+        payload: Vec<u8>,
+    },
+    /// `from` acknowledged our query `id` (at most once per member).
+    QueryAck {
+        /// Our query.
+        id: QueryId,
+        /// Who acknowledged.
+        from: MemberName,
+    },
+    /// `from` answered our query `id` (at most once per member).
+    QueryResponse {
+        /// Our query.
+        id: QueryId,
+        /// Who answered.
+        from: MemberName,
+        /// The answer.
+        payload: Vec<u8>,
+    },
+    /// Our query `id` reached its deadline: nothing more is reported for
+    /// it. Every query we ask ends with exactly one.
+    QueryDone {
+        /// Our query.
+        id: QueryId,
+    },
+    /// Another live process claims our name at `other` (docs/protocol.md,
+    /// "Name conflicts"). First reported with `won: None` when found; then
+    /// once more when settled: `Some(true)`, the name stays ours;
+    /// `Some(false)`, we gave it up and stopped (a
+    /// [`Event::LeaveCompleted`] follows: the member ignores all input, and
+    /// the process should restart under another name).
+    NameConflict {
+        /// Where the other process answers under our name.
+        other: SocketAddr,
+        /// `None` while being settled; then whether we keep the name.
+        won: Option<bool>,
+    },
+    /// What an internal query ([`Input::ClusterKeys`](crate::Input::ClusterKeys),
+    /// [`Input::Reachability`](crate::Input::Reachability)) found, just
+    /// before its [`Event::QueryDone`].
+    Report {
+        /// Our query.
+        id: QueryId,
+        /// Member by member.
+        report: QueryReport,
     },
     /// A message sent to us alone ([`Input::Message`](crate::Input::Message)).
     Message {

@@ -5,6 +5,9 @@ use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
+use super::query::{QueryId, QueryOptions};
+use super::tags::Tags;
+
 /// One input to [`Swim::handle`](crate::Swim::handle).
 ///
 /// Borrowed, so a datagram is handled where it was received; its owned
@@ -68,12 +71,70 @@ pub enum Input<'a> {
         /// The new state.
         state: &'a [u8],
     },
-    /// Broadcast `payload` to every member, stamped with our Lamport time;
-    /// each member reports it once as [`Event::User`](crate::Event::User).
-    Broadcast {
-        /// At most `max_user_payload` bytes.
+    /// Replace our metadata with `tags`' encoding (see [`Tags`]): spreads
+    /// as an alive, like [`Input::SetMeta`]; refused with
+    /// [`Error::MetaTooLong`](crate::Error::MetaTooLong) when it encodes
+    /// to more than `max_meta_len` bytes.
+    SetTags {
+        /// The new tags (they replace all the old ones).
+        tags: &'a Tags,
+    },
+    /// Send the named event `name` with `payload` to every member, stamped
+    /// with our event Lamport time; each member reports it once as
+    /// [`Event::User`](crate::Event::User), members that missed it are
+    /// repaired by full-state syncs, and members that join later do not
+    /// see it (unless `replay_events_on_join`).
+    UserEvent {
+        /// The event's name.
+        name: &'a str,
+        /// With `name`, at most `max_event_len` bytes, else
+        /// [`Error::TooLarge`](crate::Error::TooLarge).
+        payload: &'a [u8],
+        /// Whether a consumer may coalesce events of this name (only the
+        /// latest matters); carried to every member.
+        coalesce: bool,
+    },
+    /// Ask every member `options.filter` selects, by gossip: each raises
+    /// [`Event::Query`](crate::Event::Query) and may answer with
+    /// [`Input::Respond`]; we report acks, answers and the end as
+    /// [`Event::QueryAck`](crate::Event::QueryAck),
+    /// [`Event::QueryResponse`](crate::Event::QueryResponse) and
+    /// [`Event::QueryDone`](crate::Event::QueryDone). We are asked too,
+    /// when the filter selects us. [`Swim::query`](crate::Swim::query)
+    /// returns the query's id.
+    Query {
+        /// The query's name.
+        name: &'a str,
+        /// With `name` and the encoded filter, at most `max_query_len`
+        /// bytes.
+        payload: &'a [u8],
+        /// Filter, timeout, acknowledgements, relays.
+        options: &'a QueryOptions,
+    },
+    /// Answer the query `id` (from [`Event::Query`](crate::Event::Query))
+    /// with `payload`, once and before its deadline, else
+    /// [`Error::UnknownQuery`](crate::Error::UnknownQuery).
+    Respond {
+        /// The query answered.
+        id: QueryId,
+        /// At most `max_response_len` bytes.
         payload: &'a [u8],
     },
+    /// Change every member's keyring through an internal query (`None`
+    /// lists the keys): each member applies `op` to its own keyring and
+    /// answers whether it could, and we report who did, who could not and
+    /// why, and who stayed silent, as [`Event::Report`](crate::Event::Report).
+    /// Needs a keyring of our own that seals what we send: a key never
+    /// crosses the network in plaintext.
+    #[cfg(feature = "encryption")]
+    ClusterKeys {
+        /// `Install`, `Use` or `Remove`; `None` lists every member's keys.
+        op: Option<crate::wire::keyring::KeyringOp>,
+    },
+    /// Ask every member to acknowledge an internal ping (serf's
+    /// reachability check): [`Event::Report`](crate::Event::Report) lists
+    /// who did and who, alive in our table, did not.
+    Reachability,
     /// Send `payload` to the member named `to`, reported there as
     /// [`Event::Message`](crate::Event::Message): in one datagram (best effort) or over a stream
     /// (reliable; [`Event::MessageFailed`](crate::Event::MessageFailed) if it could not be delivered).
@@ -176,11 +237,44 @@ pub enum OwnedInput {
         /// The new state.
         state: Vec<u8>,
     },
-    /// See [`Input::Broadcast`].
-    Broadcast {
+    /// See [`Input::SetTags`].
+    SetTags {
+        /// The new tags.
+        tags: Tags,
+    },
+    /// See [`Input::UserEvent`].
+    UserEvent {
+        /// The event's name.
+        name: String,
         /// The payload.
         payload: Vec<u8>,
+        /// Whether it may be coalesced.
+        coalesce: bool,
     },
+    /// See [`Input::Query`].
+    Query {
+        /// The query's name.
+        name: String,
+        /// The payload.
+        payload: Vec<u8>,
+        /// How it is asked.
+        options: QueryOptions,
+    },
+    /// See [`Input::Respond`].
+    Respond {
+        /// The query answered.
+        id: QueryId,
+        /// The answer.
+        payload: Vec<u8>,
+    },
+    /// See [`Input::ClusterKeys`].
+    #[cfg(feature = "encryption")]
+    ClusterKeys {
+        /// The change, or `None` to list.
+        op: Option<crate::wire::keyring::KeyringOp>,
+    },
+    /// See [`Input::Reachability`].
+    Reachability,
     /// See [`Input::Message`].
     Message {
         /// The member's name.
@@ -208,7 +302,15 @@ impl OwnedInput {
             OwnedInput::StreamClosed { id, end } => Input::StreamClosed { id: *id, end: *end },
             OwnedInput::SetMeta { meta } => Input::SetMeta { meta },
             OwnedInput::SetAppState { state } => Input::SetAppState { state },
-            OwnedInput::Broadcast { payload } => Input::Broadcast { payload },
+            OwnedInput::SetTags { tags } => Input::SetTags { tags },
+            OwnedInput::UserEvent { name, payload, coalesce } => {
+                Input::UserEvent { name, payload, coalesce: *coalesce }
+            }
+            OwnedInput::Query { name, payload, options } => Input::Query { name, payload, options },
+            OwnedInput::Respond { id, payload } => Input::Respond { id: *id, payload },
+            #[cfg(feature = "encryption")]
+            OwnedInput::ClusterKeys { op } => Input::ClusterKeys { op: *op },
+            OwnedInput::Reachability => Input::Reachability,
             OwnedInput::Message { to, payload, reliable } => Input::Message { to, payload, reliable: *reliable },
             #[cfg(feature = "encryption")]
             OwnedInput::Keyring(op) => Input::Keyring(*op),
@@ -228,7 +330,17 @@ impl From<Input<'_>> for OwnedInput {
             Input::StreamClosed { id, end } => OwnedInput::StreamClosed { id, end },
             Input::SetMeta { meta } => OwnedInput::SetMeta { meta: meta.to_vec() },
             Input::SetAppState { state } => OwnedInput::SetAppState { state: state.to_vec() },
-            Input::Broadcast { payload } => OwnedInput::Broadcast { payload: payload.to_vec() },
+            Input::SetTags { tags } => OwnedInput::SetTags { tags: tags.clone() },
+            Input::UserEvent { name, payload, coalesce } => {
+                OwnedInput::UserEvent { name: name.into(), payload: payload.to_vec(), coalesce }
+            }
+            Input::Query { name, payload, options } => {
+                OwnedInput::Query { name: name.into(), payload: payload.to_vec(), options: options.clone() }
+            }
+            Input::Respond { id, payload } => OwnedInput::Respond { id, payload: payload.to_vec() },
+            #[cfg(feature = "encryption")]
+            Input::ClusterKeys { op } => OwnedInput::ClusterKeys { op },
+            Input::Reachability => OwnedInput::Reachability,
             Input::Message { to, payload, reliable } => {
                 OwnedInput::Message { to: to.into(), payload: payload.to_vec(), reliable }
             }

@@ -12,7 +12,9 @@ pub(crate) mod error;
 pub(crate) mod event;
 pub(crate) mod identity;
 pub(crate) mod input;
+pub(crate) mod query;
 pub(crate) mod stats;
+pub(crate) mod tags;
 
 pub use action::Action;
 pub use config::{Config, ConfigError};
@@ -22,4 +24,6 @@ pub use error::Error;
 pub use event::Event;
 pub use identity::Identity;
 pub use input::{Input, OwnedInput, StreamEnd, StreamId};
+pub use query::{QueryFilter, QueryId, QueryOptions, QueryReport};
 pub use stats::Stats;
+pub use tags::Tags;

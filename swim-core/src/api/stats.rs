@@ -107,15 +107,48 @@ pub struct Stats {
     pub fallback_acks: u64,
     /// Syncs opened to members we declared failed (partition healing).
     pub reconnects: u64,
-    /// Application broadcasts delivered (ours included).
-    pub broadcasts_delivered: u64,
-    /// Broadcasts received again and dropped.
-    pub broadcasts_duplicate: u64,
-    /// Broadcasts dropped as older than the deduplication window.
-    pub broadcasts_too_old: u64,
-    /// Broadcasts dropped because their Lamport time was implausibly far
-    /// ahead of ours (more than 2^32): forgeries aimed at the clock.
-    pub broadcasts_too_far: u64,
+    /// Named events delivered (ours included).
+    pub events_delivered: u64,
+    /// Events received again and dropped.
+    pub events_duplicate: u64,
+    /// Events dropped as older than the deduplication window (or than our
+    /// join, when we skipped the cluster's past).
+    pub events_too_old: u64,
+    /// Events or queries dropped because their Lamport time was
+    /// implausibly far ahead of ours (more than 2^32): forgeries aimed at
+    /// the clock.
+    pub lamport_too_far: u64,
+    /// Events kept to repair members that missed them.
+    pub events_kept: u64,
+    /// Events of the cluster's past that our join skipped (not delivered,
+    /// as `replay_events_on_join` is off).
+    pub events_skipped: u64,
+    /// Queries we asked (internal ones included).
+    pub queries_asked: u64,
+    /// Queries raised here (reported, or answered by the protocol).
+    pub queries_raised: u64,
+    /// Queries received again and dropped.
+    pub queries_duplicate: u64,
+    /// Queries whose filter did not select us (passed on all the same).
+    pub queries_filtered: u64,
+    /// Queries dropped because their origin went past `query_rate`.
+    pub queries_rate_limited: u64,
+    /// Queries dropped because we know no member of that name at the
+    /// address they give for answers.
+    pub queries_unknown_origin: u64,
+    /// Queries dropped because `max_open_queries` were open.
+    pub queries_dropped: u64,
+    /// Answers and acks we sent.
+    pub responses_sent: u64,
+    /// Answers and acks to our queries, first from each member.
+    pub responses_received: u64,
+    /// Answers and acks heard again (through another relay) and dropped.
+    pub responses_duplicate: u64,
+    /// Answers to no open query of ours (forged, misdirected, or late),
+    /// dropped.
+    pub responses_unknown: u64,
+    /// Answers we relayed to their origin.
+    pub responses_relayed: u64,
 }
 
 impl Stats {

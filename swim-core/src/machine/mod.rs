@@ -9,16 +9,20 @@
 //! - [`Dissemination`]: the update queue, gossip, the recently dead;
 //! - [`Lifecycle`]: join, full-state sync, reconnects, leave;
 //! - [`Streams`]: the book of open streams;
-//! - [`UserData`]: the Lamport clock, broadcast deduplication, app state;
+//! - [`UserData`]: the event clock, event repair, app state;
+//! - [`Queries`]: the query clock, open queries, per-member query rates;
 //! - [`Outbox`]: datagrams and events, packed and flushed once per input.
 //!
 //! Invariants: after every input the outbox is empty, every deadline any
 //! part holds is at or after `now`, and the last `SetTimer` reported is
 //! the earliest of them.
 
+mod conflict;
+mod internal;
 #[cfg(test)]
 mod mesh;
 mod on_packet;
+mod on_query;
 mod on_stream;
 mod on_timer;
 mod on_user;
@@ -42,6 +46,7 @@ use crate::protocol::dissemination::{self, Dissemination};
 use crate::protocol::lifecycle::{self, Lifecycle, Phase, Sync};
 use crate::protocol::membership::{Membership, Merged, Source};
 use crate::protocol::outbox::{Outbox, Piggyback};
+use crate::protocol::queries::Queries;
 use crate::protocol::retransmit::retransmit_limit;
 use crate::protocol::streams::Streams;
 use crate::protocol::table::ProbeSelector;
@@ -76,6 +81,7 @@ pub struct Swim<R> {
     lifecycle: Lifecycle,
     streams: Streams,
     user: UserData,
+    queries: Queries,
     outbox: Outbox,
     envelope: Envelope,
     /// Decrypted packets are opened here: reused, so sealed traffic does
@@ -85,6 +91,9 @@ pub struct Swim<R> {
     started: bool,
     now: Instant,
     reported: Option<Instant>,
+    last_query: Option<crate::api::QueryId>,
+    /// A claim on our name from another address, being looked into.
+    claim: Option<conflict::NameClaim>,
 }
 
 impl<R> core::fmt::Debug for Swim<R> {
@@ -119,6 +128,7 @@ impl<R: Rng> Swim<R> {
             lifecycle: Lifecycle::new(&config),
             streams: Streams::new(&config),
             user: UserData::new(&config),
+            queries: Queries::new(&config),
             outbox: Outbox::new(config.packet_budget),
             envelope,
             scratch: Vec::new(),
@@ -128,6 +138,8 @@ impl<R: Rng> Swim<R> {
             started: false,
             now: Instant::ZERO,
             reported: None,
+            last_query: None,
+            claim: None,
         };
         swim.outbox.set_layout(swim.envelope.layout());
         Ok(swim)
@@ -142,6 +154,7 @@ impl<R: Rng> Swim<R> {
     pub fn handle(&mut self, now: Instant, input: Input<'_>, out: &mut Vec<Action>) -> Result<(), Error> {
         let now = now.max(self.now);
         self.now = now;
+        self.user.prune(now);
         let result = match input {
             Input::Packet { from, bytes } => self.on_packet(now, from, bytes),
             Input::Timeout => {
@@ -161,7 +174,13 @@ impl<R: Rng> Swim<R> {
             }
             Input::SetMeta { meta } => self.on_set_meta(meta),
             Input::SetAppState { state } => self.on_set_app_state(state),
-            Input::Broadcast { payload } => self.on_broadcast(now, payload),
+            Input::SetTags { tags } => self.on_set_tags(tags),
+            Input::UserEvent { name, payload, coalesce } => self.on_user_event(now, name, payload, coalesce),
+            Input::Query { name, payload, options } => self.on_query(now, name, payload, options).map(drop),
+            Input::Respond { id, payload } => self.on_respond(now, id, payload),
+            #[cfg(feature = "encryption")]
+            Input::ClusterKeys { op } => self.on_cluster_keys(now, op).map(drop),
+            Input::Reachability => self.on_reachability(now).map(drop),
             Input::Message { to, payload, reliable } => self.on_direct(now, to, payload, reliable),
             #[cfg(feature = "encryption")]
             Input::Keyring(op) => self.on_keyring(op),
@@ -194,6 +213,28 @@ impl<R: Rng> Swim<R> {
     pub fn leave(&mut self, now: Instant) -> Result<Vec<Action>, Error> {
         let mut out = Vec::new();
         self.handle(now, Input::Leave, &mut out).map(|()| out)
+    }
+
+    /// Asks the cluster `name` with `payload` ([`Input::Query`]), appending
+    /// what to do to `out`: the query's id, which its acks, answers and
+    /// end carry.
+    pub fn query(
+        &mut self,
+        now: Instant,
+        name: &str,
+        payload: &[u8],
+        options: &crate::api::QueryOptions,
+        out: &mut Vec<Action>,
+    ) -> Result<crate::api::QueryId, Error> {
+        self.handle(now, Input::Query { name, payload, options }, out)?;
+        self.last_query.ok_or(Error::InvalidQuery)
+    }
+
+    /// The id of the latest query this member asked (its own, internal
+    /// ones included): how a runtime that feeds [`Input::Query`] through
+    /// [`Driver`](crate::Driver) learns it.
+    pub fn last_query(&self) -> Option<crate::api::QueryId> {
+        self.last_query
     }
 
     /// Installs a key that may open received packets (the first one

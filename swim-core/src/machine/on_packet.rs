@@ -49,8 +49,10 @@ impl<R: Rng> Swim<R> {
         for msg in msgs.iter().filter(|m| m.is_update()) {
             let merged =
                 self.membership.merge(now, msg, source, &mut self.dissemination, &mut self.outbox, &mut self.rng);
-            if merged == Merged::Refuted {
-                self.detector.on_refuted();
+            match merged {
+                Merged::Refuted => self.detector.on_refuted(),
+                Merged::Claimed { addr, incarnation } => self.on_name_claimed(now, addr, incarnation),
+                Merged::Done => {}
             }
         }
         // A suspect that is heard from but has not refuted by now is told.
@@ -130,6 +132,7 @@ impl<R: Rng> Swim<R> {
                     &mut self.rng,
                 )
             }
+            Message::Ack { seq } if self.on_claim_ack(now, from, seq) => {}
             Message::Ack { seq } => {
                 let (d, o, r) = (&mut self.dissemination, &mut self.outbox, &mut self.rng);
                 if !self.membership.on_ack(now, from, seq, d, o, r) {
@@ -138,13 +141,16 @@ impl<R: Rng> Swim<R> {
             }
             Message::Nack { seq } => self.detector.on_nack(from, seq),
             Message::Query { name } => self.membership.answer_query(from, name, &mut self.outbox),
-            Message::User { ltime, from: author, payload } => self.on_user(ltime, author, payload),
+            Message::User { .. } => self.on_user(now, msg),
+            Message::Question { .. } => self.on_question(now, sender.is_some(), msg),
+            Message::Response { .. } => self.on_response(msg),
             Message::Direct { from: author, payload } => self.on_direct_arrived(author, payload, false),
             // Tables travel over streams only: a datagram never draws one.
             Message::SyncRequest { .. }
             | Message::SyncReply
             | Message::SyncEnd
             | Message::AppState { .. }
+            | Message::Clocks { .. }
             | Message::Alive { .. }
             | Message::Suspect { .. }
             | Message::Dead { .. }

@@ -153,6 +153,17 @@ impl<R: Rng> Swim<R> {
                         self.outbox.event(Event::AppState { from, join, state: state.to_vec() });
                     }
                 }
+                Message::Clocks { events: ltime, queries } => {
+                    self.queries.clock.witness(queries);
+                    let our_join =
+                        matches!(self.streams.get(id).map(|s| &s.purpose), Some(Purpose::SyncOut { join: true, .. }));
+                    self.user.on_peer_clock(id, ltime, our_join);
+                }
+                // The past a joiner skips: remembered, not delivered.
+                Message::User { .. } if self.user.skips(id) => self.user.skip(now, msg),
+                // Repair: delivered if missed, not gossiped again (the
+                // next syncs carry it on).
+                Message::User { .. } => self.deliver_event(now, msg, false),
                 Message::SyncEnd => ended = true,
                 _ => {}
             }
@@ -162,11 +173,13 @@ impl<R: Rng> Swim<R> {
         }
         let Some(s) = self.streams.remove(id) else { return };
         self.streams.counters.syncs_completed += 1;
+        self.user.synced();
         match s.purpose {
             Purpose::SyncIn { .. } => {
                 // The peer's table is merged: our answer already reflects it
                 // (a refutation of a rumour it carried included).
-                send_table(id, None, &self.membership, &self.user.app_state, &mut self.outbox);
+                let clocks = (&self.user, self.queries.clock.clock());
+                send_table(id, None, &self.membership, clocks, &mut self.outbox);
             }
             Purpose::SyncOut { join: true, .. } => {
                 self.lifecycle.on_join_synced(now, s.peer, &mut self.outbox, &mut self.rng);
@@ -180,8 +193,10 @@ impl<R: Rng> Swim<R> {
     /// suspicion, as `Membership::merge` explains).
     fn merge_record(&mut self, now: Instant, msg: &Message<'_>, asked: bool) {
         let (d, o, r) = (&mut self.dissemination, &mut self.outbox, &mut self.rng);
-        if self.membership.merge(now, msg, Source::Record { asked }, d, o, r) == Merged::Refuted {
-            self.detector.on_refuted();
+        match self.membership.merge(now, msg, Source::Record { asked }, d, o, r) {
+            Merged::Refuted => self.detector.on_refuted(),
+            Merged::Claimed { addr, incarnation } => self.on_name_claimed(now, addr, incarnation),
+            Merged::Done => {}
         }
     }
 

@@ -37,7 +37,9 @@ impl<R: Rng> Swim<R> {
                     }
                 }
                 3 => self.on_lifecycle_timer(now),
-                _ => self.on_stream_expired(now),
+                4 => self.on_stream_expired(now),
+                5 => self.on_query_timer(now),
+                _ => self.on_claim_timer(now),
             }
             if self.lifecycle.phase() == Phase::Left {
                 return;
@@ -74,7 +76,8 @@ impl<R: Rng> Swim<R> {
         let sync = Sync {
             membership: &mut self.membership,
             streams: &mut self.streams,
-            app_state: &self.user.app_state,
+            user: &self.user,
+            query_clock: self.queries.clock.clock(),
             outbox: &mut self.outbox,
         };
         match timer {
@@ -92,7 +95,8 @@ impl<R: Rng> Swim<R> {
         let sync = Sync {
             membership: &mut self.membership,
             streams: &mut self.streams,
-            app_state: &self.user.app_state,
+            user: &self.user,
+            query_clock: self.queries.clock.clock(),
             outbox: &mut self.outbox,
         };
         self.lifecycle.join(now, seeds, sync, &mut self.dissemination, &mut self.rng)?;

@@ -1,14 +1,13 @@
-//! Application calls: metadata, application state, broadcasts and direct
-//! messages.
+//! Application calls: metadata and tags, application state, named events
+//! and direct messages.
 
 use rand_core::Rng;
 
 use super::Swim;
-use crate::api::{Error, Event};
+use crate::api::{Error, Event, Tags};
 use crate::protocol::lifecycle::Phase;
 use crate::protocol::outbox::Piggyback;
 use crate::protocol::streams::Purpose;
-use crate::protocol::user::Arrival;
 use crate::util::name::MemberName;
 use crate::util::time::Instant;
 use crate::wire::Message;
@@ -37,27 +36,53 @@ impl<R: Rng> Swim<R> {
         Ok(())
     }
 
-    pub(super) fn on_broadcast(&mut self, now: Instant, payload: &[u8]) -> Result<(), Error> {
+    pub(super) fn on_set_tags(&mut self, tags: &Tags) -> Result<(), Error> {
         self.running()?;
-        if payload.len() > self.config.max_user_payload {
+        if tags.encoded_len() > self.config.max_meta_len {
+            return Err(Error::MetaTooLong);
+        }
+        self.membership.set_meta(&tags.encode(), &mut self.dissemination);
+        Ok(())
+    }
+
+    pub(super) fn on_user_event(
+        &mut self,
+        now: Instant,
+        name: &str,
+        payload: &[u8],
+        coalesce: bool,
+    ) -> Result<(), Error> {
+        self.running()?;
+        if name.len() + payload.len() > self.config.user_limits().0 {
             return Err(Error::TooLarge);
         }
         self.ensure_started(now);
         let me = self.membership.local().name.clone();
-        let ltime = self.user.stamp(&me);
-        self.user.counters.delivered += 1;
-        self.outbox.event(Event::User { from: me.clone(), ltime, payload: payload.to_vec() });
-        self.dissemination.queue_user(&Message::User { ltime, from: me.as_str(), payload });
+        let ltime = self.user.stamp(now, &me, name, payload, coalesce);
+        self.outbox.event(Event::User {
+            from: me.clone(),
+            ltime,
+            name: name.into(),
+            payload: payload.to_vec(),
+            coalesce,
+        });
+        self.dissemination.queue_user(&Message::User { ltime, from: me.as_str(), name, payload, coalesce });
         Ok(())
     }
 
-    /// A broadcast arrived: deliver it and pass it on, the first time.
-    pub(super) fn on_user(&mut self, ltime: u64, from: &str, payload: &[u8]) {
-        let Ok(name) = MemberName::new(from) else { return };
-        if self.user.arrive(ltime, &name) == Arrival::New {
-            self.dissemination.queue_user(&Message::User { ltime, from, payload });
-            self.outbox.event(Event::User { from: name, ltime, payload: payload.to_vec() });
+    /// An event arrived by gossip (`gossip`) or in a sync: deliver it, the
+    /// first time, and pass a gossiped one on.
+    pub(super) fn on_user(&mut self, now: Instant, msg: &Message<'_>) {
+        self.deliver_event(now, msg, true);
+    }
+
+    pub(super) fn deliver_event(&mut self, now: Instant, msg: &Message<'_>, gossip: bool) {
+        let Some(from) = self.user.arrive(now, msg) else { return };
+        let Message::User { ltime, name, payload, coalesce, .. } = *msg else { return };
+        if gossip {
+            self.dissemination.queue_user(msg);
         }
+        self.outbox.event(Event::User { from, ltime, name: name.into(), payload: payload.to_vec(), coalesce });
     }
 
     pub(super) fn on_direct(&mut self, now: Instant, to: &str, payload: &[u8], reliable: bool) -> Result<(), Error> {

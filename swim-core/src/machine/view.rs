@@ -47,7 +47,7 @@ impl<R> Swim<R> {
 
     /// Counters since start.
     pub fn stats(&self) -> Stats {
-        let (d, m) = (&self.detector.counters, &self.membership.counters);
+        let (d, m, q) = (&self.detector.counters, &self.membership.counters, &self.queries.counters);
         Stats {
             probes_sent: d.probes_sent,
             probes_acked: d.probes_acked,
@@ -90,10 +90,24 @@ impl<R> Swim<R> {
             fallback_pings: d.fallback_pings,
             fallback_acks: d.fallback_acks,
             reconnects: self.lifecycle.reconnects,
-            broadcasts_delivered: self.user.counters.delivered,
-            broadcasts_duplicate: self.user.counters.duplicates,
-            broadcasts_too_old: self.user.counters.too_old,
-            broadcasts_too_far: self.user.counters.too_far,
+            events_delivered: self.user.events.counters.delivered,
+            events_duplicate: self.user.events.counters.duplicates,
+            events_too_old: self.user.events.counters.too_old,
+            lamport_too_far: self.user.events.counters.too_far + self.queries.clock.counters.too_far,
+            events_kept: self.user.kept() as u64,
+            events_skipped: self.user.skipped,
+            queries_asked: q.asked,
+            queries_raised: q.raised,
+            queries_duplicate: self.queries.clock.counters.duplicates,
+            queries_filtered: q.filtered,
+            queries_rate_limited: q.rate_limited,
+            queries_unknown_origin: q.unknown_origin,
+            queries_dropped: q.dropped_full,
+            responses_sent: q.responses_sent,
+            responses_received: q.responses_received,
+            responses_duplicate: q.responses_duplicate,
+            responses_unknown: q.responses_unknown,
+            responses_relayed: q.relayed,
         }
     }
 
@@ -108,12 +122,23 @@ impl<R> Swim<R> {
         self.streams.len()
     }
 
-    /// The Lamport time our next broadcast will carry.
+    /// The Lamport time our next event will carry.
     pub fn lamport_time(&self) -> u64 {
-        self.user.clock()
+        self.user.events.clock()
     }
 
-    /// Broadcasts waiting for retransmission.
+    /// The Lamport time our next query will carry.
+    pub fn query_time(&self) -> u64 {
+        self.queries.clock.clock()
+    }
+
+    /// Queries open here: ours awaiting answers, and others' we may still
+    /// answer.
+    pub fn open_queries(&self) -> (usize, usize) {
+        self.queries.open()
+    }
+
+    /// Events and queries waiting for retransmission.
     pub fn queued_broadcasts(&self) -> usize {
         self.dissemination.user.len()
     }
@@ -137,7 +162,10 @@ impl<R> Swim<R> {
         }
         self.dissemination.queue.digest(&mut d);
         self.dissemination.user.digest(&mut d);
-        d.write_u64(self.user.clock());
+        d.write_u64(self.user.events.clock());
+        d.write_u64(self.queries.clock.clock());
+        let (asked, answering) = self.queries.open();
+        d.write_u64((asked as u64) << 32 | answering as u64);
         d.write_u64(self.membership.remembered.len() as u64);
         d.write_u64(self.membership.pending_admissions() as u64);
         d.write_u64(self.streams.len() as u64);
@@ -162,19 +190,22 @@ impl<R> Swim<R> {
             (a, None) => a,
             (None, b) => b,
         };
-        let [a, b, c, d, e] = self.part_deadlines();
-        earlier(earlier(earlier(earlier(a, b), c), d), e)
+        let [a, b, c, d, e, f, g] = self.part_deadlines();
+        earlier(earlier(earlier(earlier(earlier(earlier(a, b), c), d), e), f), g)
     }
 
     /// Each part's earliest deadline, in the order that breaks ties
-    /// (detector, membership, dissemination, life cycle, streams).
-    pub(super) fn part_deadlines(&self) -> [Option<Instant>; 5] {
+    /// (detector, membership, dissemination, life cycle, streams, queries,
+    /// name claims).
+    pub(super) fn part_deadlines(&self) -> [Option<Instant>; 7] {
         [
             self.detector.next_deadline(),
             self.membership.next_deadline(),
             self.dissemination.next_deadline(),
             self.lifecycle.next_deadline(),
             self.streams.next_deadline(),
+            self.queries.next_deadline(),
+            self.claim.map(|c| c.deadline()),
         ]
     }
 
@@ -211,6 +242,16 @@ impl<R> Swim<R> {
             self.outbox.close(id);
         }
         self.lifecycle.complete_leave(&mut self.outbox);
+        // Our queries end now (each with its one QueryDone), and no claim
+        // on our name matters any more.
+        for asked in self.queries.close_all() {
+            if let Some(kind) = asked.internal {
+                let report = self.report(kind, &asked);
+                self.outbox.event(crate::api::Event::Report { id: asked.id, report });
+            }
+            self.outbox.event(crate::api::Event::QueryDone { id: asked.id });
+        }
+        self.claim = None;
         self.detector.clear();
         self.membership.clear_timers();
         self.dissemination.clear_timers();

@@ -22,6 +22,7 @@ use crate::protocol::dissemination::Dissemination;
 use crate::protocol::membership::Membership;
 use crate::protocol::outbox::Outbox;
 use crate::protocol::streams::{Purpose, Streams};
+use crate::protocol::user::UserData;
 use crate::util::rng::Random;
 use crate::util::time::{Duration, Instant};
 use crate::util::timers::Timers;
@@ -339,14 +340,22 @@ impl Lifecycle {
 pub(crate) struct Sync<'a> {
     pub(crate) membership: &'a mut Membership,
     pub(crate) streams: &'a mut Streams,
-    /// The application state we send.
-    pub(crate) app_state: &'a [u8],
+    /// The application state, event clock and recent events we send.
+    pub(crate) user: &'a UserData,
+    /// Our query clock, which we send too.
+    pub(crate) query_clock: u64,
     pub(crate) outbox: &'a mut Outbox,
 }
 
 impl Sync<'_> {
     pub(crate) fn reborrow(&mut self) -> Sync<'_> {
-        Sync { membership: self.membership, streams: self.streams, app_state: self.app_state, outbox: self.outbox }
+        Sync {
+            membership: self.membership,
+            streams: self.streams,
+            user: self.user,
+            query_clock: self.query_clock,
+            outbox: self.outbox,
+        }
     }
 }
 
@@ -377,11 +386,12 @@ pub(crate) fn start_sync(now: Instant, to: SocketAddr, why: SyncKind, sync: Sync
         return;
     };
     sync.outbox.open(id, to);
-    send_table(id, Some(join), sync.membership, sync.app_state, sync.outbox);
+    send_table(id, Some(join), sync.membership, (sync.user, sync.query_clock), sync.outbox);
 }
 
 /// Sends our whole table on stream `id`: our alive first, then our
-/// application state, then every member's record, in frames of at most
+/// application state, our event clock and recent events, then every
+/// member's record, in frames of at most
 /// [`MAX_FRAME`](crate::wire::MAX_FRAME) bytes, each headed by a
 /// [`Message::SyncRequest`] (`request` is `Some(join)`) or a
 /// [`Message::SyncReply`], the last one ending with [`Message::SyncEnd`].
@@ -389,16 +399,21 @@ pub(crate) fn send_table(
     id: StreamId,
     request: Option<bool>,
     membership: &Membership,
-    app_state: &[u8],
+    (user, query_clock): (&UserData, u64),
     outbox: &mut Outbox,
 ) {
     let head = match request {
         Some(join) => Message::SyncRequest { join },
         None => Message::SyncReply,
     };
+    let app_state = &user.app_state;
     let app = (!app_state.is_empty()).then_some(Message::AppState { state: app_state });
     let records = membership.table.iter().map(|(id, m)| membership.record(id, m));
-    let all = core::iter::once(membership.self_alive()).chain(app).chain(records).chain([Message::SyncEnd]);
+    let all = core::iter::once(membership.self_alive())
+        .chain(app)
+        .chain(user.sync_messages(query_clock))
+        .chain(records)
+        .chain([Message::SyncEnd]);
     let mut w = outbox.frame_writer();
     let _ = w.push(&head);
     for msg in all {

@@ -8,9 +8,11 @@
 
 pub(crate) mod detector;
 pub(crate) mod dissemination;
+pub(crate) mod lamport;
 pub(crate) mod lifecycle;
 pub(crate) mod membership;
 pub(crate) mod outbox;
+pub(crate) mod queries;
 pub(crate) mod retransmit;
 pub(crate) mod streams;
 pub(crate) mod table;

@@ -132,6 +132,12 @@ impl Outbox {
         self.reply = Some(Reply { left: bytes, asides: 0 });
     }
 
+    /// Whether a received datagram is being handled (its reply budget is
+    /// open).
+    pub(crate) fn in_reply(&self) -> bool {
+        self.reply.is_some()
+    }
+
     /// Sets `bytes` aside from the current reply for something sent later
     /// on its behalf (a relayed probe's ack or nack).
     pub(crate) fn reserve(&mut self, bytes: usize) {

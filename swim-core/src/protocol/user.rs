@@ -1,125 +1,166 @@
-//! User data: application broadcasts ordered by a Lamport clock and
-//! delivered once, and the application state carried by full-state syncs.
+//! User data: named events on their own Lamport clock, delivered once and
+//! repaired by full-state syncs, and the application state those syncs
+//! carry.
 //!
 //! Invariants:
-//! - the clock never goes backwards, and after witnessing a broadcast at
-//!   time `t` it is above `t` (so our next broadcast is ordered after it);
-//! - a broadcast is delivered at most once: `(ltime, from)` is remembered
-//!   for every broadcast at or above `floor`, and anything below `floor`
-//!   is dropped as too old rather than risk a second delivery;
-//! - memory is bounded: `seen` holds at most `broadcast_window` entries
-//!   (the floor rises to keep it so).
+//! - every event we deliver or send is remembered by the clock's window,
+//!   so none is delivered twice (see [`Lamport`]);
+//! - `recent` holds at most `max_repair_events` events, none older than
+//!   `event_repair_time` once pruned: a sync carries only events still in
+//!   flight, so a quiet cluster's syncs carry none;
+//! - a member that joins skips the events the cluster had before it, once,
+//!   unless configured to replay them.
 
-use alloc::collections::BTreeSet;
+use alloc::collections::VecDeque;
+use alloc::string::String;
 use alloc::vec::Vec;
 
+use crate::api::StreamId;
 use crate::api::config::Config;
+use crate::protocol::lamport::{Arrival, Lamport};
 use crate::util::name::MemberName;
+use crate::util::time::{Duration, Instant};
+use crate::wire::Message;
 
-/// What became of an arriving broadcast.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum Arrival {
-    /// First sight: deliver it and pass it on.
-    New,
-    /// Delivered before.
-    Duplicate,
-    /// Older than the deduplication window.
-    TooOld,
-    /// Further ahead of our clock than [`MAX_LEAP`]: a forgery meant to
-    /// run the clock out of its range, dropped.
-    TooFar,
+/// An event kept to repair members that missed it.
+#[derive(Debug)]
+struct Recent {
+    ltime: u64,
+    from: MemberName,
+    name: String,
+    payload: Vec<u8>,
+    coalesce: bool,
+    at: Instant,
 }
 
-/// The furthest ahead of our clock an arriving broadcast may be. Honest
-/// clocks differ by the broadcasts one member has not seen yet, far below
-/// this; a forged time near the top of the range would otherwise push
-/// every clock there for good.
-pub(crate) const MAX_LEAP: u64 = 1 << 32;
-
-/// Counters of the user-data part.
-#[derive(Clone, Debug, Default)]
-pub(crate) struct Counters {
-    pub(crate) delivered: u64,
-    pub(crate) duplicates: u64,
-    pub(crate) too_old: u64,
-    pub(crate) too_far: u64,
-}
-
-/// The Lamport clock, the deduplication window and the application state.
+/// The event clock, recent events, and the application state.
 #[derive(Debug)]
 pub(crate) struct UserData {
-    clock: u64,
-    floor: u64,
-    seen: BTreeSet<(u64, MemberName)>,
-    window: usize,
+    pub(crate) events: Lamport,
+    recent: VecDeque<Recent>,
+    repair_time: Duration,
+    max_recent: usize,
+    replay: bool,
+    /// Until our first sync or event: whether a join may still skip the
+    /// cluster's past.
+    fresh: bool,
+    /// The join sync whose events are skipped.
+    skipping: Option<StreamId>,
+    /// Events of the cluster's past skipped at our join.
+    pub(crate) skipped: u64,
     pub(crate) app_state: Vec<u8>,
-    pub(crate) counters: Counters,
 }
 
 impl UserData {
     pub(crate) fn new(config: &Config) -> Self {
         UserData {
-            clock: 0,
-            floor: 0,
-            seen: BTreeSet::new(),
-            window: config.broadcast_window as usize,
+            events: Lamport::new(config.broadcast_window),
+            recent: VecDeque::new(),
+            repair_time: config.event_repair_time,
+            max_recent: config.max_repair_events as usize,
+            replay: config.replay_events_on_join,
+            fresh: true,
+            skipping: None,
+            skipped: 0,
             app_state: Vec::new(),
-            counters: Counters::default(),
         }
     }
 
-    /// The Lamport time our next broadcast will carry.
-    pub(crate) fn clock(&self) -> u64 {
-        self.clock
-    }
-
-    /// Stamps a broadcast of ours: its time, remembered as seen.
-    pub(crate) fn stamp(&mut self, me: &MemberName) -> u64 {
-        let ltime = self.clock;
-        self.clock = self.clock.saturating_add(1);
-        self.remember(ltime, me.clone());
+    /// Stamps an event of ours and keeps it for repair.
+    pub(crate) fn stamp(&mut self, now: Instant, me: &MemberName, name: &str, payload: &[u8], coalesce: bool) -> u64 {
+        self.fresh = false;
+        let ltime = self.events.stamp(me);
+        self.events.counters.delivered += 1;
+        self.keep(now, ltime, me.clone(), name, payload, coalesce);
         ltime
     }
 
-    /// A broadcast arrived: advance the clock past it and decide whether
-    /// it is new.
-    pub(crate) fn arrive(&mut self, ltime: u64, from: &MemberName) -> Arrival {
-        if ltime > self.clock.saturating_add(MAX_LEAP) {
-            self.counters.too_far += 1;
-            return Arrival::TooFar;
+    /// An event arrived (by gossip or in a sync): whether it is new, in
+    /// which case it is kept for repair.
+    pub(crate) fn arrive(&mut self, now: Instant, msg: &Message<'_>) -> Option<MemberName> {
+        let Message::User { ltime, from, name, payload, coalesce } = *msg else { return None };
+        let from = MemberName::new(from).ok()?;
+        if self.events.arrive(ltime, &from) != Arrival::New {
+            return None;
         }
-        self.clock = self.clock.max(ltime.saturating_add(1));
-        debug_assert!(self.clock > ltime || ltime == u64::MAX, "the clock is past every broadcast it witnessed");
-        if ltime < self.floor {
-            self.counters.too_old += 1;
-            return Arrival::TooOld;
-        }
-        if self.seen.contains(&(ltime, from.clone())) {
-            self.counters.duplicates += 1;
-            return Arrival::Duplicate;
-        }
-        self.remember(ltime, from.clone());
-        self.counters.delivered += 1;
-        Arrival::New
+        // An event gossiped to us while our join is under way leaves us
+        // fresh: the join's answer still decides what is the past.
+        self.keep(now, ltime, from.clone(), name, payload, coalesce);
+        Some(from)
     }
 
-    fn remember(&mut self, ltime: u64, from: MemberName) {
-        self.seen.insert((ltime, from));
-        // Everything more than a window behind the clock is too old; and
-        // the set never holds more than a window's worth of entries.
-        let behind = self.clock.saturating_sub(self.window as u64);
-        if behind > self.floor {
-            self.floor = behind;
+    /// An event of the cluster's past, in our join's answer: remembered
+    /// (and kept for repair), not delivered.
+    pub(crate) fn skip(&mut self, now: Instant, msg: &Message<'_>) {
+        if self.arrive(now, msg).is_some() {
+            self.events.counters.delivered -= 1;
+            self.skipped += 1;
         }
-        while self.seen.len() > self.window {
-            if let Some((t, _)) = self.seen.pop_first() {
-                self.floor = self.floor.max(t.saturating_add(1));
-            }
+    }
+
+    fn keep(&mut self, now: Instant, ltime: u64, from: MemberName, name: &str, payload: &[u8], coalesce: bool) {
+        if self.max_recent == 0 || self.repair_time == Duration::ZERO {
+            return;
         }
-        while self.seen.first().is_some_and(|(t, _)| *t < self.floor) {
-            self.seen.pop_first();
+        if self.recent.len() >= self.max_recent {
+            self.recent.pop_front();
         }
-        debug_assert!(self.seen.len() <= self.window, "the deduplication set stays within its window");
+        self.recent.push_back(Recent { ltime, from, name: name.into(), payload: payload.to_vec(), coalesce, at: now });
+        debug_assert!(self.recent.len() <= self.max_recent, "the repair buffer stays within its bound");
+    }
+
+    /// Drops events kept longer than the repair time.
+    pub(crate) fn prune(&mut self, now: Instant) {
+        while self.recent.front().is_some_and(|r| now.saturating_duration_since(r.at) >= self.repair_time) {
+            self.recent.pop_front();
+        }
+    }
+
+    /// What a sync carries besides the table: our clocks (when either has
+    /// moved) and the events still kept for repair.
+    pub(crate) fn sync_messages(&self, query_clock: u64) -> impl Iterator<Item = Message<'_>> {
+        let clock = self.events.clock();
+        let head = (clock > 0 || query_clock > 0).then_some(Message::Clocks { events: clock, queries: query_clock });
+        head.into_iter().chain(self.recent.iter().map(|r| Message::User {
+            ltime: r.ltime,
+            from: r.from.as_str(),
+            name: &r.name,
+            payload: &r.payload,
+            coalesce: r.coalesce,
+        }))
+    }
+
+    /// A peer's event clock arrived in a sync on stream `id`. On the
+    /// answer to our first join the cluster's past is skipped (unless we
+    /// replay it): the events that answer carries are taken as seen, not
+    /// delivered, and anything more than a repair buffer behind the seed's
+    /// clock is too old. Events sent while we joined, which the seed had
+    /// not seen yet, are above that floor and not in its answer: they
+    /// arrive by gossip and are delivered.
+    pub(crate) fn on_peer_clock(&mut self, id: StreamId, ltime: u64, our_join: bool) {
+        self.events.witness(ltime);
+        if our_join && self.fresh && !self.replay {
+            self.events.skip_before(ltime.saturating_sub(self.max_recent as u64));
+            self.skipping = Some(id);
+        }
+    }
+
+    /// Whether events arriving on sync stream `id` are the cluster's past,
+    /// to take as seen without delivering.
+    pub(crate) fn skips(&self, id: StreamId) -> bool {
+        self.skipping == Some(id)
+    }
+
+    /// A sync completed: from now on a join is a rejoin, which skips
+    /// nothing.
+    pub(crate) fn synced(&mut self) {
+        self.fresh = false;
+        self.skipping = None;
+    }
+
+    /// How many events are kept for repair.
+    pub(crate) fn kept(&self) -> usize {
+        self.recent.len()
     }
 }
 
@@ -127,48 +168,52 @@ impl UserData {
 mod tests {
     use super::*;
 
-    fn name(s: &str) -> MemberName {
-        MemberName::new(s).unwrap()
+    fn user(ltime: u64, from: &'static str) -> Message<'static> {
+        Message::User { ltime, from, name: "deploy", payload: b"v2", coalesce: true }
+    }
+
+    fn at(ms: u64) -> Instant {
+        Instant::from_millis(ms)
     }
 
     #[test]
-    fn a_broadcast_is_new_once_and_the_clock_moves_past_it() {
+    fn recent_events_ride_syncs_until_they_age_out() {
         let mut u = UserData::new(&Config::lan());
-        assert_eq!(u.arrive(7, &name("a")), Arrival::New);
-        assert_eq!(u.arrive(7, &name("a")), Arrival::Duplicate);
-        assert_eq!(u.arrive(7, &name("b")), Arrival::New);
-        assert_eq!(u.clock(), 8);
-        assert_eq!(u.stamp(&name("me")), 8);
-        assert_eq!(u.arrive(8, &name("me")), Arrival::Duplicate);
+        assert_eq!(u.sync_messages(0).count(), 0, "a quiet member's sync carries nothing");
+        assert!(u.arrive(at(0), &user(5, "a")).is_some());
+        assert!(u.arrive(at(0), &user(5, "a")).is_none(), "delivered once");
+        let msgs: Vec<_> = u.sync_messages(3).collect();
+        assert_eq!(msgs, [Message::Clocks { events: 6, queries: 3 }, user(5, "a")]);
+        u.prune(at(Config::lan().event_repair_time.as_millis()));
+        assert_eq!(u.sync_messages(0).count(), 1, "only the clocks are left");
     }
 
     #[test]
-    fn a_forged_time_cannot_run_the_clock_out() {
-        let mut u = UserData::new(&Config::lan());
-        assert_eq!(u.arrive(u64::MAX - 1, &name("x")), Arrival::TooFar);
-        assert_eq!(u.clock(), 0, "the clock did not move");
-        assert_eq!(u.arrive(MAX_LEAP, &name("x")), Arrival::New);
-        assert_eq!(u.clock(), MAX_LEAP + 1);
-        assert_eq!(u.arrive(3 * MAX_LEAP, &name("x")), Arrival::TooFar);
-        assert_eq!(u.counters.too_far, 2);
+    fn a_join_skips_the_past_once_unless_it_replays() {
+        let join = StreamId::Outbound(1);
+        let mut u = UserData::new(&Config::lan().with_max_repair_events(4));
+        u.on_peer_clock(join, 10, true);
+        assert!(u.skips(join) && !u.skips(StreamId::Outbound(2)));
+        assert!(u.arrive(at(0), &user(5, "a")).is_none(), "more than a buffer behind the seed");
+        assert!(u.arrive(at(0), &user(6, "a")).is_some(), "within a buffer: the caller decides");
+        u.synced();
+        assert!(!u.skips(join));
+        u.on_peer_clock(join, 50, true);
+        assert!(!u.skips(join), "a rejoin skips nothing");
+        assert!(u.arrive(at(0), &user(20, "a")).is_some());
+
+        let mut u = UserData::new(&Config::lan().with_replay_events_on_join(true));
+        u.on_peer_clock(join, 1000, true);
+        assert!(!u.skips(join));
+        assert!(u.arrive(at(0), &user(9, "a")).is_some(), "replayed");
     }
 
     #[test]
-    fn the_window_bounds_memory_and_old_broadcasts_are_refused() {
-        let mut u = UserData::new(&Config::lan().with_broadcast_window(16));
-        for t in 0..100 {
-            assert_eq!(u.arrive(t, &name("a")), Arrival::New);
-            assert!(u.seen.len() <= 16);
+    fn the_repair_buffer_is_bounded() {
+        let mut u = UserData::new(&Config::lan().with_max_repair_events(4));
+        for t in 0..10 {
+            u.arrive(at(t), &user(t, "a"));
         }
-        assert_eq!(u.arrive(50, &name("a")), Arrival::TooOld);
-        assert_eq!(u.arrive(99, &name("a")), Arrival::Duplicate);
-        // Many senders at one time: the set stays bounded, and what it
-        // forgot is refused rather than delivered twice.
-        let mut u = UserData::new(&Config::lan().with_broadcast_window(16));
-        for i in 0..40 {
-            u.arrive(5, &name(&alloc::format!("m{i}")));
-        }
-        assert!(u.seen.len() <= 16);
-        assert_eq!(u.arrive(5, &name("m0")), Arrival::TooOld);
+        assert_eq!(u.kept(), 4);
     }
 }

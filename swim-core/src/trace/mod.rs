@@ -49,7 +49,7 @@ use crate::wire::keyring::{Key, KeyringOp};
 /// The first bytes of every trace.
 pub(crate) const MAGIC: [u8; 8] = *b"SWIMTRC\0";
 /// The format version this build writes and reads.
-pub(crate) const TRACE_VERSION: u16 = 6;
+pub(crate) const TRACE_VERSION: u16 = 7;
 /// Buffered bytes that trigger a write to the sink.
 pub(crate) const FLUSH_BYTES: usize = 64 * 1024;
 /// The largest record a reader accepts (a stream frame and its framing).
@@ -115,9 +115,10 @@ pub struct TraceRecord {
 }
 
 /// An input as a trace keeps it: as given, except that a keyring change
-/// names its key by fingerprint only. However it was built, a keyring
-/// change is written as [`TraceInput::Keyring`], so no key's bytes ever
-/// reach a trace.
+/// (local, or cluster-wide through a query) names its key by fingerprint
+/// only. However it was built, a keyring change is written as
+/// [`TraceInput::Keyring`] or [`TraceInput::ClusterKeys`], so no key's
+/// bytes ever reach a trace.
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[non_exhaustive]
 pub enum TraceInput {
@@ -125,6 +126,8 @@ pub enum TraceInput {
     Input(OwnedInput),
     /// A keyring change.
     Keyring(KeyringChange),
+    /// A cluster-wide keyring change (`None`: a listing).
+    ClusterKeys(Option<KeyringChange>),
 }
 
 /// A keyring change with its key named by [`Key::fingerprint`].
@@ -178,6 +181,7 @@ impl From<Input<'_>> for TraceInput {
     fn from(input: Input<'_>) -> Self {
         match input {
             Input::Keyring(op) => TraceInput::Keyring(KeyringChange::of(op)),
+            Input::ClusterKeys { op } => TraceInput::ClusterKeys(op.map(KeyringChange::of)),
             other => TraceInput::Input(OwnedInput::from(other)),
         }
     }
@@ -187,6 +191,7 @@ impl From<OwnedInput> for TraceInput {
     fn from(input: OwnedInput) -> Self {
         match input {
             OwnedInput::Keyring(op) => TraceInput::Keyring(KeyringChange::of(op)),
+            OwnedInput::ClusterKeys { op } => TraceInput::ClusterKeys(op.map(KeyringChange::of)),
             other => TraceInput::Input(other),
         }
     }
@@ -200,8 +205,12 @@ impl Serialize for TraceInput {
             TraceInput::Input(OwnedInput::Keyring(op)) => {
                 s.serialize_newtype_variant("TraceInput", 1, "Keyring", &KeyringChange::of(*op))
             }
+            TraceInput::Input(OwnedInput::ClusterKeys { op }) => {
+                s.serialize_newtype_variant("TraceInput", 2, "ClusterKeys", &op.map(KeyringChange::of))
+            }
             TraceInput::Input(input) => s.serialize_newtype_variant("TraceInput", 0, "Input", input),
             TraceInput::Keyring(change) => s.serialize_newtype_variant("TraceInput", 1, "Keyring", change),
+            TraceInput::ClusterKeys(change) => s.serialize_newtype_variant("TraceInput", 2, "ClusterKeys", change),
         }
     }
 }
@@ -213,6 +222,9 @@ impl TraceInput {
         match self {
             TraceInput::Input(input) => Ok(input.as_input()),
             TraceInput::Keyring(change) => change.with_keys(keys).map(Input::Keyring),
+            TraceInput::ClusterKeys(change) => {
+                change.map(|c| c.with_keys(keys)).transpose().map(|op| Input::ClusterKeys { op })
+            }
         }
     }
 }

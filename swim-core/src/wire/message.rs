@@ -101,15 +101,20 @@ pub enum Message<'a> {
         /// Opaque to the protocol.
         state: &'a [u8],
     },
-    /// Kind 12. An application broadcast (gossiped, piggybacked like a
-    /// membership update): `from` sent `payload` at Lamport time `ltime`.
+    /// Kind 12. A named user event (gossiped, piggybacked like a
+    /// membership update, and repaired by full-state syncs): `from` sent
+    /// `name` with `payload` at event Lamport time `ltime`.
     User {
-        /// The broadcast's Lamport time.
+        /// The event's Lamport time, on the event clock.
         ltime: u64,
-        /// Who broadcast it.
+        /// Who sent it.
         from: &'a str,
+        /// The event's name.
+        name: &'a str,
         /// Opaque to the protocol.
         payload: &'a [u8],
+        /// Whether a consumer may coalesce events of this name.
+        coalesce: bool,
     },
     /// Kind 13. A message for the receiver alone, in a datagram or on a
     /// stream.
@@ -129,11 +134,65 @@ pub enum Message<'a> {
         /// Any bytes (zeros when we send them).
         bytes: &'a [u8],
     },
+    /// Kind 15. A user query (gossiped like an event, never repaired by
+    /// syncs): `origin`, reachable at `addr`, asks `name` with `payload`
+    /// of every member its filter selects; they answer with
+    /// [`Message::Response`] within `timeout_ms`.
+    Question {
+        /// The query's Lamport time, on the query clock: with `origin`, it
+        /// names the query.
+        ltime: u64,
+        /// Who asks.
+        origin: &'a str,
+        /// Where the answers go.
+        addr: SocketAddr,
+        /// The query's name.
+        name: &'a str,
+        /// Opaque to the protocol.
+        payload: &'a [u8],
+        /// The encoded filter (empty: every member).
+        filter: &'a [u8],
+        /// Whether members acknowledge receipt at once.
+        ack: bool,
+        /// How many other members each answer also travels through.
+        relay_factor: u8,
+        /// How long the origin waits for answers, in milliseconds.
+        timeout_ms: u32,
+    },
+    /// Kind 16. An answer to a [`Message::Question`] (or its
+    /// acknowledgement), from `from` to the query's origin. With `relay`
+    /// set, the receiver is a relay: it forwards the answer to that
+    /// address (with `relay` cleared) if a live member is there.
+    Response {
+        /// The query's Lamport time (the origin's own stamp, so it names
+        /// the query there).
+        ltime: u64,
+        /// Who answers.
+        from: &'a str,
+        /// An acknowledgement (no payload) rather than an answer.
+        ack: bool,
+        /// The answer.
+        payload: &'a [u8],
+        /// The origin's address, when this copy goes through a relay.
+        relay: Option<SocketAddr>,
+    },
+    /// Kind 17. The sender's Lamport clocks, in a full-state sync (stream
+    /// only), before the recent events that follow: the receiver moves its
+    /// own past them, so that what it sends next (after a restart, say) is
+    /// not taken for something already seen; and a member that joins
+    /// skips the events older than the cluster's past unless it asked for
+    /// a replay. Left out while both are zero.
+    Clocks {
+        /// The sender's event clock.
+        events: u64,
+        /// The sender's query clock.
+        queries: u64,
+    },
 }
 
 impl Message<'_> {
     /// How many kinds this version knows: kinds are `0..KINDS`.
-    pub const KINDS: u8 = 15;
+    pub const KINDS: u8 = 18;
 
     /// Whether this is a membership update (alive, suspect, dead) rather
     /// than probe or sync traffic.
@@ -170,6 +229,9 @@ impl Message<'_> {
             Message::User { .. } => 12,
             Message::Direct { .. } => 13,
             Message::Padding { .. } => 14,
+            Message::Question { .. } => 15,
+            Message::Response { .. } => 16,
+            Message::Clocks { .. } => 17,
         }
     }
 }

@@ -39,7 +39,7 @@ use serde::Deserialize;
 use crate::util::name::MAX_NAME_LEN;
 
 /// The protocol version, the first byte of every datagram and frame.
-pub const VERSION: u8 = 2;
+pub const VERSION: u8 = 3;
 
 /// The largest datagram the codec builds or accepts, in bytes.
 pub const MAX_DATAGRAM: usize = 1500;
@@ -245,7 +245,25 @@ fn check(msg: &Message<'_>) -> Result<(), DecodeError> {
             name_ok(name)
         }
         Message::Suspect { name, from, .. } | Message::Dead { name, from, .. } => name_ok(name) && name_ok(from),
-        Message::User { from, payload, .. } | Message::Direct { from, payload } => {
+        Message::Direct { from, payload } => {
+            if payload.len() > MAX_PAYLOAD {
+                return Err(DecodeError::MetaTooLong);
+            }
+            name_ok(from)
+        }
+        Message::User { from, name, payload, .. } => {
+            if name.len() + payload.len() > MAX_PAYLOAD {
+                return Err(DecodeError::MetaTooLong);
+            }
+            name_ok(from)
+        }
+        Message::Question { origin, name, payload, filter, .. } => {
+            if name.len() + payload.len() + filter.len() > MAX_PAYLOAD {
+                return Err(DecodeError::MetaTooLong);
+            }
+            name_ok(origin)
+        }
+        Message::Response { from, payload, .. } => {
             if payload.len() > MAX_PAYLOAD {
                 return Err(DecodeError::MetaTooLong);
             }
@@ -258,6 +276,7 @@ fn check(msg: &Message<'_>) -> Result<(), DecodeError> {
             true
         }
         Message::Ack { .. }
+        | Message::Clocks { .. }
         | Message::Padding { .. }
         | Message::Nack { .. }
         | Message::SyncRequest { .. }

@@ -22,7 +22,7 @@ fn wrap(body: &[u8]) -> alloc::vec::Vec<u8> {
 
 #[test]
 fn golden_bytes_pin_the_format() {
-    let cases: [(Message<'_>, &[u8]); 14] = [
+    let cases: [(Message<'_>, &[u8]); 17] = [
         (Message::Ping { seq: 1, target: "b" }, &[0, 1, 1, b'b']),
         (Message::PingReq { seq: 2, target: "c", addr: addr() }, &[1, 2, 1, b'c', 0, 127, 0, 0, 1, 0x8a, 0x3e]),
         (Message::Ack { seq: 300 }, &[2, 0xac, 0x02]),
@@ -38,8 +38,30 @@ fn golden_bytes_pin_the_format() {
         (Message::Query { name: "a" }, &[9, 1, b'a']),
         (Message::SyncEnd, &[10]),
         (Message::AppState { state: b"s" }, &[11, 1, b's']),
-        (Message::User { ltime: 300, from: "a", payload: b"p" }, &[12, 0xac, 0x02, 1, b'a', 1, b'p']),
+        (
+            Message::User { ltime: 300, from: "a", name: "n", payload: b"p", coalesce: true },
+            &[12, 0xac, 0x02, 1, b'a', 1, b'n', 1, b'p', 1],
+        ),
         (Message::Direct { from: "a", payload: b"p" }, &[13, 1, b'a', 1, b'p']),
+        (
+            Message::Question {
+                ltime: 1,
+                origin: "o",
+                addr: addr(),
+                name: "q",
+                payload: b"p",
+                filter: b"",
+                ack: true,
+                relay_factor: 2,
+                timeout_ms: 300,
+            },
+            &[15, 1, 1, b'o', 0, 127, 0, 0, 1, 0x8a, 0x3e, 1, b'q', 1, b'p', 0, 1, 2, 0xac, 0x02],
+        ),
+        (
+            Message::Response { ltime: 1, from: "a", ack: false, payload: b"r", relay: Some(addr()) },
+            &[16, 1, 1, b'a', 0, 1, b'r', 1, 0, 127, 0, 0, 1, 0x8a, 0x3e],
+        ),
+        (Message::Clocks { events: 5, queries: 2 }, &[17, 5, 2]),
     ];
     for (msg, body) in cases {
         let d = one(&msg);
@@ -166,7 +188,10 @@ enum Owned {
     Query(alloc::string::String),
     SyncEnd,
     AppState(alloc::vec::Vec<u8>),
-    User(u64, alloc::string::String, alloc::vec::Vec<u8>),
+    User(u64, alloc::string::String, alloc::string::String, alloc::vec::Vec<u8>, bool),
+    Question(u64, alloc::string::String, SocketAddr, alloc::vec::Vec<u8>, bool, u8, u32),
+    Response(u64, alloc::string::String, bool, alloc::vec::Vec<u8>, Option<SocketAddr>),
+    Clocks(u64, u64),
     Direct(alloc::string::String, alloc::vec::Vec<u8>),
 }
 
@@ -185,7 +210,22 @@ impl Owned {
             Owned::Query(n) => Message::Query { name: n },
             Owned::SyncEnd => Message::SyncEnd,
             Owned::AppState(s) => Message::AppState { state: s },
-            Owned::User(l, f, p) => Message::User { ltime: *l, from: f, payload: p },
+            Owned::User(l, f, n, p, c) => Message::User { ltime: *l, from: f, name: n, payload: p, coalesce: *c },
+            Owned::Question(l, o, a, p, ack, r, t) => Message::Question {
+                ltime: *l,
+                origin: o,
+                addr: *a,
+                name: o,
+                payload: p,
+                filter: p,
+                ack: *ack,
+                relay_factor: *r,
+                timeout_ms: *t,
+            },
+            Owned::Response(l, f, ack, p, r) => {
+                Message::Response { ltime: *l, from: f, ack: *ack, payload: p, relay: *r }
+            }
+            Owned::Clocks(e, q) => Message::Clocks { events: *e, queries: *q },
             Owned::Direct(f, p) => Message::Direct { from: f, payload: p },
         }
     }
@@ -206,8 +246,27 @@ fn arb_msg() -> impl Strategy<Value = Owned> {
         arb_name().prop_map(Owned::Query),
         Just(Owned::SyncEnd),
         proptest::collection::vec(any::<u8>(), 0..64).prop_map(Owned::AppState),
-        (any::<u64>(), arb_name(), proptest::collection::vec(any::<u8>(), 0..64))
-            .prop_map(|(l, f, p)| Owned::User(l, f, p)),
+        (any::<u64>(), arb_name(), arb_name(), proptest::collection::vec(any::<u8>(), 0..64), any::<bool>())
+            .prop_map(|(l, f, n, p, c)| Owned::User(l, f, n, p, c)),
+        (
+            any::<u64>(),
+            arb_name(),
+            arb_addr(),
+            proptest::collection::vec(any::<u8>(), 0..64),
+            any::<bool>(),
+            any::<u8>(),
+            any::<u32>()
+        )
+            .prop_map(|(l, o, a, p, ack, r, t)| Owned::Question(l, o, a, p, ack, r, t)),
+        (
+            any::<u64>(),
+            arb_name(),
+            any::<bool>(),
+            proptest::collection::vec(any::<u8>(), 0..64),
+            proptest::option::of(arb_addr())
+        )
+            .prop_map(|(l, f, ack, p, r)| Owned::Response(l, f, ack, p, r)),
+        (any::<u64>(), any::<u64>()).prop_map(|(e, q)| Owned::Clocks(e, q)),
         (arb_name(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(f, p)| Owned::Direct(f, p)),
     ]
 }

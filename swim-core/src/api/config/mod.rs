@@ -195,6 +195,40 @@ pub struct Config {
     /// in [`Stats::rejected`](crate::Stats::rejected)). Off by default:
     /// junk from anyone then costs the application nothing.
     pub report_rejections: bool,
+    /// The largest named event, name and payload together, in bytes;
+    /// a larger one is refused with [`Error::TooLarge`](crate::Error::TooLarge).
+    /// serf's default. Range: 0 ..= 1024; cut to what fits one datagram
+    /// beside the longest name, the label and a seal.
+    pub max_event_len: usize,
+    /// How long an event is kept to repair, through full-state syncs, the
+    /// members that missed it; zero keeps none. Range: any.
+    pub event_repair_time: Duration,
+    /// The most events kept for repair (the oldest go first); zero keeps
+    /// none. Range: 0 ..= 65 536.
+    pub max_repair_events: u32,
+    /// Whether a member that joins is delivered the events the cluster
+    /// still holds for repair (serf's `-replay`). Off: it sees only events
+    /// sent after it joined.
+    pub replay_events_on_join: bool,
+    /// The largest query, name, payload and encoded filter together, in
+    /// bytes. serf's default. Range: 0 ..= 1024; cut to what fits one
+    /// datagram beside the longest names, the label and a seal.
+    pub max_query_len: usize,
+    /// The largest answer to a query, in bytes. serf's default.
+    /// Range: 0 ..= 1024; cut like `max_query_len`.
+    pub max_response_len: usize,
+    /// A query's default timeout is `gossip_interval` × this ×
+    /// ceil(log10(n + 1)), as serf computes it. Range: 1 ..= 1000.
+    pub query_timeout_mult: NonZeroU32,
+    /// The most queries this member holds open at once: its own awaiting
+    /// answers and others' awaiting ours. Beyond it a query is dropped
+    /// (and counted). Range: 1 ..= 65 536.
+    pub max_open_queries: NonZeroU32,
+    /// Queries per second any one member may start, with a burst of one
+    /// second's worth: beyond it others drop its queries (and count them),
+    /// and our own are refused with [`Error::Busy`](crate::Error::Busy).
+    /// Range: 1 ..= 1 000 000.
+    pub query_rate: NonZeroU32,
 }
 
 /// Generates a chainable setter per field.
@@ -252,6 +286,15 @@ setters! {
     with_max_app_state_len => max_app_state_len: usize,
     with_member_admission_rate => member_admission_rate: NonZeroU32,
     with_report_rejections => report_rejections: bool,
+    with_max_event_len => max_event_len: usize,
+    with_event_repair_time => event_repair_time: Duration,
+    with_max_repair_events => max_repair_events: u32,
+    with_replay_events_on_join => replay_events_on_join: bool,
+    with_max_query_len => max_query_len: usize,
+    with_max_response_len => max_response_len: usize,
+    with_query_timeout_mult => query_timeout_mult: NonZeroU32,
+    with_max_open_queries => max_open_queries: NonZeroU32,
+    with_query_rate => query_rate: NonZeroU32,
 }
 
 impl Config {
@@ -321,6 +364,15 @@ impl Config {
             label: Label::EMPTY,
             member_admission_rate: nz(1000),
             report_rejections: false,
+            max_event_len: 512,
+            event_repair_time: Duration::from_secs(180),
+            max_repair_events: 2048,
+            replay_events_on_join: false,
+            max_query_len: 1024,
+            max_response_len: 1024,
+            query_timeout_mult: nz(16),
+            max_open_queries: nz(256),
+            query_rate: nz(10),
         }
     }
 

@@ -89,7 +89,29 @@ impl Config {
         {
             return Err(E::UserData);
         }
+        if self.max_event_len > crate::wire::MAX_PAYLOAD
+            || self.max_repair_events > 65_536
+            || self.max_query_len > crate::wire::MAX_PAYLOAD
+            || self.max_response_len > crate::wire::MAX_PAYLOAD
+            || self.query_timeout_mult.get() > 1000
+            || self.max_open_queries.get() > 65_536
+            || self.query_rate.get() > 1_000_000
+        {
+            return Err(E::Queries);
+        }
         Ok(())
+    }
+
+    /// The largest event, query and answer this configuration sends:
+    /// the configured limits, cut to what fits one datagram beside the
+    /// longest names, the label and a seal.
+    pub(crate) fn user_limits(&self) -> (usize, usize, usize) {
+        let room = self.packet_budget.saturating_sub(crate::wire::frame::max_overhead(&self.label));
+        let name = 2 + crate::util::name::MAX_NAME_LEN;
+        let event = room.saturating_sub(1 + 10 + name + 4 + 1);
+        let query = room.saturating_sub(1 + 10 + name + 20 + 6 + 1 + 1 + 5);
+        let response = room.saturating_sub(1 + 10 + name + 1 + 2 + 21);
+        (self.max_event_len.min(event), self.max_query_len.min(query), self.max_response_len.min(response))
     }
 }
 
@@ -143,6 +165,9 @@ pub enum ConfigError {
     UserData,
     /// `member_admission_rate` above 1 000 000.
     Admission,
+    /// An event, query or answer limit is above 1024, or another query
+    /// or event limit above its bound.
+    Queries,
 }
 
 impl fmt::Display for ConfigError {
@@ -172,6 +197,9 @@ impl fmt::Display for ConfigError {
             ConfigError::Reconnect => "reconnect_interval must be at least 1 s and max_reconnect 1..=65536",
             ConfigError::UserData => "a user-data limit is out of range or a broadcast would not fit packet_budget",
             ConfigError::Admission => "member_admission_rate must be 1..=1000000",
+            ConfigError::Queries => {
+                "an event, query or answer limit is above 1024, or a query or event limit above its bound"
+            }
         };
         f.write_str(what)
     }

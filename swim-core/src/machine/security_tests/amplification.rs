@@ -36,7 +36,7 @@ pub(super) fn strangers_with_forged_sources_never_draw_more_bytes_than_they_send
         alloc::vec![Message::Query { name: target }],
         alloc::vec![Message::SyncRequest { join: true }],
         alloc::vec![Message::Direct { from: "zz", payload: b"hi" }],
-        alloc::vec![Message::User { ltime: 1, from: "zz", payload: b"hi" }],
+        alloc::vec![Message::User { ltime: 1, from: "zz", name: "n", payload: b"hi", coalesce: false }],
     ];
     let (mut received, mut sent) = (0usize, 0usize);
     let mut t = 1;
@@ -110,6 +110,21 @@ pub(super) fn no_datagram_draws_more_bytes_than_it_holds() {
         a.handle(at(0), Input::SetMeta { meta: &meta }, &mut Vec::new()).unwrap();
         let target = names[0].as_str();
         let many = |m: Message<'static>| alloc::vec![m; 128];
+        let questions = |origin| -> Vec<Message<'_>> {
+            (0..128)
+                .map(|ltime| Message::Question {
+                    ltime,
+                    origin,
+                    addr: victim,
+                    name: "q",
+                    payload: b"",
+                    filter: b"",
+                    ack: true,
+                    relay_factor: 5,
+                    timeout_ms: 1000,
+                })
+                .collect()
+        };
         let kinds: Vec<Vec<Message<'_>>> = alloc::vec![
             (0..128).map(|seq| Message::Ping { seq, target: "a" }).collect(),
             alloc::vec![
@@ -136,6 +151,13 @@ pub(super) fn no_datagram_draws_more_bytes_than_it_holds() {
             names.iter().map(|n| Message::Alive { incarnation: 9, name: n, addr: victim, meta: b"" }).collect(),
             many(Message::SyncRequest { join: true }),
             many(Message::Direct { from: "zz", payload: b"hi" }),
+            // Answers to relay, to a member's address and to a victim's.
+            many(Message::Response { ltime: 1, from: "zz", ack: false, payload: b"answer", relay: Some(addr(102)) }),
+            many(Message::Response { ltime: 1, from: "zz", ack: true, payload: b"", relay: Some(victim) }),
+            // Queries whose answers would go to a victim, or to a member
+            // that is not at the address they give.
+            questions("zz"),
+            questions(target),
         ];
         let sources = [SocketAddr::from(([198, 51, 100, 7], 4000)), addr(101)];
         let mut t = 10;

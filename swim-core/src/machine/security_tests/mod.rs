@@ -18,8 +18,8 @@ pub(super) fn addr(i: u16) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, 1], 7000 + i))
 }
 
-const KEY: Key = Key::new([7; 32]);
-const OTHER_KEY: Key = Key::new([8; 32]);
+pub(super) const KEY: Key = Key::new([7; 32]);
+pub(super) const OTHER_KEY: Key = Key::new([8; 32]);
 
 pub(super) fn label() -> Label {
     Label::new("prod").unwrap()
@@ -270,6 +270,7 @@ pub(super) fn the_primary_key_cannot_be_removed_and_rotation_keeps_traffic_flowi
 }
 
 mod amplification;
+mod keys;
 mod seals;
 
 #[allow(unused_imports, reason = "helpers shared between the test files")]

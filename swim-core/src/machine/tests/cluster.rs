@@ -53,11 +53,11 @@ pub(super) fn set_meta_bumps_the_incarnation_and_others_see_it() {
 }
 
 #[test]
-pub(super) fn broadcasts_are_delivered_once_everywhere_in_lamport_order() {
+pub(super) fn events_are_delivered_once_everywhere_in_lamport_order() {
     let mut mesh = mesh_of(&Config::lan(), &["a", "b", "c"], 3_000);
-    mesh.input(0, 3_001, Input::Broadcast { payload: b"one" }).unwrap();
+    mesh.input(0, 3_001, Input::UserEvent { name: "deploy", payload: b"one", coalesce: false }).unwrap();
     mesh.run(3_002, 8_000);
-    mesh.input(2, 8_001, Input::Broadcast { payload: b"two" }).unwrap();
+    mesh.input(2, 8_001, Input::UserEvent { name: "deploy", payload: b"two", coalesce: true }).unwrap();
     mesh.run(8_002, 15_000);
     let user = |i: usize| -> Vec<(u64, Vec<u8>)> {
         mesh.events_of(i)
@@ -69,7 +69,10 @@ pub(super) fn broadcasts_are_delivered_once_everywhere_in_lamport_order() {
     for i in 0..3 {
         assert_eq!(user(i), [(0, b"one".to_vec()), (1, b"two".to_vec())], "node {i}");
     }
-    assert_eq!(mesh.input(0, 15_001, Input::Broadcast { payload: &[0; 1025] }), Err(Error::TooLarge));
+    assert_eq!(
+        mesh.input(0, 15_001, Input::UserEvent { name: "", payload: &[0; 513], coalesce: false }),
+        Err(Error::TooLarge)
+    );
 }
 
 #[test]

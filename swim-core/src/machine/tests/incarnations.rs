@@ -286,7 +286,7 @@ pub(super) fn an_idle_member_wakes_once_a_period() {
 }
 
 /// `names` joined through the first, settled for `ms`.
-pub(super) fn mesh_of(config: &Config, names: &[&str], ms: u64) -> Mesh {
+pub(in crate::machine) fn mesh_of(config: &Config, names: &[&str], ms: u64) -> Mesh {
     let nodes = names
         .iter()
         .enumerate()
@@ -307,7 +307,7 @@ pub(super) fn failed_events(mesh: &Mesh, name: &str) -> usize {
     mesh.events.iter().filter(|(_, e)| matches!(e, Event::Failed { name: n, .. } if n.as_str() == name)).count()
 }
 
-pub(super) fn all_alive(mesh: &Mesh) -> bool {
+pub(in crate::machine) fn all_alive(mesh: &Mesh) -> bool {
     let names: Vec<MemberName> = mesh.nodes.iter().map(|s| s.local().name.clone()).collect();
     mesh.nodes.iter().all(|s| names.iter().all(|n| s.member(n.as_str()).is_some_and(|m| m.state == MemberState::Alive)))
 }

@@ -10,6 +10,7 @@ use rand_xoshiro::Xoshiro256PlusPlus as Rng64;
 use super::mesh::Mesh;
 use crate::wire::{Message, Messages, PacketWriter, decode};
 use crate::{Action, Config, Duration, Error, Event, Identity, Input, Instant, MemberName, MemberState, Swim};
+use alloc::string::String;
 
 pub(super) fn addr(i: u16) -> SocketAddr {
     SocketAddr::from(([10, 0, 0, 1], 7000 + i))
@@ -194,8 +195,9 @@ pub(super) fn checks_opened(actions: &[Action]) -> Vec<(SocketAddr, Vec<u8>)> {
 mod checks;
 mod cluster;
 mod detection;
-mod incarnations;
+pub(in crate::machine) mod incarnations;
 mod joins;
+mod serf;
 mod streams;
 
 #[allow(unused_imports, reason = "helpers shared between the test files")]

@@ -52,6 +52,16 @@ pub(crate) enum Merged {
     Done,
     /// We refuted a rumour about ourselves.
     Refuted,
+    /// An alive for our name at another address, which we would have
+    /// refuted: maybe a stale record of ours, maybe another live process
+    /// with our name. The caller checks which (and refutes, or resolves
+    /// the conflict) with [`Membership::refute_claim`].
+    Claimed {
+        /// Where the other claim says we are.
+        addr: SocketAddr,
+        /// Its incarnation.
+        incarnation: u32,
+    },
 }
 
 /// A membership update, as claimed.
@@ -167,6 +177,12 @@ impl Membership {
             let restarted = newer(u.claim.incarnation, m.incarnation);
             if !restarted && !reclaimable {
                 self.counters.address_conflicts += 1;
+                // The member we hold may have a namesake: tell it (one
+                // datagram, paid for by what brought the claim), so that it
+                // can look into it (see `machine::conflict`).
+                if m.state.is_live() {
+                    outbox.send_aside_if_room(m.addr.get(), &[u.message()]);
+                }
                 return Merged::Done;
             }
             if !source.trusted() {
@@ -329,6 +345,9 @@ impl Membership {
             Some((addr, meta)) => {
                 let stale = theirs == ours && (addr != self.local.addr || *meta != *self.local.meta);
                 if newer(theirs, ours) || stale || out_of_reach {
+                    if addr != self.local.addr {
+                        return Merged::Claimed { addr, incarnation: theirs };
+                    }
                     return self.refute(theirs, dissem);
                 }
             }
@@ -340,5 +359,13 @@ impl Membership {
             }
         }
         Merged::Done
+    }
+
+    /// Outbids a claim on our name at `incarnation` (see
+    /// [`Merged::Claimed`]): it was stale, or we keep the name.
+    pub(crate) fn refute_claim(&mut self, incarnation: u32, dissem: &mut Dissemination) {
+        if self.refuting {
+            let _ = self.refute(incarnation, dissem);
+        }
     }
 }

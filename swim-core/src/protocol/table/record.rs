@@ -239,6 +239,14 @@ pub struct MemberView<'a> {
     pub is_local: bool,
 }
 
+impl MemberView<'_> {
+    /// The member's tags: empty when its metadata is not a tag encoding
+    /// (raw bytes from [`Input::SetMeta`](crate::Input::SetMeta)).
+    pub fn tags(&self) -> crate::api::Tags {
+        crate::api::Tags::decode(self.meta).unwrap_or_default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,0 +1,152 @@
+//! Internal queries: the protocol asks and answers them itself.
+//!
+//! - `_swim_keys`: apply a keyring change (or list the keys) on every
+//!   member, each answering whether it could. Carried, and answered, only
+//!   sealed: a key never crosses the network in plaintext.
+//! - `_swim_ping`: every member acknowledges (reachability).
+//!
+//! Answers are encoded with postcard (docs/protocol.md, "Internal
+//! queries") and collected into a [`QueryReport`] at the deadline.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use rand_core::Rng;
+use serde::{Deserialize, Serialize};
+
+use super::Swim;
+use crate::api::{Error, QueryId, QueryReport};
+use crate::protocol::queries::{Answering, Asked, Internal, Queries, base_report};
+use crate::util::time::Instant;
+
+/// The internal query that changes or lists keyrings.
+pub(super) const KEYS: &str = "_swim_keys";
+/// The internal reachability query.
+pub(super) const PING: &str = "_swim_ping";
+
+/// What a `_swim_keys` query asks.
+#[derive(Serialize, Deserialize)]
+enum KeyCommand {
+    Install([u8; 32]),
+    Use([u8; 32]),
+    Remove([u8; 32]),
+    List,
+}
+
+/// A member's answer to `_swim_keys`.
+#[derive(Serialize, Deserialize, Default)]
+struct KeyAnswer {
+    /// Why it could not, if it could not.
+    error: Option<String>,
+    /// Its keys by fingerprint, the primary first.
+    keys: Vec<u32>,
+}
+
+impl<R: Rng> Swim<R> {
+    /// [`Input::ClusterKeys`](crate::Input::ClusterKeys).
+    #[cfg(feature = "encryption")]
+    pub(super) fn on_cluster_keys(
+        &mut self,
+        now: Instant,
+        op: Option<crate::wire::keyring::KeyringOp>,
+    ) -> Result<QueryId, Error> {
+        use crate::wire::keyring::KeyringOp;
+        if self.lifecycle.phase() != crate::protocol::lifecycle::Phase::Running {
+            return Err(Error::Leaving);
+        }
+        if !self.envelope.sealing() {
+            return Err(Error::NotSealing);
+        }
+        let command = match op {
+            Some(KeyringOp::Install(k)) => KeyCommand::Install(*k.as_bytes()),
+            Some(KeyringOp::Use(k)) => KeyCommand::Use(*k.as_bytes()),
+            Some(KeyringOp::Remove(k)) => KeyCommand::Remove(*k.as_bytes()),
+            None => KeyCommand::List,
+            Some(_) => return Err(Error::InvalidQuery),
+        };
+        let payload = postcard::to_allocvec(&command).map_err(|_| Error::InvalidQuery)?;
+        let timeout = Queries::default_timeout(&self.config, self.num_live());
+        // Relayed twice: a member whose answer is lost on the way would be
+        // reported silent though it changed its keyring.
+        self.start_query(now, (KEYS, &payload, &[], false, 2), timeout, Some(Internal::Keys))
+    }
+
+    /// [`Input::Reachability`](crate::Input::Reachability).
+    pub(super) fn on_reachability(&mut self, now: Instant) -> Result<QueryId, Error> {
+        if self.lifecycle.phase() != crate::protocol::lifecycle::Phase::Running {
+            return Err(Error::Leaving);
+        }
+        let timeout = Queries::default_timeout(&self.config, self.num_live());
+        self.start_query(now, (PING, &[], &[], true, 0), timeout, Some(Internal::Ping))
+    }
+
+    /// Answers an internal query we were asked (its ack, if asked for, is
+    /// sent already). `sealed`: whether it reached us sealed (or is ours).
+    pub(super) fn answer_internal(&mut self, _now: Instant, sealed: bool, a: &Answering, name: &str, payload: &[u8]) {
+        if name == KEYS {
+            let answer = self.key_answer(sealed, payload);
+            let bytes = postcard::to_allocvec(&answer).unwrap_or_default();
+            self.send_answer(a, false, &bytes);
+        }
+    }
+
+    fn key_answer(&mut self, sealed: bool, payload: &[u8]) -> KeyAnswer {
+        let refuse = |why: &str| KeyAnswer { error: Some(why.into()), keys: Vec::new() };
+        if !sealed {
+            return refuse("refused: the key query was not sealed");
+        }
+        let Ok(command) = postcard::from_bytes::<KeyCommand>(payload) else {
+            return refuse("refused: the key query does not decode");
+        };
+        #[cfg(feature = "encryption")]
+        {
+            use crate::wire::keyring::{Key, KeyringOp};
+            let op = match command {
+                KeyCommand::Install(k) => Some(KeyringOp::Install(Key::new(k))),
+                KeyCommand::Use(k) => Some(KeyringOp::Use(Key::new(k))),
+                KeyCommand::Remove(k) => Some(KeyringOp::Remove(Key::new(k))),
+                KeyCommand::List => None,
+            };
+            let error = match op.map(|op| self.envelope.apply(op)) {
+                Some(Err(e)) => Some(alloc::format!("{e}")),
+                _ => None,
+            };
+            self.outbox.set_layout(self.envelope.layout());
+            KeyAnswer { error, keys: self.envelope.keys().map(|k| k.fingerprint()).collect() }
+        }
+        #[cfg(not(feature = "encryption"))]
+        {
+            let _ = command;
+            refuse("refused: this member has no keyring (built without encryption)")
+        }
+    }
+}
+
+impl<R> Swim<R> {
+    /// The report of an internal query of ours at its deadline.
+    pub(super) fn report(&self, kind: Internal, q: &Asked) -> QueryReport {
+        let mut report = base_report(q);
+        if kind != Internal::Keys {
+            return report;
+        }
+        let mut held: BTreeMap<u32, usize> = BTreeMap::new();
+        report.acked.clear();
+        for (from, bytes) in &q.answers {
+            let answer = postcard::from_bytes::<KeyAnswer>(bytes)
+                .unwrap_or_else(|_| KeyAnswer { error: Some("answer does not decode".into()), keys: Vec::new() });
+            match answer.error {
+                Some(why) => report.failed.push((from.clone(), why)),
+                None => report.acked.push(from.clone()),
+            }
+            for k in &answer.keys {
+                *held.entry(*k).or_default() += 1;
+            }
+            if let Some(&primary) = answer.keys.first() {
+                report.primary.push((from.clone(), primary));
+            }
+        }
+        report.keys = held.into_iter().collect();
+        report
+    }
+}
