@@ -195,13 +195,7 @@ pub fn broadcast(p: &Params, loss: f64, count: usize, churn: bool) -> Result<Val
     let deliveries: usize = fates.values().map(|f| f.count).sum();
     let mut latencies: Vec<u64> = fates.values().filter(|f| f.count == n).map(|f| f.last_at - f.sent_at).collect();
     latencies.sort_unstable();
-    let pct = |q: f64| -> Option<u64> {
-        if latencies.is_empty() {
-            return None;
-        }
-        let i = ((q * latencies.len() as f64).ceil() as usize).clamp(1, latencies.len()) - 1;
-        Some(latencies[i])
-    };
+    let pct = |q: f64| crate::serf::pct(&latencies, q);
     let ratio = deliveries as f64 / (count * n) as f64;
     let mut m = header("broadcast", p, p.seed, loss);
     m.insert("broadcasts".into(), json!(count));

@@ -28,7 +28,8 @@ pub const IN_FLIGHT_MS: u64 = 1_000;
 /// Time between the steps of `rotate --via-queries`.
 pub const QUERY_STEP_GAP_MS: u64 = 20_000;
 
-fn pct(sorted: &[u64], q: f64) -> Option<u64> {
+/// The `q` quantile of `sorted` (nearest rank); `None` when it is empty.
+pub(crate) fn pct(sorted: &[u64], q: f64) -> Option<u64> {
     if sorted.is_empty() {
         return None;
     }
@@ -66,7 +67,6 @@ fn query_run(p: &Params, seed: u64, loss: f64, relay_factor: u8) -> Result<Optio
     let mut run = QueryRun::default();
     let mut raised_at: BTreeSet<usize> = BTreeSet::new();
     let mut answered: BTreeSet<usize> = BTreeSet::new();
-    let mut ours: Option<QueryId> = None;
     let mut done_at = None;
     // The deadline is serf's default, a few seconds at most: run well past it.
     let end = ask_at + 120_000;
@@ -77,9 +77,6 @@ fn query_run(p: &Params, seed: u64, loss: f64, relay_factor: u8) -> Result<Optio
                 Event::Query { id, .. } => {
                     if !raised_at.insert(node) {
                         run.duplicates += 1;
-                    }
-                    if node == origin {
-                        ours.get_or_insert(*id);
                     }
                     to_answer.push((node, *id));
                 }
@@ -112,7 +109,6 @@ fn query_run(p: &Params, seed: u64, loss: f64, relay_factor: u8) -> Result<Optio
     run.responses = answered.len();
     run.done = done_at.is_some();
     run.timeout_ms = done_at.map_or(0, |t| t - ask_at);
-    let _ = ours;
     Ok(Some(run))
 }
 

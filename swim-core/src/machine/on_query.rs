@@ -6,7 +6,7 @@ use core::net::SocketAddr;
 use rand_core::Rng;
 
 use super::Swim;
-use crate::api::{Error, Event, QueryId, QueryOptions, Tags};
+use crate::api::{Error, Event, QueryId, QueryOptions};
 use crate::protocol::lamport::Arrival;
 use crate::protocol::lifecycle::Phase;
 use crate::protocol::outbox::Piggyback;
@@ -136,10 +136,9 @@ impl<R: Rng> Swim<R> {
     /// it when asked to, answer an internal one at once, and report any
     /// other to the application.
     fn raise(&mut self, now: Instant, sealed: bool, q: Asking<'_>) {
-        let me = self.membership.local().name.as_str();
-        let tags = Tags::decode(&self.membership.local().meta).unwrap_or_default();
+        let local = self.membership.local();
         match Filter::decode(q.filter) {
-            Some(f) if f.selects(me, &tags) => {}
+            Some(f) if f.selects(local.name.as_str(), &local.meta) => {}
             _ => {
                 self.queries.counters.filtered += 1;
                 return;

@@ -45,10 +45,17 @@ impl Filter {
         Some(Filter { nodes, tags })
     }
 
-    /// Whether the member `me` with `tags` is selected.
-    pub(crate) fn selects(&self, me: &str, tags: &Tags) -> bool {
-        (self.nodes.is_empty() || self.nodes.iter().any(|n| n == me))
-            && self.tags.iter().all(|(k, re)| re.is_match(tags.get(k).unwrap_or("")))
+    /// Whether the member `me` with metadata `meta` is selected (its tags
+    /// are decoded only when the filter asks about tags).
+    pub(crate) fn selects(&self, me: &str, meta: &[u8]) -> bool {
+        if !self.nodes.is_empty() && !self.nodes.iter().any(|n| n == me) {
+            return false;
+        }
+        if self.tags.is_empty() {
+            return true;
+        }
+        let tags = Tags::decode(meta).unwrap_or_default();
+        self.tags.iter().all(|(k, re)| re.is_match(tags.get(k).unwrap_or("")))
     }
 }
 
@@ -72,8 +79,8 @@ mod tests {
 
     #[test]
     fn filters_round_trip_and_select() {
-        let web: Tags = [("role", "web"), ("dc", "eu-1")].into_iter().collect();
-        let db: Tags = [("role", "db")].into_iter().collect();
+        let web = [("role", "web"), ("dc", "eu-1")].into_iter().collect::<Tags>().encode();
+        let db = [("role", "db")].into_iter().collect::<Tags>().encode();
         assert!(encode(&QueryFilter::all()).is_empty());
         let all = Filter::decode(&[]).unwrap();
         assert!(all.selects("a", &db));

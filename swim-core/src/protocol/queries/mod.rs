@@ -68,8 +68,7 @@ pub(crate) struct Asked {
 }
 
 impl Asked {
-    /// The report of an internal query, from who answered what: each
-    /// answer is parsed by `parse` into the report.
+    /// The members that acknowledged it.
     pub(crate) fn acked(&self) -> impl Iterator<Item = &MemberName> {
         self.acks.iter()
     }
