@@ -25,6 +25,7 @@ macro_rules! block_on_runtime {
 }
 
 mod agent;
+mod client;
 #[allow(
     unreachable_pub,
     dead_code,
@@ -54,7 +55,7 @@ struct Cli {
 enum Command {
     /// Run one cluster member and print membership events as they happen.
     #[command(after_help = agent::LOGGING_HELP)]
-    Agent(agent::AgentArgs),
+    Agent(Box<agent::AgentArgs>),
     /// Start a local cluster over real sockets; show join, crash detection
     /// and a graceful leave live.
     Demo(demo::DemoArgs),
@@ -69,6 +70,8 @@ enum Command {
     /// Re-run recorded traces (a file, or a directory from `swim sim --record`)
     /// and check every output digest; report the first divergence.
     Replay(replay::ReplayArgs),
+    #[command(flatten)]
+    Client(client::ClientCommand),
 }
 
 pub use presets::{Preset, RuntimeKind};
@@ -90,12 +93,13 @@ fn main() -> ExitCode {
     // and the usage; help (plain `swim` too) lists the commands.
     let cli = Cli::try_parse().unwrap_or_else(|e| e.exit());
     let result = match cli.command {
-        Command::Agent(args) => agent::run(args),
+        Command::Agent(args) => agent::run(*args),
         Command::Demo(args) => demo::run(args),
         Command::Sim(args) => lab::runner::run(&args, None).map(|lines| lab::print_lines(&lines)),
         Command::Loopback(args) => lab::loopback::run(args),
         Command::Keygen => keys::generate().map(|k| say!("{k}")),
         Command::Replay(args) => replay::run(args),
+        Command::Client(command) => client::run(command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -41,7 +41,7 @@ fn describe_raw(event: &Event) -> String {
         Event::User { from, ltime, name, payload, .. } => {
             format!("broadcast {name} from {from} (time {ltime}): {}", String::from_utf8_lossy(payload))
         }
-        Event::Query { id, from, name, payload } => {
+        Event::Query { id, from, name, payload, .. } => {
             format!("query {id} {name} from {from}: {}", String::from_utf8_lossy(payload))
         }
         Event::QueryAck { id, from } => format!("query {id} acknowledged by {from}"),
@@ -55,6 +55,18 @@ fn describe_raw(event: &Event) -> String {
             String::from_utf8_lossy(payload)
         ),
         Event::MessageFailed { to } => format!("message to {to} not delivered"),
+        Event::Report { id, report } => format!(
+            "query {id} report: {} acked, {} failed, {} silent",
+            report.acked.len(),
+            report.failed.len(),
+            report.silent.len()
+        ),
+        Event::NameConflict { other, won } => match won {
+            None => format!("another member claims our name from {other}"),
+            Some(true) => format!("name conflict with {other} settled: we keep the name"),
+            Some(false) => format!("name conflict with {other} settled: the other keeps the name; leaving"),
+        },
+        Event::Rejected { from, reason, .. } => format!("datagram from {from} rejected: {reason}"),
         Event::AppState { from, join, state } => {
             format!("application state from {from} ({} bytes{})", state.len(), if *join { ", join" } else { "" })
         }
@@ -84,8 +96,8 @@ pub(crate) fn to_json(event: &Event) -> Value {
             "event": "broadcast", "member": from.as_str(), "ltime": ltime, "name": name,
             "coalesce": coalesce, "payload": String::from_utf8_lossy(payload),
         }),
-        Event::Query { id, from, name, payload } => json!({
-            "event": "query", "id": id.get(), "member": from.as_str(), "name": name,
+        Event::Query { id, from, ltime, name, payload } => json!({
+            "event": "query", "id": id.get(), "member": from.as_str(), "ltime": ltime, "name": name,
             "payload": String::from_utf8_lossy(payload),
         }),
         Event::QueryAck { id, from } => json!({"event": "query_ack", "id": id.get(), "member": from.as_str()}),
@@ -99,6 +111,16 @@ pub(crate) fn to_json(event: &Event) -> Value {
             "payload": String::from_utf8_lossy(payload),
         }),
         Event::MessageFailed { to } => json!({"event": "message_failed", "member": to.as_str()}),
+        Event::Report { id, report } => json!({
+            "event": "report", "id": id.get(),
+            "acked": report.acked.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+            "failed": report.failed.iter().map(|(m, why)| json!({"member": m.as_str(), "error": why})).collect::<Vec<_>>(),
+            "silent": report.silent.iter().map(|m| m.as_str()).collect::<Vec<_>>(),
+        }),
+        Event::NameConflict { other, won } => json!({"event": "name_conflict", "other": other, "won": won}),
+        Event::Rejected { from, stream, reason } => {
+            json!({"event": "rejected", "from": from, "stream": stream.is_some(), "reason": reason.to_string()})
+        }
         Event::AppState { from, join, state } => {
             json!({"event": "app_state", "member": from.as_str(), "join": join, "bytes": state.len()})
         }
@@ -116,11 +138,6 @@ pub(crate) fn state_word(state: Option<MemberState>) -> &'static str {
         Some(_) => "other",
         None => "-",
     }
-}
-
-/// Metadata given as `k=v` pairs, one per line on the wire.
-pub(crate) fn meta_bytes(pairs: &[(String, String)]) -> Vec<u8> {
-    pairs.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("\n").into_bytes()
 }
 
 /// `k=v` from the command line.

@@ -31,7 +31,18 @@ impl Agent {
 
     fn start_env(name: &str, join: Option<&str>, extra: &[&str], env: &[(&str, &str)]) -> Agent {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_swim"));
-        cmd.args(["agent", "--bind", "127.0.0.1:0", "--name", name, "--config", "local", "--json"]);
+        cmd.args([
+            "agent",
+            "--bind",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+            "--name",
+            name,
+            "--config",
+            "local",
+            "--json",
+        ]);
         cmd.args(extra);
         if extra.contains(&"--broadcast") {
             cmd.stdin(Stdio::piped());
@@ -250,7 +261,7 @@ fn swim(args: &[&str]) -> (i32, String) {
 
 #[test]
 fn a_bad_flag_shows_usage_and_a_taken_address_is_a_one_line_error() {
-    let (code, err) = swim(&["agent", "--bind", "127.0.0.1:0", "--name", "x", "--frobnicate"]);
+    let (code, err) = swim(&["agent", "--bind", "127.0.0.1:0", "--api", "127.0.0.1:0", "--name", "x", "--frobnicate"]);
     assert_eq!(code, 2);
     assert!(err.contains("--frobnicate") && err.contains("Usage:"), "{err}");
 
@@ -260,7 +271,7 @@ fn a_bad_flag_shows_usage_and_a_taken_address_is_a_one_line_error() {
 
     let taken = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let addr = taken.local_addr().expect("addr").to_string();
-    let (code, err) = swim(&["agent", "--bind", &addr, "--name", "x"]);
+    let (code, err) = swim(&["agent", "--bind", &addr, "--no-api", "--name", "x"]);
     assert_ne!(code, 0);
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("cannot bind"), "{err}");
@@ -360,7 +371,18 @@ fn a_keyed_cluster_keeps_keyless_agents_out_and_rotates_by_hand() {
     // cluster label, a join gets nowhere.
     for extra in [&[][..], &["--key", new][..], &["--key", old, "--label", "elsewhere"][..]] {
         let out = Command::new(env!("CARGO_BIN_EXE_swim"))
-            .args(["agent", "--bind", "127.0.0.1:0", "--name", "intruder", "--config", "local", "--json"])
+            .args([
+                "agent",
+                "--bind",
+                "127.0.0.1:0",
+                "--api",
+                "127.0.0.1:0",
+                "--name",
+                "intruder",
+                "--config",
+                "local",
+                "--json",
+            ])
             .args(["--join", &seed])
             .args(extra)
             .output()
@@ -406,7 +428,18 @@ fn a_keyed_cluster_keeps_keyless_agents_out_and_rotates_by_hand() {
     }
     // The old key no longer gets in; the new one does.
     let out = Command::new(env!("CARGO_BIN_EXE_swim"))
-        .args(["agent", "--bind", "127.0.0.1:0", "--name", "stale", "--config", "local", "--json"])
+        .args([
+            "agent",
+            "--bind",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+            "--name",
+            "stale",
+            "--config",
+            "local",
+            "--json",
+        ])
         .args(["--join", &seed, "--key", old])
         .output()
         .expect("runs");
@@ -584,7 +617,18 @@ fn a_failed_join_says_what_to_check_and_is_a_json_line() {
     let silent = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     let seed = silent.local_addr().expect("addr").to_string();
     let out = Command::new(env!("CARGO_BIN_EXE_swim"))
-        .args(["agent", "--bind", "127.0.0.1:0", "--name", "lonely", "--config", "local", "--json"])
+        .args([
+            "agent",
+            "--bind",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+            "--name",
+            "lonely",
+            "--config",
+            "local",
+            "--json",
+        ])
         .args(["--join", &seed])
         .output()
         .expect("runs");
@@ -618,7 +662,7 @@ fn a_member_logs_packets_it_rejects_for_key_or_label() {
     ];
     for (extra, said) in tries {
         let out = Command::new(env!("CARGO_BIN_EXE_swim"))
-            .args(["agent", "--bind", "127.0.0.1:0", "--name", "intruder", "--config", "local"])
+            .args(["agent", "--bind", "127.0.0.1:0", "--api", "127.0.0.1:0", "--name", "intruder", "--config", "local"])
             .args(["--join", &seed])
             .args(extra)
             .env_remove("RUST_LOG")
@@ -680,7 +724,18 @@ fn assert_keyring(line: &Value, keys: &[&str]) {
 /// Whether an agent sealing with `key` joins through `seed`.
 fn joins_with_key(seed: &str, key: &str) -> bool {
     Command::new(env!("CARGO_BIN_EXE_swim"))
-        .args(["agent", "--bind", "127.0.0.1:0", "--name", "probe", "--config", "local", "--json"])
+        .args([
+            "agent",
+            "--bind",
+            "127.0.0.1:0",
+            "--api",
+            "127.0.0.1:0",
+            "--name",
+            "probe",
+            "--config",
+            "local",
+            "--json",
+        ])
         .args(["--join", seed, "--key", key])
         .output()
         .expect("runs")

@@ -271,7 +271,14 @@ fn script(data: &[u8], streams: bool) {
             7 => {
                 let Some(payload) = take(&mut script) else { break };
                 let to = ["b", "c", "zz"][usize::from(op >> 4) % 3];
-                Input::Message { to, payload, reliable: op & 0x40 != 0 }
+                match op >> 6 {
+                    0 | 1 => Input::Message { to, payload, reliable: op & 0x40 != 0 },
+                    2 => Input::ForceLeave { name: to, prune: op & 0x08 != 0 },
+                    _ => {
+                        let t = payload.iter().fold(0u64, |t, &b| t << 8 | u64::from(b));
+                        Input::Restore { events: t, queries: t.rotate_left(17) }
+                    }
+                }
             }
             8 | 9 => {
                 let Some(body) = take(&mut script) else { break };

@@ -531,6 +531,17 @@ pub struct NodeStats {
     pub protocol: Stats,
     /// The sockets'.
     pub io: IoStats,
+    /// The event Lamport clock: the time our next event will carry; a
+    /// snapshot keeps it for [`Node::restore`].
+    pub event_time: u64,
+    /// The query Lamport clock, likewise.
+    pub query_time: u64,
+    /// Membership updates waiting to be piggybacked.
+    pub queued_updates: usize,
+    /// Events and queries waiting for retransmission.
+    pub queued_broadcasts: usize,
+    /// Queries of ours still open, and queries we may still answer.
+    pub open_queries: (usize, usize),
 }
 
 /// An item of a node's event stream.
@@ -654,7 +665,27 @@ impl Node {
         self.ask(OwnedInput::ClusterKeys { op }).await
     }
 
+    /// Declares the failed member `name` departed (serf's force-leave), and
+    /// with `prune` has every member forget it now: the id is then that
+    /// of the internal query whose [`Event::Report`] lists who did. A live
+    /// member is refused ([`lapswim_core::Error::NotFailed`]).
+    pub async fn force_leave(&self, name: &str, prune: bool) -> Result<Option<QueryId>, NodeError> {
+        self.maybe_ask(OwnedInput::ForceLeave { name: name.into(), prune }).await
+    }
+
+    /// Takes the Lamport clocks a snapshot kept from this member's
+    /// previous run (see [`NodeStats::event_time`]), before joining: its
+    /// old events and queries are then never reported again.
+    pub async fn restore(&self, event_time: u64, query_time: u64) -> Result<(), NodeError> {
+        self.user(OwnedInput::Restore { events: event_time, queries: query_time }).await
+    }
+
     async fn ask(&self, input: OwnedInput) -> Result<QueryId, NodeError> {
+        // Accepted, so a query was opened and numbered.
+        self.maybe_ask(input).await?.ok_or(NodeError::Stopped)
+    }
+
+    async fn maybe_ask(&self, input: OwnedInput) -> Result<Option<QueryId>, NodeError> {
         let (reply, rx) = async_channel::bounded(1);
         self.request(Command::Ask { input, reply }, rx).await?
     }

@@ -61,7 +61,7 @@ pub(crate) enum Command {
     /// A query (the application's or an internal one): answered with its id.
     Ask {
         input: OwnedInput,
-        reply: Sender<Result<lapswim_core::QueryId, NodeError>>,
+        reply: Sender<Result<Option<lapswim_core::QueryId>, NodeError>>,
     },
     Shutdown,
 }
@@ -350,7 +350,15 @@ impl<R: Runtime> Task<R> {
             }
             Command::Stats { reply } => {
                 let io = IoStats { streams: self.streams.stats(), ..self.stats };
-                let _ = reply.try_send(NodeStats { protocol: self.swim.stats(), io });
+                let _ = reply.try_send(NodeStats {
+                    protocol: self.swim.stats(),
+                    io,
+                    event_time: self.swim.lamport_time(),
+                    query_time: self.swim.query_time(),
+                    queued_updates: self.swim.queued_updates(),
+                    queued_broadcasts: self.swim.queued_broadcasts(),
+                    open_queries: self.swim.open_queries(),
+                });
             }
             #[cfg(feature = "encryption")]
             Command::Keys { reply } => {
@@ -362,10 +370,11 @@ impl<R: Runtime> Task<R> {
             }
             Command::Ask { input, reply } => {
                 let before = self.swim.last_query();
-                let result = self.input(input.as_input()).map_err(NodeError::Protocol).and_then(|()| {
-                    // Accepted, so a new query was opened and numbered.
-                    self.swim.last_query().filter(|id| Some(*id) != before).ok_or(NodeError::Stopped)
-                });
+                // A query opened by the input is the newest one numbered.
+                let result = self
+                    .input(input.as_input())
+                    .map_err(NodeError::Protocol)
+                    .map(|()| self.swim.last_query().filter(|id| Some(*id) != before));
                 let _ = reply.try_send(result);
             }
             Command::Shutdown => return false,

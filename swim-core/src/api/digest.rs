@@ -177,9 +177,10 @@ impl Digest {
                 }
                 self.write(&[reason.index() as u8]);
             }
-            Event::Query { id, from, name, payload } => {
+            Event::Query { id, from, ltime, name, payload } => {
                 named(self, 14, from.as_str());
                 self.write_u64(id.get());
+                self.write_u64(*ltime);
                 self.write_bytes(name.as_bytes());
                 self.write_bytes(payload);
             }

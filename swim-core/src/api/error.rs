@@ -26,9 +26,13 @@ pub enum Error {
     /// The member is leaving or has left; it takes no more commands. The
     /// command was ignored.
     Leaving,
-    /// [`Input::Message`](crate::Input::Message) to a name that is not a live member. Nothing was
+    /// [`Input::Message`](crate::Input::Message) to a name that is not a live member, or
+    /// [`Input::ForceLeave`](crate::Input::ForceLeave) of a name not in our table. Nothing was
     /// queued or sent.
     UnknownMember,
+    /// [`Input::ForceLeave`](crate::Input::ForceLeave) of a member that is
+    /// alive or suspect (it would refute), or of ourselves. Nothing changed.
+    NotFailed,
     /// A payload or state larger than its configured limit. Nothing was
     /// queued, sent or stored.
     TooLarge,
@@ -62,7 +66,8 @@ impl fmt::Display for Error {
             Error::MetaTooLong => f.write_str("metadata longer than max_meta_len"),
             Error::NoSeeds => f.write_str("join needs at least one seed"),
             Error::Leaving => f.write_str("the member is leaving or has left"),
-            Error::UnknownMember => f.write_str("no live member of that name"),
+            Error::UnknownMember => f.write_str("no member of that name here (a message needs a live one)"),
+            Error::NotFailed => f.write_str("the member is not failed: only a failed member can be forced to leave"),
             Error::TooLarge => f.write_str("payload larger than its configured limit"),
             Error::Busy => f.write_str("every stream slot or query slot is in use, or the query rate is exceeded"),
             Error::UnknownQuery => {

@@ -90,6 +90,9 @@ pub enum Event {
         id: QueryId,
         /// Who asks.
         from: MemberName,
+        /// Its time on the asker's query Lamport clock (serf's
+        /// `SERF_QUERY_LTIME`).
+        ltime: u64,
         /// The query's name.
         name: String,
         /// What it carries.

@@ -150,6 +150,38 @@ pub enum Input<'a> {
     /// refused changes leave it as it was.
     #[cfg(feature = "encryption")]
     Keyring(crate::wire::keyring::KeyringOp),
+    /// Take the Lamport times a snapshot recorded before a restart (see
+    /// [`Swim::lamport_time`](crate::Swim::lamport_time) and
+    /// [`Swim::query_time`](crate::Swim::query_time)): events and queries
+    /// stamped before them were seen by the previous run, so they are
+    /// dropped as too old instead of being reported again, and what we
+    /// stamp next is newer than anything we stamped then. Given before
+    /// [`Input::Join`]; the clocks only ever move forward.
+    Restore {
+        /// The event clock recorded.
+        events: u64,
+        /// The query clock recorded.
+        queries: u64,
+    },
+    /// Declare the failed member `name` departed (serf's force-leave): its
+    /// record becomes left here, [`Event::Left`](crate::Event::Left) is
+    /// reported, and the news spreads, so no member keeps trying to
+    /// reconnect to it. With `prune`, every member also forgets it at
+    /// once rather than after `dead_member_retention`, through an internal
+    /// query whose [`Event::Report`](crate::Event::Report) (id from
+    /// [`Swim::last_query`](crate::Swim::last_query)) lists who did.
+    /// A failed member already reaped from the table but still retried
+    /// (`reconnect_timeout`) is no longer retried. Refused with
+    /// [`Error::UnknownMember`](crate::Error::UnknownMember) for a name
+    /// neither in our table nor retried, and
+    /// [`Error::NotFailed`](crate::Error::NotFailed) for a live member
+    /// (it would refute) or ourselves.
+    ForceLeave {
+        /// The member's name.
+        name: &'a str,
+        /// Also have every member forget it now.
+        prune: bool,
+    },
 }
 
 /// A stream's handle. The state machine numbers the streams it opens; the
@@ -287,6 +319,20 @@ pub enum OwnedInput {
     /// See [`Input::Keyring`].
     #[cfg(feature = "encryption")]
     Keyring(crate::wire::keyring::KeyringOp),
+    /// See [`Input::Restore`].
+    Restore {
+        /// The event clock recorded.
+        events: u64,
+        /// The query clock recorded.
+        queries: u64,
+    },
+    /// See [`Input::ForceLeave`].
+    ForceLeave {
+        /// The member's name.
+        name: String,
+        /// Also have every member forget it now.
+        prune: bool,
+    },
 }
 
 impl OwnedInput {
@@ -314,6 +360,8 @@ impl OwnedInput {
             OwnedInput::Message { to, payload, reliable } => Input::Message { to, payload, reliable: *reliable },
             #[cfg(feature = "encryption")]
             OwnedInput::Keyring(op) => Input::Keyring(*op),
+            OwnedInput::Restore { events, queries } => Input::Restore { events: *events, queries: *queries },
+            OwnedInput::ForceLeave { name, prune } => Input::ForceLeave { name, prune: *prune },
         }
     }
 }
@@ -346,6 +394,8 @@ impl From<Input<'_>> for OwnedInput {
             }
             #[cfg(feature = "encryption")]
             Input::Keyring(op) => OwnedInput::Keyring(op),
+            Input::Restore { events, queries } => OwnedInput::Restore { events, queries },
+            Input::ForceLeave { name, prune } => OwnedInput::ForceLeave { name: name.into(), prune },
         }
     }
 }

@@ -149,6 +149,9 @@ pub struct Stats {
     pub responses_unknown: u64,
     /// Answers we relayed to their origin.
     pub responses_relayed: u64,
+    /// Questions of ours asked again, directly, of a member expected to
+    /// answer that had not by the query's halfway point.
+    pub queries_reasked: u64,
 }
 
 impl Stats {

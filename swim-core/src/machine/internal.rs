@@ -4,6 +4,8 @@
 //!   member, each answering whether it could. Carried, and answered, only
 //!   sealed: a key never crosses the network in plaintext.
 //! - `_swim_ping`: every member acknowledges (reachability).
+//! - `_swim_prune`: every member forgets a member forced out (the payload
+//!   is its name) if it holds it failed or departed, and acknowledges.
 //!
 //! Answers are encoded with postcard (docs/protocol.md, "Internal
 //! queries") and collected into a [`QueryReport`] at the deadline.
@@ -24,6 +26,8 @@ use crate::util::time::Instant;
 pub(super) const KEYS: &str = "_swim_keys";
 /// The internal reachability query.
 pub(super) const PING: &str = "_swim_ping";
+/// The internal query that has every member forget a member forced out.
+pub(super) const PRUNE: &str = "_swim_prune";
 
 /// What a `_swim_keys` query asks.
 #[derive(Serialize, Deserialize)]
@@ -81,6 +85,25 @@ impl<R: Rng> Swim<R> {
         self.start_query(now, (PING, &[], &[], true, 0), timeout, Some(Internal::Ping))
     }
 
+    /// [`Input::ForceLeave`](crate::Input::ForceLeave).
+    pub(super) fn on_force_leave(&mut self, now: Instant, name: &str, prune: bool) -> Result<(), Error> {
+        if self.lifecycle.phase() != crate::protocol::lifecycle::Phase::Running {
+            return Err(Error::Leaving);
+        }
+        // Refused whole: the query's room is checked before the record
+        // changes, so a busy member changes nothing.
+        if prune && !self.queries.has_room() {
+            return Err(Error::Busy);
+        }
+        let out = &mut self.outbox;
+        self.membership.force_leave(now, name, &mut self.dissemination, out, &mut self.rng)?;
+        if prune {
+            let timeout = Queries::default_timeout(&self.config, self.num_live());
+            self.start_query(now, (PRUNE, name.as_bytes(), &[], true, 0), timeout, Some(Internal::Prune))?;
+        }
+        Ok(())
+    }
+
     /// Answers an internal query we were asked (its ack, if asked for, is
     /// sent already). `sealed`: whether it reached us sealed (or is ours).
     pub(super) fn answer_internal(&mut self, _now: Instant, sealed: bool, a: &Answering, name: &str, payload: &[u8]) {
@@ -88,6 +111,12 @@ impl<R: Rng> Swim<R> {
             let answer = self.key_answer(sealed, payload);
             let bytes = postcard::to_allocvec(&answer).unwrap_or_default();
             self.send_answer(a, false, &bytes);
+        } else if name == PRUNE
+            && let Ok(member) = core::str::from_utf8(payload)
+        {
+            // Only a member held failed or departed is forgotten: a running
+            // one stays, whoever asks.
+            self.membership.prune(member, &mut self.dissemination, &mut self.outbox);
         }
     }
 

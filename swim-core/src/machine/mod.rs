@@ -184,6 +184,12 @@ impl<R: Rng> Swim<R> {
             Input::Message { to, payload, reliable } => self.on_direct(now, to, payload, reliable),
             #[cfg(feature = "encryption")]
             Input::Keyring(op) => self.on_keyring(op),
+            Input::Restore { events, queries } => {
+                self.user.restore(events);
+                self.queries.clock.skip_before(queries);
+                Ok(())
+            }
+            Input::ForceLeave { name, prune } => self.on_force_leave(now, name, prune),
         };
         self.flush(out);
         result

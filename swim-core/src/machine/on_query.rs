@@ -12,7 +12,7 @@ use crate::protocol::lifecycle::Phase;
 use crate::protocol::outbox::Piggyback;
 use crate::protocol::queries::filter::{self, Filter};
 use crate::protocol::queries::{
-    Answering, Heard, INTERNAL_PREFIX, Internal, MAX_RELAY_FACTOR, MAX_TIMEOUT_MS, Queries,
+    Answering, Due, Heard, INTERNAL_PREFIX, Internal, MAX_REASKED, MAX_RELAY_FACTOR, MAX_TIMEOUT_MS, Queries, Question,
 };
 use crate::util::name::MemberName;
 use crate::util::time::{Duration, Instant};
@@ -78,9 +78,18 @@ impl<R: Rng> Swim<R> {
         let ltime = self.queries.clock.stamp(&me);
         let expected = match internal {
             Some(_) => self.live_names(),
+            None if ack => self.selected_names(filter),
             None => Vec::new(),
         };
-        let id = self.queries.ask(ltime, now + timeout, internal, expected);
+        let question = Question {
+            name: name.into(),
+            payload: payload.to_vec(),
+            filter: filter.to_vec(),
+            ack,
+            relay_factor,
+            timeout_ms: timeout.as_millis().min(u64::from(MAX_TIMEOUT_MS)) as u32,
+        };
+        let id = self.queries.ask((ltime, now, now + timeout), internal, expected, question);
         let timeout_ms = timeout.as_millis().min(u64::from(MAX_TIMEOUT_MS)) as u32;
         let addr = self.membership.local().addr;
         let asking = Asking { ltime, origin: me.as_str(), addr, name, payload, filter, ack, relay_factor, timeout_ms };
@@ -89,6 +98,64 @@ impl<R: Rng> Swim<R> {
         // We are asked too: our own answer is kept like anyone's.
         self.raise(now, true, asking);
         Ok(id)
+    }
+
+    /// The live members a query's filter selects, ourselves included, as
+    /// our table knows their names and tags.
+    fn selected_names(&self, filter: &[u8]) -> Vec<MemberName> {
+        let Some(f) = Filter::decode(filter) else { return Vec::new() };
+        let local = self.membership.local();
+        let mut names: Vec<MemberName> = self
+            .membership
+            .table
+            .iter()
+            .filter(|(_, m)| m.state.is_live() && f.selects(m.name.as_str(), &m.meta))
+            .map(|(_, m)| m.name.clone())
+            .collect();
+        if f.selects(local.name.as_str(), &local.meta) {
+            names.push(local.name.clone());
+        }
+        names
+    }
+
+    /// Halfway through a query of ours: the members expected to answer
+    /// that have not are asked again, each with a datagram of its own. A
+    /// gossiped question reaches each member with high probability, not
+    /// certainty (each member passes it on a bounded number of times, to
+    /// random peers); this closes the gap for the members we know to
+    /// expect. A member that had it already takes the repeat as a
+    /// duplicate.
+    fn reask(&mut self, ltime: u64) {
+        let me = self.membership.local().name.clone();
+        let addr = self.membership.local().addr;
+        let Some(q) = self.queries.asked(ltime) else { return };
+        let table = &self.membership.table;
+        let targets: Vec<SocketAddr> = q
+            .silent()
+            .iter()
+            .filter(|m| **m != me)
+            .filter_map(|m| table.id_of(m.as_str()).and_then(|id| table.get(id)))
+            .filter(|m| m.state.is_live())
+            .map(|m| m.addr.get())
+            .take(MAX_REASKED)
+            .collect();
+        let question = &q.question;
+        let asking = Asking {
+            ltime,
+            origin: me.as_str(),
+            addr,
+            name: &question.name,
+            payload: &question.payload,
+            filter: &question.filter,
+            ack: question.ack,
+            relay_factor: question.relay_factor,
+            timeout_ms: question.timeout_ms,
+        };
+        let msg = asking.message();
+        for &to in &targets {
+            self.outbox.send_free(to, core::slice::from_ref(&msg), Piggyback::Fill);
+        }
+        self.queries.counters.reasked += targets.len() as u64;
     }
 
     /// Every member alive or suspect, ourselves included, by name.
@@ -166,7 +233,8 @@ impl<R: Rng> Swim<R> {
         }
         let from = a.origin.clone();
         let id = self.queries.answer_later(a);
-        self.outbox.event(Event::Query { id, from, name: q.name.into(), payload: q.payload.to_vec() });
+        let (ltime, name, payload) = (q.ltime, q.name.into(), q.payload.to_vec());
+        self.outbox.event(Event::Query { id, from, ltime, name, payload });
     }
 
     /// [`Input::Respond`](crate::Input::Respond) from the application.
@@ -242,7 +310,11 @@ impl<R: Rng> Swim<R> {
     /// A query's deadline: ours is done (reported, with the report of an
     /// internal one), or one we were asked can no longer be answered.
     pub(super) fn on_query_timer(&mut self, now: Instant) {
-        let Some(Some(asked)) = self.queries.pop_due(now) else { return };
+        let asked = match self.queries.pop_due(now) {
+            Some(Due::Done(asked)) => asked,
+            Some(Due::Reask(ltime)) => return self.reask(ltime),
+            _ => return,
+        };
         if let Some(kind) = asked.internal {
             let report = self.report(kind, &asked);
             self.outbox.event(Event::Report { id: asked.id, report });

@@ -108,6 +108,7 @@ impl<R> Swim<R> {
             responses_duplicate: q.responses_duplicate,
             responses_unknown: q.responses_unknown,
             responses_relayed: q.relayed,
+            queries_reasked: q.reasked,
         }
     }
 

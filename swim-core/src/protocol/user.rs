@@ -66,6 +66,12 @@ impl UserData {
         }
     }
 
+    /// Our previous run's event clock, from a snapshot: everything before
+    /// it was delivered then.
+    pub(crate) fn restore(&mut self, ltime: u64) {
+        self.events.skip_before(ltime);
+    }
+
     /// Stamps an event of ours and keeps it for repair.
     pub(crate) fn stamp(&mut self, now: Instant, me: &MemberName, name: &str, payload: &[u8], coalesce: bool) -> u64 {
         self.fresh = false;

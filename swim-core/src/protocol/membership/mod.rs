@@ -16,6 +16,7 @@
 
 mod admit;
 mod decide;
+mod forced;
 mod merge;
 pub(crate) mod suspicion;
 mod verify;

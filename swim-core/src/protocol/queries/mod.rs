@@ -40,6 +40,9 @@ pub(crate) const INTERNAL_PREFIX: &str = "_swim_";
 pub(crate) enum Timer {
     /// Our query of this Lamport time is done.
     Done(u64),
+    /// Halfway through our query of this Lamport time: ask again, directly,
+    /// the members expected to answer that have not.
+    Reask(u64),
     /// The query we were asked under this id can no longer be answered.
     Expire(QueryId),
 }
@@ -52,6 +55,8 @@ pub(crate) enum Internal {
     Keys,
     /// Reachability: the acks are the answer.
     Ping,
+    /// Forgetting a member forced out: the acks say who did.
+    Prune,
 }
 
 /// A query we asked.
@@ -61,11 +66,30 @@ pub(crate) struct Asked {
     acks: BTreeSet<MemberName>,
     responses: BTreeSet<MemberName>,
     pub(crate) internal: Option<Internal>,
-    /// For internal queries: the members alive when it was asked, and
-    /// what they answered.
+    /// The members it asks as far as our table knows, when that tells who
+    /// will be heard from: an internal query's (all alive when it was
+    /// asked), and a query asking for acks (those its filter selects).
     pub(crate) expected: Vec<MemberName>,
+    /// For internal queries: what the members answered.
     pub(crate) answers: Vec<(MemberName, Vec<u8>)>,
+    /// The question as gossiped, to ask again those not heard from.
+    pub(crate) question: Question,
 }
+
+/// A question of ours, kept to be asked again (see [`Timer::Reask`]).
+#[derive(Debug, Default)]
+pub(crate) struct Question {
+    pub(crate) name: alloc::string::String,
+    pub(crate) payload: Vec<u8>,
+    pub(crate) filter: Vec<u8>,
+    pub(crate) ack: bool,
+    pub(crate) relay_factor: u8,
+    pub(crate) timeout_ms: u32,
+}
+
+/// The most members a query of ours asks again: a bound on the burst of
+/// datagrams at its halfway point.
+pub(crate) const MAX_REASKED: usize = 64;
 
 impl Asked {
     /// The members that acknowledged it.
@@ -73,12 +97,22 @@ impl Asked {
         self.acks.iter()
     }
 
-    /// Members alive when the query was asked that neither acked nor
-    /// answered.
+    /// Members it expects to hear from that neither acked nor answered.
     pub(crate) fn silent(&self) -> Vec<MemberName> {
         let heard = |m: &MemberName| self.acks.contains(m) || self.responses.contains(m);
         self.expected.iter().filter(|m| !heard(m)).cloned().collect()
     }
+}
+
+/// A query timer that came due.
+#[derive(Debug)]
+pub(crate) enum Due {
+    /// Our query ended.
+    Done(Asked),
+    /// Our query of this time is halfway: ask the silent again.
+    Reask(u64),
+    /// Nothing to report.
+    Nothing,
 }
 
 /// A query we were asked and may still answer.
@@ -120,6 +154,7 @@ pub(crate) struct Counters {
     pub(crate) responses_duplicate: u64,
     pub(crate) responses_unknown: u64,
     pub(crate) relayed: u64,
+    pub(crate) reasked: u64,
 }
 
 /// Our queries, the queries we may answer, and the query clock.
@@ -169,20 +204,37 @@ impl Queries {
     }
 
     /// Opens a query of ours stamped `ltime`, done at `deadline`.
+    /// Members in `expected` not heard from halfway are asked again.
     pub(crate) fn ask(
         &mut self,
-        ltime: u64,
-        deadline: Instant,
+        (ltime, now, deadline): (u64, Instant, Instant),
         internal: Option<Internal>,
         expected: Vec<MemberName>,
+        question: Question,
     ) -> QueryId {
         let id = self.fresh_id();
         self.counters.asked += 1;
-        let asked =
-            Asked { id, acks: BTreeSet::new(), responses: BTreeSet::new(), internal, expected, answers: Vec::new() };
+        let reask = !expected.is_empty();
+        let asked = Asked {
+            id,
+            acks: BTreeSet::new(),
+            responses: BTreeSet::new(),
+            internal,
+            expected,
+            answers: Vec::new(),
+            question,
+        };
         self.asked.insert(ltime, asked);
         self.timers.insert(deadline, Timer::Done(ltime));
+        if reask {
+            self.timers.insert(now + Duration::from_millis((deadline - now).as_millis() / 2), Timer::Reask(ltime));
+        }
         id
+    }
+
+    /// Our open query of time `ltime`.
+    pub(crate) fn asked(&self, ltime: u64) -> Option<&Asked> {
+        self.asked.get(&ltime)
     }
 
     /// Opens a query we were asked, to answer until its deadline.
@@ -229,15 +281,17 @@ impl Queries {
     }
 
     /// The next timer due at `now`: a query of ours that is done (removed
-    /// and returned), or one we were asked that expired (forgotten).
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Option<Asked>> {
-        match self.timers.pop_due(now)? {
-            Timer::Done(ltime) => Some(self.asked.remove(&ltime)),
+    /// and returned), one to ask again, or one we were asked that expired
+    /// (forgotten).
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Due> {
+        Some(match self.timers.pop_due(now)? {
+            Timer::Done(ltime) => self.asked.remove(&ltime).map_or(Due::Nothing, Due::Done),
+            Timer::Reask(ltime) => Due::Reask(ltime),
             Timer::Expire(id) => {
                 self.answering.remove(&id);
-                Some(None)
+                Due::Nothing
             }
-        }
+        })
     }
 
     /// Closes every open query (we are leaving): ours are returned, to be
@@ -279,14 +333,15 @@ mod tests {
     #[test]
     fn each_responder_is_heard_once_and_unknown_times_are_counted() {
         let mut q = Queries::new(&Config::lan());
-        let id = q.ask(7, Instant::from_millis(100), None, Vec::new());
+        let times = (7, Instant::from_millis(0), Instant::from_millis(100));
+        let id = q.ask(times, None, Vec::new(), Question::default());
         assert_eq!(q.hear(7, &name("a"), true, b""), Heard::Ack(id));
         assert_eq!(q.hear(7, &name("a"), true, b""), Heard::Duplicate);
         assert_eq!(q.hear(7, &name("a"), false, b"x"), Heard::Response(id));
         assert_eq!(q.hear(7, &name("a"), false, b"x"), Heard::Duplicate);
         assert_eq!(q.hear(8, &name("a"), false, b"x"), Heard::Unknown);
         assert!(q.pop_due(Instant::from_millis(99)).is_none());
-        let done = q.pop_due(Instant::from_millis(100)).unwrap().unwrap();
+        let Some(Due::Done(done)) = q.pop_due(Instant::from_millis(100)) else { panic!("done") };
         assert_eq!(done.id, id);
         assert_eq!(q.hear(7, &name("b"), false, b"x"), Heard::Unknown, "late");
         assert_eq!(q.counters.responses_unknown, 2);
