@@ -27,6 +27,7 @@ fn record(dir: &Path, nodes: usize) {
         jitter_ms: 0,
         config: lapswim_core::Config::lan(),
         regions: None,
+        latency_model: lapswim_sim::geo::LatencyModel::Flat,
     };
     let report = lapswim_sim::scenario::s2(&p, 1);
     lapswim_sim::net::recording::record_to(None);

@@ -38,7 +38,15 @@ fn main() -> Result<(), String> {
             config.probe_timeout = Duration::from_millis(interval / 2);
             config.probe_interval = Duration::from_millis(interval);
             config.suspicion_mult = NonZeroU32::new(mult).ok_or("zero")?;
-            let p = Params { n: 100, seed: 1, latency_ms: 1, jitter_ms: 0, config, regions: None };
+            let p = Params {
+                n: 100,
+                seed: 1,
+                latency_ms: 1,
+                jitter_ms: 0,
+                config,
+                regions: None,
+                latency_model: lapswim_sim::geo::LatencyModel::Flat,
+            };
             let s2 = scenario::s2(&p, 10).map_err(|e| e.to_string())?.line;
             let gray = lapswim_sim::gray::gray(&p, 3.0).map_err(|e| e.to_string())?.line;
             let detect = s2["all_live_down_ms"]["median"].as_f64().unwrap_or(f64::NAN);

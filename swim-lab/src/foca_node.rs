@@ -310,7 +310,14 @@ impl ScenarioNode for FocaNode {
 /// A cluster of `p.n` foca nodes with foca's LAN configuration on the
 /// network `p` describes (regions are swim's alone).
 pub fn cluster(p: &Params, seed: u64, loss: f64) -> Result<Sim<FocaNode>, SimError> {
-    let net = NetConfig { seed, latency_ms: p.latency_ms, loss, jitter_ms: p.jitter_ms, ..NetConfig::default() };
+    let net = NetConfig {
+        seed,
+        latency_ms: p.latency_ms,
+        loss,
+        jitter_ms: p.jitter_ms,
+        latency_model: p.latency_model,
+        ..NetConfig::default()
+    };
     let config = lan_config(p.n);
     Sim::with_nodes(p.n, net, Box::new(move |spec: NodeSpec| Ok(FocaNode::new(spec, config.clone()))))
 }
@@ -322,8 +329,15 @@ mod tests {
 
     #[test]
     fn a_foca_cluster_converges_and_sees_a_crash() {
-        let p =
-            Params { n: 8, seed: 1, latency_ms: 1, jitter_ms: 0, config: lapswim_core::Config::lan(), regions: None };
+        let p = Params {
+            n: 8,
+            seed: 1,
+            latency_ms: 1,
+            jitter_ms: 0,
+            config: lapswim_core::Config::lan(),
+            regions: None,
+            latency_model: lapswim_sim::geo::LatencyModel::Flat,
+        };
         let mut sim = cluster(&p, 1, 0.0).unwrap();
         for i in 1..p.n {
             sim.schedule(0, Command::Join { node: i, seeds: vec![0] }).unwrap();

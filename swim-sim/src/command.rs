@@ -38,6 +38,9 @@ pub struct NetConfig {
     /// Extra latency of every datagram and stream segment, uniform in
     /// `0..=jitter_ms` (as [`Command::SetJitter`] from the start).
     pub jitter_ms: u64,
+    /// How one-way latencies are chosen: `latency_ms` everywhere, or the
+    /// members placed on the globe ([`crate::geo`]).
+    pub latency_model: crate::geo::LatencyModel,
 }
 
 impl Default for NetConfig {
@@ -51,6 +54,7 @@ impl Default for NetConfig {
             rto_ms: 200,
             stream_give_up_ms: 10_000,
             jitter_ms: 0,
+            latency_model: crate::geo::LatencyModel::Flat,
         }
     }
 }

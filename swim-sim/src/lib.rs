@@ -29,6 +29,7 @@ mod command;
 #[doc(hidden)]
 pub mod flood;
 pub mod fuzzing;
+pub mod geo;
 #[cfg(feature = "scenarios")]
 pub mod gray;
 pub mod heap;

@@ -197,6 +197,7 @@ mod tests {
             jitter_ms: 0,
             config: lapswim_core::Config::lan(),
             regions: None,
+            latency_model: crate::geo::LatencyModel::Flat,
         };
         assert!(super::memory(&p).is_none());
     }

@@ -240,6 +240,8 @@ struct Network {
     /// asked for, read on its own clock.
     wake_at: Vec<Option<(u64, Instant)>>,
     links: BTreeMap<(usize, usize), Link>,
+    /// One-way latencies by the geo model, when it is in force.
+    geo: Option<crate::geo::Geo>,
     cuts: BTreeMap<PartitionId, Vec<Cut>>,
     stats: NetStats,
     events: Vec<(usize, Event)>,
@@ -399,7 +401,10 @@ impl Network {
     }
 
     fn latency(&self, i: usize, j: usize) -> u64 {
-        self.links.get(&(i, j)).and_then(|l| l.latency_ms).unwrap_or(self.net.latency_ms)
+        if let Some(ms) = self.links.get(&(i, j)).and_then(|l| l.latency_ms) {
+            return ms;
+        }
+        self.geo.as_ref().and_then(|g| g.one_way_ms(i, j)).unwrap_or(self.net.latency_ms)
     }
 
     /// Tells one end, after a latency, that its stream ended (unless its
@@ -448,6 +453,7 @@ impl<N: Machine + 'static> Sim<N> {
             nodes.push(Slot { machine, driver, restarts: 0 });
         }
         let jitter_ms = net.jitter_ms;
+        let geo = (net.latency_model == crate::geo::LatencyModel::Geo).then(|| crate::geo::Geo::new(n, 6, net.seed));
         let network = Network {
             rng: SimRng::seed_from_u64(mix(net.seed, 0)),
             net,
@@ -459,6 +465,7 @@ impl<N: Machine + 'static> Sim<N> {
             slow_ms: vec![0; n],
             wake_at: vec![None; n],
             links: BTreeMap::new(),
+            geo,
             cuts: BTreeMap::new(),
             stats: NetStats { sent_by_node: vec![0; n], sent_to_node: vec![0; n], ..NetStats::default() },
             events: Vec::new(),
@@ -481,6 +488,17 @@ impl<N: Machine + 'static> Sim<N> {
             sim.network.push(0, Item::Command(Command::Input { node: i, input: OwnedInput::Timeout }));
         }
         Ok(sim)
+    }
+
+    /// The geo latency model in force, if any (see [`crate::geo`]).
+    pub fn geo(&self) -> Option<&crate::geo::Geo> {
+        self.network.geo.as_ref()
+    }
+
+    /// Puts `geo` in force: one-way latencies from it from now on (links
+    /// set with [`Command::SetLink`] still win).
+    pub fn set_geo(&mut self, geo: crate::geo::Geo) {
+        self.network.geo = Some(geo);
     }
 
     /// Virtual time now, in ms.

@@ -39,6 +39,9 @@ pub struct Params {
     /// region, optionally the topology-aware selector); `None`: one flat
     /// network.
     pub regions: Option<Regions>,
+    /// How one-way latencies are chosen ([`crate::geo`]): `latency_ms`
+    /// everywhere, or members on the globe.
+    pub latency_model: crate::geo::LatencyModel,
 }
 
 /// A cluster spread over regions: node `i` is in region `i % count`,
@@ -119,7 +122,14 @@ impl ScenarioNode for Swim<SimRng> {
 /// swim's cluster a scenario runs on: `p.n` nodes, every one alone until
 /// told to join, on a flat network or spread over `p.regions`.
 pub fn sim(p: &Params, seed: u64, loss: f64) -> Result<Sim, SimError> {
-    let net = NetConfig { seed, latency_ms: p.latency_ms, loss, jitter_ms: p.jitter_ms, ..NetConfig::default() };
+    let net = NetConfig {
+        seed,
+        latency_ms: p.latency_ms,
+        loss,
+        jitter_ms: p.jitter_ms,
+        latency_model: p.latency_model,
+        ..NetConfig::default()
+    };
     let Some(r) = p.regions else { return Sim::new(p.n, p.config.clone(), net) };
     let config = p.config.clone();
     let factory = move |spec: crate::net::NodeSpec| {
@@ -155,6 +165,7 @@ pub fn header_of<N: ScenarioNode>(scenario: &str, p: &Params, seed: u64, loss: f
     m.insert("n".into(), json!(p.n));
     m.insert("seed".into(), json!(seed));
     m.insert("latency_ms".into(), json!(p.latency_ms));
+    m.insert("latency_model".into(), json!(p.latency_model.name()));
     m.insert("loss".into(), json!(loss));
     m.insert("config".into(), N::describe(p));
     m

@@ -163,7 +163,15 @@ fn a_deaf_member_does_not_declare_a_member_that_stalls() {
 #[test]
 fn the_gray_scenario_declares_no_healthy_member_failed() {
     let seed = seed_from_env(1);
-    let p = scenario::Params { n: 30, seed, latency_ms: 1, jitter_ms: 0, config: Config::lan(), regions: None };
+    let p = scenario::Params {
+        n: 30,
+        seed,
+        latency_ms: 1,
+        jitter_ms: 0,
+        config: Config::lan(),
+        regions: None,
+        latency_model: lapswim_sim::geo::LatencyModel::Flat,
+    };
     let run = lapswim_sim::gray::gray(&p, 0.5).unwrap();
     let line = &run.line;
     assert_eq!(line["outcome"], "completed", "{line}; SWIM_SEED={seed}");
@@ -187,6 +195,7 @@ fn the_fast_preset_detects_a_crash_in_half_the_time_and_survives_stalls() {
                 jitter_ms: 0,
                 config: config.clone(),
                 regions: None,
+                latency_model: lapswim_sim::geo::LatencyModel::Flat,
             };
             let line = scenario::s2(&p, 20).unwrap().line;
             assert_eq!(line["false_failures"], 0, "{line}; SWIM_SEED={seed}");
@@ -207,7 +216,15 @@ fn the_fast_preset_detects_a_crash_in_half_the_time_and_survives_stalls() {
     // the accusers' verdict keep the stalled members alive. (At 100 members,
     // the size the scenario is specified for: at 30 the suspicion is
     // shorter still, and some seeds fail a member stalled 5 s.)
-    let p = scenario::Params { n: 100, seed, latency_ms: 1, jitter_ms: 0, config: Config::fast(), regions: None };
+    let p = scenario::Params {
+        n: 100,
+        seed,
+        latency_ms: 1,
+        jitter_ms: 0,
+        config: Config::fast(),
+        regions: None,
+        latency_model: lapswim_sim::geo::LatencyModel::Flat,
+    };
     let line = lapswim_sim::gray::gray(&p, 0.5).unwrap().line;
     assert_eq!(line["false_failures"], 0, "{line}; SWIM_SEED={seed}");
 }

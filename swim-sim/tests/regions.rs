@@ -8,7 +8,15 @@ use lapswim_sim::scenario::Params;
 
 #[test]
 fn probing_near_members_keeps_most_traffic_within_a_region() {
-    let p = Params { n: 30, seed: 1, latency_ms: 1, jitter_ms: 0, config: Config::lan(), regions: None };
+    let p = Params {
+        n: 30,
+        seed: 1,
+        latency_ms: 1,
+        jitter_ms: 0,
+        config: Config::lan(),
+        regions: None,
+        latency_model: lapswim_sim::geo::LatencyModel::Flat,
+    };
     let o = Options { regions: 3, near_ms: 5, far_ms: 80, runs: 2, loss: 0.1 };
     let v = regions(&p, o).expect("runs");
     assert_eq!(v["outcome"], "completed", "{v}");

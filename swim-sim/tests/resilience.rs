@@ -8,7 +8,15 @@ use lapswim_sim::scenario::{self, Params};
 use lapswim_sim::views::Views;
 
 fn params(n: usize) -> Params {
-    Params { n, seed: seed_from_env(3), latency_ms: 1, jitter_ms: 0, config: Config::lan(), regions: None }
+    Params {
+        n,
+        seed: seed_from_env(3),
+        latency_ms: 1,
+        jitter_ms: 0,
+        config: Config::lan(),
+        regions: None,
+        latency_model: lapswim_sim::geo::LatencyModel::Flat,
+    }
 }
 
 /// Node `x`'s datagrams to everyone are lost for 60 s; its streams work.
@@ -84,6 +92,7 @@ fn one_update_reaches_every_node_within_a_few_gossip_rounds() {
         jitter_ms: 0,
         config: lapswim_core::Config::lan(),
         regions: None,
+        latency_model: lapswim_sim::geo::LatencyModel::Flat,
     };
     let line = lapswim_sim::spread::spread(&p, 5).unwrap();
     assert_eq!(line["outcome"], "completed", "{line}; SWIM_SEED={seed}");
@@ -110,7 +119,15 @@ fn one_update_reaches_every_node_within_a_few_gossip_rounds() {
 #[test]
 fn a_one_way_cut_fails_only_across_it_and_heals() {
     for seed in [1, 2, 3] {
-        let p = Params { n: 100, seed, latency_ms: 1, jitter_ms: 0, config: Config::lan(), regions: None };
+        let p = Params {
+            n: 100,
+            seed,
+            latency_ms: 1,
+            jitter_ms: 0,
+            config: Config::lan(),
+            regions: None,
+            latency_model: lapswim_sim::geo::LatencyModel::Flat,
+        };
         let line = lapswim_sim::oneway::oneway(&p, 60).unwrap();
         // Nobody fails a member it can still talk to both ways, first-hand
         // or from gossip; each half fails the other; the heal merges them.

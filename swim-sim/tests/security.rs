@@ -246,7 +246,15 @@ fn clusters_with_different_labels_never_merge() {
 #[test]
 fn a_flood_of_fake_names_neither_blinds_the_cluster_nor_turns_it_on_a_third_party() {
     let seed = seed_from_env(11);
-    let p = scenario::Params { n: 50, seed, latency_ms: 1, jitter_ms: 0, config: Config::lan(), regions: None };
+    let p = scenario::Params {
+        n: 50,
+        seed,
+        latency_ms: 1,
+        jitter_ms: 0,
+        config: Config::lan(),
+        regions: None,
+        latency_model: lapswim_sim::geo::LatencyModel::Flat,
+    };
     let line = lapswim_sim::flood::flood(&p, 50_000).unwrap();
     assert_eq!(line["outcome"], "completed", "{line}; SWIM_SEED={seed}");
     let (down, base) =

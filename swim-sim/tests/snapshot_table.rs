@@ -33,7 +33,15 @@ fn table() -> String {
          (S2 over 10 runs, medians).\n\n",
     );
     for n in [16, 100] {
-        let p = Params { n, seed: 1, latency_ms: 1, jitter_ms: 0, config: Config::lan(), regions: None };
+        let p = Params {
+            n,
+            seed: 1,
+            latency_ms: 1,
+            jitter_ms: 0,
+            config: Config::lan(),
+            regions: None,
+            latency_model: lapswim_sim::geo::LatencyModel::Flat,
+        };
         let s1 = scenario::s1(&p).unwrap().line;
         let s2 = scenario::s2(&p, 10).unwrap().line;
         let s3a = scenario::s3(&p, 0.1).unwrap().line;

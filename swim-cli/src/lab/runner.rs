@@ -44,6 +44,11 @@ pub struct SimArgs {
     /// Extra one-way latency per datagram, uniform in 0..=MS (reordering).
     #[arg(long, global = true, default_value_t = 0)]
     pub jitter_ms: u64,
+    /// How one-way latencies are chosen: flat (--latency-ms between every
+    /// two members) or geo (members in six regions on the globe: fibre
+    /// distance, access delays, a few slow paths; at most 5000 nodes).
+    #[arg(long, global = true, default_value = "flat", value_parser = ["flat", "geo"])]
+    pub latency_model: String,
     /// The implementation to run: swim, or foca (with foca's LAN
     /// configuration; s1, s2, s3, s4 and spread) for the comparison.
     #[arg(long = "impl", global = true, default_value = "swim", value_parser = ["swim", "foca"])]
@@ -276,7 +281,15 @@ pub fn run(args: &SimArgs, other: Option<&Compare>) -> Result<Vec<String>, Strin
         jitter_ms: args.jitter_ms,
         config,
         regions: None,
+        latency_model: if args.latency_model == "geo" {
+            lapswim_sim::geo::LatencyModel::Geo
+        } else {
+            lapswim_sim::geo::LatencyModel::Flat
+        },
     };
+    if p.latency_model == lapswim_sim::geo::LatencyModel::Geo && p.n > lapswim_sim::geo::MAX_NODES {
+        return Err(format!("--latency-model geo models at most {} nodes", lapswim_sim::geo::MAX_NODES));
+    }
     if args.implementation != "swim" {
         let Some(other) = other else {
             return Err(format!(
