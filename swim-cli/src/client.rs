@@ -321,13 +321,8 @@ fn members(c: &Client, a: &MembersArgs) -> Result<(), String> {
         return Ok(());
     }
     for m in members {
-        say!(
-            "{:<20} {:<22} {:<8} {}",
-            m["name"].as_str().unwrap_or("?"),
-            m["addr"].as_str().unwrap_or("?"),
-            m["status"].as_str().unwrap_or("?"),
-            tag_text(&m["tags"])
-        );
+        let text = |k: &str| crate::output::escape_controls(m[k].as_str().unwrap_or("?"));
+        say!("{:<20} {:<22} {:<8} {}", text("name"), text("addr"), text("status"), tag_text(&m["tags"]));
     }
     Ok(())
 }
@@ -352,7 +347,7 @@ fn query(c: &Client, a: QueryArgs) -> Result<(), String> {
             Some("response") => say!(
                 "response from {}: {}",
                 v["from"].as_str().unwrap_or("?"),
-                crate::output::escape_controls(v["payload"].as_str().unwrap_or(""))
+                crate::output::escape_controls(v["payload"].as_str().unwrap_or("").trim_end_matches('\n'))
             ),
             Some("done") => say!("done: {} acks, {} responses", v["acks"], v["responses"]),
             _ => {}

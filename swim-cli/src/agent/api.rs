@@ -118,10 +118,15 @@ fn ok(v: Value) -> ApiResult {
     Ok(axum::Json(v).into_response())
 }
 
-/// Compares without stopping at the first difference, so the time taken
-/// does not tell how much of a guess was right.
-fn same(a: &str, b: &str) -> bool {
-    a.len() == b.len() && a.bytes().zip(b.bytes()).fold(0u8, |d, (x, y)| d | (x ^ y)) == 0
+/// Compares in a time that depends on the guess's length only, never on
+/// how much of it was right or on the token's length.
+fn same(guess: &str, token: &str) -> bool {
+    let (g, t) = (guess.as_bytes(), token.as_bytes());
+    if t.is_empty() {
+        return g.is_empty();
+    }
+    let differ = g.iter().enumerate().fold(0u8, |d, (i, &x)| d | (x ^ t[i % t.len()]));
+    differ == 0 && g.len() == t.len()
 }
 
 /// Counts every request and refuses those without the token (when one is
@@ -535,4 +540,19 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> ApiResult {
     let text = super::metrics::render(&stats, &members, &shared.counters)
         .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e))?;
     Ok(([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same;
+
+    #[test]
+    fn only_the_exact_token_passes() {
+        assert!(same("s3cret", "s3cret"));
+        for guess in ["", "s3cre", "s3cret!", "s3creT", "s3crets3cret", "x"] {
+            assert!(!same(guess, "s3cret"), "{guess:?}");
+        }
+        assert!(!same("a", ""));
+        assert!(same("", ""));
+    }
 }
