@@ -26,6 +26,8 @@ pub mod chart;
 mod clock;
 mod command;
 #[cfg(feature = "scenarios")]
+pub mod coords;
+#[cfg(feature = "scenarios")]
 #[doc(hidden)]
 pub mod flood;
 pub mod fuzzing;

@@ -46,3 +46,14 @@ fn the_simulated_network_delivers_at_the_model_s_latencies() {
     let across = g.rtt_ms(0, 1).unwrap();
     assert!(same < across, "members of one region are nearer ({same} ms) than of two ({across} ms)");
 }
+
+#[test]
+fn serf_s_published_coordinates_estimate_round_trips_on_the_globe() {
+    let line = lapswim_sim::coords::coords(&params(150), 200).unwrap();
+    assert_eq!((line["impl"].as_str(), line["algorithm"].as_str()), (Some("reference"), Some("serf")), "{line}");
+    let median = line["median_rel_error"].as_f64().unwrap();
+    let p95 = line["p95_rel_error"].as_f64().unwrap();
+    assert!(median < 0.15, "{line}");
+    assert!(median <= p95, "{line}");
+    assert!(line["converged_ms"].as_u64().is_some_and(|t| t <= 200_000), "{line}");
+}

@@ -184,6 +184,14 @@ pub enum Scenario {
         #[arg(long)]
         via_queries: bool,
     },
+    /// Network coordinates on the geo latency model: the round trip
+    /// every member estimates to every other against the true one
+    /// (serf's published algorithm, the reference).
+    Coords {
+        /// Virtual seconds of probing.
+        #[arg(long, default_value_t = 300)]
+        seconds: u64,
+    },
     /// A random member queries every member, each answers at once.
     Query {
         /// Loss probability.
@@ -340,6 +348,12 @@ pub fn run(args: &SimArgs, other: Option<&Compare>) -> Result<Vec<String>, Strin
             } else {
                 vec![plain(resilience::rotate(&p, loss))]
             }
+        }
+        &Scenario::Coords { seconds } => {
+            if !(2..=lapswim_sim::geo::MAX_NODES).contains(&p.n) {
+                return Err(format!("coords models 2 to {} nodes", lapswim_sim::geo::MAX_NODES));
+            }
+            vec![plain(lapswim_sim::coords::coords(&p, seconds))]
         }
         &Scenario::Query { loss, relay_factor, runs } => {
             check_loss(loss)?;
