@@ -289,7 +289,7 @@ fn a_cluster_is_operated_through_the_cli_alone() {
     assert_eq!(ran("c"), 1, "the restart did not replay the event: {:?}", lines_of(&log("c")));
 
     // /metrics, scraped and parsed.
-    let (status, body) = http(&a.api, b"GET /metrics HTTP/1.1\r\nHost: a\r\nConnection: close\r\n\r\n");
+    let (status, body) = http(&a.api, b"GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
     assert!(status.contains("200"), "{status}");
     let mut alive = None;
     for line in body.lines().filter(|l| !l.starts_with('#') && !l.trim().is_empty()) {
@@ -337,13 +337,29 @@ fn bad_input_gets_one_clear_line_and_the_agent_keeps_serving() {
     // A body far over the limit.
     let huge = "x".repeat(1 << 20);
     let request = format!(
-        "POST /v1/event HTTP/1.1\r\nHost: a\r\nAuthorization: Bearer s3cret\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
+        "POST /v1/event HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer s3cret\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{}",
         huge.len() + 20,
         format_args!("{{\"name\":\"x\",\"payload\":\"{huge}\"}}")
     );
     let (status, body) = http(&a.api, request.as_bytes());
     assert!(status.contains("413"), "{status} {body}");
     assert!(body.contains("larger than 65536 bytes"), "{body}");
+
+    // What another site's page could make a browser send is refused.
+    let event = "{\"name\":\"x\"}";
+    for (headers, code) in [
+        ("Host: 127.0.0.1\r\nContent-Type: text/plain\r\n", "415"),
+        ("Host: 127.0.0.1\r\nContent-Type: application/json\r\nOrigin: http://evil.example\r\n", "403"),
+        ("Host: evil.example\r\nContent-Type: application/json\r\n", "403"),
+    ] {
+        let request = format!(
+            "POST /v1/event HTTP/1.1\r\n{headers}Authorization: Bearer s3cret\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{event}",
+            event.len()
+        );
+        let (status, body) = http(&a.api, request.as_bytes());
+        assert!(status.contains(code), "{headers:?}: {status} {body}");
+        assert!(body.contains("\"error\""), "{body}");
+    }
 
     // Handlers that hang, flood and are missing: each reported, and the
     // good one still runs, every time.

@@ -134,6 +134,10 @@ fn same(guess: &str, token: &str) -> bool {
 /// event streams, which cannot send headers.
 async fn authorize(State(shared): State<Arc<Shared>>, req: Request, next: Next) -> Response {
     Counters::bump(&shared.counters.api_requests);
+    if let Err(e) = same_site(&req) {
+        Counters::bump(&shared.counters.api_refused);
+        return e.into_response();
+    }
     if let Some(token) = &shared.token {
         let bearer = req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok());
         let bearer = bearer.and_then(|v| v.strip_prefix("Bearer ")).map(str::to_owned);
@@ -153,6 +157,41 @@ async fn authorize(State(shared): State<Arc<Shared>>, req: Request, next: Next) 
         Counters::bump(&shared.counters.api_refused);
     }
     response
+}
+
+/// Refuses what a web page elsewhere could make a browser send: a page may
+/// aim a form or a `text/plain` request at a local address without asking
+/// (no preflight), and a name it controls may be rebound to 127.0.0.1. So
+/// the `Host` must be an address or `localhost` (not a name someone else
+/// resolves), an `Origin`, when sent, must be this very host, and a POST
+/// must say `Content-Type: application/json`, which a browser sends
+/// across sites only after a preflight this API never grants.
+fn same_site(req: &Request) -> Result<(), ApiError> {
+    let forbidden = |why: &str| Err(ApiError::new(StatusCode::FORBIDDEN, why));
+    let header = |name| req.headers().get(name).and_then(|v: &axum::http::HeaderValue| v.to_str().ok());
+    let host = header(header::HOST).unwrap_or("");
+    let bare = host.rsplit_once(':').filter(|(_, port)| port.parse::<u16>().is_ok()).map_or(host, |(h, _)| h);
+    let bare = bare.trim_start_matches('[').trim_end_matches(']');
+    if !(bare.is_empty() || bare.eq_ignore_ascii_case("localhost") || bare.parse::<core::net::IpAddr>().is_ok()) {
+        return forbidden("the Host header must be an address or localhost (a name could be rebound to this agent)");
+    }
+    if let Some(origin) = header(header::ORIGIN)
+        && origin != "null"
+        && origin.strip_prefix("http://").or_else(|| origin.strip_prefix("https://")) != Some(host)
+    {
+        return forbidden("requests from another site's pages are refused");
+    }
+    if req.method() == axum::http::Method::POST {
+        let json = header(header::CONTENT_TYPE)
+            .is_some_and(|c| c.split(';').next().is_some_and(|t| t.trim().eq_ignore_ascii_case("application/json")));
+        if !json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "a POST must send Content-Type: application/json",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A query string's pairs, decoded; a malformed one is no pairs.
@@ -498,9 +537,13 @@ async fn monitor(State(shared): State<Arc<Shared>>, headers: HeaderMap, RawQuery
     for (k, v) in query_pairs(q.as_deref()) {
         match k.as_str() {
             "level" => {
-                level = v
-                    .parse()
-                    .map_err(|_| ApiError::bad(format!("unknown log level {v:?} (error, warn, info, debug)")))?
+                level = match v.to_ascii_lowercase().as_str() {
+                    "error" => LevelFilter::ERROR,
+                    "warn" => LevelFilter::WARN,
+                    "info" => LevelFilter::INFO,
+                    "debug" => LevelFilter::DEBUG,
+                    _ => return Err(ApiError::bad(format!("unknown log level {v:?} (error, warn, info, debug)"))),
+                }
             }
             "token" => {}
             other => return Err(ApiError::bad(format!("unknown parameter {other:?} (level)"))),

@@ -40,19 +40,21 @@ pub(crate) fn run(args: AgentArgs) -> Result<(), String> {
     let settings = Settings::resolve(args)?;
     let feed = Shared::feed_channel(None);
     logs::init(settings.log_json, feed.clone());
-    let printer = Printer { json: settings.json, name: settings.name.clone(), feed };
+    let printer = Printer::new(settings.json, settings.name.clone(), feed);
     let result = match crate::tokio_runtime() {
         Ok(rt) => rt.block_on(agent(settings, &printer)),
         Err(e) => Err(Failure { kind: "runtime", message: e }),
     };
-    result.map_err(|f| {
+    let result = result.map_err(|f| {
         // A program reading the JSON lines learns of the failure there,
         // not only from stderr.
         if printer.json {
             printer.line("error", &f.message, json!({ "kind": f.kind, "message": f.message }));
         }
         f.message
-    })
+    });
+    printer.close();
+    result
 }
 
 /// Why the agent stopped short: a kind for `--json` (`join_failed`,
@@ -105,13 +107,64 @@ Control API (docs/api.md):
 
 /// Prints the agent's lines (readable or JSON) and copies each, as JSON,
 /// to the live feed.
+///
+/// Lines are written by a thread of their own through a bounded queue: a
+/// reader that stops reading (a full pipe) must not stop the agent, whose
+/// loop would otherwise block in the write, and a reader that goes away
+/// (a closed pipe) must not end it, only its output. Lines that find the
+/// queue full are dropped and counted.
 struct Printer {
     json: bool,
     name: String,
     feed: broadcast::Sender<Value>,
+    out: std::sync::mpsc::SyncSender<String>,
+    written: std::sync::Mutex<Option<std::sync::mpsc::Receiver<()>>>,
+    dropped: core::sync::atomic::AtomicU64,
 }
 
+/// Lines waiting for stdout before more are dropped.
+const OUTPUT_QUEUE: usize = 4096;
+
 impl Printer {
+    fn new(json: bool, name: String, feed: broadcast::Sender<Value>) -> Printer {
+        let (out, lines) = std::sync::mpsc::sync_channel::<String>(OUTPUT_QUEUE);
+        let (done, written) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            use std::io::Write;
+            let mut stdout = std::io::stdout();
+            for line in lines {
+                if writeln!(stdout, "{line}").and_then(|()| stdout.flush()).is_err() {
+                    // Nobody reads any more: the agent goes on without.
+                    break;
+                }
+            }
+            drop(done);
+        });
+        let dropped = core::sync::atomic::AtomicU64::new(0);
+        Printer { json, name, feed, out, written: std::sync::Mutex::new(Some(written)), dropped }
+    }
+
+    /// Queues one line for stdout.
+    fn print(&self, line: String) {
+        use std::sync::mpsc::TrySendError;
+        if let Err(TrySendError::Full(_)) = self.out.try_send(line) {
+            let n = self.dropped.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+            if n.is_multiple_of(1000) {
+                tracing::warn!(dropped = n + 1, "stdout is not being read: output lines dropped");
+            }
+        }
+    }
+
+    /// Lets the queued lines out (for at most two seconds: a reader that
+    /// stopped reading does not hold the agent's exit).
+    fn close(self) {
+        let Printer { out, written, .. } = self;
+        drop(out);
+        if let Some(written) = written.lock().ok().and_then(|mut w| w.take()) {
+            let _ = written.recv_timeout(Duration::from_secs(2));
+        }
+    }
+
     fn line(&self, kind: &str, text: &str, mut json: Value) {
         let time = now();
         if let Some(obj) = json.as_object_mut() {
@@ -120,9 +173,9 @@ impl Printer {
             obj.entry("event").or_insert_with(|| kind.into());
         }
         if self.json {
-            say!("{json}");
+            self.print(json.to_string());
         } else {
-            say!("{time} {}: {text}", self.name);
+            self.print(format!("{time} {}: {text}", self.name));
         }
         // Nobody reading is no error.
         let _ = self.feed.send(json);
@@ -170,6 +223,11 @@ pub(crate) async fn resolve(hosts: &[String]) -> Result<Vec<SocketAddr>, String>
     for host in hosts {
         if let Ok(addr) = host.parse::<SocketAddr>() {
             seeds.push(addr);
+            continue;
+        }
+        // An address without a port (`10.0.0.1`, `::1`, `[::1]`).
+        if let Ok(ip) = host.trim_start_matches('[').trim_end_matches(']').parse::<core::net::IpAddr>() {
+            seeds.push(SocketAddr::new(ip, settings::DEFAULT_PORT));
             continue;
         }
         let has_port = host.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok());
@@ -400,6 +458,7 @@ async fn agent(settings: Settings, printer: &Printer) -> Result<(), Failure> {
     let mut lines = settings.broadcast.then(stdin_lines);
     let mut poll = tokio::time::interval(KEYRING_POLL);
     let mut snapshots = tokio::time::interval(SNAPSHOT_EVERY);
+    let mut tidy = tokio::time::interval(TIDY_EVERY);
     let mut written: Option<Snapshot> = None;
     loop {
         let line = async {
@@ -442,7 +501,9 @@ async fn agent(settings: Settings, printer: &Printer) -> Result<(), Failure> {
                 match r {
                     Ok(Ok(seed)) => printer.line("retry_join", &format!("joined through {seed} (--retry-join)"), json!({ "seed": seed })),
                     Ok(Err(e)) => {
-                        stop.leave(&shared, &events, printer, &mut signals).await?;
+                        // Never joined: nothing to leave, and the snapshot
+                        // keeps its members for the next start.
+                        node.shutdown().await;
                         stop.close_api().await;
                         return Err(failure("join_failed")(e));
                     }
@@ -457,6 +518,11 @@ async fn agent(settings: Settings, printer: &Printer) -> Result<(), Failure> {
             _ = snapshots.tick(), if stop.snapshot.is_some() => {
                 stop.save(&shared, &mut written, false).await;
             }
+            _ = tidy.tick() => {
+                if let Ok(members) = node.members().await {
+                    shared.retain_changes(&members);
+                }
+            }
             () = signals.recv() => break,
         }
     }
@@ -464,6 +530,9 @@ async fn agent(settings: Settings, printer: &Printer) -> Result<(), Failure> {
     stop.close_api().await;
     result
 }
+
+/// How often what the agent notes of members is cut to the table.
+const TIDY_EVERY: Duration = Duration::from_secs(60);
 
 /// How often the snapshot is brought up to date (when it changed).
 const SNAPSHOT_EVERY: Duration = Duration::from_secs(1);
@@ -539,7 +608,10 @@ impl Stop {
         if written.as_ref() == Some(&s) {
             return;
         }
-        match snapshot::write(path, &s) {
+        // Synced to disk: off the runtime's workers, which run the node.
+        let (file, kept) = (path.clone(), s.clone());
+        let written_now = tokio::task::spawn_blocking(move || snapshot::write(&file, &kept)).await;
+        match written_now.unwrap_or_else(|e| Err(e.to_string())) {
             Ok(()) => {
                 Counters::bump(&shared.counters.snapshot_writes);
                 *written = Some(s);
@@ -556,6 +628,9 @@ impl Stop {
 /// routed to the request that asked.
 async fn on_event(shared: &Shared, printer: &Printer, e: NodeEvent) {
     printer.event(&e);
+    if let NodeEvent::Lagged { .. } = e {
+        shared.close_routes();
+    }
     let NodeEvent::Protocol { event, .. } = e else { return };
     match &event {
         Event::Joined { name, addr } => on_member(shared, MemberEvent::Join, name, Some(*addr)).await,

@@ -224,11 +224,24 @@ impl Settings {
             Some(path) => read_config(path)?,
             None => FileConfig::default(),
         };
-        let duration = |flag: Option<Duration>, text: &Option<String>, key: &str, default: Duration| match (flag, text)
-        {
-            (Some(d), _) => Ok(d),
-            (None, Some(t)) => humantime::parse_duration(t).map_err(|e| format!("config file: {key} = {t:?}: {e}")),
-            (None, None) => Ok(default),
+        let duration = |flag: Option<Duration>, text: &Option<String>, key: &str, default: Duration| {
+            let d = match (flag, text) {
+                (Some(d), _) => d,
+                (None, Some(t)) => {
+                    humantime::parse_duration(t).map_err(|e| format!("config file: {key} = {t:?}: {e}"))?
+                }
+                (None, None) => default,
+            };
+            // Far above any sensible setting, and far below where adding
+            // it to a clock reading would overflow.
+            if d > MAX_DURATION {
+                return Err(format!(
+                    "--{key} {}: at most {}",
+                    humantime::format_duration(d),
+                    humantime::format_duration(MAX_DURATION)
+                ));
+            }
+            Ok(d)
         };
         let preset = match (args.config, &file.config) {
             (Some(p), _) => p,
@@ -309,6 +322,9 @@ impl Settings {
         })
     }
 }
+
+/// The longest duration a setting takes: a week.
+const MAX_DURATION: Duration = Duration::from_secs(7 * 24 * 3600);
 
 /// serf's default time between retry-join attempts.
 const RETRY_INTERVAL: Duration = Duration::from_secs(30);
@@ -435,6 +451,15 @@ label = "prod"
         }
         let e = Settings::resolve(args(&["--config-file", "/nonexistent/agent.toml"])).unwrap_err();
         assert!(e.contains("/nonexistent/agent.toml"), "{e}");
+    }
+
+    #[test]
+    fn durations_past_a_week_are_refused() {
+        for flag in ["--handler-timeout", "--coalesce-period", "--quiescent-period", "--retry-interval"] {
+            let e =
+                Settings::resolve(args(&["--bind", "127.0.0.1:0", "--name", "x", flag, "500000000000y"])).unwrap_err();
+            assert!(e.contains("at most 7days"), "{flag}: {e}");
+        }
     }
 
     #[test]

@@ -157,6 +157,14 @@ impl Shared {
         }
     }
 
+    /// Ends every claim: events were lost (the agent fell behind), so a
+    /// query's end may never come; its reader sees the stream end instead.
+    pub(crate) fn close_routes(&self) {
+        if let Ok(mut r) = self.router.lock() {
+            r.waiting.clear();
+        }
+    }
+
     /// Claims the events of our query `id`, those already arrived first.
     pub(crate) fn claim(&self, id: QueryId) -> mpsc::UnboundedReceiver<Event> {
         let (tx, rx) = mpsc::unbounded_channel();

@@ -18,6 +18,10 @@ use serde::{Deserialize, Serialize};
 /// The snapshot's layout version; another is refused (and reported).
 const VERSION: u32 = 1;
 
+/// The largest snapshot file read: about 200 bytes a member at
+/// [`MAX_MEMBERS`].
+const MAX_BYTES: u64 = 32 << 20;
+
 /// The most members a snapshot is read with: bounds what a damaged or
 /// hostile file makes us hold.
 const MAX_MEMBERS: usize = 100_000;
@@ -81,11 +85,19 @@ pub(crate) enum Found {
 
 /// Reads the snapshot at `path` for member `name`.
 pub(crate) fn read(path: &Path, name: &str) -> Found {
-    let bytes = match std::fs::read(path) {
-        Ok(b) => b,
+    use std::io::Read;
+    let file = match std::fs::File::open(path) {
+        Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Found::Nothing,
         Err(e) => return Found::Unusable(e.to_string()),
     };
+    let mut bytes = Vec::new();
+    if let Err(e) = file.take(MAX_BYTES + 1).read_to_end(&mut bytes) {
+        return Found::Unusable(e.to_string());
+    }
+    if bytes.len() as u64 > MAX_BYTES {
+        return Found::Unusable(format!("larger than {MAX_BYTES} bytes"));
+    }
     let snapshot: Snapshot = match serde_json::from_slice(&bytes) {
         Ok(s) => s,
         Err(e) => return Found::Unusable(format!("not a snapshot ({e})")),
