@@ -345,6 +345,16 @@ fn bad_input_gets_one_clear_line_and_the_agent_keeps_serving() {
     assert!(status.contains("413"), "{status} {body}");
     assert!(body.contains("larger than 65536 bytes"), "{body}");
 
+    // A query streamed as server-sent events.
+    let ask = "{\"name\":\"q\",\"timeout_ms\":500}";
+    let request = format!(
+        "POST /v1/query HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nAccept: text/event-stream\r\nAuthorization: Bearer s3cret\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{ask}",
+        ask.len()
+    );
+    let (status, body) = http(&a.api, request.as_bytes());
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("data: {") && body.contains("\"type\":\"done\""), "{body}");
+
     // What another site's page could make a browser send is refused.
     let event = "{\"name\":\"x\"}";
     for (headers, code) in [

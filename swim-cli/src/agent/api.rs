@@ -317,7 +317,11 @@ fn yes() -> bool {
 /// `{"type":"query","id":..}`, then `{"type":"ack","from":..}` and
 /// `{"type":"response","from":..,"payload":..}`, then
 /// `{"type":"done","acks":N,"responses":N}`.
-async fn query(State(shared): State<Arc<Shared>>, bytes: Result<Bytes, BytesRejection>) -> ApiResult {
+async fn query(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    bytes: Result<Bytes, BytesRejection>,
+) -> ApiResult {
     let b: QueryBody = body(bytes)?;
     let mut filter = QueryFilter::all();
     for n in &b.nodes {
@@ -362,7 +366,23 @@ async fn query(State(shared): State<Arc<Shared>>, bytes: Result<Bytes, BytesReje
                 }
             }
         });
-    Ok(json_lines(lines))
+    Ok(stream(&headers, lines))
+}
+
+/// Whether the client asked for server-sent events.
+fn wants_sse(headers: &HeaderMap) -> bool {
+    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/event-stream"))
+}
+
+/// A stream of JSON values as server-sent events when the client asked
+/// for them, else as JSON lines.
+fn stream(headers: &HeaderMap, values: impl futures_lite::Stream<Item = Value> + Send + 'static) -> Response {
+    if wants_sse(headers) {
+        use futures_lite::StreamExt;
+        let events = values.map(|v| Ok::<_, Infallible>(SseEvent::default().data(v.to_string())));
+        return Sse::new(events).keep_alive(KeepAlive::default()).into_response();
+    }
+    json_lines(values)
 }
 
 /// A stream of JSON values as a JSON-lines body.
@@ -567,14 +587,7 @@ async fn monitor(State(shared): State<Arc<Shared>>, headers: HeaderMap, RawQuery
             }
         }
     });
-    let sse =
-        headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|a| a.contains("text/event-stream"));
-    if sse {
-        use futures_lite::StreamExt;
-        let events = items.map(|v| Ok::<_, Infallible>(SseEvent::default().data(v.to_string())));
-        return Ok(Sse::new(events).keep_alive(KeepAlive::default()).into_response());
-    }
-    Ok(json_lines(items))
+    Ok(stream(&headers, items))
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> ApiResult {
