@@ -471,3 +471,18 @@ fn log_json_writes_the_log_as_json_lines() {
         assert!(v["level"].is_string() && v["fields"].is_object(), "{v}");
     }
 }
+
+#[test]
+fn a_running_handler_does_not_outlive_the_agent() {
+    let marker = format!("sleep 97.{}", std::process::id());
+    let handler = format!("user={marker}; echo done");
+    let mut a = Agent::start("h", &["--event-handler", &handler], &[]);
+    a.ok(&["event", "go"]);
+    // Anchored: the agent's own command line holds the marker too.
+    let pattern = format!("^{marker}$");
+    let running = || Command::new("pgrep").args(["-f", &pattern]).output().is_ok_and(|o| o.status.success());
+    eventually("the handler's child runs", 10, running);
+    let _ = Command::new("kill").args(["-TERM", &a.child.id().to_string()]).status();
+    let _ = a.child.wait();
+    eventually("the handler's child is gone with the agent", 10, || !running());
+}

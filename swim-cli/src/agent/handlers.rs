@@ -912,6 +912,7 @@ async fn execute(mut command: Command, input: Vec<u8>, settings: &HandlerSetting
             };
         }
     };
+    let mut group = Group(child.id());
     let deadline = Instant::now() + settings.timeout;
     let stdin = child.stdin.take();
     let mut stdout = child.stdout.take();
@@ -958,8 +959,29 @@ async fn execute(mut command: Command, input: Vec<u8>, settings: &HandlerSetting
             RunOutcome::TimedOut
         }
     };
+    group.0 = None;
     let truncated = out.truncated || err.truncated;
     Execution { outcome, stdout: out.kept, stderr: err.kept, truncated }
+}
+
+/// A running script's process group, killed if the run is abandoned (the
+/// agent stopping drops the handlers' task mid-run): whatever the script
+/// started must not outlive the agent. A run that ends normally clears it.
+struct Group(Option<u32>);
+
+impl Drop for Group {
+    fn drop(&mut self) {
+        #[cfg(unix)]
+        if let Some(pid) = self.0.take() {
+            let _ = std::process::Command::new(SHELL)
+                .arg("-c")
+                .arg(format!("kill -KILL -{pid}"))
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status();
+        }
+    }
 }
 
 /// Kills the shell and everything in its process group, then reaps it.
