@@ -617,8 +617,11 @@ impl Stop {
                 *written = Some(s);
             }
             Err(e) => {
-                Counters::bump(&shared.counters.snapshot_failures);
-                tracing::warn!("cannot write the snapshot: {e}");
+                // Said once a minute, not at every attempt (each second).
+                let failures = shared.counters.snapshot_failures.fetch_add(1, core::sync::atomic::Ordering::Relaxed);
+                if failures.is_multiple_of(60) {
+                    tracing::warn!(failures = failures + 1, "cannot write the snapshot: {e}");
+                }
             }
         }
     }
