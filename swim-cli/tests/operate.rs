@@ -227,6 +227,12 @@ fn a_cluster_is_operated_through_the_cli_alone() {
     let members = a.members();
     assert!(members.iter().all(|(_, _, tags)| tags["role"] == "test"), "{members:?}");
 
+    // Member events reach the handlers as serf writes them: name, IP,
+    // role, tags.
+    eventually("a's handler saw b join", 20, || {
+        lines_of(&log("a")).iter().any(|l| l == "a member-join b\t127.0.0.1\ttest\trole=test")
+    });
+
     // An event runs the handler on every agent exactly once.
     a.ok(&["event", "deploy", "v1"]);
     let ran = |n: &str| lines_of(&log(n)).iter().filter(|l| l.contains("user deploy v1")).count();

@@ -607,6 +607,13 @@ impl Node {
         self.request(Command::Members { reply }, rx).await
     }
 
+    /// The member named `name`, as this node sees it (itself included),
+    /// if it is in the table.
+    pub async fn member(&self, name: &str) -> Result<Option<Member>, NodeError> {
+        let (reply, rx) = async_channel::bounded(1);
+        self.request(Command::Member { name: name.into(), reply }, rx).await
+    }
+
     /// The node's counters.
     pub async fn stats(&self) -> Result<NodeStats, NodeError> {
         let (reply, rx) = async_channel::bounded(1);

@@ -47,6 +47,10 @@ pub(crate) enum Command {
     Members {
         reply: Sender<Vec<Member>>,
     },
+    Member {
+        name: String,
+        reply: Sender<Option<Member>>,
+    },
     Stats {
         reply: Sender<NodeStats>,
     },
@@ -347,6 +351,9 @@ impl<R: Runtime> Task<R> {
             }
             Command::Members { reply } => {
                 let _ = reply.try_send(self.swim.members().map(Member::from).collect());
+            }
+            Command::Member { name, reply } => {
+                let _ = reply.try_send(self.swim.member(&name).map(Member::from));
             }
             Command::Stats { reply } => {
                 let io = IoStats { streams: self.streams.stats(), ..self.stats };

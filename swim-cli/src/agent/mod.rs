@@ -676,9 +676,10 @@ async fn on_member(shared: &Shared, kind: MemberEvent, name: &lapswim_core::Memb
     if shared.handlers.is_empty() {
         return;
     }
-    let members = shared.node.members().await.unwrap_or_default();
-    let line = shared.member_line(name.as_str(), &members);
-    shared.retain_changes(&members);
+    // One member, not the table: a mass join brings as many events as
+    // members. What is noted of departed members is trimmed every minute.
+    let found = shared.node.member(name.as_str()).await.ok().flatten();
+    let line = shared.member_line(name.as_str(), found.as_ref());
     let Some(member) =
         line.or_else(|| addr.map(|addr| MemberLine { name: name.as_str().into(), addr, tags: Vec::new() }))
     else {

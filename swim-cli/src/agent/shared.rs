@@ -137,9 +137,9 @@ impl Shared {
     }
 
     /// `name` as a handler sees it: from the table, else as last seen.
-    pub(crate) fn member_line(&self, name: &str, members: &[Member]) -> Option<MemberLine> {
+    pub(crate) fn member_line(&self, name: &str, found: Option<&Member>) -> Option<MemberLine> {
         let mut known = self.known.lock().ok()?;
-        match members.iter().find(|m| m.name.as_str() == name) {
+        match found {
             Some(m) => {
                 let tags = m.tags.iter().map(|(k, v)| (k.to_owned(), v.to_owned())).collect();
                 let line = MemberLine { name: name.to_owned(), addr: m.addr, tags };
