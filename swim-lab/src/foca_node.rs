@@ -30,7 +30,7 @@ use lapswim_core::Datagram;
 use lapswim_core::{Action, Error, Event, Input, Instant, Machine, MemberName};
 use serde_json::{Value, json};
 
-use lapswim_sim::net::{NetConfig, NodeSpec, Sim, SimError, SimRng, node_index, node_name};
+use lapswim_sim::net::{NodeSpec, Sim, SimError, SimRng, node_index, node_name};
 use lapswim_sim::scenario::{Params, ScenarioNode};
 
 /// A foca identity: an address, and a counter bumped on renewal (foca's
@@ -310,14 +310,7 @@ impl ScenarioNode for FocaNode {
 /// A cluster of `p.n` foca nodes with foca's LAN configuration on the
 /// network `p` describes (regions are swim's alone).
 pub fn cluster(p: &Params, seed: u64, loss: f64) -> Result<Sim<FocaNode>, SimError> {
-    let net = NetConfig {
-        seed,
-        latency_ms: p.latency_ms,
-        loss,
-        jitter_ms: p.jitter_ms,
-        latency_model: p.latency_model,
-        ..NetConfig::default()
-    };
+    let net = p.net(seed, loss);
     let config = lan_config(p.n);
     Sim::with_nodes(p.n, net, Box::new(move |spec: NodeSpec| Ok(FocaNode::new(spec, config.clone()))))
 }

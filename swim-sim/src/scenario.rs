@@ -44,6 +44,22 @@ pub struct Params {
     pub latency_model: crate::geo::LatencyModel,
 }
 
+impl Params {
+    /// The network every implementation's cluster runs on: one place, so
+    /// that the compared implementations meet the same latencies, jitter
+    /// and loss.
+    pub fn net(&self, seed: u64, loss: f64) -> NetConfig {
+        NetConfig {
+            seed,
+            latency_ms: self.latency_ms,
+            loss,
+            jitter_ms: self.jitter_ms,
+            latency_model: self.latency_model,
+            ..NetConfig::default()
+        }
+    }
+}
+
 /// A cluster spread over regions: node `i` is in region `i % count`,
 /// announces `region=<r>` as its metadata, and reaches nodes of its own
 /// region in `near_ms` and others in `far_ms` (one way).
@@ -122,14 +138,7 @@ impl ScenarioNode for Swim<SimRng> {
 /// swim's cluster a scenario runs on: `p.n` nodes, every one alone until
 /// told to join, on a flat network or spread over `p.regions`.
 pub fn sim(p: &Params, seed: u64, loss: f64) -> Result<Sim, SimError> {
-    let net = NetConfig {
-        seed,
-        latency_ms: p.latency_ms,
-        loss,
-        jitter_ms: p.jitter_ms,
-        latency_model: p.latency_model,
-        ..NetConfig::default()
-    };
+    let net = p.net(seed, loss);
     let Some(r) = p.regions else { return Sim::new(p.n, p.config.clone(), net) };
     let config = p.config.clone();
     let factory = move |spec: crate::net::NodeSpec| {
