@@ -42,8 +42,13 @@ fn codec(c: &mut Criterion) {
 
 /// A member with a table of `n` others, settled (every update spread).
 fn member_with(n: usize) -> Swim<Xoshiro256PlusPlus> {
+    member_with_config(n, Config::lan())
+}
+
+/// [`member_with`] on `config`.
+fn member_with_config(n: usize, config: Config) -> Swim<Xoshiro256PlusPlus> {
     let id = Identity::new(MemberName::new("me").unwrap(), addr(0));
-    let mut swim = Swim::new(Config::lan(), id, Xoshiro256PlusPlus::seed_from_u64(1)).unwrap();
+    let mut swim = Swim::new(config, id, Xoshiro256PlusPlus::seed_from_u64(1)).unwrap();
     let mut out = Vec::new();
     // One new name a millisecond: within the admission rate (1,000/s).
     for i in 0..n {
@@ -92,6 +97,17 @@ fn ping_ack(c: &mut Criterion) {
     let mut w = PacketWriter::new(1400);
     w.push(&Message::Ping { seq: 9, target: "me" }).unwrap();
     let ping = w.finish();
+    // A probe that asks for our coordinate: it carries the prober's, which
+    // we keep, and our answer carries ours.
+    let theirs = lapswim_core::Coordinate::new([0.01, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 0.001, 0.2, 0.0).unwrap();
+    let mut vec = [0u8; 16];
+    for (chunk, x) in vec.chunks_exact_mut(2).zip(theirs.vec()) {
+        chunk.copy_from_slice(&((x / 25e-6).round() as i16).to_le_bytes());
+    }
+    let mut w = PacketWriter::new(1400);
+    w.push(&Message::Ping { seq: 9, target: "me" }).unwrap();
+    w.push(&Message::Coordinate { vec: &vec, height: 40, error: 20, adjustment: 0 }).unwrap();
+    let asking = w.finish();
     let mut g = c.benchmark_group("state_machine");
     g.throughput(Throughput::Elements(1));
     for n in [100, 1_000, 10_000] {
@@ -100,7 +116,15 @@ fn ping_ack(c: &mut Criterion) {
         let now = Instant::from_millis(n as u64 + 60_000);
         let mut out = Vec::new();
         g.bench_function(format!("ping_in_ack_out/{n}"), |b| b.iter(|| answer(&mut swim, now, &ping, &mut out)));
+        g.bench_function(format!("ping_with_coordinate_in_ack_out/{n}"), |b| {
+            b.iter(|| answer(&mut swim, now, &asking, &mut out))
+        });
         g.bench_function(format!("compound_applied/{n}"), |b| b.iter(|| answer(&mut swim, now, &compound, &mut out)));
+        // The same member without coordinates: what a ping cost before them.
+        let mut off = member_with_config(n, Config::lan().with_coordinates(false));
+        g.bench_function(format!("ping_in_ack_out_coordinates_off/{n}"), |b| {
+            b.iter(|| answer(&mut off, now, &ping, &mut out))
+        });
     }
     g.finish();
 }

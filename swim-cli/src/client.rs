@@ -1,6 +1,6 @@
 //! The client commands: `swim members`, `event`, `query`, `tags`,
-//! `keys`, `join`, `leave`, `force-leave`, `info`, `reachability` and
-//! `monitor`, each one request to a running agent's control API
+//! `keys`, `join`, `leave`, `force-leave`, `info`, `reachability`, `rtt`
+//! and `monitor`, each one request to a running agent's control API
 //! (docs/api.md). Every failure is one line and a non-zero exit.
 
 use std::collections::BTreeMap;
@@ -43,6 +43,9 @@ pub(crate) enum ClientCommand {
     Info(JsonFlag),
     /// Check which members answer an internal ping.
     Reachability(JsonFlag),
+    /// Estimate the round trip between two members from their network
+    /// coordinates.
+    Rtt(RttArgs),
     /// Stream the agent's events and log lines.
     Monitor(MonitorArgs),
 }
@@ -80,7 +83,22 @@ pub(crate) struct MembersArgs {
     /// whole (repeat for several).
     #[arg(long = "tag", value_name = "K=REGEX")]
     tags: Vec<String>,
-    /// Print a JSON array of objects with name, addr, status and tags.
+    /// Print a JSON array of objects with name, addr, status, tags,
+    /// coordinate and rtt_ms, among others.
+    #[arg(long)]
+    json: bool,
+}
+
+/// `swim rtt` arguments.
+#[derive(Args, Debug)]
+pub(crate) struct RttArgs {
+    #[command(flatten)]
+    api: ApiArgs,
+    /// A member.
+    a: String,
+    /// The other member [default: the agent itself].
+    b: Option<String>,
+    /// Print the agent's answer as JSON.
     #[arg(long)]
     json: bool,
 }
@@ -218,6 +236,7 @@ pub(crate) fn run(command: ClientCommand) -> Result<(), String> {
         ClientCommand::Leave(a) => &a.api,
         ClientCommand::ForceLeave(a) => &a.api,
         ClientCommand::Info(a) | ClientCommand::Reachability(a) => &a.api,
+        ClientCommand::Rtt(a) => &a.api,
         ClientCommand::Monitor(a) => &a.api,
     };
     let c = Client::new(api);
@@ -289,6 +308,7 @@ pub(crate) fn run(command: ClientCommand) -> Result<(), String> {
             }
             Ok(())
         }
+        ClientCommand::Rtt(a) => rtt(&c, &a),
         ClientCommand::Monitor(a) => {
             let path = format!("/v1/monitor?level={}", a.log_level);
             c.stream_get(&path, |v| {
@@ -324,6 +344,23 @@ fn members(c: &Client, a: &MembersArgs) -> Result<(), String> {
         let text = |k: &str| crate::output::escape_controls(m[k].as_str().unwrap_or("?"));
         say!("{:<20} {:<22} {:<8} {}", text("name"), text("addr"), text("status"), tag_text(&m["tags"]));
     }
+    Ok(())
+}
+
+/// Serf's `rtt` line: the estimate, to the microsecond, and where it
+/// came from (coordinates only, never a measurement).
+fn rtt(c: &Client, a: &RttArgs) -> Result<(), String> {
+    let mut q = vec![("a", a.a.as_str())];
+    q.extend(a.b.as_deref().map(|b| ("b", b)));
+    let query = serde_urlencoded::to_string(&q).map_err(|e| e.to_string())?;
+    let v = c.get(&format!("/v1/rtt?{query}"))?;
+    if a.json {
+        say!("{v}");
+        return Ok(());
+    }
+    let ms = v["rtt_ms"].as_f64().ok_or("the agent's answer has no rtt_ms")?;
+    let name = |k: &str| crate::output::escape_controls(v[k].as_str().unwrap_or("?"));
+    say!("Estimated {} <-> {} rtt: {ms:.3} ms (using coordinates)", name("a"), name("b"));
     Ok(())
 }
 

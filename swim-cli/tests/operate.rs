@@ -492,3 +492,75 @@ fn a_running_handler_does_not_outlive_the_agent() {
     let _ = a.child.wait();
     eventually("the handler's child is gone with the agent", 10, || !running());
 }
+
+/// `GET PATH` on an agent's API: (status line, body as JSON).
+fn get_json(api: &str, path: &str) -> (String, Value) {
+    let request = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n");
+    let (status, body) = http(api, request.as_bytes());
+    let v = serde_json::from_str(&body).unwrap_or_else(|e| panic!("GET {path}: not JSON ({e}): {status} {body}"));
+    (status, v)
+}
+
+/// A round trip in milliseconds as the API gives it: a finite number,
+/// never negative (on loopback it is about 0 at the core's 1 ms clock).
+fn assert_round_trip(v: &Value) {
+    let ms = v.as_f64().unwrap_or_else(|| panic!("not a number: {v}"));
+    assert!(ms.is_finite() && ms >= 0.0, "{ms}");
+}
+
+#[test]
+fn round_trips_are_estimated_from_the_members_coordinates() {
+    let a = Agent::start("a", &[], &[]);
+    let b = Agent::start("b", &["--join", &a.addr], &[]);
+    let _c = Agent::start("c", &["--join", &a.addr], &[]);
+    // Coordinates ride on probes: a holds b's and c's once it has
+    // exchanged one with each.
+    let has_coordinate = |m: &Value| m["coordinate"]["vec"].as_array().is_some_and(|v| v.len() == 8);
+    eventually("a holds b's and c's coordinates", 30, || {
+        let (_, members) = get_json(&a.api, "/v1/members");
+        let members = members.as_array().expect("an array").clone();
+        ["b", "c"].iter().all(|n| members.iter().any(|m| m["name"] == *n && has_coordinate(m)))
+    });
+    let (_, members) = get_json(&a.api, "/v1/members");
+    for m in members.as_array().unwrap() {
+        let c = &m["coordinate"];
+        assert!(has_coordinate(m), "{m}");
+        assert!(c["height"].as_f64().is_some_and(|h| h >= 0.0) && c["error"].is_number(), "{m}");
+        assert!(c["adjustment"].is_number(), "{m}");
+        if m["local"] == true {
+            assert!(m["rtt_ms"].is_null(), "no round trip to ourselves: {m}");
+        } else if !m["rtt_ms"].is_null() {
+            assert_round_trip(&m["rtt_ms"]);
+        }
+    }
+    let (_, info) = get_json(&a.api, "/v1/info");
+    assert!(info["coordinate"]["vec"].is_array(), "{info}");
+
+    // Between b and the agent itself, and between two others.
+    let (status, v) = get_json(&a.api, "/v1/rtt?a=b");
+    assert!(status.contains("200"), "{status} {v}");
+    assert_eq!((&v["a"], &v["b"]), (&Value::from("b"), &Value::from("a")), "{v}");
+    assert_round_trip(&v["rtt_ms"]);
+    assert!(v["a_error"].is_number() && v["b_error"].is_number(), "{v}");
+    let (status, v) = get_json(&a.api, "/v1/rtt?a=b&b=c");
+    assert!(status.contains("200") && v["b"] == "c", "{status} {v}");
+    assert_round_trip(&v["rtt_ms"]);
+
+    // Refusals: an unknown member, an unknown parameter, no member asked.
+    let (status, v) = get_json(&a.api, "/v1/rtt?a=nosuch");
+    assert!(status.contains("404") && v["error"] == "no member nosuch", "{status} {v}");
+    let (status, v) = get_json(&a.api, "/v1/rtt?a=b&c=d");
+    assert!(status.contains("400") && v["error"].as_str().unwrap().contains("unknown parameter"), "{status} {v}");
+    let (status, v) = get_json(&a.api, "/v1/rtt");
+    assert!(status.contains("400"), "{status} {v}");
+
+    // The command, for people and as JSON.
+    let out = b.ok(&["rtt", "a"]);
+    assert!(out.starts_with("Estimated a <-> b rtt: ") && out.trim_end().ends_with(" ms (using coordinates)"), "{out}");
+    let out = a.ok(&["rtt", "b", "c", "--json"]);
+    let v: Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("rtt --json: {e}: {out}"));
+    assert_round_trip(&v["rtt_ms"]);
+    let (code, out, err) = a.swim(&["rtt", "nosuch"]);
+    assert_ne!(code, Some(0), "{out}");
+    assert!(err.contains("no member nosuch") && err.lines().count() == 1, "{err}");
+}

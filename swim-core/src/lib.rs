@@ -150,6 +150,7 @@ pub use api::{
     QueryId, QueryOptions, QueryReport, Stats, StreamEnd, StreamId, Tags, Transport,
 };
 pub use machine::Swim;
+pub use protocol::coordinates::coordinate::Coordinate;
 pub use protocol::table::record::{MemberState, MemberView};
 pub use protocol::table::topology::Topology;
 pub use protocol::table::{MemberKey, ProbeSelector, RoundRobin};

@@ -11,8 +11,8 @@ use async_channel::{Receiver, Sender};
 #[cfg(feature = "trace")]
 use lapswim_core::trace::{TraceHeader, TraceWriter};
 use lapswim_core::{
-    Config, Driver, Event, Identity, MemberName, MemberState, MemberView, NameError, OwnedInput, QueryId, QueryOptions,
-    Stats, Swim, Tags,
+    Config, Coordinate, Driver, Event, Identity, MemberName, MemberState, MemberView, NameError, OwnedInput, QueryId,
+    QueryOptions, Stats, Swim, Tags,
 };
 #[cfg(feature = "encryption")]
 use lapswim_core::{Key, KeyringOp};
@@ -479,6 +479,15 @@ pub struct Member {
     pub tags: Tags,
     /// Whether this is the node itself.
     pub is_local: bool,
+    /// Its network coordinate, if this node holds one (docs/protocol.md
+    /// §6.13): for the node itself its own, for a peer the one learnt from
+    /// the probes exchanged with it, so missing until the first; always
+    /// missing with coordinates off.
+    pub coordinate: Option<Coordinate>,
+    /// This node's round trip to it: the median of its own last probes of
+    /// it, else what the coordinates estimate once both are settled;
+    /// `None` until then, and for the node itself.
+    pub rtt: Option<Duration>,
 }
 
 impl From<MemberView<'_>> for Member {
@@ -491,6 +500,8 @@ impl From<MemberView<'_>> for Member {
             meta: v.meta.to_vec(),
             tags: v.tags(),
             is_local: v.is_local,
+            coordinate: v.coordinate,
+            rtt: v.rtt,
         }
     }
 }

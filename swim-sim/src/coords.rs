@@ -17,7 +17,9 @@ use rand_core::{Rng, SeedableRng};
 use serde_json::{Value, json};
 
 use crate::geo::{Geo, LatencyModel};
-use crate::net::{SimError, SimRng, mix};
+use lapswim_core::Event;
+
+use crate::net::{Command, Flow, SimError, SimRng, mix};
 use crate::process::Meter;
 use crate::scenario::{Params, finish, header};
 
@@ -212,11 +214,64 @@ const EVERY_MS: u64 = 10_000;
 /// `converged_ms`: the first measurement with a median error below this.
 const CONVERGED: f64 = 0.2;
 
-/// Runs the reference for `seconds` of virtual time on `p.n` members of
-/// the geo model (whatever `p.latency_model` says: coordinates are about
-/// a network with a shape) and returns its line.
-pub fn coords(p: &Params, seconds: u64) -> Result<Value, SimError> {
-    Ok(run(p, seconds))
+/// Runs the protocol's coordinates and the reference for `seconds` of
+/// virtual time on `p.n` members of the geo model (whatever
+/// `p.latency_model` says: coordinates are about a network with a shape)
+/// and returns their lines: the protocol's first.
+pub fn coords(p: &Params, seconds: u64) -> Result<Vec<Value>, SimError> {
+    Ok(vec![protocol(p, seconds)?, run(p, seconds)])
+}
+
+/// A coordinate of the protocol as the reference's point.
+fn point_of(c: &lapswim_core::Coordinate) -> Point {
+    Point { vec: c.vec().to_vec(), height: c.height(), error: c.error(), adjustment: c.adjustment() }
+}
+
+/// The protocol's line: a real cluster on the geo model, every member
+/// joining member 0 at the start, each member's own coordinate measured
+/// against the true round trips every 10 s.
+fn protocol(p: &Params, seconds: u64) -> Result<Value, SimError> {
+    let meter = Meter::start();
+    let n = p.n.min(crate::geo::MAX_NODES);
+    let p = &Params { n, latency_model: LatencyModel::Geo, regions: None, ..p.clone() };
+    let mut sim = crate::scenario::sim(p, p.seed, 0.0)?;
+    for i in 1..n {
+        sim.schedule(0, Command::Join { node: i, seeds: vec![0] })?;
+    }
+    let mut converged_ms = None;
+    let mut last = (1.0, 1.0);
+    let mut t = 0;
+    while t < seconds * 1000 {
+        t = (t + EVERY_MS).min(seconds * 1000);
+        sim.run_until(t, &mut |_, _, _: &Event| Flow::Continue);
+        let Some(geo) = sim.geo() else { break };
+        let mut points = Vec::with_capacity(n);
+        for i in 0..n {
+            // With coordinates off every member sits at the origin.
+            let c = sim.node(i)?.coordinate();
+            points.push(c.map_or_else(|| Point::origin(&VivaldiParams::default()), |c| point_of(&c)));
+        }
+        last = pair_errors(geo, &points);
+        if converged_ms.is_none() && last.0 < CONVERGED {
+            converged_ms = Some(t);
+        }
+    }
+    let (mut sent, mut updates) = (0, 0);
+    for i in 0..n {
+        let s = sim.node(i)?.stats();
+        sent += s.coordinates_sent;
+        updates += s.coordinate_updates;
+    }
+    let mut m = header("coords", p, p.seed, 0.0);
+    m.insert("algorithm".into(), json!("swim"));
+    m.insert("seconds".into(), json!(seconds));
+    m.insert("median_rel_error".into(), json!((last.0 * 1000.0).round() / 1000.0));
+    m.insert("p95_rel_error".into(), json!((last.1 * 1000.0).round() / 1000.0));
+    m.insert("converged_ms".into(), json!(converged_ms));
+    let per_node_s = (n as f64 * seconds.max(1) as f64).max(1.0);
+    m.insert("coordinates_sent_per_node_per_s".into(), json!((sent as f64 / per_node_s * 1000.0).round() / 1000.0));
+    m.insert("updates_per_node_per_s".into(), json!((updates as f64 / per_node_s * 1000.0).round() / 1000.0));
+    Ok(finish(m, "completed", &meter))
 }
 
 fn run(p: &Params, seconds: u64) -> Value {

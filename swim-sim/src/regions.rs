@@ -1,8 +1,11 @@
 //! The `regions` scenario: a cluster spread over regions (5 ms within one,
-//! 80 ms across by default), run with the default probe choice and with
-//! the topology-aware selector ([`lapswim_core::Topology`]): the share of
+//! 80 ms across by default), run with the default probe choice, the
+//! hand-written topology-aware selector ([`lapswim_core::Topology::new`]
+//! over the region in the metadata) and the one driven by network
+//! coordinates ([`lapswim_core::Topology::by_round_trip`]): the share of
 //! datagrams that cross regions in a quiet minute, S2 crash detection, and
-//! S3 false failures under loss.
+//! S3 false failures under loss. Every selector gets the same learning
+//! time after the warm-up before anything is measured.
 
 use core::cell::Cell;
 use std::rc::Rc;
@@ -11,7 +14,7 @@ use serde_json::{Value, json};
 
 use crate::net::{Flow, SimError};
 use crate::process::Meter;
-use crate::scenario::{self, Params, Regions, finish, header, summary};
+use crate::scenario::{self, Params, Regions, Selector, finish, header, summary};
 use crate::views::Views;
 
 /// The quiet window the cross-region share is counted over, virtual ms.
@@ -30,7 +33,17 @@ pub struct Options {
     pub runs: usize,
     /// S3's loss rate.
     pub loss: f64,
+    /// The selectors to run, in order.
+    pub selectors: &'static [Selector],
 }
+
+/// Every selector, as the scenario runs them by default.
+pub const ALL: &[Selector] = &[Selector::Default, Selector::Topology, Selector::Coords];
+
+/// Virtual ms after the warm-up before anything is measured, for every
+/// selector: time for the coordinates to place every member (each member
+/// exchanges coordinates with about two others a second).
+pub const LEARN_MS: u64 = 300_000;
 
 /// Runs the scenario with both selectors.
 pub fn regions(p: &Params, o: Options) -> Result<Value, SimError> {
@@ -40,8 +53,10 @@ pub fn regions(p: &Params, o: Options) -> Result<Value, SimError> {
     m.insert("near_ms".into(), json!(o.near_ms));
     m.insert("far_ms".into(), json!(o.far_ms));
     let mut ok = true;
-    for (key, topology) in [("default", false), ("topology", true)] {
-        let r = Regions { count: o.regions.max(1), near_ms: o.near_ms, far_ms: o.far_ms, topology };
+    m.insert("learn_ms".into(), json!(LEARN_MS));
+    for &selector in o.selectors {
+        let key = selector.key();
+        let r = Regions { count: o.regions.max(1), near_ms: o.near_ms, far_ms: o.far_ms, selector, learn_ms: LEARN_MS };
         let p = Params { regions: Some(r), ..p.clone() };
         let (cross, total, cross_bytes, bytes) = quiet_traffic(&p, r)?;
         let crashes: Vec<scenario::CrashRun> = (0..o.runs)
@@ -75,7 +90,7 @@ pub fn regions(p: &Params, o: Options) -> Result<Value, SimError> {
 fn quiet_traffic(p: &Params, r: Regions) -> Result<(u64, u64, u64, u64), SimError> {
     let mut sim = scenario::sim(p, p.seed, 0.0)?;
     let mut views = Views::new(p.n);
-    let Some(start) = scenario::warm_up(&mut sim, &mut views)? else { return Ok((0, 0, 0, 0)) };
+    let Some(start) = scenario::warm_up_for(p, &mut sim, &mut views)? else { return Ok((0, 0, 0, 0)) };
     let counts = Rc::new(Cell::new((0u64, 0u64, 0u64, 0u64)));
     let c = Rc::clone(&counts);
     sim.set_tap(Box::new(move |_, to, from, bytes: &[u8]| {

@@ -71,9 +71,36 @@ pub struct Regions {
     pub near_ms: u64,
     /// One-way latency between regions, ms.
     pub far_ms: u64,
-    /// Whether nodes probe with [`lapswim_core::Topology`] (near members,
-    /// far helpers) instead of the default uniform choice.
-    pub topology: bool,
+    /// How nodes choose whom to probe.
+    pub selector: Selector,
+    /// Virtual ms run after the warm-up before anything is measured, so
+    /// that a selector that learns the network (by round trip) has learnt
+    /// it: the same for every selector.
+    pub learn_ms: u64,
+}
+
+/// How the nodes of a [`Regions`] cluster choose whom to probe.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Selector {
+    /// SWIM's uniform randomized round-robin.
+    Default,
+    /// [`lapswim_core::Topology::new`] over the region in the metadata
+    /// (near: the same region; far helpers).
+    Topology,
+    /// [`lapswim_core::Topology::by_round_trip`]: near from the network
+    /// coordinates, helpers near the target.
+    Coords,
+}
+
+impl Selector {
+    /// Its key in the scenario's line.
+    pub fn key(self) -> &'static str {
+        match self {
+            Selector::Default => "default",
+            Selector::Topology => "topology",
+            Selector::Coords => "coords",
+        }
+    }
 }
 
 impl Regions {
@@ -146,9 +173,13 @@ pub fn sim(p: &Params, seed: u64, loss: f64) -> Result<Sim, SimError> {
         id.meta = format!("region={}", r.of(spec.index)).into_bytes();
         let ours = id.meta.clone();
         let mut swim = lapswim_core::Swim::new(config.clone(), id, spec.rng)?;
-        if r.topology {
-            let far = move |m: &lapswim_core::MemberView<'_>| u32::from(m.meta != ours.as_slice());
-            swim.set_probe_selector(Box::new(lapswim_core::Topology::new(far, 0)));
+        match r.selector {
+            Selector::Default => {}
+            Selector::Topology => {
+                let far = move |m: &lapswim_core::MemberView<'_>| u32::from(m.meta != ours.as_slice());
+                swim.set_probe_selector(Box::new(lapswim_core::Topology::new(far, 0)));
+            }
+            Selector::Coords => swim.set_probe_selector(Box::new(lapswim_core::Topology::by_round_trip())),
         }
         Ok(swim)
     };
@@ -270,6 +301,22 @@ pub fn warm_up<N: Machine + 'static>(sim: &mut Sim<N>, views: &mut Views) -> Res
     let start = sim.now() + SETTLE_MS;
     observe(sim, views, start);
     Ok(converged.then_some(start))
+}
+
+/// [`warm_up`], then the regions' learning time if any: when measuring
+/// starts.
+pub fn warm_up_for<N: Machine + 'static>(
+    p: &Params,
+    sim: &mut Sim<N>,
+    views: &mut Views,
+) -> Result<Option<u64>, SimError> {
+    let Some(start) = warm_up(sim, views)? else { return Ok(None) };
+    let learn = p.regions.map_or(0, |r| r.learn_ms);
+    if learn == 0 {
+        return Ok(Some(start));
+    }
+    observe(sim, views, start + learn);
+    Ok(Some(start + learn))
 }
 
 /// S1 bootstrap: every node i ≥ 1 joins node 0 at t = 0. The chart is the
@@ -409,7 +456,7 @@ pub fn s2_run(p: &Params, seed: u64) -> Result<CrashRun, SimError> {
 pub fn s2_run_of<N: ScenarioNode>(p: &Params, seed: u64, crash: CrashKind) -> Result<CrashRun, SimError> {
     let mut sim = N::cluster(p, seed, 0.0)?;
     let mut views = Views::new(p.n);
-    let Some(window) = warm_up(&mut sim, &mut views)? else { return Ok(CrashRun::default()) };
+    let Some(window) = warm_up_for(p, &mut sim, &mut views)? else { return Ok(CrashRun::default()) };
     let x = Random::below(sim.rng(), p.n);
     let crash_at = window + Random::below(sim.rng(), 1000) as u64;
     sim.schedule(crash_at, crash.command(x))?;
@@ -535,7 +582,7 @@ pub fn s3_run(p: &Params, loss: f64, window_ms: u64) -> Result<LossWindow, SimEr
 pub fn s3_run_of<N: ScenarioNode>(p: &Params, loss: f64, window_ms: u64) -> Result<LossWindow, SimError> {
     let mut sim = N::cluster(p, p.seed, 0.0)?;
     let mut views = Views::new(p.n);
-    let Some(start) = warm_up(&mut sim, &mut views)? else { return Ok(LossWindow::default()) };
+    let Some(start) = warm_up_for(p, &mut sim, &mut views)? else { return Ok(LossWindow::default()) };
     sim.schedule(start, Command::SetLoss(loss))?;
     let (msgs0, bytes0, frames0) = (sim.stats().msgs_sent, sim.stats().bytes_sent, sim.stats().frame_bytes);
     let mut w = LossWindow { warmed_up: true, ..LossWindow::default() };

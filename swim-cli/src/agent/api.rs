@@ -26,7 +26,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use tracing::level_filters::LevelFilter;
 
-use super::shared::{Control, Counters, Shared, member_json, status};
+use super::shared::{Control, Counters, Shared, coordinate_json, member_json, millis, status};
 
 /// The largest request body taken: far above any command (an event or a
 /// query is at most a few KiB), far below what would hurt.
@@ -46,6 +46,7 @@ pub(crate) async fn serve(
     let api = Router::new()
         .route("/v1/info", get(info))
         .route("/v1/members", get(members))
+        .route("/v1/rtt", get(rtt))
         .route("/v1/event", post(event))
         .route("/v1/query", post(query))
         .route("/v1/tags", post(tags))
@@ -227,6 +228,7 @@ async fn info(State(shared): State<Arc<Shared>>) -> ApiResult {
         "version": env!("CARGO_PKG_VERSION"),
         "tags": me.map(super::shared::tags_map).unwrap_or_default(),
         "incarnation": me.map(|m| m.incarnation),
+        "coordinate": coordinate_json(me.and_then(|m| m.coordinate)),
         "members": counts,
         "event_time": stats.event_time,
         "query_time": stats.query_time,
@@ -270,6 +272,40 @@ async fn members(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> Ap
         .map(|m| member_json(m, shared.since(m.name.as_str())))
         .collect();
     ok(Value::Array(listed))
+}
+
+/// `?a=NAME&b=NAME`: the round trip between two members that their
+/// coordinates predict (serf's `rtt`); `b` is this agent when absent.
+/// Either may be any member this agent holds a coordinate for: one it has
+/// exchanged probes with, or itself.
+async fn rtt(State(shared): State<Arc<Shared>>, RawQuery(q): RawQuery) -> ApiResult {
+    let (mut a, mut b) = (None, None);
+    for (k, v) in query_pairs(q.as_deref()) {
+        match k.as_str() {
+            "a" => a = Some(v),
+            "b" => b = Some(v),
+            "token" => {}
+            other => return Err(ApiError::bad(format!("unknown parameter {other:?} (a, b)"))),
+        }
+    }
+    let a = a.ok_or_else(|| ApiError::bad("give the member to estimate for: ?a=NAME"))?;
+    let b = b.unwrap_or_else(|| shared.name.clone());
+    let (ca, cb) = (coordinate_of(&shared, &a).await?, coordinate_of(&shared, &b).await?);
+    ok(json!({
+        "a": a,
+        "b": b,
+        "rtt_ms": millis(ca.estimate_rtt(&cb)),
+        "a_error": ca.error(),
+        "b_error": cb.error(),
+    }))
+}
+
+/// The coordinate this agent holds for member `name`; a 404 when the
+/// name is not in the table, or no probe with it has brought one yet.
+async fn coordinate_of(shared: &Shared, name: &str) -> Result<lapswim_core::Coordinate, ApiError> {
+    let m = shared.node.member(name).await?;
+    let m = m.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no member {name}")))?;
+    m.coordinate.ok_or_else(|| ApiError::new(StatusCode::NOT_FOUND, format!("no coordinate for {name} yet")))
 }
 
 #[derive(Deserialize)]

@@ -103,7 +103,7 @@ Logging:
 Control API (docs/api.md):
   Served at --api (127.0.0.1:7373) with the status page at its root; the
   client commands (swim members, event, query, tags, keys, join, leave,
-  force-leave, info, reachability, monitor) use it.";
+  force-leave, info, reachability, rtt, monitor) use it.";
 
 /// Prints the agent's lines (readable or JSON) and copies each, as JSON,
 /// to the live feed.

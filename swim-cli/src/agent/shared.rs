@@ -4,12 +4,13 @@
 
 use core::net::SocketAddr;
 use core::sync::atomic::{AtomicU64, Ordering};
+use core::time::Duration;
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::SystemTime;
 
-use lapswim_core::{Event, MemberState, QueryId};
+use lapswim_core::{Coordinate, Event, MemberState, QueryId};
 use lapswim_node::{Member, Node};
 use serde_json::{Value, json};
 use tokio::sync::{broadcast, mpsc, oneshot};
@@ -249,7 +250,22 @@ pub(crate) fn member_json(m: &Member, since: SystemTime) -> Value {
         "incarnation": m.incarnation,
         "since": humantime::format_rfc3339_millis(since).to_string(),
         "local": m.is_local,
+        "coordinate": coordinate_json(m.coordinate),
+        "rtt_ms": m.rtt.map(millis),
     })
+}
+
+/// A coordinate as serf's JSON has it (`vec`, `height`, `error`,
+/// `adjustment`; distances in seconds), or `null` while none is held.
+pub(crate) fn coordinate_json(c: Option<Coordinate>) -> Value {
+    // Fixed-point underneath, so always finite: serialising cannot fail.
+    serde_json::to_value(c).unwrap_or(Value::Null)
+}
+
+/// A round trip in milliseconds, to the microsecond: the core's clock
+/// ticks in milliseconds, but an estimate from coordinates is finer.
+pub(crate) fn millis(d: Duration) -> f64 {
+    d.as_micros() as f64 / 1000.0
 }
 
 #[cfg(test)]

@@ -49,6 +49,10 @@ pub struct SimArgs {
     /// distance, access delays, a few slow paths; at most 5000 nodes).
     #[arg(long, global = true, default_value = "flat", value_parser = ["flat", "geo"])]
     pub latency_model: String,
+    /// Network coordinates (docs/protocol.md §6.13): on (the default) or
+    /// off, to measure what they cost.
+    #[arg(long, global = true, default_value = "on", value_parser = ["on", "off"])]
+    pub coordinates: String,
     /// The implementation to run: swim, or foca (with foca's LAN
     /// configuration; s1, s2, s3, s4 and spread) for the comparison.
     #[arg(long = "impl", global = true, default_value = "swim", value_parser = ["swim", "foca"])]
@@ -99,7 +103,8 @@ pub enum Scenario {
     /// at the bootstrap peak and once its update queue has drained.
     Memory,
     /// Regions: nodes spread over regions, the default probe choice
-    /// against the topology-aware selector (cross-region share, S2, S3).
+    /// against the hand-written topology-aware selector and the one the
+    /// coordinates drive (cross-region share, S2, S3).
     Regions {
         /// How many regions (node i is in region i mod R).
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=1000))]
@@ -110,12 +115,17 @@ pub enum Scenario {
         /// One-way latency between regions, ms.
         #[arg(long, default_value_t = 80)]
         far_ms: u64,
-        /// S2 runs per selector.
-        #[arg(long, default_value_t = 5)]
+        /// S2 runs per selector (a median of fewer moves by a tenth from
+        /// one seed to the next).
+        #[arg(long, default_value_t = 20)]
         runs: usize,
         /// S3's loss rate.
         #[arg(long, default_value_t = 0.1)]
         loss: f64,
+        /// The selectors to run: all (default, topology and coords, each
+        /// an object of the line), or one of them.
+        #[arg(long, default_value = "all", value_parser = ["all", "default", "topology", "coords"])]
+        selector: String,
     },
     /// Partition healing: halves cut apart for 120 s, then healed.
     Partition {
@@ -281,6 +291,7 @@ pub fn run(args: &SimArgs, other: Option<&Compare>) -> Result<Vec<String>, Strin
     if let Some(ms) = args.rtt_floor_ms {
         config.rtt_probe_timeout = Some(lapswim_core::Duration::from_millis(ms));
     }
+    config.coordinates = args.coordinates == "on";
     config.validate().map_err(|e| format!("invalid configuration: {e}"))?;
     let p = Params {
         n: args.nodes,
@@ -313,12 +324,26 @@ pub fn run(args: &SimArgs, other: Option<&Compare>) -> Result<Vec<String>, Strin
     }
     let reports: Reports = match &args.scenario {
         Scenario::S5 => vec![plain(scenario::s5(&p))],
-        &Scenario::Regions { regions, near_ms, far_ms, runs, loss } => {
+        Scenario::Regions { regions, near_ms, far_ms, runs, loss, selector } => {
+            let (regions, near_ms, far_ms, runs, loss) = (*regions, *near_ms, *far_ms, *runs, *loss);
             if !(0.0..=1.0).contains(&loss) {
                 return Err("--loss must be within 0..=1".into());
             }
-            let o =
-                lapswim_sim::regions::Options { regions: regions as usize, near_ms, far_ms, runs: runs.max(1), loss };
+            use lapswim_sim::scenario::Selector;
+            let selectors: &'static [Selector] = match selector.as_str() {
+                "default" => &[Selector::Default],
+                "topology" => &[Selector::Topology],
+                "coords" => &[Selector::Coords],
+                _ => lapswim_sim::regions::ALL,
+            };
+            let o = lapswim_sim::regions::Options {
+                regions: regions as usize,
+                near_ms,
+                far_ms,
+                runs: runs.max(1),
+                loss,
+                selectors,
+            };
             vec![plain(lapswim_sim::regions::regions(&p, o))]
         }
         Scenario::Memory => match lapswim_sim::memory::memory(&p) {
@@ -353,7 +378,10 @@ pub fn run(args: &SimArgs, other: Option<&Compare>) -> Result<Vec<String>, Strin
             if !(2..=lapswim_sim::geo::MAX_NODES).contains(&p.n) {
                 return Err(format!("coords models 2 to {} nodes", lapswim_sim::geo::MAX_NODES));
             }
-            vec![plain(lapswim_sim::coords::coords(&p, seconds))]
+            match lapswim_sim::coords::coords(&p, seconds) {
+                Ok(lines) => lines.into_iter().map(|line| Ok(Report { line, chart: None })).collect(),
+                Err(e) => vec![Err(e)],
+            }
         }
         &Scenario::Query { loss, relay_factor, runs } => {
             check_loss(loss)?;

@@ -152,6 +152,15 @@ pub struct Stats {
     /// Questions of ours asked again, directly, of a member expected to
     /// answer that had not by the query's halfway point.
     pub queries_reasked: u64,
+    /// Times our network coordinate moved (a direct round trip to a peer
+    /// whose coordinate we held).
+    pub coordinate_updates: u64,
+    /// Our coordinate sent, on a probe (asking for the target's) or on an
+    /// ack (answering one).
+    pub coordinates_sent: u64,
+    /// Peers' coordinates refused: the wrong number of dimensions, or a
+    /// height or adjustment no network has. Never applied.
+    pub coordinates_rejected: u64,
 }
 
 impl Stats {

@@ -41,6 +41,8 @@ use rand_core::Rng;
 use crate::api::config::Config;
 use crate::api::stats::{Rejections, Stats};
 use crate::api::{Action, Error, Identity, Input, Machine};
+use crate::protocol::coordinates::Coordinates;
+use crate::protocol::coordinates::coordinate::Coordinate;
 use crate::protocol::detector::{self, Detector};
 use crate::protocol::dissemination::{self, Dissemination};
 use crate::protocol::lifecycle::{self, Lifecycle, Phase, Sync};
@@ -50,7 +52,7 @@ use crate::protocol::queries::Queries;
 use crate::protocol::retransmit::retransmit_limit;
 use crate::protocol::streams::Streams;
 use crate::protocol::table::ProbeSelector;
-use crate::protocol::table::record::MemberView;
+use crate::protocol::table::record::{Member, MemberView};
 use crate::protocol::user::UserData;
 use crate::util::rng::Random;
 use crate::util::time::Instant;
@@ -77,6 +79,7 @@ pub struct Swim<R> {
     rng: R,
     membership: Membership,
     detector: Detector,
+    coords: Coordinates,
     dissemination: Dissemination,
     lifecycle: Lifecycle,
     streams: Streams,
@@ -124,6 +127,7 @@ impl<R: Rng> Swim<R> {
         let mut swim = Swim {
             membership: Membership::new(&config, local, hash_seed),
             detector: Detector::new(&config),
+            coords: Coordinates::new(&config),
             dissemination: Dissemination::new(&config),
             lifecycle: Lifecycle::new(&config),
             streams: Streams::new(&config),

@@ -42,6 +42,12 @@ impl<R: Rng> Swim<R> {
         self.outbox.begin_reply(bytes.len() + names);
         // The sender accuses us: our answer to it carries our alive.
         let accused = msgs.iter().any(|m| m.accuses(me));
+        // The sender's coordinate, beside its ping or its ack.
+        let coordinate = msgs.iter().find_map(|m| match *m {
+            Message::Coordinate { vec, height, error, adjustment } => Some((vec, height, error, adjustment)),
+            _ => None,
+        });
+        let coordinate = coordinate.and_then(|(v, h, e, a)| self.coords.accept(v, h, e, a));
         let source = Source::Gossip;
         // Membership updates first, probe traffic second: a suspicion that
         // rides on a ping (the buddy system) is refuted before the ack is
@@ -68,7 +74,7 @@ impl<R: Rng> Swim<R> {
                 }
                 answered = true;
             }
-            self.on_message(now, from, sender, msg, accused);
+            self.on_message(now, from, sender, msg, accused, coordinate);
         }
         Ok(())
     }
@@ -87,6 +93,7 @@ impl<R: Rng> Swim<R> {
         sender: Option<&str>,
         msg: &Message<'_>,
         accused: bool,
+        coordinate: Option<Coordinate>,
     ) {
         let me = self.membership.local().name.as_str();
         let known = || match sender {
@@ -99,7 +106,18 @@ impl<R: Rng> Swim<R> {
                 let known = known();
                 let refutation = (accused && running && known).then(|| self.membership.self_alive());
                 let piggyback = if known { Piggyback::Fill } else { Piggyback::None };
-                self.detector.on_ping(from, seq, target, me, refutation, piggyback, &mut self.outbox);
+                // A member's ping that carries its coordinate asks for ours.
+                let prober = coordinate.and_then(|c| self.membership.table.live_at(&from).map(|id| (id, c)));
+                let ours = prober.and_then(|_| self.coords.own());
+                let o = &mut self.outbox;
+                if self.detector.on_ping(from, seq, target, me, refutation, ours, piggyback, o) {
+                    if let Some((id, c)) = prober {
+                        self.coords.learn(now, id, c);
+                    }
+                    if ours.is_some() {
+                        self.coords.sent();
+                    }
+                }
             }
             Message::PingReq { .. } | Message::Query { .. } if !known() => {
                 self.detector.counters.strangers_refused += 1
@@ -135,8 +153,13 @@ impl<R: Rng> Swim<R> {
             Message::Ack { seq } if self.on_claim_ack(now, from, seq) => {}
             Message::Ack { seq } => {
                 let (d, o, r) = (&mut self.dissemination, &mut self.outbox, &mut self.rng);
-                if !self.membership.on_ack(now, from, seq, d, o, r) {
-                    self.detector.on_ack(now, from, seq, &mut self.outbox);
+                if !self.membership.on_ack(now, from, seq, d, o, r)
+                    && let Some((target, ms)) = self.detector.on_ack(now, from, seq, &mut self.outbox)
+                {
+                    if let Some(c) = coordinate {
+                        self.coords.learn(now, target, c);
+                    }
+                    self.coords.observe(target, ms, &mut self.rng);
                 }
             }
             Message::Nack { seq } => self.detector.on_nack(from, seq),
@@ -154,6 +177,7 @@ impl<R: Rng> Swim<R> {
             | Message::Alive { .. }
             | Message::Suspect { .. }
             | Message::Dead { .. }
+            | Message::Coordinate { .. }
             | Message::Padding { .. } => {}
         }
     }

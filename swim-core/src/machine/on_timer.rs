@@ -58,7 +58,9 @@ impl<R: Rng> Swim<R> {
                     self.membership.suspect_from_probe(now, id, d, o, r);
                 }
                 let (me, table) = self.membership.name_and_table();
-                self.detector.start_period(now, &self.config, me, table, &mut self.outbox, &mut self.rng);
+                self.coords.on_period(table);
+                let (c, o, r) = (&mut self.coords, &mut self.outbox, &mut self.rng);
+                self.detector.start_period(now, &self.config, me, table, c, o, r);
             }
             detector::Timer::ProbeTimeout(seq) => {
                 let table = &mut self.membership.table;

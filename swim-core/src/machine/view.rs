@@ -109,7 +109,34 @@ impl<R> Swim<R> {
             responses_unknown: q.responses_unknown,
             responses_relayed: q.relayed,
             queries_reasked: q.reasked,
+            coordinate_updates: self.coords.counters.updates,
+            coordinates_sent: self.coords.counters.sent,
+            coordinates_rejected: self.coords.counters.rejected,
         }
+    }
+
+    /// Our network coordinate (`None` with `Config::coordinates` off). It
+    /// starts at the origin with the largest error, and settles as our
+    /// probes measure round trips (docs/protocol.md §6.13).
+    pub fn coordinate(&self) -> Option<Coordinate> {
+        self.coords.own()
+    }
+
+    /// The coordinate we hold for member `name` (ours for our own name):
+    /// learnt from our probes of it and its probes of us, so it may be
+    /// missing for a member we have not exchanged a probe with yet.
+    pub fn coordinate_of(&self, name: &str) -> Option<Coordinate> {
+        if name == self.membership.local().name.as_str() {
+            return self.coordinate();
+        }
+        self.coords.own()?;
+        self.membership.table.id_of(name).and_then(|id| self.coords.of(id))
+    }
+
+    /// The round trip between members `a` and `b` (either may be us) that
+    /// their coordinates predict, if we hold both.
+    pub fn estimate_rtt(&self, a: &str, b: &str) -> Option<core::time::Duration> {
+        Some(self.coordinate_of(a)?.estimate_rtt(&self.coordinate_of(b)?))
     }
 
     /// Lifeguard's local health score, `0..awareness_max_multiplier`
@@ -225,8 +252,17 @@ impl<R> Swim<R> {
     /// (tombstones of dead and departed members included until reaped).
     /// The order is deterministic but not sorted.
     pub fn members(&self) -> impl Iterator<Item = MemberView<'_>> + '_ {
-        let me = self.membership.self_view(self.lifecycle.phase() != Phase::Running);
-        core::iter::once(me).chain(self.membership.table.iter().map(|(_, m)| m.view()))
+        let mut me = self.membership.self_view(self.lifecycle.phase() != Phase::Running);
+        me.coordinate = self.coords.own();
+        core::iter::once(me).chain(self.membership.table.iter().map(|(id, m)| self.view_of(id, m)))
+    }
+
+    /// A member's view with what our coordinates say of it.
+    fn view_of<'a>(&self, id: crate::protocol::table::MemberId, m: &'a Member) -> MemberView<'a> {
+        let mut v = m.view();
+        v.coordinate = self.coords.of(id);
+        v.rtt = self.coords.round_trip(id);
+        v
     }
 
     /// One member by name (ourselves included).
@@ -235,7 +271,8 @@ impl<R> Swim<R> {
             return self.members().next();
         }
         let table = &self.membership.table;
-        table.get(table.id_of(name)?).map(|m| m.view())
+        let id = table.id_of(name)?;
+        table.get(id).map(|m| self.view_of(id, m))
     }
 
     pub(super) fn complete_leave(&mut self) {

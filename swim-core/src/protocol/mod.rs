@@ -6,6 +6,7 @@
 //! them the book of streams and the user data. A part uses only those
 //! below it; the state machine ([`crate::machine`]) composes them all.
 
+pub(crate) mod coordinates;
 pub(crate) mod detector;
 pub(crate) mod dissemination;
 pub(crate) mod lamport;

@@ -188,11 +188,24 @@ pub enum Message<'a> {
         /// The sender's query clock.
         queries: u64,
     },
+    /// Kind 18. The sender's network coordinate (§6.13), beside a ping
+    /// (which asks for the target's in return) or an ack. Every distance
+    /// is in units of 25 µs.
+    Coordinate {
+        /// The Euclidean part: one little-endian `i16` per dimension.
+        vec: &'a [u8],
+        /// The height.
+        height: u32,
+        /// The sender's error estimate, in hundredths.
+        error: u8,
+        /// The adjustment term.
+        adjustment: i32,
+    },
 }
 
 impl Message<'_> {
     /// How many kinds this version knows: kinds are `0..KINDS`.
-    pub const KINDS: u8 = 18;
+    pub const KINDS: u8 = 19;
 
     /// Whether this is a membership update (alive, suspect, dead) rather
     /// than probe or sync traffic.
@@ -232,6 +245,7 @@ impl Message<'_> {
             Message::Question { .. } => 15,
             Message::Response { .. } => 16,
             Message::Clocks { .. } => 17,
+            Message::Coordinate { .. } => 18,
         }
     }
 }

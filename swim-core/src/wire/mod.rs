@@ -63,6 +63,10 @@ pub const MAX_PAYLOAD: usize = 1024;
 /// frame beside its header.
 pub const MAX_APP_STATE: usize = MAX_FRAME - 64;
 
+/// The longest Euclidean part of a coordinate the wire carries, in bytes
+/// (16 dimensions).
+pub const MAX_COORDINATE_BYTES: usize = 32;
+
 /// The largest metadata the wire carries for one member, in bytes.
 pub const MAX_META_LEN: usize = 512;
 
@@ -272,6 +276,15 @@ fn check(msg: &Message<'_>) -> Result<(), DecodeError> {
         Message::AppState { state } => {
             if state.len() > MAX_APP_STATE {
                 return Err(DecodeError::MetaTooLong);
+            }
+            true
+        }
+        // Room for twice the dimensions this version uses: a member with
+        // another count is told apart (and counted) by the state machine,
+        // not by dropping the datagram its probe rides on.
+        Message::Coordinate { vec, .. } => {
+            if vec.len() > MAX_COORDINATE_BYTES {
+                return Err(DecodeError::Malformed);
             }
             true
         }

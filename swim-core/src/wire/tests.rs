@@ -22,7 +22,7 @@ fn wrap(body: &[u8]) -> alloc::vec::Vec<u8> {
 
 #[test]
 fn golden_bytes_pin_the_format() {
-    let cases: [(Message<'_>, &[u8]); 17] = [
+    let cases: [(Message<'_>, &[u8]); 18] = [
         (Message::Ping { seq: 1, target: "b" }, &[0, 1, 1, b'b']),
         (Message::PingReq { seq: 2, target: "c", addr: addr() }, &[1, 2, 1, b'c', 0, 127, 0, 0, 1, 0x8a, 0x3e]),
         (Message::Ack { seq: 300 }, &[2, 0xac, 0x02]),
@@ -62,6 +62,10 @@ fn golden_bytes_pin_the_format() {
             &[16, 1, 1, b'a', 0, 1, b'r', 1, 0, 127, 0, 0, 1, 0x8a, 0x3e],
         ),
         (Message::Clocks { events: 5, queries: 2 }, &[17, 5, 2]),
+        (
+            Message::Coordinate { vec: &[1, 0, 0xff, 0xff], height: 300, error: 15, adjustment: -2 },
+            &[18, 4, 1, 0, 0xff, 0xff, 0xac, 0x02, 15, 3],
+        ),
     ];
     for (msg, body) in cases {
         let d = one(&msg);
@@ -193,6 +197,7 @@ enum Owned {
     Response(u64, alloc::string::String, bool, alloc::vec::Vec<u8>, Option<SocketAddr>),
     Clocks(u64, u64),
     Direct(alloc::string::String, alloc::vec::Vec<u8>),
+    Coordinate(alloc::vec::Vec<u8>, u32, u8, i32),
 }
 
 impl Owned {
@@ -227,6 +232,7 @@ impl Owned {
             }
             Owned::Clocks(e, q) => Message::Clocks { events: *e, queries: *q },
             Owned::Direct(f, p) => Message::Direct { from: f, payload: p },
+            Owned::Coordinate(v, h, e, a) => Message::Coordinate { vec: v, height: *h, error: *e, adjustment: *a },
         }
     }
 }
@@ -268,6 +274,8 @@ fn arb_msg() -> impl Strategy<Value = Owned> {
             .prop_map(|(l, f, ack, p, r)| Owned::Response(l, f, ack, p, r)),
         (any::<u64>(), any::<u64>()).prop_map(|(e, q)| Owned::Clocks(e, q)),
         (arb_name(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(f, p)| Owned::Direct(f, p)),
+        (proptest::collection::vec(any::<u8>(), 0..=32), any::<u32>(), any::<u8>(), any::<i32>())
+            .prop_map(|(v, h, e, a)| Owned::Coordinate(v, h, e, a)),
     ]
 }
 

@@ -229,6 +229,37 @@ pub struct Config {
     /// and our own are refused with [`Error::Busy`](crate::Error::Busy).
     /// Range: 1 ..= 1 000 000.
     pub query_rate: NonZeroU32,
+    /// Whether members keep network coordinates (docs/protocol.md §6.13):
+    /// probes that ask carry the prober's coordinate and their acks the
+    /// target's, and every direct round trip refines ours. Off: no
+    /// coordinate is sent, and those received are ignored.
+    pub coordinates: bool,
+    /// How long a peer's coordinate is used before the next probe of it
+    /// asks for it again (an eighth of that while the peer is still unsure
+    /// of its own). Range: 1 s ..= 1 day.
+    pub coordinate_refresh: Duration,
+    /// Vivaldi: the error estimate of a member that has learnt nothing, in
+    /// percent (serf: 150). Range: 10 ..= 1 000.
+    pub vivaldi_error_max_percent: u32,
+    /// Vivaldi: the most one round trip moves the error estimate, in
+    /// percent (serf: 25). Range: 1 ..= 100.
+    pub vivaldi_ce_percent: u32,
+    /// Vivaldi: the most one round trip moves the coordinate, in percent
+    /// (serf: 25). Range: 1 ..= 100.
+    pub vivaldi_cc_percent: u32,
+    /// Vivaldi: residuals averaged into the adjustment term (serf: 20; 0
+    /// turns it off). Range: 0 ..= 256.
+    pub vivaldi_adjustment_window: u32,
+    /// Vivaldi: the least height, in microseconds (serf: 10). Range:
+    /// 0 ..= 1 000 000.
+    pub vivaldi_height_min_us: u32,
+    /// Vivaldi: round trips per peer whose median is used (serf: 3; 1
+    /// uses each as it comes). Range: 1 ..= 4.
+    pub vivaldi_latency_filter: u32,
+    /// Vivaldi: gravity's length scale (serf: 150 s): the pull toward the
+    /// origin that keeps coordinates from drifting grows with the square
+    /// of the distance from it over this. Range: 1 s ..= 1 day.
+    pub vivaldi_gravity_rho: Duration,
 }
 
 /// Generates a chainable setter per field.
@@ -295,6 +326,15 @@ setters! {
     with_query_timeout_mult => query_timeout_mult: NonZeroU32,
     with_max_open_queries => max_open_queries: NonZeroU32,
     with_query_rate => query_rate: NonZeroU32,
+    with_coordinates => coordinates: bool,
+    with_coordinate_refresh => coordinate_refresh: Duration,
+    with_vivaldi_error_max_percent => vivaldi_error_max_percent: u32,
+    with_vivaldi_ce_percent => vivaldi_ce_percent: u32,
+    with_vivaldi_cc_percent => vivaldi_cc_percent: u32,
+    with_vivaldi_adjustment_window => vivaldi_adjustment_window: u32,
+    with_vivaldi_height_min_us => vivaldi_height_min_us: u32,
+    with_vivaldi_latency_filter => vivaldi_latency_filter: u32,
+    with_vivaldi_gravity_rho => vivaldi_gravity_rho: Duration,
 }
 
 impl Config {
@@ -373,6 +413,15 @@ impl Config {
             query_timeout_mult: nz(16),
             max_open_queries: nz(256),
             query_rate: nz(10),
+            coordinates: true,
+            coordinate_refresh: Duration::from_secs(600),
+            vivaldi_error_max_percent: 150,
+            vivaldi_ce_percent: 25,
+            vivaldi_cc_percent: 25,
+            vivaldi_adjustment_window: 20,
+            vivaldi_height_min_us: 10,
+            vivaldi_latency_filter: 3,
+            vivaldi_gravity_rho: Duration::from_secs(150),
         }
     }
 

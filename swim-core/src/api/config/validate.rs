@@ -99,6 +99,19 @@ impl Config {
         {
             return Err(E::Queries);
         }
+        let day = 86_400_000;
+        let within_day = |d: crate::util::time::Duration| (1000..=day).contains(&d.as_millis());
+        if !within_day(self.coordinate_refresh)
+            || !within_day(self.vivaldi_gravity_rho)
+            || !in_range(self.vivaldi_error_max_percent, 10, 1000)
+            || !in_range(self.vivaldi_ce_percent, 1, 100)
+            || !in_range(self.vivaldi_cc_percent, 1, 100)
+            || self.vivaldi_adjustment_window > 256
+            || self.vivaldi_height_min_us > 1_000_000
+            || !in_range(self.vivaldi_latency_filter, 1, crate::protocol::coordinates::MAX_FILTER as u32)
+        {
+            return Err(E::Coordinates);
+        }
         Ok(())
     }
 
@@ -168,6 +181,9 @@ pub enum ConfigError {
     /// An event, query or answer limit is above 1024, or another query
     /// or event limit above its bound.
     Queries,
+    /// `coordinate_refresh` or `vivaldi_gravity_rho` outside 1 s ..= 1 day,
+    /// or a Vivaldi parameter outside its range.
+    Coordinates,
 }
 
 impl fmt::Display for ConfigError {
@@ -200,6 +216,7 @@ impl fmt::Display for ConfigError {
             ConfigError::Queries => {
                 "an event, query or answer limit is above 1024, or a query or event limit above its bound"
             }
+            ConfigError::Coordinates => "a coordinate or Vivaldi parameter is out of range",
         };
         f.write_str(what)
     }

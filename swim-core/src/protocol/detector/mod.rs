@@ -21,6 +21,8 @@ use alloc::vec::Vec;
 use core::net::SocketAddr;
 
 use crate::api::config::Config;
+use crate::protocol::coordinates::Coordinates;
+use crate::protocol::coordinates::coordinate::Coordinate;
 use crate::protocol::detector::awareness::Awareness;
 use crate::protocol::detector::rtt::Rtt;
 use crate::protocol::outbox::{Outbox, Piggyback};
@@ -213,13 +215,16 @@ impl Detector {
     }
 
     /// Starts a protocol period: probes the next `probe_targets` members
-    /// and schedules the next period, both scaled by local health.
+    /// and schedules the next period, both scaled by local health. A probe
+    /// whose target's coordinate we want carries ours.
+    #[expect(clippy::too_many_arguments, reason = "the parts a period touches")]
     pub(crate) fn start_period(
         &mut self,
         now: Instant,
         config: &Config,
         me: &str,
         members: &mut Members,
+        coords: &mut Coordinates,
         outbox: &mut Outbox,
         rng: &mut dyn Random,
     ) {
@@ -229,7 +234,8 @@ impl Detector {
             if chosen.len() == wanted {
                 break;
             }
-            let Some(id) = members.next_probe_target(rng) else { break };
+            let c = &*coords;
+            let Some(id) = members.next_probe_target(rng, &|id| (c.of(id), c.round_trip(id))) else { break };
             if !chosen.contains(&id) {
                 let _ = chosen.push(id);
             }
@@ -240,15 +246,31 @@ impl Detector {
             let seq = self.fresh_seq(rng);
             let (name, addr) = (m.name.as_str(), m.addr.get());
             let ping = Message::Ping { seq, target: name };
+            let mut buf = [0u8; 2 * Coordinate::DIMENSIONS];
+            let ours = coords.own().filter(|_| coords.wants(now, id));
+            let coordinate = ours.map(|c| c.message(&mut buf));
+            if coordinate.is_some() {
+                coords.sent();
+            }
             // The buddy system: a suspect learns of the suspicion from the
             // probe itself and can refute at once.
             if m.state == MemberState::Suspect {
                 let suspect = Message::Suspect { incarnation: m.incarnation, name, from: me };
                 let refutation = Message::Alive { incarnation: u32::MAX, name, addr, meta: &m.meta };
-                let room = outbox.answer_room(&[Message::Ack { seq }, refutation]);
-                outbox.send_padded(addr, &[ping, suspect], room, Piggyback::Fill);
+                let room = match &coordinate {
+                    Some(c) => outbox.answer_room(&[Message::Ack { seq }, refutation, c.clone()]),
+                    None => outbox.answer_room(&[Message::Ack { seq }, refutation]),
+                };
+                match coordinate {
+                    Some(c) => outbox.send_padded(addr, &[ping, suspect, c], room, Piggyback::Fill),
+                    None => outbox.send_padded(addr, &[ping, suspect], room, Piggyback::Fill),
+                }
             } else {
-                outbox.send(addr, &[ping], Piggyback::Fill);
+                match coordinate {
+                    // Ours makes room for theirs on the ack.
+                    Some(c) => outbox.send(addr, &[ping, c], Piggyback::Fill),
+                    None => outbox.send(addr, &[ping], Piggyback::Fill),
+                }
             }
             self.counters.probes_sent += 1;
             let timeout_at = now + timeout;
@@ -290,8 +312,6 @@ impl Detector {
         }
     }
 
-    /// Answers a ping that names us; `refutation` (our alive) rides on the
-    /// ack when the datagram accused us, so the prober hears it at once.
     /// Where a stream ping for the unanswered probe `seq` goes, counted
     /// as one fallback ping; `None` if the probe is answered or over.
     pub(crate) fn fallback_target(&mut self, seq: u32) -> Option<(SocketAddr, MemberId)> {
@@ -323,6 +343,10 @@ impl Detector {
         self.stream_only || self.awareness.score() > 0
     }
 
+    /// Answers a ping that names us; `refutation` (our alive) rides on the
+    /// ack when the datagram accused us, so the prober hears it at once,
+    /// and `coordinate` (ours) when the prober asked for it. Returns
+    /// whether the ping was ours to answer.
     #[expect(clippy::too_many_arguments, reason = "the ping's fields plus how to answer it")]
     pub(crate) fn on_ping(
         &mut self,
@@ -331,18 +355,26 @@ impl Detector {
         target: &str,
         me: &str,
         refutation: Option<Message<'_>>,
+        coordinate: Option<Coordinate>,
         piggyback: Piggyback,
         outbox: &mut Outbox,
-    ) {
+    ) -> bool {
         if target != me {
             // Meant for a member that used to have our address.
             self.counters.misdirected += 1;
-            return;
+            return false;
         }
-        match refutation {
-            Some(alive) => outbox.send(from, &[Message::Ack { seq }, alive], piggyback),
-            None => outbox.send(from, &[Message::Ack { seq }], piggyback),
+        let mut buf = [0u8; 2 * Coordinate::DIMENSIONS];
+        let mut msgs = heapless::Vec::<Message<'_>, 3>::new();
+        let _ = msgs.push(Message::Ack { seq });
+        if let Some(alive) = refutation {
+            let _ = msgs.push(alive);
         }
+        if let Some(c) = coordinate {
+            let _ = msgs.push(c.message(&mut buf));
+        }
+        outbox.send(from, &msgs, piggyback);
+        true
     }
 
     /// Probes `target` at `addr` for `from`: one ping per request, and a
@@ -377,12 +409,22 @@ impl Detector {
         self.counters.relays += 1;
     }
 
-    pub(crate) fn on_ack(&mut self, now: Instant, from: SocketAddr, seq: u32, outbox: &mut Outbox) {
+    /// An ack arrived. Returns the probe's target and the round trip in
+    /// ms when it is the first, direct ack of one of our probes.
+    pub(crate) fn on_ack(
+        &mut self,
+        now: Instant,
+        from: SocketAddr,
+        seq: u32,
+        outbox: &mut Outbox,
+    ) -> Option<(MemberId, u64)> {
         self.counters.acks_received += 1;
         if let Some(p) = self.probes.iter_mut().find(|p| p.seq == seq) {
             // A direct ack, the first for this probe, is a round trip.
-            if let (Some(rtts), true, false) = (self.rtts.as_mut(), from == p.addr, p.acked) {
-                let ms = u32::try_from(now.as_millis().saturating_sub(p.sent.as_millis())).unwrap_or(u32::MAX);
+            let round_trip =
+                (from == p.addr && !p.acked).then(|| (p.target, now.as_millis().saturating_sub(p.sent.as_millis())));
+            if let (Some(rtts), Some((_, ms))) = (self.rtts.as_mut(), round_trip) {
+                let ms = u32::try_from(ms).unwrap_or(u32::MAX);
                 match rtts.get_mut(&p.target) {
                     Some((addr, rtt)) if *addr == p.addr => rtt.sample(ms),
                     _ => {
@@ -395,10 +437,10 @@ impl Detector {
                 self.stream_only = false;
                 // Nothing is left to do at the timeout: do not wake for it.
                 self.timers.remove(p.timeout_at, Timer::ProbeTimeout(p.seq));
-            } else {
-                self.counters.unexpected_answers += 1;
+                return round_trip;
             }
-            return;
+            self.counters.unexpected_answers += 1;
+            return None;
         }
         match self.relays.get(&seq) {
             Some(r) if r.target == from => {
@@ -410,6 +452,7 @@ impl Detector {
             }
             _ => self.counters.unexpected_answers += 1,
         }
+        None
     }
 
     /// A nack counts once per helper we asked, for a probe gone indirect.

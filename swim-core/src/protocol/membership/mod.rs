@@ -291,6 +291,8 @@ impl Membership {
             incarnation: self.incarnation,
             meta: &self.local.meta,
             is_local: true,
+            coordinate: None,
+            rtt: None,
         }
     }
 

@@ -57,6 +57,18 @@ pub trait ProbeSelector {
     fn helpers(&mut self, target: MemberKey, k: usize, rng: &mut dyn Random, out: &mut Vec<MemberKey>) {
         let _ = (target, k, rng, out);
     }
+    /// Whether the selector wants to see every live member again, with
+    /// what our coordinates now say of it, before its next choice: asked
+    /// before every choice. The default never does.
+    fn wants_review(&self) -> bool {
+        false
+    }
+    /// Every live member as it is now ([`MemberView::coordinate`] and
+    /// [`MemberView::rtt`] filled in), after [`ProbeSelector::wants_review`]
+    /// said so. The default ignores it.
+    fn review(&mut self, live: &[(MemberKey, MemberView<'_>)], rng: &mut dyn Random) {
+        let _ = (live, rng);
+    }
 }
 
 /// An opaque member handle, as seen by a [`ProbeSelector`].
@@ -376,8 +388,30 @@ impl Members {
     }
 
     /// The next member to probe, skipping those no longer live; `None` when
-    /// no one else is live.
-    pub(crate) fn next_probe_target(&mut self, rng: &mut dyn Random) -> Option<MemberId> {
+    /// no one else is live. `coordinate` tells what our coordinates say of
+    /// a member (its coordinate, and the round trip to it), for a selector
+    /// that asks.
+    pub(crate) fn next_probe_target(
+        &mut self,
+        rng: &mut dyn Random,
+        coordinate: &dyn Fn(MemberId) -> (Option<crate::Coordinate>, Option<core::time::Duration>),
+    ) -> Option<MemberId> {
+        if self.probe.as_ref().is_some_and(|p| p.wants_review()) {
+            let slots = &self.slots;
+            let live: Vec<(MemberKey, MemberView<'_>)> = self
+                .live
+                .iter()
+                .filter_map(|&i| {
+                    let id = Self::id_in(slots, i);
+                    let mut view = Self::member_in(slots, id)?.view();
+                    (view.coordinate, view.rtt) = coordinate(id);
+                    Some((MemberKey(id), view))
+                })
+                .collect();
+            if let Some(p) = self.probe.as_mut() {
+                p.review(&live, rng);
+            }
+        }
         for _ in 0..2 {
             while let Some(MemberKey(id)) = self.selector().next() {
                 if self.get(id).is_some_and(|m| m.state.is_live()) {

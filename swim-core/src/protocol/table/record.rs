@@ -216,6 +216,8 @@ impl Member {
             incarnation: self.incarnation,
             meta: &self.meta,
             is_local: false,
+            coordinate: None,
+            rtt: None,
         }
     }
 }
@@ -237,6 +239,12 @@ pub struct MemberView<'a> {
     pub meta: &'a [u8],
     /// Whether this is the local member.
     pub is_local: bool,
+    /// Its network coordinate, if we hold one (docs/protocol.md §6.13).
+    pub coordinate: Option<crate::Coordinate>,
+    /// The round trip to it: the median of our last probes of it, or
+    /// what the coordinates estimate once both ends are sure of theirs;
+    /// `None` until then (and with coordinates off).
+    pub rtt: Option<core::time::Duration>,
 }
 
 impl MemberView<'_> {

@@ -25,7 +25,7 @@ fn round_robin_probes_every_live_member_once_per_round() {
         (0..10).map(|i| t.insert(member(&alloc::format!("m{i}"), MemberState::Alive), &mut r)).collect();
     t.set_state(ids[3], MemberState::Dead, &mut r);
     for _round in 0..3 {
-        let mut seen: Vec<MemberId> = (0..9).map(|_| t.next_probe_target(&mut r).unwrap()).collect();
+        let mut seen: Vec<MemberId> = (0..9).map(|_| t.next_probe_target(&mut r, &|_| (None, None)).unwrap()).collect();
         seen.sort();
         seen.dedup();
         assert_eq!(seen.len(), 9);
@@ -40,9 +40,9 @@ fn newcomers_join_the_current_round() {
     for i in 0..5 {
         t.insert(member(&alloc::format!("m{i}"), MemberState::Alive), &mut r);
     }
-    let _ = t.next_probe_target(&mut r);
+    let _ = t.next_probe_target(&mut r, &|_| (None, None));
     let late = t.insert(member("late", MemberState::Alive), &mut r);
-    let rest: Vec<MemberId> = (0..5).map(|_| t.next_probe_target(&mut r).unwrap()).collect();
+    let rest: Vec<MemberId> = (0..5).map(|_| t.next_probe_target(&mut r, &|_| (None, None)).unwrap()).collect();
     assert!(rest.contains(&late));
 }
 
@@ -102,4 +102,42 @@ fn random_live_respects_exclusions_and_count() {
     }
     t.random_live(10, &ids[..2], &mut r, &mut out);
     assert_eq!(out.len(), 4);
+}
+
+#[test]
+fn by_round_trip_probes_near_members_more_and_every_member_in_bounded_time() {
+    use crate::Coordinate;
+    let mut r = rng(5);
+    let mut t = Members::default();
+    let ids: Vec<MemberId> =
+        (0..40).map(|i| t.insert(member(&alloc::format!("m{i}"), MemberState::Alive), &mut r)).collect();
+    t.set_selector(alloc::boxed::Box::new(crate::Topology::by_round_trip()), &mut r);
+    // Members 0..10 are 5 ms away, the rest 150 ms; member 39's round trip
+    // is not known.
+    let index = |id: MemberId| ids.iter().position(|&x| x == id).unwrap();
+    let far = |id: MemberId| index(id) >= 10;
+    let c = Coordinate::new([0.0; 8], 0.0, 0.1, 0.0);
+    let look = |id: MemberId| {
+        let i = index(id);
+        let rtt = (i < 39).then(|| core::time::Duration::from_millis(if i < 10 { 5 } else { 150 }));
+        (c, rtt)
+    };
+    let mut far_probes = 0;
+    let mut last_seen = alloc::vec![0usize; 40];
+    let n = 4000;
+    for k in 1..=n {
+        let id = t.next_probe_target(&mut r, &look).unwrap();
+        if k > 200 {
+            far_probes += usize::from(far(id) && index(id) != 39);
+            // Every member, far ones included, is probed within a bound:
+            // a far round of 29 takes 9 × 29 choices, and a member may come
+            // first in one round and last in the next.
+            assert!(k - last_seen[index(id)] <= 2 * 9 * 29, "member {} waited {}", index(id), k - last_seen[index(id)]);
+        }
+        last_seen[index(id)] = k;
+    }
+    // One far probe in nine, against 29 in 40 at random.
+    let share = far_probes as f64 / (n - 200) as f64;
+    assert!((0.08..0.16).contains(&share), "{share}");
+    assert!(last_seen.iter().all(|&k| k > n - 2 * 9 * 29), "{last_seen:?}");
 }

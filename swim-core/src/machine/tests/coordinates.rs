@@ -1,0 +1,131 @@
+//! Network coordinates: the exchange on probes, and hostile coordinates.
+
+use super::*;
+use crate::Coordinate;
+
+fn coordinate_msg<'a>(buf: &'a mut [u8; 16], c: &Coordinate) -> Message<'a> {
+    c.message(buf)
+}
+
+fn some_coordinate() -> Coordinate {
+    Coordinate::new([0.01, -0.02, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 0.001, 0.3, 0.0).unwrap()
+}
+
+/// The messages of a datagram.
+fn decoded(bytes: &[u8]) -> Vec<Message<'_>> {
+    let mut m = Messages::new();
+    decode(bytes, &mut m).unwrap();
+    m.into_iter().collect()
+}
+
+#[test]
+fn a_ping_with_a_coordinate_is_answered_with_ours_and_teaches_us_the_probers() {
+    let mut a = node("a", 1);
+    learn(&mut a, at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+    let theirs = some_coordinate();
+    let mut buf = [0u8; 16];
+    let ping = packet(&[Message::Ping { seq: 5, target: "a" }, coordinate_msg(&mut buf, &theirs)]);
+    let out = a.handle_packet(at(1), addr(2), &ping).unwrap();
+    let s = sent(&out);
+    let msgs = decoded(&s[0].1);
+    assert!(matches!(msgs[0], Message::Ack { seq: 5 }));
+    assert!(msgs.iter().any(|m| matches!(m, Message::Coordinate { .. })), "ours rides on the ack: {msgs:?}");
+    assert!(s[0].1.len() <= ping.len(), "the answer is no larger than the question");
+    assert_eq!(a.coordinate_of("b"), Some(theirs));
+    assert_eq!(a.stats().coordinates_sent, 1);
+    let rtt = a.estimate_rtt("a", "b").unwrap();
+    assert_eq!(rtt, a.coordinate().unwrap().estimate_rtt(&theirs));
+    assert_eq!(a.member("b").unwrap().coordinate, Some(theirs));
+    // A plain ping gets a plain ack.
+    let out = a.handle_packet(at(2), addr(2), &packet(&[Message::Ping { seq: 6, target: "a" }])).unwrap();
+    assert_eq!(kinds(&sent(&out)[0].1), [2]);
+}
+
+#[test]
+fn a_strangers_coordinate_is_neither_kept_nor_answered() {
+    let mut a = node("a", 1);
+    let mut buf = [0u8; 16];
+    let ping = packet(&[Message::Ping { seq: 5, target: "a" }, coordinate_msg(&mut buf, &some_coordinate())]);
+    let out = a.handle_packet(at(1), addr(9), &ping).unwrap();
+    assert_eq!(kinds(&sent(&out)[0].1), [2], "a bare ack");
+    assert_eq!(a.stats().coordinates_sent, 0);
+    assert_eq!(a.members().filter(|m| m.coordinate.is_some()).count(), 1, "ours alone");
+}
+
+#[test]
+fn hostile_coordinates_are_counted_and_never_applied() {
+    let mut a = node("a", 1);
+    learn(&mut a, at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+    let before = a.coordinate();
+    let cases: [(&[u8], u32, u8, i32); 5] = [
+        (&[0; 14], 10, 30, 0),          // seven dimensions
+        (&[0; 18], 10, 30, 0),          // nine
+        (&[0; 16], u32::MAX, 30, 0),    // a height of 30 hours
+        (&[0; 16], 10, 30, i32::MIN),   // an adjustment of -15 hours
+        (&[0xff; 16], 400_001, 255, 0), // just past the plausible
+    ];
+    for (i, (vec, height, error, adjustment)) in cases.into_iter().enumerate() {
+        let c = Message::Coordinate { vec, height, error, adjustment };
+        let out = a.handle_packet(at(1 + i as u64), addr(2), &packet(&[Message::Ping { seq: 7, target: "a" }, c]));
+        // The probe itself is answered: only the coordinate is refused.
+        let k = kinds(&sent(&out.unwrap())[0].1);
+        assert!(k[0] == 2 && !k.contains(&18), "case {i}: {k:?}");
+    }
+    assert_eq!(a.stats().coordinates_rejected, 5);
+    assert_eq!(a.coordinate_of("b"), None);
+    assert_eq!(a.coordinate(), before);
+    // Past twice the dimensions the decoder refuses the datagram itself.
+    let c = Message::Coordinate { vec: &[0; 34], height: 0, error: 0, adjustment: 0 };
+    let bytes = packet(&[Message::Ping { seq: 8, target: "a" }, c]);
+    assert_eq!(rejected_as(&mut a, at(9), addr(2), &bytes), Some(crate::DecodeError::Malformed));
+}
+
+#[test]
+fn coordinates_off_sends_none_and_takes_none() {
+    let id = Identity::new(MemberName::new("a").unwrap(), addr(1));
+    let mut a = Swim::new(Config::lan().with_coordinates(false), id, Rng64::seed_from_u64(1)).unwrap();
+    learn(&mut a, at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+    let mut buf = [0u8; 16];
+    let ping = packet(&[Message::Ping { seq: 5, target: "a" }, coordinate_msg(&mut buf, &some_coordinate())]);
+    let out = a.handle_packet(at(1), addr(2), &ping).unwrap();
+    let k = kinds(&sent(&out)[0].1);
+    assert!(k[0] == 2 && !k.contains(&18), "{k:?}");
+    assert_eq!(a.coordinate(), None);
+    assert_eq!(a.coordinate_of("b"), None);
+    // Our own probes carry none either.
+    let out = run(&mut a, 1, 3000);
+    assert!(sent(&out).iter().all(|(_, b)| !kinds(b).contains(&18)));
+}
+
+#[test]
+fn a_probe_asks_for_the_targets_coordinate_once_and_its_ack_moves_ours() {
+    let mut a = node("a", 1);
+    learn(&mut a, at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+    let origin = a.coordinate().unwrap();
+    let theirs = Coordinate::new([0.02, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0], 0.001, 0.2, 0.0).unwrap();
+    let mut asked = 0;
+    let mut t = 0;
+    while t < 5000 {
+        let mut out = Vec::new();
+        a.handle(at(t), Input::Timeout, &mut out).unwrap();
+        for (to, bytes) in sent(&out) {
+            let msgs = decoded(&bytes);
+            let Some(&Message::Ping { seq, .. }) = msgs.first() else { continue };
+            assert_eq!(to, addr(2));
+            let asks = msgs.iter().any(|m| matches!(m, Message::Coordinate { .. }));
+            asked += usize::from(asks);
+            let mut buf = [0u8; 16];
+            let ack = if asks {
+                packet(&[Message::Ack { seq }, coordinate_msg(&mut buf, &theirs)])
+            } else {
+                packet(&[Message::Ack { seq }])
+            };
+            a.handle_packet(at(t + 40), addr(2), &ack).unwrap();
+        }
+        t += 50;
+    }
+    assert_eq!(asked, 1, "asked once, then the coordinate held is used");
+    assert!(a.stats().coordinate_updates >= 4, "{:?}", a.stats());
+    assert_ne!(a.coordinate(), Some(origin), "round trips of 40 ms moved us");
+    assert_eq!(a.coordinate_of("b"), Some(theirs));
+}
