@@ -235,8 +235,9 @@ pub struct Config {
     /// coordinate is sent, and those received are ignored.
     pub coordinates: bool,
     /// How long a peer's coordinate is used before the next probe of it
-    /// asks for it again (an eighth of that while the peer is still unsure
-    /// of its own). Range: 1 s ..= 1 day.
+    /// asks for it again; shorter, by the square of 0.2 over the error,
+    /// while the peer's error estimate is above 0.2 (it is still placing
+    /// itself). Range: 1 s ..= 1 day.
     pub coordinate_refresh: Duration,
     /// Vivaldi: the error estimate of a member that has learnt nothing, in
     /// percent (serf: 150). Range: 10 ..= 1 000.
@@ -414,7 +415,7 @@ impl Config {
             max_open_queries: nz(256),
             query_rate: nz(10),
             coordinates: true,
-            coordinate_refresh: Duration::from_secs(600),
+            coordinate_refresh: Duration::from_secs(3600),
             vivaldi_error_max_percent: 150,
             vivaldi_ce_percent: 25,
             vivaldi_cc_percent: 25,

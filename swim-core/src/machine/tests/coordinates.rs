@@ -129,3 +129,46 @@ fn a_probe_asks_for_the_targets_coordinate_once_and_its_ack_moves_ours() {
     assert_ne!(a.coordinate(), Some(origin), "round trips of 40 ms moved us");
     assert_eq!(a.coordinate_of("b"), Some(theirs));
 }
+
+proptest::proptest! {
+    /// Whatever coordinates and round trips a member meets, ours stays a
+    /// coordinate a network could have, and every estimate is finite.
+    #[test]
+    fn any_coordinates_and_round_trips_leave_ours_sound(
+        peers in proptest::collection::vec(
+            (proptest::collection::vec(proptest::prelude::any::<u8>(), 0..=32),
+             proptest::prelude::any::<u32>(), proptest::prelude::any::<u8>(), proptest::prelude::any::<i32>(),
+             0u64..20_000),
+            1..12),
+    ) {
+        let mut a = node("a", 1);
+        learn(&mut a, at(0), addr(2), &packet(&[alive("b", 0, 2)])).unwrap();
+        let mut t = 1;
+        for (vec, height, error, adjustment, rtt) in &peers {
+            let c = Message::Coordinate { vec, height: *height, error: *error, adjustment: *adjustment };
+            // As the prober's coordinate on a ping...
+            let _ = a.handle_packet(at(t), addr(2), &packet(&[Message::Ping { seq: 1, target: "a" }, c.clone()]));
+            // ...and on the ack to our own probe, `rtt` ms later.
+            let mut out = Vec::new();
+            a.handle(at(t + 1000), Input::Timeout, &mut out).unwrap();
+            for (_, bytes) in sent(&out) {
+                let mut m = Messages::new();
+                decode(&bytes, &mut m).unwrap();
+                if let Some(&Message::Ping { seq, .. }) = m.first() {
+                    let ack = packet(&[Message::Ack { seq }, c.clone()]);
+                    let _ = a.handle_packet(at(t + 1000 + rtt), addr(2), &ack);
+                }
+            }
+            t += 2000 + rtt;
+        }
+        let ours = a.coordinate().unwrap();
+        proptest::prop_assert!(ours.vec().iter().all(|x| x.is_finite()));
+        proptest::prop_assert!(ours.height() >= 0.0 && ours.height() <= 10.0);
+        proptest::prop_assert!(ours.error().is_finite() && ours.error() <= 2.55);
+        if let Some(rtt) = a.estimate_rtt("a", "b") {
+            proptest::prop_assert!(rtt.as_secs_f64().is_finite());
+        }
+        let s = a.stats();
+        proptest::prop_assert!(s.coordinates_rejected <= 2 * peers.len() as u64);
+    }
+}

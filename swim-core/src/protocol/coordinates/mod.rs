@@ -32,8 +32,9 @@ pub(crate) const MAX_FILTER: usize = 4;
 
 /// A peer whose error estimate is above this is still placing itself:
 /// its coordinate is used for less than `coordinate_refresh`, by the
-/// square of the ratio (a quarter as long at twice this error).
-const SETTLED: f64 = 0.5;
+/// square of the ratio (a quarter as long at twice this error). Ours must
+/// be below it to call a held coordinate wrong.
+const SETTLED: f64 = 0.2;
 
 /// A coordinate whose error estimate is above this places nothing: its
 /// member was still placing itself.
