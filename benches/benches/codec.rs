@@ -51,21 +51,45 @@ fn member_with_config(n: usize, config: Config) -> Swim<Xoshiro256PlusPlus> {
     let mut swim = Swim::new(config, id, Xoshiro256PlusPlus::seed_from_u64(1)).unwrap();
     let mut out = Vec::new();
     // One new name a millisecond: within the admission rate (1,000/s).
+    // Each newcomer is checked with a ping to its address before it is
+    // admitted: the bench answers for it.
     for i in 0..n {
         let name = format!("node-{}", i + 1);
         let mut w = PacketWriter::new(1400);
         w.push(&Message::Alive { incarnation: 0, name: &name, addr: addr(i as u16 + 1), meta: &[] }).unwrap();
         let p = w.finish();
-        swim.handle(Instant::from_millis(i as u64), Input::Packet { from: addr(1), bytes: &p }, &mut out).unwrap();
-        out.clear();
+        let now = Instant::from_millis(i as u64);
+        swim.handle(now, Input::Packet { from: addr(1), bytes: &p }, &mut out).unwrap();
+        answer_pings(&mut swim, now, &mut out);
     }
     let start = n as u64;
     for t in 0..400 {
-        swim.handle(Instant::from_millis(start + t * 100), Input::Timeout, &mut out).unwrap();
-        out.clear();
+        let now = Instant::from_millis(start + t * 100);
+        swim.handle(now, Input::Timeout, &mut out).unwrap();
+        answer_pings(&mut swim, now, &mut out);
     }
     assert_eq!(swim.num_live(), n + 1);
     swim
+}
+
+/// Acks every ping in `out` from the address it went to, as a live member
+/// there would, and clears `out`.
+fn answer_pings(swim: &mut Swim<Xoshiro256PlusPlus>, now: Instant, out: &mut Vec<Action>) {
+    let sent: Vec<(SocketAddr, Vec<u8>)> = out
+        .drain(..)
+        .filter_map(|a| if let Action::Send { to, packet } = a { Some((to, packet.to_vec())) } else { None })
+        .collect();
+    for (to, bytes) in sent {
+        let mut msgs = Messages::new();
+        if wire::decode(&bytes, &mut msgs).is_err() {
+            continue;
+        }
+        let Some(&Message::Ping { seq, .. }) = msgs.first() else { continue };
+        let mut w = PacketWriter::new(1400);
+        w.push(&Message::Ack { seq }).unwrap();
+        swim.handle(now, Input::Packet { from: to, bytes: &w.finish() }, out).unwrap();
+        out.clear();
+    }
 }
 
 /// A datagram as gossip brings it in a steady state: a ping with as many
