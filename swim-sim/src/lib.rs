@@ -51,4 +51,6 @@ pub mod scenario;
 pub mod serf;
 #[cfg(feature = "scenarios")]
 pub mod spread;
+#[cfg(feature = "scenarios")]
+pub mod steady;
 pub mod views;

@@ -521,6 +521,15 @@ impl<N: Machine + 'static> Sim<N> {
         self.nodes.get(i).map(|s| &s.machine).ok_or(SimError::NoSuchNode(i))
     }
 
+    /// Node `i`'s state machine, to change by hand (a scenario's set-up,
+    /// such as the `steady` scenario's tables built directly). What is done
+    /// through it is no input: the node's digest ([`Sim::digest`]) and a
+    /// recorded trace do not see it, so a trace of such a run does not
+    /// replay; the run itself stays a function of its seed.
+    pub fn node_mut(&mut self, i: usize) -> Result<&mut N, SimError> {
+        self.nodes.get_mut(i).map(|s| &mut s.machine).ok_or(SimError::NoSuchNode(i))
+    }
+
     /// Node `i`'s current address (a restart with a new address moves it).
     pub fn addr(&self, i: usize) -> Result<SocketAddr, SimError> {
         self.network.addrs.get(i).copied().ok_or(SimError::NoSuchNode(i))

@@ -302,6 +302,46 @@ impl<R: Rng> Swim<R> {
         self.membership.table.set_selector(selector, &mut self.rng);
     }
 
+    /// Not part of the API (`internals` only): puts `members` (name,
+    /// address, incarnation, metadata) straight into the table, alive, as
+    /// every member of a converged cluster holds them, and starts the
+    /// member's timers: from here it probes, gossips and syncs as a member
+    /// long in the cluster does. For the simulator, which starts clusters
+    /// of thousands in their steady state this way instead of by a
+    /// bootstrap that would cost far more than the run it leads to.
+    ///
+    /// Each member is placed in the probe order and the live list as if
+    /// it had been learnt, but no event is emitted and nothing is queued
+    /// for gossip: in a converged cluster there is no news to spread. No
+    /// admission check is made (the caller vouches for every member); our
+    /// own name, names already held and metadata longer than
+    /// `max_meta_len` are skipped, and members beyond `max_members` are
+    /// refused. Returns how many were added (0 once leaving).
+    ///
+    /// Seed before the member's first input: its first push-pull is then
+    /// drawn within the interval scaled to the seeded table, as in a
+    /// steady state (a member seeded later keeps the offset it drew
+    /// alone). The deadline the timers now hold is reported with the
+    /// next input's actions (an [`Input::Timeout`] will do); nothing here
+    /// goes through [`Swim::handle`], so a [`Driver`](crate::Driver)'s
+    /// digest and a recorded trace do not see it.
+    #[cfg(any(test, feature = "internals"))]
+    #[doc(hidden)]
+    pub fn seed_members<'a>(
+        &mut self,
+        now: Instant,
+        members: impl IntoIterator<Item = (crate::MemberName, SocketAddr, u32, &'a [u8])>,
+    ) -> usize {
+        if self.lifecycle.phase() != Phase::Running {
+            return 0;
+        }
+        let now = now.max(self.now);
+        self.now = now;
+        let added = self.membership.seed(now, members.into_iter(), &mut self.rng);
+        self.ensure_started(now);
+        added
+    }
+
     /// Packs and hands over everything the input produced, completes a
     /// leave whose announcement has had all its transmissions, and reports
     /// a changed deadline.
@@ -339,7 +379,7 @@ impl<R: Rng> Swim<R> {
         self.started = true;
         self.detector.start(now, &self.config, &mut self.rng);
         self.dissemination.start(now, &mut self.rng);
-        self.lifecycle.start(now, &mut self.rng);
+        self.lifecycle.start(now, self.membership.num_live(), &mut self.rng);
     }
 
     #[cfg(feature = "encryption")]

@@ -115,10 +115,16 @@ impl Lifecycle {
         }
     }
 
-    /// Starts anti-entropy at a random offset within one interval.
-    pub(crate) fn start(&mut self, now: Instant, rng: &mut dyn Random) {
+    /// Starts anti-entropy at a random offset within one interval, scaled
+    /// to the `live` members (ourselves included) we start with. A member
+    /// that starts alone (the usual start, before a join) draws within the
+    /// configured interval; one that starts with a whole table (seeded)
+    /// draws within the interval it will keep, so that the members of a
+    /// cluster started converged sync as rarely as they would after
+    /// growing to that size, rather than all within the first interval.
+    pub(crate) fn start(&mut self, now: Instant, live: usize, rng: &mut dyn Random) {
         if let Some(pp) = self.config.push_pull_interval {
-            let at = rng.below(pp.as_millis() as usize) as u64;
+            let at = rng.below(push_pull_scale(pp, live).as_millis() as usize) as u64;
             self.set_push_pull(now + Duration::from_millis(at));
         }
         if let Some(every) = self.config.reconnect_interval {

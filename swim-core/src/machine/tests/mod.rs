@@ -198,6 +198,7 @@ mod coordinates;
 mod detection;
 pub(in crate::machine) mod incarnations;
 mod joins;
+mod seeded;
 mod serf;
 mod streams;
 

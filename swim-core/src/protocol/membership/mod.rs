@@ -18,6 +18,8 @@ mod admit;
 mod decide;
 mod forced;
 mod merge;
+#[cfg(any(test, feature = "internals"))]
+mod seed;
 pub(crate) mod suspicion;
 mod verify;
 

@@ -95,6 +95,12 @@ impl RoundRobin {
         self.order.swap(at, last);
     }
 
+    /// Makes room for `additional` more members (a table seeded whole).
+    #[cfg(any(test, feature = "internals"))]
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        self.order.reserve_exact(additional);
+    }
+
     /// Whether this round has handed out every member.
     pub fn is_over(&self) -> bool {
         self.pos >= self.order.len()
@@ -295,6 +301,20 @@ impl Members {
             return None;
         }
         slot.member.as_mut()
+    }
+
+    /// Makes room for `additional` more members at once, so that a table
+    /// filled in one go (seeded) neither rehashes its indexes as it grows
+    /// nor keeps twice its live list's room.
+    #[cfg(any(test, feature = "internals"))]
+    pub(crate) fn reserve(&mut self, additional: usize) {
+        let (slots, hasher) = (&self.slots, &self.hasher);
+        self.by_name.reserve(additional, |&i| hasher.hash_one(Self::name_of(slots, i)));
+        self.by_addr.reserve(additional, |&i| Self::addr_of(slots, i).map_or(0, |a| hash_addr(hasher, &a)));
+        self.live.reserve_exact(additional);
+        if self.probe.is_none() {
+            self.default_probe.reserve(additional);
+        }
     }
 
     /// Adds a member not yet in the table.
