@@ -52,6 +52,12 @@ pub fn push_pull_scale(interval: Duration, n: usize) -> Duration {
     interval.saturating_mul(mult)
 }
 
+/// Whether a reconnect tick makes an attempt: with probability `failed`
+/// over `live` (ourselves included), at most 1.
+pub(crate) fn reconnect_drawn(failed: usize, live: usize, rng: &mut dyn Random) -> bool {
+    failed >= live || (rng.below(live.max(1)) < failed)
+}
+
 /// Where the member is in its life.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Phase {
@@ -285,13 +291,19 @@ impl Lifecycle {
         }
     }
 
-    /// Partition healing: every reconnect interval, a full-state sync with
-    /// one member we declared failed, at its last address. If it is back
-    /// (or was only cut off), both sides learn each other's tables.
+    /// Partition healing: every reconnect interval, with probability
+    /// failed / live (as serf does), a full-state sync with one member we
+    /// declared failed, at its last address. If it is back (or was only
+    /// cut off), both sides learn each other's tables. The cluster as a
+    /// whole makes about one attempt per failed member per interval,
+    /// however large it is: a crashed member of 10,000 is not sent 10,000
+    /// tables every interval for hours. Across a partition into halves
+    /// every member still tries at every interval.
     pub(crate) fn on_reconnect_tick(&mut self, now: Instant, sync: Sync<'_>, rng: &mut dyn Random) {
         let Some(interval) = self.config.reconnect_interval else { return };
         self.timers.insert(now + interval, Timer::Reconnect);
         if let Some(addr) = sync.membership.reconnect_candidate(now, rng)
+            && reconnect_drawn(sync.membership.remembered_len(), sync.membership.num_live(), rng)
             && !sync.streams.syncing_with(addr)
         {
             self.reconnects += 1;
@@ -432,4 +444,25 @@ pub(crate) fn send_table(
         let _ = w.push(&msg);
     }
     outbox.frame(id, w);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::rng::tests::rng;
+
+    #[test]
+    fn reconnects_are_drawn_with_probability_failed_over_live() {
+        let mut r = rng(9);
+        let tries = 100_000;
+        let hits = (0..tries).filter(|_| reconnect_drawn(1, 100, &mut r)).count();
+        // 1 %: about one attempt per interval across a cluster of 100.
+        assert!((800..1200).contains(&hits), "{hits}");
+        let hits = (0..tries).filter(|_| reconnect_drawn(30, 60, &mut r)).count();
+        assert!((48_000..52_000).contains(&hits), "{hits}");
+        // Half the cluster or more failed (a partition): always.
+        assert!((0..1000).all(|_| reconnect_drawn(50, 50, &mut r)));
+        assert!((0..1000).all(|_| reconnect_drawn(70, 30, &mut r)));
+        assert!(!reconnect_drawn(0, 100, &mut r));
+    }
 }

@@ -225,6 +225,13 @@ impl Membership {
         self.remembered.get(i).map(|r| r.addr)
     }
 
+    /// How many failed members are remembered for reconnects (after the
+    /// last [`Membership::reconnect_candidate`] dropped those back or
+    /// expired).
+    pub(crate) fn remembered_len(&self) -> usize {
+        self.remembered.len()
+    }
+
     /// Replaces our metadata: a new incarnation, announced as alive.
     pub(crate) fn set_meta(&mut self, meta: &[u8], dissem: &mut Dissemination) {
         self.local.meta = meta.to_vec();
