@@ -86,7 +86,9 @@ pub struct NetStats {
     pub segments_lost: u64,
     /// Stream frames delivered.
     pub frames: u64,
-    /// Bytes of stream frames sent (with their 4-byte length prefix).
+    /// Bytes of stream frames sent on established connections (with their
+    /// 4-byte length prefix): frames written to a connection that was
+    /// refused or never opened left no host and are not counted.
     pub frame_bytes: u64,
     /// Traffic the nodes sent to addresses that are no node's (a forged
     /// member's address, a stranger's), by address.

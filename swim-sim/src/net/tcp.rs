@@ -191,12 +191,15 @@ impl Network {
         }
     }
 
-    /// Node `i` writes `frame` on stream `id`.
+    /// Node `i` writes `frame` on stream `id`. Its bytes count once they
+    /// go onto a connection: a frame written while connecting waits for
+    /// the handshake, and one whose connection is refused or dropped never
+    /// leaves the host, as with a real socket.
     pub(super) fn stream_send(&mut self, i: usize, id: StreamId, frame: Datagram) {
-        self.stats.frame_bytes += frame.len() as u64 + PREFIX as u64;
         match self.ends.get_mut(&(i, id)) {
             Some(End::Connecting { frames, close: false }) => frames.push(frame),
             Some(End::Connected(c)) => {
+                self.stats.frame_bytes += frame.len() as u64 + PREFIX as u64;
                 let segment = c.write(i, id, Some(frame), self.now);
                 self.segment(segment);
             }
