@@ -66,7 +66,7 @@ async fn demo<R: Runtime + Clone>(runtime: R, args: &DemoArgs) -> Result<(), Str
     }
 
     say!("{}  -- every node joins through node-0", now_stamp(&cluster));
-    cluster.join_all().await.map_err(|e| format!("join: {e}"))?;
+    cluster.join_all(show).await.map_err(|e| format!("join: {e}"))?;
     let converged = cluster.wait_until(STAGE_LIMIT, LocalCluster::converged, show).await;
     if !converged {
         return Err("the nodes did not all see each other in time".into());

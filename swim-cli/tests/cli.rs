@@ -58,6 +58,30 @@ fn loopback_refuses_impossible_counts() {
     }
 }
 
+/// Runs swim under `sh` once `ulimit` has set its open-file limits; its
+/// exit code, stdout and stderr.
+fn swim_limited(ulimit: &str, args: &str) -> (Option<i32>, String, String) {
+    let script = format!("ulimit {ulimit} && exec \"$0\" {args}");
+    let out = Command::new("sh").arg("-c").arg(script).arg(env!("CARGO_BIN_EXE_swim")).output().expect("runs");
+    let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+    (out.status.code(), text(&out.stdout), text(&out.stderr))
+}
+
+#[test]
+fn loopback_raises_its_open_file_limit_or_says_which_to_raise() {
+    // 40 nodes need 144 open files at the least: over the soft limit, not
+    // over the hard one.
+    let (code, out, err) = swim_limited("-Sn 64", "loopback --nodes 40 --seconds 1");
+    assert_eq!(code, Some(0), "{err}");
+    let line: serde_json::Value = serde_json::from_str(out.trim()).expect("one JSON line");
+    assert!(line["convergence_ms"].is_u64() && line["settle_ms"].is_u64(), "{line}");
+    assert_eq!(line["false_failures"], 0, "{line}");
+    // Over the hard limit too: it is named, with what to raise it to.
+    let (code, _, err) = swim_limited("-n 64", "loopback --nodes 40 --seconds 1");
+    assert_eq!(code, Some(1), "{err}");
+    assert!(err.contains("144") && err.contains("hard limit is 64") && err.contains("416"), "{err}");
+}
+
 #[test]
 fn the_agents_help_documents_rust_log() {
     let (code, out, err) = swim(&["agent", "--help"]);

@@ -11,7 +11,8 @@
 //! Guarantees: the task never panics on network input, survives every
 //! socket error (counted in [`IoStats`]), never blocks on a slow event
 //! consumer (events it cannot queue are counted and announced by
-//! [`NodeEvent::Lagged`]) and recycles every sent buffer.
+//! [`NodeEvent::Lagged`]) and recycles every sent buffer of a datagram's
+//! size (a stream frame's larger one is freed).
 //!
 //! Rejected packets are counted by reason in the core's stats and logged
 //! at debug; those refused for a key or cluster label mismatch (wrong

@@ -59,8 +59,10 @@ pub const DEFAULT_STREAM_BUFFER: usize = 1 << 20;
 /// Frames that may wait to be written on one stream, whatever their size.
 const FRAME_QUEUE: usize = 256;
 
-/// Messages from the connections that may wait for the node task.
-const EVENT_QUEUE: usize = 64;
+/// Messages from the connections that may wait for the node task: as
+/// many as it takes in one round ([`RECV_BATCH`](crate::RECV_BATCH)).
+/// Every node preallocates the queue (32 take 2 KiB).
+const EVENT_QUEUE: usize = 32;
 
 /// Queued frames written together, up to about this many bytes.
 const COALESCE: usize = 64 * 1024;
@@ -185,9 +187,11 @@ impl StreamInput {
 }
 
 /// From the listener and the connections to the node task. `serial` tells
-/// one connection from a later one of the same id.
+/// one connection from a later one of the same id. The connection is
+/// boxed: every node preallocates [`EVENT_QUEUE`] of these, and a runtime's
+/// connection takes more than a frame's handle.
 enum Msg<C> {
-    Accepted { conn: C, from: SocketAddr },
+    Accepted { conn: Box<C>, from: SocketAddr },
     Frame { id: StreamId, serial: u64, frame: Vec<u8> },
     End { id: StreamId, serial: u64, end: StreamEnd },
 }
@@ -448,7 +452,7 @@ impl<R: Runtime> Streams<R> {
                 let id = StreamId::Inbound(self.next_inbound);
                 self.next_inbound += 1;
                 self.stats.accepted += 1;
-                let entry = self.spawn(id, from, Target::Accepted(conn));
+                let entry = self.spawn(id, from, Target::Accepted(*conn));
                 self.open.insert(id, entry);
                 Some(StreamInput::Accepted { id, from })
             }
@@ -520,7 +524,7 @@ async fn accept_loop<R: Runtime>(
     loop {
         match runtime.accept(&listener).await {
             Ok((conn, from)) => {
-                if tx.send(Msg::Accepted { conn, from }).await.is_err() {
+                if tx.send(Msg::Accepted { conn: Box::new(conn), from }).await.is_err() {
                     return;
                 }
             }

@@ -58,17 +58,25 @@ pub(crate) enum Command {
     Keys {
         reply: Sender<Vec<lapswim_core::Key>>,
     },
+    /// An input of the application's: boxed, as is [`Command::Ask`]'s, so
+    /// that a command takes five words, not seventeen (see
+    /// [`COMMAND_SIZE`]).
     User {
-        input: OwnedInput,
+        input: Box<OwnedInput>,
         reply: Sender<Result<(), NodeError>>,
     },
     /// A query (the application's or an internal one): answered with its id.
     Ask {
-        input: OwnedInput,
+        input: Box<OwnedInput>,
         reply: Sender<Result<Option<lapswim_core::QueryId>, NodeError>>,
     },
     Shutdown,
 }
+
+/// The most a [`Command`] may take: every node preallocates its command
+/// queue ([`COMMAND_CAPACITY`](crate::node::COMMAND_CAPACITY) slots of it).
+pub(crate) const COMMAND_SIZE: usize = 48;
+const _: () = assert!(core::mem::size_of::<Command>() <= COMMAND_SIZE);
 
 /// Callers waiting for the outcome of a join or a leave.
 #[derive(Default)]
@@ -151,13 +159,13 @@ impl<R: Runtime> Transport for Io<'_, R> {
     fn send(&mut self, to: SocketAddr, packet: Datagram) -> Option<Datagram> {
         if !self.streams.allows(to) {
             self.stats.datagrams_filtered += 1;
-            return Some(packet);
+            return recyclable(packet);
         }
         match self.socket.try_send_to(&packet, to) {
             Ok(_) => self.stats.datagrams_sent += 1,
             Err(e) => count_send_error(self.stats, to, &e),
         }
-        Some(packet)
+        recyclable(packet)
     }
 
     fn set_timer(&mut self, at: Instant) {
@@ -204,12 +212,23 @@ impl<R: Runtime> Transport for Io<'_, R> {
 
     fn send_frame(&mut self, id: StreamId, frame: Datagram) -> Option<Datagram> {
         self.streams.send_frame(id, frame.as_bytes());
-        Some(frame)
+        recyclable(frame)
     }
 
     fn close_stream(&mut self, id: StreamId) {
         self.streams.close(id);
     }
+}
+
+/// A sent buffer, if it is worth handing back to the core: one that holds
+/// a datagram and no more. The core keeps up to 8 spare buffers for the
+/// datagrams it writes, taking any of up to four datagrams' size; a stream
+/// frame's buffer (one taken from the spares grows to twice a datagram's
+/// as the frame starts) would stay among them for good, and every node's
+/// spares grow to 8 of those: 15 KiB a node at 1,000 nodes.
+fn recyclable(sent: Datagram) -> Option<Datagram> {
+    let buf = sent.into_vec();
+    (buf.capacity() <= Datagram::MAX_LEN).then(|| Datagram::from(buf))
 }
 
 fn count_send_error(stats: &mut IoStats, to: SocketAddr, e: &io::Error) {
@@ -495,5 +514,26 @@ impl<R: Runtime> Future for Task<R> {
         }
         cx.waker().wake_by_ref();
         Poll::Pending
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lapswim_core::Datagram;
+
+    use super::recyclable;
+
+    #[test]
+    fn only_buffers_of_a_datagrams_size_go_back_to_the_core() {
+        let datagram = Datagram::from(vec![0; 1200]);
+        assert_eq!(recyclable(datagram).map(|d| d.len()), Some(1200));
+        // A small frame written in a spare datagram buffer, which grew to
+        // twice a datagram's size as the frame began.
+        let mut frame = Vec::with_capacity(1400);
+        frame.reserve(Datagram::MAX_LEN);
+        frame.extend_from_slice(&[0; 100]);
+        assert!(recyclable(Datagram::from(frame)).is_none());
+        // A table's frame.
+        assert!(recyclable(Datagram::from(vec![0; 40_000])).is_none());
     }
 }

@@ -55,9 +55,15 @@ pub async fn converge_kill_leave<R: Runtime>(
     for i in 0..n {
         cluster.add(|| start(i)).expect("node starts");
     }
-    cluster.join_all().await.expect("every join is answered");
+    // The joins are answered one after the other: the events of the first
+    // ones are taken while the later ones run.
+    let mut during = 0;
+    cluster.join_all(|_, _| during += 1).await.expect("every join is answered");
+    assert!(during > 0, "no event taken while the nodes joined");
     let ok = cluster.wait_until(Duration::from_secs(20), LocalCluster::converged, |_, _| {}).await;
     assert!(ok, "no convergence: {:?}", cluster.views());
+    let converged_at = cluster.last_event().expect("the events that made it converge");
+    assert!(converged_at <= lapswim_node::Clock::read() && converged_at >= cluster.started());
 
     let victim = cluster.node(n - 1).name().clone();
     cluster.kill(n - 1).await;
@@ -571,7 +577,7 @@ pub async fn split_and_heal<R: Runtime>(runtime: R, n: usize, start: impl Fn(Nod
             h[usize::from(i >= n / 2)].push(node.addr());
         }
     }
-    cluster.join_all().await.expect("every join is answered");
+    cluster.join_all(|_, _| {}).await.expect("every join is answered");
     assert!(cluster.wait_until(Duration::from_secs(20), LocalCluster::converged, |_, _| {}).await, "no convergence");
 
     split.store(true, Ordering::Relaxed);
@@ -624,7 +630,7 @@ pub async fn queries_are_answered<R: Runtime>(
     for i in 0..n {
         cluster.add(|| start(builder(i).config(fast_config()))).expect("node starts");
     }
-    cluster.join_all().await.expect("every join is answered");
+    cluster.join_all(|_, _| {}).await.expect("every join is answered");
     assert!(cluster.wait_until(Duration::from_secs(20), LocalCluster::converged, |_, _| {}).await, "no convergence");
     let tags: Tags = [("role", "web")].into_iter().collect();
     cluster.node(0).set_tags(tags.clone()).await.expect("tags set");
@@ -703,7 +709,7 @@ pub async fn broadcasts_reach_everyone_once<R: Runtime>(
     for i in 0..n {
         cluster.add(|| start(builder(i).config(config.clone()))).expect("node starts");
     }
-    cluster.join_all().await.expect("every join is answered");
+    cluster.join_all(|_, _| {}).await.expect("every join is answered");
     assert!(cluster.wait_until(Duration::from_secs(20), LocalCluster::converged, |_, _| {}).await, "no convergence");
     for (k, from) in [0, n / 2, n - 1].into_iter().enumerate() {
         cluster.node(from).event("hello", format!("hello-{k}").into_bytes(), false).await.expect("broadcast");
@@ -798,7 +804,7 @@ pub async fn sealed_cluster_rotates_keys<R: Runtime>(
     for i in 0..n {
         cluster.add(|| start(builder(i).keys([old]))).expect("node starts");
     }
-    cluster.join_all().await.expect("every join is answered");
+    cluster.join_all(|_, _| {}).await.expect("every join is answered");
     assert!(cluster.wait_until(Duration::from_secs(20), LocalCluster::converged, |_, _| {}).await, "no convergence");
     let seed = [cluster.node(0).addr()];
     // Without the key, with another, or with it but sending plaintext (the

@@ -26,7 +26,7 @@ async fn the_harness_reports_a_live_member_declared_failed() {
     let flag = deaf.clone();
     let filter = Arc::new(move |peer: core::net::SocketAddr| !(flag.load(Ordering::SeqCst) && peer == node0));
     cluster.add(|| lapswim_tokio::start(builder(1).peer_filter(filter))).expect("node starts");
-    cluster.join_all().await.expect("join answered");
+    cluster.join_all(|_, _| {}).await.expect("join answered");
     assert!(cluster.wait_until(Duration::from_secs(10), LocalCluster::converged, |_, _| {}).await);
     assert!(cluster.false_failures().is_empty());
     // A forged death of the running node-1, sent to node-0 (nothing
