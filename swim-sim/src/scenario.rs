@@ -694,7 +694,11 @@ pub fn s4_of<N: ScenarioNode>(p: &Params) -> Result<Value, SimError> {
     m.insert("msgs_per_node_per_s".into(), json!(round3(w.msgs as f64 / p.n as f64 / secs)));
     m.insert("bytes_per_node_per_s".into(), json!(round3(w.bytes as f64 / p.n as f64 / secs)));
     m.insert("mean_msg_bytes".into(), json!(round3(if w.msgs == 0 { 0.0 } else { w.bytes as f64 / w.msgs as f64 })));
-    m.insert("stream_bytes_per_node_per_s".into(), json!(round3(w.stream_bytes as f64 / p.n as f64 / secs)));
+    let stream = json!(round3(w.stream_bytes as f64 / p.n as f64 / secs));
+    m.insert("stream_bytes_per_node_per_s".into(), stream.clone());
+    // The same count: at p = 0 streams carry syncs, and a fallback ping
+    // only if a probe missed its ack (it would count here too).
+    m.insert("sync_bytes_per_node_per_s".into(), stream);
     m.insert("digest".into(), json!(w.digest));
     Ok(finish(m, if w.warmed_up { "completed" } else { "timeout" }, &meter))
 }

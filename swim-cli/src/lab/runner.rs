@@ -53,6 +53,10 @@ pub struct SimArgs {
     /// off, to measure what they cost.
     #[arg(long, global = true, default_value = "on", value_parser = ["on", "off"])]
     pub coordinates: String,
+    /// Anti-entropy by difference (docs/protocol.md §6.5): on (the
+    /// default) or off, for whole tables at every periodic sync.
+    #[arg(long, global = true, default_value = "on", value_parser = ["on", "off"])]
+    pub delta_sync: String,
     /// The implementation to run: swim, or foca (with foca's LAN
     /// configuration; s1, s2, s3, s4 and spread) for the comparison.
     #[arg(long = "impl", global = true, default_value = "swim", value_parser = ["swim", "foca"])]
@@ -300,6 +304,7 @@ pub fn run(args: &SimArgs, other: Option<&Compare>) -> Result<Vec<String>, Strin
         config.rtt_probe_timeout = Some(lapswim_core::Duration::from_millis(ms));
     }
     config.coordinates = args.coordinates == "on";
+    config.delta_sync = args.delta_sync == "on";
     config.validate().map_err(|e| format!("invalid configuration: {e}"))?;
     let p = Params {
         n: args.nodes,

@@ -65,7 +65,7 @@ impl Mesh {
         r
     }
 
-    fn route(&mut self, i: usize, out: Vec<Action>) {
+    pub(super) fn route(&mut self, i: usize, out: Vec<Action>) {
         for a in out {
             self.actions.push((i, a.clone()));
             match a {
@@ -105,7 +105,7 @@ impl Mesh {
     }
 
     /// Delivers everything in flight at `t`.
-    fn settle(&mut self, t: u64) {
+    pub(super) fn settle(&mut self, t: u64) {
         while let Some((j, item)) = self.queue.pop_front() {
             let now = Instant::from_millis(t);
             let mut out = Vec::new();

@@ -178,6 +178,8 @@ impl<R: Rng> Swim<R> {
             | Message::Suspect { .. }
             | Message::Dead { .. }
             | Message::Coordinate { .. }
+            | Message::SyncDigest { .. }
+            | Message::SyncDiff { .. }
             | Message::Padding { .. } => {}
         }
     }

@@ -12,11 +12,14 @@ use rand_core::Rng;
 
 use super::Swim;
 use crate::api::{Error, Event, StreamEnd, StreamId};
+use crate::protocol::delta;
 use crate::protocol::lifecycle::{Phase, send_table};
 use crate::protocol::membership::{Merged, Source, StreamCheck};
-use crate::protocol::streams::Purpose;
+use crate::protocol::streams::{Asked, Delta, Purpose};
+use crate::protocol::summary::{Diff, claim_of, name_hash, record_hash};
 use crate::util::name::MemberName;
 use crate::util::time::{Duration, Instant};
+use alloc::boxed::Box;
 use alloc::vec::Vec;
 
 use crate::wire::seal::Channel;
@@ -145,8 +148,11 @@ impl<R: Rng> Swim<R> {
                     {
                         s.peer_name = MemberName::new(name).ok();
                     }
+                    self.note_seen(id, msg);
                     self.merge_record(now, msg, asked);
                 }
+                Message::SyncDigest { buckets, events } => self.on_summary(id, buckets, events),
+                Message::SyncDiff { buckets, events, whole } => self.on_sync_diff(id, buckets, events, whole),
                 Message::AppState { state } => {
                     let from = self.streams.get(id).and_then(|s| s.peer_name.clone());
                     if let Some(from) = from {
@@ -171,6 +177,11 @@ impl<R: Rng> Swim<R> {
         if !ended {
             return;
         }
+        let delta = self.streams.get_mut(id).and_then(|s| s.delta.take());
+        if let Some(delta) = delta {
+            self.delta_half_ended(now, id, *delta);
+            return;
+        }
         let Some(s) = self.streams.remove(id) else { return };
         self.streams.counters.syncs_completed += 1;
         self.user.synced();
@@ -187,6 +198,76 @@ impl<R: Rng> Swim<R> {
             _ => {}
         }
         self.outbox.close(id);
+    }
+
+    /// A half of a sync by difference ended on stream `id`: answer a
+    /// summary, send the rest an answer asked for, or finish.
+    fn delta_half_ended(&mut self, now: Instant, id: StreamId, delta: Delta) {
+        match delta {
+            Delta::Summarised { buckets, events } => {
+                let clocks = (&self.user, self.queries.clock.clock());
+                match delta::send_answer(id, (&buckets, events), &self.membership, clocks, &mut self.outbox) {
+                    Some(asked) if asked.any() => {
+                        if let Some(s) = self.streams.get_mut(id) {
+                            s.delta = Some(Box::new(Delta::Answered));
+                        }
+                    }
+                    Some(_) => self.sync_completed(now, id),
+                    None => self.fail_stream(now, id),
+                }
+            }
+            Delta::Offered { asked: Some(asked), seen, .. } => {
+                if asked.any() {
+                    delta::send_rest(id, &asked, &seen, &self.membership, &self.user, &mut self.outbox);
+                }
+                self.sync_completed(now, id);
+            }
+            // An answer that named no buckets is not one.
+            Delta::Offered { asked: None, .. } => self.fail_stream(now, id),
+            Delta::Answered => self.sync_completed(now, id),
+        }
+    }
+
+    /// A sync by difference is over on our side: both tables agree where
+    /// they differed.
+    fn sync_completed(&mut self, now: Instant, id: StreamId) {
+        self.streams.counters.syncs_completed += 1;
+        self.user.synced();
+        self.close_stream(now, id);
+    }
+
+    /// A peer's summary, in the first half of its sync by difference: kept
+    /// until that half ends. Only one, and only on a sync opened to us.
+    fn on_summary(&mut self, id: StreamId, buckets: &[u8], events: u32) {
+        if let Some(s) = self.streams.get_mut(id)
+            && matches!(s.purpose, Purpose::SyncIn { .. })
+            && s.delta.is_none()
+        {
+            s.delta = Some(Box::new(Delta::Summarised { buckets: buckets.to_vec(), events }));
+        }
+    }
+
+    /// The answer to our summary names the buckets that differ: noted (a
+    /// bitmap for other than our bucket count is ignored, and the sync
+    /// then fails at its end).
+    fn on_sync_diff(&mut self, id: StreamId, buckets: &[u8], events: bool, whole: bool) {
+        let Some(s) = self.streams.get_mut(id) else { return };
+        let Some(Delta::Offered { count, asked: asked @ None, .. }) = s.delta.as_deref_mut() else {
+            return;
+        };
+        if let Some(diff) = Diff::from_bytes(*count, buckets) {
+            *asked = Some(Asked { diff, events, whole });
+        }
+    }
+
+    /// A record in the answer to our summary: noted, so that ours is not
+    /// sent back when it says the same.
+    fn note_seen(&mut self, id: StreamId, msg: &Message<'_>) {
+        let Some(s) = self.streams.get_mut(id) else { return };
+        let Some(Delta::Offered { seen, .. }) = s.delta.as_deref_mut() else { return };
+        if let Some((name, claim)) = claim_of(msg) {
+            seen.insert(record_hash(name_hash(name), claim));
+        }
     }
 
     /// A record from a peer's table (a death in it is taken as a

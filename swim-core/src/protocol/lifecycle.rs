@@ -18,10 +18,11 @@ use core::net::SocketAddr;
 use crate::api::StreamId;
 use crate::api::config::Config;
 use crate::api::{Error, Event};
+use crate::protocol::delta;
 use crate::protocol::dissemination::Dissemination;
 use crate::protocol::membership::Membership;
 use crate::protocol::outbox::Outbox;
-use crate::protocol::streams::{Purpose, Streams};
+use crate::protocol::streams::{Delta, Purpose, Streams};
 use crate::protocol::user::UserData;
 use crate::util::rng::Random;
 use crate::util::time::{Duration, Instant};
@@ -267,7 +268,8 @@ impl Lifecycle {
         membership.table.random_live(1, &[], rng, &mut self.scratch);
         let peer = self.scratch.first().and_then(|&id| membership.table.get(id)).map(|m| m.addr.get());
         if let Some(addr) = peer {
-            start_sync(now, addr, SyncKind::Periodic, sync);
+            let why = if self.config.delta_sync { SyncKind::Difference } else { SyncKind::Periodic };
+            start_sync(now, addr, why, sync);
         }
     }
 
@@ -390,8 +392,10 @@ pub(crate) const DEAF_SYNC_PERIODS: u64 = 5;
 pub(crate) enum SyncKind {
     /// With a seed, to join.
     Join,
-    /// Anti-entropy with a random live member.
+    /// Anti-entropy with a random live member, whole tables.
     Periodic,
+    /// Anti-entropy with a random live member, by difference.
+    Difference,
     /// Partition healing, with a member we declared failed.
     Reconnect,
 }
@@ -399,12 +403,20 @@ pub(crate) enum SyncKind {
 /// Opens a sync stream to `to` and pushes our table on it (nothing when
 /// every stream slot is taken: the next tick or retry tries again).
 pub(crate) fn start_sync(now: Instant, to: SocketAddr, why: SyncKind, sync: Sync<'_>) {
-    let (join, periodic) = (why == SyncKind::Join, why == SyncKind::Periodic);
+    let join = why == SyncKind::Join;
+    let periodic = matches!(why, SyncKind::Periodic | SyncKind::Difference);
     let Some(id) = sync.streams.open(now, to, Purpose::SyncOut { join, periodic }, None) else {
         return;
     };
     sync.outbox.open(id, to);
-    send_table(id, Some(join), sync.membership, (sync.user, sync.query_clock), sync.outbox);
+    if why == SyncKind::Difference {
+        let count = delta::send_summary(id, sync.membership, (sync.user, sync.query_clock), sync.outbox);
+        if let Some(s) = sync.streams.get_mut(id) {
+            s.delta = Some(alloc::boxed::Box::new(Delta::Offered { count, asked: None, seen: Default::default() }));
+        }
+    } else {
+        send_table(id, Some(join), sync.membership, (sync.user, sync.query_clock), sync.outbox);
+    }
 }
 
 /// Sends our whole table on stream `id`: our alive first, then our
@@ -420,21 +432,36 @@ pub(crate) fn send_table(
     (user, query_clock): (&UserData, u64),
     outbox: &mut Outbox,
 ) {
-    let head = match request {
-        Some(join) => Message::SyncRequest { join },
-        None => Message::SyncReply,
-    };
     let app_state = &user.app_state;
     let app = (!app_state.is_empty()).then_some(Message::AppState { state: app_state });
     let records = membership.table.iter().map(|(id, m)| membership.record(id, m));
-    let all = core::iter::once(membership.self_alive())
-        .chain(app)
-        .chain(user.sync_messages(query_clock))
-        .chain(records)
-        .chain([Message::SyncEnd]);
+    let all =
+        core::iter::once(membership.self_alive()).chain(app).chain(user.sync_messages(query_clock)).chain(records);
+    send_frames(id, head(request), all, outbox);
+}
+
+/// The head of each frame of a sync: [`Message::SyncRequest`] on the side
+/// that opened it (`request` is `Some(join)`), [`Message::SyncReply`] on
+/// the other.
+pub(crate) fn head(request: Option<bool>) -> Message<'static> {
+    match request {
+        Some(join) => Message::SyncRequest { join },
+        None => Message::SyncReply,
+    }
+}
+
+/// Sends `msgs` and then [`Message::SyncEnd`] on stream `id`, in frames of
+/// at most [`MAX_FRAME`](crate::wire::MAX_FRAME) bytes, each headed by
+/// `head`.
+pub(crate) fn send_frames<'a>(
+    id: StreamId,
+    head: Message<'_>,
+    msgs: impl Iterator<Item = Message<'a>>,
+    outbox: &mut Outbox,
+) {
     let mut w = outbox.frame_writer();
     let _ = w.push(&head);
-    for msg in all {
+    for msg in msgs.chain([Message::SyncEnd]) {
         if w.push(&msg).is_ok() {
             continue;
         }

@@ -7,6 +7,7 @@
 //! below it; the state machine ([`crate::machine`]) composes them all.
 
 pub(crate) mod coordinates;
+pub(crate) mod delta;
 pub(crate) mod detector;
 pub(crate) mod dissemination;
 pub(crate) mod lamport;
@@ -16,5 +17,6 @@ pub(crate) mod outbox;
 pub(crate) mod queries;
 pub(crate) mod retransmit;
 pub(crate) mod streams;
+pub(crate) mod summary;
 pub(crate) mod table;
 pub(crate) mod user;

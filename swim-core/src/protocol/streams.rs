@@ -13,7 +13,7 @@
 //!   runtime), closed by the runtime (it told us), or timed out (we tell
 //!   the runtime).
 
-use alloc::collections::BTreeMap;
+use alloc::collections::{BTreeMap, BTreeSet};
 use core::net::SocketAddr;
 
 use crate::api::StreamId;
@@ -72,6 +72,52 @@ pub(crate) struct Stream {
     /// The sender named in the first sealed frame received: every later
     /// sealed frame must name it too.
     pub(crate) sealed_by: Option<MemberName>,
+    /// Where a sync by difference on it stands; `None` for any other
+    /// stream, a whole-table sync included.
+    pub(crate) delta: Option<alloc::boxed::Box<Delta>>,
+}
+
+/// A sync by difference under way (see [`crate::protocol::summary`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Delta {
+    /// Ours: we sent our summary in `count` buckets and read the answer.
+    Offered {
+        /// The buckets of our summary.
+        count: usize,
+        /// What the answer's [`Message::SyncDiff`](crate::wire::Message::SyncDiff)
+        /// asked for, once it arrived.
+        asked: Option<Asked>,
+        /// The hashes of the records the answer carried: ours that match
+        /// one are not sent back.
+        seen: BTreeSet<u64>,
+    },
+    /// A peer's: its summary, kept until its half ends.
+    Summarised {
+        /// The peer's buckets, as they came.
+        buckets: alloc::vec::Vec<u8>,
+        /// The hash of the events the peer keeps.
+        events: u32,
+    },
+    /// A peer's, answered: its records in the differing buckets come next.
+    Answered,
+}
+
+/// What the answer to our summary asked us to send.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Asked {
+    /// The buckets that differ.
+    pub(crate) diff: crate::protocol::summary::Diff,
+    /// Whether our kept events are wanted.
+    pub(crate) events: bool,
+    /// Whether our whole table is wanted.
+    pub(crate) whole: bool,
+}
+
+impl Asked {
+    /// Whether the answering member waits for a third half from us.
+    pub(crate) fn any(&self) -> bool {
+        self.whole || self.events || self.diff.differing() > 0
+    }
 }
 
 /// Counters of the stream part.
@@ -157,7 +203,8 @@ impl Streams {
 
     fn insert(&mut self, id: StreamId, peer: SocketAddr, purpose: Purpose, deadline: Instant) {
         self.timers.insert(deadline, id);
-        self.open.insert(id, Stream { peer, purpose, deadline, received: 0, peer_name: None, sealed_by: None });
+        self.open
+            .insert(id, Stream { peer, purpose, deadline, received: 0, peer_name: None, sealed_by: None, delta: None });
         debug_assert!(self.open.len() <= self.max, "{} streams open, at most {}", self.open.len(), self.max);
         debug_assert_eq!(self.open.len(), self.timers.len(), "one deadline timer per open stream");
     }

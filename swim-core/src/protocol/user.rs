@@ -125,15 +125,34 @@ impl UserData {
     /// What a sync carries besides the table: our clocks (when either has
     /// moved) and the events still kept for repair.
     pub(crate) fn sync_messages(&self, query_clock: u64) -> impl Iterator<Item = Message<'_>> {
+        self.clocks(query_clock).into_iter().chain(self.recent_messages())
+    }
+
+    /// Our clocks, for a sync: `None` while both are zero.
+    pub(crate) fn clocks(&self, query_clock: u64) -> Option<Message<'static>> {
         let clock = self.events.clock();
-        let head = (clock > 0 || query_clock > 0).then_some(Message::Clocks { events: clock, queries: query_clock });
-        head.into_iter().chain(self.recent.iter().map(|r| Message::User {
+        (clock > 0 || query_clock > 0).then_some(Message::Clocks { events: clock, queries: query_clock })
+    }
+
+    /// The events kept for repair, as messages.
+    pub(crate) fn recent_messages(&self) -> impl Iterator<Item = Message<'_>> {
+        self.recent.iter().map(|r| Message::User {
             ltime: r.ltime,
             from: r.from.as_str(),
             name: &r.name,
             payload: &r.payload,
             coalesce: r.coalesce,
-        }))
+        })
+    }
+
+    /// A hash of which events are kept for repair (their authors and
+    /// Lamport times, in any order): a sync by difference sends them only
+    /// when two members' hashes differ. 0 when none are kept.
+    pub(crate) fn recent_hash(&self) -> u32 {
+        self.recent.iter().fold(0, |acc, r| {
+            let h = crate::protocol::summary::name_hash(r.from.as_str());
+            acc ^ crate::protocol::summary::event_hash(h, r.ltime)
+        })
     }
 
     /// A peer's event clock arrived in a sync on stream `id`. On the

@@ -201,11 +201,33 @@ pub enum Message<'a> {
         /// The adjustment term.
         adjustment: i32,
     },
+    /// Kind 19. A summary of the sender's table (§6.5), in the first half
+    /// of a periodic sync by difference (stream only): the receiver sums
+    /// its own table in as many buckets and answers with
+    /// [`Message::SyncDiff`] and its records in the buckets that differ.
+    SyncDigest {
+        /// Each bucket's hash, four bytes little-endian; a power of two of
+        /// buckets, at most 256.
+        buckets: &'a [u8],
+        /// The hash of the events the sender keeps for repair.
+        events: u32,
+    },
+    /// Kind 20. In the answer to a [`Message::SyncDigest`] (stream only):
+    /// the buckets whose records both sides send, as a bitmap (bucket `i`
+    /// is bit `i % 8` of byte `i / 8`).
+    SyncDiff {
+        /// The bitmap, one bit per bucket of the summary.
+        buckets: &'a [u8],
+        /// Whether the kept events differ too: both sides send theirs.
+        events: bool,
+        /// Whether so much differs that both sides send whole tables.
+        whole: bool,
+    },
 }
 
 impl Message<'_> {
     /// How many kinds this version knows: kinds are `0..KINDS`.
-    pub const KINDS: u8 = 19;
+    pub const KINDS: u8 = 21;
 
     /// Whether this is a membership update (alive, suspect, dead) rather
     /// than probe or sync traffic.
@@ -246,6 +268,8 @@ impl Message<'_> {
             Message::Response { .. } => 16,
             Message::Clocks { .. } => 17,
             Message::Coordinate { .. } => 18,
+            Message::SyncDigest { .. } => 19,
+            Message::SyncDiff { .. } => 20,
         }
     }
 }

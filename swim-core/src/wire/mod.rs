@@ -194,7 +194,7 @@ pub fn decode<'a>(bytes: &'a [u8], out: &mut Messages<'a>) -> Result<(), DecodeE
     decode_body(body, out)
 }
 
-#[cfg(any(fuzzing, feature = "internals"))]
+#[cfg(any(test, fuzzing, feature = "internals"))]
 /// Decodes and checks a whole plain stream frame's payload into `out`
 /// (cleared first): the datagram layout, up to [`MAX_FRAME`] bytes.
 pub fn decode_frame<'a>(bytes: &'a [u8], out: &mut Messages<'a>) -> Result<(), DecodeError> {
@@ -284,6 +284,21 @@ fn check(msg: &Message<'_>) -> Result<(), DecodeError> {
         // not by dropping the datagram its probe rides on.
         Message::Coordinate { vec, .. } => {
             if vec.len() > MAX_COORDINATE_BYTES {
+                return Err(DecodeError::Malformed);
+            }
+            true
+        }
+        Message::SyncDigest { buckets, .. } => {
+            let count = buckets.len() / crate::protocol::summary::BUCKET_BYTES;
+            if buckets.len() % crate::protocol::summary::BUCKET_BYTES != 0
+                || !crate::protocol::summary::valid_count(count)
+            {
+                return Err(DecodeError::Malformed);
+            }
+            true
+        }
+        Message::SyncDiff { buckets, .. } => {
+            if buckets.len() > crate::protocol::summary::MAX_DIFF_BYTES {
                 return Err(DecodeError::Malformed);
             }
             true

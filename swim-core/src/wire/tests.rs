@@ -198,6 +198,8 @@ enum Owned {
     Clocks(u64, u64),
     Direct(alloc::string::String, alloc::vec::Vec<u8>),
     Coordinate(alloc::vec::Vec<u8>, u32, u8, i32),
+    SyncDigest(alloc::vec::Vec<u8>, u32),
+    SyncDiff(alloc::vec::Vec<u8>, bool, bool),
 }
 
 impl Owned {
@@ -233,6 +235,8 @@ impl Owned {
             Owned::Clocks(e, q) => Message::Clocks { events: *e, queries: *q },
             Owned::Direct(f, p) => Message::Direct { from: f, payload: p },
             Owned::Coordinate(v, h, e, a) => Message::Coordinate { vec: v, height: *h, error: *e, adjustment: *a },
+            Owned::SyncDigest(b, e) => Message::SyncDigest { buckets: b, events: *e },
+            Owned::SyncDiff(b, e, w) => Message::SyncDiff { buckets: b, events: *e, whole: *w },
         }
     }
 }
@@ -276,6 +280,10 @@ fn arb_msg() -> impl Strategy<Value = Owned> {
         (arb_name(), proptest::collection::vec(any::<u8>(), 0..64)).prop_map(|(f, p)| Owned::Direct(f, p)),
         (proptest::collection::vec(any::<u8>(), 0..=32), any::<u32>(), any::<u8>(), any::<i32>())
             .prop_map(|(v, h, e, a)| Owned::Coordinate(v, h, e, a)),
+        ((0u32..=6).prop_flat_map(|k| proptest::collection::vec(any::<u8>(), 4 << k)), any::<u32>())
+            .prop_map(|(b, e)| Owned::SyncDigest(b, e)),
+        (proptest::collection::vec(any::<u8>(), 0..=32), any::<bool>(), any::<bool>())
+            .prop_map(|(b, e, w)| Owned::SyncDiff(b, e, w)),
     ]
 }
 

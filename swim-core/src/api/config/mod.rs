@@ -114,6 +114,14 @@ pub struct Config {
     /// missed and merges partitions; costs a table's worth of datagrams
     /// each way per period. `None` disables it. Range: at least 1 s.
     pub push_pull_interval: Option<Duration>,
+    /// Anti-entropy by difference: the periodic sync first sends a summary
+    /// of our table (hashes of buckets of records), and then both sides
+    /// send only the records of the buckets that differ, or whole tables
+    /// when most differ (docs/protocol.md §6.5). A steady cluster's syncs
+    /// then cost a few hundred bytes whatever its size. `false` sends
+    /// whole tables every time, as memberlist does. Joins and reconnects
+    /// always send whole tables.
+    pub delta_sync: bool,
     /// Pause between join attempts while no seed has answered.
     /// Range: at least 1 ms.
     pub join_retry_interval: Duration,
@@ -299,6 +307,7 @@ setters! {
     with_max_relays => max_relays: NonZeroU32,
     with_max_queued_updates => max_queued_updates: NonZeroU32,
     with_push_pull_interval => push_pull_interval: Option<Duration>,
+    with_delta_sync => delta_sync: bool,
     with_join_retry_interval => join_retry_interval: Duration,
     with_join_attempts => join_attempts: NonZeroU32,
     with_leave_timeout => leave_timeout: Duration,
@@ -386,6 +395,7 @@ impl Config {
             max_relays: nz(256),
             max_queued_updates: nz(100_000),
             push_pull_interval: Some(Duration::from_secs(30)),
+            delta_sync: true,
             join_retry_interval: Duration::from_secs(1),
             join_attempts: nz(5),
             leave_timeout: Duration::from_secs(5),

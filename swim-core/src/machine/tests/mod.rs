@@ -195,6 +195,7 @@ pub(super) fn checks_opened(actions: &[Action]) -> Vec<(SocketAddr, Vec<u8>)> {
 mod checks;
 mod cluster;
 mod coordinates;
+mod delta;
 mod detection;
 pub(in crate::machine) mod incarnations;
 mod joins;
