@@ -103,11 +103,17 @@ impl<R: Rng> Swim<R> {
         match *msg {
             Message::Ping { seq, target } => {
                 let running = self.lifecycle.phase() == Phase::Running;
-                let known = known();
+                // One lookup serves both questions: pings are most of what
+                // arrives.
+                let live = self.membership.table.live_at(&from);
+                let known = match sender {
+                    Some(_) => known(),
+                    None => live.is_some(),
+                };
                 let refutation = (accused && running && known).then(|| self.membership.self_alive());
                 let piggyback = if known { Piggyback::Fill } else { Piggyback::None };
                 // A member's ping that carries its coordinate asks for ours.
-                let prober = coordinate.and_then(|c| self.membership.table.live_at(&from).map(|id| (id, c)));
+                let prober = coordinate.and_then(|c| live.map(|id| (id, c)));
                 let ours = prober.and_then(|_| self.coords.own());
                 let o = &mut self.outbox;
                 if self.detector.on_ping(from, seq, target, me, refutation, ours, piggyback, o) {

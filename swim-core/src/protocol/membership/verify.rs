@@ -96,6 +96,10 @@ impl Membership {
     /// An ack from `from` with `seq`: if it answers the check of a death,
     /// the member is running there, and the death is dropped.
     pub(super) fn death_check_answered(&mut self, from: SocketAddr, seq: u32) -> bool {
+        // Most acks answer probes: no lookup in a large table for them.
+        if self.verifying.is_empty() {
+            return false;
+        }
         let Some(id) = self.table.live_at(&from) else { return false };
         if !self.verifying.get(&id).is_some_and(|v| v.seq == seq && v.addr == from) {
             return false;
