@@ -111,7 +111,9 @@ impl Summary {
         let mut buckets = alloc::vec![0u32; count];
         for (name, claim) in records {
             let h = name_hash(name);
-            buckets[bucket_of(h, count)] ^= record_hash(h, claim) as u32;
+            if let Some(b) = buckets.get_mut(bucket_of(h, count)) {
+                *b ^= record_hash(h, claim) as u32;
+            }
         }
         Summary { buckets }
     }
@@ -130,7 +132,7 @@ impl Summary {
         let mut diff = Diff::none(self.buckets.len())?;
         for (i, (ours, theirs)) in self.buckets.iter().zip(theirs.chunks_exact(BUCKET_BYTES)).enumerate() {
             if ours.to_le_bytes() != theirs {
-                diff.bits[i / 8] |= 1 << (i % 8);
+                diff.mark(i);
             }
         }
         Some(diff)
@@ -157,7 +159,9 @@ impl Diff {
         if bytes.len() != diff.wire_len() {
             return None;
         }
-        diff.bits[..bytes.len()].copy_from_slice(bytes);
+        for (bits, &b) in diff.bits.iter_mut().zip(bytes) {
+            *bits = b;
+        }
         let spare = count % 8;
         if spare != 0 && bytes.last().is_some_and(|&b| b >> spare != 0) {
             return None;
@@ -171,7 +175,14 @@ impl Diff {
 
     /// The wire form.
     pub(crate) fn as_bytes(&self) -> &[u8] {
-        &self.bits[..self.wire_len()]
+        self.bits.get(..self.wire_len()).unwrap_or(&[])
+    }
+
+    /// Marks bucket `i` as differing.
+    fn mark(&mut self, i: usize) {
+        if let Some(byte) = self.bits.get_mut(i / 8) {
+            *byte |= 1 << (i % 8);
+        }
     }
 
     /// How many buckets differ.
@@ -183,7 +194,7 @@ impl Diff {
     /// differing bucket.
     pub(crate) fn covers(&self, h: u64) -> bool {
         let i = bucket_of(h, self.count);
-        self.bits[i / 8] & (1 << (i % 8)) != 0
+        self.bits.get(i / 8).is_some_and(|byte| byte & (1 << (i % 8)) != 0)
     }
 
     /// Whether so much differs that whole tables cost about as little:
