@@ -186,14 +186,19 @@ impl<R: Rng> Swim<R> {
         self.streams.counters.syncs_completed += 1;
         self.user.synced();
         match s.purpose {
-            Purpose::SyncIn { .. } => {
+            Purpose::SyncIn { join } => {
                 // The peer's table is merged: our answer already reflects it
                 // (a refutation of a rumour it carried included).
                 let clocks = (&self.user, self.queries.clock.clock());
                 send_table(id, None, &self.membership, clocks, &mut self.outbox);
+                if join {
+                    let len = self.membership.table.len();
+                    self.lifecycle.on_joined_by(now, len, &mut self.rng);
+                }
             }
             Purpose::SyncOut { join: true, .. } => {
-                self.lifecycle.on_join_synced(now, s.peer, &mut self.outbox, &mut self.rng);
+                let len = self.membership.table.len();
+                self.lifecycle.on_join_synced(now, s.peer, len, &mut self.outbox, &mut self.rng);
             }
             _ => {}
         }

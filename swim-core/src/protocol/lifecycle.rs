@@ -37,6 +37,11 @@ pub const EARLY_SYNC_PERIODS: u64 = 2;
 /// interval.
 pub const EARLY_SYNCS: u32 = 2;
 
+/// Early push-pulls a new member makes beyond [`EARLY_SYNCS`], at most,
+/// while its table still grows: one more each time it grew since the
+/// last early one.
+pub(crate) const MORE_EARLY_SYNCS: u32 = 6;
+
 /// The most seeds a join contacts.
 pub const MAX_SEEDS: usize = 64;
 
@@ -100,6 +105,15 @@ pub(crate) struct Lifecycle {
     push_pull_at: Option<Instant>,
     /// Early push-pulls still to come after a join.
     early_syncs: u32,
+    /// The table's size at the last early push-pull (or the join), while
+    /// early ones may still come.
+    early_len: Option<usize>,
+    /// Early push-pulls made beyond [`EARLY_SYNCS`] because the table
+    /// still grew.
+    more_early: u32,
+    /// Whether we joined, or answered a join: a member that answers one
+    /// before then is a new cluster's seed.
+    formed: bool,
     /// Whether the push-pull due next is a retry of one that failed.
     retry_due: bool,
     /// Retries made since the last regular push-pull.
@@ -117,6 +131,9 @@ impl Lifecycle {
             reconnects: 0,
             push_pull_at: None,
             early_syncs: 0,
+            early_len: None,
+            more_early: 0,
+            formed: false,
             retry_due: false,
             retries: 0,
         }
@@ -222,14 +239,45 @@ impl Lifecycle {
     /// down. So a new member's first [`EARLY_SYNCS`] push-pulls come
     /// early, each [`EARLY_SYNC_PERIODS`] to twice that many protocol
     /// periods after the last, rather than a whole (scaled) push-pull
-    /// interval later.
-    pub(crate) fn on_join_synced(&mut self, now: Instant, seed: SocketAddr, outbox: &mut Outbox, rng: &mut dyn Random) {
+    /// interval later. While a cluster is still forming (all its members
+    /// joined at once), each of those syncs teaches us members the last
+    /// did not: up to [`MORE_EARLY_SYNCS`] more follow as long as the
+    /// table grew since the last.
+    pub(crate) fn on_join_synced(
+        &mut self,
+        now: Instant,
+        seed: SocketAddr,
+        table_len: usize,
+        outbox: &mut Outbox,
+        rng: &mut dyn Random,
+    ) {
         let Some(j) = self.joining.take() else { return };
         self.timers.remove(j.retry_at, Timer::JoinRetry);
         outbox.event(Event::JoinCompleted { seed });
+        self.sync_early(now, table_len, rng);
+    }
+
+    /// A join sync opened to us completed. The first one a member answers
+    /// before it ever joined makes it the seed of a cluster forming around
+    /// it: it syncs early too (see [`Lifecycle::on_join_synced`]), since
+    /// the joiners that came in a crowd reached it faster than it could
+    /// check them, and their news has died down by its first regular
+    /// push-pull.
+    pub(crate) fn on_joined_by(&mut self, now: Instant, table_len: usize, rng: &mut dyn Random) {
+        if !self.formed && self.joining.is_none() {
+            self.sync_early(now, table_len, rng);
+        }
+    }
+
+    /// Starts the early push-pulls of a member that just became part of a
+    /// cluster.
+    fn sync_early(&mut self, now: Instant, table_len: usize, rng: &mut dyn Random) {
+        self.formed = true;
         if self.config.push_pull_interval.is_some() {
             // A push-pull already due sooner counts as the first of them.
             self.early_syncs = EARLY_SYNCS;
+            self.early_len = Some(table_len);
+            self.more_early = 0;
             let at = now + self.early_wait(rng);
             if self.push_pull_at.is_none_or(|old| at < old) {
                 self.early_syncs -= 1;
@@ -256,11 +304,19 @@ impl Lifecycle {
         if !core::mem::take(&mut self.retry_due) {
             self.retries = 0;
         }
-        if self.early_syncs > 0 {
-            self.early_syncs -= 1;
+        let len = membership.table.len();
+        let growing = self.more_early < MORE_EARLY_SYNCS && self.early_len.is_some_and(|before| len > before);
+        if self.early_syncs > 0 || growing {
+            if self.early_syncs > 0 {
+                self.early_syncs -= 1;
+            } else {
+                self.more_early += 1;
+            }
+            self.early_len = Some(len);
             let at = now + self.early_wait(rng);
             self.set_push_pull(at);
         } else {
+            self.early_len = None;
             let regular = push_pull_scale(interval, membership.num_live());
             let when_deaf = self.config.probe_interval.saturating_mul(DEAF_SYNC_PERIODS);
             self.set_push_pull(now + if deaf { regular.min(when_deaf) } else { regular });

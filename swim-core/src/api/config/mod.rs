@@ -192,11 +192,16 @@ pub struct Config {
     /// merge, encrypted or not. Empty (none) by default.
     pub label: Label,
     /// New members admitted per second from gossip and from syncs others
-    /// open to us, with a burst of one second's worth: a sender flooding
-    /// alive messages for fresh names cannot grow the table faster. Syncs
-    /// we open ourselves (joins, push-pulls, reconnects) are not limited:
-    /// we chose whom to ask. Names refused here come back by gossip or the
-    /// next push-pull. Range: 1 ..= 1 000 000.
+    /// open to us, with a burst of one second's worth, or as many a second
+    /// as the live members we hold when those are more: a cluster that
+    /// forms all at once brings about one new name per member, which every
+    /// member then takes in within about a second whatever the cluster's
+    /// size. A sender flooding alive messages for fresh names cannot grow
+    /// the table faster (and each name must still answer its admission
+    /// check at its address). Syncs we open ourselves (joins, push-pulls,
+    /// reconnects) are not limited: we chose whom to ask. Names refused
+    /// here come back by gossip or the next push-pull.
+    /// Range: 1 ..= 1 000 000.
     pub member_admission_rate: NonZeroU32,
     /// Whether every rejected datagram or frame is also reported as an
     /// [`Event::Rejected`](crate::Event::Rejected) (it is always counted

@@ -222,6 +222,50 @@ pub(super) fn a_new_member_syncs_again_soon_after_its_join() {
     assert!(opened(&mesh) - early <= 2, "then the regular interval");
 }
 
+/// Syncs node 1 opened in `mesh`.
+fn syncs_of_b(mesh: &Mesh) -> usize {
+    let sync = Message::SyncRequest { join: false }.kind();
+    let mine: Vec<Action> = mesh.actions.iter().filter(|(i, _)| *i == 1).map(|(_, a)| a.clone()).collect();
+    checks_opened(&mine).iter().filter(|(_, kinds)| kinds.first() == Some(&sync)).count()
+}
+
+#[test]
+pub(super) fn a_new_member_keeps_syncing_early_while_its_table_grows() {
+    let names = ["a", "b", "c", "d", "e", "f", "g", "h", "i", "j"];
+    let nodes = names.iter().enumerate().map(|(i, n)| node(n, i as u16 + 1)).collect();
+    let mut mesh = Mesh::new(nodes);
+    mesh.input(1, 0, Input::Join { seeds: &[addr(1)] }).unwrap();
+    // The cluster keeps forming: another member joins every 2.5 s.
+    let mut t = 0;
+    for k in 2..names.len() {
+        let at = (k as u64 - 1) * 2_500;
+        mesh.run(t + 1, at);
+        mesh.input(k, at, Input::Join { seeds: &[addr(1)] }).unwrap();
+        t = at;
+    }
+    mesh.run(t + 1, 29_000);
+    // The join's sync and the two early ones, then more while b's table
+    // still grew; all before the 30 s interval.
+    let growing = syncs_of_b(&mesh);
+    let fixed = 1 + crate::protocol::lifecycle::EARLY_SYNCS as usize;
+    assert!(growing > fixed + 2, "{growing} syncs in 29 s");
+    assert!(growing <= fixed + crate::protocol::lifecycle::MORE_EARLY_SYNCS as usize, "{growing} syncs");
+}
+
+#[test]
+pub(super) fn the_seed_of_a_new_cluster_syncs_early_once_it_answered_a_join() {
+    let mut mesh = Mesh::new(alloc::vec![node("a", 1), node("b", 2), node("c", 3)]);
+    mesh.input(1, 0, Input::Join { seeds: &[addr(1)] }).unwrap();
+    mesh.input(2, 0, Input::Join { seeds: &[addr(1)] }).unwrap();
+    mesh.run(1, 12_000);
+    let sync = Message::SyncRequest { join: false }.kind();
+    let of_a: Vec<Action> = mesh.actions.iter().filter(|(i, _)| *i == 0).map(|(_, a)| a.clone()).collect();
+    let syncs = checks_opened(&of_a).iter().filter(|(_, kinds)| kinds.first() == Some(&sync)).count();
+    // Its regular push-pull falls anywhere in the 30 s interval; the two
+    // early ones come 2-4 and 4-8 periods after the first join it answered.
+    assert!(syncs >= crate::protocol::lifecycle::EARLY_SYNCS as usize, "{syncs} syncs by the seed in 12 s");
+}
+
 #[test]
 pub(super) fn a_failed_periodic_sync_is_tried_again_a_period_later_a_bounded_number_of_times() {
     let mut mesh = Mesh::new(alloc::vec![node("a", 1), node("b", 2), node("c", 3)]);

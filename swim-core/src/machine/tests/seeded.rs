@@ -106,3 +106,23 @@ fn a_seeded_member_first_syncs_within_the_interval_scaled_to_its_table() {
     }
     assert!(firsts.iter().any(|&t| t > 30_000), "first syncs drawn beyond the unscaled interval: {firsts:?}");
 }
+
+/// New names heard by gossip at one instant: a member holding a few
+/// members admits a burst of `member_admission_rate` (1,000), one holding
+/// 3,000 admits as many as it holds.
+#[test]
+fn a_member_admits_as_many_new_names_a_second_as_it_holds_live_members() {
+    let admitted = |held: u16| {
+        let mut a = node("a", 1);
+        seed(&mut a, &peers(held), 0);
+        let _ = a.handle_timeout(at(0));
+        for k in 0..2_000u16 {
+            let name = alloc::format!("new{k}");
+            learn(&mut a, at(1), addr(10), &packet(&[alive(&name, 0, 20_000 + k)])).unwrap();
+        }
+        a.members().filter(|m| m.name.as_str().starts_with("new")).count()
+    };
+    let rate = Config::lan().member_admission_rate.get() as usize;
+    assert_eq!(admitted(10), rate, "a burst of the configured rate");
+    assert_eq!(admitted(2_999), 2_000, "3,000 live members: 3,000 a second");
+}

@@ -147,7 +147,7 @@ impl Membership {
             if let Some((addr, meta)) = u.alive {
                 if source.trusted() {
                     self.add(now, &u, addr, meta, dissem, outbox, rng);
-                } else if self.admission.admit(now, self.config.member_admission_rate.get()) {
+                } else if self.admission.admit(now, self.admission_rate()) {
                     self.propose(now, &u, addr, meta, outbox, rng);
                 } else {
                     self.counters.admissions_refused += 1;

@@ -125,6 +125,21 @@ impl Admission {
     }
 }
 
+impl Membership {
+    /// New names admitted a second: `member_admission_rate`, or as many as
+    /// the live members we hold (ourselves counted), whichever is more. A
+    /// cluster whose members all join at once (or restart at new
+    /// addresses) brings about one new name per member, so every member
+    /// takes them in about a second whatever the cluster's size; a flood
+    /// of names from outside still waits on the checks of admission, one
+    /// per address (`admit.rs`), and grows the rate only by the names
+    /// that answered there.
+    pub(crate) fn admission_rate(&self) -> u32 {
+        let live = u32::try_from(self.table.live_len() + 1).unwrap_or(u32::MAX);
+        self.config.member_admission_rate.get().max(live)
+    }
+}
+
 /// A member we declared failed, remembered for reconnect attempts after
 /// it has left the table.
 #[derive(Clone, Debug)]
