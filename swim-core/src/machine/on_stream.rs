@@ -183,8 +183,7 @@ impl<R: Rng> Swim<R> {
             return;
         }
         let Some(s) = self.streams.remove(id) else { return };
-        self.streams.counters.syncs_completed += 1;
-        self.user.synced();
+        self.count_sync();
         match s.purpose {
             Purpose::SyncIn { join } => {
                 // The peer's table is merged: our answer already reflects it
@@ -236,9 +235,14 @@ impl<R: Rng> Swim<R> {
     /// A sync by difference is over on our side: both tables agree where
     /// they differed.
     fn sync_completed(&mut self, now: Instant, id: StreamId) {
+        self.count_sync();
+        self.close_stream(now, id);
+    }
+
+    /// A sync completed on our side, whole or by difference.
+    fn count_sync(&mut self) {
         self.streams.counters.syncs_completed += 1;
         self.user.synced();
-        self.close_stream(now, id);
     }
 
     /// A peer's summary, in the first half of its sync by difference: kept

@@ -76,13 +76,10 @@ pub(crate) fn send_answer(
     let whole = diff.mostly();
     let asked = Asked { events: whole || user.recent_hash() != their_events, whole, diff };
     let bitmap = Message::SyncDiff { buckets: asked.diff.as_bytes(), events: asked.events, whole };
-    let records = membership
-        .table
-        .iter()
-        .filter(|(_, m)| whole || asked.diff.covers(name_hash(m.name.as_str())))
-        .map(|(id, m)| membership.record(id, m));
-    let events = asked.events.then(|| user.recent_messages()).into_iter().flatten();
-    let msgs = preamble(membership, user, query_clock).chain(once(bitmap)).chain(records).chain(events);
+    let msgs = preamble(membership, user, query_clock)
+        .chain(once(bitmap))
+        .chain(records_asked(membership, &asked))
+        .chain(events_asked(user, &asked));
     send_frames(id, head(None), msgs, outbox);
     Some(asked)
 }
@@ -99,15 +96,20 @@ pub(crate) fn send_rest(
     user: &UserData,
     outbox: &mut Outbox,
 ) {
-    let wanted = |name: &str| asked.whole || asked.diff.covers(name_hash(name));
-    let me = membership.local().name.as_str();
-    let own = wanted(me).then(|| membership.self_alive());
-    let records =
-        membership.table.iter().filter(|(_, m)| wanted(m.name.as_str())).map(|(id, m)| membership.record(id, m));
+    let own = asked.wants(membership.local().name.as_str()).then(|| membership.self_alive());
     let unseen = own
         .into_iter()
-        .chain(records)
+        .chain(records_asked(membership, asked))
         .filter(|msg| claim_of(msg).is_none_or(|(name, claim)| !seen.contains(&record_hash(name_hash(name), claim))));
-    let events = asked.events.then(|| user.recent_messages()).into_iter().flatten();
-    send_frames(id, head(Some(false)), unseen.chain(events), outbox);
+    send_frames(id, head(Some(false)), unseen.chain(events_asked(user, asked)), outbox);
+}
+
+/// The records of the table (not ours) that `asked` names.
+fn records_asked<'a>(membership: &'a Membership, asked: &'a Asked) -> impl Iterator<Item = Message<'a>> {
+    membership.table.iter().filter(|(_, m)| asked.wants(m.name.as_str())).map(|(id, m)| membership.record(id, m))
+}
+
+/// The kept events, if `asked` wants them.
+fn events_asked<'a>(user: &'a UserData, asked: &Asked) -> impl Iterator<Item = Message<'a>> {
+    asked.events.then(|| user.recent_messages()).into_iter().flatten()
 }

@@ -118,6 +118,11 @@ impl Asked {
     pub(crate) fn any(&self) -> bool {
         self.whole || self.events || self.diff.differing() > 0
     }
+
+    /// Whether the record of member `name` is wanted.
+    pub(crate) fn wants(&self, name: &str) -> bool {
+        self.whole || self.diff.covers(crate::protocol::summary::name_hash(name))
+    }
 }
 
 /// Counters of the stream part.
