@@ -87,6 +87,10 @@ pub fn tokio_runtime() -> Result<tokio::runtime::Runtime, String> {
 #[global_allocator]
 static HEAP: &stats_alloc::StatsAlloc<std::alloc::System> = &stats_alloc::INSTRUMENTED_SYSTEM;
 
+/// Simulations of this many members or more ask for huge pages
+/// ([`lab::hugepages`]): from here on the tables outgrow the TLB's reach.
+const HUGE_PAGE_NODES: usize = 1000;
+
 fn main() -> ExitCode {
     lapswim_sim::heap::set_meter(|| lab::heap::held_by(HEAP.stats()));
     // clap's whole message: what is wrong, a close flag if there is one,
@@ -95,7 +99,12 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Agent(args) => agent::run(*args),
         Command::Demo(args) => demo::run(args),
-        Command::Sim(args) => lab::runner::run(&args, None).map(|lines| lab::print_lines(&lines)),
+        Command::Sim(args) => {
+            if args.nodes >= HUGE_PAGE_NODES {
+                lab::hugepages::restart_with_huge_pages();
+            }
+            lab::runner::run(&args, None).map(|lines| lab::print_lines(&lines))
+        }
         Command::Loopback(args) => lab::loopback::run(args),
         Command::Keygen => keys::generate().map(|k| say!("{k}")),
         Command::Replay(args) => replay::run(args),

@@ -185,10 +185,13 @@ enum End {
     Connected(tcp::Conn),
 }
 
+/// A queued item's place in time. The item itself waits in
+/// [`Network::items`]: the heap moves its entries at every push and pop,
+/// and a datagram with its two addresses is five times this size.
 struct Entry {
     at: u64,
     seq: u64,
-    item: Item,
+    slot: u32,
 }
 
 impl PartialEq for Entry {
@@ -230,6 +233,10 @@ struct Cut {
 struct Network {
     net: NetConfig,
     queue: BinaryHeap<Entry>,
+    /// The queued items, by [`Entry::slot`]; `None` where free.
+    items: Vec<Option<Item>>,
+    /// Free places in `items`.
+    free: Vec<u32>,
     seq: u64,
     now: u64,
     rng: SimRng,
@@ -322,7 +329,28 @@ impl Transport for Port<'_> {
 impl Network {
     fn push(&mut self, at: u64, item: Item) {
         self.seq += 1;
-        self.queue.push(Entry { at, seq: self.seq, item });
+        let slot = match self.free.pop() {
+            Some(slot) => {
+                self.items[slot as usize] = Some(item);
+                slot
+            }
+            None => {
+                self.items.push(Some(item));
+                u32::try_from(self.items.len() - 1).expect("fewer than 2^32 items queued at once")
+            }
+        };
+        self.queue.push(Entry { at, seq: self.seq, slot });
+    }
+
+    /// The earliest queued item due at or before `until`, with its time.
+    fn pop_due(&mut self, until: u64) -> Option<(u64, Item)> {
+        if self.queue.peek()?.at > until {
+            return None;
+        }
+        let e = self.queue.pop()?;
+        self.free.push(e.slot);
+        let item = self.items[e.slot as usize].take()?;
+        Some((e.at, item))
     }
 
     /// When node `i` wakes for a deadline `at` it set by its own clock: the
@@ -460,6 +488,8 @@ impl<N: Machine + 'static> Sim<N> {
             rng: SimRng::seed_from_u64(mix(net.seed, 0)),
             net,
             queue: BinaryHeap::new(),
+            items: Vec::new(),
+            free: Vec::new(),
             seq: 0,
             now: 0,
             crashed: vec![false; n],
@@ -615,13 +645,9 @@ impl<N: Machine + 'static> Sim<N> {
     /// Runs until virtual time `until` (items at `until` included), until
     /// the observer stops it, or until the invariant hook fails.
     pub fn run_until(&mut self, until: u64, obs: &mut impl Observer) -> Stopped {
-        while let Some(top) = self.network.queue.peek() {
-            if top.at > until {
-                break;
-            }
-            let Some(e) = self.network.queue.pop() else { break };
-            self.network.now = e.at;
-            self.process(e.item);
+        while let Some((at, item)) = self.network.pop_due(until) {
+            self.network.now = at;
+            self.process(item);
             let mut flow = Flow::Continue;
             let now = self.network.now;
             for (node, ev) in self.network.events.drain(..) {

@@ -9,6 +9,7 @@
 #![allow(unreachable_pub, reason = "public for the library that includes it")]
 
 pub mod heap;
+pub mod hugepages;
 pub mod loopback;
 pub mod plot;
 pub mod procstat;

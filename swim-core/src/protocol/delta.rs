@@ -32,8 +32,13 @@ use crate::wire::Message;
 /// Our table, ourselves included, summed in `count` buckets.
 pub(crate) fn summary_of(count: usize, membership: &Membership) -> Summary {
     let me = (membership.local().name.as_str(), Claim::new(MemberState::Alive, membership.incarnation()));
-    let others = membership.table.iter().map(|(_, m)| (m.name.as_str(), m.claim()));
-    Summary::of(count, once(me).chain(others))
+    let summary = Summary::fold(count, membership.table.sums(), once(me));
+    debug_assert_eq!(
+        summary,
+        Summary::of(count, once(me).chain(membership.table.iter().map(|(_, m)| (m.name.as_str(), m.claim())))),
+        "the table's kept sums drifted from its records"
+    );
+    summary
 }
 
 /// Our alive, application state (when we have one) and clocks (when
@@ -106,7 +111,13 @@ pub(crate) fn send_rest(
 
 /// The records of the table (not ours) that `asked` names.
 fn records_asked<'a>(membership: &'a Membership, asked: &'a Asked) -> impl Iterator<Item = Message<'a>> {
-    membership.table.iter().filter(|(_, m)| asked.wants(m.name.as_str())).map(|(id, m)| membership.record(id, m))
+    // Agreeing tables, the usual case, ask for nothing: no pass over ours.
+    let some = asked.whole || asked.diff.differing() > 0;
+    some.then(|| membership.table.iter())
+        .into_iter()
+        .flatten()
+        .filter(|(_, m)| asked.wants(m.name.as_str()))
+        .map(|(id, m)| membership.record(id, m))
 }
 
 /// The kept events, if `asked` wants them.

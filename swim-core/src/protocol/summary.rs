@@ -118,6 +118,27 @@ impl Summary {
         Summary { buckets }
     }
 
+    /// The summary in `count` buckets of a table already summed in
+    /// [`MAX_BUCKETS`] (`sums`), plus `records` not in those sums.
+    /// A bucket of `count` takes the name hashes whose top byte's low bits
+    /// are its number ([`bucket_of`]), so it is the XOR of the big
+    /// buckets with those low bits.
+    pub(crate) fn fold<'a>(
+        count: usize,
+        sums: &[u32; MAX_BUCKETS],
+        records: impl Iterator<Item = (&'a str, Claim)>,
+    ) -> Self {
+        debug_assert!(valid_count(count));
+        let mut summary = Summary::of(count, records);
+        let mask = count.wrapping_sub(1);
+        for (i, &sum) in sums.iter().enumerate() {
+            if let Some(b) = summary.buckets.get_mut(i & mask) {
+                *b ^= sum;
+            }
+        }
+        summary
+    }
+
     /// The wire form: each bucket's hash, little-endian.
     pub(crate) fn to_bytes(&self) -> Vec<u8> {
         self.buckets.iter().flat_map(|b| b.to_le_bytes()).collect()

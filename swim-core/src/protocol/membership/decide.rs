@@ -50,7 +50,7 @@ impl Membership {
         s.timer_at = s.wake_at(c.probe_timeout);
         self.timers.insert(s.timer_at, Timer::Suspicion(id));
         self.table.set_state(id, MemberState::Suspect, rng);
-        if let Some(m) = self.table.get_mut(id) {
+        if let Some(mut m) = self.table.get_mut(id) {
             m.incarnation = incarnation;
             m.since = now;
             self.suspicions.insert(id, s);
@@ -250,7 +250,7 @@ impl Membership {
         }
         self.clear_suspicion(id);
         self.table.set_state(id, MemberState::Dead, rng);
-        if let Some(m) = self.table.get_mut(id) {
+        if let Some(mut m) = self.table.get_mut(id) {
             m.since = now;
         }
         self.bury(now, id, dissem);

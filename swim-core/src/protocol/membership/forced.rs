@@ -50,7 +50,7 @@ impl Membership {
         let (incarnation, member) = (m.incarnation, m.name.clone());
         self.forget_verification(id);
         self.table.set_state(id, MemberState::Left, rng);
-        if let Some(m) = self.table.get_mut(id) {
+        if let Some(mut m) = self.table.get_mut(id) {
             m.since = now;
         }
         self.bury(now, id, dissem);

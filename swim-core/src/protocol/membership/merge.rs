@@ -236,7 +236,7 @@ impl Membership {
                 let changed = m.addr.get() != addr || *m.meta != *meta;
                 self.clear_suspicion(id);
                 self.table.set_addr(id, addr);
-                if let Some(m) = self.table.get_mut(id) {
+                if let Some(mut m) = self.table.get_mut(id) {
                     m.incarnation = incarnation;
                     m.data_incarnation = incarnation;
                     if *m.meta != *meta {
@@ -265,7 +265,7 @@ impl Membership {
             state @ (MemberState::Dead | MemberState::Left) => {
                 self.clear_suspicion(id);
                 self.table.set_state(id, state, rng);
-                if let Some(m) = self.table.get_mut(id) {
+                if let Some(mut m) = self.table.get_mut(id) {
                     m.incarnation = incarnation;
                     m.since = now;
                 }
@@ -285,7 +285,7 @@ impl Membership {
     /// An alive whose state claim lost still carries the member's newest
     /// address and metadata.
     fn take_data(&mut self, id: MemberId, incarnation: u32, addr: SocketAddr, meta: &[u8], outbox: &mut Outbox) {
-        let Some(m) = self.table.get_mut(id) else { return };
+        let Some(mut m) = self.table.get_mut(id) else { return };
         m.data_incarnation = incarnation;
         if *m.meta != *meta {
             m.meta = meta.into();

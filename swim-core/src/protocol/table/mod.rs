@@ -11,8 +11,9 @@ use core::hash::BuildHasher;
 use foldhash::fast::FixedState;
 use hashbrown::HashTable;
 
+use crate::protocol::summary::{self, MAX_BUCKETS};
 use crate::protocol::table::paged::Paged;
-use crate::protocol::table::record::{Member, MemberState, MemberView};
+use crate::protocol::table::record::{Claim, Member, MemberState, MemberView};
 use crate::util::rng::Random;
 
 /// A stable handle on a table slot. The generation tells a reused slot
@@ -154,6 +155,52 @@ pub(crate) struct Members {
     probe: Option<alloc::boxed::Box<dyn ProbeSelector + Send>>,
     default_probe: RoundRobin,
     scratch: Vec<MemberKey>,
+    /// Every record's hash summed (XOR) in the most buckets a summary has,
+    /// kept as claims change: a sync's summary then folds 256 numbers
+    /// instead of hashing the whole table (docs/protocol.md §6.5).
+    sums: Sums,
+}
+
+/// Record hashes summed by bucket, out of [`MAX_BUCKETS`].
+type Sums = [u32; MAX_BUCKETS];
+
+/// Adds (or, being XOR, takes away) `name`'s record at `claim` in `sums`.
+fn account(sums: &mut Sums, name: &str, claim: Claim) {
+    let h = summary::name_hash(name);
+    if let Some(b) = sums.get_mut(summary::bucket_of(h, MAX_BUCKETS)) {
+        *b ^= summary::record_hash(h, claim) as u32;
+    }
+}
+
+/// A member open for change. Its claim (state and incarnation) may change
+/// through it; when it goes, the table's summary sums follow.
+pub(crate) struct MemberMut<'a> {
+    member: &'a mut Member,
+    sums: &'a mut Sums,
+    before: Claim,
+}
+
+impl core::ops::Deref for MemberMut<'_> {
+    type Target = Member;
+    fn deref(&self) -> &Member {
+        self.member
+    }
+}
+
+impl core::ops::DerefMut for MemberMut<'_> {
+    fn deref_mut(&mut self) -> &mut Member {
+        self.member
+    }
+}
+
+impl Drop for MemberMut<'_> {
+    fn drop(&mut self) {
+        let after = self.member.claim();
+        if after != self.before {
+            account(self.sums, self.member.name.as_str(), self.before);
+            account(self.sums, self.member.name.as_str(), after);
+        }
+    }
 }
 
 impl core::fmt::Debug for Members {
@@ -181,6 +228,7 @@ impl Members {
             probe: None,
             default_probe: RoundRobin::default(),
             scratch: Vec::new(),
+            sums: [0; MAX_BUCKETS],
         }
     }
 
@@ -276,7 +324,7 @@ impl Members {
         if let Ok(entry) = self.by_addr.find_entry(old_hash, |&other| other == id.index) {
             entry.remove();
         }
-        if let Some(m) = self.get_mut(id) {
+        if let Some(m) = Self::member_mut(&mut self.slots, id) {
             m.addr = addr.into();
         }
         let (slots, hasher) = (&self.slots, &self.hasher);
@@ -295,12 +343,26 @@ impl Members {
         Self::member_in(&self.slots, id)
     }
 
-    pub(crate) fn get_mut(&mut self, id: MemberId) -> Option<&mut Member> {
-        let slot = self.slots.get_mut(id.index as usize)?;
+    pub(crate) fn get_mut(&mut self, id: MemberId) -> Option<MemberMut<'_>> {
+        let member = Self::member_mut(&mut self.slots, id)?;
+        let before = member.claim();
+        Some(MemberMut { member, sums: &mut self.sums, before })
+    }
+
+    /// A member to change where its claim stays as it is (its address,
+    /// its place in the live list).
+    fn member_mut(slots: &mut Paged<Slot>, id: MemberId) -> Option<&mut Member> {
+        let slot = slots.get_mut(id.index as usize)?;
         if slot.generation != id.generation {
             return None;
         }
         slot.member.as_mut()
+    }
+
+    /// Every record's hash summed in [`MAX_BUCKETS`] buckets, ourselves
+    /// not included.
+    pub(crate) fn sums(&self) -> &Sums {
+        &self.sums
     }
 
     /// Makes room for `additional` more members at once, so that a table
@@ -338,6 +400,9 @@ impl Members {
                 MemberId { index: (self.slots.len() - 1) as u32, generation: 0 }
             }
         };
+        if let Some(m) = Self::member_in(&self.slots, id) {
+            account(&mut self.sums, m.name.as_str(), m.claim());
+        }
         let (slots, hasher) = (&self.slots, &self.hasher);
         self.by_name.insert_unique(hash, id.index, |&other| hasher.hash_one(Self::name_of(slots, other)));
         self.by_addr.insert_unique(addr_hash, id.index, |&other| {
@@ -357,6 +422,7 @@ impl Members {
             return None;
         }
         let member = slot.member.take()?;
+        account(&mut self.sums, member.name.as_str(), member.claim());
         let hash = self.hasher.hash_one(member.name.as_str());
         if let Ok(entry) = self.by_name.find_entry(hash, |&other| other == id.index) {
             entry.remove();
@@ -371,9 +437,10 @@ impl Members {
 
     /// Sets a member's state, keeping the live list in step.
     pub(crate) fn set_state(&mut self, id: MemberId, state: MemberState, rng: &mut dyn Random) {
-        let Some(m) = self.get_mut(id) else { return };
+        let Some(mut m) = self.get_mut(id) else { return };
         let was_live = m.state.is_live();
         m.state = state;
+        drop(m);
         match (was_live, state.is_live()) {
             (false, true) => self.mark_live(id, rng),
             (true, false) => self.unmark_live(id),
@@ -383,7 +450,7 @@ impl Members {
 
     fn mark_live(&mut self, id: MemberId, rng: &mut dyn Random) {
         let pos = self.live.len() as u32;
-        let Some(m) = self.get_mut(id) else { return };
+        let Some(m) = Self::member_mut(&mut self.slots, id) else { return };
         if m.live_pos.is_some() {
             return;
         }
@@ -397,7 +464,9 @@ impl Members {
     }
 
     fn unmark_live(&mut self, id: MemberId) {
-        let Some(pos) = self.get_mut(id).and_then(|m| m.live_pos.take()) else { return };
+        let Some(pos) = Self::member_mut(&mut self.slots, id).and_then(|m| m.live_pos.take()) else {
+            return;
+        };
         let pos = pos.get() as usize - 1;
         self.live.swap_remove(pos);
         if let Some(&moved) = self.live.get(pos)

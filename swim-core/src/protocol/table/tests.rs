@@ -141,3 +141,44 @@ fn by_round_trip_probes_near_members_more_and_every_member_in_bounded_time() {
     assert!((0.08..0.16).contains(&share), "{share}");
     assert!(last_seen.iter().all(|&k| k > n - 2 * 9 * 29), "{last_seen:?}");
 }
+
+#[test]
+fn the_kept_summary_sums_follow_every_change_of_claim() {
+    use crate::protocol::summary::Summary;
+    let mut r = rng(9);
+    let mut t = Members::default();
+    let summed = |t: &Members| {
+        (
+            Summary::fold(MAX_BUCKETS, t.sums(), core::iter::empty()),
+            Summary::of(MAX_BUCKETS, t.iter().map(|(_, m)| (m.name.as_str(), m.claim()))),
+        )
+    };
+    let ids: Vec<MemberId> =
+        (0..300).map(|i| t.insert(member(&alloc::format!("m{i}"), MemberState::Alive), &mut r)).collect();
+    let (kept, counted) = summed(&t);
+    assert_eq!(kept, counted);
+    for (k, &id) in ids.iter().enumerate() {
+        match k % 5 {
+            0 => t.set_state(id, MemberState::Suspect, &mut r),
+            1 => t.get_mut(id).unwrap().incarnation += 3,
+            2 => {
+                let mut m = t.get_mut(id).unwrap();
+                m.state = MemberState::Left;
+                m.incarnation = 1;
+            }
+            3 => {
+                t.remove(id);
+            }
+            // Changes beside the claim leave the sums alone.
+            _ => t.get_mut(id).unwrap().since = Instant::from_millis(5),
+        }
+        let (kept, counted) = summed(&t);
+        assert_eq!(kept, counted, "after change {k}");
+    }
+    // Back to the empty table's sums once every record is gone.
+    let rest: Vec<MemberId> = t.iter().map(|(id, _)| id).collect();
+    for id in rest {
+        t.remove(id);
+    }
+    assert!(t.sums().iter().all(|&b| b == 0));
+}
