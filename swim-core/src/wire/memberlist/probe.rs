@@ -153,7 +153,8 @@ pub(crate) struct Ack<'a> {
     /// `SeqNo`: the ping's.
     pub(crate) seq_no: u32,
     /// `Payload`: the ping delegate's ack payload; `None` is Go's nil
-    /// (what memberlist sends without a ping delegate, and on relays).
+    /// (what memberlist sends without a ping delegate, on relays, and in
+    /// answer to the fallback ping over a stream).
     pub(crate) payload: Option<&'a [u8]>,
 }
 

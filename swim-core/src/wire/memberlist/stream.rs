@@ -82,8 +82,9 @@ impl NodeStateType {
     pub(crate) const SUSPECT: Self = NodeStateType(1);
     /// `StateDead`.
     pub(crate) const DEAD: Self = NodeStateType(2);
-    /// `StateLeft` (memberlist 0.2.2 defines it but sends dead for a
-    /// leave; later versions send it).
+    /// `StateLeft`: a member that left gracefully (a `dead` whose `Node`
+    /// is its `From`). The leave itself is gossiped as a `dead` message;
+    /// push-pulls then carry the record in this state.
     pub(crate) const LEFT: Self = NodeStateType(3);
 }
 

@@ -1,6 +1,7 @@
 //! Tests of the memberlist wire format: hand-built byte vectors written
-//! from reading memberlist 0.2.2 and go-msgpack 0.5.3, round trips,
-//! truncation at every offset, layers, limits, and arbitrary input.
+//! from reading memberlist 0.2.2 and go-msgpack 0.5.3, bytes recorded
+//! from memberlist itself, round trips, truncation at every offset,
+//! layers, limits, and arbitrary input.
 
 use alloc::vec::Vec;
 
@@ -9,6 +10,7 @@ mod any_input;
 mod encrypt;
 mod layers;
 mod msgpack;
+mod recorded;
 mod round_trip;
 mod stream;
 mod vectors;
