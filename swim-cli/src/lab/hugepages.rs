@@ -16,7 +16,7 @@ const TUNABLE: &str = "glibc.malloc.hugetlb=1";
 /// Set (to anything) to keep the heap in ordinary pages.
 pub const OPT_OUT: &str = "SWIM_NO_HUGE_PAGES";
 
-/// Restarts this process with [`TUNABLE`] when that would change anything:
+/// Restarts this process with `glibc.malloc.hugetlb=1` when that would change anything:
 /// on Linux with glibc, where the kernel's THP mode is `madvise`, unless the
 /// tunable is already set or [`OPT_OUT`] is. Returns only when it did not
 /// restart (or the restart failed, which is said on stderr: the run goes on

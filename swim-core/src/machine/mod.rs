@@ -123,7 +123,8 @@ impl<R: Rng> Swim<R> {
         let mut nonce_prefix = [0u8; 12];
         nonce_prefix[..8].copy_from_slice(&Random::next_u64(&mut rng).to_le_bytes());
         nonce_prefix[8..].copy_from_slice(&Random::next_u64(&mut rng).to_le_bytes()[..4]);
-        let envelope = Envelope::new(config.label.clone(), &local.name, nonce_prefix);
+        let mut envelope = Envelope::new(config.label.clone(), &local.name, nonce_prefix);
+        envelope.set_memberlist(config.memberlist_wire);
         let mut swim = Swim {
             membership: Membership::new(&config, local, hash_seed),
             detector: Detector::new(&config),

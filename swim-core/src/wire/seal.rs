@@ -77,6 +77,13 @@ pub(crate) struct Envelope {
     /// Packets sealed so far: a nonce repeats only after 2^64 seals.
     #[cfg(feature = "encryption")]
     sealed: u64,
+    /// Datagrams in memberlist 0.2.2's format rather than ours
+    /// ([`Config::memberlist_wire`](crate::Config::memberlist_wire)).
+    memberlist: bool,
+    /// The keyring's keys as memberlist ciphers, the primary first: kept
+    /// beside it, so that no datagram pays for a key schedule.
+    #[cfg(feature = "encryption")]
+    ciphers: Vec<wire::memberlist::encrypt::Cipher>,
 }
 
 impl Envelope {
@@ -99,7 +106,21 @@ impl Envelope {
             nonce_prefix,
             #[cfg(feature = "encryption")]
             sealed: 0,
+            memberlist: false,
+            #[cfg(feature = "encryption")]
+            ciphers: Vec::new(),
         }
+    }
+
+    /// Datagrams in memberlist 0.2.2's format from now on (`true`), or in
+    /// ours. Stream frames stay in ours.
+    pub(crate) fn set_memberlist(&mut self, on: bool) {
+        self.memberlist = on;
+    }
+
+    /// Whether datagrams are in memberlist's format.
+    pub(crate) fn is_memberlist(&self) -> bool {
+        self.memberlist
     }
 
     /// Seals from now on with nonces from `prefix`. The counter runs on,
@@ -152,8 +173,10 @@ impl Envelope {
 
     /// The room every packet we build keeps for its envelope.
     pub(crate) fn layout(&self) -> Layout {
+        // A memberlist datagram is built anew from the messages (see
+        // `close`): ours need room for nothing else.
         #[cfg(feature = "encryption")]
-        if self.sealing() {
+        if self.sealing() && !self.memberlist {
             let sender = 1 + self.sender.as_str().len();
             return Layout { head: 2 + self.label.wire_len() + NONCE_LEN + sender, tail: TAG_LEN };
         }
@@ -166,6 +189,9 @@ impl Envelope {
     pub(crate) fn close(&mut self, writer: PacketWriter, channel: Channel) -> Vec<u8> {
         let layout = writer.layout();
         let mut buf = writer.into_buffer();
+        if self.memberlist && channel == Channel::Datagram {
+            return self.close_memberlist(buf.get(layout.head..).unwrap_or_default());
+        }
         #[cfg(feature = "encryption")]
         if self.sealing() && layout == self.layout() {
             let head = crate::wire::frame::write_header(&mut buf, crate::wire::frame::FLAG_SEALED, &self.label);
@@ -198,6 +224,63 @@ impl Envelope {
         }
         crate::wire::frame::append_checksum(&mut buf);
         buf
+    }
+
+    /// Our messages (`body`, in our format) as a memberlist datagram,
+    /// sealed as memberlist seals (version 1) when we seal; empty when
+    /// memberlist has a word for none of them.
+    fn close_memberlist(&mut self, body: &[u8]) -> Vec<u8> {
+        let mut msgs = Messages::new();
+        let mut plain = Vec::new();
+        // Our own writer made `body`, and every message we write
+        // encodes in memberlist's format: neither fails.
+        if wire::decode_body(body, &mut msgs).is_err()
+            || wire::memberlist::dialect::encode_packet(&msgs, &mut plain).is_err()
+            || plain.is_empty()
+        {
+            return Vec::new();
+        }
+        #[cfg(feature = "encryption")]
+        if self.sealing() && !self.ciphers.is_empty() {
+            use wire::memberlist::encrypt::{EncryptionVersion, seal_packet};
+            let nonce = self.next_nonce();
+            let mut sealed = Vec::new();
+            let Some(cipher) = self.ciphers.first() else { return Vec::new() };
+            if seal_packet(EncryptionVersion::V1, cipher, &nonce, &plain, &mut sealed).is_ok() {
+                return sealed;
+            }
+            return Vec::new();
+        }
+        plain
+    }
+
+    /// A memberlist datagram's messages, in our format, into `out`:
+    /// opened with our keys when we have any (a datagram no key opens is
+    /// tried as plaintext only while plaintext is accepted).
+    fn decode_memberlist<'b>(
+        &self,
+        packet: &'b [u8],
+        limit: usize,
+        scratch: &'b mut Vec<u8>,
+        out: &mut Messages<'b>,
+    ) -> Result<(), DecodeError> {
+        use wire::memberlist::dialect::decode_packet;
+        if packet.is_empty() {
+            return Err(DecodeError::Empty);
+        }
+        if packet.len() > limit {
+            return Err(DecodeError::Oversized);
+        }
+        #[cfg(feature = "encryption")]
+        if !self.ciphers.is_empty() {
+            use wire::memberlist::dialect::decode_error;
+            match wire::memberlist::encrypt::open_packet(&self.ciphers, packet) {
+                Ok(plain) => return decode_packet(&plain, scratch, out),
+                Err(e) if self.requires_seal() => return Err(decode_error(e)),
+                Err(_) => {}
+            }
+        }
+        decode_packet(packet, scratch, out)
     }
 
     /// Checks a received packet of at most `limit` bytes that came on
@@ -239,6 +322,10 @@ impl Envelope {
         scratch: &'b mut Vec<u8>,
         out: &mut Messages<'b>,
     ) -> Result<Option<&'b str>, DecodeError> {
+        if self.memberlist && channel == Channel::Datagram {
+            self.decode_memberlist(packet, limit, scratch, out)?;
+            return Ok(None);
+        }
         let opened = self.open(packet, limit, channel, scratch)?;
         wire::decode_body(opened.messages, out)?;
         Ok(opened.sender)
@@ -284,7 +371,7 @@ impl Envelope {
     /// Applies a keyring change.
     #[cfg(feature = "encryption")]
     pub(crate) fn apply(&mut self, op: KeyringOp) -> Result<(), KeyringError> {
-        match op {
+        let result = match op {
             KeyringOp::Install(k) => self.keyring.install(k),
             KeyringOp::Use(k) => self.keyring.use_key(k),
             KeyringOp::Remove(k) => self.keyring.remove(k),
@@ -293,7 +380,11 @@ impl Envelope {
                 self.accept_plaintext = accept_plaintext;
                 Ok(())
             }
-        }
+        };
+        // Every key is 32 bytes, which memberlist takes as AES-256.
+        let ciphers = self.keyring.keys().filter_map(|k| wire::memberlist::encrypt::Cipher::new(k.as_bytes()).ok());
+        self.ciphers = ciphers.collect();
+        result
     }
 
     /// Installed keys, the primary first.

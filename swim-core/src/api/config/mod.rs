@@ -122,6 +122,16 @@ pub struct Config {
     /// whole tables every time, as memberlist does. Joins and reconnects
     /// always send whole tables.
     pub delta_sync: bool,
+    /// Datagrams in HashiCorp memberlist 0.2.2's wire format instead of
+    /// swim's own, so that probes and gossip reach memberlist nodes and
+    /// theirs reach us (docs/interop.md): ping, indirect ping, ack, nack,
+    /// alive, suspect and dead, compound, CRC and compressed datagrams in,
+    /// and with a key AES-GCM as memberlist seals them (version 1 out,
+    /// both versions in). What memberlist has no word for (coordinates,
+    /// queries, user events) is not sent. Streams (joins and syncs) are
+    /// still swim's own, so a memberlist node cannot yet join or be
+    /// joined. Default `false`.
+    pub memberlist_wire: bool,
     /// Pause between join attempts while no seed has answered.
     /// Range: at least 1 ms.
     pub join_retry_interval: Duration,
@@ -313,6 +323,7 @@ setters! {
     with_max_queued_updates => max_queued_updates: NonZeroU32,
     with_push_pull_interval => push_pull_interval: Option<Duration>,
     with_delta_sync => delta_sync: bool,
+    with_memberlist_wire => memberlist_wire: bool,
     with_join_retry_interval => join_retry_interval: Duration,
     with_join_attempts => join_attempts: NonZeroU32,
     with_leave_timeout => leave_timeout: Duration,
@@ -401,6 +412,7 @@ impl Config {
             max_queued_updates: nz(100_000),
             push_pull_interval: Some(Duration::from_secs(30)),
             delta_sync: true,
+            memberlist_wire: false,
             join_retry_interval: Duration::from_secs(1),
             join_attempts: nz(5),
             leave_timeout: Duration::from_secs(5),

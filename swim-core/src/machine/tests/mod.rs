@@ -199,6 +199,7 @@ mod delta;
 mod detection;
 pub(in crate::machine) mod incarnations;
 mod joins;
+mod memberlist;
 mod seeded;
 mod serf;
 mod streams;

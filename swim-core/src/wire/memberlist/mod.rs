@@ -55,6 +55,7 @@
 //! bounded ([`Limits::max_depth`]) where Go recurses freely.
 
 pub(crate) mod compress;
+pub(crate) mod dialect;
 #[cfg(feature = "encryption")]
 pub(crate) mod encrypt;
 pub(crate) mod error;

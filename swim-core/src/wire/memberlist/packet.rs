@@ -232,6 +232,11 @@ impl<'a> Unpacked<'a> {
         self.leaves.iter().map(|leaf| Message::decode(self.bytes(leaf.source, leaf.start, leaf.end)))
     }
 
+    /// Each leaf's bytes (type byte first), undecoded, in order.
+    pub(crate) fn leaves(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.leaves.iter().map(|leaf| self.bytes(leaf.source, leaf.start, leaf.end))
+    }
+
     /// The leaf messages, all or nothing: the first that does not decode
     /// fails the whole datagram.
     pub(crate) fn decode_all(&self) -> Result<Vec<Message<'_>>, Error> {
