@@ -22,6 +22,7 @@ use crate::cluster::{LocalCluster, Seen};
 
 #[path = "../../swim-cli/src/cluster.rs"]
 pub mod cluster;
+pub mod memberlist_peer;
 
 /// A fast configuration for loopback tests: the LAN preset with 200 ms
 /// protocol periods and a push-pull every 5 s (which repairs a member that
