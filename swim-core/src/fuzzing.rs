@@ -414,6 +414,55 @@ pub fn decrypt(data: &[u8]) {
     }
 }
 
+/// The memberlist target, seeded with datagrams and streams that real
+/// memberlist 0.2.2 nodes sent (`swim-core/tests/data/memberlist/`).
+/// `data` is read three ways: by the codec as a datagram and as a stream
+/// message, where whatever decodes must encode back to a value that
+/// decodes to the same thing, with decompression within its cap; and by a
+/// member speaking memberlist's datagrams, which must take it without an
+/// `Err` and whose every datagram, then and at its next wake-ups, must
+/// decode as memberlist's.
+pub fn memberlist(data: &[u8]) {
+    use crate::wire::memberlist::Limits;
+    use crate::wire::memberlist::message::Message as Ml;
+    use crate::wire::memberlist::packet::Unpacked;
+    use crate::wire::memberlist::stream::StreamMessage;
+
+    if let Ok(unpacked) = Unpacked::parse(data, &Limits::PACKET) {
+        assert!(unpacked.inflated_capacity() <= Limits::PACKET.max_inflated, "decompression within its cap");
+        for m in unpacked.messages().flatten() {
+            let mut out = Vec::new();
+            if m.encode(&mut out).is_ok() {
+                assert_eq!(Ml::decode(&out), Ok(m), "a decoded message encodes back to itself");
+            }
+        }
+    }
+    if let Ok(m) = StreamMessage::decode(data, &Limits::STREAM) {
+        let mut out = Vec::new();
+        if m.encode(&mut out).is_ok() {
+            assert_eq!(StreamMessage::decode(&out, &Limits::STREAM), Ok(m), "a stream message encodes back to itself");
+        }
+    }
+    let me = Identity::new(MemberName::new("me").unwrap_or_else(|_| unreachable!()), addr(0));
+    let Ok(mut swim) = Swim::new(small_config().with_memberlist_wire(true), me, Bytes(data)) else {
+        return;
+    };
+    let mut sent = match swim.handle_packet(Instant::from_millis(1), addr(2), data) {
+        Ok(out) => out,
+        Err(e) => panic!("bytes from the network are never an Err: {e:?}"),
+    };
+    for t in [2, 600, 1_200, 5_000] {
+        sent.extend(swim.handle_timeout(Instant::from_millis(t)));
+    }
+    for a in &sent {
+        if let crate::Action::Send { packet, .. } = a {
+            let unpacked = Unpacked::parse(packet, &Limits::PACKET);
+            let decoded = unpacked.as_ref().map(|u| u.decode_all().is_ok());
+            assert_eq!(decoded, Ok(true), "what a member speaking memberlist sends decodes as memberlist");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -436,9 +485,27 @@ mod tests {
             datagram(&data);
             stream(&data);
             serf(&data);
+            memberlist(&data);
             #[cfg(feature = "encryption")]
             decrypt(&data);
         }
+    }
+
+    #[test]
+    fn the_memberlist_harness_holds_on_every_recorded_go_message() {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/memberlist");
+        let mut n = 0;
+        for setting in std::fs::read_dir(&dir).unwrap() {
+            let setting = setting.unwrap().path();
+            if !setting.is_dir() {
+                continue;
+            }
+            for file in std::fs::read_dir(&setting).unwrap() {
+                memberlist(&std::fs::read(file.unwrap().path()).unwrap());
+                n += 1;
+            }
+        }
+        assert!(n > 200, "{n} recordings");
     }
 
     #[test]

@@ -49,3 +49,8 @@ fn scenario_regressions() {
 fn serf_regressions() {
     replay("serf", lapswim_core::internals::fuzzing::serf);
 }
+
+#[test]
+fn memberlist_regressions() {
+    replay("memberlist", lapswim_core::internals::fuzzing::memberlist);
+}

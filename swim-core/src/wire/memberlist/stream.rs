@@ -238,10 +238,15 @@ impl<'a> StreamMessage<'a> {
     /// A push-pull's node count is checked against what is left of the
     /// input and [`Limits::max_nodes`] before anything is allocated.
     pub(crate) fn decode(bytes: &'a [u8], limits: &Limits) -> Result<Self, Error> {
+        Self::decode_prefix(bytes, limits).map(|(m, _)| m)
+    }
+
+    /// [`StreamMessage::decode`], with how many bytes the message took.
+    pub(crate) fn decode_prefix(bytes: &'a [u8], limits: &Limits) -> Result<(Self, usize), Error> {
         let (&t, body) = bytes.split_first().ok_or(Error::Truncated)?;
         let Some(ty) = MessageType::from_byte(t) else { return Err(Error::UnknownType(t)) };
         let mut r = Reader::new(body);
-        Ok(match ty {
+        let m = match ty {
             MessageType::PushPull => {
                 let header = PushPullHeader::read(&mut r)?;
                 let n = usize::try_from(header.nodes).map_err(|_| Error::Oversized)?;
@@ -270,7 +275,8 @@ impl<'a> StreamMessage<'a> {
             MessageType::AckResp => StreamMessage::Ack(Ack::read(&mut r)?),
             MessageType::Err => StreamMessage::Err(ErrResp::read(&mut r)?),
             _ => return Err(Error::UnexpectedType(t)),
-        })
+        };
+        Ok((m, bytes.len() - r.rest().len()))
     }
 
     /// Appends the message as memberlist writes it (uncompressed,
@@ -339,4 +345,37 @@ pub(crate) fn open_stream<'a>(bytes: &'a [u8], limits: &Limits) -> Result<Stream
     let mut out = Vec::new();
     Compress::decode(body)?.decompress_into(&mut out, limits.max_inflated)?;
     Ok(StreamBytes::Owned(out))
+}
+
+/// How many bytes the first whole message of a memberlist stream takes,
+/// read from what has arrived so far (`bytes`): `None` while it is still
+/// incomplete. memberlist streams carry no length prefix, so a runtime
+/// reading one finds each message's end here: an encrypted message by
+/// its length header (up to [`MAX_STREAM_PAYLOAD`](super::encrypt) bytes,
+/// 20 MiB), a compressed one by its wrapper, a plain one by decoding it
+/// (within `limits`). Anything else is an error: the stream is junk.
+pub(crate) fn message_len(bytes: &[u8], limits: &Limits) -> Result<Option<usize>, Error> {
+    use super::message::Body;
+    /// memberlist's bound on an encrypted stream message.
+    const MAX_SEALED: usize = 20 * 1024 * 1024;
+    let incomplete = |r: Result<usize, Error>| match r {
+        Ok(n) => Ok(Some(n)),
+        Err(Error::Truncated) => Ok(None),
+        Err(e) => Err(e),
+    };
+    let Some((&t, body)) = bytes.split_first() else { return Ok(None) };
+    if t == MessageType::Encrypt as u8 {
+        let Some(len) = body.first_chunk::<4>() else { return Ok(None) };
+        let len = usize::try_from(u32::from_be_bytes(*len)).map_err(|_| Error::Oversized)?;
+        if len > MAX_SEALED {
+            return Err(Error::Oversized);
+        }
+        let whole = 5 + len;
+        return Ok((bytes.len() >= whole).then_some(whole));
+    }
+    if t == MessageType::Compress as u8 {
+        let mut r = Reader::new(body);
+        return incomplete(super::compress::Compress::read(&mut r).map(|_| bytes.len() - r.rest().len()));
+    }
+    incomplete(StreamMessage::decode_prefix(bytes, limits).map(|(_, n)| n))
 }

@@ -8,6 +8,7 @@ use alloc::vec::Vec;
 mod any_input;
 #[cfg(feature = "encryption")]
 mod encrypt;
+mod framing;
 mod layers;
 mod msgpack;
 mod recorded;
