@@ -59,9 +59,11 @@ fn ml_messages(packet: &[u8]) -> Vec<(u8, u32, String)> {
         .collect()
 }
 
-const PING: u8 = 0;
-const ACK: u8 = 2;
-const ALIVE: u8 = 5;
+use crate::wire::memberlist::message::MessageType;
+
+const PING: u8 = MessageType::Ping as u8;
+const ACK: u8 = MessageType::AckResp as u8;
+const ALIVE: u8 = MessageType::Alive as u8;
 
 #[test]
 fn a_recorded_memberlist_ping_is_answered_with_an_ack_memberlist_reads() {
@@ -143,7 +145,7 @@ fn what_we_send_in_memberlist_format_decodes_as_memberlist_and_announces_its_ver
             }
         }
     }
-    assert!(kinds.contains(&PING) && kinds.contains(&ACK), "{kinds:?}");
+    assert!(kinds.contains(&PING) && kinds.contains(&ACK) && kinds.contains(&ALIVE), "{kinds:?}");
 }
 
 #[test]
