@@ -3,7 +3,8 @@
 //! loopback. Streams are not spoken yet, so neither side can join the
 //! other: each is introduced to the other by an `alive` datagram in
 //! memberlist's format, as gossip would bring it. From there probes and
-//! gossip cross both ways: each lists the other alive, a Go node killed
+//! gossip cross both ways: each lists the other alive, best-effort user
+//! messages arrive both ways, a Go node killed
 //! with SIGKILL is failed at the swim node, and a swim node that stops is
 //! declared dead by the Go node.
 //!
@@ -15,8 +16,8 @@ use core::net::SocketAddr;
 use core::time::Duration;
 use std::path::PathBuf;
 
-use lapswim_core::{Config, MemberState};
-use lapswim_node::{Node, NodeBuilder};
+use lapswim_core::{Config, Event, MemberState};
+use lapswim_node::{Node, NodeBuilder, NodeEvent};
 use swim_testkit::memberlist_peer::{MemberlistPeer, PeerOptions};
 
 /// The built Go peer, or `None` (with a note) when Go or memberlist is
@@ -109,6 +110,26 @@ async fn a_swim_node_and_memberlist_nodes_see_each_other_and_each_others_crashes
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(state_of(&sw1, "go1").await, Some(MemberState::Alive));
     assert!(!go1.has_seen(|ev| ev["ev"] == "leave" && ev["name"] == "sw1"), "the memberlist node kept the swim node");
+
+    // Best-effort user messages, both ways: memberlist names no sender, so
+    // the swim node takes the member at the source address for it.
+    let events = sw1.events();
+    go1.send_best_effort("sw1", b"from go").unwrap_or_else(|e| panic!("{e}"));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    let mut got = None;
+    while got.is_none() && tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(200), events.next()).await {
+            Ok(Some(NodeEvent::Protocol { event: Event::Message { from, payload, .. }, .. })) => {
+                got = Some((from.as_str().to_owned(), payload));
+            }
+            Ok(Some(_)) | Err(_) => {}
+            Ok(None) => break,
+        }
+    }
+    assert_eq!(got, Some(("go1".to_owned(), b"from go".to_vec())), "the Go node's message at the swim node");
+    sw1.send("go1", b"from swim".to_vec(), false).await.expect("sent");
+    go1.wait_for(|ev| ev["ev"] == "user" && ev["msg"] == "ZnJvbSBzd2lt", Duration::from_secs(10))
+        .unwrap_or_else(|e| panic!("{e}"));
 
     // kill -9 of the memberlist node: failed at the swim node.
     go1.kill().unwrap_or_else(|e| panic!("{e}"));

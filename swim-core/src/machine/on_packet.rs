@@ -173,6 +173,15 @@ impl<R: Rng> Swim<R> {
             Message::User { .. } => self.on_user(now, msg),
             Message::Question { .. } => self.on_question(now, sender.is_some(), msg),
             Message::Response { .. } => self.on_response(msg),
+            // A memberlist user message names no sender: the live member
+            // at the source address is its author, or nobody is.
+            Message::Direct { from: "", payload } if self.config.memberlist_wire => {
+                if let Some(author) = self.membership.table.live_at(&from).and_then(|id| self.membership.table.get(id))
+                {
+                    let author = author.name.clone();
+                    self.on_direct_arrived(author.as_str(), payload, false);
+                }
+            }
             Message::Direct { from: author, payload } => self.on_direct_arrived(author, payload, false),
             // Tables travel over streams only: a datagram never draws one.
             Message::SyncRequest { .. }

@@ -125,10 +125,13 @@ pub struct Config {
     /// Datagrams in HashiCorp memberlist 0.2.2's wire format instead of
     /// swim's own, so that probes and gossip reach memberlist nodes and
     /// theirs reach us (docs/interop.md): ping, indirect ping, ack, nack,
-    /// alive, suspect and dead, compound, CRC and compressed datagrams in,
+    /// alive, suspect, dead and best-effort user messages (whose sender is
+    /// the member at the source address), compound, CRC and compressed
+    /// datagrams in,
     /// and with a key AES-GCM as memberlist seals them (version 1 out,
     /// both versions in). What memberlist has no word for (coordinates,
-    /// queries, user events) is not sent. Streams (joins and syncs) are
+    /// queries, user events) is not sent. Streams (joins, syncs, reliable
+    /// messages) are
     /// still swim's own, so a memberlist node cannot yet join or be
     /// joined. Default `false`.
     pub memberlist_wire: bool,

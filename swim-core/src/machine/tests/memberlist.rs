@@ -202,3 +202,24 @@ mod sealed {
         assert_eq!(other.state_digest(), before);
     }
 }
+
+#[test]
+fn a_best_effort_message_travels_as_a_memberlist_user_message_and_names_its_sender() {
+    let mut mesh = mesh_of(&Config::lan().with_memberlist_wire(true), &["a", "b"], 5_000);
+    assert!(all_alive(&mesh));
+    let before = mesh.actions.len();
+    mesh.input(0, 5_001, Input::Message { to: "b", payload: b"hi", reliable: false }).unwrap();
+    let users = mesh.actions[before..]
+        .iter()
+        .filter_map(|(_, a)| if let Action::Send { packet, .. } = a { Some(ml_messages(packet)) } else { None })
+        .flatten()
+        .filter(|m| m.0 == MessageType::User as u8)
+        .count();
+    assert_eq!(users, 1, "one memberlist user message");
+    let from_a = Event::Message { from: MemberName::new("a").unwrap(), payload: b"hi".to_vec(), reliable: false };
+    assert!(mesh.events_of(1).any(|e| *e == from_a), "b took it as a's");
+    // The same from a stranger's address is nobody's, and dropped.
+    let mut b = ml_node("b", 2);
+    let out = b.handle_packet(at(1), addr(9), &[8, b'h', b'i']).unwrap();
+    assert!(events(&out).is_empty());
+}

@@ -7,9 +7,11 @@
 //! `ackResp` (without payload), `nackResp`, `alive` (address, port and
 //! metadata; we announce the version range memberlist 0.2.2 announces),
 //! `suspect` and `dead` (a `dead` whose `From` is its `Node` is a leave,
-//! as in swim's own format). What swim sends that memberlist has no word
-//! for (coordinates, queries, user events, padding) is left out of the
-//! datagram; memberlist's user messages are not taken yet.
+//! as in swim's own format), and user messages (a message for one member,
+//! [`Message::Direct`]: memberlist does not name their sender, so the
+//! member at the datagram's source is taken for it). What swim sends that
+//! memberlist has no word for (coordinates, queries, user events,
+//! padding) is left out of the datagram.
 
 use alloc::vec::Vec;
 use core::net::SocketAddr;
@@ -81,8 +83,7 @@ pub(crate) fn decode_packet<'b>(
     Ok(())
 }
 
-/// Swim's message for one of memberlist's; `None` for what swim does not
-/// take (user messages).
+/// Swim's message for one of memberlist's.
 fn to_native(msg: Ml<'_>) -> Result<Option<Message<'_>>, DecodeError> {
     let addr = |ip: Option<&[u8]>, port: u16| {
         ip.and_then(ip_from_wire).map(|ip| SocketAddr::new(ip, port)).ok_or(DecodeError::Malformed)
@@ -100,7 +101,9 @@ fn to_native(msg: Ml<'_>) -> Result<Option<Message<'_>>, DecodeError> {
         },
         Ml::Suspect(s) => Message::Suspect { incarnation: s.incarnation, name: s.node, from: s.from },
         Ml::Dead(d) => Message::Dead { incarnation: d.incarnation, name: d.node, from: d.from },
-        Ml::User(_) => return Ok(None),
+        // memberlist does not name a user message's sender: the member at
+        // the datagram's source is taken for it (`from` left empty here).
+        Ml::User(payload) => Message::Direct { from: "", payload },
     }))
 }
 
@@ -140,6 +143,7 @@ fn encode_one(msg: &Message<'_>, out: &mut Vec<u8>) -> Result<bool, EncodeError>
         }
         Message::Suspect { incarnation, name, from } => Ml::Suspect(Suspect { incarnation, node: name, from }),
         Message::Dead { incarnation, name, from } => Ml::Dead(Dead { incarnation, node: name, from }),
+        Message::Direct { payload, .. } => Ml::User(payload),
         _ => return Ok(false),
     };
     ml.encode(out)?;
