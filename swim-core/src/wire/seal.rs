@@ -80,8 +80,9 @@ pub(crate) struct Envelope {
     /// Datagrams in memberlist 0.2.2's format rather than ours
     /// ([`Config::memberlist_wire`](crate::Config::memberlist_wire)).
     memberlist: bool,
-    /// The keyring's keys as memberlist ciphers, the primary first: kept
-    /// beside it, so that no datagram pays for a key schedule.
+    /// The keyring's keys as memberlist ciphers, the primary first, while
+    /// datagrams are in memberlist's format (empty otherwise): kept beside
+    /// the keyring, so that no datagram pays for a key schedule.
     #[cfg(feature = "encryption")]
     ciphers: Vec<wire::memberlist::encrypt::Cipher>,
 }
@@ -116,6 +117,19 @@ impl Envelope {
     /// ours. Stream frames stay in ours.
     pub(crate) fn set_memberlist(&mut self, on: bool) {
         self.memberlist = on;
+        #[cfg(feature = "encryption")]
+        self.refresh_ciphers();
+    }
+
+    /// Rebuilds [`Envelope::ciphers`] from the keyring: every key is 32
+    /// bytes, which memberlist takes as AES-256.
+    #[cfg(feature = "encryption")]
+    fn refresh_ciphers(&mut self) {
+        self.ciphers.clear();
+        if self.memberlist {
+            let ciphers = self.keyring.keys().filter_map(|k| wire::memberlist::encrypt::Cipher::new(k.as_bytes()).ok());
+            self.ciphers.extend(ciphers);
+        }
     }
 
     /// Whether datagrams are in memberlist's format.
@@ -241,15 +255,14 @@ impl Envelope {
             return Vec::new();
         }
         #[cfg(feature = "encryption")]
-        if self.sealing() && !self.ciphers.is_empty() {
+        if self.sealing() {
             use wire::memberlist::encrypt::{EncryptionVersion, seal_packet};
             let nonce = self.next_nonce();
             let mut sealed = Vec::new();
-            let Some(cipher) = self.ciphers.first() else { return Vec::new() };
-            if seal_packet(EncryptionVersion::V1, cipher, &nonce, &plain, &mut sealed).is_ok() {
-                return sealed;
-            }
-            return Vec::new();
+            let primary = self.ciphers.first();
+            let ok =
+                primary.is_some_and(|c| seal_packet(EncryptionVersion::V1, c, &nonce, &plain, &mut sealed).is_ok());
+            return if ok { sealed } else { Vec::new() };
         }
         plain
     }
@@ -381,9 +394,7 @@ impl Envelope {
                 Ok(())
             }
         };
-        // Every key is 32 bytes, which memberlist takes as AES-256.
-        let ciphers = self.keyring.keys().filter_map(|k| wire::memberlist::encrypt::Cipher::new(k.as_bytes()).ok());
-        self.ciphers = ciphers.collect();
+        self.refresh_ciphers();
         result
     }
 
