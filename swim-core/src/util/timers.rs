@@ -13,32 +13,21 @@ use crate::util::time::Instant;
 #[derive(Clone, Debug)]
 pub(crate) struct Timers<T> {
     set: BTreeSet<(Instant, T)>,
-    /// The earliest deadline in `set`, kept beside it: the state machine
-    /// asks every component for its next deadline after every input, and
-    /// in a large simulation each tree's root is a cache miss away.
-    first: Option<Instant>,
 }
 
 impl<T> Default for Timers<T> {
     fn default() -> Self {
-        Timers { set: BTreeSet::new(), first: None }
+        Timers { set: BTreeSet::new() }
     }
 }
 
 impl<T: Ord + Copy> Timers<T> {
     pub(crate) fn insert(&mut self, at: Instant, t: T) {
         self.set.insert((at, t));
-        self.first = Some(self.first.map_or(at, |f| f.min(at)));
     }
 
     pub(crate) fn remove(&mut self, at: Instant, t: T) {
-        if self.set.remove(&(at, t)) && self.first == Some(at) {
-            self.refresh();
-        }
-    }
-
-    fn refresh(&mut self) {
-        self.first = self.set.first().map(|(at, _)| *at);
+        self.set.remove(&(at, t));
     }
 
     /// Moves `t` from `old` to `new`.
@@ -49,24 +38,19 @@ impl<T: Ord + Copy> Timers<T> {
 
     /// The earliest deadline.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.first
+        self.set.first().map(|(at, _)| *at)
     }
 
     /// Removes and returns the earliest timer due at `now`.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<T> {
-        match self.first {
-            Some(at) if at <= now => {
-                let popped = self.set.pop_first().map(|(_, t)| t);
-                self.refresh();
-                popped
-            }
+        match self.set.first() {
+            Some(&(at, _)) if at <= now => self.set.pop_first().map(|(_, t)| t),
             _ => None,
         }
     }
 
     pub(crate) fn clear(&mut self) {
         self.set.clear();
-        self.first = None;
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -97,29 +81,5 @@ mod tests {
         assert_eq!(t.len(), 1);
         t.clear();
         assert_eq!(t.next(), None);
-    }
-
-    #[test]
-    fn the_kept_earliest_deadline_follows_every_change() {
-        // Inserts, removals, reschedules and pops in a fixed pseudo-random
-        // mix; after each, the kept deadline is the set's own first.
-        let mut t = Timers::default();
-        let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
-        for _ in 0..5_000 {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            let at = Instant::from_millis(x % 64);
-            let kind = if x & 0x100 == 0 { T::A } else { T::B };
-            match (x >> 10) % 5 {
-                0 | 1 => t.insert(at, kind),
-                2 => t.remove(at, kind),
-                3 => t.reschedule(at, Instant::from_millis((x >> 20) % 64), kind),
-                _ => {
-                    let _ = t.pop_due(Instant::from_millis((x >> 30) % 64));
-                }
-            }
-            assert_eq!(t.next(), t.set.first().map(|(at, _)| *at));
-        }
     }
 }
