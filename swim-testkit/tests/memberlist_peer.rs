@@ -8,7 +8,7 @@
 //! when `CI` is set.
 
 use core::time::Duration;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use serde_json::Value;
 use swim_testkit::memberlist_peer::{MemberlistPeer, PeerOptions, b64, unb64};
@@ -20,17 +20,6 @@ const JOINED: Duration = Duration::from_secs(15);
 const DECLARED_DEAD: Duration = Duration::from_secs(20);
 /// How long a single message or a leave may take.
 const DELIVERED: Duration = Duration::from_secs(10);
-
-/// The built peer, or `None` (with a note) when Go or memberlist is
-/// missing and `CI` is not set.
-fn peer_binary() -> Option<PathBuf> {
-    if let Err(missing) = MemberlistPeer::toolchain() {
-        assert!(std::env::var_os("CI").is_none(), "{missing}: .ci/run should have installed them");
-        eprintln!("note: memberlist peer test skipped: {missing}");
-        return None;
-    }
-    Some(MemberlistPeer::build().unwrap_or_else(|e| panic!("{e}")))
-}
 
 fn spawn(binary: &Path, options: PeerOptions) -> MemberlistPeer {
     MemberlistPeer::spawn(binary, &options).unwrap_or_else(|e| panic!("{e}"))
@@ -63,7 +52,7 @@ fn wait_members(peer: &mut MemberlistPeer, names: &[&str]) {
 
 #[test]
 fn two_peers_join_see_metadata_and_state_and_carry_user_messages() {
-    let Some(binary) = peer_binary() else { return };
+    let Some(binary) = MemberlistPeer::for_test() else { return };
     let mut a = spawn(&binary, PeerOptions::new("a").meta("meta of a").state("state of a").ack_payload("ack of a"));
     let mut b = spawn(&binary, PeerOptions::new("b").meta("meta of b").state("state of b").join(a.addr()));
 
@@ -105,7 +94,7 @@ fn two_peers_join_see_metadata_and_state_and_carry_user_messages() {
 
 #[test]
 fn a_crashed_peer_is_reported_dead_and_a_departed_one_left() {
-    let Some(binary) = peer_binary() else { return };
+    let Some(binary) = MemberlistPeer::for_test() else { return };
     let mut a = spawn(&binary, PeerOptions::new("a"));
     let mut b = spawn(&binary, PeerOptions::new("b").join(a.addr()));
     let mut killed = spawn(&binary, PeerOptions::new("killed").join(a.addr()));
@@ -148,7 +137,7 @@ fn a_crashed_peer_is_reported_dead_and_a_departed_one_left() {
 
 #[test]
 fn a_shared_key_joins_and_a_wrong_or_missing_key_does_not() {
-    let Some(binary) = peer_binary() else { return };
+    let Some(binary) = MemberlistPeer::for_test() else { return };
     let key: Vec<u8> = (0..32).collect();
     let wrong: Vec<u8> = (100..132).collect();
     let mut a = spawn(&binary, PeerOptions::new("a").key(&key).meta("keyed a"));

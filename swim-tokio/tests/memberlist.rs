@@ -14,22 +14,10 @@
 
 use core::net::SocketAddr;
 use core::time::Duration;
-use std::path::PathBuf;
 
 use lapswim_core::{Config, Event, MemberState};
 use lapswim_node::{Node, NodeBuilder, NodeEvent};
 use swim_testkit::memberlist_peer::{MemberlistPeer, PeerOptions};
-
-/// The built Go peer, or `None` (with a note) when Go or memberlist is
-/// missing and `CI` is not set.
-fn peer_binary() -> Option<PathBuf> {
-    if let Err(missing) = MemberlistPeer::toolchain() {
-        assert!(std::env::var_os("CI").is_none(), "{missing}: .ci/run should have installed them");
-        eprintln!("note: memberlist interop test skipped: {missing}");
-        return None;
-    }
-    Some(MemberlistPeer::build().unwrap_or_else(|e| panic!("{e}")))
-}
 
 /// Appends a msgpack string or byte string of up to 31 bytes, as
 /// go-msgpack writes both (a "fixstr").
@@ -91,7 +79,7 @@ fn start_swim(name: &str) -> Node {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_swim_node_and_memberlist_nodes_see_each_other_and_each_others_crashes() {
-    let Some(binary) = peer_binary() else { return };
+    let Some(binary) = MemberlistPeer::for_test() else { return };
     let spawn = |name: &str| MemberlistPeer::spawn(&binary, &PeerOptions::new(name)).unwrap_or_else(|e| panic!("{e}"));
 
     // go1 and sw1 introduced to each other.
