@@ -74,7 +74,7 @@ pub use node::{
 pub use rejects::REJECT_WARN_INTERVAL;
 pub use runtime::{Runtime, Timer, UdpIo};
 pub use streams::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAMS, DEFAULT_STREAM_BUFFER, PeerFilter, StreamInput,
-    StreamLimits, StreamStats, Streams,
+    DEFAULT_CONNECT_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_MAX_STREAMS, DEFAULT_STREAM_BUFFER, Framing,
+    MEMBERLIST_MAX_MESSAGE, PeerFilter, StreamInput, StreamLimits, StreamStats, Streams,
 };
 pub use task::{RECV_BATCH, ROUNDS_BEFORE_YIELD};

@@ -262,6 +262,7 @@ impl NodeBuilder {
         // The node logs rejected packets (rate-limited), so its machine
         // reports them always; the application sees them if it asked.
         let forward_rejections = self.config.report_rejections;
+        let memberlist = self.config.memberlist_wire;
         let config = self.config.with_report_rejections(true);
         #[cfg_attr(not(feature = "encryption"), expect(unused_mut, reason = "only the keyring set-up changes it"))]
         let mut swim =
@@ -309,6 +310,9 @@ impl NodeBuilder {
         let listener = runtime.tcp_listener(listener).map_err(|e| StartError::Bind(self.bind, e))?;
         let filter = self.peer_filter.map(|f| f.0);
         let mut streams = Streams::new(runtime.clone(), self.streams, filter);
+        if memberlist {
+            streams.set_framing(crate::streams::Framing::Memberlist);
+        }
         let clock = Clock::process();
         let (commands, command_rx) = async_channel::bounded(COMMAND_CAPACITY);
         let (events_tx, events) = async_channel::unbounded();

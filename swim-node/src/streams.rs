@@ -74,6 +74,29 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// The length prefix of a frame, in bytes.
 const PREFIX: usize = 4;
 
+/// The longest memberlist stream message read, in bytes: memberlist's
+/// own bound on a push-pull (`maxPushStateBytes`, 20 MiB).
+pub const MEMBERLIST_MAX_MESSAGE: usize = 20 * 1024 * 1024;
+
+/// Bytes read from a memberlist stream at a time.
+const MEMBERLIST_READ: usize = 64 * 1024;
+
+/// How frames are cut out of a stream's bytes.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Framing {
+    /// swim's own: every frame is prefixed with its length, four bytes
+    /// big-endian, and at most [`StreamLimits::max_frame`] long.
+    #[default]
+    LengthPrefixed,
+    /// memberlist's, for a node with
+    /// [`Config::memberlist_wire`](lapswim_core::Config::memberlist_wire):
+    /// messages back to back with no prefix, each found by decoding it
+    /// ([`Config::memberlist_frame_len`](lapswim_core::Config::memberlist_frame_len)),
+    /// each at most [`MEMBERLIST_MAX_MESSAGE`] long.
+    Memberlist,
+}
+
 /// Decides which peers a node may talk to: `true` lets the address through.
 /// See [`NodeBuilder::peer_filter`](crate::NodeBuilder::peer_filter).
 pub type PeerFilter = Arc<dyn Fn(SocketAddr) -> bool + Send + Sync>;
@@ -225,6 +248,7 @@ struct Entry {
 pub struct Streams<R: Runtime> {
     runtime: R,
     limits: StreamLimits,
+    framing: Framing,
     filter: Option<PeerFilter>,
     open: BTreeMap<StreamId, Entry>,
     next_inbound: u64,
@@ -265,6 +289,7 @@ impl<R: Runtime> Streams<R> {
         Streams {
             runtime,
             limits,
+            framing: Framing::LengthPrefixed,
             filter,
             open: BTreeMap::new(),
             next_inbound: 0,
@@ -277,6 +302,17 @@ impl<R: Runtime> Streams<R> {
             shared: Arc::default(),
             stats: StreamStats::default(),
         }
+    }
+
+    /// Cuts frames as `framing` says on every stream opened or accepted
+    /// from now on ([`Framing::LengthPrefixed`] until then).
+    pub fn set_framing(&mut self, framing: Framing) {
+        self.framing = framing;
+    }
+
+    /// How frames are cut (see [`Streams::set_framing`]).
+    pub fn framing(&self) -> Framing {
+        self.framing
     }
 
     /// Accepts connections on `listener` in a task of its own, each
@@ -359,7 +395,8 @@ impl<R: Runtime> Streams<R> {
         }
     }
 
-    /// Queues `frame` (the payload; the length prefix is added here) on
+    /// Queues `frame` (the payload; the length prefix, when the framing
+    /// has one, is added here) on
     /// stream `id`. Unknown or closed streams take nothing. A frame that
     /// does not fit the stream's buffer fails the stream: it is ended at
     /// once and reported as [`StreamEnd::Failed`] by the next
@@ -369,7 +406,8 @@ impl<R: Runtime> Streams<R> {
             tracing::debug!(?id, "frame for a stream that is not open; dropped");
             return;
         };
-        let len = frame.len() + PREFIX;
+        let prefixed = self.framing == Framing::LengthPrefixed;
+        let len = frame.len() + if prefixed { PREFIX } else { 0 };
         let Ok(prefix) = u32::try_from(frame.len()) else {
             return self.fail(id);
         };
@@ -379,7 +417,9 @@ impl<R: Runtime> Streams<R> {
             return self.fail(id);
         }
         let mut buf = Vec::with_capacity(len);
-        buf.extend_from_slice(&prefix.to_be_bytes());
+        if prefixed {
+            buf.extend_from_slice(&prefix.to_be_bytes());
+        }
         buf.extend_from_slice(frame);
         entry.queued.fetch_add(len, Ordering::Relaxed);
         match entry.frames.try_send(buf) {
@@ -493,6 +533,7 @@ impl<R: Runtime> Streams<R> {
             id,
             serial,
             limits: self.limits,
+            framing: self.framing,
             events: self.tx.clone(),
             shared: Arc::clone(&self.shared),
             queued: Arc::clone(&queued),
@@ -558,6 +599,7 @@ struct Connection<R: Runtime> {
     id: StreamId,
     serial: u64,
     limits: StreamLimits,
+    framing: Framing,
     events: Sender<Msg<R::Connection>>,
     shared: Arc<Shared>,
     queued: Arc<AtomicUsize>,
@@ -628,6 +670,9 @@ impl<R: Runtime> Connection<R> {
 
     /// Reads frames and hands them to the node task until the stream ends.
     async fn read_frames(&self, r: &mut ReadHalf<R::Connection>) -> StreamEnd {
+        if self.framing == Framing::Memberlist {
+            return self.read_messages(r).await;
+        }
         loop {
             let frame = match self.timeout(self.limits.idle_timeout, read_frame(r, self.limits.max_frame)).await {
                 None => return StreamEnd::TimedOut,
@@ -638,6 +683,48 @@ impl<R: Runtime> Connection<R> {
             if self.events.send(Msg::Frame { id: self.id, serial: self.serial, frame }).await.is_err() {
                 // The node task has gone: nobody to tell.
                 return StreamEnd::Closed;
+            }
+        }
+    }
+
+    /// [`Connection::read_frames`] for memberlist's streams: bytes are
+    /// gathered until they hold a whole message, which is handed on as it
+    /// came.
+    async fn read_messages(&self, r: &mut ReadHalf<R::Connection>) -> StreamEnd {
+        let mut buf = Vec::new();
+        let mut chunk = vec![0; MEMBERLIST_READ];
+        loop {
+            loop {
+                match lapswim_core::Config::memberlist_frame_len(&buf) {
+                    Ok(Some(n)) => {
+                        let rest = buf.split_off(n.min(buf.len()));
+                        let frame = core::mem::replace(&mut buf, rest);
+                        if self.events.send(Msg::Frame { id: self.id, serial: self.serial, frame }).await.is_err() {
+                            return StreamEnd::Closed;
+                        }
+                    }
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!(id = ?self.id, error = %e, "not a memberlist stream message");
+                        return StreamEnd::Failed;
+                    }
+                }
+            }
+            if buf.len() > MEMBERLIST_MAX_MESSAGE {
+                tracing::debug!(id = ?self.id, len = buf.len(), "memberlist stream message over its bound");
+                return StreamEnd::Failed;
+            }
+            let read = loop {
+                match self.timeout(self.limits.idle_timeout, r.read(&mut chunk)).await {
+                    Some(Err(e)) if e.kind() == io::ErrorKind::Interrupted => {}
+                    other => break other,
+                }
+            };
+            match read {
+                None => return StreamEnd::TimedOut,
+                Some(Ok(0)) if buf.is_empty() => return StreamEnd::Closed,
+                Some(Ok(0)) | Some(Err(_)) => return StreamEnd::Failed,
+                Some(Ok(n)) => buf.extend_from_slice(&chunk[..n]),
             }
         }
     }

@@ -1,12 +1,12 @@
-//! A swim node speaking memberlist's datagrams (`Config::memberlist_wire`)
+//! A swim node speaking memberlist's format (`Config::memberlist_wire`)
 //! beside real memberlist 0.2.2 nodes (`interop/memberlist-peer`), on
-//! loopback. Streams are not spoken yet, so neither side can join the
-//! other: each is introduced to the other by an `alive` datagram in
-//! memberlist's format, as gossip would bring it. From there probes and
-//! gossip cross both ways: each lists the other alive, best-effort user
-//! messages arrive both ways, a Go node killed
-//! with SIGKILL is failed at the swim node, and a swim node that stops is
-//! declared dead by the Go node.
+//! loopback, with no join on either side: each is introduced to the other
+//! by an `alive` datagram in memberlist's format alone, as gossip would
+//! bring it. From there probes and gossip cross both ways: each lists the
+//! other alive, best-effort user messages arrive both ways, a Go node
+//! killed with SIGKILL is failed at the swim node, and a swim node that
+//! stops is declared dead by the Go node. (Joins over push-pulls are
+//! `memberlist_cluster.rs`.)
 //!
 //! Needs `go` and Debian's `golang-github-hashicorp-memberlist-dev`
 //! (which `.ci/run` installs): without them the test is skipped, or fails

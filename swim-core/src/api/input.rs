@@ -43,6 +43,10 @@ pub enum Input<'a> {
     },
     /// One whole frame arrived on stream `id` (the payload, without the
     /// length prefix the runtime reads it by; see [`wire::MAX_FRAME`]).
+    /// With [`Config::memberlist_wire`](crate::Config::memberlist_wire),
+    /// one whole memberlist message, as
+    /// [`Config::memberlist_frame_len`](crate::Config::memberlist_frame_len)
+    /// cuts them.
     ///
     /// [`wire::MAX_FRAME`]: crate::wire::MAX_FRAME
     StreamFrame {

@@ -21,6 +21,7 @@ mod conflict;
 mod internal;
 #[cfg(test)]
 mod mesh;
+mod on_memberlist_stream;
 mod on_packet;
 mod on_query;
 mod on_stream;

@@ -50,7 +50,12 @@ impl<R: Rng> Swim<R> {
             return Ok(());
         }
         let mut scratch = core::mem::take(&mut self.scratch);
-        let result = self.open_frame(now, id, frame, &mut scratch);
+        let result = if self.envelope.is_memberlist() {
+            self.open_memberlist_frame(now, id, frame, &mut scratch);
+            Ok(())
+        } else {
+            self.open_frame(now, id, frame, &mut scratch)
+        };
         scratch.clear();
         self.scratch = scratch;
         result
@@ -70,7 +75,14 @@ impl<R: Rng> Swim<R> {
             self.fail_stream(now, id);
             return Ok(());
         }
-        let Some(s) = self.streams.get(id) else { return Ok(()) };
+        self.on_frame(now, id, &msgs);
+        Ok(())
+    }
+
+    /// The messages of one frame on stream `id`, decoded whole: what its
+    /// first one asks for, given what the stream is for.
+    pub(super) fn on_frame(&mut self, now: Instant, id: StreamId, msgs: &Messages<'_>) {
+        let Some(s) = self.streams.get(id) else { return };
         let purpose = s.purpose.clone();
         let head = msgs.first().cloned();
         match (purpose, head) {
@@ -78,10 +90,10 @@ impl<R: Rng> Swim<R> {
                 if let Some(s) = self.streams.get_mut(id) {
                     s.purpose = Purpose::SyncIn { join };
                 }
-                self.sync_frame(now, id, &msgs, join);
+                self.sync_frame(now, id, msgs, join);
             }
             (Purpose::SyncIn { join }, Some(Message::SyncRequest { .. }))
-            | (Purpose::SyncOut { join, .. }, Some(Message::SyncReply)) => self.sync_frame(now, id, &msgs, join),
+            | (Purpose::SyncOut { join, .. }, Some(Message::SyncReply)) => self.sync_frame(now, id, msgs, join),
             (Purpose::Accepted, Some(Message::Ping { seq, target })) => {
                 if target == self.membership.local().name.as_str() {
                     // A last-chance check carries the suspicion: refute it
@@ -130,7 +142,6 @@ impl<R: Rng> Swim<R> {
             // Anything else is not what this stream is for.
             _ => self.fail_stream(now, id),
         }
-        Ok(())
     }
 
     /// One frame of a sync, either half: merge its records, note the
@@ -143,8 +154,11 @@ impl<R: Rng> Swim<R> {
         for msg in msgs.iter().skip(1) {
             match *msg {
                 Message::Alive { name, .. } | Message::Suspect { name, .. } | Message::Dead { name, .. } => {
+                    // memberlist lists its table in no particular order:
+                    // its peer's name is found by address instead.
                     if let (Some(s), Message::Alive { .. }) = (self.streams.get_mut(id), msg)
                         && s.peer_name.is_none()
+                        && !self.envelope.is_memberlist()
                     {
                         s.peer_name = MemberName::new(name).ok();
                     }
@@ -334,7 +348,7 @@ impl<R: Rng> Swim<R> {
     }
 
     /// Closes a stream that broke its protocol.
-    fn fail_stream(&mut self, now: Instant, id: StreamId) {
+    pub(super) fn fail_stream(&mut self, now: Instant, id: StreamId) {
         if let Some(s) = self.streams.remove(id) {
             self.streams.counters.failed += 1;
             self.outbox.close(id);
@@ -351,6 +365,11 @@ impl<R: Rng> Swim<R> {
     /// was paused (a collector, a stalled VM) to wake and answer. A dead
     /// suspect's connection is refused at once and costs no wait.
     pub(super) fn check_over_stream(&mut self, now: Instant, check: StreamCheck) {
+        if self.envelope.is_memberlist() {
+            // memberlist's streams carry no suspicion and no query: the
+            // suspicion runs its course as memberlist's would.
+            return;
+        }
         match check {
             StreamCheck::Queries { vias, name } => {
                 for via in vias {

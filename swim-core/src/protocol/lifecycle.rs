@@ -324,7 +324,9 @@ impl Lifecycle {
         membership.table.random_live(1, &[], rng, &mut self.scratch);
         let peer = self.scratch.first().and_then(|&id| membership.table.get(id)).map(|m| m.addr.get());
         if let Some(addr) = peer {
-            let why = if self.config.delta_sync { SyncKind::Difference } else { SyncKind::Periodic };
+            // memberlist's push-pull has no summary to offer: whole tables.
+            let by_difference = self.config.delta_sync && !self.config.memberlist_wire;
+            let why = if by_difference { SyncKind::Difference } else { SyncKind::Periodic };
             start_sync(now, addr, why, sync);
         }
     }

@@ -376,7 +376,12 @@ impl Outbox {
                         self.recycle(writer.into_buffer());
                         continue;
                     }
-                    let frame = Datagram::from(envelope.close(writer, Channel::Frame));
+                    let frame = Datagram::from(envelope.close_frame(id, writer));
+                    if frame.is_empty() {
+                        // A sync's frame gathered for memberlist's
+                        // push-pull, or nothing memberlist has a word for.
+                        continue;
+                    }
                     self.frames_sent += 1;
                     self.frame_bytes_sent += frame.len() as u64;
                     out.push(Action::SendFrame { id, frame });
@@ -384,6 +389,7 @@ impl Outbox {
                 Queued::Close { id } => out.push(Action::CloseStream { id }),
             }
         }
+        envelope.end_frames();
         queued.shrink_to(KEPT_CAPACITY);
         debug_assert!(self.queued.is_empty(), "nothing was queued while flushing");
         self.queued = queued;

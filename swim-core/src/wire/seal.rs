@@ -15,12 +15,17 @@
 //! sender's name (a length byte, then the name), authenticated with the
 //! messages after it.
 
+mod memberlist_stream;
+
+use alloc::collections::BTreeMap;
 use alloc::vec::Vec;
 
+use crate::api::StreamId;
 use crate::util::name::MemberName;
 use crate::wire::frame::{Header, Label, Layout};
 #[cfg(feature = "encryption")]
 use crate::wire::keyring::{Key, Keyring, KeyringError, KeyringOp, NONCE_LEN, TAG_LEN};
+use crate::wire::memberlist::stream_dialect::Draft;
 use crate::wire::{self, DecodeError, Messages, PacketWriter};
 
 /// What a packet travels as: bound into every seal, so a sealed packet
@@ -77,7 +82,7 @@ pub(crate) struct Envelope {
     /// Packets sealed so far: a nonce repeats only after 2^64 seals.
     #[cfg(feature = "encryption")]
     sealed: u64,
-    /// Datagrams in memberlist 0.2.2's format rather than ours
+    /// Datagrams and stream frames in memberlist 0.2.2's format rather than ours
     /// ([`Config::memberlist_wire`](crate::Config::memberlist_wire)).
     memberlist: bool,
     /// The keyring's keys as memberlist ciphers, the primary first, while
@@ -85,6 +90,9 @@ pub(crate) struct Envelope {
     /// the keyring, so that no datagram pays for a key schedule.
     #[cfg(feature = "encryption")]
     ciphers: Vec<wire::memberlist::encrypt::Cipher>,
+    /// Push-pulls being gathered from a sync's frames, by stream, while
+    /// frames are closed ([`Envelope::close_frame`]); empty between.
+    drafts: BTreeMap<StreamId, Draft>,
 }
 
 impl Envelope {
@@ -110,11 +118,12 @@ impl Envelope {
             memberlist: false,
             #[cfg(feature = "encryption")]
             ciphers: Vec::new(),
+            drafts: BTreeMap::new(),
         }
     }
 
-    /// Datagrams in memberlist 0.2.2's format from now on (`true`), or in
-    /// ours. Stream frames stay in ours.
+    /// Datagrams and stream frames in memberlist 0.2.2's format from now
+    /// on (`true`), or in ours.
     pub(crate) fn set_memberlist(&mut self, on: bool) {
         self.memberlist = on;
         #[cfg(feature = "encryption")]

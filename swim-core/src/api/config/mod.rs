@@ -122,18 +122,19 @@ pub struct Config {
     /// whole tables every time, as memberlist does. Joins and reconnects
     /// always send whole tables.
     pub delta_sync: bool,
-    /// Datagrams in HashiCorp memberlist 0.2.2's wire format instead of
-    /// swim's own, so that probes and gossip reach memberlist nodes and
-    /// theirs reach us (docs/interop.md): ping, indirect ping, ack, nack,
-    /// alive, suspect, dead and best-effort user messages (whose sender is
-    /// the member at the source address), compound, CRC and compressed
-    /// datagrams in,
-    /// and with a key AES-GCM as memberlist seals them (version 1 out,
-    /// both versions in). What memberlist has no word for (coordinates,
-    /// queries, user events) is not sent. Streams (joins, syncs, reliable
-    /// messages) are
-    /// still swim's own, so a memberlist node cannot yet join or be
-    /// joined. Default `false`.
+    /// HashiCorp memberlist 0.2.2's wire format instead of swim's own,
+    /// on datagrams and streams, so that a swim node joins memberlist
+    /// nodes and they join it (docs/interop.md). Datagrams: ping, indirect
+    /// ping, ack, nack, alive, suspect, dead and best-effort user messages
+    /// (whose sender is the member at the source address), compound, CRC
+    /// and compressed datagrams in. Streams: whole-table syncs as
+    /// memberlist's push-pull (never by difference), the fallback ping and
+    /// reliable user messages, compressed streams in; a runtime cuts them
+    /// with [`Config::memberlist_frame_len`], memberlist's streams having
+    /// no length prefix. With a key, AES-GCM as memberlist seals (version
+    /// 1 out, both versions in). What memberlist has no word for
+    /// (coordinates, queries, user events, last-chance checks over
+    /// streams) is not sent. Default `false`.
     pub memberlist_wire: bool,
     /// Pause between join attempts while no seed has answered.
     /// Range: at least 1 ms.
@@ -372,6 +373,20 @@ impl Config {
     pub fn with_label(mut self, label: Label) -> Self {
         self.label = label;
         self
+    }
+
+    /// With [`Config::memberlist_wire`], how a runtime finds frames in a
+    /// stream: memberlist writes one message after another with no length
+    /// prefix. Given the bytes read so far and not yet passed on,
+    /// `Ok(Some(n))` says the first `n` of them are one whole frame, to be
+    /// passed as [`Input::StreamFrame`](crate::Input::StreamFrame) as they
+    /// are; `Ok(None)` that more must be read first. An error means the
+    /// stream is not memberlist's (or announces more than its 20 MiB
+    /// bound): close it. Without `memberlist_wire`, frames have a 4-byte
+    /// big-endian length prefix instead, which a runtime reads itself.
+    pub fn memberlist_frame_len(received: &[u8]) -> Result<Option<usize>, crate::DecodeError> {
+        use crate::wire::memberlist::{Limits, dialect::decode_error, stream::message_len};
+        message_len(received, &Limits::STREAM).map_err(decode_error)
     }
 }
 

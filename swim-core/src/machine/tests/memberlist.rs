@@ -10,7 +10,7 @@ use crate::wire::memberlist::message::Message as Ml;
 use crate::wire::memberlist::packet::Unpacked;
 use alloc::collections::BTreeSet;
 
-fn recording(path: &str) -> Vec<u8> {
+pub(super) fn recording(path: &str) -> Vec<u8> {
     let full = alloc::format!("{}/tests/data/memberlist/{path}", env!("CARGO_MANIFEST_DIR"));
     std::fs::read(&full).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
@@ -36,7 +36,7 @@ fn datagrams() -> Vec<(String, String, String, String)> {
 }
 
 /// Node `name` speaking memberlist's datagrams.
-fn ml_node(name: &str, i: u16) -> Swim<Rng64> {
+pub(super) fn ml_node(name: &str, i: u16) -> Swim<Rng64> {
     let id = Identity::new(MemberName::new(name).unwrap(), addr(i));
     Swim::new(Config::lan().with_memberlist_wire(true), id, Rng64::seed_from_u64(u64::from(i))).unwrap()
 }

@@ -200,6 +200,7 @@ mod detection;
 pub(in crate::machine) mod incarnations;
 mod joins;
 mod memberlist;
+mod memberlist_streams;
 mod seeded;
 mod serf;
 mod streams;

@@ -195,7 +195,10 @@ impl Membership {
             config: config.clone(),
             table: Members::new(hash_seed),
             local,
-            incarnation: 0,
+            // memberlist starts its own at 1 and takes no alive at 0 for a
+            // member new to it (it books the member at 0, then ignores
+            // what is not newer): in its format, we start at 1 too.
+            incarnation: u32::from(config.memberlist_wire),
             refuting: true,
             timers: Timers::default(),
             suspicions: alloc::collections::BTreeMap::new(),

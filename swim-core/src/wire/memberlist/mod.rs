@@ -22,6 +22,11 @@
 //!   0 (padded) and 1, for datagrams and for streams (`encryptMsg` with its
 //!   length as additional data), 16, 24 and 32-byte keys.
 //!
+//! [`dialect`] and [`stream_dialect`] translate between these messages
+//! and swim's own, so that a node with
+//! [`Config::memberlist_wire`](crate::Config::memberlist_wire) speaks
+//! memberlist's protocol on datagrams and streams.
+//!
 //! All of it is checked against memberlist itself: datagrams and streams
 //! that real memberlist 0.2.2 nodes wrote (`interop/memberlist-recorder`,
 //! with and without compression, both encryption versions) are committed
@@ -36,8 +41,6 @@
 //!
 //! # Not yet
 //!
-//! - Nothing here is wired into the state machine: it does not speak
-//!   memberlist's protocol, only its bytes.
 //! - Compressing (we decode compressed messages but never send them;
 //!   memberlist sends them only with `EnableCompression`).
 //! - Cluster labels (`hasLabelMsg`): they arrived in memberlist 0.3.0, so
@@ -65,6 +68,7 @@ pub(crate) mod msgpack;
 pub(crate) mod packet;
 pub(crate) mod probe;
 pub(crate) mod stream;
+pub(crate) mod stream_dialect;
 
 /// Bounds on the work and memory that decoding one datagram or stream
 /// message may take. Every bound is checked before the allocation it

@@ -1,0 +1,159 @@
+//! Stream messages in memberlist 0.2.2's format
+//! ([`Config::memberlist_wire`](crate::Config::memberlist_wire)): each is
+//! decoded whole, then handed to the stream logic as the frames of our
+//! own format it stands for (a push-pull as a whole-table sync), so that
+//! syncs, joins and fallback pings run as they do between swim nodes.
+
+use alloc::vec::Vec;
+use core::net::SocketAddr;
+
+use rand_core::Rng;
+
+use super::Swim;
+use crate::api::{Event, StreamId};
+use crate::protocol::streams::Purpose;
+use crate::util::name::MemberName;
+use crate::util::time::Instant;
+use crate::wire::memberlist::stream::{PushNodeState, StreamMessage};
+use crate::wire::memberlist::stream_dialect::record_of;
+use crate::wire::{DecodeError, MAX_MESSAGES, Message, Messages};
+
+impl<R: Rng> Swim<R> {
+    /// One whole memberlist stream message on stream `id`. One that does
+    /// not decode, or that is not what the stream is for, fails the
+    /// stream, is counted and changes nothing else.
+    pub(super) fn open_memberlist_frame(&mut self, now: Instant, id: StreamId, frame: &[u8], scratch: &mut Vec<u8>) {
+        let Some(s) = self.streams.get(id) else { return };
+        let (peer, purpose) = (s.peer, s.purpose.clone());
+        let me = self.membership.local().name.clone();
+        let decoded = self.envelope.decode_memberlist_stream(frame, scratch).and_then(|m| native(m, me.as_str()));
+        let message = match decoded {
+            Ok(m) => m,
+            Err(e) => {
+                self.reject(peer, Some(id), e);
+                self.fail_stream(now, id);
+                return;
+            }
+        };
+        match message {
+            Native::Table { join, records, user_state } => {
+                let head = match purpose {
+                    Purpose::Accepted | Purpose::SyncIn { .. } => Message::SyncRequest { join },
+                    Purpose::SyncOut { .. } => Message::SyncReply,
+                    _ => return self.fail_stream(now, id),
+                };
+                self.name_memberlist_peer(id, peer, &records);
+                // Our frames hold a bounded number of messages: the table
+                // goes in as many as it takes, as our own syncs send it.
+                for chunk in records.chunks(MAX_MESSAGES - 1) {
+                    let mut msgs = Messages::new();
+                    let _ = msgs.push(head.clone());
+                    for m in chunk {
+                        let _ = msgs.push(m.clone());
+                    }
+                    self.on_frame(now, id, &msgs);
+                    if self.streams.get(id).is_none() {
+                        return;
+                    }
+                }
+                let mut last = Messages::new();
+                let _ = last.push(head.clone());
+                if !user_state.is_empty() {
+                    let _ = last.push(Message::AppState { state: user_state });
+                }
+                let _ = last.push(Message::SyncEnd);
+                self.on_frame(now, id, &last);
+            }
+            Native::One(m) => {
+                let mut msgs = Messages::new();
+                let _ = msgs.push(m);
+                self.on_frame(now, id, &msgs);
+            }
+            Native::Reliable(payload) => {
+                self.memberlist_reliable(peer, payload);
+                self.close_stream(now, id);
+            }
+            Native::Error => self.fail_stream(now, id),
+        }
+    }
+
+    /// A push-pull does not say whose table it is: on a sync we opened it
+    /// is the member at the address we connected to; on one opened to us,
+    /// the only alive record at the connection's IP, if only one is.
+    fn name_memberlist_peer(&mut self, id: StreamId, peer: SocketAddr, records: &[Message<'_>]) {
+        let Some(s) = self.streams.get_mut(id) else { return };
+        if s.peer_name.is_some() {
+            return;
+        }
+        let outbound = matches!(id, StreamId::Outbound(_));
+        let mut alive = records.iter().filter_map(|m| match *m {
+            Message::Alive { name, addr, .. } if addr == peer || (!outbound && addr.ip() == peer.ip()) => Some(name),
+            _ => None,
+        });
+        if let (Some(name), None) = (alive.next(), alive.next()) {
+            s.peer_name = MemberName::new(name).ok();
+        }
+    }
+
+    /// A reliable user message: memberlist names no sender, and its
+    /// connection comes from a port of its own, so the message is credited
+    /// to the one live member at that IP; with none or several there (a
+    /// cluster on one host), it is dropped and counted as rejected.
+    fn memberlist_reliable(&mut self, peer: SocketAddr, payload: &[u8]) {
+        let me = self.membership.local().name.clone();
+        let mut at_ip = self
+            .membership
+            .table
+            .iter()
+            .filter(|(_, m)| m.state.is_live() && m.addr.get().ip() == peer.ip() && m.name != me)
+            .map(|(_, m)| m.name.clone());
+        let found = (at_ip.next(), at_ip.next());
+        drop(at_ip);
+        match found {
+            (Some(from), None) => {
+                self.outbox.event(Event::Message { from, payload: payload.to_vec(), reliable: true });
+            }
+            _ => self.reject(peer, None, DecodeError::Sender),
+        }
+    }
+}
+
+/// A memberlist stream message, in our terms.
+enum Native<'a> {
+    /// A push-pull: the peer's table and its application state.
+    Table { join: bool, records: Vec<Message<'a>>, user_state: &'a [u8] },
+    /// A message our frames carry alone (a ping or an ack).
+    One(Message<'a>),
+    /// A reliable user message.
+    Reliable(&'a [u8]),
+    /// memberlist's error reply.
+    Error,
+}
+
+/// `msg` in our terms, every record converted before any is applied.
+fn native<'a>(msg: StreamMessage<'a>, me: &'a str) -> Result<Native<'a>, DecodeError> {
+    Ok(match msg {
+        StreamMessage::PushPull { join, nodes, user_state } => {
+            Native::Table { join, records: records(&nodes, me)?, user_state }
+        }
+        // memberlist's ping names the member it is for, or nobody (then
+        // whoever listens answers).
+        StreamMessage::Ping(p) => {
+            Native::One(Message::Ping { seq: p.seq_no, target: if p.node.is_empty() { me } else { p.node } })
+        }
+        StreamMessage::Ack(a) => Native::One(Message::Ack { seq: a.seq_no }),
+        StreamMessage::User(payload) => Native::Reliable(payload),
+        StreamMessage::Err(_) => Native::Error,
+    })
+}
+
+fn records<'a>(nodes: &[PushNodeState<'a>], me: &'a str) -> Result<Vec<Message<'a>>, DecodeError> {
+    let mut out = Vec::new();
+    out.try_reserve_exact(nodes.len()).map_err(|_| DecodeError::Oversized)?;
+    for n in nodes {
+        if let Some(m) = record_of(n, me)? {
+            out.push(m);
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,242 @@
+//! Streams in memberlist's format: what real memberlist 0.2.2 nodes sent
+//! on streams (recorded under `tests/data/memberlist/`) is taken and
+//! answered as memberlist expects, and our own joins and syncs are
+//! push-pulls memberlist reads.
+
+use super::memberlist::{ml_node, recording};
+use super::*;
+use crate::StreamId;
+use crate::wire::memberlist::Limits;
+use crate::wire::memberlist::dialect::VERSIONS;
+use crate::wire::memberlist::stream::{NodeStateType, StreamMessage};
+
+/// Every frame sent, by stream.
+fn frames(actions: &[Action]) -> Vec<(StreamId, Vec<u8>)> {
+    actions
+        .iter()
+        .filter_map(|a| if let Action::SendFrame { id, frame } = a { Some((*id, frame.to_vec())) } else { None })
+        .collect()
+}
+
+fn closed(actions: &[Action], id: StreamId) -> bool {
+    actions.iter().any(|a| matches!(a, Action::CloseStream { id: i } if *i == id))
+}
+
+/// The names and states of a push-pull memberlist reads, its `Join`, and
+/// whether every record carries our versions.
+fn push_pull(frame: &[u8]) -> (bool, Vec<(String, NodeStateType)>, bool) {
+    let StreamMessage::PushPull { join, nodes, .. } =
+        StreamMessage::decode(frame, &Limits::STREAM).expect("a stream message memberlist reads")
+    else {
+        panic!("not a push-pull")
+    };
+    let vsn = VERSIONS.to_vsn();
+    let versioned = nodes.iter().all(|n| n.vsn == Some(&vsn[..]));
+    (join, nodes.iter().map(|n| (n.name.to_string(), n.state)).collect(), versioned)
+}
+
+/// The names in a recorded push-pull, with the addresses of the alive.
+fn names_in(plain: &[u8]) -> Vec<(String, Option<SocketAddr>)> {
+    let mut out = Vec::new();
+    let opened = crate::wire::memberlist::stream::open_stream(plain, &Limits::STREAM).unwrap();
+    let StreamMessage::PushPull { nodes, .. } = StreamMessage::decode(opened.as_slice(), &Limits::STREAM).unwrap()
+    else {
+        panic!("not a push-pull")
+    };
+    for n in nodes {
+        let ip = n.addr.and_then(crate::wire::memberlist::gossip::ip_from_wire);
+        let alive = n.state == NodeStateType::ALIVE;
+        out.push((n.name.to_string(), ip.filter(|_| alive).map(|ip| SocketAddr::new(ip, n.port))));
+    }
+    out
+}
+
+/// Node `name` takes the recorded stream message at `path` on a stream a
+/// peer opened; returns what it did.
+fn accept(node: &mut Swim<Rng64>, path: &str) -> Vec<Action> {
+    let mut out = Vec::new();
+    let id = StreamId::Inbound(1);
+    node.handle(at(1), Input::StreamAccepted { id, from: addr(9) }, &mut out).unwrap();
+    node.handle(at(2), Input::StreamFrame { id, frame: &recording(path) }, &mut out).unwrap();
+    out
+}
+
+#[test]
+fn a_recorded_join_is_merged_and_answered_with_a_push_pull_memberlist_reads() {
+    for path in ["plain/001-stream-req-n3-n0.bin", "lzw/037-stream-req-n3-n0.bin"] {
+        let mut n0 = ml_node("n0", 1);
+        let out = accept(&mut n0, path);
+        let go = names_in(&recording(path));
+        assert!(!go.is_empty());
+        // A stranger's table is not trusted at once: each new alive member
+        // is pinged, in memberlist's format, before it is admitted.
+        let mut out = out;
+        out.extend(run(&mut n0, 3, 1_000));
+        for (name, at) in go.iter().filter_map(|(n, a)| Some((n, (*a)?))) {
+            let pinged = sent(&out).iter().filter(|(to, _)| *to == at).any(|(_, p)| {
+                let u = crate::wire::memberlist::packet::Unpacked::parse(p, &Limits::PACKET).unwrap();
+                u.messages()
+                    .any(|m| matches!(m, Ok(crate::wire::memberlist::message::Message::Ping(p)) if p.node == name))
+            });
+            assert!(pinged, "{path}: {name} at {at} was not pinged");
+        }
+        let answers = frames(&out);
+        assert_eq!(answers.len(), 1, "{path}: one message answers a push-pull");
+        let (id, frame) = &answers[0];
+        assert_eq!(*id, StreamId::Inbound(1));
+        let (_, nodes, versioned) = push_pull(frame);
+        assert!(nodes.contains(&("n0".to_string(), NodeStateType::ALIVE)), "{path}: {nodes:?}");
+        assert!(versioned, "every record carries the versions memberlist checks");
+        assert!(closed(&out, StreamId::Inbound(1)), "{path}: the stream is closed after the answer");
+        assert_eq!(n0.stats().rejected_total(), 0);
+    }
+}
+
+#[test]
+fn our_join_is_a_push_pull_and_a_recorded_answer_completes_it() {
+    let mut n4 = ml_node("n4", 4);
+    let mut out = Vec::new();
+    n4.handle(at(0), Input::Join { seeds: &[addr(1)] }, &mut out).unwrap();
+    let opened = out.iter().find_map(|a| if let Action::OpenStream { id, to } = a { Some((*id, *to)) } else { None });
+    let (id, to) = opened.expect("a join opens a stream");
+    assert_eq!(to, addr(1));
+    let sent = frames(&out);
+    assert_eq!(sent.len(), 1);
+    let (join, nodes, versioned) = push_pull(&sent[0].1);
+    assert!(join && versioned);
+    assert_eq!(nodes, [("n4".to_string(), NodeStateType::ALIVE)]);
+
+    // n0's answer to n4's join, as memberlist sent it.
+    let path = "plain/003-stream-resp-n0-n4.bin";
+    let mut out = Vec::new();
+    n4.handle(at(5), Input::StreamFrame { id, frame: &recording(path) }, &mut out).unwrap();
+    for (name, _) in names_in(&recording(path)) {
+        assert!(n4.member(&name).is_some(), "{name} is not in the table");
+    }
+    assert!(closed(&out, id));
+    assert!(frames(&out).is_empty(), "the initiator sends nothing after the answer");
+    assert!(events(&out).iter().any(|e| matches!(e, Event::Joined { .. })), "{:?}", events(&out));
+}
+
+#[test]
+fn a_recorded_stream_ping_is_acked_with_its_sequence_number() {
+    for path in ["plain/013-stream-req-n2-n1.bin", "lzw/051-stream-req-n1-n2.bin"] {
+        let bytes = recording(path);
+        let opened = crate::wire::memberlist::stream::open_stream(&bytes, &Limits::STREAM).unwrap();
+        let StreamMessage::Ping(p) = StreamMessage::decode(opened.as_slice(), &Limits::STREAM).unwrap() else {
+            panic!("{path}: not a ping")
+        };
+        let mut target = ml_node(p.node, 1);
+        let out = accept(&mut target, path);
+        let sent = frames(&out);
+        let acks: Vec<_> = sent
+            .iter()
+            .map(|(_, f)| StreamMessage::decode(f, &Limits::STREAM).expect("memberlist reads our answer"))
+            .collect();
+        assert!(
+            matches!(acks.as_slice(), [StreamMessage::Ack(a)] if a.seq_no == p.seq_no),
+            "{path}: {acks:?} for seq {}",
+            p.seq_no
+        );
+        // A ping for someone else gets no ack.
+        let mut other = ml_node("somebody-else", 1);
+        assert!(frames(&accept(&mut other, path)).is_empty());
+    }
+}
+
+#[test]
+fn a_cut_or_junk_stream_message_is_rejected_and_changes_nothing() {
+    let go = recording("plain/001-stream-req-n3-n0.bin");
+    let mut cuts: Vec<Vec<u8>> = (1..go.len()).step_by(7).map(|n| go[..n].to_vec()).collect();
+    cuts.push(alloc::vec![0xff, 1, 2, 3]);
+    cuts.push(alloc::vec![crate::wire::memberlist::message::MessageType::Encrypt as u8, 0, 0, 0, 4, 1, 2, 3, 4]);
+    for bytes in cuts {
+        let mut n0 = ml_node("n0", 1);
+        let before = n0.state_digest();
+        let id = StreamId::Inbound(1);
+        let mut out = Vec::new();
+        n0.handle(at(1), Input::StreamAccepted { id, from: addr(9) }, &mut out).unwrap();
+        n0.handle(at(2), Input::StreamFrame { id, frame: &bytes }, &mut out).unwrap();
+        assert_eq!(n0.stats().rejected_total(), 1, "{bytes:?}");
+        assert!(closed(&out, id));
+        assert!(frames(&out).is_empty());
+        assert_eq!(n0.state_digest(), before);
+    }
+}
+
+#[test]
+fn an_error_reply_ends_our_sync() {
+    let mut n4 = ml_node("n4", 4);
+    let mut out = Vec::new();
+    n4.handle(at(0), Input::Join { seeds: &[addr(1)] }, &mut out).unwrap();
+    let id = out.iter().find_map(|a| if let Action::OpenStream { id, .. } = a { Some(*id) } else { None }).unwrap();
+    let mut out = Vec::new();
+    n4.handle(at(5), Input::StreamFrame { id, frame: &recording("plain/036-stream-resp-n0-n98.bin") }, &mut out)
+        .unwrap();
+    assert!(closed(&out, id));
+    assert_eq!(n4.members().count(), 1);
+}
+
+#[test]
+fn a_cluster_speaking_memberlists_format_joins_over_push_pulls() {
+    let config = Config::lan().with_memberlist_wire(true);
+    let mesh = super::incarnations::mesh_of(&config, &["a", "b", "c", "d"], 10_000);
+    assert!(super::incarnations::all_alive(&mesh));
+    // Every frame that crossed was a memberlist stream message.
+    let mut push_pulls = 0;
+    for (_, a) in &mesh.actions {
+        if let Action::SendFrame { frame, .. } = a {
+            let m = StreamMessage::decode(frame, &Limits::STREAM).expect("a memberlist stream message");
+            push_pulls += usize::from(matches!(m, StreamMessage::PushPull { .. }));
+        }
+    }
+    assert!(push_pulls >= 6, "{push_pulls} push-pulls: three joins, each answered");
+}
+
+#[cfg(feature = "encryption")]
+mod sealed {
+    use super::*;
+    use crate::wire::keyring::Key;
+    use crate::wire::memberlist::encrypt::{Cipher, open_stream};
+
+    fn key_of(path: &str) -> Key {
+        let manifest = String::from_utf8(recording("manifest.txt")).unwrap();
+        let line = manifest.lines().find(|l| l.contains(path)).unwrap();
+        let hex = line.split_whitespace().find_map(|f| f.strip_prefix("key=")).unwrap();
+        let bytes: Vec<u8> =
+            (0..hex.len()).step_by(2).map(|i| u8::from_str_radix(&hex[i..i + 2], 16).unwrap()).collect();
+        Key::from_slice(&bytes).expect("a 32-byte key")
+    }
+
+    #[test]
+    fn a_sealed_join_is_merged_and_answered_sealed_and_refused_without_the_key() {
+        let path = "aes1/071-stream-req-n3-n0.bin";
+        let key = key_of(path);
+        let mut n0 = ml_node("n0", 1);
+        n0.install_key(key).unwrap();
+        let out = accept(&mut n0, path);
+        assert_eq!(n0.stats().rejected_total(), 0);
+        let answers = frames(&out);
+        assert_eq!(answers.len(), 1);
+        let cipher = [Cipher::new(key.as_bytes()).unwrap()];
+        let (plain, used) = open_stream(&cipher, &answers[0].1, 1 << 20).expect("sealed with our key");
+        assert_eq!(used, answers[0].1.len());
+        let (_, nodes, _) = push_pull(&plain);
+        assert!(nodes.contains(&("n0".to_string(), NodeStateType::ALIVE)));
+
+        let mut other = ml_node("n0", 1);
+        other.install_key(Key::new([9; 32])).unwrap();
+        let before = other.state_digest();
+        let out = accept(&mut other, path);
+        assert_eq!(other.stats().rejected(crate::DecodeError::Unauthenticated), 1);
+        assert!(frames(&out).is_empty());
+        assert_eq!(other.state_digest(), before);
+
+        // Keyed and refusing plaintext: a plain join is refused too.
+        let mut keyed = ml_node("n0", 1);
+        keyed.install_key(key).unwrap();
+        let out = accept(&mut keyed, "plain/001-stream-req-n3-n0.bin");
+        assert_eq!(keyed.stats().rejected(crate::DecodeError::Plaintext), 1);
+        assert!(frames(&out).is_empty());
+    }
+}
