@@ -443,22 +443,41 @@ pub fn memberlist(data: &[u8]) {
             assert_eq!(StreamMessage::decode(&out, &Limits::STREAM), Ok(m), "a stream message encodes back to itself");
         }
     }
-    let me = Identity::new(MemberName::new("me").unwrap_or_else(|_| unreachable!()), addr(0));
-    let Ok(mut swim) = Swim::new(small_config().with_memberlist_wire(true), me, Bytes(data)) else {
-        return;
-    };
-    let mut sent = match swim.handle_packet(Instant::from_millis(1), addr(2), data) {
-        Ok(out) => out,
-        Err(e) => panic!("bytes from the network are never an Err: {e:?}"),
-    };
-    for t in [2, 600, 1_200, 5_000] {
-        sent.extend(swim.handle_timeout(Instant::from_millis(t)));
-    }
-    for a in &sent {
-        if let crate::Action::Send { packet, .. } = a {
-            let unpacked = Unpacked::parse(packet, &Limits::PACKET);
-            let decoded = unpacked.as_ref().map(|u| u.decode_all().is_ok());
-            assert_eq!(decoded, Ok(true), "what a member speaking memberlist sends decodes as memberlist");
+    // A member speaking memberlist's format, then serf's layer on it, takes
+    // the bytes as a datagram and as a stream message.
+    for serf in [false, true] {
+        let me = Identity::new(MemberName::new("me").unwrap_or_else(|_| unreachable!()), addr(0));
+        let config = small_config().with_memberlist_wire(true).with_serf_wire(serf);
+        let Ok(mut swim) = Swim::new(config, me, Bytes(data)) else {
+            return;
+        };
+        let mut sent = match swim.handle_packet(Instant::from_millis(1), addr(2), data) {
+            Ok(out) => out,
+            Err(e) => panic!("bytes from the network are never an Err: {e:?}"),
+        };
+        let id = crate::StreamId::Inbound(1);
+        let stream = [crate::Input::StreamAccepted { id, from: addr(3) }, crate::Input::StreamFrame { id, frame: data }];
+        for input in stream {
+            if let Err(e) = swim.handle(Instant::from_millis(2), input, &mut sent) {
+                panic!("bytes from the network are never an Err: {e:?}");
+            }
+        }
+        for t in [3, 600, 1_200, 5_000] {
+            sent.extend(swim.handle_timeout(Instant::from_millis(t)));
+        }
+        for a in &sent {
+            match a {
+                crate::Action::Send { packet, .. } => {
+                    let unpacked = Unpacked::parse(packet, &Limits::PACKET);
+                    let decoded = unpacked.as_ref().map(|u| u.decode_all().is_ok());
+                    assert_eq!(decoded, Ok(true), "what a member speaking memberlist sends decodes as memberlist");
+                }
+                crate::Action::SendFrame { frame, .. } => {
+                    let decoded = StreamMessage::decode(frame, &Limits::STREAM);
+                    assert!(decoded.is_ok(), "a stream message we send decodes as memberlist's: {decoded:?}");
+                }
+                _ => {}
+            }
         }
     }
 }

@@ -262,7 +262,7 @@ impl NodeBuilder {
         // The node logs rejected packets (rate-limited), so its machine
         // reports them always; the application sees them if it asked.
         let forward_rejections = self.config.report_rejections;
-        let memberlist = self.config.memberlist_wire;
+        let memberlist = self.config.speaks_memberlist();
         let config = self.config.with_report_rejections(true);
         #[cfg_attr(not(feature = "encryption"), expect(unused_mut, reason = "only the keyring set-up changes it"))]
         let mut swim =

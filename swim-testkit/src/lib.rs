@@ -22,7 +22,9 @@ use crate::cluster::{LocalCluster, Seen};
 
 #[path = "../../swim-cli/src/cluster.rs"]
 pub mod cluster;
+pub mod go;
 pub mod memberlist_peer;
+pub mod serf_agent;
 
 /// A fast configuration for loopback tests: the LAN preset with 200 ms
 /// protocol periods and a push-pull every 5 s (which repairs a member that

@@ -34,9 +34,7 @@ use base64::engine::general_purpose::STANDARD;
 use lapswim_node::Clock;
 use serde_json::Value;
 
-/// Where Debian's Go packages live; the peer builds against them with
-/// modules off, offline.
-pub const GOPATH: &str = "/usr/share/gocode";
+pub use crate::go::GOPATH;
 /// The library's source under [`GOPATH`].
 const MEMBERLIST_SRC: &str = "src/github.com/hashicorp/memberlist";
 /// What to install when something is missing.
@@ -199,17 +197,7 @@ impl MemberlistPeer {
     /// Whether the peer can be built here: `Err` names what is missing (a
     /// `go` on `PATH`, Debian's memberlist source under [`GOPATH`]).
     pub fn toolchain() -> Result<(), String> {
-        let mut missing = Vec::new();
-        match Command::new("go").arg("version").stdout(Stdio::null()).stderr(Stdio::null()).status() {
-            Ok(status) if status.success() => {}
-            Ok(status) => missing.push(format!("a working `go` (`go version` exited with {status})")),
-            Err(e) => missing.push(format!("`go` on PATH ({e})")),
-        }
-        let src = Path::new(GOPATH).join(MEMBERLIST_SRC);
-        if !src.is_dir() {
-            missing.push(format!("memberlist's source at {}", src.display()));
-        }
-        if missing.is_empty() { Ok(()) } else { Err(format!("missing {} ({INSTALL})", missing.join(" and "))) }
+        crate::go::toolchain(MEMBERLIST_SRC, INSTALL)
     }
 
     /// Builds the peer (once per process) into the target directory, and
@@ -488,45 +476,12 @@ impl Drop for MemberlistPeer {
     }
 }
 
+fn build_once() -> Result<PathBuf, String> {
+    MemberlistPeer::toolchain()?;
+    crate::go::build("memberlist-peer", crate::go::Source::Dir(&source_dir()))
+}
+
 /// The peer's source directory in this repository.
 fn source_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../interop/memberlist-peer")
-}
-
-/// Where the binary goes: `<target>/<profile>/memberlist-peer/` beside the
-/// test binary's `deps/`, or the temporary directory.
-fn output_dir() -> PathBuf {
-    let exe = std::env::current_exe().ok();
-    let profile = exe.as_deref().and_then(Path::parent).filter(|deps| deps.ends_with("deps")).and_then(Path::parent);
-    match profile {
-        Some(profile) => profile.join("memberlist-peer"),
-        None => std::env::temp_dir().join(format!("swim-memberlist-peer-{}", std::process::id())),
-    }
-}
-
-fn build_once() -> Result<PathBuf, String> {
-    MemberlistPeer::toolchain()?;
-    let dir = output_dir();
-    std::fs::create_dir_all(&dir).map_err(|e| format!("creating {}: {e}", dir.display()))?;
-    let binary = dir.join("memberlist-peer");
-    // Built under a name of this process's, then renamed: test binaries
-    // running at once never see a half-written file.
-    let partial = dir.join(format!("memberlist-peer.{}.partial", std::process::id()));
-    let mut go = Command::new("go");
-    go.arg("build").arg("-o").arg(&partial).arg(".").current_dir(source_dir());
-    go.env("GOPATH", GOPATH).env("GO111MODULE", "off");
-    if ["GOCACHE", "XDG_CACHE_HOME", "HOME"].iter().all(|v| std::env::var_os(v).is_none()) {
-        go.env("GOCACHE", dir.join("go-cache"));
-    }
-    let out = go.output().map_err(|e| format!("running go build: {e}"))?;
-    if !out.status.success() {
-        return Err(format!(
-            "go build in {} failed ({}):\n{}",
-            source_dir().display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        ));
-    }
-    std::fs::rename(&partial, &binary).map_err(|e| format!("renaming to {}: {e}", binary.display()))?;
-    Ok(binary)
 }

@@ -12,11 +12,14 @@
 //! (which `.ci/run` installs): without them the test is skipped, or fails
 //! when `CI` is set.
 
+mod support;
+
 use core::net::SocketAddr;
 use core::time::Duration;
 
 use lapswim_core::{Config, Event, MemberState};
 use lapswim_node::{Node, NodeBuilder, NodeEvent};
+use support::{state_of, wait_state};
 use swim_testkit::memberlist_peer::{MemberlistPeer, PeerOptions};
 
 /// Appends a msgpack string or byte string of up to 31 bytes, as
@@ -53,22 +56,6 @@ fn alive(name: &str, addr: SocketAddr) -> Vec<u8> {
 fn introduce(name: &str, at: SocketAddr, to: SocketAddr) {
     let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
     socket.send_to(&alive(name, at), to).expect("send");
-}
-
-async fn state_of(node: &Node, name: &str) -> Option<MemberState> {
-    node.member(name).await.ok().flatten().map(|m| m.state)
-}
-
-/// Waits up to `limit` for `node` to hold `name` in a state `ok` accepts.
-async fn wait_state(node: &Node, name: &str, limit: Duration, ok: impl Fn(Option<MemberState>) -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if ok(state_of(node, name).await) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 fn start_swim(name: &str) -> Node {

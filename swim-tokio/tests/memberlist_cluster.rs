@@ -12,11 +12,14 @@
 //! (which `.ci/run` installs): without them the tests are skipped, or fail
 //! when `CI` is set.
 
+mod support;
+
 use core::time::Duration;
 use std::path::Path;
 
 use lapswim_core::{Config, Event, Key, MemberState};
 use lapswim_node::{Node, NodeBuilder, NodeEvent};
+use support::{state_of, wait_state};
 use swim_testkit::memberlist_peer::{MemberlistPeer, PeerOptions, b64};
 
 const LIMIT: Duration = Duration::from_secs(30);
@@ -34,22 +37,6 @@ fn start_swim(name: &str, key: Option<Key>) -> Node {
         builder = builder.keys([key]);
     }
     lapswim_tokio::start(builder).expect("the swim node starts")
-}
-
-async fn state_of(node: &Node, name: &str) -> Option<MemberState> {
-    node.member(name).await.ok().flatten().map(|m| m.state)
-}
-
-/// Waits up to `limit` for `node` to hold `name` in a state `ok` accepts.
-async fn wait_state(node: &Node, name: &str, limit: Duration, ok: impl Fn(Option<MemberState>) -> bool) -> bool {
-    let deadline = tokio::time::Instant::now() + limit;
-    while tokio::time::Instant::now() < deadline {
-        if ok(state_of(node, name).await) {
-            return true;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    false
 }
 
 /// Waits until the Go node lists exactly `names` alive.

@@ -316,7 +316,7 @@ fn tags_of(map: &BTreeMap<String, String>) -> Tags {
 }
 
 async fn agent(settings: Settings, printer: &Printer) -> Result<(), Failure> {
-    let mut config = settings.preset.config();
+    let mut config = settings.dialect.apply(settings.preset.config());
     if let Some(label) = &settings.label {
         config = config.with_label(
             lapswim_core::Label::new(label)

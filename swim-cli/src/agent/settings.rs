@@ -136,6 +136,34 @@ pub(crate) struct AgentArgs {
     /// (docs/trace.md).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    /// Wire format [default: native]: `memberlist` joins HashiCorp
+    /// memberlist 0.2.2 nodes, `serf` joins serf 0.9.4 agents
+    /// (docs/interop.md).
+    #[arg(long, value_enum)]
+    dialect: Option<Dialect>,
+}
+
+/// The wire format the agent speaks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
+pub(crate) enum Dialect {
+    /// swim's own.
+    #[default]
+    Native,
+    /// HashiCorp memberlist 0.2.2's.
+    Memberlist,
+    /// serf 0.9.4's, on memberlist's.
+    Serf,
+}
+
+impl Dialect {
+    /// `config` speaking this dialect.
+    pub(crate) fn apply(self, config: lapswim_core::Config) -> lapswim_core::Config {
+        match self {
+            Dialect::Native => config,
+            Dialect::Memberlist => config.with_memberlist_wire(true),
+            Dialect::Serf => config.with_memberlist_wire(true).with_serf_wire(true),
+        }
+    }
 }
 
 /// The config file: the flags' settings under their long names.
@@ -177,6 +205,7 @@ struct FileConfig {
     keyring: Option<PathBuf>,
     label: Option<String>,
     record: Option<PathBuf>,
+    dialect: Option<String>,
 }
 
 /// Where keys come from.
@@ -215,6 +244,7 @@ pub(crate) struct Settings {
     pub(crate) keys: KeySource,
     pub(crate) label: Option<String>,
     pub(crate) record: Option<PathBuf>,
+    pub(crate) dialect: Dialect,
 }
 
 impl Settings {
@@ -254,6 +284,12 @@ impl Settings {
                 format!("config file: config = {name:?} is not a preset (one of {})", names.join(", "))
             })?,
             (None, None) => Preset::default(),
+        };
+        let dialect = match (args.dialect, &file.dialect) {
+            (Some(d), _) => d,
+            (None, Some(name)) => Dialect::from_str(name, true)
+                .map_err(|_| format!("config file: dialect = {name:?} is not one of native, memberlist, serf"))?,
+            (None, None) => Dialect::default(),
         };
         let bind =
             args.bind.or(file.bind).ok_or("no address to bind: give --bind ADDR (or `bind` in the config file)")?;
@@ -319,6 +355,7 @@ impl Settings {
             keys,
             label: args.label.or(file.label),
             record: args.record.or(file.record),
+            dialect,
         })
     }
 }

@@ -14,6 +14,7 @@ use crate::api::{Event, StreamId};
 use crate::protocol::streams::Purpose;
 use crate::util::name::MemberName;
 use crate::util::time::Instant;
+use crate::wire::memberlist::dialect::Flavour;
 use crate::wire::memberlist::stream::{PushNodeState, StreamMessage};
 use crate::wire::memberlist::stream_dialect::record_of;
 use crate::wire::{DecodeError, MAX_MESSAGES, Message, Messages};
@@ -26,7 +27,12 @@ impl<R: Rng> Swim<R> {
         let Some(s) = self.streams.get(id) else { return };
         let (peer, purpose) = (s.peer, s.purpose.clone());
         let me = self.membership.local().name.clone();
-        let decoded = self.envelope.decode_memberlist_stream(frame, scratch).and_then(|m| native(m, me.as_str()));
+        let flavour = self.envelope.flavour();
+        let mut metas = Vec::new();
+        let decoded = self
+            .envelope
+            .decode_memberlist_stream(frame, scratch)
+            .and_then(|m| native(m, flavour, me.as_str(), &mut metas));
         let message = match decoded {
             Ok(m) => m,
             Err(e) => {
@@ -130,11 +136,21 @@ enum Native<'a> {
     Error,
 }
 
-/// `msg` in our terms, every record converted before any is applied.
-fn native<'a>(msg: StreamMessage<'a>, me: &'a str) -> Result<Native<'a>, DecodeError> {
+/// `msg` in our terms, every record converted before any is applied
+/// (`metas` keeps the metadata rewritten in our encoding).
+fn native<'a>(
+    msg: StreamMessage<'a>,
+    flavour: Flavour,
+    me: &'a str,
+    metas: &'a mut Vec<u8>,
+) -> Result<Native<'a>, DecodeError> {
     Ok(match msg {
+        // serf's push-pull state is its own format: not taken as ours.
+        StreamMessage::PushPull { join, nodes, .. } if flavour.serf => {
+            Native::Table { join, records: records(&nodes, flavour, me, metas)?, user_state: &[] }
+        }
         StreamMessage::PushPull { join, nodes, user_state } => {
-            Native::Table { join, records: records(&nodes, me)?, user_state }
+            Native::Table { join, records: records(&nodes, flavour, me, metas)?, user_state }
         }
         // memberlist's ping names the member it is for, or nobody (then
         // whoever listens answers).
@@ -147,11 +163,29 @@ fn native<'a>(msg: StreamMessage<'a>, me: &'a str) -> Result<Native<'a>, DecodeE
     })
 }
 
-fn records<'a>(nodes: &[PushNodeState<'a>], me: &'a str) -> Result<Vec<Message<'a>>, DecodeError> {
+fn records<'a>(
+    nodes: &[PushNodeState<'a>],
+    flavour: Flavour,
+    me: &'a str,
+    metas: &'a mut Vec<u8>,
+) -> Result<Vec<Message<'a>>, DecodeError> {
+    // Rewritten metadata first, into one buffer the records then borrow.
+    let mut ranges = Vec::new();
+    ranges.try_reserve_exact(nodes.len()).map_err(|_| DecodeError::Oversized)?;
+    for n in nodes {
+        let rewritten = n.meta.and_then(|m| flavour.meta_in(m));
+        ranges.push(rewritten.map(|m| {
+            let at = metas.len();
+            metas.extend_from_slice(&m);
+            (at, metas.len())
+        }));
+    }
+    let metas: &'a [u8] = metas;
     let mut out = Vec::new();
     out.try_reserve_exact(nodes.len()).map_err(|_| DecodeError::Oversized)?;
-    for n in nodes {
-        if let Some(m) = record_of(n, me)? {
+    for (n, range) in nodes.iter().zip(ranges) {
+        let meta = range.and_then(|(a, b)| metas.get(a..b));
+        if let Some(m) = record_of(n, meta, me)? {
             out.push(m);
         }
     }

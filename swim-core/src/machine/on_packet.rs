@@ -175,7 +175,7 @@ impl<R: Rng> Swim<R> {
             Message::Response { .. } => self.on_response(msg),
             // A memberlist user message names no sender: the live member
             // at the source address is its author, or nobody is.
-            Message::Direct { from: "", payload } if self.config.memberlist_wire => {
+            Message::Direct { from: "", payload } if self.config.speaks_memberlist() => {
                 if let Some(author) = self.membership.table.live_at(&from).and_then(|id| self.membership.table.get(id))
                 {
                     let author = author.name.clone();

@@ -57,7 +57,13 @@ impl<R: Rng> Swim<R> {
             return Err(Error::TooLarge);
         }
         self.ensure_started(now);
-        let me = self.membership.local().name.clone();
+        let mut me = self.membership.local().name.clone();
+        if self.config.serf_wire {
+            // serf names no event's sender and tells events apart by time
+            // and name: the name stands for the sender, here as in every
+            // event that comes back to us through serf agents.
+            me = MemberName::new(name).unwrap_or(me);
+        }
         let ltime = self.user.stamp(now, &me, name, payload, coalesce);
         self.outbox.event(Event::User {
             from: me.clone(),

@@ -325,7 +325,7 @@ impl Lifecycle {
         let peer = self.scratch.first().and_then(|&id| membership.table.get(id)).map(|m| m.addr.get());
         if let Some(addr) = peer {
             // memberlist's push-pull has no summary to offer: whole tables.
-            let by_difference = self.config.delta_sync && !self.config.memberlist_wire;
+            let by_difference = self.config.delta_sync && !self.config.speaks_memberlist();
             let why = if by_difference { SyncKind::Difference } else { SyncKind::Periodic };
             start_sync(now, addr, why, sync);
         }

@@ -49,7 +49,7 @@ use crate::wire::keyring::{Key, KeyringOp};
 /// The first bytes of every trace.
 pub(crate) const MAGIC: [u8; 8] = *b"SWIMTRC\0";
 /// The format version this build writes and reads.
-pub(crate) const TRACE_VERSION: u16 = 11;
+pub(crate) const TRACE_VERSION: u16 = 12;
 /// Buffered bytes that trigger a write to the sink.
 pub(crate) const FLUSH_BYTES: usize = 64 * 1024;
 /// The largest record a reader accepts (a stream frame and its framing).

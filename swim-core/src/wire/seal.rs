@@ -85,6 +85,8 @@ pub(crate) struct Envelope {
     /// Datagrams and stream frames in memberlist 0.2.2's format rather than ours
     /// ([`Config::memberlist_wire`](crate::Config::memberlist_wire)).
     memberlist: bool,
+    /// Plain memberlist, or serf's layer on it.
+    flavour: wire::memberlist::dialect::Flavour,
     /// The keyring's keys as memberlist ciphers, the primary first, while
     /// datagrams are in memberlist's format (empty otherwise): kept beside
     /// the keyring, so that no datagram pays for a key schedule.
@@ -116,6 +118,7 @@ impl Envelope {
             #[cfg(feature = "encryption")]
             sealed: 0,
             memberlist: false,
+            flavour: wire::memberlist::dialect::Flavour::default(),
             #[cfg(feature = "encryption")]
             ciphers: Vec::new(),
             drafts: BTreeMap::new(),
@@ -123,9 +126,10 @@ impl Envelope {
     }
 
     /// Datagrams and stream frames in memberlist 0.2.2's format from now
-    /// on (`true`), or in ours.
-    pub(crate) fn set_memberlist(&mut self, on: bool) {
+    /// on (`true`, with serf's layer on it when `serf`), or in ours.
+    pub(crate) fn set_memberlist(&mut self, on: bool, serf: bool) {
         self.memberlist = on;
+        self.flavour = wire::memberlist::dialect::Flavour { serf: on && serf };
         #[cfg(feature = "encryption")]
         self.refresh_ciphers();
     }
@@ -139,6 +143,11 @@ impl Envelope {
             let ciphers = self.keyring.keys().filter_map(|k| wire::memberlist::encrypt::Cipher::new(k.as_bytes()).ok());
             self.ciphers.extend(ciphers);
         }
+    }
+
+    /// Plain memberlist's dialect or serf's (when in memberlist's format).
+    pub(crate) fn flavour(&self) -> wire::memberlist::dialect::Flavour {
+        self.flavour
     }
 
     /// Whether datagrams are in memberlist's format.
@@ -258,21 +267,32 @@ impl Envelope {
         // Our own writer made `body`, and every message we write
         // encodes in memberlist's format: neither fails.
         if wire::decode_body(body, &mut msgs).is_err()
-            || wire::memberlist::dialect::encode_packet(&msgs, &mut plain).is_err()
+            || wire::memberlist::dialect::encode_packet(&msgs, self.flavour, &mut plain).is_err()
             || plain.is_empty()
         {
             return Vec::new();
         }
+        self.seal_memberlist(plain, Channel::Datagram)
+    }
+
+    /// `plain`, a memberlist datagram or stream message, sealed as
+    /// memberlist seals it on `channel` (version 1, with our primary key)
+    /// when we seal; as it is otherwise. Empty if sealing fails.
+    fn seal_memberlist(&mut self, plain: Vec<u8>, channel: Channel) -> Vec<u8> {
         #[cfg(feature = "encryption")]
         if self.sealing() {
-            use wire::memberlist::encrypt::{EncryptionVersion, seal_packet};
+            use wire::memberlist::encrypt::{EncryptionVersion, seal_packet, seal_stream};
             let nonce = self.next_nonce();
             let mut sealed = Vec::new();
+            let seal = match channel {
+                Channel::Datagram => seal_packet,
+                Channel::Frame => seal_stream,
+            };
             let primary = self.ciphers.first();
-            let ok =
-                primary.is_some_and(|c| seal_packet(EncryptionVersion::V1, c, &nonce, &plain, &mut sealed).is_ok());
+            let ok = primary.is_some_and(|c| seal(EncryptionVersion::V1, c, &nonce, &plain, &mut sealed).is_ok());
             return if ok { sealed } else { Vec::new() };
         }
+        let _ = channel;
         plain
     }
 
@@ -297,12 +317,12 @@ impl Envelope {
         if !self.ciphers.is_empty() {
             use wire::memberlist::dialect::decode_error;
             match wire::memberlist::encrypt::open_packet(&self.ciphers, packet) {
-                Ok(plain) => return decode_packet(&plain, scratch, out),
+                Ok(plain) => return decode_packet(&plain, self.flavour, scratch, out),
                 Err(e) if self.requires_seal() => return Err(decode_error(e)),
                 Err(_) => {}
             }
         }
-        decode_packet(packet, scratch, out)
+        decode_packet(packet, self.flavour, scratch, out)
     }
 
     /// Checks a received packet of at most `limit` bytes that came on

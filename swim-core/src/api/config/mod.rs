@@ -136,6 +136,15 @@ pub struct Config {
     /// (coordinates, queries, user events, last-chance checks over
     /// streams) is not sent. Default `false`.
     pub memberlist_wire: bool,
+    /// serf 0.9.4's layer on memberlist's format (which it implies,
+    /// whatever `memberlist_wire` says), so that a swim node joins serf
+    /// agents (docs/interop.md): the version range serf announces, tags
+    /// ([`Tags`](crate::Tags)) in serf's encoding, user events as serf's
+    /// (serf names no sender: an event's `from` is its name), and our
+    /// leaves preceded by serf's leave intent. Messages for one member
+    /// and our application state are not sent (serf would read them as
+    /// its own). Default `false`.
+    pub serf_wire: bool,
     /// Pause between join attempts while no seed has answered.
     /// Range: at least 1 ms.
     pub join_retry_interval: Duration,
@@ -328,6 +337,7 @@ setters! {
     with_push_pull_interval => push_pull_interval: Option<Duration>,
     with_delta_sync => delta_sync: bool,
     with_memberlist_wire => memberlist_wire: bool,
+    with_serf_wire => serf_wire: bool,
     with_join_retry_interval => join_retry_interval: Duration,
     with_join_attempts => join_attempts: NonZeroU32,
     with_leave_timeout => leave_timeout: Duration,
@@ -373,6 +383,12 @@ impl Config {
     pub fn with_label(mut self, label: Label) -> Self {
         self.label = label;
         self
+    }
+
+    /// Whether this node speaks memberlist's format
+    /// ([`Config::memberlist_wire`], or [`Config::serf_wire`] on it).
+    pub fn speaks_memberlist(&self) -> bool {
+        self.memberlist_wire || self.serf_wire
     }
 
     /// With [`Config::memberlist_wire`], how a runtime finds frames in a
@@ -431,6 +447,7 @@ impl Config {
             push_pull_interval: Some(Duration::from_secs(30)),
             delta_sync: true,
             memberlist_wire: false,
+            serf_wire: false,
             join_retry_interval: Duration::from_secs(1),
             join_attempts: nz(5),
             leave_timeout: Duration::from_secs(5),

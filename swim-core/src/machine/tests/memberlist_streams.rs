@@ -240,3 +240,24 @@ mod sealed {
         assert!(frames(&out).is_empty());
     }
 }
+
+#[test]
+fn a_cluster_speaking_serfs_dialect_joins_and_delivers_an_event_once_everywhere() {
+    let config = Config::lan().with_serf_wire(true);
+    let mut mesh = super::incarnations::mesh_of(&config, &["a", "b", "c", "d"], 10_000);
+    assert!(super::incarnations::all_alive(&mesh));
+    mesh.input(2, 10_001, Input::UserEvent { name: "deploy", payload: b"v1", coalesce: false }).unwrap();
+    mesh.run(10_002, 20_000);
+    for i in 0..4 {
+        let got: Vec<&Event> = mesh
+            .events
+            .iter()
+            .filter(|(j, e)| *j == i && matches!(e, Event::User { name, .. } if name == "deploy"))
+            .map(|(_, e)| e)
+            .collect();
+        assert_eq!(got.len(), 1, "member {i}: {got:?}");
+        // serf names no sender: the event's name stands for it, at the
+        // origin as everywhere else.
+        assert!(matches!(got[0], Event::User { from, .. } if from.as_str() == "deploy"), "{got:?}");
+    }
+}

@@ -198,7 +198,7 @@ impl Membership {
             // memberlist starts its own at 1 and takes no alive at 0 for a
             // member new to it (it books the member at 0, then ignores
             // what is not newer): in its format, we start at 1 too.
-            incarnation: u32::from(config.memberlist_wire),
+            incarnation: u32::from(config.speaks_memberlist()),
             refuting: true,
             timers: Timers::default(),
             suspicions: alloc::collections::BTreeMap::new(),

@@ -29,6 +29,37 @@ use crate::wire::{DecodeError, MAX_MESSAGES, Message, Messages};
 pub(crate) const VERSIONS: Versions =
     Versions { protocol_min: 1, protocol_max: 5, protocol_cur: 2, delegate_min: 0, delegate_max: 0, delegate_cur: 0 };
 
+/// Which of memberlist's dialects: plain memberlist, or serf's layer on it
+/// ([`Config::serf_wire`](crate::Config::serf_wire)).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Flavour {
+    /// serf's: its version range, its tags in metadata, and serf's
+    /// messages in memberlist's user messages.
+    pub(crate) serf: bool,
+}
+
+impl Flavour {
+    /// The versions every record we send announces.
+    pub(crate) fn versions(self) -> Versions {
+        if self.serf { super::serf::VERSIONS } else { VERSIONS }
+    }
+
+    /// Our metadata as this dialect carries it, appended to `out`.
+    pub(crate) fn meta_out(self, meta: &[u8], out: &mut Vec<u8>) {
+        if self.serf {
+            super::serf::meta_to_serf(meta, out);
+        } else {
+            out.extend_from_slice(meta);
+        }
+    }
+
+    /// A peer's metadata in our form, when this dialect writes it
+    /// otherwise (serf's tags); `None` to take it as it is.
+    pub(crate) fn meta_in(self, meta: &[u8]) -> Option<Vec<u8>> {
+        if self.serf { super::serf::meta_from_serf(meta) } else { None }
+    }
+}
+
 /// How a memberlist decoding error is counted: as the native format's
 /// error of the same kind.
 pub(crate) fn decode_error(e: Error) -> DecodeError {
@@ -51,10 +82,12 @@ pub(crate) fn decode_error(e: Error) -> DecodeError {
 }
 
 /// Decodes a plain (decrypted) memberlist datagram into swim's messages:
-/// its leaves are copied into `scratch`, which the messages borrow. All
-/// or nothing: one leaf that does not decode rejects the datagram.
+/// its leaves are copied into `scratch`, which the messages borrow (with,
+/// in serf's dialect, the alive members' tags rewritten in our encoding).
+/// All or nothing: one leaf that does not decode rejects the datagram.
 pub(crate) fn decode_packet<'b>(
     packet: &[u8],
+    flavour: Flavour,
     scratch: &'b mut Vec<u8>,
     out: &mut Messages<'b>,
 ) -> Result<(), DecodeError> {
@@ -72,19 +105,37 @@ pub(crate) fn decode_packet<'b>(
         ranges.push((start, scratch.len())).map_err(|_| DecodeError::TooManyMessages)?;
     }
     drop(unpacked);
+    // Metadata rewritten for us goes after the leaves, before anything
+    // borrows them.
+    let mut metas = heapless::Vec::<Option<(usize, usize)>, MAX_MESSAGES>::new();
+    for &(start, end) in &ranges {
+        let leaf = scratch.get(start..end).ok_or(DecodeError::Truncated)?;
+        let rewritten = match Ml::decode(leaf).map_err(decode_error)? {
+            Ml::Alive(a) => a.meta.and_then(|m| flavour.meta_in(m)),
+            _ => None,
+        };
+        let range = rewritten.map(|m| {
+            let at = scratch.len();
+            scratch.extend_from_slice(&m);
+            (at, scratch.len())
+        });
+        metas.push(range).map_err(|_| DecodeError::TooManyMessages)?;
+    }
     let scratch: &'b [u8] = scratch;
-    for (start, end) in ranges {
+    for (&(start, end), meta) in ranges.iter().zip(metas) {
         let leaf = scratch.get(start..end).ok_or(DecodeError::Truncated)?;
         let msg = Ml::decode(leaf).map_err(decode_error)?;
-        if let Some(native) = to_native(msg)? {
+        let meta = meta.and_then(|(a, b)| scratch.get(a..b));
+        if let Some(native) = to_native(msg, flavour, meta)? {
             out.push(native).map_err(|_| DecodeError::TooManyMessages)?;
         }
     }
     Ok(())
 }
 
-/// Swim's message for one of memberlist's.
-fn to_native(msg: Ml<'_>) -> Result<Option<Message<'_>>, DecodeError> {
+/// Swim's message for one of memberlist's (`meta`: an alive's metadata
+/// rewritten in our encoding, if it was).
+fn to_native<'a>(msg: Ml<'a>, flavour: Flavour, meta: Option<&'a [u8]>) -> Result<Option<Message<'a>>, DecodeError> {
     let addr = |ip: Option<&[u8]>, port: u16| {
         ip.and_then(ip_from_wire).map(|ip| SocketAddr::new(ip, port)).ok_or(DecodeError::Malformed)
     };
@@ -97,20 +148,40 @@ fn to_native(msg: Ml<'_>) -> Result<Option<Message<'_>>, DecodeError> {
             incarnation: a.incarnation,
             name: a.node,
             addr: addr(a.addr, a.port)?,
-            meta: a.meta.unwrap_or_default(),
+            meta: meta.or(a.meta).unwrap_or_default(),
         },
         Ml::Suspect(s) => Message::Suspect { incarnation: s.incarnation, name: s.node, from: s.from },
         Ml::Dead(d) => Message::Dead { incarnation: d.incarnation, name: d.node, from: d.from },
+        Ml::User(payload) if flavour.serf => return serf_to_native(payload),
         // memberlist does not name a user message's sender: the member at
         // the datagram's source is taken for it (`from` left empty here).
         Ml::User(payload) => Message::Direct { from: "", payload },
     }))
 }
 
-/// Appends `msg` as memberlist encodes it, if memberlist has a word for
-/// it; whether it did.
-fn encode_one(msg: &Message<'_>, out: &mut Vec<u8>) -> Result<bool, EncodeError> {
-    let vsn = VERSIONS.to_vsn();
+/// A serf message in a memberlist user message, as ours: a user event
+/// (serf names no sender: its name stands for one, so that an event is
+/// told from another by time and name, as serf does); nothing for what
+/// this slice does not take (a leave intent's `dead` follows it).
+fn serf_to_native(payload: &[u8]) -> Result<Option<Message<'_>>, DecodeError> {
+    use super::serf::SerfMessage;
+    Ok(match SerfMessage::decode(payload).map_err(decode_error)? {
+        SerfMessage::UserEvent(e) => {
+            Some(Message::User { ltime: e.ltime, from: e.name, name: e.name, payload: e.payload, coalesce: e.cc })
+        }
+        SerfMessage::Leave(_) | SerfMessage::Other(_) => None,
+    })
+}
+
+/// Appends what memberlist encodes for `msg` (nothing when it has no word
+/// for it), each message ending where `ends` says.
+fn encode_one<const N: usize>(
+    msg: &Message<'_>,
+    flavour: Flavour,
+    out: &mut Vec<u8>,
+    ends: &mut heapless::Vec<usize, N>,
+) -> Result<(), EncodeError> {
+    let vsn = flavour.versions().to_vsn();
     let ml = match *msg {
         Message::Ping { seq, target } => Ml::Ping(Ping { seq_no: seq, node: target, ..Ping::default() }),
         Message::PingReq { seq, target, addr } => {
@@ -124,42 +195,70 @@ fn encode_one(msg: &Message<'_>, out: &mut Vec<u8>) -> Result<bool, EncodeError>
                 ..IndirectPing::default()
             };
             Ml::IndirectPing(m).encode(out)?;
-            return Ok(true);
+            return ended(out, ends);
         }
         Message::Ack { seq } => Ml::Ack(Ack { seq_no: seq, payload: None }),
         Message::Nack { seq } => Ml::Nack(Nack { seq_no: seq }),
         Message::Alive { incarnation, name, addr, meta } => {
             let ip = IpBytes::new(addr.ip());
+            let mut their_meta = Vec::new();
+            flavour.meta_out(meta, &mut their_meta);
             let m = Alive {
                 incarnation,
                 node: name,
                 addr: Some(ip.as_slice()),
                 port: addr.port(),
-                meta: Some(meta),
+                meta: Some(&their_meta),
                 vsn: Some(&vsn),
             };
             Ml::Alive(m).encode(out)?;
-            return Ok(true);
+            return ended(out, ends);
         }
         Message::Suspect { incarnation, name, from } => Ml::Suspect(Suspect { incarnation, node: name, from }),
-        Message::Dead { incarnation, name, from } => Ml::Dead(Dead { incarnation, node: name, from }),
-        Message::Direct { payload, .. } => Ml::User(payload),
-        _ => return Ok(false),
+        Message::Dead { incarnation, name, from } => {
+            Ml::Dead(Dead { incarnation, node: name, from }).encode(out)?;
+            ended(out, ends)?;
+            if flavour.serf && from == name {
+                // serf tells a leave from a failure by the intent before
+                // the `dead`: an intent newer than any it has of the
+                // member (we keep no serf member clock; the incarnation
+                // grows with every leave).
+                let leave = super::serf::Leave { ltime: u64::from(incarnation.max(1)), node: name, prune: false };
+                let mut body = Vec::new();
+                super::serf::SerfMessage::Leave(leave).encode(&mut body)?;
+                Ml::User(&body).encode(out)?;
+                ended(out, ends)?;
+            }
+            return Ok(());
+        }
+        Message::User { ltime, name, payload, coalesce, .. } if flavour.serf => {
+            let event = super::serf::UserEvent { ltime, name, payload, cc: coalesce };
+            let mut body = Vec::new();
+            super::serf::SerfMessage::UserEvent(event).encode(&mut body)?;
+            Ml::User(&body).encode(out)?;
+            return ended(out, ends);
+        }
+        // serf reads every user message as its own: ours would be junk.
+        Message::Direct { payload, .. } if !flavour.serf => Ml::User(payload),
+        _ => return Ok(()),
     };
     ml.encode(out)?;
-    Ok(true)
+    ended(out, ends)
+}
+
+/// Notes that a message ends here.
+fn ended<const N: usize>(out: &[u8], ends: &mut heapless::Vec<usize, N>) -> Result<(), EncodeError> {
+    ends.push(out.len()).map_err(|_| EncodeError::TooManyParts)
 }
 
 /// Appends swim's `msgs` as one memberlist datagram: the message alone,
 /// or a compound of them. Nothing is appended when memberlist has a word
 /// for none of them.
-pub(crate) fn encode_packet(msgs: &[Message<'_>], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+pub(crate) fn encode_packet(msgs: &[Message<'_>], flavour: Flavour, out: &mut Vec<u8>) -> Result<(), EncodeError> {
     let mut parts: Vec<u8> = Vec::new();
     let mut ends = heapless::Vec::<usize, MAX_MESSAGES>::new();
     for msg in msgs {
-        if encode_one(msg, &mut parts)? {
-            ends.push(parts.len()).map_err(|_| EncodeError::TooManyParts)?;
-        }
+        encode_one(msg, flavour, &mut parts, &mut ends)?;
     }
     match ends.len() {
         0 => Ok(()),

@@ -67,6 +67,7 @@ pub(crate) mod message;
 pub(crate) mod msgpack;
 pub(crate) mod packet;
 pub(crate) mod probe;
+pub(crate) mod serf;
 pub(crate) mod stream;
 pub(crate) mod stream_dialect;
 

@@ -20,7 +20,7 @@
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
-use super::dialect::VERSIONS;
+use super::dialect::Flavour;
 use super::error::EncodeError;
 use super::gossip::{IpBytes, ip_from_wire};
 use super::message::Body;
@@ -59,16 +59,18 @@ pub(crate) enum Written {
 /// nothing is appended.
 pub(crate) fn encode_frame(
     msgs: &[Message<'_>],
+    flavour: Flavour,
     draft: &mut Option<Draft>,
     out: &mut Vec<u8>,
 ) -> Result<Written, EncodeError> {
     let Some((head, rest)) = msgs.split_first() else { return Ok(Written::Nothing) };
     let one = match *head {
-        Message::SyncRequest { join } => return gather(draft, join, rest, out),
-        Message::SyncReply => return gather(draft, false, rest, out),
+        Message::SyncRequest { join } => return gather(draft, join, flavour, rest, out),
+        Message::SyncReply => return gather(draft, false, flavour, rest, out),
         Message::Ping { seq, target } => StreamMessage::Ping(Ping { seq_no: seq, node: target, ..Ping::default() }),
         Message::Ack { seq } => StreamMessage::Ack(Ack { seq_no: seq, payload: None }),
-        Message::Direct { payload, .. } => StreamMessage::User(payload),
+        // serf reads every user message as its own: ours would be junk.
+        Message::Direct { payload, .. } if !flavour.serf => StreamMessage::User(payload),
         _ => return Ok(Written::Nothing),
     };
     one.encode(out)?;
@@ -86,10 +88,12 @@ impl Draft {
 fn gather(
     slot: &mut Option<Draft>,
     join: bool,
+    flavour: Flavour,
     msgs: &[Message<'_>],
     out: &mut Vec<u8>,
 ) -> Result<Written, EncodeError> {
-    let vsn = VERSIONS.to_vsn();
+    let vsn = flavour.versions().to_vsn();
+    let mut meta_buf = Vec::new();
     let d = slot.get_or_insert_with(|| Draft::new(join));
     let mut ended = false;
     for msg in msgs {
@@ -100,6 +104,8 @@ fn gather(
             Message::Suspect { incarnation, name, .. } => (name, incarnation, NodeStateType::SUSPECT, None),
             Message::Dead { incarnation, name, from } if from == name => (name, incarnation, NodeStateType::LEFT, None),
             Message::Dead { incarnation, name, .. } => (name, incarnation, NodeStateType::DEAD, None),
+            // serf's push-pull state is its own format: ours is not sent.
+            Message::AppState { .. } if flavour.serf => continue,
             Message::AppState { state } => {
                 d.user_state.clear();
                 d.user_state.extend_from_slice(state);
@@ -113,13 +119,17 @@ fn gather(
             _ => continue,
         };
         let ip = alive.map(|(addr, _): (SocketAddr, &[u8])| IpBytes::new(addr.ip()));
+        meta_buf.clear();
+        if let Some((_, meta)) = alive {
+            flavour.meta_out(meta, &mut meta_buf);
+        }
         // Every record carries versions: memberlist checks each one's
         // against the cluster's range, and reads a missing one as 0.
         let node = PushNodeState {
             name,
             addr: ip.as_ref().map(IpBytes::as_slice),
             port: alive.map_or(0, |(addr, _)| addr.port()),
-            meta: alive.map(|(_, meta)| meta),
+            meta: alive.map(|_| meta_buf.as_slice()),
             incarnation,
             state,
             vsn: Some(&vsn),
@@ -143,12 +153,20 @@ fn gather(
 /// table is taken as `accuser`'s (memberlist names none; it names itself
 /// when it merges one), so that it is a suspicion here, as in our own
 /// syncs.
-pub(crate) fn record_of<'a>(n: &PushNodeState<'a>, accuser: &'a str) -> Result<Option<Message<'a>>, DecodeError> {
+///
+/// `meta` is the record's metadata rewritten in our encoding, if it was
+/// (see [`Flavour::meta_in`]).
+pub(crate) fn record_of<'a>(
+    n: &PushNodeState<'a>,
+    meta: Option<&'a [u8]>,
+    accuser: &'a str,
+) -> Result<Option<Message<'a>>, DecodeError> {
     let (incarnation, name) = (n.incarnation, n.name);
     Ok(Some(match n.state {
         NodeStateType::ALIVE => {
             let ip = n.addr.and_then(ip_from_wire).ok_or(DecodeError::Malformed)?;
-            Message::Alive { incarnation, name, addr: SocketAddr::new(ip, n.port), meta: n.meta.unwrap_or_default() }
+            let meta = meta.or(n.meta).unwrap_or_default();
+            Message::Alive { incarnation, name, addr: SocketAddr::new(ip, n.port), meta }
         }
         NodeStateType::SUSPECT => Message::Suspect { incarnation, name, from: accuser },
         NodeStateType::DEAD => Message::Dead { incarnation, name, from: accuser },
@@ -175,7 +193,7 @@ mod tests {
             Message::Alive { incarnation: 3, name: "a", addr: addr(7946), meta: b"m" },
             Message::AppState { state: b"state" },
         ];
-        assert_eq!(encode_frame(&first, &mut draft, &mut out), Ok(Written::Pending));
+        assert_eq!(encode_frame(&first, Flavour::default(), &mut draft, &mut out), Ok(Written::Pending));
         assert!(out.is_empty());
         let last = [
             Message::SyncRequest { join: true },
@@ -185,7 +203,7 @@ mod tests {
             Message::Clocks { events: 9, queries: 9 },
             Message::SyncEnd,
         ];
-        assert_eq!(encode_frame(&last, &mut draft, &mut out), Ok(Written::Message));
+        assert_eq!(encode_frame(&last, Flavour::default(), &mut draft, &mut out), Ok(Written::Message));
         assert_eq!(draft, None);
         let StreamMessage::PushPull { join, nodes, user_state } = StreamMessage::decode(&out, &Limits::STREAM).unwrap()
         else {
@@ -205,9 +223,9 @@ mod tests {
         );
         assert_eq!(nodes[0].addr, Some(&[127, 0, 0, 1][..]));
         assert_eq!((nodes[0].port, nodes[0].meta), (7946, Some(&b"m"[..])));
-        assert!(nodes.iter().all(|n| n.vsn == Some(&VERSIONS.to_vsn()[..])));
+        assert!(nodes.iter().all(|n| n.vsn == Some(&Flavour::default().versions().to_vsn()[..])));
         // And back: the same records, a death taken as the accuser's.
-        let back: Vec<_> = nodes.iter().map(|n| record_of(n, "me").unwrap().unwrap()).collect();
+        let back: Vec<_> = nodes.iter().map(|n| record_of(n, None, "me").unwrap().unwrap()).collect();
         assert_eq!(
             back,
             [
@@ -223,31 +241,37 @@ mod tests {
     fn pings_acks_and_reliable_messages_are_memberlists_stream_messages() {
         let mut out = Vec::new();
         let ping = [Message::Ping { seq: 7, target: "b" }, Message::Suspect { incarnation: 1, name: "b", from: "a" }];
-        assert_eq!(encode_frame(&ping, &mut None, &mut out), Ok(Written::Message));
+        assert_eq!(encode_frame(&ping, Flavour::default(), &mut None, &mut out), Ok(Written::Message));
         let StreamMessage::Ping(p) = StreamMessage::decode(&out, &Limits::STREAM).unwrap() else {
             panic!()
         };
         assert_eq!((p.seq_no, p.node), (7, "b"));
         out.clear();
-        assert_eq!(encode_frame(&[Message::Ack { seq: 7 }], &mut None, &mut out), Ok(Written::Message));
+        assert_eq!(
+            encode_frame(&[Message::Ack { seq: 7 }], Flavour::default(), &mut None, &mut out),
+            Ok(Written::Message)
+        );
         assert_eq!(
             StreamMessage::decode(&out, &Limits::STREAM),
             Ok(StreamMessage::Ack(Ack { seq_no: 7, payload: None }))
         );
         out.clear();
         let direct = [Message::Direct { from: "a", payload: b"hi" }];
-        assert_eq!(encode_frame(&direct, &mut None, &mut out), Ok(Written::Message));
+        assert_eq!(encode_frame(&direct, Flavour::default(), &mut None, &mut out), Ok(Written::Message));
         assert_eq!(StreamMessage::decode(&out, &Limits::STREAM), Ok(StreamMessage::User(b"hi")));
         out.clear();
-        assert_eq!(encode_frame(&[Message::Query { name: "b" }], &mut None, &mut out), Ok(Written::Nothing));
+        assert_eq!(
+            encode_frame(&[Message::Query { name: "b" }], Flavour::default(), &mut None, &mut out),
+            Ok(Written::Nothing)
+        );
         assert!(out.is_empty());
     }
 
     #[test]
     fn an_alive_without_an_address_is_malformed_and_an_unknown_state_ignored() {
         let n = PushNodeState { name: "x", state: NodeStateType::ALIVE, ..PushNodeState::default() };
-        assert_eq!(record_of(&n, "me"), Err(DecodeError::Malformed));
+        assert_eq!(record_of(&n, None, "me"), Err(DecodeError::Malformed));
         let n = PushNodeState { name: "x", state: NodeStateType(9), ..PushNodeState::default() };
-        assert_eq!(record_of(&n, "me"), Ok(None));
+        assert_eq!(record_of(&n, None, "me"), Ok(None));
     }
 }

@@ -33,7 +33,7 @@ impl Envelope {
         // Our own writer made the frame, and every message we write
         // encodes in memberlist's format: neither fails.
         let written = match wire::decode_body(buf.get(layout.head..).unwrap_or_default(), &mut msgs) {
-            Ok(()) => encode_frame(&msgs, &mut draft, &mut plain).unwrap_or(Written::Nothing),
+            Ok(()) => encode_frame(&msgs, self.flavour, &mut draft, &mut plain).unwrap_or(Written::Nothing),
             Err(_) => Written::Nothing,
         };
         if written == Written::Pending
@@ -44,17 +44,7 @@ impl Envelope {
         if written != Written::Message {
             return Vec::new();
         }
-        #[cfg(feature = "encryption")]
-        if self.sealing() {
-            use wire::memberlist::encrypt::{EncryptionVersion, seal_stream};
-            let nonce = self.next_nonce();
-            let mut sealed = Vec::new();
-            let primary = self.ciphers.first();
-            let ok =
-                primary.is_some_and(|c| seal_stream(EncryptionVersion::V1, c, &nonce, &plain, &mut sealed).is_ok());
-            return if ok { sealed } else { Vec::new() };
-        }
-        plain
+        self.seal_memberlist(plain, super::Channel::Frame)
     }
 
     /// Ends a batch of [`Envelope::close_frame`] calls: a sync's frames

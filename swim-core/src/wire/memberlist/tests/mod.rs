@@ -13,6 +13,7 @@ mod layers;
 mod msgpack;
 mod recorded;
 mod round_trip;
+mod serf_dialect;
 mod stream;
 mod vectors;
 

@@ -1,0 +1,261 @@
+//! serf 0.9.4's layer on memberlist's format (`github.com/hashicorp/serf`
+//! at `v0.9.4`, `serf/messages.go`): what serf carries inside memberlist's
+//! user messages (a serf type byte, then a msgpack struct), its tags in a
+//! member's metadata, and the version range serf announces.
+//!
+//! Covered so far: user events (`messageUserEvent`), leave intents
+//! (`messageLeave`) and tags. Join intents, queries and their responses,
+//! relays and key requests are recognised by their type byte and left to
+//! later slices.
+
+use alloc::collections::BTreeMap;
+use alloc::string::String;
+use alloc::vec::Vec;
+
+use super::error::{EncodeError, Error};
+use super::gossip::Versions;
+use super::msgpack::read::Reader;
+use super::msgpack::write;
+
+/// The versions a serf 0.9.4 agent announces with its defaults: memberlist
+/// protocol 1 to 5 speaking 2 (serf maps its protocol 4 to it), serf's own
+/// protocol 2 to 5 speaking 4 as the delegate's.
+pub(crate) const VERSIONS: Versions =
+    Versions { protocol_min: 1, protocol_max: 5, protocol_cur: 2, delegate_min: 2, delegate_max: 5, delegate_cur: 4 };
+
+/// The first byte of serf's tag encoding in a member's metadata.
+pub(crate) const TAG_MAGIC: u8 = 255;
+
+/// serf's message types, the first byte of a memberlist user message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum SerfType {
+    /// `messageLeaveType`.
+    Leave = 0,
+    /// `messageJoinType`.
+    Join = 1,
+    /// `messagePushPullType`: serf's state in a push-pull.
+    PushPull = 2,
+    /// `messageUserEventType`.
+    UserEvent = 3,
+    /// `messageQueryType`.
+    Query = 4,
+    /// `messageQueryResponseType`.
+    QueryResponse = 5,
+    /// `messageConflictResponseType`.
+    ConflictResponse = 6,
+    /// `messageKeyRequestType`.
+    KeyRequest = 7,
+    /// `messageKeyResponseType`.
+    KeyResponse = 8,
+    /// `messageRelayType`.
+    Relay = 9,
+}
+
+/// A serf message, as far as this slice reads them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum SerfMessage<'a> {
+    /// A user event.
+    UserEvent(UserEvent<'a>),
+    /// A member's intent to leave.
+    Leave(Leave<'a>),
+    /// A type this slice does not take yet.
+    Other(SerfType),
+}
+
+/// `messageUserEvent`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct UserEvent<'a> {
+    /// `LTime`: the event clock's time.
+    pub(crate) ltime: u64,
+    /// `Name`.
+    pub(crate) name: &'a str,
+    /// `Payload`; nil reads as empty.
+    pub(crate) payload: &'a [u8],
+    /// `CC`: whether events of this name may be coalesced.
+    pub(crate) cc: bool,
+}
+
+/// `messageLeave`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Leave<'a> {
+    /// `LTime`: serf's member clock.
+    pub(crate) ltime: u64,
+    /// `Node`: who leaves.
+    pub(crate) node: &'a str,
+    /// `Prune`: whether it is also to be forgotten.
+    pub(crate) prune: bool,
+}
+
+impl<'a> SerfMessage<'a> {
+    /// Decodes the payload of a memberlist user message as serf's.
+    pub(crate) fn decode(bytes: &'a [u8]) -> Result<Self, Error> {
+        let (&t, body) = bytes.split_first().ok_or(Error::Truncated)?;
+        let mut r = Reader::new(body);
+        Ok(match t {
+            3 => {
+                let mut m = UserEvent::default();
+                r.read_struct(|key, r| {
+                    match key {
+                        b"LTime" => m.ltime = r.uint()?,
+                        b"Name" => m.name = r.str()?,
+                        b"Payload" => m.payload = r.bytes_or_empty()?,
+                        b"CC" => m.cc = r.boolean()?,
+                        _ => return Ok(false),
+                    }
+                    Ok(true)
+                })?;
+                SerfMessage::UserEvent(m)
+            }
+            0 => {
+                let mut m = Leave::default();
+                r.read_struct(|key, r| {
+                    match key {
+                        b"LTime" => m.ltime = r.uint()?,
+                        b"Node" => m.node = r.str()?,
+                        b"Prune" => m.prune = r.boolean()?,
+                        _ => return Ok(false),
+                    }
+                    Ok(true)
+                })?;
+                SerfMessage::Leave(m)
+            }
+            1 => SerfMessage::Other(SerfType::Join),
+            2 => SerfMessage::Other(SerfType::PushPull),
+            4 => SerfMessage::Other(SerfType::Query),
+            5 => SerfMessage::Other(SerfType::QueryResponse),
+            6 => SerfMessage::Other(SerfType::ConflictResponse),
+            7 => SerfMessage::Other(SerfType::KeyRequest),
+            8 => SerfMessage::Other(SerfType::KeyResponse),
+            9 => SerfMessage::Other(SerfType::Relay),
+            _ => return Err(Error::UnknownType(t)),
+        })
+    }
+
+    /// Appends the message as serf encodes it (type byte, then the struct,
+    /// keys in the order Go writes them). On error nothing is appended.
+    pub(crate) fn encode(&self, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+        write::atomically(out, |out| match self {
+            SerfMessage::UserEvent(m) => {
+                out.push(SerfType::UserEvent as u8);
+                write::map_header(out, 4);
+                write::key(out, "CC");
+                write::boolean(out, m.cc);
+                write::key(out, "LTime");
+                write::uint(out, m.ltime);
+                write::key(out, "Name");
+                write::raw(out, m.name.as_bytes())?;
+                write::key(out, "Payload");
+                write::raw(out, m.payload)
+            }
+            SerfMessage::Leave(m) => {
+                out.push(SerfType::Leave as u8);
+                write::map_header(out, 3);
+                write::key(out, "LTime");
+                write::uint(out, m.ltime);
+                write::key(out, "Node");
+                write::raw(out, m.node.as_bytes())?;
+                write::key(out, "Prune");
+                write::boolean(out, m.prune);
+                Ok(())
+            }
+            SerfMessage::Other(_) => Err(EncodeError::TooLong),
+        })
+    }
+}
+
+/// serf's tags (`encodeTags`, protocol 3 and later): [`TAG_MAGIC`], then a
+/// msgpack map of strings.
+pub(crate) fn encode_tags<'a>(tags: impl ExactSizeIterator<Item = (&'a str, &'a str)>, out: &mut Vec<u8>) {
+    out.push(TAG_MAGIC);
+    write::map_header(out, tags.len());
+    for (k, v) in tags {
+        // A tag is at most the metadata's size: far below msgpack's limits.
+        let _ = write::raw(out, k.as_bytes());
+        let _ = write::raw(out, v.as_bytes());
+    }
+}
+
+/// Our metadata in serf's form: tags (ours, [`Tags`](crate::Tags)) in
+/// serf's tag encoding, anything else as it is. Appended to `out`.
+pub(crate) fn meta_to_serf(meta: &[u8], out: &mut Vec<u8>) {
+    match crate::api::tags::Tags::decode(meta) {
+        Some(tags) => {
+            let pairs: Vec<(&str, &str)> = tags.iter().collect();
+            encode_tags(pairs.into_iter(), out);
+        }
+        None => out.extend_from_slice(meta),
+    }
+}
+
+/// serf's metadata in our form: serf's tags as ours, or `None` when it is
+/// not in serf's tag encoding (then it is taken as it is).
+pub(crate) fn meta_from_serf(meta: &[u8]) -> Option<Vec<u8>> {
+    let tags = decode_tags(meta)?;
+    let mut ours = crate::api::tags::Tags::new();
+    for (k, v) in tags {
+        ours.insert(k, v);
+    }
+    Some(ours.encode())
+}
+
+/// serf's tags from a member's metadata, or `None` when the metadata is
+/// not in serf's tag encoding (serf then reads it as the `role` tag).
+pub(crate) fn decode_tags(meta: &[u8]) -> Option<BTreeMap<String, String>> {
+    let (&TAG_MAGIC, body) = meta.split_first()? else { return None };
+    let mut tags = BTreeMap::new();
+    let mut r = Reader::new(body);
+    r.read_struct(|key, r| {
+        let key = core::str::from_utf8(key).map_err(|_| Error::BadUtf8)?;
+        tags.insert(String::from(key), String::from(r.str()?));
+        Ok(true)
+    })
+    .ok()?;
+    Some(tags)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes go-msgpack 0.5.3 (Debian's, which serf 0.9.4 builds with)
+    /// writes for serf's `messageUserEvent` of `serf event -coalesce deploy
+    /// v1` at time 2, and for serf's tags `{"role": "web"}`.
+    #[test]
+    fn a_user_event_and_tags_as_serf_writes_them() {
+        let ev = SerfMessage::UserEvent(UserEvent { ltime: 2, name: "deploy", payload: b"v1", cc: true });
+        let mut out = Vec::new();
+        ev.encode(&mut out).unwrap();
+        let mut want = alloc::vec![3, 0x84, 0xa2, b'C', b'C', 0xc3, 0xa5];
+        want.extend_from_slice(b"LTime");
+        want.push(2);
+        want.push(0xa4);
+        want.extend_from_slice(b"Name");
+        want.push(0xa6);
+        want.extend_from_slice(b"deploy");
+        want.push(0xa7);
+        want.extend_from_slice(b"Payload");
+        want.extend_from_slice(&[0xa2, b'v', b'1']);
+        assert_eq!(out, want);
+        assert_eq!(SerfMessage::decode(&out), Ok(ev));
+
+        let mut tags = Vec::new();
+        encode_tags([("role", "web")].into_iter(), &mut tags);
+        assert_eq!(tags, [255, 0x81, 0xa4, b'r', b'o', b'l', b'e', 0xa3, b'w', b'e', b'b']);
+        let back = decode_tags(&tags).unwrap();
+        assert_eq!(back.get("role").map(String::as_str), Some("web"));
+        assert_eq!(decode_tags(b"web"), None);
+        assert_eq!(decode_tags(&[255, 0x81, 0xa4]), None);
+    }
+
+    #[test]
+    fn a_leave_round_trips_and_other_types_are_named() {
+        let leave = SerfMessage::Leave(Leave { ltime: 9, node: "a", prune: false });
+        let mut out = Vec::new();
+        leave.encode(&mut out).unwrap();
+        assert_eq!(SerfMessage::decode(&out), Ok(leave));
+        assert_eq!(SerfMessage::decode(&[4, 0x80]), Ok(SerfMessage::Other(SerfType::Query)));
+        assert_eq!(SerfMessage::decode(&[42]), Err(Error::UnknownType(42)));
+        assert_eq!(SerfMessage::decode(&[]), Err(Error::Truncated));
+    }
+}

@@ -1,0 +1,147 @@
+//! Two real `serf agent`s (serf 0.9.4, built from Debian's packages) and two
+//! swim nodes speaking serf's layer on memberlist's format
+//! (`Config::serf_wire`), on loopback: a swim node joins a serf agent, the
+//! other joins through it, and then each side lists the other alive with
+//! its tags; `serf event` reaches both swim nodes once; a swim node's event
+//! reaches both agents' event handlers once; a swim node's leave is `left`
+//! at the agents; a killed agent is failed at the swim nodes.
+//!
+//! Needs `go` and Debian's `golang-github-hashicorp-serf-dev` (which
+//! `.ci/run` installs): without them the test is skipped, or fails when
+//! `CI` is set.
+
+use core::time::Duration;
+use std::collections::BTreeMap;
+
+use lapswim_core::{Config, Event, MemberState, Tags};
+use lapswim_node::{Node, NodeBuilder, NodeEvent};
+use swim_testkit::serf_agent::{SerfAgent, SerfMember};
+
+const LIMIT: Duration = Duration::from_secs(30);
+
+async fn start_swim(name: &str) -> Node {
+    let config = Config::fast().with_serf_wire(true);
+    let builder = NodeBuilder::new(name, "127.0.0.1:0".parse().expect("an address")).config(config);
+    let node = lapswim_tokio::start(builder).expect("the swim node starts");
+    let mut tags = Tags::new();
+    tags.insert("role", "swim");
+    tags.insert("node", name);
+    node.set_tags(tags).await.expect("tags");
+    node
+}
+
+/// Waits until `agent` lists `name` with `status`; returns the member.
+async fn wait_serf(agent: &SerfAgent, name: &str, status: &str) -> SerfMember {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let members = agent.members().unwrap_or_else(|e| panic!("{e}"));
+        if let Some(m) = members.iter().find(|m| m.name == name && m.status == status) {
+            return m.clone();
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} lists {members:?}, not {name} {status}", agent.name());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Waits until `node` holds `name` in a state `ok` accepts.
+async fn wait_swim(node: &Node, name: &str, ok: impl Fn(Option<MemberState>) -> bool) {
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    loop {
+        let state = node.member(name).await.ok().flatten().map(|m| m.state);
+        if ok(state) {
+            return;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{} holds {name} as {state:?}", node.name());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// The user events `events` delivers within `within`.
+async fn user_events(events: &lapswim_node::Events, within: Duration) -> Vec<(String, Vec<u8>)> {
+    let deadline = tokio::time::Instant::now() + within;
+    let mut got = Vec::new();
+    while tokio::time::Instant::now() < deadline {
+        if let Ok(Some(NodeEvent::Protocol { event: Event::User { name, payload, .. }, .. })) =
+            tokio::time::timeout(Duration::from_millis(100), events.next()).await
+        {
+            got.push((name, payload));
+        }
+    }
+    got
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serf_agents_and_swim_nodes_form_one_cluster_with_tags_events_and_leaves() {
+    let Some(binary) = SerfAgent::for_test() else { return };
+    let serf1 = SerfAgent::spawn(&binary, "serf1", &[("role", "web")], None, None).unwrap_or_else(|e| panic!("{e}"));
+    let mut serf2 = SerfAgent::spawn(&binary, "serf2", &[("role", "db")], Some(serf1.addr()), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sw1 = start_swim("sw1").await;
+    let sw2 = start_swim("sw2").await;
+    let (events1, events2) = (sw1.events(), sw2.events());
+    sw1.join(&[serf1.addr()]).await.expect("sw1 joins serf1");
+    sw2.join(&[sw1.addr()]).await.expect("sw2 joins sw1");
+
+    // Each side lists the other alive, with its tags.
+    for agent in [&serf1, &serf2] {
+        for name in ["sw1", "sw2"] {
+            let m = wait_serf(agent, name, "alive").await;
+            let want: BTreeMap<String, String> =
+                [("role", "swim"), ("node", name)].iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())).collect();
+            assert_eq!(m.tags, want, "{name}'s tags at {}", agent.name());
+        }
+    }
+    for node in [&sw1, &sw2] {
+        for (name, role) in [("serf1", "web"), ("serf2", "db")] {
+            wait_swim(node, name, |s| s == Some(MemberState::Alive)).await;
+            let m = node.member(name).await.expect("member").expect("listed");
+            assert_eq!(m.tags.get("role"), Some(role), "{name}'s tags at {}", node.name());
+        }
+    }
+
+    // A serf event reaches both swim nodes, once each.
+    serf2.event("deploy", "v1").unwrap_or_else(|e| panic!("{e}"));
+    for (node, events) in [(&sw1, &events1), (&sw2, &events2)] {
+        let got = user_events(events, Duration::from_secs(4)).await;
+        let deploys = got.iter().filter(|(n, p)| n == "deploy" && p == b"v1").count();
+        assert_eq!(deploys, 1, "{}: {got:?}", node.name());
+    }
+
+    // A swim node's event reaches both agents' handlers, once each.
+    sw2.event("restart", b"now".to_vec(), false).await.expect("event");
+    for agent in [&serf1, &serf2] {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        while !agent.events().iter().any(|l| l == "restart now") {
+            assert!(tokio::time::Instant::now() < deadline, "{}'s handler saw {:?}", agent.name(), agent.events());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    for agent in [&serf1, &serf2] {
+        let seen = agent.events().iter().filter(|l| *l == "restart now").count();
+        assert_eq!(seen, 1, "{}'s handler: {:?}", agent.name(), agent.events());
+    }
+    // ...and the origin delivered it to itself once (the echoes through
+    // the agents not again), as did the other swim node.
+    for (node, events) in [(&sw1, &events1), (&sw2, &events2)] {
+        let got = user_events(events, Duration::from_secs(1)).await;
+        let restarts = got.iter().filter(|(n, p)| n == "restart" && p == b"now").count();
+        assert_eq!(restarts, 1, "{}: {got:?}", node.name());
+    }
+
+    // A swim node's leave is a leave at the agents.
+    sw2.leave().await.expect("sw2 leaves");
+    for agent in [&serf1, &serf2] {
+        wait_serf(agent, "sw2", "left").await;
+    }
+
+    // A killed agent is failed at the swim node.
+    serf2.kill().unwrap_or_else(|e| panic!("{e}"));
+    let killed = tokio::time::Instant::now();
+    wait_swim(&sw1, "serf2", |s| matches!(s, Some(MemberState::Dead) | None)).await;
+    eprintln!("serf2 killed: failed at sw1 after {} ms", killed.elapsed().as_millis());
+    let failed = wait_serf(&serf1, "serf2", "failed").await;
+    assert_eq!(failed.name, "serf2");
+    sw1.shutdown().await;
+    sw2.shutdown().await;
+}
