@@ -456,7 +456,8 @@ pub fn memberlist(data: &[u8]) {
             Err(e) => panic!("bytes from the network are never an Err: {e:?}"),
         };
         let id = crate::StreamId::Inbound(1);
-        let stream = [crate::Input::StreamAccepted { id, from: addr(3) }, crate::Input::StreamFrame { id, frame: data }];
+        let stream =
+            [crate::Input::StreamAccepted { id, from: addr(3) }, crate::Input::StreamFrame { id, frame: data }];
         for input in stream {
             if let Err(e) = swim.handle(Instant::from_millis(2), input, &mut sent) {
                 panic!("bytes from the network are never an Err: {e:?}");

@@ -7,7 +7,8 @@
 //! [`SerfAgent::spawn`] starts an agent on free loopback ports (asked of
 //! the OS, then handed to the agent) and waits until its RPC answers. Its
 //! user events are appended to a file by an event handler, read with
-//! [`SerfAgent::events`]. The agent is killed when the value is dropped.
+//! [`SerfAgent::events`]; it answers every query with `<name> from
+//! <agent>`. The agent is killed when the value is dropped.
 //!
 //! It needs only [`go`](crate::go) of this crate, so that `swim-cli`'s
 //! tests include the two by path to run `swim agent` beside serf agents.
@@ -112,7 +113,9 @@ impl SerfAgent {
             .arg(format!(
                 "-event-handler=user=printf '%s %s\\n' \"$SERF_USER_EVENT\" \"$(cat)\" >> {}",
                 events.display()
-            ));
+            ))
+            // Its queries' answer: `<query name> from <agent>`.
+            .arg("-event-handler=query=printf '%s from %s' \"$SERF_QUERY_NAME\" \"$SERF_SELF_NAME\"");
         for (k, v) in tags {
             cmd.arg("-tag").arg(format!("{k}={v}"));
         }
@@ -194,6 +197,14 @@ impl SerfAgent {
     /// `serf event name payload`: a user event from this agent.
     pub fn event(&self, name: &str, payload: &str) -> Result<(), String> {
         self.command(&["event", name, payload]).map(drop)
+    }
+
+    /// `serf query -format=json name payload`: the answers, by member.
+    pub fn query(&self, name: &str, payload: &str) -> Result<BTreeMap<String, String>, String> {
+        let out = self.command(&["query", "-format=json", "-timeout=3s", name, payload])?;
+        let json: Value = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
+        let responses = json["Responses"].as_object().cloned().unwrap_or_default();
+        Ok(responses.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned())).collect())
     }
 
     /// The user events its handler has seen, as `name payload` lines.

@@ -13,7 +13,7 @@
 use core::time::Duration;
 use std::collections::BTreeMap;
 
-use lapswim_core::{Config, Event, MemberState, Tags};
+use lapswim_core::{Config, Event, MemberState, QueryOptions, Tags};
 use lapswim_node::{Node, NodeBuilder, NodeEvent};
 use swim_testkit::serf_agent::{SerfAgent, SerfMember};
 
@@ -142,6 +142,81 @@ async fn serf_agents_and_swim_nodes_form_one_cluster_with_tags_events_and_leaves
     eprintln!("serf2 killed: failed at sw1 after {} ms", killed.elapsed().as_millis());
     let failed = wait_serf(&serf1, "serf2", "failed").await;
     assert_eq!(failed.name, "serf2");
+    sw1.shutdown().await;
+    sw2.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serf_queries_are_answered_by_swim_nodes_and_swim_queries_by_serf_agents() {
+    let Some(binary) = SerfAgent::for_test() else { return };
+    let serf1 = SerfAgent::spawn(&binary, "serf1", &[("role", "web")], None, None).unwrap_or_else(|e| panic!("{e}"));
+    let serf2 = SerfAgent::spawn(&binary, "serf2", &[("role", "db")], Some(serf1.addr()), None)
+        .unwrap_or_else(|e| panic!("{e}"));
+    let sw1 = start_swim("sw1").await;
+    let sw2 = start_swim("sw2").await;
+    sw1.join(&[serf1.addr()]).await.expect("sw1 joins serf1");
+    sw2.join(&[serf2.addr()]).await.expect("sw2 joins serf2");
+    for agent in [&serf1, &serf2] {
+        for name in ["sw1", "sw2"] {
+            wait_serf(agent, name, "alive").await;
+        }
+    }
+    for node in [&sw1, &sw2] {
+        for name in ["serf1", "serf2", "sw1", "sw2"] {
+            wait_swim(node, name, |s| s == Some(MemberState::Alive)).await;
+        }
+    }
+
+    // Each swim node answers every query it is asked; its other events
+    // are passed on (a node's events go to one reader each).
+    let mut others = Vec::new();
+    for node in [&sw1, &sw2] {
+        let (node, events) = (node.clone(), node.events());
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        others.push(rx);
+        tokio::spawn(async move {
+            while let Some(ev) = events.next().await {
+                match ev {
+                    NodeEvent::Protocol { event: Event::Query { id, name, .. }, .. } => {
+                        let answer = format!("{name} from {}", node.name());
+                        let _ = node.respond(id, answer.into_bytes()).await;
+                    }
+                    other => {
+                        let _ = tx.send(other);
+                    }
+                }
+            }
+        });
+    }
+    let mut events = others.pop().expect("sw2's events");
+
+    // `serf query`: answered by both agents and both swim nodes.
+    let answers = tokio::task::spawn_blocking(move || serf1.query("uptime", "?").map(|a| (a, serf1)))
+        .await
+        .expect("the query runs")
+        .unwrap_or_else(|e| panic!("{e}"));
+    let (answers, _serf1) = answers;
+    for name in ["serf1", "serf2", "sw1", "sw2"] {
+        assert_eq!(answers.get(name).map(String::as_str), Some(format!("uptime from {name}").as_str()), "{answers:?}");
+    }
+
+    // A swim node's query: answered by both agents' handlers (and the
+    // other swim node).
+    let id = sw2.query("whoami", b"?".to_vec(), QueryOptions::default()).await.expect("the query goes out");
+    let mut got = BTreeMap::new();
+    let deadline = tokio::time::Instant::now() + LIMIT;
+    while tokio::time::Instant::now() < deadline {
+        match tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
+            Ok(Some(NodeEvent::Protocol { event: Event::QueryResponse { id: i, from, payload }, .. })) if i == id => {
+                got.insert(from.as_str().to_owned(), String::from_utf8_lossy(&payload).into_owned());
+            }
+            Ok(Some(NodeEvent::Protocol { event: Event::QueryDone { id: i }, .. })) if i == id => break,
+            _ => {}
+        }
+    }
+    for name in ["serf1", "serf2", "sw1"] {
+        assert_eq!(got.get(name).map(String::as_str), Some(format!("whoami from {name}").as_str()), "{got:?}");
+    }
     sw1.shutdown().await;
     sw2.shutdown().await;
 }

@@ -15,7 +15,7 @@ use crate::protocol::streams::Purpose;
 use crate::util::name::MemberName;
 use crate::util::time::Instant;
 use crate::wire::memberlist::dialect::Flavour;
-use crate::wire::memberlist::stream::{PushNodeState, StreamMessage};
+use crate::wire::memberlist::stream::{NodeStateType, PushNodeState, StreamMessage};
 use crate::wire::memberlist::stream_dialect::record_of;
 use crate::wire::{DecodeError, MAX_MESSAGES, Message, Messages};
 
@@ -29,10 +29,15 @@ impl<R: Rng> Swim<R> {
         let me = self.membership.local().name.clone();
         let flavour = self.envelope.flavour();
         let mut metas = Vec::new();
-        let decoded = self
-            .envelope
-            .decode_memberlist_stream(frame, scratch)
-            .and_then(|m| native(m, flavour, me.as_str(), &mut metas));
+        let decoded = self.envelope.decode_memberlist_stream(frame, scratch).and_then(|m| {
+            if let StreamMessage::PushPull { nodes, .. } = &m {
+                let heard = self.envelope.heard_mut();
+                for n in nodes.iter().filter(|n| n.state == NodeStateType::ALIVE) {
+                    heard.note_versions(n.name, n.vsn.unwrap_or_default());
+                }
+            }
+            native(m, flavour, me.as_str(), &mut metas)
+        });
         let message = match decoded {
             Ok(m) => m,
             Err(e) => {

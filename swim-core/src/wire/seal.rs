@@ -87,6 +87,8 @@ pub(crate) struct Envelope {
     memberlist: bool,
     /// Plain memberlist, or serf's layer on it.
     flavour: wire::memberlist::dialect::Flavour,
+    /// Members' versions and serf's query IDs, as heard.
+    heard: wire::memberlist::heard::Heard,
     /// The keyring's keys as memberlist ciphers, the primary first, while
     /// datagrams are in memberlist's format (empty otherwise): kept beside
     /// the keyring, so that no datagram pays for a key schedule.
@@ -119,6 +121,7 @@ impl Envelope {
             sealed: 0,
             memberlist: false,
             flavour: wire::memberlist::dialect::Flavour::default(),
+            heard: wire::memberlist::heard::Heard::new(sender.as_str()),
             #[cfg(feature = "encryption")]
             ciphers: Vec::new(),
             drafts: BTreeMap::new(),
@@ -148,6 +151,11 @@ impl Envelope {
     /// Plain memberlist's dialect or serf's (when in memberlist's format).
     pub(crate) fn flavour(&self) -> wire::memberlist::dialect::Flavour {
         self.flavour
+    }
+
+    /// What was heard in memberlist's format, to be added to.
+    pub(crate) fn heard_mut(&mut self) -> &mut wire::memberlist::heard::Heard {
+        &mut self.heard
     }
 
     /// Whether datagrams are in memberlist's format.
@@ -267,7 +275,7 @@ impl Envelope {
         // Our own writer made `body`, and every message we write
         // encodes in memberlist's format: neither fails.
         if wire::decode_body(body, &mut msgs).is_err()
-            || wire::memberlist::dialect::encode_packet(&msgs, self.flavour, &mut plain).is_err()
+            || wire::memberlist::dialect::encode_packet(&msgs, self.flavour, &self.heard, &mut plain).is_err()
             || plain.is_empty()
         {
             return Vec::new();
@@ -300,7 +308,7 @@ impl Envelope {
     /// opened with our keys when we have any (a datagram no key opens is
     /// tried as plaintext only while plaintext is accepted).
     fn decode_memberlist<'b>(
-        &self,
+        &mut self,
         packet: &'b [u8],
         limit: usize,
         scratch: &'b mut Vec<u8>,
@@ -317,12 +325,12 @@ impl Envelope {
         if !self.ciphers.is_empty() {
             use wire::memberlist::dialect::decode_error;
             match wire::memberlist::encrypt::open_packet(&self.ciphers, packet) {
-                Ok(plain) => return decode_packet(&plain, self.flavour, scratch, out),
+                Ok(plain) => return decode_packet(&plain, self.flavour, &mut self.heard, scratch, out),
                 Err(e) if self.requires_seal() => return Err(decode_error(e)),
                 Err(_) => {}
             }
         }
-        decode_packet(packet, self.flavour, scratch, out)
+        decode_packet(packet, self.flavour, &mut self.heard, scratch, out)
     }
 
     /// Checks a received packet of at most `limit` bytes that came on
@@ -355,9 +363,11 @@ impl Envelope {
 
     /// [`Envelope::open`], then the messages decoded into `out`: the whole
     /// way from received bytes to messages, datagram or frame. Returns the
-    /// sender named inside a sealed packet.
+    /// sender named inside a sealed packet. The one thing it keeps: in
+    /// memberlist's format, the versions and serf query IDs heard (to say
+    /// them back).
     pub(crate) fn decode<'b>(
-        &self,
+        &mut self,
         packet: &'b [u8],
         limit: usize,
         channel: Channel,
@@ -475,7 +485,9 @@ mod tests {
     fn opens_on(e: &Envelope, p: &[u8], channel: Channel) -> Result<usize, DecodeError> {
         let mut scratch = Vec::new();
         let mut out = Messages::new();
-        e.decode(p, wire::MAX_FRAME, channel, &mut scratch, &mut out)?;
+        // `decode` in our format: open, then the messages.
+        let opened = e.open(p, wire::MAX_FRAME, channel, &mut scratch)?;
+        wire::decode_body(opened.messages, &mut out)?;
         Ok(out.len())
     }
 

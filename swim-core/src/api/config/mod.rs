@@ -140,8 +140,9 @@ pub struct Config {
     /// whatever `memberlist_wire` says), so that a swim node joins serf
     /// agents (docs/interop.md): the version range serf announces, tags
     /// ([`Tags`](crate::Tags)) in serf's encoding, user events as serf's
-    /// (serf names no sender: an event's `from` is its name), and our
-    /// leaves preceded by serf's leave intent. Messages for one member
+    /// (serf names no sender: an event's `from` is its name), queries
+    /// without filters and their answers as serf's, and our leaves
+    /// preceded by serf's leave intent. Messages for one member
     /// and our application state are not sent (serf would read them as
     /// its own). Default `false`.
     pub serf_wire: bool,

@@ -57,7 +57,7 @@ pub(super) fn sealing_does_not_move_the_probe_generator() {
 /// `packet` (sealed under `KEY` in cluster "prod") opened: its sender and
 /// how many messages it holds.
 pub(super) fn open_sent(packet: &[u8], channel: Channel) -> (Option<alloc::string::String>, usize) {
-    let (e, mut scratch, mut msgs) = (envelope(label(), Some(KEY)), Vec::new(), crate::wire::Messages::new());
+    let (mut e, mut scratch, mut msgs) = (envelope(label(), Some(KEY)), Vec::new(), crate::wire::Messages::new());
     let sender = e.decode(packet, MAX_FRAME, channel, &mut scratch, &mut msgs).unwrap();
     (sender.map(alloc::string::String::from), msgs.len())
 }
@@ -205,7 +205,7 @@ pub(super) fn the_longest_name_with_the_most_metadata_fits_a_sealed_datagram() {
         Message::Padding { bytes: &[0; 1000] },
     ];
     let out = a.handle_packet(at(10), addr(2), &sealed(&accusation)).unwrap();
-    let (e, mut scratch, mut msgs) = (envelope(label(), Some(KEY)), Vec::new(), crate::wire::Messages::new());
+    let (mut e, mut scratch, mut msgs) = (envelope(label(), Some(KEY)), Vec::new(), crate::wire::Messages::new());
     let Some(Action::Send { packet, .. }) = out.iter().find(|x| matches!(x, Action::Send { .. })) else {
         panic!("no answer: {out:?}")
     };

@@ -19,6 +19,7 @@ use core::net::SocketAddr;
 use super::Limits;
 use super::error::{EncodeError, Error};
 use super::gossip::{Alive, Dead, IpBytes, Suspect, Versions, ip_from_wire};
+use super::heard::Heard;
 use super::message::Message as Ml;
 use super::packet::{Unpacked, encode_compound};
 use super::probe::{Ack, IndirectPing, Nack, Ping};
@@ -88,6 +89,7 @@ pub(crate) fn decode_error(e: Error) -> DecodeError {
 pub(crate) fn decode_packet<'b>(
     packet: &[u8],
     flavour: Flavour,
+    heard: &mut Heard,
     scratch: &'b mut Vec<u8>,
     out: &mut Messages<'b>,
 ) -> Result<(), DecodeError> {
@@ -126,7 +128,7 @@ pub(crate) fn decode_packet<'b>(
         let leaf = scratch.get(start..end).ok_or(DecodeError::Truncated)?;
         let msg = Ml::decode(leaf).map_err(decode_error)?;
         let meta = meta.and_then(|(a, b)| scratch.get(a..b));
-        if let Some(native) = to_native(msg, flavour, meta)? {
+        if let Some(native) = to_native(msg, flavour, meta, heard)? {
             out.push(native).map_err(|_| DecodeError::TooManyMessages)?;
         }
     }
@@ -135,7 +137,12 @@ pub(crate) fn decode_packet<'b>(
 
 /// Swim's message for one of memberlist's (`meta`: an alive's metadata
 /// rewritten in our encoding, if it was).
-fn to_native<'a>(msg: Ml<'a>, flavour: Flavour, meta: Option<&'a [u8]>) -> Result<Option<Message<'a>>, DecodeError> {
+fn to_native<'a>(
+    msg: Ml<'a>,
+    flavour: Flavour,
+    meta: Option<&'a [u8]>,
+    heard: &mut Heard,
+) -> Result<Option<Message<'a>>, DecodeError> {
     let addr = |ip: Option<&[u8]>, port: u16| {
         ip.and_then(ip_from_wire).map(|ip| SocketAddr::new(ip, port)).ok_or(DecodeError::Malformed)
     };
@@ -144,15 +151,20 @@ fn to_native<'a>(msg: Ml<'a>, flavour: Flavour, meta: Option<&'a [u8]>) -> Resul
         Ml::IndirectPing(p) => Message::PingReq { seq: p.seq_no, target: p.node, addr: addr(p.target, p.port)? },
         Ml::Ack(a) => Message::Ack { seq: a.seq_no },
         Ml::Nack(n) => Message::Nack { seq: n.seq_no },
-        Ml::Alive(a) => Message::Alive {
-            incarnation: a.incarnation,
-            name: a.node,
-            addr: addr(a.addr, a.port)?,
-            meta: meta.or(a.meta).unwrap_or_default(),
-        },
+        Ml::Alive(a) => {
+            if let Some(vsn) = a.vsn {
+                heard.note_versions(a.node, vsn);
+            }
+            Message::Alive {
+                incarnation: a.incarnation,
+                name: a.node,
+                addr: addr(a.addr, a.port)?,
+                meta: meta.or(a.meta).unwrap_or_default(),
+            }
+        }
         Ml::Suspect(s) => Message::Suspect { incarnation: s.incarnation, name: s.node, from: s.from },
         Ml::Dead(d) => Message::Dead { incarnation: d.incarnation, name: d.node, from: d.from },
-        Ml::User(payload) if flavour.serf => return serf_to_native(payload),
+        Ml::User(payload) if flavour.serf => return serf_to_native(payload, heard),
         // memberlist does not name a user message's sender: the member at
         // the datagram's source is taken for it (`from` left empty here).
         Ml::User(payload) => Message::Direct { from: "", payload },
@@ -163,9 +175,36 @@ fn to_native<'a>(msg: Ml<'a>, flavour: Flavour, meta: Option<&'a [u8]>) -> Resul
 /// (serf names no sender: its name stands for one, so that an event is
 /// told from another by time and name, as serf does); nothing for what
 /// this slice does not take (a leave intent's `dead` follows it).
-fn serf_to_native(payload: &[u8]) -> Result<Option<Message<'_>>, DecodeError> {
-    use super::serf::SerfMessage;
+///
+/// A query without filters is ours to answer (its ID noted in `heard`,
+/// for the answers); one with filters is not taken, as they are not read
+/// yet.
+fn serf_to_native<'a>(payload: &'a [u8], heard: &mut Heard) -> Result<Option<Message<'a>>, DecodeError> {
+    use super::serf::{QUERY_FLAG_ACK, SerfMessage};
     Ok(match SerfMessage::decode(payload).map_err(decode_error)? {
+        SerfMessage::Query(q) if q.filtered => None,
+        SerfMessage::Query(q) => {
+            let ip = ip_from_wire(q.addr).ok_or(DecodeError::Malformed)?;
+            heard.note_query(q.ltime, q.source_node, q.id);
+            Some(Message::Question {
+                ltime: q.ltime,
+                origin: q.source_node,
+                addr: SocketAddr::new(ip, q.port),
+                name: q.name,
+                payload: q.payload,
+                filter: &[],
+                ack: q.flags & QUERY_FLAG_ACK != 0,
+                relay_factor: q.relay_factor,
+                timeout_ms: u32::try_from(q.timeout_ns.max(0) / 1_000_000).unwrap_or(u32::MAX),
+            })
+        }
+        SerfMessage::QueryResponse(r) => Some(Message::Response {
+            ltime: r.ltime,
+            from: r.from,
+            ack: r.flags & QUERY_FLAG_ACK != 0,
+            payload: r.payload,
+            relay: None,
+        }),
         SerfMessage::UserEvent(e) => {
             Some(Message::User { ltime: e.ltime, from: e.name, name: e.name, payload: e.payload, coalesce: e.cc })
         }
@@ -178,10 +217,10 @@ fn serf_to_native(payload: &[u8]) -> Result<Option<Message<'_>>, DecodeError> {
 fn encode_one<const N: usize>(
     msg: &Message<'_>,
     flavour: Flavour,
+    heard: &Heard,
     out: &mut Vec<u8>,
     ends: &mut heapless::Vec<usize, N>,
 ) -> Result<(), EncodeError> {
-    let vsn = flavour.versions().to_vsn();
     let ml = match *msg {
         Message::Ping { seq, target } => Ml::Ping(Ping { seq_no: seq, node: target, ..Ping::default() }),
         Message::PingReq { seq, target, addr } => {
@@ -200,6 +239,8 @@ fn encode_one<const N: usize>(
         Message::Ack { seq } => Ml::Ack(Ack { seq_no: seq, payload: None }),
         Message::Nack { seq } => Ml::Nack(Nack { seq_no: seq }),
         Message::Alive { incarnation, name, addr, meta } => {
+            // A member's own versions, or memberlist refutes the alive.
+            let vsn = heard.versions_of(name).unwrap_or_else(|| flavour.versions().to_vsn());
             let ip = IpBytes::new(addr.ip());
             let mut their_meta = Vec::new();
             flavour.meta_out(meta, &mut their_meta);
@@ -238,11 +279,56 @@ fn encode_one<const N: usize>(
             Ml::User(&body).encode(out)?;
             return ended(out, ends);
         }
+        // A query with a filter is not sent: serf's filters are not
+        // written yet, and without one every member would answer.
+        Message::Question { ltime, origin, addr, name, payload, filter: [], ack, relay_factor, timeout_ms }
+            if flavour.serf =>
+        {
+            let ip = IpBytes::new(addr.ip());
+            let query = super::serf::Query {
+                ltime,
+                // Passed on as heard; ours, by their time and origin.
+                id: heard.query_id(ltime, origin).unwrap_or_else(|| super::serf::our_query_id(ltime, origin)),
+                addr: ip.as_slice(),
+                port: addr.port(),
+                source_node: origin,
+                filtered: false,
+                flags: if ack { super::serf::QUERY_FLAG_ACK } else { 0 },
+                relay_factor,
+                timeout_ns: i64::from(timeout_ms) * 1_000_000,
+                name,
+                payload,
+            };
+            return serf_user(super::serf::SerfMessage::Query(query), out, ends);
+        }
+        // Answers go straight to the origin: serf's relays are not spoken.
+        Message::Response { ltime, from, ack, payload, relay: None } if flavour.serf => {
+            let response = super::serf::QueryResponse {
+                ltime,
+                id: heard.latest_query_id(ltime).unwrap_or_default(),
+                from,
+                flags: if ack { super::serf::QUERY_FLAG_ACK } else { 0 },
+                payload,
+            };
+            return serf_user(super::serf::SerfMessage::QueryResponse(response), out, ends);
+        }
         // serf reads every user message as its own: ours would be junk.
         Message::Direct { payload, .. } if !flavour.serf => Ml::User(payload),
         _ => return Ok(()),
     };
     ml.encode(out)?;
+    ended(out, ends)
+}
+
+/// Appends a serf message as a memberlist user message.
+fn serf_user<const N: usize>(
+    msg: super::serf::SerfMessage<'_>,
+    out: &mut Vec<u8>,
+    ends: &mut heapless::Vec<usize, N>,
+) -> Result<(), EncodeError> {
+    let mut body = Vec::new();
+    msg.encode(&mut body)?;
+    Ml::User(&body).encode(out)?;
     ended(out, ends)
 }
 
@@ -254,11 +340,16 @@ fn ended<const N: usize>(out: &[u8], ends: &mut heapless::Vec<usize, N>) -> Resu
 /// Appends swim's `msgs` as one memberlist datagram: the message alone,
 /// or a compound of them. Nothing is appended when memberlist has a word
 /// for none of them.
-pub(crate) fn encode_packet(msgs: &[Message<'_>], flavour: Flavour, out: &mut Vec<u8>) -> Result<(), EncodeError> {
+pub(crate) fn encode_packet(
+    msgs: &[Message<'_>],
+    flavour: Flavour,
+    heard: &Heard,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     let mut parts: Vec<u8> = Vec::new();
     let mut ends = heapless::Vec::<usize, MAX_MESSAGES>::new();
     for msg in msgs {
-        encode_one(msg, flavour, &mut parts, &mut ends)?;
+        encode_one(msg, flavour, heard, &mut parts, &mut ends)?;
     }
     match ends.len() {
         0 => Ok(()),

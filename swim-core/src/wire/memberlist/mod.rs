@@ -63,6 +63,7 @@ pub(crate) mod dialect;
 pub(crate) mod encrypt;
 pub(crate) mod error;
 pub(crate) mod gossip;
+pub(crate) mod heard;
 pub(crate) mod message;
 pub(crate) mod msgpack;
 pub(crate) mod packet;

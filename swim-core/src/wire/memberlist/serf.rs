@@ -4,9 +4,10 @@
 //! member's metadata, and the version range serf announces.
 //!
 //! Covered so far: user events (`messageUserEvent`), leave intents
-//! (`messageLeave`) and tags. Join intents, queries and their responses,
-//! relays and key requests are recognised by their type byte and left to
-//! later slices.
+//! (`messageLeave`), queries without filters (`messageQuery`) and their
+//! answers (`messageQueryResponse`), and tags. Join intents, relays and
+//! key requests are recognised by their type byte and left to later
+//! slices.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -59,8 +60,68 @@ pub(crate) enum SerfMessage<'a> {
     UserEvent(UserEvent<'a>),
     /// A member's intent to leave.
     Leave(Leave<'a>),
+    /// A query.
+    Query(Query<'a>),
+    /// An answer to a query, or its acknowledgement.
+    QueryResponse(QueryResponse<'a>),
     /// A type this slice does not take yet.
     Other(SerfType),
+}
+
+/// `queryFlagAck`: members acknowledge the query at once.
+pub(crate) const QUERY_FLAG_ACK: u32 = 1;
+
+/// `messageQuery`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Query<'a> {
+    /// `LTime`: the query clock's time.
+    pub(crate) ltime: u64,
+    /// `ID`: chosen by the origin; answers carry it back.
+    pub(crate) id: u32,
+    /// `Addr`: where answers go (4 or 16 bytes).
+    pub(crate) addr: &'a [u8],
+    /// `Port`.
+    pub(crate) port: u16,
+    /// `SourceNode`: the origin's name.
+    pub(crate) source_node: &'a str,
+    /// Whether `Filters` held any filter (they are not read yet).
+    pub(crate) filtered: bool,
+    /// `Flags`: [`QUERY_FLAG_ACK`], and `queryFlagNoBroadcast` (2).
+    pub(crate) flags: u32,
+    /// `RelayFactor`: how many members relay each answer too.
+    pub(crate) relay_factor: u8,
+    /// `Timeout`: Go's `time.Duration`, in nanoseconds.
+    pub(crate) timeout_ns: i64,
+    /// `Name`.
+    pub(crate) name: &'a str,
+    /// `Payload`.
+    pub(crate) payload: &'a [u8],
+}
+
+/// `messageQueryResponse`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct QueryResponse<'a> {
+    /// `LTime`: the query's.
+    pub(crate) ltime: u64,
+    /// `ID`: the query's.
+    pub(crate) id: u32,
+    /// `From`: who answers.
+    pub(crate) from: &'a str,
+    /// `Flags`: [`QUERY_FLAG_ACK`] for an acknowledgement.
+    pub(crate) flags: u32,
+    /// `Payload`.
+    pub(crate) payload: &'a [u8],
+}
+
+/// The ID our queries carry: a hash of their time and origin (FNV-1a),
+/// the same every time, so that it needs no keeping.
+pub(crate) fn our_query_id(ltime: u64, origin: &str) -> u32 {
+    let mut h: u32 = 0x811c_9dc5;
+    for b in ltime.to_be_bytes().iter().chain(origin.as_bytes()) {
+        h ^= u32::from(*b);
+        h = h.wrapping_mul(0x0100_0193);
+    }
+    h
 }
 
 /// `messageUserEvent`.
@@ -120,10 +181,48 @@ impl<'a> SerfMessage<'a> {
                 })?;
                 SerfMessage::Leave(m)
             }
+            4 => {
+                let mut m = Query::default();
+                r.read_struct(|key, r| {
+                    match key {
+                        b"LTime" => m.ltime = r.uint()?,
+                        b"ID" => m.id = r.uint()?,
+                        b"Addr" => m.addr = r.bytes_or_empty()?,
+                        b"Port" => m.port = r.uint()?,
+                        b"SourceNode" => m.source_node = r.str()?,
+                        b"Filters" => {
+                            // An empty list (or nil) is no filter.
+                            m.filtered = !matches!(r.rest().first(), Some(0x90 | 0xc0));
+                            return Ok(false);
+                        }
+                        b"Flags" => m.flags = r.uint()?,
+                        b"RelayFactor" => m.relay_factor = r.uint()?,
+                        b"Timeout" => m.timeout_ns = r.int()?,
+                        b"Name" => m.name = r.str()?,
+                        b"Payload" => m.payload = r.bytes_or_empty()?,
+                        _ => return Ok(false),
+                    }
+                    Ok(true)
+                })?;
+                SerfMessage::Query(m)
+            }
+            5 => {
+                let mut m = QueryResponse::default();
+                r.read_struct(|key, r| {
+                    match key {
+                        b"LTime" => m.ltime = r.uint()?,
+                        b"ID" => m.id = r.uint()?,
+                        b"From" => m.from = r.str()?,
+                        b"Flags" => m.flags = r.uint()?,
+                        b"Payload" => m.payload = r.bytes_or_empty()?,
+                        _ => return Ok(false),
+                    }
+                    Ok(true)
+                })?;
+                SerfMessage::QueryResponse(m)
+            }
             1 => SerfMessage::Other(SerfType::Join),
             2 => SerfMessage::Other(SerfType::PushPull),
-            4 => SerfMessage::Other(SerfType::Query),
-            5 => SerfMessage::Other(SerfType::QueryResponse),
             6 => SerfMessage::Other(SerfType::ConflictResponse),
             7 => SerfMessage::Other(SerfType::KeyRequest),
             8 => SerfMessage::Other(SerfType::KeyResponse),
@@ -158,6 +257,48 @@ impl<'a> SerfMessage<'a> {
                 write::key(out, "Prune");
                 write::boolean(out, m.prune);
                 Ok(())
+            }
+            SerfMessage::Query(m) => {
+                out.push(SerfType::Query as u8);
+                write::map_header(out, 11);
+                write::key(out, "Addr");
+                write::raw(out, m.addr)?;
+                write::key(out, "Filters");
+                // No filter: Go writes a nil list.
+                write::nil(out);
+                write::key(out, "Flags");
+                write::uint(out, m.flags.into());
+                write::key(out, "ID");
+                write::uint(out, m.id.into());
+                write::key(out, "LTime");
+                write::uint(out, m.ltime);
+                write::key(out, "Name");
+                write::raw(out, m.name.as_bytes())?;
+                write::key(out, "Payload");
+                write::raw(out, m.payload)?;
+                write::key(out, "Port");
+                write::uint(out, m.port.into());
+                write::key(out, "RelayFactor");
+                write::uint(out, m.relay_factor.into());
+                write::key(out, "SourceNode");
+                write::raw(out, m.source_node.as_bytes())?;
+                write::key(out, "Timeout");
+                write::int(out, m.timeout_ns);
+                Ok(())
+            }
+            SerfMessage::QueryResponse(m) => {
+                out.push(SerfType::QueryResponse as u8);
+                write::map_header(out, 5);
+                write::key(out, "Flags");
+                write::uint(out, m.flags.into());
+                write::key(out, "From");
+                write::raw(out, m.from.as_bytes())?;
+                write::key(out, "ID");
+                write::uint(out, m.id.into());
+                write::key(out, "LTime");
+                write::uint(out, m.ltime);
+                write::key(out, "Payload");
+                write::raw(out, m.payload)
             }
             SerfMessage::Other(_) => Err(EncodeError::TooLong),
         })
@@ -254,7 +395,7 @@ mod tests {
         let mut out = Vec::new();
         leave.encode(&mut out).unwrap();
         assert_eq!(SerfMessage::decode(&out), Ok(leave));
-        assert_eq!(SerfMessage::decode(&[4, 0x80]), Ok(SerfMessage::Other(SerfType::Query)));
+        assert_eq!(SerfMessage::decode(&[1, 0x80]), Ok(SerfMessage::Other(SerfType::Join)));
         assert_eq!(SerfMessage::decode(&[42]), Err(Error::UnknownType(42)));
         assert_eq!(SerfMessage::decode(&[]), Err(Error::Truncated));
     }

@@ -23,6 +23,7 @@ use core::net::SocketAddr;
 use super::dialect::Flavour;
 use super::error::EncodeError;
 use super::gossip::{IpBytes, ip_from_wire};
+use super::heard::Heard;
 use super::message::Body;
 use super::probe::{Ack, Ping};
 use super::stream::{NodeStateType, PushNodeState, PushPullHeader, StreamMessage};
@@ -60,13 +61,14 @@ pub(crate) enum Written {
 pub(crate) fn encode_frame(
     msgs: &[Message<'_>],
     flavour: Flavour,
+    heard: &Heard,
     draft: &mut Option<Draft>,
     out: &mut Vec<u8>,
 ) -> Result<Written, EncodeError> {
     let Some((head, rest)) = msgs.split_first() else { return Ok(Written::Nothing) };
     let one = match *head {
-        Message::SyncRequest { join } => return gather(draft, join, flavour, rest, out),
-        Message::SyncReply => return gather(draft, false, flavour, rest, out),
+        Message::SyncRequest { join } => return gather(draft, join, (flavour, heard), rest, out),
+        Message::SyncReply => return gather(draft, false, (flavour, heard), rest, out),
         Message::Ping { seq, target } => StreamMessage::Ping(Ping { seq_no: seq, node: target, ..Ping::default() }),
         Message::Ack { seq } => StreamMessage::Ack(Ack { seq_no: seq, payload: None }),
         // serf reads every user message as its own: ours would be junk.
@@ -88,11 +90,11 @@ impl Draft {
 fn gather(
     slot: &mut Option<Draft>,
     join: bool,
-    flavour: Flavour,
+    (flavour, heard): (Flavour, &Heard),
     msgs: &[Message<'_>],
     out: &mut Vec<u8>,
 ) -> Result<Written, EncodeError> {
-    let vsn = flavour.versions().to_vsn();
+    let ours = flavour.versions().to_vsn();
     let mut meta_buf = Vec::new();
     let d = slot.get_or_insert_with(|| Draft::new(join));
     let mut ended = false;
@@ -125,6 +127,8 @@ fn gather(
         }
         // Every record carries versions: memberlist checks each one's
         // against the cluster's range, and reads a missing one as 0.
+        // A member's own versions, or memberlist refutes the record.
+        let vsn = heard.versions_of(name).unwrap_or(ours);
         let node = PushNodeState {
             name,
             addr: ip.as_ref().map(IpBytes::as_slice),
@@ -193,7 +197,10 @@ mod tests {
             Message::Alive { incarnation: 3, name: "a", addr: addr(7946), meta: b"m" },
             Message::AppState { state: b"state" },
         ];
-        assert_eq!(encode_frame(&first, Flavour::default(), &mut draft, &mut out), Ok(Written::Pending));
+        assert_eq!(
+            encode_frame(&first, Flavour::default(), &Heard::default(), &mut draft, &mut out),
+            Ok(Written::Pending)
+        );
         assert!(out.is_empty());
         let last = [
             Message::SyncRequest { join: true },
@@ -203,7 +210,10 @@ mod tests {
             Message::Clocks { events: 9, queries: 9 },
             Message::SyncEnd,
         ];
-        assert_eq!(encode_frame(&last, Flavour::default(), &mut draft, &mut out), Ok(Written::Message));
+        assert_eq!(
+            encode_frame(&last, Flavour::default(), &Heard::default(), &mut draft, &mut out),
+            Ok(Written::Message)
+        );
         assert_eq!(draft, None);
         let StreamMessage::PushPull { join, nodes, user_state } = StreamMessage::decode(&out, &Limits::STREAM).unwrap()
         else {
@@ -241,14 +251,17 @@ mod tests {
     fn pings_acks_and_reliable_messages_are_memberlists_stream_messages() {
         let mut out = Vec::new();
         let ping = [Message::Ping { seq: 7, target: "b" }, Message::Suspect { incarnation: 1, name: "b", from: "a" }];
-        assert_eq!(encode_frame(&ping, Flavour::default(), &mut None, &mut out), Ok(Written::Message));
+        assert_eq!(
+            encode_frame(&ping, Flavour::default(), &Heard::default(), &mut None, &mut out),
+            Ok(Written::Message)
+        );
         let StreamMessage::Ping(p) = StreamMessage::decode(&out, &Limits::STREAM).unwrap() else {
             panic!()
         };
         assert_eq!((p.seq_no, p.node), (7, "b"));
         out.clear();
         assert_eq!(
-            encode_frame(&[Message::Ack { seq: 7 }], Flavour::default(), &mut None, &mut out),
+            encode_frame(&[Message::Ack { seq: 7 }], Flavour::default(), &Heard::default(), &mut None, &mut out),
             Ok(Written::Message)
         );
         assert_eq!(
@@ -257,11 +270,14 @@ mod tests {
         );
         out.clear();
         let direct = [Message::Direct { from: "a", payload: b"hi" }];
-        assert_eq!(encode_frame(&direct, Flavour::default(), &mut None, &mut out), Ok(Written::Message));
+        assert_eq!(
+            encode_frame(&direct, Flavour::default(), &Heard::default(), &mut None, &mut out),
+            Ok(Written::Message)
+        );
         assert_eq!(StreamMessage::decode(&out, &Limits::STREAM), Ok(StreamMessage::User(b"hi")));
         out.clear();
         assert_eq!(
-            encode_frame(&[Message::Query { name: "b" }], Flavour::default(), &mut None, &mut out),
+            encode_frame(&[Message::Query { name: "b" }], Flavour::default(), &Heard::default(), &mut None, &mut out),
             Ok(Written::Nothing)
         );
         assert!(out.is_empty());

@@ -33,7 +33,9 @@ impl Envelope {
         // Our own writer made the frame, and every message we write
         // encodes in memberlist's format: neither fails.
         let written = match wire::decode_body(buf.get(layout.head..).unwrap_or_default(), &mut msgs) {
-            Ok(()) => encode_frame(&msgs, self.flavour, &mut draft, &mut plain).unwrap_or(Written::Nothing),
+            Ok(()) => {
+                encode_frame(&msgs, self.flavour, &self.heard, &mut draft, &mut plain).unwrap_or(Written::Nothing)
+            }
             Err(_) => Written::Nothing,
         };
         if written == Written::Pending
