@@ -710,7 +710,8 @@ impl<R: Runtime> Connection<R> {
                     }
                 }
             }
-            if buf.len() > MEMBERLIST_MAX_MESSAGE {
+            // A sealed message of the largest size adds a five-byte header.
+            if buf.len() > MEMBERLIST_MAX_MESSAGE + 5 {
                 tracing::debug!(id = ?self.id, len = buf.len(), "memberlist stream message over its bound");
                 return StreamEnd::Failed;
             }

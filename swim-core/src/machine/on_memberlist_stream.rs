@@ -15,6 +15,7 @@ use crate::protocol::streams::Purpose;
 use crate::util::name::MemberName;
 use crate::util::time::Instant;
 use crate::wire::memberlist::dialect::Flavour;
+use crate::wire::memberlist::heard::Heard;
 use crate::wire::memberlist::stream::{NodeStateType, PushNodeState, StreamMessage};
 use crate::wire::memberlist::stream_dialect::record_of;
 use crate::wire::{DecodeError, MAX_MESSAGES, Message, Messages};
@@ -30,13 +31,16 @@ impl<R: Rng> Swim<R> {
         let flavour = self.envelope.flavour();
         let mut metas = Vec::new();
         let decoded = self.envelope.decode_memberlist_stream(frame, scratch).and_then(|m| {
+            let mut learnt = Heard::default();
             if let StreamMessage::PushPull { nodes, .. } = &m {
-                let heard = self.envelope.heard_mut();
                 for n in nodes.iter().filter(|n| n.state == NodeStateType::ALIVE) {
-                    heard.note_versions(n.name, n.vsn.unwrap_or_default());
+                    learnt.note_versions(n.name, n.vsn.unwrap_or_default());
                 }
             }
-            native(m, flavour, me.as_str(), &mut metas)
+            let native = native(m, flavour, me.as_str(), &mut metas)?;
+            // Kept once the whole message decoded.
+            self.envelope.heard_mut().absorb(learnt);
+            Ok(native)
         });
         let message = match decoded {
             Ok(m) => m,
@@ -80,10 +84,13 @@ impl<R: Rng> Swim<R> {
                 let _ = msgs.push(m);
                 self.on_frame(now, id, &msgs);
             }
-            Native::Reliable(payload) => {
+            // A user message is a stream of its own, opened to us; serf
+            // sends none (its messages travel in datagrams).
+            Native::Reliable(payload) if purpose == Purpose::Accepted && !flavour.serf => {
                 self.memberlist_reliable(peer, payload);
                 self.close_stream(now, id);
             }
+            Native::Reliable(_) => self.fail_stream(now, id),
             Native::Error => self.fail_stream(now, id),
         }
     }

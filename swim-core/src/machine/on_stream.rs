@@ -52,6 +52,8 @@ impl<R: Rng> Swim<R> {
         let mut scratch = core::mem::take(&mut self.scratch);
         let result = if self.envelope.is_memberlist() {
             self.open_memberlist_frame(now, id, frame, &mut scratch);
+            // A push-pull can be megabytes: not kept for every datagram.
+            scratch.shrink_to(wire::MAX_FRAME);
             Ok(())
         } else {
             self.open_frame(now, id, frame, &mut scratch)

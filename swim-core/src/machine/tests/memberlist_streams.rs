@@ -261,3 +261,16 @@ fn a_cluster_speaking_serfs_dialect_joins_and_delivers_an_event_once_everywhere(
         assert!(matches!(got[0], Event::User { from, .. } if from.as_str() == "deploy"), "{got:?}");
     }
 }
+
+#[test]
+fn a_user_message_on_a_stream_we_opened_fails_it_and_is_not_delivered() {
+    let mut n4 = ml_node("n4", 4);
+    let mut out = Vec::new();
+    n4.handle(at(0), Input::Join { seeds: &[addr(1)] }, &mut out).unwrap();
+    let id = out.iter().find_map(|a| if let Action::OpenStream { id, .. } = a { Some(*id) } else { None }).unwrap();
+    let mut out = Vec::new();
+    n4.handle(at(5), Input::StreamFrame { id, frame: &recording("plain/009-stream-req-n1-n3.bin") }, &mut out).unwrap();
+    assert!(closed(&out, id));
+    assert!(!events(&out).iter().any(|e| matches!(e, Event::Message { .. })), "{:?}", events(&out));
+    assert_eq!(n4.stats().streams_failed, 1);
+}

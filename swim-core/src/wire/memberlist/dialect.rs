@@ -124,14 +124,23 @@ pub(crate) fn decode_packet<'b>(
         metas.push(range).map_err(|_| DecodeError::TooManyMessages)?;
     }
     let scratch: &'b [u8] = scratch;
+    // What is kept of the datagram (versions, serf query IDs) is kept once
+    // all of it decoded.
+    let mut learnt = Heard::default();
     for (&(start, end), meta) in ranges.iter().zip(metas) {
         let leaf = scratch.get(start..end).ok_or(DecodeError::Truncated)?;
         let msg = Ml::decode(leaf).map_err(decode_error)?;
+        if let Ml::Alive(a) = &msg
+            && let Some(vsn) = a.vsn
+        {
+            learnt.note_versions(a.node, vsn);
+        }
         let meta = meta.and_then(|(a, b)| scratch.get(a..b));
-        if let Some(native) = to_native(msg, flavour, meta, heard)? {
+        if let Some(native) = to_native(msg, flavour, meta, &mut learnt)? {
             out.push(native).map_err(|_| DecodeError::TooManyMessages)?;
         }
     }
+    heard.absorb(learnt);
     Ok(())
 }
 
@@ -151,17 +160,12 @@ fn to_native<'a>(
         Ml::IndirectPing(p) => Message::PingReq { seq: p.seq_no, target: p.node, addr: addr(p.target, p.port)? },
         Ml::Ack(a) => Message::Ack { seq: a.seq_no },
         Ml::Nack(n) => Message::Nack { seq: n.seq_no },
-        Ml::Alive(a) => {
-            if let Some(vsn) = a.vsn {
-                heard.note_versions(a.node, vsn);
-            }
-            Message::Alive {
-                incarnation: a.incarnation,
-                name: a.node,
-                addr: addr(a.addr, a.port)?,
-                meta: meta.or(a.meta).unwrap_or_default(),
-            }
-        }
+        Ml::Alive(a) => Message::Alive {
+            incarnation: a.incarnation,
+            name: a.node,
+            addr: addr(a.addr, a.port)?,
+            meta: meta.or(a.meta).unwrap_or_default(),
+        },
         Ml::Suspect(s) => Message::Suspect { incarnation: s.incarnation, name: s.node, from: s.from },
         Ml::Dead(d) => Message::Dead { incarnation: d.incarnation, name: d.node, from: d.from },
         Ml::User(payload) if flavour.serf => return serf_to_native(payload, heard),

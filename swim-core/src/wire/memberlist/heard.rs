@@ -3,10 +3,13 @@
 //! (memberlist refutes an alive about itself that announces other versions
 //! than its own, so a record we pass on must carry the member's), and the
 //! IDs of serf's queries (serf drops an answer that carries another ID than
-//! its query's). Both bounded.
+//! its query's). Both bounded, in entries and (names of at most
+//! [`MAX_NAME_LEN`] bytes) in bytes.
 
 use alloc::collections::{BTreeMap, VecDeque};
 use alloc::string::String;
+
+use crate::util::name::MAX_NAME_LEN;
 
 /// Versions and query IDs heard.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -34,13 +37,25 @@ impl Heard {
     /// `name`'s alive announced `vsn` (kept when it is six bytes).
     pub(crate) fn note_versions(&mut self, name: &str, vsn: &[u8]) {
         let Ok(vsn) = <[u8; 6]>::try_from(vsn) else { return };
-        if name == self.me {
+        // Not one of our names (memberlist checks none): not kept, so what
+        // is kept stays within its bytes.
+        if name == self.me || name.is_empty() || name.len() > MAX_NAME_LEN {
             return;
         }
         if let Some(v) = self.versions.get_mut(name) {
             *v = vsn;
         } else if self.versions.len() < Self::MAX_VERSIONS {
             self.versions.insert(String::from(name), vsn);
+        }
+    }
+
+    /// Takes in what `other` heard (noted as it was, in its order).
+    pub(crate) fn absorb(&mut self, other: Heard) {
+        for (name, vsn) in other.versions {
+            self.note_versions(&name, &vsn);
+        }
+        for (ltime, origin, id) in other.queries {
+            self.note_query(ltime, &origin, id);
         }
     }
 
@@ -51,7 +66,7 @@ impl Heard {
 
     /// The serf query `origin` asked at `ltime` has `id`.
     pub(crate) fn note_query(&mut self, ltime: u64, origin: &str, id: u32) {
-        if self.query_id(ltime, origin).is_some() {
+        if origin.len() > MAX_NAME_LEN || self.query_id(ltime, origin).is_some() {
             return;
         }
         if self.queries.len() == Self::MAX_QUERIES {
@@ -82,6 +97,8 @@ mod tests {
         h.note_versions("a", &[1, 5, 2, 2, 5, 5]);
         h.note_versions("me", &[1, 5, 2, 0, 0, 0]);
         h.note_versions("b", &[1, 5]);
+        h.note_versions(&"x".repeat(MAX_NAME_LEN + 1), &[1, 5, 2, 2, 5, 5]);
+        assert_eq!(h.versions.len(), 1, "a name too long is not kept");
         assert_eq!(h.versions_of("a"), Some([1, 5, 2, 2, 5, 5]));
         assert_eq!(h.versions_of("me"), None);
         assert_eq!(h.versions_of("b"), None);

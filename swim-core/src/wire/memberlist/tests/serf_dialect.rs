@@ -244,3 +244,25 @@ fn an_alive_passed_on_keeps_the_members_own_versions() {
     let Ml::Alive(a) = Ml::decode(&out).unwrap() else { panic!("not an alive") };
     assert_eq!(a.vsn, Some(&serf::VERSIONS.to_vsn()[..]));
 }
+
+#[test]
+fn versions_are_kept_only_from_a_datagram_that_decodes_whole() {
+    let theirs = [1, 5, 2, 2, 5, 5];
+    let alive = crate::wire::memberlist::gossip::Alive {
+        incarnation: 2,
+        node: "serf1",
+        addr: Some(&[127, 0, 0, 1]),
+        port: 7946,
+        meta: None,
+        vsn: Some(&theirs),
+    };
+    let mut part = Vec::new();
+    Ml::Alive(alive).encode(&mut part).unwrap();
+    let junk = [0xff_u8, 1, 2];
+    let mut packet = Vec::new();
+    crate::wire::memberlist::packet::encode_compound(&[&part, &junk], &mut packet).unwrap();
+    let mut heard = Heard::new("me");
+    let (mut scratch, mut msgs) = (Vec::new(), Messages::new());
+    assert!(decode_packet(&packet, SERF, &mut heard, &mut scratch, &mut msgs).is_err());
+    assert_eq!(heard.versions_of("serf1"), None, "a rejected datagram leaves nothing behind");
+}
