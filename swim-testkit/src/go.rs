@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::OnceLock;
 
 /// Where Debian's Go packages live.
 pub const GOPATH: &str = "/usr/share/gocode";
@@ -76,4 +77,22 @@ fn output_dir(name: &str) -> PathBuf {
         Some(profile) => profile.join(name),
         None => std::env::temp_dir().join(format!("swim-{name}-{}", std::process::id())),
     }
+}
+
+/// A Go program for a test, built once per process by `build` into
+/// `built`: `None` (with a note naming `what`) when `toolchain` says
+/// something is missing, so the test can skip; with `CI` set that is a
+/// failure instead (CI installs it). A failed build panics.
+pub fn for_test(
+    what: &str,
+    toolchain: Result<(), String>,
+    built: &OnceLock<Result<PathBuf, String>>,
+    build: fn() -> Result<PathBuf, String>,
+) -> Option<PathBuf> {
+    if let Err(missing) = toolchain {
+        assert!(std::env::var_os("CI").is_none(), "{missing}: .ci/run should have installed them");
+        eprintln!("note: {what} test skipped: {missing}");
+        return None;
+    }
+    Some(built.get_or_init(build).clone().unwrap_or_else(|e| panic!("{e}")))
 }

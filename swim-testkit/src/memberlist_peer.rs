@@ -204,7 +204,6 @@ impl MemberlistPeer {
     /// returns the binary's path; `Err` says what is missing or what `go
     /// build` printed.
     pub fn build() -> Result<PathBuf, String> {
-        static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
         BUILT.get_or_init(build_once).clone()
     }
 
@@ -212,12 +211,7 @@ impl MemberlistPeer {
     /// or memberlist is missing, so the test can skip; with `CI` set that
     /// is a failure instead (CI installs them). A failed build panics.
     pub fn for_test() -> Option<PathBuf> {
-        if let Err(missing) = Self::toolchain() {
-            assert!(std::env::var_os("CI").is_none(), "{missing}: .ci/run should have installed them");
-            eprintln!("note: memberlist peer test skipped: {missing}");
-            return None;
-        }
-        Some(Self::build().unwrap_or_else(|e| panic!("{e}")))
+        crate::go::for_test("memberlist peer", Self::toolchain(), &BUILT, build_once)
     }
 
     /// Starts a node with `options` and waits until it is up (its `ready`
@@ -475,6 +469,9 @@ impl Drop for MemberlistPeer {
         let _ = self.child.wait();
     }
 }
+
+/// The build, once per process.
+static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 fn build_once() -> Result<PathBuf, String> {
     MemberlistPeer::toolchain()?;

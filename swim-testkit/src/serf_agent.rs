@@ -73,19 +73,13 @@ impl SerfAgent {
 
     /// Builds `serf` (once per process) into the target directory.
     pub fn build() -> Result<PathBuf, String> {
-        static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
         BUILT.get_or_init(build_once).clone()
     }
 
     /// The built command for a test: `None` (with a note) when Go or serf
     /// is missing, a failure instead under `CI`, which installs them.
     pub fn for_test() -> Option<PathBuf> {
-        if let Err(missing) = Self::toolchain() {
-            assert!(std::env::var_os("CI").is_none(), "{missing}: .ci/run should have installed them");
-            eprintln!("note: serf agent test skipped: {missing}");
-            return None;
-        }
-        Some(Self::build().unwrap_or_else(|e| panic!("{e}")))
+        crate::go::for_test("serf agent", Self::toolchain(), &BUILT, build_once)
     }
 
     /// Starts `serf agent -node=name` on free loopback ports, with `tags`,
@@ -233,6 +227,9 @@ impl Drop for SerfAgent {
         let _ = std::fs::remove_file(&self.events);
     }
 }
+
+/// The build, once per process.
+static BUILT: OnceLock<Result<PathBuf, String>> = OnceLock::new();
 
 fn build_once() -> Result<PathBuf, String> {
     SerfAgent::toolchain()?;

@@ -217,26 +217,34 @@ fn queries_and_answers_cross_as_serfs_and_answers_carry_the_origins_id() {
     assert!(out.is_empty());
 }
 
-#[test]
-fn an_alive_passed_on_keeps_the_members_own_versions() {
-    let theirs = [1, 5, 2, 2, 5, 5];
+/// What serf 0.9.4 agents announce by default: delegate protocol 5.
+const SERF1_VERSIONS: [u8; 6] = [1, 5, 2, 2, 5, 5];
+
+/// serf1's alive, announcing [`SERF1_VERSIONS`].
+fn serf1_alive() -> Vec<u8> {
     let alive = crate::wire::memberlist::gossip::Alive {
         incarnation: 2,
         node: "serf1",
         addr: Some(&[127, 0, 0, 1]),
         port: 7946,
         meta: None,
-        vsn: Some(&theirs),
+        vsn: Some(&SERF1_VERSIONS),
     };
     let mut packet = Vec::new();
     Ml::Alive(alive).encode(&mut packet).unwrap();
+    packet
+}
+
+#[test]
+fn an_alive_passed_on_keeps_the_members_own_versions() {
+    let packet = serf1_alive();
     let mut heard = Heard::new("me");
     let (mut scratch, mut msgs) = (Vec::new(), Messages::new());
     decode_packet(&packet, SERF, &mut heard, &mut scratch, &mut msgs).unwrap();
     let mut again = Vec::new();
     encode_packet(&msgs, SERF, &heard, &mut again).unwrap();
     let Ml::Alive(a) = Ml::decode(&again).unwrap() else { panic!("not an alive") };
-    assert_eq!(a.vsn, Some(&theirs[..]), "memberlist refutes its own alive with other versions");
+    assert_eq!(a.vsn, Some(&SERF1_VERSIONS[..]), "memberlist refutes its own alive with other versions");
     // A member not heard from gets the dialect's range.
     let other = Message::Alive { incarnation: 1, name: "x", addr: addr(), meta: b"" };
     let mut out = Vec::new();
@@ -247,17 +255,7 @@ fn an_alive_passed_on_keeps_the_members_own_versions() {
 
 #[test]
 fn versions_are_kept_only_from_a_datagram_that_decodes_whole() {
-    let theirs = [1, 5, 2, 2, 5, 5];
-    let alive = crate::wire::memberlist::gossip::Alive {
-        incarnation: 2,
-        node: "serf1",
-        addr: Some(&[127, 0, 0, 1]),
-        port: 7946,
-        meta: None,
-        vsn: Some(&theirs),
-    };
-    let mut part = Vec::new();
-    Ml::Alive(alive).encode(&mut part).unwrap();
+    let part = serf1_alive();
     let junk = [0xff_u8, 1, 2];
     let mut packet = Vec::new();
     crate::wire::memberlist::packet::encode_compound(&[&part, &junk], &mut packet).unwrap();
