@@ -45,13 +45,15 @@ impl Flavour {
         if self.serf { super::serf::VERSIONS } else { VERSIONS }
     }
 
-    /// Our metadata as this dialect carries it, appended to `out`.
-    pub(crate) fn meta_out(self, meta: &[u8], out: &mut Vec<u8>) {
-        if self.serf {
-            super::serf::meta_to_serf(meta, out);
-        } else {
-            out.extend_from_slice(meta);
+    /// Our metadata as this dialect carries it: `meta` itself, or (serf's)
+    /// rewritten into `buf`, which is cleared first.
+    pub(crate) fn meta_out<'a>(self, meta: &'a [u8], buf: &'a mut Vec<u8>) -> &'a [u8] {
+        if !self.serf {
+            return meta;
         }
+        buf.clear();
+        super::serf::meta_to_serf(meta, buf);
+        buf
     }
 
     /// A peer's metadata in our form, when this dialect writes it
@@ -107,10 +109,10 @@ pub(crate) fn decode_packet<'b>(
         ranges.push((start, scratch.len())).map_err(|_| DecodeError::TooManyMessages)?;
     }
     drop(unpacked);
-    // Metadata rewritten for us goes after the leaves, before anything
-    // borrows them.
+    // Metadata rewritten for us (serf's tags) goes after the leaves,
+    // before anything borrows them; plain memberlist rewrites none.
     let mut metas = heapless::Vec::<Option<(usize, usize)>, MAX_MESSAGES>::new();
-    for &(start, end) in &ranges {
+    for &(start, end) in ranges.iter().filter(|_| flavour.serf) {
         let leaf = scratch.get(start..end).ok_or(DecodeError::Truncated)?;
         let rewritten = match Ml::decode(leaf).map_err(decode_error)? {
             Ml::Alive(a) => a.meta.and_then(|m| flavour.meta_in(m)),
@@ -127,7 +129,9 @@ pub(crate) fn decode_packet<'b>(
     // What is kept of the datagram (versions, serf query IDs) is kept once
     // all of it decoded.
     let mut learnt = Heard::default();
-    for (&(start, end), meta) in ranges.iter().zip(metas) {
+    let mut metas = metas.into_iter();
+    for &(start, end) in &ranges {
+        let meta = metas.next().flatten();
         let leaf = scratch.get(start..end).ok_or(DecodeError::Truncated)?;
         let msg = Ml::decode(leaf).map_err(decode_error)?;
         if let Ml::Alive(a) = &msg
@@ -246,14 +250,14 @@ fn encode_one<const N: usize>(
             // A member's own versions, or memberlist refutes the alive.
             let vsn = heard.versions_of(name).unwrap_or_else(|| flavour.versions().to_vsn());
             let ip = IpBytes::new(addr.ip());
-            let mut their_meta = Vec::new();
-            flavour.meta_out(meta, &mut their_meta);
+            let mut buf = Vec::new();
+            let their_meta = flavour.meta_out(meta, &mut buf);
             let m = Alive {
                 incarnation,
                 node: name,
                 addr: Some(ip.as_slice()),
                 port: addr.port(),
-                meta: Some(&their_meta),
+                meta: Some(their_meta),
                 vsn: Some(&vsn),
             };
             Ml::Alive(m).encode(out)?;

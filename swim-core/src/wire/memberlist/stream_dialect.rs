@@ -121,10 +121,7 @@ fn gather(
             _ => continue,
         };
         let ip = alive.map(|(addr, _): (SocketAddr, &[u8])| IpBytes::new(addr.ip()));
-        meta_buf.clear();
-        if let Some((_, meta)) = alive {
-            flavour.meta_out(meta, &mut meta_buf);
-        }
+        let meta = alive.map(|(_, meta)| flavour.meta_out(meta, &mut meta_buf));
         // Every record carries versions: memberlist checks each one's
         // against the cluster's range, and reads a missing one as 0.
         // A member's own versions, or memberlist refutes the record.
@@ -133,7 +130,7 @@ fn gather(
             name,
             addr: ip.as_ref().map(IpBytes::as_slice),
             port: alive.map_or(0, |(addr, _)| addr.port()),
-            meta: alive.map(|_| meta_buf.as_slice()),
+            meta,
             incarnation,
             state,
             vsn: Some(&vsn),
