@@ -4,7 +4,10 @@
 //! lists the swim agents alive with their tags; `serf event` runs the swim
 //! agents' event handlers once each; a swim agent stopped with SIGTERM
 //! (it leaves) is `left` at the serf agents, one killed with SIGKILL is
-//! `failed`.
+//! `failed`. In a cluster sealed with a shared key, `serf rtt` estimates
+//! the round trip to each swim agent, and `serf keys -install/-use/-remove`
+//! rotates the key on both kinds: `serf keys -list` finds only the new key,
+//! on all four, and events still cross.
 //!
 //! Needs `go` and Debian's `golang-github-hashicorp-serf-dev` (which
 //! `.ci/run` installs): without them the test is skipped, or fails when
@@ -38,9 +41,10 @@ struct SwimAgent {
 }
 
 impl SwimAgent {
-    /// Starts `name` joining `join`, its user events appended to a file by
-    /// its event handler; returns once it printed that it started.
-    fn start(name: &str, join: SocketAddr) -> SwimAgent {
+    /// Starts `name` joining `join` (with the base64 key `key`, if given),
+    /// its user events appended to a file by its event handler; returns
+    /// once it printed that it started.
+    fn start(name: &str, join: SocketAddr, key: Option<&str>) -> SwimAgent {
         let events = std::env::temp_dir().join(format!("swim-agent-{name}-{}.events", std::process::id()));
         let _ = std::fs::remove_file(&events);
         let handler = format!("user=printf '%s %s\\n' \"$SERF_USER_EVENT\" \"$(cat)\" >> {}", events.display());
@@ -48,6 +52,7 @@ impl SwimAgent {
             .args(["agent", "--bind", "127.0.0.1:0", "--no-api", "--name", name, "--config", "local", "--json"])
             .args(["--dialect", "serf", "--tag", "role=swim", "--tag", &format!("node={name}")])
             .args(["--join", &join.to_string(), "--event-handler", &handler])
+            .args(key.map(|k| ["--key", k]).into_iter().flatten())
             .env_remove("RUST_LOG")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -80,6 +85,15 @@ impl SwimAgent {
     /// The user events its handler ran for, as `name payload` lines.
     fn events(&self) -> Vec<String> {
         std::fs::read_to_string(&self.events).unwrap_or_default().lines().map(str::to_owned).collect()
+    }
+
+    /// Waits until its handler ran for the event `line` (`name payload`).
+    fn wait_event(&self, line: &str) {
+        let deadline = Clock::read() + LIMIT;
+        while !self.events().iter().any(|l| l == line) {
+            assert!(Clock::read() < deadline, "the handler saw {:?}, not {line}", self.events());
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     fn signal(&self, sig: &str) {
@@ -115,8 +129,8 @@ fn swim_agents_speaking_serf_join_serf_agents_run_their_events_and_leave() {
     let serf1 = SerfAgent::spawn(&binary, "serf1", &[("role", "web")], None, None).unwrap_or_else(|e| panic!("{e}"));
     let serf2 = SerfAgent::spawn(&binary, "serf2", &[("role", "db")], Some(serf1.addr()), None)
         .unwrap_or_else(|e| panic!("{e}"));
-    let a1 = SwimAgent::start("swim1", serf1.addr());
-    let a2 = SwimAgent::start("swim2", serf2.addr());
+    let a1 = SwimAgent::start("swim1", serf1.addr(), None);
+    let a2 = SwimAgent::start("swim2", serf2.addr(), None);
 
     for agent in [&serf1, &serf2] {
         for name in ["swim1", "swim2"] {
@@ -129,11 +143,7 @@ fn swim_agents_speaking_serf_join_serf_agents_run_their_events_and_leave() {
     // A serf event runs each swim agent's handler once.
     serf1.event("deploy", "v1").unwrap_or_else(|e| panic!("{e}"));
     for agent in [&a1, &a2] {
-        let deadline = Clock::read() + LIMIT;
-        while !agent.events().iter().any(|l| l == "deploy v1") {
-            assert!(Clock::read() < deadline, "the handler saw {:?}", agent.events());
-            std::thread::sleep(Duration::from_millis(100));
-        }
+        agent.wait_event("deploy v1");
     }
     std::thread::sleep(Duration::from_secs(2));
     for agent in [&a1, &a2] {
@@ -149,5 +159,64 @@ fn swim_agents_speaking_serf_join_serf_agents_run_their_events_and_leave() {
     a1.signal("-KILL");
     for agent in [&serf1, &serf2] {
         wait_serf(agent, "swim1", "failed");
+    }
+}
+
+/// Runs `serf keys <args>` at `agent`; its output, or a panic with it.
+fn serf_keys(agent: &SerfAgent, args: &[&str]) -> String {
+    let mut all = vec!["keys"];
+    all.extend_from_slice(args);
+    agent.command(&all).unwrap_or_else(|e| panic!("{e}"))
+}
+
+#[test]
+fn serf_rtt_and_serf_keys_reach_swim_agents_in_a_sealed_cluster() {
+    let Some(binary) = SerfAgent::for_test() else { return };
+    // Two AES-256 keys, as `serf keygen` makes them.
+    let (old, new) = ("AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=", "ICEiIyQlJicoKSorLC0uLzAxMjM0NTY3ODk6Ozw9Pj8=");
+    let serf1 = SerfAgent::spawn(&binary, "serf1", &[], None, Some(old)).unwrap_or_else(|e| panic!("{e}"));
+    let serf2 =
+        SerfAgent::spawn(&binary, "serf2", &[], Some(serf1.addr()), Some(old)).unwrap_or_else(|e| panic!("{e}"));
+    let a1 = SwimAgent::start("swim1", serf1.addr(), Some(old));
+    let a2 = SwimAgent::start("swim2", serf2.addr(), Some(old));
+    for agent in [&serf1, &serf2] {
+        for name in ["swim1", "swim2"] {
+            wait_serf(agent, name, "alive");
+        }
+    }
+
+    // serf's coordinates for the swim agents come from their acks.
+    for name in ["swim1", "swim2"] {
+        let deadline = Clock::read() + LIMIT;
+        let line = loop {
+            match serf2.command(&["rtt", name]) {
+                Ok(out) if out.contains("Estimated") => break out,
+                other => assert!(Clock::read() < deadline, "serf rtt {name}: {other:?}"),
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        };
+        assert!(line.starts_with(&format!("Estimated {name} <-> serf2 rtt: ")), "{line}");
+        eprintln!("{}", line.trim());
+    }
+
+    // A rotation, every step answered by all four (serf fails the command
+    // on any failure or silence).
+    assert!(serf_keys(&serf1, &["-install", new]).contains("Successfully installed key"));
+    assert!(serf_keys(&serf1, &["-use", new]).contains("Successfully changed primary key"));
+    assert!(serf_keys(&serf2, &["-remove", old]).contains("Successfully removed key"));
+    let listed = serf_keys(&serf2, &["-list"]);
+    let keys: Vec<&str> = listed.lines().filter(|l| l.contains("[")).collect();
+    assert_eq!(keys.len(), 1, "{listed}");
+    assert!(keys[0].starts_with(new) && keys[0].trim_end().ends_with("[4/4]"), "{listed}");
+
+    // The cluster still talks, under the new key alone.
+    serf1.event("rotated", "yes").unwrap_or_else(|e| panic!("{e}"));
+    for agent in [&a1, &a2] {
+        agent.wait_event("rotated yes");
+    }
+    for agent in [&serf1, &serf2] {
+        for name in ["swim1", "swim2"] {
+            wait_serf(agent, name, "alive");
+        }
     }
 }

@@ -4,7 +4,9 @@
 //! other joins through it, and then each side lists the other alive with
 //! its tags; `serf event` reaches both swim nodes once; a swim node's event
 //! reaches both agents' event handlers once; a swim node's leave is `left`
-//! at the agents; a killed agent is failed at the swim nodes.
+//! at the agents; a killed agent is failed at the swim nodes; `serf rtt`
+//! estimates the round trip to a swim node from the coordinate in its
+//! acks, and the swim nodes hold the agents' coordinates.
 //!
 //! Needs `go` and Debian's `golang-github-hashicorp-serf-dev` (which
 //! `.ci/run` installs): without them the test is skipped, or fails when
@@ -96,6 +98,37 @@ async fn serf_agents_and_swim_nodes_form_one_cluster_with_tags_events_and_leaves
             wait_swim(node, name, |s| s == Some(MemberState::Alive)).await;
             let m = node.member(name).await.expect("member").expect("listed");
             assert_eq!(m.tags.get("role"), Some(role), "{name}'s tags at {}", node.name());
+        }
+    }
+
+    // Coordinates cross in the acks: `serf rtt` estimates the round trip
+    // to a swim node, and the swim node holds the agents' coordinates.
+    for agent in [&serf1, &serf2] {
+        for name in ["sw1", "sw2"] {
+            let deadline = tokio::time::Instant::now() + LIMIT;
+            let line = loop {
+                match agent.command(&["rtt", name]) {
+                    Ok(out) if out.contains("Estimated") => break out,
+                    other => assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "serf rtt {name} at {}: {other:?}",
+                        agent.name()
+                    ),
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            };
+            let want = format!("Estimated {name} <-> {} rtt:", agent.name());
+            assert!(line.starts_with(&want), "{line}");
+            eprintln!("{}", line.trim());
+        }
+    }
+    for node in [&sw1, &sw2] {
+        for name in ["serf1", "serf2"] {
+            let deadline = tokio::time::Instant::now() + LIMIT;
+            while node.member(name).await.ok().flatten().and_then(|m| m.coordinate).is_none() {
+                assert!(tokio::time::Instant::now() < deadline, "{} holds no coordinate for {name}", node.name());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
         }
     }
 

@@ -62,6 +62,23 @@ impl<R: Rng> Swim<R> {
         if !self.envelope.sealing() {
             return Err(Error::NotSealing);
         }
+        let timeout = Queries::default_timeout(&self.config, self.num_live());
+        if self.config.serf_wire {
+            // serf's own key queries, which serf agents answer too. No
+            // relays: serf relays answers in a message we do not read.
+            use crate::wire::memberlist::serf_keys::{KeyQuery, encode_request};
+            let (query, key) = match op {
+                Some(KeyringOp::Install(k)) => (KeyQuery::Install, Some(k)),
+                Some(KeyringOp::Use(k)) => (KeyQuery::Use, Some(k)),
+                Some(KeyringOp::Remove(k)) => (KeyQuery::Remove, Some(k)),
+                None => (KeyQuery::List, None),
+                Some(_) => return Err(Error::InvalidQuery),
+            };
+            let mut payload = Vec::new();
+            encode_request(key.as_ref().map_or(&[][..], |k| &k.as_bytes()[..]), &mut payload)
+                .map_err(|_| Error::InvalidQuery)?;
+            return self.start_query(now, (query.name(), &payload, &[], false, 0), timeout, Some(Internal::Keys));
+        }
         let command = match op {
             Some(KeyringOp::Install(k)) => KeyCommand::Install(*k.as_bytes()),
             Some(KeyringOp::Use(k)) => KeyCommand::Use(*k.as_bytes()),
@@ -70,7 +87,6 @@ impl<R: Rng> Swim<R> {
             Some(_) => return Err(Error::InvalidQuery),
         };
         let payload = postcard::to_allocvec(&command).map_err(|_| Error::InvalidQuery)?;
-        let timeout = Queries::default_timeout(&self.config, self.num_live());
         // Relayed twice: a member whose answer is lost on the way would be
         // reported silent though it changed its keyring.
         self.start_query(now, (KEYS, &payload, &[], false, 2), timeout, Some(Internal::Keys))
@@ -162,8 +178,9 @@ impl<R> Swim<R> {
         let mut held: BTreeMap<u32, usize> = BTreeMap::new();
         report.acked.clear();
         for (from, bytes) in &q.answers {
-            let answer = postcard::from_bytes::<KeyAnswer>(bytes)
-                .unwrap_or_else(|_| KeyAnswer { error: Some("answer does not decode".into()), keys: Vec::new() });
+            let answer = if self.config.serf_wire { serf_key_answer(bytes) } else { postcard::from_bytes(bytes).ok() };
+            let answer =
+                answer.unwrap_or_else(|| KeyAnswer { error: Some("answer does not decode".into()), keys: Vec::new() });
             match answer.error {
                 Some(why) => report.failed.push((from.clone(), why)),
                 None => report.acked.push(from.clone()),
@@ -178,4 +195,27 @@ impl<R> Swim<R> {
         report.keys = held.into_iter().collect();
         report
     }
+}
+
+/// A serf member's answer to a key query, as ours: its message if it could
+/// not, and the fingerprints of its keys (of those we could hold: 32
+/// bytes), the primary first.
+fn serf_key_answer(bytes: &[u8]) -> Option<KeyAnswer> {
+    let r = crate::wire::memberlist::serf_keys::KeyResponse::decode(bytes).ok()?;
+    let error = (!r.result).then(|| String::from(r.message));
+    #[cfg(feature = "encryption")]
+    let keys = {
+        use base64::Engine;
+        use base64::engine::general_purpose::STANDARD;
+        let fingerprint = |text: &str| {
+            let bytes = STANDARD.decode(text).ok()?;
+            crate::wire::keyring::Key::from_slice(&bytes).map(|k| k.fingerprint())
+        };
+        let primary = fingerprint(r.primary_key);
+        let others = r.keys.iter().filter_map(|k| fingerprint(k)).filter(|f| Some(*f) != primary);
+        primary.into_iter().chain(others).collect()
+    };
+    #[cfg(not(feature = "encryption"))]
+    let keys = Vec::new();
+    Some(KeyAnswer { error, keys })
 }

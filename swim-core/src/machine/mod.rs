@@ -29,6 +29,7 @@ mod on_timer;
 mod on_user;
 #[cfg(all(test, feature = "encryption"))]
 mod security_tests;
+mod serf_internal;
 #[cfg(test)]
 mod tests;
 mod view;
@@ -125,7 +126,7 @@ impl<R: Rng> Swim<R> {
         nonce_prefix[..8].copy_from_slice(&Random::next_u64(&mut rng).to_le_bytes());
         nonce_prefix[8..].copy_from_slice(&Random::next_u64(&mut rng).to_le_bytes()[..4]);
         let mut envelope = Envelope::new(config.label.clone(), &local.name, nonce_prefix);
-        envelope.set_memberlist(config.speaks_memberlist(), config.serf_wire);
+        envelope.set_memberlist(config.speaks_memberlist(), config.serf_wire, (&local.name, local.addr));
         let mut swim = Swim {
             membership: Membership::new(&config, local, hash_seed),
             detector: Detector::new(&config),

@@ -25,13 +25,14 @@ impl<R: Rng> Swim<R> {
         scratch: &mut Vec<u8>,
     ) -> Result<(), Error> {
         let mut msgs = Messages::new();
-        let sender = match self.envelope.decode(bytes, wire::MAX_DATAGRAM, Channel::Datagram, scratch, &mut msgs) {
-            Ok(sender) => sender,
-            Err(e) => {
-                self.reject(from, None, e);
-                return Ok(());
-            }
-        };
+        let (sender, sealed) =
+            match self.envelope.decode(bytes, wire::MAX_DATAGRAM, Channel::Datagram, scratch, &mut msgs) {
+                Ok(origin) => (origin.sender, origin.sealed),
+                Err(e) => {
+                    self.reject(from, None, e);
+                    return Ok(());
+                }
+            };
         self.ensure_started(now);
         let me = self.membership.local().name.as_str();
         // Whatever this datagram makes us send, it pays for: a forged
@@ -74,7 +75,7 @@ impl<R: Rng> Swim<R> {
                 }
                 answered = true;
             }
-            self.on_message(now, from, sender, msg, accused, coordinate);
+            self.on_message(now, from, (sender, sealed), msg, accused, coordinate);
         }
         Ok(())
     }
@@ -83,14 +84,15 @@ impl<R: Rng> Swim<R> {
     /// at its address may be anyone, its address forged: it gets answers
     /// no larger than what it sent (a bare ack) and no work done for it
     /// (no relayed probe, no query answer), so the node cannot be used to
-    /// amplify traffic at a victim. A sealed packet names its `sender`:
-    /// that member must be the live one at the address. A relayed probe
-    /// goes only to a live member at the address we know for it.
+    /// amplify traffic at a victim. A sealed packet in our format names
+    /// its `sender`: that member must be the live one at the address
+    /// (`sealed`: whether a key opened it, in either format). A relayed
+    /// probe goes only to a live member at the address we know for it.
     pub(super) fn on_message(
         &mut self,
         now: Instant,
         from: SocketAddr,
-        sender: Option<&str>,
+        (sender, sealed): (Option<&str>, bool),
         msg: &Message<'_>,
         accused: bool,
         coordinate: Option<Coordinate>,
@@ -112,9 +114,11 @@ impl<R: Rng> Swim<R> {
                 };
                 let refutation = (accused && running && known).then(|| self.membership.self_alive());
                 let piggyback = if known { Piggyback::Fill } else { Piggyback::None };
-                // A member's ping that carries its coordinate asks for ours.
+                // A member's ping that carries its coordinate asks for ours;
+                // serf's pings never carry one, and serf's acks always do.
                 let prober = coordinate.and_then(|c| live.map(|id| (id, c)));
-                let ours = prober.and_then(|_| self.coords.own());
+                let asks = prober.is_some() || (self.config.serf_wire && live.is_some());
+                let ours = self.coords.own().filter(|_| asks);
                 let o = &mut self.outbox;
                 if self.detector.on_ping(from, seq, target, me, refutation, ours, piggyback, o) {
                     if let Some((id, c)) = prober {
@@ -171,7 +175,7 @@ impl<R: Rng> Swim<R> {
             Message::Nack { seq } => self.detector.on_nack(from, seq),
             Message::Query { name } => self.membership.answer_query(from, name, &mut self.outbox),
             Message::User { .. } => self.on_user(now, msg),
-            Message::Question { .. } => self.on_question(now, sender.is_some(), msg),
+            Message::Question { .. } => self.on_question(now, sealed, msg),
             Message::Response { .. } => self.on_response(msg),
             // A memberlist user message names no sender: the live member
             // at the source address is its author, or nobody is.

@@ -17,6 +17,7 @@ use crate::protocol::queries::{
 use crate::util::name::MemberName;
 use crate::util::time::{Duration, Instant};
 use crate::wire::Message;
+use crate::wire::memberlist::serf_keys::{INTERNAL_PREFIX as SERF_INTERNAL_PREFIX, KeyQuery};
 
 /// A query as it reaches the members it asks (ours included).
 #[derive(Clone, Copy)]
@@ -44,7 +45,10 @@ impl<R: Rng> Swim<R> {
         if self.lifecycle.phase() != Phase::Running {
             return Err(Error::Leaving);
         }
-        if name.starts_with(INTERNAL_PREFIX) || !filter::check(&options.filter) {
+        // serf's own names too, in its dialect: serf agents would take
+        // such a query for one of theirs.
+        let serfs = self.config.serf_wire && name.starts_with(SERF_INTERNAL_PREFIX);
+        if name.starts_with(INTERNAL_PREFIX) || serfs || !filter::check(&options.filter) {
             return Err(Error::InvalidQuery);
         }
         let filter = filter::encode(&options.filter);
@@ -193,7 +197,9 @@ impl<R: Rng> Swim<R> {
         }
         // A key travels only sealed: a member that does not seal (a
         // cluster switching encryption on) does not pass it on.
-        if asking.name != super::internal::KEYS || self.envelope.sealing() {
+        let carries_key = asking.name == super::internal::KEYS
+            || (self.config.serf_wire && KeyQuery::from_name(asking.name).is_some());
+        if !carries_key || self.envelope.sealing() {
             self.dissemination.queue_user(msg);
         }
         self.raise(now, sealed, asking);
@@ -229,6 +235,10 @@ impl<R: Rng> Swim<R> {
         }
         if q.name.starts_with(INTERNAL_PREFIX) {
             self.answer_internal(now, sealed, &a, q.name, q.payload);
+            return;
+        }
+        if self.config.serf_wire && q.name.starts_with(SERF_INTERNAL_PREFIX) {
+            self.answer_serf_internal(sealed, &a, q.name, q.payload);
             return;
         }
         let from = a.origin.clone();

@@ -66,7 +66,9 @@ impl<R: Rng> Swim<R> {
     fn open_frame(&mut self, now: Instant, id: StreamId, frame: &[u8], scratch: &mut Vec<u8>) -> Result<(), Error> {
         let mut msgs = Messages::new();
         let opened = match self.envelope.decode(frame, wire::MAX_FRAME, Channel::Frame, scratch, &mut msgs) {
-            Ok(Some(sender)) if !self.streams.sealed_by(id, sender) => Err(DecodeError::Sender),
+            Ok(crate::wire::seal::Origin { sender: Some(sender), .. }) if !self.streams.sealed_by(id, sender) => {
+                Err(DecodeError::Sender)
+            }
             Ok(_) => Ok(()),
             Err(e) => Err(e),
         };

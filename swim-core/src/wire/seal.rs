@@ -87,6 +87,9 @@ pub(crate) struct Envelope {
     memberlist: bool,
     /// Plain memberlist, or serf's layer on it.
     flavour: wire::memberlist::dialect::Flavour,
+    /// Our name and address, which our pings in memberlist's format give
+    /// as memberlist's do.
+    source: Option<(MemberName, core::net::SocketAddr)>,
     /// Members' versions and serf's query IDs, as heard.
     heard: wire::memberlist::heard::Heard,
     /// The keyring's keys as memberlist ciphers, the primary first, while
@@ -97,6 +100,15 @@ pub(crate) struct Envelope {
     /// Push-pulls being gathered from a sync's frames, by stream, while
     /// frames are closed ([`Envelope::close_frame`]); empty between.
     drafts: BTreeMap<StreamId, Draft>,
+}
+
+/// Where a received packet came from, as far as its envelope tells.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Origin<'b> {
+    /// The sender a sealed packet in our format names.
+    pub(crate) sender: Option<&'b str>,
+    /// Whether one of our keys opened it.
+    pub(crate) sealed: bool,
 }
 
 impl Envelope {
@@ -121,6 +133,7 @@ impl Envelope {
             sealed: 0,
             memberlist: false,
             flavour: wire::memberlist::dialect::Flavour::default(),
+            source: None,
             heard: wire::memberlist::heard::Heard::new(sender.as_str()),
             #[cfg(feature = "encryption")]
             ciphers: Vec::new(),
@@ -130,8 +143,9 @@ impl Envelope {
 
     /// Datagrams and stream frames in memberlist 0.2.2's format from now
     /// on (`true`, with serf's layer on it when `serf`), or in ours.
-    pub(crate) fn set_memberlist(&mut self, on: bool, serf: bool) {
+    pub(crate) fn set_memberlist(&mut self, on: bool, serf: bool, me: (&MemberName, core::net::SocketAddr)) {
         self.memberlist = on;
+        self.source = on.then(|| (me.0.clone(), me.1));
         self.flavour = wire::memberlist::dialect::Flavour { serf: on && serf };
         #[cfg(feature = "encryption")]
         self.refresh_ciphers();
@@ -275,7 +289,10 @@ impl Envelope {
         // Our own writer made `body`, and every message we write
         // encodes in memberlist's format: neither fails.
         if wire::decode_body(body, &mut msgs).is_err()
-            || wire::memberlist::dialect::encode_packet(&msgs, self.flavour, &self.heard, &mut plain).is_err()
+            || {
+                let me = self.source.as_ref().map(|(name, addr)| (name.as_str(), *addr));
+                wire::memberlist::dialect::encode_packet_from(&msgs, self.flavour, &self.heard, me, &mut plain).is_err()
+            }
             || plain.is_empty()
         {
             return Vec::new();
@@ -306,14 +323,15 @@ impl Envelope {
 
     /// A memberlist datagram's messages, in our format, into `out`:
     /// opened with our keys when we have any (a datagram no key opens is
-    /// tried as plaintext only while plaintext is accepted).
+    /// tried as plaintext only while plaintext is accepted). Returns
+    /// whether a key opened it.
     fn decode_memberlist<'b>(
         &mut self,
         packet: &'b [u8],
         limit: usize,
         scratch: &'b mut Vec<u8>,
         out: &mut Messages<'b>,
-    ) -> Result<(), DecodeError> {
+    ) -> Result<bool, DecodeError> {
         use wire::memberlist::dialect::decode_packet;
         if packet.is_empty() {
             return Err(DecodeError::Empty);
@@ -325,12 +343,12 @@ impl Envelope {
         if !self.ciphers.is_empty() {
             use wire::memberlist::dialect::decode_error;
             match wire::memberlist::encrypt::open_packet(&self.ciphers, packet) {
-                Ok(plain) => return decode_packet(&plain, self.flavour, &mut self.heard, scratch, out),
+                Ok(plain) => return decode_packet(&plain, self.flavour, &mut self.heard, scratch, out).map(|()| true),
                 Err(e) if self.requires_seal() => return Err(decode_error(e)),
                 Err(_) => {}
             }
         }
-        decode_packet(packet, self.flavour, &mut self.heard, scratch, out)
+        decode_packet(packet, self.flavour, &mut self.heard, scratch, out).map(|()| false)
     }
 
     /// Checks a received packet of at most `limit` bytes that came on
@@ -362,8 +380,9 @@ impl Envelope {
     }
 
     /// [`Envelope::open`], then the messages decoded into `out`: the whole
-    /// way from received bytes to messages, datagram or frame. Returns the
-    /// sender named inside a sealed packet. The one thing it keeps: in
+    /// way from received bytes to messages, datagram or frame. Returns
+    /// whether the packet was sealed, and the sender named inside a sealed
+    /// packet of ours (memberlist's name none). The one thing it keeps: in
     /// memberlist's format, the versions and serf query IDs heard (to say
     /// them back).
     pub(crate) fn decode<'b>(
@@ -373,14 +392,14 @@ impl Envelope {
         channel: Channel,
         scratch: &'b mut Vec<u8>,
         out: &mut Messages<'b>,
-    ) -> Result<Option<&'b str>, DecodeError> {
+    ) -> Result<Origin<'b>, DecodeError> {
         if self.memberlist && channel == Channel::Datagram {
-            self.decode_memberlist(packet, limit, scratch, out)?;
-            return Ok(None);
+            let sealed = self.decode_memberlist(packet, limit, scratch, out)?;
+            return Ok(Origin { sender: None, sealed });
         }
         let opened = self.open(packet, limit, channel, scratch)?;
         wire::decode_body(opened.messages, out)?;
-        Ok(opened.sender)
+        Ok(Origin { sender: opened.sender, sealed: opened.sender.is_some() })
     }
 
     #[cfg(feature = "encryption")]

@@ -58,7 +58,7 @@ pub(super) fn sealing_does_not_move_the_probe_generator() {
 /// how many messages it holds.
 pub(super) fn open_sent(packet: &[u8], channel: Channel) -> (Option<alloc::string::String>, usize) {
     let (mut e, mut scratch, mut msgs) = (envelope(label(), Some(KEY)), Vec::new(), crate::wire::Messages::new());
-    let sender = e.decode(packet, MAX_FRAME, channel, &mut scratch, &mut msgs).unwrap();
+    let sender = e.decode(packet, MAX_FRAME, channel, &mut scratch, &mut msgs).unwrap().sender;
     (sender.map(alloc::string::String::from), msgs.len())
 }
 
@@ -210,7 +210,7 @@ pub(super) fn the_longest_name_with_the_most_metadata_fits_a_sealed_datagram() {
         panic!("no answer: {out:?}")
     };
     assert!(packet.len() <= 1400, "{}", packet.len());
-    let sender = e.decode(packet, MAX_DATAGRAM, Channel::Datagram, &mut scratch, &mut msgs).unwrap();
+    let sender = e.decode(packet, MAX_DATAGRAM, Channel::Datagram, &mut scratch, &mut msgs).unwrap().sender;
     assert_eq!(sender, Some(long.as_str()));
     assert!(msgs.iter().any(|m| matches!(m, Message::Alive { name, meta, .. } if *name == long && meta.len() == 512)));
 }

@@ -2,16 +2,18 @@
 //! memberlist's on the way out and memberlist's into swim's on the way in,
 //! at the packet boundary, so that the state machine runs unchanged.
 //!
-//! What maps, both ways: `ping` (its `Node` is the probe's target),
-//! `indirectPingReq` (target name and address; we always ask for nacks),
-//! `ackResp` (without payload), `nackResp`, `alive` (address, port and
-//! metadata; we announce the version range memberlist 0.2.2 announces),
-//! `suspect` and `dead` (a `dead` whose `From` is its `Node` is a leave,
-//! as in swim's own format), and user messages (a message for one member,
+//! What maps, both ways: `ping` (its `Node` is the probe's target; ours
+//! give where to answer, as memberlist's do), `indirectPingReq` (target
+//! name and address; we always ask for nacks), `ackResp` (in serf's
+//! dialect with a coordinate as its payload, as serf sends it; without one
+//! otherwise), `nackResp`, `alive` (address, port and metadata; we
+//! announce the version range memberlist 0.2.2 announces), `suspect` and
+//! `dead` (a `dead` whose `From` is its `Node` is a leave, as in swim's
+//! own format), and user messages (a message for one member,
 //! [`Message::Direct`]: memberlist does not name their sender, so the
 //! member at the datagram's source is taken for it). What swim sends that
-//! memberlist has no word for (coordinates, queries, user events,
-//! padding) is left out of the datagram.
+//! memberlist has no word for (coordinates outside serf's acks, queries,
+//! user events, padding) is left out of the datagram.
 
 use alloc::vec::Vec;
 use core::net::SocketAddr;
@@ -109,29 +111,32 @@ pub(crate) fn decode_packet<'b>(
         ranges.push((start, scratch.len())).map_err(|_| DecodeError::TooManyMessages)?;
     }
     drop(unpacked);
-    // Metadata rewritten for us (serf's tags) goes after the leaves,
-    // before anything borrows them; plain memberlist rewrites none.
-    let mut metas = heapless::Vec::<Option<(usize, usize)>, MAX_MESSAGES>::new();
+    // What serf's dialect rewrites for us goes after the leaves, before
+    // anything borrows them: an alive's tags in our encoding, an ack's
+    // coordinate in our fixed-point form. Plain memberlist rewrites none.
+    let mut extras = heapless::Vec::<Extra, MAX_MESSAGES>::new();
     for &(start, end) in ranges.iter().filter(|_| flavour.serf) {
         let leaf = scratch.get(start..end).ok_or(DecodeError::Truncated)?;
-        let rewritten = match Ml::decode(leaf).map_err(decode_error)? {
-            Ml::Alive(a) => a.meta.and_then(|m| flavour.meta_in(m)),
-            _ => None,
+        let extra = match Ml::decode(leaf).map_err(decode_error)? {
+            Ml::Alive(a) => match a.meta.and_then(|m| flavour.meta_in(m)) {
+                Some(m) => Extra::Meta(append(scratch, &m)),
+                None => Extra::None,
+            },
+            Ml::Ack(Ack { payload: Some(p), .. }) if !p.is_empty() => {
+                let theirs = super::serf_ping::SerfCoordinate::decode(p);
+                coordinate_in(theirs, scratch)
+            }
+            _ => Extra::None,
         };
-        let range = rewritten.map(|m| {
-            let at = scratch.len();
-            scratch.extend_from_slice(&m);
-            (at, scratch.len())
-        });
-        metas.push(range).map_err(|_| DecodeError::TooManyMessages)?;
+        extras.push(extra).map_err(|_| DecodeError::TooManyMessages)?;
     }
     let scratch: &'b [u8] = scratch;
     // What is kept of the datagram (versions, serf query IDs) is kept once
     // all of it decoded.
     let mut learnt = Heard::default();
-    let mut metas = metas.into_iter();
+    let mut extras = extras.into_iter();
     for &(start, end) in &ranges {
-        let meta = metas.next().flatten();
+        let extra = extras.next().unwrap_or(Extra::None);
         let leaf = scratch.get(start..end).ok_or(DecodeError::Truncated)?;
         let msg = Ml::decode(leaf).map_err(decode_error)?;
         if let Ml::Alive(a) = &msg
@@ -139,13 +144,88 @@ pub(crate) fn decode_packet<'b>(
         {
             learnt.note_versions(a.node, vsn);
         }
-        let meta = meta.and_then(|(a, b)| scratch.get(a..b));
+        let meta = match extra {
+            Extra::Meta((a, b)) => scratch.get(a..b),
+            _ => None,
+        };
         if let Some(native) = to_native(msg, flavour, meta, &mut learnt)? {
             out.push(native).map_err(|_| DecodeError::TooManyMessages)?;
+        }
+        if let Extra::Coordinate { vec: (a, b), height, error, adjustment } = extra {
+            let vec = scratch.get(a..b).unwrap_or_default();
+            out.push(Message::Coordinate { vec, height, error, adjustment })
+                .map_err(|_| DecodeError::TooManyMessages)?;
         }
     }
     heard.absorb(learnt);
     Ok(())
+}
+
+/// What serf's dialect adds to one of a datagram's messages, held in the
+/// decoding scratch as a range of it.
+#[derive(Clone, Copy)]
+enum Extra {
+    None,
+    /// An alive's metadata in our encoding.
+    Meta((usize, usize)),
+    /// The coordinate in an ack's payload, as [`Message::Coordinate`]'s
+    /// fields; an empty `vec` for one we cannot take (another
+    /// dimensionality, absurd values, a payload that does not decode), so
+    /// that it is counted as refused.
+    Coordinate {
+        vec: (usize, usize),
+        height: u32,
+        error: u8,
+        adjustment: i32,
+    },
+}
+
+/// Appends `bytes` to `scratch`, returning where they are.
+fn append(scratch: &mut Vec<u8>, bytes: &[u8]) -> (usize, usize) {
+    let at = scratch.len();
+    scratch.extend_from_slice(bytes);
+    (at, scratch.len())
+}
+
+/// The coordinate a serf agent put in its ack, in our form. A payload
+/// that does not decode costs the coordinate, not the ack: memberlist
+/// takes the ack whatever its payload, and serf only logs it.
+fn coordinate_in(theirs: Result<super::serf_ping::SerfCoordinate, Error>, scratch: &mut Vec<u8>) -> Extra {
+    use super::serf_ping::DIMENSIONS;
+    use crate::protocol::coordinates::coordinate::Coordinate;
+    let refused = Extra::Coordinate { vec: (0, 0), height: 0, error: 0, adjustment: 0 };
+    let Ok(c) = theirs else { return refused };
+    if c.dims != DIMENSIONS {
+        return refused;
+    }
+    let Some(ours) = Coordinate::new(c.vec, c.height, c.error, c.adjustment) else { return refused };
+    let mut buf = [0u8; 2 * DIMENSIONS];
+    let Message::Coordinate { vec, height, error, adjustment } = ours.message(&mut buf) else {
+        return refused;
+    };
+    Extra::Coordinate { vec: append(scratch, vec), height, error, adjustment }
+}
+
+/// Our coordinate among `msgs` (beside an ack) as serf's ack payload.
+fn coordinate_out(msgs: &[Message<'_>]) -> Option<Vec<u8>> {
+    use super::serf_ping::SerfCoordinate;
+    use crate::protocol::coordinates::coordinate::Coordinate;
+    let c = msgs.iter().find_map(|m| match *m {
+        Message::Coordinate { vec, height, error, adjustment } => {
+            Coordinate::from_wire(vec, height, error, adjustment).ok()
+        }
+        _ => None,
+    })?;
+    let serf = SerfCoordinate {
+        vec: c.vec(),
+        dims: super::serf_ping::DIMENSIONS,
+        error: c.error(),
+        adjustment: c.adjustment(),
+        height: c.height(),
+    };
+    let mut out = Vec::new();
+    serf.encode(&mut out);
+    Some(out)
 }
 
 /// Swim's message for one of memberlist's (`meta`: an alive's metadata
@@ -226,11 +306,27 @@ fn encode_one<const N: usize>(
     msg: &Message<'_>,
     flavour: Flavour,
     heard: &Heard,
+    me: Option<(&str, SocketAddr)>,
+    ack_payload: Option<&[u8]>,
     out: &mut Vec<u8>,
     ends: &mut heapless::Vec<usize, N>,
 ) -> Result<(), EncodeError> {
     let ml = match *msg {
-        Message::Ping { seq, target } => Ml::Ping(Ping { seq_no: seq, node: target, ..Ping::default() }),
+        Message::Ping { seq, target } => {
+            // As memberlist 0.2.2 sends it: with where to answer, so that
+            // the ack may be as large as the ping (a serf agent's carries
+            // its coordinate).
+            let ip = me.map(|(_, addr)| IpBytes::new(addr.ip()));
+            let m = Ping {
+                seq_no: seq,
+                node: target,
+                source_addr: ip.as_ref().map(IpBytes::as_slice).unwrap_or_default(),
+                source_port: me.map_or(0, |(_, addr)| addr.port()),
+                source_node: me.map_or("", |(name, _)| name),
+            };
+            Ml::Ping(m).encode(out)?;
+            return ended(out, ends);
+        }
         Message::PingReq { seq, target, addr } => {
             let ip = IpBytes::new(addr.ip());
             let m = IndirectPing {
@@ -244,7 +340,7 @@ fn encode_one<const N: usize>(
             Ml::IndirectPing(m).encode(out)?;
             return ended(out, ends);
         }
-        Message::Ack { seq } => Ml::Ack(Ack { seq_no: seq, payload: None }),
+        Message::Ack { seq } => Ml::Ack(Ack { seq_no: seq, payload: ack_payload }),
         Message::Nack { seq } => Ml::Nack(Nack { seq_no: seq }),
         Message::Alive { incarnation, name, addr, meta } => {
             // A member's own versions, or memberlist refutes the alive.
@@ -345,19 +441,34 @@ fn ended<const N: usize>(out: &[u8], ends: &mut heapless::Vec<usize, N>) -> Resu
     ends.push(out.len()).map_err(|_| EncodeError::TooManyParts)
 }
 
-/// Appends swim's `msgs` as one memberlist datagram: the message alone,
-/// or a compound of them. Nothing is appended when memberlist has a word
-/// for none of them.
+/// [`encode_packet_from`] without naming where to answer our pings.
+#[cfg(test)]
 pub(crate) fn encode_packet(
     msgs: &[Message<'_>],
     flavour: Flavour,
     heard: &Heard,
     out: &mut Vec<u8>,
 ) -> Result<(), EncodeError> {
+    encode_packet_from(msgs, flavour, heard, None, out)
+}
+
+/// Appends swim's `msgs` as one memberlist datagram from `me` (our name
+/// and address, which our pings give as memberlist's do): the message
+/// alone, or a compound of them. Nothing is appended when memberlist has
+/// a word for none of them.
+pub(crate) fn encode_packet_from(
+    msgs: &[Message<'_>],
+    flavour: Flavour,
+    heard: &Heard,
+    me: Option<(&str, SocketAddr)>,
+    out: &mut Vec<u8>,
+) -> Result<(), EncodeError> {
     let mut parts: Vec<u8> = Vec::new();
     let mut ends = heapless::Vec::<usize, MAX_MESSAGES>::new();
+    // serf carries a coordinate in the ack's payload, not beside it.
+    let ack_payload = if flavour.serf { coordinate_out(msgs) } else { None };
     for msg in msgs {
-        encode_one(msg, flavour, heard, &mut parts, &mut ends)?;
+        encode_one(msg, flavour, heard, me, ack_payload.as_deref(), &mut parts, &mut ends)?;
     }
     match ends.len() {
         0 => Ok(()),

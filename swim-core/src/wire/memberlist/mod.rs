@@ -69,6 +69,8 @@ pub(crate) mod msgpack;
 pub(crate) mod packet;
 pub(crate) mod probe;
 pub(crate) mod serf;
+pub(crate) mod serf_keys;
+pub(crate) mod serf_ping;
 pub(crate) mod stream;
 pub(crate) mod stream_dialect;
 

@@ -5,9 +5,10 @@
 //!
 //! Covered so far: user events (`messageUserEvent`), leave intents
 //! (`messageLeave`), queries without filters (`messageQuery`) and their
-//! answers (`messageQueryResponse`), and tags. Join intents, relays and
-//! key requests are recognised by their type byte and left to later
-//! slices.
+//! answers (`messageQueryResponse`), and tags; key requests and answers
+//! in [`serf_keys`](super::serf_keys), coordinates in acks in
+//! [`serf_ping`](super::serf_ping). Join intents and relays are
+//! recognised by their type byte and left to later slices.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;

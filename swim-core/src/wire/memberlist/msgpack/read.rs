@@ -22,6 +22,10 @@ pub(crate) mod marker {
     pub(crate) const BIN16: u8 = 0xc5;
     /// See [`BIN8`].
     pub(crate) const BIN32: u8 = 0xc6;
+    /// `float32`.
+    pub(crate) const FLOAT32: u8 = 0xca;
+    /// `float64`.
+    pub(crate) const FLOAT64: u8 = 0xcb;
     /// `uint8` .. `uint64`.
     pub(crate) const UINT8: u8 = 0xcc;
     /// See [`UINT8`].
@@ -162,6 +166,44 @@ impl<'a> Reader<'a> {
         i64::try_from(self.integer()?).map_err(|_| Error::Malformed)
     }
 
+    /// A `float64` field: a float of either width, or any integer (the Go
+    /// decoder takes both); `nil` as zero.
+    pub(crate) fn float(&mut self) -> Result<f64, Error> {
+        if self.nil() {
+            return Ok(0.0);
+        }
+        match self.buf.first() {
+            Some(&FLOAT32) => {
+                self.byte()?;
+                Ok(f64::from(f32::from_bits(self.be32()?)))
+            }
+            Some(&FLOAT64) => {
+                self.byte()?;
+                Ok(f64::from_bits(self.be64()?))
+            }
+            _ => Ok(self.integer()? as f64),
+        }
+    }
+
+    /// An array header: the number of elements, `None` for `nil` (a nil
+    /// slice in Go), `Malformed` for anything else. A count that could
+    /// not fit in what remains (every element takes a byte at least) is
+    /// `Truncated` at once.
+    pub(crate) fn array_len(&mut self) -> Result<Option<usize>, Error> {
+        let b = self.byte()?;
+        let n = match b {
+            NIL => return Ok(None),
+            0x90..=0x9f => usize::from(b & 0x0f),
+            ARRAY16 => usize::from(self.be16()?),
+            ARRAY32 => self.len32()?,
+            _ => return Err(Error::Malformed),
+        };
+        if n > self.buf.len() {
+            return Err(Error::Truncated);
+        }
+        Ok(Some(n))
+    }
+
     /// A bool: `true`, `false`, or the fixints `1` and `0` (the Go decoder
     /// takes those too); `nil` as false.
     pub(crate) fn boolean(&mut self) -> Result<bool, Error> {
@@ -287,8 +329,8 @@ impl<'a> Reader<'a> {
                 0xc7 => (usize::from(self.byte()?) + 1, 0),
                 0xc8 => (usize::from(self.be16()?) + 1, 0),
                 0xc9 => (self.len32()?.checked_add(1).ok_or(Error::Truncated)?, 0),
-                0xca => (4, 0),
-                0xcb => (8, 0),
+                FLOAT32 => (4, 0),
+                FLOAT64 => (8, 0),
                 UINT8 | INT8 => (1, 0),
                 UINT16 | INT16 => (2, 0),
                 UINT32 | INT32 => (4, 0),

@@ -88,6 +88,26 @@ pub(crate) fn opt_raw(out: &mut Vec<u8>, bytes: Option<&[u8]>) -> Result<(), Enc
     }
 }
 
+/// Writes a `float64`, always in its full width, as the Go codec does.
+pub(crate) fn float64(out: &mut Vec<u8>, v: f64) {
+    out.push(FLOAT64);
+    out.extend_from_slice(&v.to_bits().to_be_bytes());
+}
+
+/// Writes an array header for `n` elements: fixarray under 16, else
+/// `array16`, else `array32`.
+pub(crate) fn array_header(out: &mut Vec<u8>, n: usize) {
+    if n < 16 {
+        out.push(0x90 | n as u8);
+    } else if let Ok(n) = u16::try_from(n) {
+        out.push(ARRAY16);
+        out.extend_from_slice(&n.to_be_bytes());
+    } else {
+        out.push(ARRAY32);
+        out.extend_from_slice(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
+    }
+}
+
 /// Writes a map header for `n` entries: fixmap under 16, else `map16`,
 /// else `map32`. Our structs have at most eight fields, so only fixmap
 /// is ever used; the rest keeps the function total.
