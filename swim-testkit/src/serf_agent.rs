@@ -193,9 +193,13 @@ impl SerfAgent {
         self.command(&["event", name, payload]).map(drop)
     }
 
-    /// `serf query -format=json name payload`: the answers, by member.
-    pub fn query(&self, name: &str, payload: &str) -> Result<BTreeMap<String, String>, String> {
-        let out = self.command(&["query", "-format=json", "-timeout=3s", name, payload])?;
+    /// `serf query -format=json <flags> name payload` (`flags`: filters
+    /// such as `-node=sw1` or `-tag=role=web`): the answers, by member.
+    pub fn query(&self, flags: &[&str], name: &str, payload: &str) -> Result<BTreeMap<String, String>, String> {
+        let mut args = vec!["query", "-format=json", "-timeout=3s"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&[name, payload]);
+        let out = self.command(&args)?;
         let json: Value = serde_json::from_str(&out).map_err(|e| format!("{e}: {out}"))?;
         let responses = json["Responses"].as_object().cloned().unwrap_or_default();
         Ok(responses.into_iter().map(|(k, v)| (k, v.as_str().unwrap_or_default().to_owned())).collect())

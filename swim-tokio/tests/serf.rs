@@ -6,7 +6,9 @@
 //! reaches both agents' event handlers once; a swim node's leave is `left`
 //! at the agents; a killed agent is failed at the swim nodes; `serf rtt`
 //! estimates the round trip to a swim node from the coordinate in its
-//! acks, and the swim nodes hold the agents' coordinates.
+//! acks, and the swim nodes hold the agents' coordinates. Queries cross
+//! both ways, with and without filters on names and tags, each answered by
+//! exactly the members its filters select.
 //!
 //! Needs `go` and Debian's `golang-github-hashicorp-serf-dev` (which
 //! `.ci/run` installs): without them the test is skipped, or fails when
@@ -15,7 +17,7 @@
 use core::time::Duration;
 use std::collections::BTreeMap;
 
-use lapswim_core::{Config, Event, MemberState, QueryOptions, Tags};
+use lapswim_core::{Config, Event, MemberName, MemberState, QueryFilter, QueryOptions, Tags};
 use lapswim_node::{Node, NodeBuilder, NodeEvent};
 use swim_testkit::serf_agent::{SerfAgent, SerfMember};
 
@@ -223,33 +225,72 @@ async fn serf_queries_are_answered_by_swim_nodes_and_swim_queries_by_serf_agents
     }
     let mut events = others.pop().expect("sw2's events");
 
-    // `serf query`: answered by both agents and both swim nodes.
-    let answers = tokio::task::spawn_blocking(move || serf1.query("uptime", "?").map(|a| (a, serf1)))
-        .await
-        .expect("the query runs")
-        .unwrap_or_else(|e| panic!("{e}"));
-    let (answers, _serf1) = answers;
-    for name in ["serf1", "serf2", "sw1", "sw2"] {
-        assert_eq!(answers.get(name).map(String::as_str), Some(format!("uptime from {name}").as_str()), "{answers:?}");
-    }
-
-    // A swim node's query: answered by both agents' handlers (and the
-    // other swim node).
-    let id = sw2.query("whoami", b"?".to_vec(), QueryOptions::default()).await.expect("the query goes out");
-    let mut got = BTreeMap::new();
-    let deadline = tokio::time::Instant::now() + LIMIT;
-    while tokio::time::Instant::now() < deadline {
-        match tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
-            Ok(Some(NodeEvent::Protocol { event: Event::QueryResponse { id: i, from, payload }, .. })) if i == id => {
-                got.insert(from.as_str().to_owned(), String::from_utf8_lossy(&payload).into_owned());
-            }
-            Ok(Some(NodeEvent::Protocol { event: Event::QueryDone { id: i }, .. })) if i == id => break,
-            _ => {}
+    // `serf query`: answered by both agents and both swim nodes; with
+    // filters, by the members they select only.
+    let serf1 = std::sync::Arc::new(serf1);
+    let ask = |flags: &'static [&'static str]| {
+        let serf1 = serf1.clone();
+        async move {
+            tokio::task::spawn_blocking(move || serf1.query(flags, "uptime", "?"))
+                .await
+                .expect("the query runs")
+                .unwrap_or_else(|e| panic!("{e}"))
+        }
+    };
+    let answered = |answers: &BTreeMap<String, String>| {
+        for (name, answer) in answers {
+            assert_eq!(answer, &format!("uptime from {name}"), "{answers:?}");
+        }
+        answers.keys().cloned().collect::<Vec<_>>()
+    };
+    assert_eq!(answered(&ask(&[]).await), ["serf1", "serf2", "sw1", "sw2"]);
+    assert_eq!(answered(&ask(&["-node=sw1", "-node=serf2"]).await), ["serf2", "sw1"]);
+    assert_eq!(answered(&ask(&["-tag=role=sw.m"]).await), ["sw1", "sw2"]);
+    assert_eq!(answered(&ask(&["-tag=role=swim", "-tag=node=2$"]).await), ["sw2"]);
+    // Answers also relayed through other members: each still counted once.
+    // Each member that answers also sends its answer through two others,
+    // chosen at random: asked a few times, the swim nodes pass some on.
+    let mut relayed = 0;
+    for _ in 0..5 {
+        assert_eq!(answered(&ask(&["-relay-factor=2"]).await), ["serf1", "serf2", "sw1", "sw2"]);
+        for node in [&sw1, &sw2] {
+            relayed += node.stats().await.expect("stats").protocol.responses_relayed;
+        }
+        if relayed > 0 {
+            break;
         }
     }
-    for name in ["serf1", "serf2", "sw1"] {
-        assert_eq!(got.get(name).map(String::as_str), Some(format!("whoami from {name}").as_str()), "{got:?}");
-    }
+    assert!(relayed > 0, "no swim node relayed an answer");
+
+    // A swim node's query: answered by both agents' handlers and both swim
+    // nodes (its origin too); with a filter, by those it selects.
+    let mut whoami = async |filter: QueryFilter, relays: u8| {
+        let options = QueryOptions::default().with_filter(filter).with_relay_factor(relays);
+        let id = sw2.query("whoami", b"?".to_vec(), options).await.expect("the query goes out");
+        let mut got = BTreeMap::new();
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        while tokio::time::Instant::now() < deadline {
+            match tokio::time::timeout(Duration::from_millis(200), events.recv()).await {
+                Ok(Some(NodeEvent::Protocol { event: Event::QueryResponse { id: i, from, payload }, .. }))
+                    if i == id =>
+                {
+                    let (from, payload) = (from.as_str().to_owned(), String::from_utf8_lossy(&payload));
+                    assert_eq!(payload, format!("whoami from {from}"));
+                    *got.entry(from).or_insert(0) += 1;
+                }
+                Ok(Some(NodeEvent::Protocol { event: Event::QueryDone { id: i }, .. })) if i == id => break,
+                _ => {}
+            }
+        }
+        assert!(got.values().all(|&n| n == 1), "each answer reported once: {got:?}");
+        got.into_keys().collect::<Vec<_>>()
+    };
+    assert_eq!(whoami(QueryFilter::all(), 0).await, ["serf1", "serf2", "sw1", "sw2"]);
+    assert_eq!(whoami(QueryFilter::all(), 2).await, ["serf1", "serf2", "sw1", "sw2"]);
+    let db = QueryFilter::all().tag("role", "^db$");
+    assert_eq!(whoami(db, 0).await, ["serf2"]);
+    let named = QueryFilter::all().node(MemberName::new("serf1").unwrap()).node(MemberName::new("sw1").unwrap());
+    assert_eq!(whoami(named, 0).await, ["serf1", "sw1"]);
     sw1.shutdown().await;
     sw2.shutdown().await;
 }

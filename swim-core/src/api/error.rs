@@ -47,8 +47,14 @@ pub enum Error {
     /// [`Input::Query`](crate::Input::Query) with options out of range: a
     /// timeout of zero or above an hour, a relay factor above 5, a tag
     /// filter that is not a regular expression (or compiles too large),
-    /// or a name in the reserved `_swim_` prefix. Nothing was sent.
+    /// or a name in the reserved `_swim_` prefix (in serf's dialect,
+    /// `_serf_` too). Nothing was sent.
     InvalidQuery,
+    /// [`Input::Message`](crate::Input::Message) in serf's dialect
+    /// ([`Config::serf_wire`](crate::Config::serf_wire)): serf reads every
+    /// memberlist user message as one of its own, so a message for one
+    /// member has no form there. Nothing was sent.
+    Unsupported,
     /// A cluster-wide key operation on a member that does not seal what it
     /// sends: the key would cross the network in plaintext. Nothing was
     /// sent.
@@ -74,6 +80,7 @@ impl fmt::Display for Error {
                 f.write_str("no open query of that id: unknown, answered already, or past its deadline")
             }
             Error::InvalidQuery => f.write_str("query options out of range, a bad tag filter, or a reserved name"),
+            Error::Unsupported => f.write_str("serf's dialect has no message for one member"),
             #[cfg(feature = "encryption")]
             Error::NotSealing => {
                 f.write_str("cluster-wide key operations need a keyring that seals what this member sends")

@@ -93,6 +93,9 @@ impl<R: Rng> Swim<R> {
 
     pub(super) fn on_direct(&mut self, now: Instant, to: &str, payload: &[u8], reliable: bool) -> Result<(), Error> {
         self.running()?;
+        if self.config.serf_wire {
+            return Err(Error::Unsupported);
+        }
         if payload.len() > self.config.max_user_payload {
             return Err(Error::TooLarge);
         }

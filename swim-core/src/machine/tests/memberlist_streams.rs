@@ -274,3 +274,15 @@ fn a_user_message_on_a_stream_we_opened_fails_it_and_is_not_delivered() {
     assert!(!events(&out).iter().any(|e| matches!(e, Event::Message { .. })), "{:?}", events(&out));
     assert_eq!(n4.stats().streams_failed, 1);
 }
+
+#[test]
+fn a_message_for_one_member_is_refused_in_serfs_dialect_and_nothing_is_sent() {
+    let config = Config::lan().with_serf_wire(true);
+    let mut mesh = super::incarnations::mesh_of(&config, &["a", "b"], 5_000);
+    for reliable in [false, true] {
+        let mut out = Vec::new();
+        let r = mesh.nodes[0].handle(at(5_001), Input::Message { to: "b", payload: b"hi", reliable }, &mut out);
+        assert_eq!(r, Err(Error::Unsupported));
+        assert!(out.iter().all(|a| !matches!(a, Action::Send { .. } | Action::OpenStream { .. })), "{out:?}");
+    }
+}

@@ -18,12 +18,31 @@ const MAX_REGEX_SIZE: usize = 256 * 1024;
 
 /// A filter's wire bytes.
 pub(crate) fn encode(filter: &QueryFilter) -> Vec<u8> {
-    if filter.nodes.is_empty() && filter.tags.is_empty() {
-        return Vec::new();
-    }
     let nodes: Vec<&str> = filter.nodes.iter().map(MemberName::as_str).collect();
     let tags: Vec<(&str, &str)> = filter.tags.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    encode_parts(&nodes, &tags)
+}
+
+/// The wire bytes of a filter on these names and tag expressions (no
+/// name: any member; no tag: any tags).
+pub(crate) fn encode_parts(nodes: &[&str], tags: &[(&str, &str)]) -> Vec<u8> {
+    if nodes.is_empty() && tags.is_empty() {
+        return Vec::new();
+    }
     postcard::to_allocvec(&(nodes, tags)).unwrap_or_default()
+}
+
+/// A filter's parts as the wire has them: the names, then each tag with
+/// its expression.
+pub(crate) type Parts<'a> = (Vec<&'a str>, Vec<(&'a str, &'a str)>);
+
+/// A filter's names and tag expressions, not compiled; `None` when the
+/// bytes do not decode.
+pub(crate) fn decode_parts(bytes: &[u8]) -> Option<Parts<'_>> {
+    if bytes.is_empty() {
+        return Some((Vec::new(), Vec::new()));
+    }
+    postcard::from_bytes(bytes).ok()
 }
 
 /// A decoded filter, its expressions compiled.

@@ -119,8 +119,13 @@ pub(crate) fn decode_packet<'b>(
         let leaf = scratch.get(start..end).ok_or(DecodeError::Truncated)?;
         let extra = match Ml::decode(leaf).map_err(decode_error)? {
             Ml::Alive(a) => match a.meta.and_then(|m| flavour.meta_in(m)) {
-                Some(m) => Extra::Meta(append(scratch, &m)),
+                Some(m) => Extra::Rewritten(append(scratch, &m)),
                 None => Extra::None,
+            },
+            Ml::User(body) => match filter_in(body) {
+                Ok(Some(f)) => Extra::Rewritten(append(scratch, &f)),
+                Ok(None) => Extra::None,
+                Err(()) => Extra::Unreadable,
             },
             Ml::Ack(Ack { payload: Some(p), .. }) if !p.is_empty() => {
                 let theirs = super::serf_ping::SerfCoordinate::decode(p);
@@ -144,11 +149,12 @@ pub(crate) fn decode_packet<'b>(
         {
             learnt.note_versions(a.node, vsn);
         }
-        let meta = match extra {
-            Extra::Meta((a, b)) => scratch.get(a..b),
+        let rewritten = match extra {
+            Extra::Rewritten((a, b)) => scratch.get(a..b),
+            Extra::Unreadable => continue,
             _ => None,
         };
-        if let Some(native) = to_native(msg, flavour, meta, &mut learnt)? {
+        if let Some(native) = to_native(msg, flavour, rewritten, &mut learnt)? {
             out.push(native).map_err(|_| DecodeError::TooManyMessages)?;
         }
         if let Extra::Coordinate { vec: (a, b), height, error, adjustment } = extra {
@@ -166,8 +172,11 @@ pub(crate) fn decode_packet<'b>(
 #[derive(Clone, Copy)]
 enum Extra {
     None,
-    /// An alive's metadata in our encoding.
-    Meta((usize, usize)),
+    /// An alive's metadata, or a serf query's filters, in our encoding.
+    Rewritten((usize, usize)),
+    /// A serf query whose filters we cannot read: not taken, as serf
+    /// does not process it either.
+    Unreadable,
     /// The coordinate in an ack's payload, as [`Message::Coordinate`]'s
     /// fields; an empty `vec` for one we cannot take (another
     /// dimensionality, absurd values, a payload that does not decode), so
@@ -206,6 +215,31 @@ fn coordinate_in(theirs: Result<super::serf_ping::SerfCoordinate, Error>, scratc
     Extra::Coordinate { vec: append(scratch, vec), height, error, adjustment }
 }
 
+/// The filters of the serf query in a user message's `body`, in our
+/// encoding: `None` when it is no query or has none, `Err` when they do
+/// not decode (or cannot be kept: names within one node filter that no
+/// member could have).
+fn filter_in(body: &[u8]) -> Result<Option<Vec<u8>>, ()> {
+    use super::serf::{SerfMessage, decode_filters};
+    let Ok(SerfMessage::Query(q)) = SerfMessage::decode(body) else { return Ok(None) };
+    if q.filters.is_empty() {
+        return Ok(None);
+    }
+    let f = decode_filters(q.filters).map_err(drop)?;
+    // A member must be named by every node filter: one list, their
+    // intersection. One that names nobody selects nobody: the empty
+    // name, which no member has, stands for it.
+    let mut lists = f.nodes.into_iter();
+    let mut nodes = lists.next().unwrap_or_default();
+    for other in lists {
+        nodes.retain(|n| other.contains(n));
+        if nodes.is_empty() {
+            nodes.push("");
+        }
+    }
+    Ok(Some(crate::protocol::queries::filter::encode_parts(&nodes, &f.tags)))
+}
+
 /// Our coordinate among `msgs` (beside an ack) as serf's ack payload.
 fn coordinate_out(msgs: &[Message<'_>]) -> Option<Vec<u8>> {
     use super::serf_ping::SerfCoordinate;
@@ -228,12 +262,12 @@ fn coordinate_out(msgs: &[Message<'_>]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Swim's message for one of memberlist's (`meta`: an alive's metadata
-/// rewritten in our encoding, if it was).
+/// Swim's message for one of memberlist's (`rewritten`: an alive's
+/// metadata or a serf query's filters in our encoding, if they were).
 fn to_native<'a>(
     msg: Ml<'a>,
     flavour: Flavour,
-    meta: Option<&'a [u8]>,
+    rewritten: Option<&'a [u8]>,
     heard: &mut Heard,
 ) -> Result<Option<Message<'a>>, DecodeError> {
     let addr = |ip: Option<&[u8]>, port: u16| {
@@ -248,11 +282,11 @@ fn to_native<'a>(
             incarnation: a.incarnation,
             name: a.node,
             addr: addr(a.addr, a.port)?,
-            meta: meta.or(a.meta).unwrap_or_default(),
+            meta: rewritten.or(a.meta).unwrap_or_default(),
         },
         Ml::Suspect(s) => Message::Suspect { incarnation: s.incarnation, name: s.node, from: s.from },
         Ml::Dead(d) => Message::Dead { incarnation: d.incarnation, name: d.node, from: d.from },
-        Ml::User(payload) if flavour.serf => return serf_to_native(payload, heard),
+        Ml::User(payload) if flavour.serf => return serf_to_native(payload, rewritten.unwrap_or_default(), heard),
         // memberlist does not name a user message's sender: the member at
         // the datagram's source is taken for it (`from` left empty here).
         Ml::User(payload) => Message::Direct { from: "", payload },
@@ -264,13 +298,15 @@ fn to_native<'a>(
 /// told from another by time and name, as serf does); nothing for what
 /// this slice does not take (a leave intent's `dead` follows it).
 ///
-/// A query without filters is ours to answer (its ID noted in `heard`,
-/// for the answers); one with filters is not taken, as they are not read
-/// yet.
-fn serf_to_native<'a>(payload: &'a [u8], heard: &mut Heard) -> Result<Option<Message<'a>>, DecodeError> {
+/// A query is taken with `filter`, its filters in our encoding (empty
+/// for none), and its ID noted in `heard`, for the answers.
+fn serf_to_native<'a>(
+    payload: &'a [u8],
+    filter: &'a [u8],
+    heard: &mut Heard,
+) -> Result<Option<Message<'a>>, DecodeError> {
     use super::serf::{QUERY_FLAG_ACK, SerfMessage};
     Ok(match SerfMessage::decode(payload).map_err(decode_error)? {
-        SerfMessage::Query(q) if q.filtered => None,
         SerfMessage::Query(q) => {
             let ip = ip_from_wire(q.addr).ok_or(DecodeError::Malformed)?;
             heard.note_query(q.ltime, q.source_node, q.id);
@@ -280,7 +316,7 @@ fn serf_to_native<'a>(payload: &'a [u8], heard: &mut Heard) -> Result<Option<Mes
                 addr: SocketAddr::new(ip, q.port),
                 name: q.name,
                 payload: q.payload,
-                filter: &[],
+                filter,
                 ack: q.flags & QUERY_FLAG_ACK != 0,
                 relay_factor: q.relay_factor,
                 timeout_ms: u32::try_from(q.timeout_ns.max(0) / 1_000_000).unwrap_or(u32::MAX),
@@ -293,6 +329,21 @@ fn serf_to_native<'a>(payload: &'a [u8], heard: &mut Heard) -> Result<Option<Mes
             payload: r.payload,
             relay: None,
         }),
+        // Ours to pass on to the origin, as our own relays are.
+        SerfMessage::Relay(relay) => {
+            let ip = ip_from_wire(relay.dest_ip).ok_or(DecodeError::Malformed)?;
+            let r = relay.response;
+            // The answer we pass on must carry its query's ID, and serf
+            // names the origin here: kept as if we had heard the query.
+            heard.note_query(r.ltime, relay.dest_name, r.id);
+            Some(Message::Response {
+                ltime: r.ltime,
+                from: r.from,
+                ack: r.flags & QUERY_FLAG_ACK != 0,
+                payload: r.payload,
+                relay: Some(SocketAddr::new(ip, relay.dest_port)),
+            })
+        }
         SerfMessage::UserEvent(e) => {
             Some(Message::User { ltime: e.ltime, from: e.name, name: e.name, payload: e.payload, coalesce: e.cc })
         }
@@ -383,11 +434,18 @@ fn encode_one<const N: usize>(
             Ml::User(&body).encode(out)?;
             return ended(out, ends);
         }
-        // A query with a filter is not sent: serf's filters are not
-        // written yet, and without one every member would answer.
-        Message::Question { ltime, origin, addr, name, payload, filter: [], ack, relay_factor, timeout_ms }
+        Message::Question { ltime, origin, addr, name, payload, filter, ack, relay_factor, timeout_ms }
             if flavour.serf =>
         {
+            // A filter we cannot write is not sent: without it every
+            // member would answer.
+            let Some((nodes, tags)) = crate::protocol::queries::filter::decode_parts(filter) else {
+                return Ok(());
+            };
+            let mut filters = Vec::new();
+            if !(nodes.is_empty() && tags.is_empty()) {
+                super::serf::encode_filters(&nodes, &tags, &mut filters)?;
+            }
             let ip = IpBytes::new(addr.ip());
             let query = super::serf::Query {
                 ltime,
@@ -396,7 +454,7 @@ fn encode_one<const N: usize>(
                 addr: ip.as_slice(),
                 port: addr.port(),
                 source_node: origin,
-                filtered: false,
+                filters: &filters,
                 flags: if ack { super::serf::QUERY_FLAG_ACK } else { 0 },
                 relay_factor,
                 timeout_ns: i64::from(timeout_ms) * 1_000_000,
@@ -405,8 +463,7 @@ fn encode_one<const N: usize>(
             };
             return serf_user(super::serf::SerfMessage::Query(query), out, ends);
         }
-        // Answers go straight to the origin: serf's relays are not spoken.
-        Message::Response { ltime, from, ack, payload, relay: None } if flavour.serf => {
+        Message::Response { ltime, from, ack, payload, relay } if flavour.serf => {
             let response = super::serf::QueryResponse {
                 ltime,
                 id: heard.latest_query_id(ltime).unwrap_or_default(),
@@ -414,7 +471,14 @@ fn encode_one<const N: usize>(
                 flags: if ack { super::serf::QUERY_FLAG_ACK } else { 0 },
                 payload,
             };
-            return serf_user(super::serf::SerfMessage::QueryResponse(response), out, ends);
+            let Some(to) = relay else {
+                return serf_user(super::serf::SerfMessage::QueryResponse(response), out, ends);
+            };
+            // For a relay to pass on: serf's relay names the origin's
+            // address (its name only goes to serf's logs).
+            let ip = IpBytes::new(to.ip());
+            let relay = super::serf::Relay { dest_ip: ip.as_slice(), dest_port: to.port(), dest_name: "", response };
+            return serf_user(super::serf::SerfMessage::Relay(relay), out, ends);
         }
         // serf reads every user message as its own: ours would be junk.
         Message::Direct { payload, .. } if !flavour.serf => Ml::User(payload),

@@ -5,10 +5,12 @@
 //!
 //! Covered so far: user events (`messageUserEvent`), leave intents
 //! (`messageLeave`), queries without filters (`messageQuery`) and their
-//! answers (`messageQueryResponse`), and tags; key requests and answers
+//! answers (`messageQueryResponse`), answers relayed (`messageRelay`),
+//! and tags; key requests and answers
 //! in [`serf_keys`](super::serf_keys), coordinates in acks in
-//! [`serf_ping`](super::serf_ping). Join intents and relays are
-//! recognised by their type byte and left to later slices.
+//! [`serf_ping`](super::serf_ping). Join intents and serf's
+//! push-pull state are recognised by their type byte and left to later
+//! slices.
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -65,6 +67,9 @@ pub(crate) enum SerfMessage<'a> {
     Query(Query<'a>),
     /// An answer to a query, or its acknowledgement.
     QueryResponse(QueryResponse<'a>),
+    /// An answer to pass on to the query's origin (`messageRelay`, with an
+    /// answer inside: the only message serf relays).
+    Relay(Relay<'a>),
     /// A type this slice does not take yet.
     Other(SerfType),
 }
@@ -85,8 +90,9 @@ pub(crate) struct Query<'a> {
     pub(crate) port: u16,
     /// `SourceNode`: the origin's name.
     pub(crate) source_node: &'a str,
-    /// Whether `Filters` held any filter (they are not read yet).
-    pub(crate) filtered: bool,
+    /// `Filters`: the msgpack list of filters as it came (see
+    /// [`decode_filters`]); empty for none.
+    pub(crate) filters: &'a [u8],
     /// `Flags`: [`QUERY_FLAG_ACK`], and `queryFlagNoBroadcast` (2).
     pub(crate) flags: u32,
     /// `RelayFactor`: how many members relay each answer too.
@@ -112,6 +118,134 @@ pub(crate) struct QueryResponse<'a> {
     pub(crate) flags: u32,
     /// `Payload`.
     pub(crate) payload: &'a [u8],
+}
+
+/// `messageRelay`: `relayHeader` (where to), then the relayed message
+/// with its own type byte (here always an answer).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Relay<'a> {
+    /// `DestAddr.IP`: 4 or 16 bytes.
+    pub(crate) dest_ip: &'a [u8],
+    /// `DestAddr.Port`.
+    pub(crate) dest_port: u16,
+    /// `DestName`: the origin's name (serf's memberlist only logs it).
+    pub(crate) dest_name: &'a str,
+    /// The answer to pass on.
+    pub(crate) response: QueryResponse<'a>,
+}
+
+/// `filterNodeType`: a filter naming the members that are to answer.
+const FILTER_NODES: u8 = 0;
+/// `filterTagType`: a filter on one tag, by regular expression.
+const FILTER_TAG: u8 = 1;
+
+/// A query's filters, read: every member named by each node filter (a
+/// member must be in all of them), and each tag with the expression its
+/// value must match.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Filters<'a> {
+    /// Node filters, each a list of names.
+    pub(crate) nodes: Vec<Vec<&'a str>>,
+    /// Tag filters: the tag, then the expression.
+    pub(crate) tags: Vec<(&'a str, &'a str)>,
+}
+
+/// Past this many filters, or names in one, a query is no serf agent's:
+/// refused rather than read on.
+const MAX_FILTER_ITEMS: usize = 4096;
+
+/// Reads a query's `Filters`: a list of byte strings, each a filter type
+/// and then the filter in msgpack. A filter of another type is an error,
+/// as it is to serf (which then does not process the query).
+pub(crate) fn decode_filters(raw: &[u8]) -> Result<Filters<'_>, Error> {
+    let mut out = Filters::default();
+    if raw.is_empty() {
+        return Ok(out);
+    }
+    let mut r = Reader::new(raw);
+    let n = r.array_len()?.unwrap_or(0);
+    if n > MAX_FILTER_ITEMS {
+        return Err(Error::Oversized);
+    }
+    for _ in 0..n {
+        let filter = r.bytes_or_empty()?;
+        let (&t, body) = filter.split_first().ok_or(Error::Truncated)?;
+        let mut f = Reader::new(body);
+        match t {
+            FILTER_NODES => {
+                let len = f.array_len()?.unwrap_or(0);
+                if len > MAX_FILTER_ITEMS {
+                    return Err(Error::Oversized);
+                }
+                let mut names = Vec::with_capacity(len);
+                for _ in 0..len {
+                    names.push(f.str()?);
+                }
+                out.nodes.push(names);
+            }
+            FILTER_TAG => {
+                let (mut tag, mut expr) = ("", "");
+                f.read_struct(|key, f| {
+                    match key {
+                        b"Tag" => tag = f.str()?,
+                        b"Expr" => expr = f.str()?,
+                        _ => return Ok(false),
+                    }
+                    Ok(true)
+                })?;
+                out.tags.push((tag, expr));
+            }
+            other => return Err(Error::UnknownType(other)),
+        }
+    }
+    Ok(out)
+}
+
+/// Appends `Filters` as serf writes them: the node filter first (when
+/// there are names), then one filter per tag.
+pub(crate) fn encode_filters(nodes: &[&str], tags: &[(&str, &str)], out: &mut Vec<u8>) -> Result<(), EncodeError> {
+    write::atomically(out, |out| {
+        write::array_header(out, usize::from(!nodes.is_empty()) + tags.len());
+        let mut filter = Vec::new();
+        if !nodes.is_empty() {
+            filter.push(FILTER_NODES);
+            write::array_header(&mut filter, nodes.len());
+            for n in nodes {
+                write::raw(&mut filter, n.as_bytes())?;
+            }
+            write::raw(out, &filter)?;
+        }
+        for (tag, expr) in tags {
+            filter.clear();
+            filter.push(FILTER_TAG);
+            write::map_header(&mut filter, 2);
+            write::key(&mut filter, "Expr");
+            write::raw(&mut filter, expr.as_bytes())?;
+            write::key(&mut filter, "Tag");
+            write::raw(&mut filter, tag.as_bytes())?;
+            write::raw(out, &filter)?;
+        }
+        Ok(())
+    })
+}
+
+impl<'a> QueryResponse<'a> {
+    /// Reads the struct (after its type byte).
+    fn read(r: &mut Reader<'a>) -> Result<Self, Error> {
+        let mut m = QueryResponse::default();
+        r.read_struct(|key, r| {
+            match key {
+                b"LTime" => m.ltime = r.uint()?,
+                b"ID" => m.id = r.uint()?,
+                b"From" => m.from = r.str()?,
+                b"Flags" => m.flags = r.uint()?,
+                b"Payload" => m.payload = r.bytes_or_empty()?,
+                _ => return Ok(false),
+            }
+            Ok(true)
+        })?;
+        Ok(m)
+    }
 }
 
 /// The ID our queries carry: a hash of their time and origin (FNV-1a),
@@ -192,9 +326,12 @@ impl<'a> SerfMessage<'a> {
                         b"Port" => m.port = r.uint()?,
                         b"SourceNode" => m.source_node = r.str()?,
                         b"Filters" => {
+                            // Kept as it came, read when the query is taken.
+                            let before = r.rest();
+                            r.skip()?;
+                            let raw = before.get(..before.len() - r.rest().len()).unwrap_or_default();
                             // An empty list (or nil) is no filter.
-                            m.filtered = !matches!(r.rest().first(), Some(0x90 | 0xc0));
-                            return Ok(false);
+                            m.filters = if matches!(raw, [0x90] | [0xc0]) { &[] } else { raw };
                         }
                         b"Flags" => m.flags = r.uint()?,
                         b"RelayFactor" => m.relay_factor = r.uint()?,
@@ -207,27 +344,38 @@ impl<'a> SerfMessage<'a> {
                 })?;
                 SerfMessage::Query(m)
             }
-            5 => {
-                let mut m = QueryResponse::default();
+            5 => SerfMessage::QueryResponse(QueryResponse::read(&mut r)?),
+            9 => {
+                let mut m = Relay::default();
                 r.read_struct(|key, r| {
                     match key {
-                        b"LTime" => m.ltime = r.uint()?,
-                        b"ID" => m.id = r.uint()?,
-                        b"From" => m.from = r.str()?,
-                        b"Flags" => m.flags = r.uint()?,
-                        b"Payload" => m.payload = r.bytes_or_empty()?,
+                        b"DestAddr" => r.read_struct(|key, r| {
+                            match key {
+                                b"IP" => m.dest_ip = r.bytes_or_empty()?,
+                                b"Port" => m.dest_port = r.uint()?,
+                                _ => return Ok(false),
+                            }
+                            Ok(true)
+                        })?,
+                        b"DestName" => m.dest_name = r.str()?,
                         _ => return Ok(false),
                     }
                     Ok(true)
                 })?;
-                SerfMessage::QueryResponse(m)
+                match r.byte()? {
+                    5 => {
+                        m.response = QueryResponse::read(&mut r)?;
+                        SerfMessage::Relay(m)
+                    }
+                    // Serf relays nothing else.
+                    _ => SerfMessage::Other(SerfType::Relay),
+                }
             }
             1 => SerfMessage::Other(SerfType::Join),
             2 => SerfMessage::Other(SerfType::PushPull),
             6 => SerfMessage::Other(SerfType::ConflictResponse),
             7 => SerfMessage::Other(SerfType::KeyRequest),
             8 => SerfMessage::Other(SerfType::KeyResponse),
-            9 => SerfMessage::Other(SerfType::Relay),
             _ => return Err(Error::UnknownType(t)),
         })
     }
@@ -265,8 +413,12 @@ impl<'a> SerfMessage<'a> {
                 write::key(out, "Addr");
                 write::raw(out, m.addr)?;
                 write::key(out, "Filters");
-                // No filter: Go writes a nil list.
-                write::nil(out);
+                if m.filters.is_empty() {
+                    // No filter: Go writes a nil list.
+                    write::nil(out);
+                } else {
+                    out.extend_from_slice(m.filters);
+                }
                 write::key(out, "Flags");
                 write::uint(out, m.flags.into());
                 write::key(out, "ID");
@@ -286,6 +438,21 @@ impl<'a> SerfMessage<'a> {
                 write::key(out, "Timeout");
                 write::int(out, m.timeout_ns);
                 Ok(())
+            }
+            SerfMessage::Relay(m) => {
+                out.push(SerfType::Relay as u8);
+                write::map_header(out, 2);
+                write::key(out, "DestAddr");
+                write::map_header(out, 3);
+                write::key(out, "IP");
+                write::raw(out, m.dest_ip)?;
+                write::key(out, "Port");
+                write::uint(out, m.dest_port.into());
+                write::key(out, "Zone");
+                write::raw(out, b"")?;
+                write::key(out, "DestName");
+                write::raw(out, m.dest_name.as_bytes())?;
+                SerfMessage::QueryResponse(m.response).encode(out)
             }
             SerfMessage::QueryResponse(m) => {
                 out.push(SerfType::QueryResponse as u8);

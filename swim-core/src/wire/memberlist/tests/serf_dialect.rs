@@ -187,34 +187,82 @@ fn queries_and_answers_cross_as_serfs_and_answers_carry_the_origins_id() {
             }),
         ]
     );
-    // A filtered query is not taken (serf's filters are not read yet)...
-    let filtered = serf::Query { filtered: true, ..query };
+    // A filtered query is taken with its filters in our encoding: `serf
+    // query -node sw1 -node sw2 -tag role=web`, as serf writes it.
+    let mut filters = Vec::new();
+    serf::encode_filters(&["sw1", "sw2"], &[("role", "web")], &mut filters).unwrap();
+    let mut want =
+        alloc::vec![0x92, 0xaa, 0, 0x92, 0xa3, b's', b'w', b'1', 0xa3, b's', b'w', b'2', 0xb4, 1, 0x82, 0xa4];
+    want.extend_from_slice(b"Expr");
+    want.extend_from_slice(&[0xa3, b'w', b'e', b'b', 0xa3, b'T', b'a', b'g', 0xa4, b'r', b'o', b'l', b'e']);
+    assert_eq!(filters, want);
+    let filtered = serf::Query { filters: &filters, ..query };
     let mut body = Vec::new();
     SerfMessage::Query(filtered).encode(&mut body).unwrap();
-    // (encode writes no filter: mark one by hand, a list of one filter)
-    let at = body.windows(7).position(|w| w == b"Filters").unwrap() + 7;
-    body[at] = 0x91;
-    body.insert(at + 1, 0xc0);
+    let mut packet = Vec::new();
+    Ml::User(&body).encode(&mut packet).unwrap();
+    let (mut scratch, mut msgs) = (Vec::new(), Messages::new());
+    decode_packet(&packet, SERF, &mut Heard::default(), &mut scratch, &mut msgs).unwrap();
+    let [Message::Question { filter, .. }] = msgs.as_slice() else { panic!("{msgs:?}") };
+    let ours = crate::protocol::queries::filter::encode_parts(&["sw1", "sw2"], &[("role", "web")]);
+    assert_eq!(*filter, &ours[..]);
+    let f = crate::protocol::queries::filter::Filter::decode(filter).unwrap();
+    let mut web = crate::Tags::new();
+    web.insert("role", "web");
+    assert!(f.selects("sw1", &web.encode()));
+    assert!(!f.selects("sw3", &web.encode()));
+    assert!(!f.selects("sw1", &[]));
+    // Passed on, it carries serf's filters again.
+    let mut again = Vec::new();
+    encode_packet(&msgs, SERF, &Heard::default(), &mut again).unwrap();
+    let Ml::User(body) = Ml::decode(&again).unwrap() else { panic!("not a user message") };
+    let Ok(SerfMessage::Query(q)) = SerfMessage::decode(body) else { panic!("not a query") };
+    assert_eq!(q.filters, &filters[..]);
+    // Two node filters: a member must be in both.
+    let mut two = Vec::new();
+    serf::encode_filters(&["a", "b"], &[], &mut two).unwrap();
+    let mut second = Vec::new();
+    serf::encode_filters(&["b", "c"], &[], &mut second).unwrap();
+    two[0] = 0x92;
+    two.extend_from_slice(&second[1..]);
+    let f = serf::decode_filters(&two).unwrap();
+    assert_eq!(f.nodes, [alloc::vec!["a", "b"], alloc::vec!["b", "c"]]);
+    let both = serf::Query { filters: &two, ..query };
+    let mut body = Vec::new();
+    SerfMessage::Query(both).encode(&mut body).unwrap();
+    let mut packet = Vec::new();
+    Ml::User(&body).encode(&mut packet).unwrap();
+    let (mut scratch, mut msgs) = (Vec::new(), Messages::new());
+    decode_packet(&packet, SERF, &mut Heard::default(), &mut scratch, &mut msgs).unwrap();
+    let [Message::Question { filter, .. }] = msgs.as_slice() else { panic!("{msgs:?}") };
+    assert_eq!(*filter, &crate::protocol::queries::filter::encode_parts(&["b"], &[])[..]);
+    // A filter of a type serf does not know: the query is not taken.
+    let unknown = [0x91, 0xa2, 7, 0xc0];
+    let odd = serf::Query { filters: &unknown, ..query };
+    let mut body = Vec::new();
+    SerfMessage::Query(odd).encode(&mut body).unwrap();
     let mut packet = Vec::new();
     Ml::User(&body).encode(&mut packet).unwrap();
     let (mut scratch, mut msgs) = (Vec::new(), Messages::new());
     decode_packet(&packet, SERF, &mut Heard::default(), &mut scratch, &mut msgs).unwrap();
     assert!(msgs.is_empty(), "{msgs:?}");
-    // ...and ours with a filter is not sent.
+    // Ours with a filter goes with serf's filters.
     let ours = Message::Question {
         ltime: 1,
         origin: "a",
         addr: origin,
         name: "n",
         payload: b"",
-        filter: b"\x01",
+        filter: &ours,
         ack: false,
         relay_factor: 0,
         timeout_ms: 1_000,
     };
     let mut out = Vec::new();
     encode_packet(&[ours], SERF, &Heard::default(), &mut out).unwrap();
-    assert!(out.is_empty());
+    let Ml::User(body) = Ml::decode(&out).unwrap() else { panic!("not a user message") };
+    let Ok(SerfMessage::Query(q)) = SerfMessage::decode(body) else { panic!("not a query") };
+    assert_eq!(q.filters, &filters[..]);
 }
 
 /// What serf 0.9.4 agents announce by default: delegate protocol 5.
@@ -263,4 +311,51 @@ fn versions_are_kept_only_from_a_datagram_that_decodes_whole() {
     let (mut scratch, mut msgs) = (Vec::new(), Messages::new());
     assert!(decode_packet(&packet, SERF, &mut heard, &mut scratch, &mut msgs).is_err());
     assert_eq!(heard.versions_of("serf1"), None, "a rejected datagram leaves nothing behind");
+}
+
+/// An answer relayed as serf relays it (`messageRelay`: where to, then
+/// the answer) is ours to pass on to the origin, and ours relayed through
+/// a serf agent goes the same way.
+#[test]
+fn relayed_answers_cross_as_serfs() {
+    let origin = SocketAddr::from(([127, 0, 0, 1], 7000));
+    let answer = serf::QueryResponse { ltime: 9, id: 77, from: "serf2", flags: 0, payload: b"up" };
+    // go-msgpack's bytes for `relayHeader{DestAddr: 127.0.0.1:7000,
+    // DestName: "serf1"}`, then the answer with its type byte.
+    let mut body = alloc::vec![9, 0x82, 0xa8];
+    body.extend_from_slice(b"DestAddr");
+    body.extend_from_slice(&[0x83, 0xa2, b'I', b'P', 0xa4, 127, 0, 0, 1, 0xa4]);
+    body.extend_from_slice(b"Port");
+    body.extend_from_slice(&[0xcd, 0x1b, 0x58, 0xa4]);
+    body.extend_from_slice(b"Zone");
+    body.extend_from_slice(&[0xa0, 0xa8]);
+    body.extend_from_slice(b"DestName");
+    body.extend_from_slice(&[0xa5, b's', b'e', b'r', b'f', b'1']);
+    SerfMessage::QueryResponse(answer).encode(&mut body).unwrap();
+    let mut packet = Vec::new();
+    Ml::User(&body).encode(&mut packet).unwrap();
+    let mut heard = Heard::default();
+    let (mut scratch, mut msgs) = (Vec::new(), Messages::new());
+    decode_packet(&packet, SERF, &mut heard, &mut scratch, &mut msgs).unwrap();
+    assert_eq!(
+        msgs.as_slice(),
+        [Message::Response { ltime: 9, from: "serf2", ack: false, payload: b"up", relay: Some(origin) }]
+    );
+    // Passed on to the origin, it keeps the query's ID.
+    let direct = Message::Response { ltime: 9, from: "serf2", ack: false, payload: b"up", relay: None };
+    let mut out = Vec::new();
+    encode_packet(&[direct], SERF, &heard, &mut out).unwrap();
+    let Ml::User(sent) = Ml::decode(&out).unwrap() else { panic!("not a user message") };
+    assert_eq!(SerfMessage::decode(sent), Ok(SerfMessage::QueryResponse(answer)));
+    // Ours through a relay: the same header, without the origin's name.
+    let ours = Message::Response { ltime: 9, from: "serf2", ack: false, payload: b"up", relay: Some(origin) };
+    let mut out = Vec::new();
+    encode_packet(&[ours], SERF, &heard, &mut out).unwrap();
+    let Ml::User(sent) = Ml::decode(&out).unwrap() else { panic!("not a user message") };
+    let want = serf::Relay { dest_ip: &[127, 0, 0, 1], dest_port: 7000, dest_name: "", response: answer };
+    assert_eq!(SerfMessage::decode(sent), Ok(SerfMessage::Relay(want)));
+    let at = body.windows(8).position(|w| w == b"DestName").unwrap();
+    assert_eq!(sent[..at], body[..at], "the header as serf writes it");
+    // A relay of anything but an answer is not taken.
+    assert!(matches!(SerfMessage::decode(&[9, 0x80, 3, 0x80]), Ok(SerfMessage::Other(serf::SerfType::Relay))));
 }
