@@ -109,7 +109,7 @@ impl SerfAgent {
                 events.display()
             ))
             // Its queries' answer: `<query name> from <agent>`.
-            .arg("-event-handler=query=printf '%s from %s' \"$SERF_QUERY_NAME\" \"$SERF_SELF_NAME\"");
+            .arg("-event-handler=query=cat >/dev/null; printf '%s from %s' \"$SERF_QUERY_NAME\" \"$SERF_SELF_NAME\"");
         for (k, v) in tags {
             cmd.arg("-tag").arg(format!("{k}={v}"));
         }

@@ -164,6 +164,24 @@ async fn serf_agents_and_swim_nodes_form_one_cluster_with_tags_events_and_leaves
         assert_eq!(restarts, 1, "{}: {got:?}", node.name());
     }
 
+    // A swim node joining now learns the cluster's past events from
+    // serf's push-pull state and skips them: none is delivered.
+    let sw3 = start_swim("sw3").await;
+    let events3 = sw3.events();
+    sw3.join(&[serf1.addr()]).await.expect("sw3 joins serf1");
+    let got = user_events(&events3, Duration::from_secs(2)).await;
+    assert!(got.is_empty(), "sw3 delivered the past: {got:?}");
+    // Its own event reaches both agents' handlers.
+    sw3.event("hello", b"sw3".to_vec(), false).await.expect("event");
+    for agent in [&serf1, &serf2] {
+        let deadline = tokio::time::Instant::now() + LIMIT;
+        while !agent.events().iter().any(|l| l == "hello sw3") {
+            assert!(tokio::time::Instant::now() < deadline, "{}'s handler saw {:?}", agent.name(), agent.events());
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    sw3.shutdown().await;
+
     // A swim node's leave is a leave at the agents.
     sw2.leave().await.expect("sw2 leaves");
     for agent in [&serf1, &serf2] {

@@ -37,7 +37,7 @@ impl<R: Rng> Swim<R> {
                     learnt.note_versions(n.name, n.vsn.unwrap_or_default());
                 }
             }
-            let native = native(m, flavour, me.as_str(), &mut metas)?;
+            let native = native(m, flavour, me.as_str(), &mut metas, &mut learnt)?;
             // Kept once the whole message decoded.
             self.envelope.heard_mut().absorb(learnt);
             Ok(native)
@@ -51,25 +51,17 @@ impl<R: Rng> Swim<R> {
             }
         };
         match message {
-            Native::Table { join, records, user_state } => {
+            Native::Table { join, records, user_state, serf } => {
                 let head = match purpose {
                     Purpose::Accepted | Purpose::SyncIn { .. } => Message::SyncRequest { join },
                     Purpose::SyncOut { .. } => Message::SyncReply,
                     _ => return self.fail_stream(now, id),
                 };
                 self.name_memberlist_peer(id, peer, &records);
-                // Our frames hold a bounded number of messages: the table
-                // goes in as many as it takes, as our own syncs send it.
-                for chunk in records.chunks(MAX_MESSAGES - 1) {
-                    let mut msgs = Messages::new();
-                    let _ = msgs.push(head.clone());
-                    for m in chunk {
-                        let _ = msgs.push(m.clone());
-                    }
-                    self.on_frame(now, id, &msgs);
-                    if self.streams.get(id).is_none() {
-                        return;
-                    }
+                // The table, then serf's clocks and recent events (as ours
+                // follow our records), in as many frames as they take.
+                if !self.feed_frames(now, id, &head, &records) || !self.feed_frames(now, id, &head, &serf) {
+                    return;
                 }
                 let mut last = Messages::new();
                 let _ = last.push(head.clone());
@@ -93,6 +85,24 @@ impl<R: Rng> Swim<R> {
             Native::Reliable(_) => self.fail_stream(now, id),
             Native::Error => self.fail_stream(now, id),
         }
+    }
+
+    /// Hands `msgs` to the stream logic as frames headed by `head`: our
+    /// frames hold a bounded number of messages, so as many as it takes,
+    /// as our own syncs send them. `false` once the stream is gone.
+    fn feed_frames(&mut self, now: Instant, id: StreamId, head: &Message<'_>, msgs: &[Message<'_>]) -> bool {
+        for chunk in msgs.chunks(MAX_MESSAGES - 1) {
+            let mut frame = Messages::new();
+            let _ = frame.push(head.clone());
+            for m in chunk {
+                let _ = frame.push(m.clone());
+            }
+            self.on_frame(now, id, &frame);
+            if self.streams.get(id).is_none() {
+                return false;
+            }
+        }
+        true
     }
 
     /// A push-pull does not say whose table it is: on a sync we opened it
@@ -138,8 +148,9 @@ impl<R: Rng> Swim<R> {
 
 /// A memberlist stream message, in our terms.
 enum Native<'a> {
-    /// A push-pull: the peer's table and its application state.
-    Table { join: bool, records: Vec<Message<'a>>, user_state: &'a [u8] },
+    /// A push-pull: the peer's table and its application state; in
+    /// serf's dialect, serf's state as our clocks and recent events.
+    Table { join: bool, records: Vec<Message<'a>>, user_state: &'a [u8], serf: Vec<Message<'a>> },
     /// A message our frames carry alone (a ping or an ack).
     One(Message<'a>),
     /// A reliable user message.
@@ -149,20 +160,37 @@ enum Native<'a> {
 }
 
 /// `msg` in our terms, every record converted before any is applied
-/// (`metas` keeps the metadata rewritten in our encoding).
+/// (`metas` keeps the metadata rewritten in our encoding; `learnt`, serf's
+/// member clock).
 fn native<'a>(
     msg: StreamMessage<'a>,
     flavour: Flavour,
     me: &'a str,
     metas: &'a mut Vec<u8>,
+    learnt: &mut Heard,
 ) -> Result<Native<'a>, DecodeError> {
     Ok(match msg {
-        // serf's push-pull state is its own format: not taken as ours.
-        StreamMessage::PushPull { join, nodes, .. } if flavour.serf => {
-            Native::Table { join, records: records(&nodes, flavour, me, metas)?, user_state: &[] }
+        // serf's push-pull state is its own format: not our application
+        // state. One that does not decode is left out, as serf leaves it
+        // (the table is taken all the same).
+        StreamMessage::PushPull { join, nodes, user_state } if flavour.serf => {
+            let records = records(&nodes, flavour, me, metas)?;
+            let mut serf = Vec::new();
+            if let Ok(state) = crate::wire::memberlist::serf_state::PushPullState::decode(user_state) {
+                // Past every intent the sender saw, as serf witnesses it.
+                learnt.note_member_time(state.ltime.saturating_sub(1));
+                serf.try_reserve_exact(state.events.len() + 1).map_err(|_| DecodeError::Oversized)?;
+                serf.push(Message::Clocks { events: state.event_ltime, queries: state.query_ltime });
+                for e in state.events {
+                    // serf names no sender: the name stands for it.
+                    let (ltime, name, payload) = (e.ltime, e.name, e.payload);
+                    serf.push(Message::User { ltime, from: name, name, payload, coalesce: false });
+                }
+            }
+            Native::Table { join, records, user_state: &[], serf }
         }
         StreamMessage::PushPull { join, nodes, user_state } => {
-            Native::Table { join, records: records(&nodes, flavour, me, metas)?, user_state }
+            Native::Table { join, records: records(&nodes, flavour, me, metas)?, user_state, serf: Vec::new() }
         }
         // memberlist's ping names the member it is for, or nobody (then
         // whoever listens answers).

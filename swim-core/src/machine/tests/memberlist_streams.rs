@@ -286,3 +286,98 @@ fn a_message_for_one_member_is_refused_in_serfs_dialect_and_nothing_is_sent() {
         assert!(out.iter().all(|a| !matches!(a, Action::Send { .. } | Action::OpenStream { .. })), "{out:?}");
     }
 }
+
+/// serf's push-pull state: a serf agent's recent events repair a member
+/// that missed them, its clocks are witnessed, and our answer carries our
+/// clocks and recent events as serf's state.
+#[test]
+fn serfs_push_pull_state_repairs_events_and_ours_carries_our_clocks_and_events() {
+    use crate::wire::memberlist::message::Body;
+    use crate::wire::memberlist::serf_state::{PushPullState, StateEvent};
+    use crate::wire::memberlist::stream::{PushNodeState, PushPullHeader};
+    let id = crate::Identity::new(MemberName::new("n0").unwrap(), addr(1));
+    let mut n0 = Swim::new(Config::lan().with_serf_wire(true), id, Rng64::seed_from_u64(1)).unwrap();
+    let state = PushPullState {
+        ltime: 5,
+        event_ltime: 9,
+        query_ltime: 3,
+        events: alloc::vec![StateEvent { ltime: 7, name: "deploy", payload: b"v1" }],
+    };
+    let mut user_state = Vec::new();
+    state.encode(&mut user_state).unwrap();
+    let vsn = crate::wire::memberlist::serf::VERSIONS.to_vsn();
+    let ip = [10, 0, 0, 1];
+    let s1 = PushNodeState {
+        name: "s1",
+        addr: Some(&ip),
+        port: addr(9).port(),
+        meta: None,
+        incarnation: 1,
+        state: NodeStateType::ALIVE,
+        vsn: Some(&vsn),
+    };
+    let mut frame = Vec::new();
+    let header = PushPullHeader { nodes: 1, user_state_len: u32::try_from(user_state.len()).unwrap(), join: false };
+    header.encode(&mut frame).unwrap();
+    s1.write(&mut frame).unwrap();
+    frame.extend_from_slice(&user_state);
+
+    let mut out = Vec::new();
+    let sid = StreamId::Inbound(1);
+    n0.handle(at(1), Input::StreamAccepted { id: sid, from: addr(9) }, &mut out).unwrap();
+    n0.handle(at(2), Input::StreamFrame { id: sid, frame: &frame }, &mut out).unwrap();
+    let delivered: Vec<_> = events(&out)
+        .into_iter()
+        .filter_map(|e| match e {
+            Event::User { ltime, name, payload, .. } => Some((ltime, name, payload)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(delivered, [(7, "deploy".into(), b"v1".to_vec())], "{out:?}");
+    // Our answer: serf's state, with clocks past the sender's and the
+    // event it repaired.
+    let (_, reply) = frames(&out).into_iter().find(|(i, _)| *i == sid).expect("an answer");
+    let StreamMessage::PushPull { user_state, .. } = StreamMessage::decode(&reply, &Limits::STREAM).unwrap() else {
+        panic!("not a push-pull")
+    };
+    let ours = PushPullState::decode(user_state).unwrap();
+    assert!(ours.event_ltime >= 9 && ours.query_ltime >= 3, "{ours:?}");
+    assert!(ours.ltime >= 5, "past serf's member clock: {ours:?}");
+    assert_eq!(ours.events, [StateEvent { ltime: 7, name: "deploy", payload: b"v1" }]);
+    assert_eq!(n0.stats().rejected_total(), 0);
+    // s1 is admitted once the ping that checks it is acked.
+    for (to, packet) in sent(&out) {
+        let unpacked = crate::wire::memberlist::packet::Unpacked::parse(&packet, &Limits::PACKET).unwrap();
+        for m in unpacked.messages() {
+            if let Ok(crate::wire::memberlist::message::Message::Ping(p)) = m {
+                let ack = crate::wire::memberlist::message::Message::Ack(crate::wire::memberlist::probe::Ack {
+                    seq_no: p.seq_no,
+                    payload: None,
+                });
+                let mut bytes = Vec::new();
+                ack.encode(&mut bytes).unwrap();
+                n0.handle_packet(at(3), to, &bytes).unwrap();
+            }
+        }
+    }
+    assert_eq!(n0.member("s1").map(|m| m.state), Some(crate::MemberState::Alive));
+    // Our leave intent goes past serf's member clock (serf takes only an
+    // intent newer than the member's status time).
+    let mut out = Vec::new();
+    n0.handle(at(4), Input::Leave, &mut out).unwrap();
+    out.extend(super::run(&mut n0, 5, 2_000));
+    let mut intents = Vec::new();
+    for (_, packet) in sent(&out) {
+        let unpacked = crate::wire::memberlist::packet::Unpacked::parse(&packet, &Limits::PACKET).unwrap();
+        for m in unpacked.messages() {
+            if let Ok(crate::wire::memberlist::message::Message::User(body)) = m
+                && let Ok(crate::wire::memberlist::serf::SerfMessage::Leave(l)) =
+                    crate::wire::memberlist::serf::SerfMessage::decode(body)
+            {
+                intents.push((l.node.to_string(), l.ltime));
+            }
+        }
+    }
+    assert!(!intents.is_empty(), "a leave intent is sent");
+    assert!(intents.iter().all(|(n, t)| n == "n0" && *t >= 5), "{intents:?}");
+}

@@ -347,7 +347,16 @@ fn serf_to_native<'a>(
         SerfMessage::UserEvent(e) => {
             Some(Message::User { ltime: e.ltime, from: e.name, name: e.name, payload: e.payload, coalesce: e.cc })
         }
-        SerfMessage::Leave(_) | SerfMessage::Other(_) => None,
+        // serf's member clock: our leave intents must go past it.
+        SerfMessage::Leave(l) => {
+            heard.note_member_time(l.ltime);
+            None
+        }
+        SerfMessage::Join(j) => {
+            heard.note_member_time(j.ltime);
+            None
+        }
+        SerfMessage::Other(_) => None,
     })
 }
 
@@ -416,10 +425,11 @@ fn encode_one<const N: usize>(
             ended(out, ends)?;
             if flavour.serf && from == name {
                 // serf tells a leave from a failure by the intent before
-                // the `dead`: an intent newer than any it has of the
-                // member (we keep no serf member clock; the incarnation
-                // grows with every leave).
-                let leave = super::serf::Leave { ltime: u64::from(incarnation.max(1)), node: name, prune: false };
+                // the `dead`: an intent newer than any it holds of the
+                // member, so past serf's member clock as heard (and the
+                // incarnation, which grows with every leave).
+                let ltime = heard.next_member_time().max(u64::from(incarnation));
+                let leave = super::serf::Leave { ltime, node: name, prune: false };
                 let mut body = Vec::new();
                 super::serf::SerfMessage::Leave(leave).encode(&mut body)?;
                 Ml::User(&body).encode(out)?;

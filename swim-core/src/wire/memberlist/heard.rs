@@ -20,6 +20,9 @@ pub(crate) struct Heard {
     versions: BTreeMap<String, [u8; 6]>,
     /// serf queries heard lately: time, origin, ID; the oldest first.
     queries: VecDeque<(u64, String, u32)>,
+    /// serf's member clock: the latest time of a join or leave intent, or
+    /// of a push-pull's state, heard (ours must go past it).
+    member_time: u64,
 }
 
 impl Heard {
@@ -57,6 +60,7 @@ impl Heard {
         for (ltime, origin, id) in other.queries {
             self.note_query(ltime, &origin, id);
         }
+        self.note_member_time(other.member_time);
     }
 
     /// The versions `name` announced, if heard.
@@ -78,6 +82,17 @@ impl Heard {
     /// The ID of the query `origin` asked at `ltime`, if heard.
     pub(crate) fn query_id(&self, ltime: u64, origin: &str) -> Option<u32> {
         self.queries.iter().rev().find(|(t, o, _)| *t == ltime && o == origin).map(|&(_, _, id)| id)
+    }
+
+    /// serf's member clock went to `ltime` somewhere.
+    pub(crate) fn note_member_time(&mut self, ltime: u64) {
+        self.member_time = self.member_time.max(ltime);
+    }
+
+    /// The time our next join or leave intent carries: past every one
+    /// heard (as serf's `clock.Time()` after witnessing them).
+    pub(crate) fn next_member_time(&self) -> u64 {
+        self.member_time.saturating_add(1)
     }
 
     /// The ID of the latest query heard at `ltime`, whoever asked: an

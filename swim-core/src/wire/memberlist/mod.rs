@@ -71,6 +71,7 @@ pub(crate) mod probe;
 pub(crate) mod serf;
 pub(crate) mod serf_keys;
 pub(crate) mod serf_ping;
+pub(crate) mod serf_state;
 pub(crate) mod stream;
 pub(crate) mod stream_dialect;
 

@@ -8,9 +8,9 @@
 //! answers (`messageQueryResponse`), answers relayed (`messageRelay`),
 //! and tags; key requests and answers
 //! in [`serf_keys`](super::serf_keys), coordinates in acks in
-//! [`serf_ping`](super::serf_ping). Join intents and serf's
-//! push-pull state are recognised by their type byte and left to later
-//! slices.
+//! [`serf_ping`](super::serf_ping). Join intents are read
+//! for their time; serf's push-pull state is in
+//! [`serf_state`](super::serf_state).
 
 use alloc::collections::BTreeMap;
 use alloc::string::String;
@@ -63,6 +63,8 @@ pub(crate) enum SerfMessage<'a> {
     UserEvent(UserEvent<'a>),
     /// A member's intent to leave.
     Leave(Leave<'a>),
+    /// A member's intent to join (we read its time only).
+    Join(Join<'a>),
     /// A query.
     Query(Query<'a>),
     /// An answer to a query, or its acknowledgement.
@@ -272,6 +274,15 @@ pub(crate) struct UserEvent<'a> {
     pub(crate) cc: bool,
 }
 
+/// `messageJoin`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Join<'a> {
+    /// `LTime`: serf's member clock.
+    pub(crate) ltime: u64,
+    /// `Node`: who joins.
+    pub(crate) node: &'a str,
+}
+
 /// `messageLeave`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub(crate) struct Leave<'a> {
@@ -371,7 +382,18 @@ impl<'a> SerfMessage<'a> {
                     _ => SerfMessage::Other(SerfType::Relay),
                 }
             }
-            1 => SerfMessage::Other(SerfType::Join),
+            1 => {
+                let mut m = Join::default();
+                r.read_struct(|key, r| {
+                    match key {
+                        b"LTime" => m.ltime = r.uint()?,
+                        b"Node" => m.node = r.str()?,
+                        _ => return Ok(false),
+                    }
+                    Ok(true)
+                })?;
+                SerfMessage::Join(m)
+            }
             2 => SerfMessage::Other(SerfType::PushPull),
             6 => SerfMessage::Other(SerfType::ConflictResponse),
             7 => SerfMessage::Other(SerfType::KeyRequest),
@@ -395,6 +417,14 @@ impl<'a> SerfMessage<'a> {
                 write::raw(out, m.name.as_bytes())?;
                 write::key(out, "Payload");
                 write::raw(out, m.payload)
+            }
+            SerfMessage::Join(m) => {
+                out.push(SerfType::Join as u8);
+                write::map_header(out, 2);
+                write::key(out, "LTime");
+                write::uint(out, m.ltime);
+                write::key(out, "Node");
+                write::raw(out, m.node.as_bytes())
             }
             SerfMessage::Leave(m) => {
                 out.push(SerfType::Leave as u8);
@@ -563,7 +593,11 @@ mod tests {
         let mut out = Vec::new();
         leave.encode(&mut out).unwrap();
         assert_eq!(SerfMessage::decode(&out), Ok(leave));
-        assert_eq!(SerfMessage::decode(&[1, 0x80]), Ok(SerfMessage::Other(SerfType::Join)));
+        assert_eq!(SerfMessage::decode(&[1, 0x80]), Ok(SerfMessage::Join(Join::default())));
+        let join = SerfMessage::Join(Join { ltime: 4, node: "b" });
+        let mut out = Vec::new();
+        join.encode(&mut out).unwrap();
+        assert_eq!(SerfMessage::decode(&out), Ok(join));
         assert_eq!(SerfMessage::decode(&[42]), Err(Error::UnknownType(42)));
         assert_eq!(SerfMessage::decode(&[]), Err(Error::Truncated));
     }

@@ -8,15 +8,17 @@
 //!   `SyncRequest`/`SyncReply` and ended by `SyncEnd`, is one push-pull
 //!   in memberlist's: the frames are gathered in a [`Draft`] until the end,
 //!   every record becomes a `pushNodeState` (a leave is memberlist's
-//!   `StateLeft`) and our application state is its user state;
+//!   `StateLeft`) and our application state is its user state (in serf's
+//!   dialect, serf's state instead: our clocks and recent events);
 //! - a fallback ping and its ack are memberlist's stream ping and ack;
 //! - a reliable message for one member is memberlist's stream user message.
 //!
 //! memberlist keeps no event clock, no recent user events and no
 //! suspicion's accuser in its push-pull: those parts of our sync are left
-//! out. A sync by difference has no counterpart: a node speaking
+//! out (serf's state carries the first two). A sync by difference has no counterpart: a node speaking
 //! memberlist's format always syncs whole tables.
 
+use alloc::string::String;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
@@ -40,8 +42,14 @@ pub(crate) struct Draft {
     nodes: Vec<u8>,
     /// How many records `nodes` holds.
     count: u32,
-    /// Our application state: the push-pull's user state.
+    /// Our application state: the push-pull's user state (in serf's
+    /// dialect, serf's state is written there instead).
     user_state: Vec<u8>,
+    /// serf's dialect: our event and query clocks, from the sync.
+    clocks: (u64, u64),
+    /// serf's dialect: the recent events the sync carries: time, name,
+    /// payload.
+    events: Vec<(u64, String, Vec<u8>)>,
 }
 
 /// What one of our frames became on a memberlist stream.
@@ -117,7 +125,16 @@ fn gather(
                 ended = true;
                 continue;
             }
-            // Event clocks and recent events: memberlist keeps none.
+            // Event clocks and recent events: memberlist keeps none, serf
+            // keeps its own in its state.
+            Message::Clocks { events, queries } if flavour.serf => {
+                d.clocks = (events, queries);
+                continue;
+            }
+            Message::User { ltime, name, payload, .. } if flavour.serf => {
+                d.events.push((ltime, String::from(name), payload.to_vec()));
+                continue;
+            }
             _ => continue,
         };
         let ip = alive.map(|(addr, _): (SocketAddr, &[u8])| IpBytes::new(addr.ip()));
@@ -141,12 +158,31 @@ fn gather(
     if !ended {
         return Ok(Written::Pending);
     }
+    if flavour.serf {
+        d.user_state = serf_state(d, heard)?;
+    }
     let user_state_len = u32::try_from(d.user_state.len()).map_err(|_| EncodeError::TooLong)?;
     PushPullHeader { nodes: d.count, user_state_len, join: d.join }.encode(out)?;
     out.extend_from_slice(&d.nodes);
     out.extend_from_slice(&d.user_state);
     *slot = None;
     Ok(Written::Message)
+}
+
+/// serf's push-pull state for a draft: our clocks and the recent events
+/// our sync carries, grouped by time as serf's ring is.
+fn serf_state(d: &mut Draft, heard: &Heard) -> Result<Vec<u8>, EncodeError> {
+    use super::serf_state::{PushPullState, StateEvent};
+    d.events.sort_by_key(|e| e.0);
+    let state = PushPullState {
+        ltime: heard.next_member_time(),
+        event_ltime: d.clocks.0,
+        query_ltime: d.clocks.1,
+        events: d.events.iter().map(|(ltime, name, payload)| StateEvent { ltime: *ltime, name, payload }).collect(),
+    };
+    let mut out = Vec::new();
+    state.encode(&mut out)?;
+    Ok(out)
 }
 
 /// A `pushNodeState` as one of our sync's records, or `None` for a state
