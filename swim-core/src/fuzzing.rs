@@ -443,6 +443,7 @@ pub fn memberlist(data: &[u8]) {
             assert_eq!(StreamMessage::decode(&out, &Limits::STREAM), Ok(m), "a stream message encodes back to itself");
         }
     }
+    serf_codecs(data);
     // A member speaking memberlist's format, then serf's layer on it, takes
     // the bytes as a datagram and as a stream message.
     for serf in [false, true] {
@@ -480,6 +481,41 @@ pub fn memberlist(data: &[u8]) {
                 _ => {}
             }
         }
+    }
+}
+
+/// serf's codecs in memberlist's user messages, acks and push-pulls:
+/// whatever decodes encodes back to itself.
+fn serf_codecs(data: &[u8]) {
+    use crate::wire::memberlist::serf::SerfMessage;
+    use crate::wire::memberlist::serf_keys::KeyResponse;
+    use crate::wire::memberlist::serf_ping::{DIMENSIONS, SerfCoordinate};
+    use crate::wire::memberlist::serf_state::PushPullState;
+    if let Ok(m) = SerfMessage::decode(data) {
+        let mut out = Vec::new();
+        if m.encode(&mut out).is_ok() {
+            assert_eq!(SerfMessage::decode(&out), Ok(m), "a serf message encodes back to itself");
+        }
+    }
+    if let Ok(s) = PushPullState::decode(data) {
+        let mut out = Vec::new();
+        if s.encode(&mut out).is_ok() {
+            assert_eq!(PushPullState::decode(&out), Ok(s), "serf's state encodes back to itself");
+        }
+    }
+    if let Ok(r) = KeyResponse::decode(data) {
+        let mut out = Vec::new();
+        if r.encode(&mut out).is_ok() {
+            assert_eq!(KeyResponse::decode(&out), Ok(r), "a key response encodes back to itself");
+        }
+    }
+    if let Ok(c) = SerfCoordinate::decode(data)
+        && c.dims == DIMENSIONS
+    {
+        let mut out = Vec::new();
+        c.encode(&mut out);
+        let back = SerfCoordinate::decode(&out).map(|b| (b.vec.map(f64::to_bits), b.error.to_bits()));
+        assert_eq!(back, Ok((c.vec.map(f64::to_bits), c.error.to_bits())), "a coordinate encodes back to itself");
     }
 }
 
