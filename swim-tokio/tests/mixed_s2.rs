@@ -42,6 +42,8 @@ struct Run {
     victim: Victim,
     swim_side_ms: u128,
     go_side_ms: u128,
+    /// What the swim survivors refused, all told.
+    rejected: u64,
 }
 
 fn start_swim(name: &str) -> Node {
@@ -121,6 +123,12 @@ async fn run(binary: &Path, victim: Victim) -> Run {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    // Datagrams or streams a swim survivor could not take (a sign of a gap
+    // in the dialect, not of the network).
+    let mut rejected = 0;
+    for node in &swim_survivors {
+        rejected += node.stats().await.map(|s| s.protocol.rejected_total()).unwrap_or_default();
+    }
     for node in &sw {
         node.shutdown().await;
     }
@@ -128,7 +136,7 @@ async fn run(binary: &Path, victim: Victim) -> Run {
         let _ = g.kill();
     }
     let last = |v: &[Option<u128>]| v.iter().flatten().copied().max().unwrap_or_default();
-    Run { victim, swim_side_ms: last(&swim_down), go_side_ms: last(&go_down) }
+    Run { victim, swim_side_ms: last(&swim_down), go_side_ms: last(&go_down), rejected }
 }
 
 fn median(mut v: Vec<u128>) -> f64 {
@@ -150,10 +158,11 @@ async fn mixed_cluster_crash_detection() {
         for victim in [Victim::Go, Victim::Swim] {
             let r = run(&binary, victim).await;
             println!(
-                "{{\"run\":{i},\"victim\":\"{}\",\"swim_survivors_all_down_ms\":{},\"go_survivors_all_down_ms\":{}}}",
+                "{{\"run\":{i},\"victim\":\"{}\",\"swim_survivors_all_down_ms\":{},\"go_survivors_all_down_ms\":{},\"swim_rejected\":{}}}",
                 if r.victim == Victim::Go { "go" } else { "swim" },
                 r.swim_side_ms,
-                r.go_side_ms
+                r.go_side_ms,
+                r.rejected
             );
             all.push(r);
         }
