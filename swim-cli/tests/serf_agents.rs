@@ -4,10 +4,11 @@
 //! lists the swim agents alive with their tags; `serf event` runs the swim
 //! agents' event handlers once each; a swim agent stopped with SIGTERM
 //! (it leaves) is `left` at the serf agents, one killed with SIGKILL is
-//! `failed`. In a cluster sealed with a shared key, `serf rtt` estimates
-//! the round trip to each swim agent, and `serf keys -install/-use/-remove`
-//! rotates the key on both kinds: `serf keys -list` finds only the new key,
-//! on all four, and events still cross.
+//! `failed`. `serf query` is answered by the swim agents' handlers and
+//! `swim query` by the serf agents'. In a cluster sealed with a shared
+//! key, `serf rtt` estimates the round trip to each swim agent, and `serf
+//! keys -install/-use/-remove` rotates the key on both kinds: `serf keys
+//! -list` finds only the new key, on all four, and events still cross.
 //!
 //! Needs `go` and Debian's `golang-github-hashicorp-serf-dev` (which
 //! `.ci/run` installs): without them the test is skipped, or fails when
@@ -38,16 +39,20 @@ const LIMIT: Duration = Duration::from_secs(30);
 struct SwimAgent {
     child: Child,
     events: PathBuf,
+    /// Its control API's address.
+    api: String,
 }
 
 impl SwimAgent {
     /// Starts `name` joining `join` (with the base64 key `key`, if given),
-    /// its user events appended to a file by its event handler; returns
-    /// once it printed that it started.
+    /// its user events appended to a file by its event handler, its
+    /// queries answered by a handler with `<query name> from <name>`;
+    /// returns once it printed that it started.
     fn start(name: &str, join: SocketAddr, key: Option<&str>) -> SwimAgent {
         let events = std::env::temp_dir().join(format!("swim-agent-{name}-{}.events", std::process::id()));
         let _ = std::fs::remove_file(&events);
         let handler = format!("user=printf '%s %s\\n' \"$SERF_USER_EVENT\" \"$(cat)\" >> {}", events.display());
+        let answer = "query=cat >/dev/null; printf '%s from %s' \"$SERF_QUERY_NAME\" \"$SERF_SELF_NAME\"";
         // With SWIM_SERF_LOG set, its log too (filtered by RUST_LOG).
         let echo = std::env::var_os("SWIM_SERF_LOG").is_some();
         let mut command = Command::new(env!("CARGO_BIN_EXE_swim"));
@@ -55,9 +60,20 @@ impl SwimAgent {
             command.env_remove("RUST_LOG");
         }
         let mut child = command
-            .args(["agent", "--bind", "127.0.0.1:0", "--no-api", "--name", name, "--config", "local", "--json"])
+            .args([
+                "agent",
+                "--bind",
+                "127.0.0.1:0",
+                "--api",
+                "127.0.0.1:0",
+                "--name",
+                name,
+                "--config",
+                "local",
+                "--json",
+            ])
             .args(["--dialect", "serf", "--tag", "role=swim", "--tag", &format!("node={name}")])
-            .args(["--join", &join.to_string(), "--event-handler", &handler])
+            .args(["--join", &join.to_string(), "--event-handler", &handler, "--event-handler", answer])
             .args(key.map(|k| ["--key", k]).into_iter().flatten())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -74,14 +90,14 @@ impl SwimAgent {
             }
         });
         let deadline = Clock::read() + LIMIT;
-        loop {
+        let api = loop {
             let left = deadline.checked_duration_since(Clock::read()).expect("the agent starts within the limit");
             let line = lines.recv_timeout(left).expect("the agent prints that it started");
             let v: Value = serde_json::from_str(&line).unwrap_or(Value::Null);
             if v["event"] == "started" {
-                break;
+                break v["api"].as_str().expect("the API's address").to_owned();
             }
-        }
+        };
         // The rest of its output is drained: echoed with SWIM_SERF_LOG set
         // (as the serf agents' logs are), dropped otherwise.
         let who = name.to_owned();
@@ -92,7 +108,7 @@ impl SwimAgent {
                 }
             }
         });
-        SwimAgent { child, events }
+        SwimAgent { child, events, api }
     }
 
     /// The user events its handler ran for, as `name payload` lines.
@@ -107,6 +123,21 @@ impl SwimAgent {
             assert!(Clock::read() < deadline, "the handler saw {:?}, not {line}", self.events());
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// `swim query --json NAME` through its API: the answers, by member.
+    fn query(&self, name: &str) -> std::collections::BTreeMap<String, String> {
+        let out = Command::new(env!("CARGO_BIN_EXE_swim"))
+            .args(["query", "--api", &self.api, "--json", "--timeout", "3s", name, "?"])
+            .output()
+            .expect("swim query runs");
+        assert!(out.status.success(), "swim query: {}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|v| v["type"] == "response")
+            .map(|v| (v["from"].as_str().unwrap_or("?").to_owned(), v["payload"].as_str().unwrap_or("").to_owned()))
+            .collect()
     }
 
     fn signal(&self, sig: &str) {
@@ -161,6 +192,32 @@ fn swim_agents_speaking_serf_join_serf_agents_run_their_events_and_leave() {
     std::thread::sleep(Duration::from_secs(2));
     for agent in [&a1, &a2] {
         assert_eq!(agent.events(), ["deploy v1"], "each handler runs once");
+    }
+
+    // `serf query` is answered by the swim agents' handlers (and the serf
+    // agents'), `swim query` by the serf agents' handlers (and the swim
+    // agents'). Asked until all four answered, at most four times, as in
+    // the key steps below.
+    let all = ["serf1", "serf2", "swim1", "swim2"];
+    for attempt in 1..=4 {
+        let got = serf1.query(&[], "uptime", "?").unwrap_or_else(|e| panic!("{e}"));
+        for (from, answer) in &got {
+            assert_eq!(answer, &format!("uptime from {from}"), "{got:?}");
+        }
+        if got.keys().eq(all.iter()) {
+            break;
+        }
+        assert!(attempt < 4, "serf query: {got:?}");
+    }
+    for attempt in 1..=4 {
+        let got = a1.query("whoami");
+        for (from, answer) in &got {
+            assert_eq!(answer, &format!("whoami from {from}"), "{got:?}");
+        }
+        if got.keys().eq(all.iter()) {
+            break;
+        }
+        assert!(attempt < 4, "swim query: {got:?}");
     }
 
     // SIGTERM: the swim agent leaves, and is left at the serf agents.
