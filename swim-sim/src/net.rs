@@ -6,9 +6,8 @@
 //! own. Nodes are [`Swim`] by default, or any [`Machine`] an application
 //! wraps around it (see [`Sim::with_nodes`]).
 
-use core::cmp::Ordering;
 use core::net::SocketAddr;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::{BTreeMap, BTreeSet};
 
 use lapswim_core::Datagram;
 use lapswim_core::{
@@ -21,7 +20,13 @@ pub use crate::addr::{SimRng, mix, name_index, node_addr, node_addr_at, node_ind
 use crate::clock::Clock;
 pub use crate::command::{Command, NetConfig, PartitionId, SimError};
 
+mod calendar;
+mod nodes;
+mod parallel;
 mod tcp;
+
+use calendar::Calendar;
+use nodes::Nodes;
 
 /// Whether the observer wants the run to go on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -185,33 +190,6 @@ enum End {
     Connected(tcp::Conn),
 }
 
-/// A queued item's place in time. The item itself waits in
-/// [`Network::items`]: the heap moves its entries at every push and pop,
-/// and a datagram with its two addresses is five times this size.
-struct Entry {
-    at: u64,
-    seq: u64,
-    slot: u32,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, o: &Self) -> bool {
-        (self.at, self.seq) == (o.at, o.seq)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Self) -> Option<Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Entry {
-    // Reversed: the heap pops the earliest (time, sequence) first.
-    fn cmp(&self, o: &Self) -> Ordering {
-        (o.at, o.seq).cmp(&(self.at, self.seq))
-    }
-}
-
 struct Slot<N> {
     machine: N,
     driver: Driver,
@@ -232,12 +210,7 @@ struct Cut {
 /// Everything but the nodes: clock, queue, faults, counters.
 struct Network {
     net: NetConfig,
-    queue: BinaryHeap<Entry>,
-    /// The queued items, by [`Entry::slot`]; `None` where free.
-    items: Vec<Option<Item>>,
-    /// Free places in `items`.
-    free: Vec<u32>,
-    seq: u64,
+    queue: Calendar<Item>,
     now: u64,
     rng: SimRng,
     crashed: Vec<bool>,
@@ -328,29 +301,12 @@ impl Transport for Port<'_> {
 
 impl Network {
     fn push(&mut self, at: u64, item: Item) {
-        self.seq += 1;
-        let slot = match self.free.pop() {
-            Some(slot) => {
-                self.items[slot as usize] = Some(item);
-                slot
-            }
-            None => {
-                self.items.push(Some(item));
-                u32::try_from(self.items.len() - 1).expect("fewer than 2^32 items queued at once")
-            }
-        };
-        self.queue.push(Entry { at, seq: self.seq, slot });
+        self.queue.push(at, item);
     }
 
     /// The earliest queued item due at or before `until`, with its time.
     fn pop_due(&mut self, until: u64) -> Option<(u64, Item)> {
-        if self.queue.peek()?.at > until {
-            return None;
-        }
-        let e = self.queue.pop()?;
-        self.free.push(e.slot);
-        let item = self.items[e.slot as usize].take()?;
-        Some((e.at, item))
+        self.queue.pop_due(until)
     }
 
     /// When node `i` wakes for a deadline `at` it set by its own clock: the
@@ -447,7 +403,7 @@ impl Network {
 
 /// A deterministic simulated cluster of `n` nodes.
 pub struct Sim<N = Swim<SimRng>> {
-    nodes: Vec<Slot<N>>,
+    nodes: Nodes<N>,
     network: Network,
     factory: Factory<N>,
     tap: Option<Tap>,
@@ -472,7 +428,7 @@ impl Sim<Swim<SimRng>> {
 impl<N: Machine + 'static> Sim<N> {
     /// `n` nodes built by `factory` (which is called again for a restart).
     pub fn with_nodes(n: usize, net: NetConfig, mut factory: Factory<N>) -> Result<Self, SimError> {
-        let mut nodes = Vec::with_capacity(n);
+        let mut nodes = Nodes::with_capacity(n);
         let record = recording::next_run();
         for i in 0..n {
             let spec = spec(net.seed, i, 0, node_addr(i))?;
@@ -487,10 +443,7 @@ impl<N: Machine + 'static> Sim<N> {
         let network = Network {
             rng: SimRng::seed_from_u64(mix(net.seed, 0)),
             net,
-            queue: BinaryHeap::new(),
-            items: Vec::new(),
-            free: Vec::new(),
-            seq: 0,
+            queue: Calendar::default(),
             now: 0,
             crashed: vec![false; n],
             host_down: vec![false; n],
@@ -587,7 +540,7 @@ impl<N: Machine + 'static> Sim<N> {
     /// runs behaved identically iff their digests match.
     pub fn digest(&self) -> Digest {
         let mut d = Digest::new();
-        for s in &self.nodes {
+        for s in self.nodes.iter() {
             d.write_u64(s.driver.digest().value());
         }
         d

@@ -9,25 +9,68 @@ use alloc::collections::BTreeSet;
 
 use crate::util::time::Instant;
 
+/// Deadlines held inline, the earliest ones: a component seldom has more
+/// (the detector's next period and a probe timeout), so the earliest
+/// deadline, read at every input, is read without following a pointer,
+/// and the usual timers come and go without touching the heap.
+const NEAR: usize = 4;
+
 /// Deadlines of kind `T`, earliest first (ties in `T`'s order).
 #[derive(Clone, Debug)]
 pub(crate) struct Timers<T> {
-    set: BTreeSet<(Instant, T)>,
+    /// The earliest deadlines, in order: all of them when there are at
+    /// most [`NEAR`], else the first [`NEAR`].
+    near: heapless::Vec<(Instant, T), NEAR>,
+    /// The rest, each later than every one in `near`.
+    far: BTreeSet<(Instant, T)>,
 }
 
 impl<T> Default for Timers<T> {
     fn default() -> Self {
-        Timers { set: BTreeSet::new() }
+        Timers { near: heapless::Vec::new(), far: BTreeSet::new() }
     }
 }
 
 impl<T: Ord + Copy> Timers<T> {
     pub(crate) fn insert(&mut self, at: Instant, t: T) {
-        self.set.insert((at, t));
+        let entry = (at, t);
+        let pos = self.near.iter().position(|e| *e >= entry).unwrap_or(self.near.len());
+        if self.near.get(pos) == Some(&entry) {
+            return;
+        }
+        if pos == self.near.len() && self.near.is_full() {
+            self.far.insert(entry);
+            return;
+        }
+        if self.near.is_full()
+            && let Some(last) = self.near.pop()
+        {
+            self.far.insert(last);
+        }
+        // Room was made above.
+        let _ = self.near.insert(pos, entry);
     }
 
     pub(crate) fn remove(&mut self, at: Instant, t: T) {
-        self.set.remove(&(at, t));
+        let entry = (at, t);
+        match self.near.iter().position(|e| *e == entry) {
+            Some(pos) => {
+                self.near.remove(pos);
+                self.refill();
+            }
+            None => {
+                self.far.remove(&entry);
+            }
+        }
+    }
+
+    /// Moves the earliest of the rest up when `near` has room.
+    fn refill(&mut self) {
+        if !self.near.is_full()
+            && let Some(first) = self.far.pop_first()
+        {
+            let _ = self.near.push(first);
+        }
     }
 
     /// Moves `t` from `old` to `new`.
@@ -38,23 +81,28 @@ impl<T: Ord + Copy> Timers<T> {
 
     /// The earliest deadline.
     pub(crate) fn next(&self) -> Option<Instant> {
-        self.set.first().map(|(at, _)| *at)
+        self.near.first().map(|(at, _)| *at)
     }
 
     /// Removes and returns the earliest timer due at `now`.
     pub(crate) fn pop_due(&mut self, now: Instant) -> Option<T> {
-        match self.set.first() {
-            Some(&(at, _)) if at <= now => self.set.pop_first().map(|(_, t)| t),
+        match self.near.first() {
+            Some(&(at, t)) if at <= now => {
+                self.near.remove(0);
+                self.refill();
+                Some(t)
+            }
             _ => None,
         }
     }
 
     pub(crate) fn clear(&mut self) {
-        self.set.clear();
+        self.near.clear();
+        self.far.clear();
     }
 
     pub(crate) fn len(&self) -> usize {
-        self.set.len()
+        self.near.len() + self.far.len()
     }
 }
 
@@ -81,5 +129,40 @@ mod tests {
         assert_eq!(t.len(), 1);
         t.clear();
         assert_eq!(t.next(), None);
+    }
+
+    proptest::proptest! {
+        /// Inserts, removes and pops in any mix give what an ordered set
+        /// gives, in the same order, however many deadlines are held.
+        #[test]
+        fn behaves_as_an_ordered_set(ops in proptest::collection::vec((0u8..4, 0u64..40, 0u8..3), 0..300)) {
+            let mut t = Timers::default();
+            let mut model = BTreeSet::new();
+            for (op, at, k) in ops {
+                let (at, k) = (Instant::from_millis(at), k);
+                match op {
+                    0 | 1 => {
+                        t.insert(at, k);
+                        model.insert((at, k));
+                    }
+                    2 => {
+                        t.remove(at, k);
+                        model.remove(&(at, k));
+                    }
+                    _ => {
+                        let want = match model.first() {
+                            Some(&(first, k)) if first <= at => {
+                                model.pop_first();
+                                Some(k)
+                            }
+                            _ => None,
+                        };
+                        proptest::prop_assert_eq!(t.pop_due(at), want);
+                    }
+                }
+                proptest::prop_assert_eq!(t.next(), model.first().map(|e| e.0));
+                proptest::prop_assert_eq!(t.len(), model.len());
+            }
+        }
     }
 }

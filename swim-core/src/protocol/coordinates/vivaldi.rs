@@ -126,16 +126,17 @@ impl Vivaldi {
         // The adjustment: the mean residual over the window, halved since
         // both ends of an estimate add theirs.
         let residual = rtt - me.raw_distance(theirs);
-        let mut residuals = None;
+        // The window as it would be with this residual, summed in the
+        // window's order; it changes only if the observation is kept.
+        let grows = self.residuals.len() < p.window;
         if p.window > 0 {
-            let mut r = self.residuals.clone();
-            if r.len() < p.window {
-                r.push(residual);
-            } else if let Some(slot) = r.get_mut(self.next_residual) {
-                *slot = residual;
-            }
-            me.adjustment = r.iter().sum::<f64>() / (2.0 * p.window as f64);
-            residuals = Some(r);
+            let next = self.next_residual;
+            let sum: f64 = if grows {
+                self.residuals.iter().copied().chain(core::iter::once(residual)).sum()
+            } else {
+                self.residuals.iter().enumerate().map(|(i, &x)| if i == next { residual } else { x }).sum()
+            };
+            me.adjustment = sum / (2.0 * p.window as f64);
         }
 
         // Gravity: a pull toward the origin growing with the square of the
@@ -148,8 +149,12 @@ impl Vivaldi {
             return false;
         }
         self.point = me;
-        if let Some(r) = residuals {
-            self.residuals = r;
+        if p.window > 0 {
+            if grows {
+                self.residuals.push(residual);
+            } else if let Some(slot) = self.residuals.get_mut(self.next_residual) {
+                *slot = residual;
+            }
             self.next_residual = (self.next_residual + 1) % p.window.max(1);
         }
         true
