@@ -141,7 +141,7 @@ impl Membership {
         if u.alive.is_some_and(|(_, meta)| meta.len() > self.config.max_meta_len) {
             return Merged::Done;
         }
-        let Some(id) = self.table.id_of(u.name) else {
+        let Some(id) = self.table.find(u.name) else {
             // Suspect and dead claims about strangers carry no address:
             // there is nothing to record.
             if let Some((addr, meta)) = u.alive {

@@ -155,6 +155,10 @@ pub(crate) struct Members {
     probe: Option<alloc::boxed::Box<dyn ProbeSelector + Send>>,
     default_probe: RoundRobin,
     scratch: Vec<MemberKey>,
+    /// The member the last [`Members::find`] found: news of a failure
+    /// arrives as many copies about one member, and this spares each copy
+    /// the two cold reads of the name index.
+    last_found: Option<MemberId>,
     /// Every record's hash summed (XOR) in the most buckets a summary has,
     /// kept as claims change: a sync's summary then folds 256 numbers
     /// instead of hashing the whole table (docs/protocol.md §6.5).
@@ -228,6 +232,7 @@ impl Members {
             probe: None,
             default_probe: RoundRobin::default(),
             scratch: Vec::new(),
+            last_found: None,
             sums: [0; MAX_BUCKETS],
         }
     }
@@ -337,6 +342,20 @@ impl Members {
         let slots = &self.slots;
         let index = *self.by_name.find(self.hasher.hash_one(name), |&i| Self::name_of(slots, i) == name)?;
         Some(self.id_at(index))
+    }
+
+    /// [`Members::id_of`], first trying the member found last.
+    pub(crate) fn find(&mut self, name: &str) -> Option<MemberId> {
+        if let Some(id) = self.last_found
+            && self.get(id).is_some_and(|m| m.name.as_str() == name)
+        {
+            return Some(id);
+        }
+        let found = self.id_of(name);
+        if found.is_some() {
+            self.last_found = found;
+        }
+        found
     }
 
     pub(crate) fn get(&self, id: MemberId) -> Option<&Member> {

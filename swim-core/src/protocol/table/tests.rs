@@ -182,3 +182,26 @@ fn the_kept_summary_sums_follow_every_change_of_claim() {
     }
     assert!(t.sums().iter().all(|&b| b == 0));
 }
+
+#[test]
+fn find_answers_as_the_name_index_does_whatever_was_found_last() {
+    let mut r = rng(3);
+    let mut t = Members::default();
+    let a = t.insert(member("a", MemberState::Alive), &mut r);
+    let b = t.insert(member("b", MemberState::Alive), &mut r);
+    assert_eq!(t.find("a"), Some(a));
+    assert_eq!(t.find("a"), Some(a));
+    assert_eq!(t.find("b"), Some(b));
+    assert_eq!(t.find("x"), None);
+    assert_eq!(t.find("b"), Some(b), "a miss does not forget the last found");
+    t.remove(b);
+    assert_eq!(t.find("b"), None, "a removed member is not found");
+    // "c" takes b's slot, under a new generation.
+    let c = t.insert(member("c", MemberState::Alive), &mut r);
+    assert_ne!(c, b);
+    assert_eq!(t.find("b"), None);
+    assert_eq!(t.find("c"), Some(c));
+    let b2 = t.insert(member("b", MemberState::Alive), &mut r);
+    assert_eq!(t.find("b"), Some(b2));
+    assert_eq!(t.find("c"), Some(c));
+}
