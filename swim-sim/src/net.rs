@@ -299,6 +299,14 @@ impl Transport for Port<'_> {
     }
 }
 
+/// The network time at which a node with `clock` and slowness `slow_ms`
+/// wakes, at network time `now`, for a deadline `at` read on its clock:
+/// the first time its clock reads `at` (now, if already past), plus the
+/// slowness.
+fn wake_time(clock: &Clock, slow_ms: u64, now: u64, at: Instant) -> u64 {
+    clock.global(at.as_millis()).max(now) + slow_ms
+}
+
 impl Network {
     fn push(&mut self, at: u64, item: Item) {
         self.queue.push(at, item);
@@ -313,7 +321,24 @@ impl Network {
     /// first network time its clock reads `at` (now, if already past),
     /// plus its slowness.
     fn wake_time(&self, i: usize, at: Instant) -> u64 {
-        self.clocks[i].global(at.as_millis()).max(self.now) + self.slow_ms[i]
+        wake_time(&self.clocks[i], self.slow_ms[i], self.now, at)
+    }
+
+    /// Whether a datagram due now for node `to` at `to_addr` from `from`
+    /// reaches the node, counting it as delivered, lost (a deaf node) or
+    /// dropped (a crashed end, or a node no longer at that address).
+    fn hands_over(&mut self, to: usize, to_addr: SocketAddr, from: SocketAddr) -> bool {
+        let sender_down = node_index(from).is_some_and(|f| self.crashed.get(f) == Some(&true));
+        if self.deaf[to] {
+            self.stats.lost += 1;
+            return false;
+        }
+        if self.crashed[to] || sender_down || self.addrs[to] != to_addr {
+            self.stats.dropped += 1;
+            return false;
+        }
+        self.stats.packets_delivered += 1;
+        true
     }
 
     fn cut(&self, i: usize, j: usize) -> bool {
@@ -646,16 +671,9 @@ impl<N: Machine + 'static> Sim<N> {
         }
         match item {
             Item::Deliver { to, to_addr, from, packet } => {
-                let sender_down = node_index(from).is_some_and(|f| self.network.crashed.get(f) == Some(&true));
-                if self.network.deaf[to] {
-                    self.network.stats.lost += 1;
+                if !self.network.hands_over(to, to_addr, from) {
                     return;
                 }
-                if self.network.crashed[to] || sender_down || self.network.addrs[to] != to_addr {
-                    self.network.stats.dropped += 1;
-                    return;
-                }
-                self.network.stats.packets_delivered += 1;
                 if let (Some(tap), Some(f)) = (self.tap.as_mut(), node_index(from)) {
                     tap(self.network.now, to, f, &packet);
                 }

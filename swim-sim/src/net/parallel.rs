@@ -129,7 +129,7 @@ fn run<N: Machine>(nodes: &mut [Slot<N>], steps: &mut [Step], acts: &mut Vec<Act
         }
         for act in acts.get(start..).unwrap_or_default() {
             if let Act::Timer(at) = act {
-                let wake = step.clock.global(at.as_millis()).max(now) + step.slow_ms;
+                let wake = super::wake_time(&step.clock, step.slow_ms, now, *at);
                 wakes.push((step.node, Some(wake)));
             }
         }
@@ -276,7 +276,7 @@ impl<N: Machine + Send + 'static> Sim<N> {
     /// Takes `first` and the datagrams and wake-ups due with it into
     /// `batch`, up to the first other item (or one for a paused node),
     /// which is returned. Deliveries the network drops are counted and
-    /// dropped here, as [`Sim::process`] does.
+    /// dropped here ([`Network::hands_over`], as [`Sim::process`] does).
     fn gather(&mut self, first: Item, batch: &mut Batch) -> Option<Item> {
         for (steps, acts) in batch.steps.iter_mut().zip(&mut batch.acts) {
             steps.clear();
@@ -292,16 +292,9 @@ impl<N: Machine + Send + 'static> Sim<N> {
                     return Some(item);
                 }
                 Item::Deliver { to, to_addr, from, packet } => {
-                    let sender_down = super::node_index(from).is_some_and(|f| net.crashed.get(f) == Some(&true));
-                    if net.deaf[to] {
-                        net.stats.lost += 1;
+                    if !net.hands_over(to, to_addr, from) {
                         continue;
                     }
-                    if net.crashed[to] || sender_down || net.addrs[to] != to_addr {
-                        net.stats.dropped += 1;
-                        continue;
-                    }
-                    net.stats.packets_delivered += 1;
                     (to, Work::Packet { from, packet })
                 }
                 Item::Wake { node, at } => (node, Work::Wake { at }),
