@@ -213,42 +213,79 @@ struct Network {
     queue: Calendar<Item>,
     now: u64,
     rng: SimRng,
+    /// Whether each node's process is down: kept apart from [`Host`], as
+    /// every datagram asks it of its sender too.
     crashed: Vec<bool>,
-    /// Crashed nodes whose host is gone too: nothing answers for them.
-    host_down: Vec<bool>,
-    slow_ms: Vec<u64>,
-    /// When each node's wake-up is scheduled (its deadline plus the
-    /// slowness in force when it was asked for), with the deadline it
-    /// asked for, read on its own clock.
-    wake_at: Vec<Option<(u64, Instant)>>,
+    /// The rest of what the network knows of each node.
+    hosts: Vec<Host>,
     links: BTreeMap<(usize, usize), Link>,
     /// One-way latencies by the geo model, when it is in force.
     geo: Option<crate::geo::Geo>,
     cuts: BTreeMap<PartitionId, Vec<Cut>>,
     stats: NetStats,
     events: Vec<(usize, Event)>,
-    /// Each node's current address (a restart may move it).
-    addrs: Vec<SocketAddr>,
-    /// How often each node has moved.
-    moves: Vec<u16>,
     /// Open stream ends, by node and the node's handle.
     ends: BTreeMap<(usize, StreamId), End>,
     /// The next inbound stream handle per node.
     next_inbound: Vec<u64>,
-    /// Gray failures: until when each node is paused, whether it is deaf,
-    /// its own send and receive loss; duplication and jitter for all.
-    paused_until: Vec<u64>,
-    deaf: Vec<bool>,
-    /// Nodes whose datagrams are all lost ([`Command::SetMute`]).
-    mute: Vec<bool>,
-    node_loss: Vec<(f64, f64)>,
+    /// Duplication and jitter, for all datagrams.
     duplication: f64,
     jitter_ms: u64,
     /// Burst loss, when on, and the one-way links now in the bad state.
     burst: Option<Burst>,
     bad_links: BTreeSet<(usize, usize)>,
-    /// Each node's own clock.
-    clocks: Vec<Clock>,
+}
+
+/// What the network knows of one node besides whether it is crashed, in
+/// one record. Every datagram handed over reads its receiver's clock,
+/// slowness, pending wake-up, pause, deafness and address, and every one
+/// sent its sender's and receiver's loss and slowness: with 10,000 nodes
+/// a table per field costs a cache miss per field, a record two lines.
+#[derive(Clone, Copy, Debug)]
+#[repr(C, align(64))]
+struct Host {
+    // The first line: what a wake-up reads.
+    /// Until when the node is paused (a gray failure).
+    paused_until: u64,
+    slow_ms: u64,
+    /// The node's own clock.
+    clock: Clock,
+    /// When the node's wake-up is scheduled (its deadline plus the
+    /// slowness in force when it was asked for), with the deadline it
+    /// asked for, read on its own clock.
+    wake_at: Option<(u64, Instant)>,
+    /// The node's current address (a restart may move it).
+    addr: SocketAddr,
+    /// Its own send and receive loss.
+    node_loss: (f64, f64),
+    /// How often the node has moved.
+    moves: u16,
+    /// Crashed with its host: nothing answers for it.
+    host_down: bool,
+    /// Whether it hears nothing (a gray failure).
+    deaf: bool,
+    /// Whether its datagrams are all lost ([`Command::SetMute`]).
+    mute: bool,
+}
+
+// Two cache lines, the first holding what a wake-up reads.
+const _: () = assert!(core::mem::size_of::<Host>() == 128 && core::mem::offset_of!(Host, addr) == 64);
+
+impl Host {
+    fn new(addr: SocketAddr) -> Self {
+        Host {
+            paused_until: 0,
+            slow_ms: 0,
+            clock: Clock::default(),
+            wake_at: None,
+            addr,
+            node_loss: (0.0, 0.0),
+            moves: 0,
+            host_down: false,
+            deaf: false,
+            mute: false,
+        }
+    }
 }
 
 /// A Gilbert–Elliott channel's parameters ([`Command::SetBurstLoss`]).
@@ -274,7 +311,7 @@ impl Transport for Port<'_> {
     fn set_timer(&mut self, at: Instant) {
         let local = at;
         let at = self.net.wake_time(self.node, at);
-        self.net.wake_at[self.node] = Some((at, local));
+        self.net.hosts[self.node].wake_at = Some((at, local));
         self.net.push(at, Item::Wake { node: self.node, at });
     }
 
@@ -321,7 +358,7 @@ impl Network {
     /// first network time its clock reads `at` (now, if already past),
     /// plus its slowness.
     fn wake_time(&self, i: usize, at: Instant) -> u64 {
-        wake_time(&self.clocks[i], self.slow_ms[i], self.now, at)
+        wake_time(&self.hosts[i].clock, self.hosts[i].slow_ms, self.now, at)
     }
 
     /// Whether a datagram due now for node `to` at `to_addr` from `from`
@@ -329,11 +366,11 @@ impl Network {
     /// dropped (a crashed end, or a node no longer at that address).
     fn hands_over(&mut self, to: usize, to_addr: SocketAddr, from: SocketAddr) -> bool {
         let sender_down = node_index(from).is_some_and(|f| self.crashed.get(f) == Some(&true));
-        if self.deaf[to] {
+        if self.hosts[to].deaf {
             self.stats.lost += 1;
             return false;
         }
-        if self.crashed[to] || sender_down || self.addrs[to] != to_addr {
+        if self.crashed[to] || sender_down || self.hosts[to].addr != to_addr {
             self.stats.dropped += 1;
             return false;
         }
@@ -361,12 +398,12 @@ impl Network {
             self.stats.dropped += 1;
             return;
         }
-        if self.mute[i] || self.link_loses(i, j) {
+        if self.hosts[i].mute || self.link_loses(i, j) {
             self.stats.lost += 1;
             return;
         }
-        let base = self.now + self.latency(i, j) + self.slow_ms[j];
-        let from = self.addrs[i];
+        let base = self.now + self.latency(i, j) + self.hosts[j].slow_ms;
+        let from = self.hosts[i].addr;
         if self.duplication > 0.0 && self.chance() < self.duplication {
             let at = base + self.jitter();
             self.push(at, Item::Deliver { to: j, to_addr: to, from, packet: packet.clone() });
@@ -380,7 +417,7 @@ impl Network {
     fn link_loses(&mut self, i: usize, j: usize) -> bool {
         let loss = self.links.get(&(i, j)).and_then(|l| l.loss).unwrap_or(self.net.loss);
         // Every draw is made, so a link's burst state moves with each packet.
-        [loss, self.node_loss[i].0, self.node_loss[j].1, self.burst_loss(i, j)]
+        [loss, self.hosts[i].node_loss.0, self.hosts[j].node_loss.1, self.burst_loss(i, j)]
             .into_iter()
             .any(|p| p > 0.0 && self.chance() < p)
     }
@@ -471,27 +508,18 @@ impl<N: Machine + 'static> Sim<N> {
             queue: Calendar::default(),
             now: 0,
             crashed: vec![false; n],
-            host_down: vec![false; n],
-            slow_ms: vec![0; n],
-            wake_at: vec![None; n],
+            hosts: (0..n).map(|i| Host::new(node_addr(i))).collect(),
             links: BTreeMap::new(),
             geo,
             cuts: BTreeMap::new(),
             stats: NetStats { sent_by_node: vec![0; n], sent_to_node: vec![0; n], ..NetStats::default() },
             events: Vec::new(),
-            addrs: (0..n).map(node_addr).collect(),
-            moves: vec![0; n],
             ends: BTreeMap::new(),
             next_inbound: vec![0; n],
-            paused_until: vec![0; n],
-            deaf: vec![false; n],
-            mute: vec![false; n],
-            node_loss: vec![(0.0, 0.0); n],
             duplication: 0.0,
             jitter_ms,
             burst: None,
             bad_links: BTreeSet::new(),
-            clocks: vec![Clock::default(); n],
         };
         let mut sim = Sim { nodes, network, factory, tap: None, invariant: None, violation: None, record };
         for i in 0..n {
@@ -542,7 +570,7 @@ impl<N: Machine + 'static> Sim<N> {
 
     /// Node `i`'s current address (a restart with a new address moves it).
     pub fn addr(&self, i: usize) -> Result<SocketAddr, SimError> {
-        self.network.addrs.get(i).copied().ok_or(SimError::NoSuchNode(i))
+        self.network.hosts.get(i).map(|h| h.addr).ok_or(SimError::NoSuchNode(i))
     }
 
     /// How many times node `i` has been restarted (each restart is a new
@@ -663,9 +691,9 @@ impl<N: Machine + 'static> Sim<N> {
             Item::Command(_) | Item::Syn(_) | Item::Established { .. } | Item::Segment(_) => None,
         };
         if let Some(t) = target
-            && self.network.paused_until[t] > self.network.now
+            && self.network.hosts[t].paused_until > self.network.now
         {
-            let at = self.network.paused_until[t];
+            let at = self.network.hosts[t].paused_until;
             self.network.push(at, item);
             return;
         }
@@ -683,8 +711,8 @@ impl<N: Machine + 'static> Sim<N> {
             }
             Item::Wake { node, at } => {
                 // Only the latest request counts; earlier ones were replaced.
-                if self.network.wake_at[node].is_some_and(|(w, _)| w == at) {
-                    self.network.wake_at[node] = None;
+                if self.network.hosts[node].wake_at.is_some_and(|(w, _)| w == at) {
+                    self.network.hosts[node].wake_at = None;
                     self.input(node, Input::Timeout);
                 }
             }
@@ -711,32 +739,32 @@ impl<N: Machine + 'static> Sim<N> {
     fn command(&mut self, cmd: Command) {
         match cmd {
             Command::Join { node, seeds } => {
-                let seeds: Vec<SocketAddr> = seeds.into_iter().map(|s| self.network.addrs[s]).collect();
+                let seeds: Vec<SocketAddr> = seeds.into_iter().map(|s| self.network.hosts[s].addr).collect();
                 self.input(node, Input::Join { seeds: &seeds });
             }
             Command::Leave(node) => self.input(node, Input::Leave),
             Command::Input { node, input } => self.input(node, input.as_input()),
             Command::Crash(node) => {
                 self.network.crashed[node] = true;
-                self.network.wake_at[node] = None;
+                self.network.hosts[node].wake_at = None;
                 self.network.break_streams(node, true);
             }
             Command::CrashHost(node) => {
                 self.network.crashed[node] = true;
-                self.network.host_down[node] = true;
-                self.network.wake_at[node] = None;
+                self.network.hosts[node].host_down = true;
+                self.network.hosts[node].wake_at = None;
                 self.network.break_streams(node, false);
             }
             Command::Restart { node, seeds, new_addr } => {
                 let restarts = self.nodes[node].restarts + 1;
                 self.network.break_streams(node, true);
                 if new_addr {
-                    self.network.moves[node] = self.network.moves[node].wrapping_add(1);
-                    self.network.addrs[node] = node_addr_at(node, self.network.moves[node]);
+                    self.network.hosts[node].moves = self.network.hosts[node].moves.wrapping_add(1);
+                    self.network.hosts[node].addr = node_addr_at(node, self.network.hosts[node].moves);
                 }
                 // A restarted process has lost all its state, its
                 // incarnation number included.
-                let Ok(spec) = spec(self.network.net.seed, node, restarts, self.network.addrs[node]) else {
+                let Ok(spec) = spec(self.network.net.seed, node, restarts, self.network.hosts[node].addr) else {
                     return;
                 };
                 let seed = spec.seed;
@@ -745,9 +773,9 @@ impl<N: Machine + 'static> Sim<N> {
                     recording::start(&self.record, &mut driver, &machine, node, restarts, seed);
                     self.nodes[node] = Slot { machine, driver, restarts };
                     self.network.crashed[node] = false;
-                    self.network.host_down[node] = false;
-                    self.network.wake_at[node] = None;
-                    let seeds: Vec<SocketAddr> = seeds.into_iter().map(|s| self.network.addrs[s]).collect();
+                    self.network.hosts[node].host_down = false;
+                    self.network.hosts[node].wake_at = None;
+                    let seeds: Vec<SocketAddr> = seeds.into_iter().map(|s| self.network.hosts[s].addr).collect();
                     self.input(node, Input::Join { seeds: &seeds });
                 }
             }
@@ -775,14 +803,14 @@ impl<N: Machine + 'static> Sim<N> {
                 self.network.cuts.remove(&id);
             }
             Command::Heal => self.network.cuts.clear(),
-            Command::SetSlow { node, ms } => self.network.slow_ms[node] = ms,
+            Command::SetSlow { node, ms } => self.network.hosts[node].slow_ms = ms,
             Command::Pause { node, ms } => {
                 let until = self.network.now + ms;
-                self.network.paused_until[node] = self.network.paused_until[node].max(until);
+                self.network.hosts[node].paused_until = self.network.hosts[node].paused_until.max(until);
             }
-            Command::SetDeaf { node, deaf } => self.network.deaf[node] = deaf,
-            Command::SetMute { node, mute } => self.network.mute[node] = mute,
-            Command::SetNodeLoss { node, send, recv } => self.network.node_loss[node] = (send, recv),
+            Command::SetDeaf { node, deaf } => self.network.hosts[node].deaf = deaf,
+            Command::SetMute { node, mute } => self.network.hosts[node].mute = mute,
+            Command::SetNodeLoss { node, send, recv } => self.network.hosts[node].node_loss = (send, recv),
             Command::SetDuplication(p) => self.network.duplication = p,
             Command::SetJitter(ms) => self.network.jitter_ms = ms,
             Command::SetBurstLoss { enter, leave, loss } => {
@@ -791,12 +819,12 @@ impl<N: Machine + 'static> Sim<N> {
             }
             Command::SetClock { node, step_ms, drift_ppm } => {
                 let now = self.network.now;
-                self.network.clocks[node].set(now, step_ms, drift_ppm);
+                self.network.hosts[node].clock.set(now, step_ms, drift_ppm);
                 // A pending wake-up was set by the old clock: move it to when
                 // the new one reads the deadline.
-                if let Some((_, d)) = self.network.wake_at[node] {
+                if let Some((_, d)) = self.network.hosts[node].wake_at {
                     let at = self.network.wake_time(node, d);
-                    self.network.wake_at[node] = Some((at, d));
+                    self.network.hosts[node].wake_at = Some((at, d));
                     self.network.push(at, Item::Wake { node, at });
                 }
             }
@@ -807,7 +835,7 @@ impl<N: Machine + 'static> Sim<N> {
         if self.network.crashed[i] {
             return;
         }
-        let now = Instant::from_millis(self.network.clocks[i].local(self.network.now));
+        let now = Instant::from_millis(self.network.hosts[i].clock.local(self.network.now));
         let slot = &mut self.nodes[i];
         let mut port = Port { net: &mut self.network, node: i };
         // Refusals (a bad packet, a join after leaving) change nothing.

@@ -12,7 +12,7 @@
 //! would have one step at a time, and so does the digest.
 
 use core::net::SocketAddr;
-use core::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use core::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Mutex, MutexGuard};
 use std::thread::ScopedJoinHandle;
 
@@ -157,7 +157,12 @@ struct Batch {
 /// Where the parts of an instant wait to be taken, by either thread.
 struct Board<N> {
     parts: [Mutex<Option<Part<N>>>; PARTS],
-    /// The next part to take; [`PARTS`] or more when all are taken.
+    /// The parts in the order they are taken: the longest first, so that
+    /// the last taken are short and neither thread waits long for the
+    /// other at the end of an instant.
+    order: [AtomicU8; PARTS],
+    /// How far into `order` the next part to take is; [`PARTS`] or more
+    /// when all are taken.
     next: AtomicUsize,
     /// Parts run since the board was set.
     done: AtomicUsize,
@@ -172,6 +177,7 @@ impl<N: Machine> Board<N> {
     fn new() -> Self {
         Board {
             parts: core::array::from_fn(|_| Mutex::new(None)),
+            order: core::array::from_fn(|i| AtomicU8::new(i as u8)),
             next: AtomicUsize::new(PARTS),
             done: AtomicUsize::new(0),
             now: AtomicU64::new(0),
@@ -187,10 +193,8 @@ impl<N: Machine> Board<N> {
     /// Takes parts off the board and runs them until none is left.
     fn work(&self) {
         loop {
-            let part = self.next.fetch_add(1, Ordering::AcqRel);
-            if part >= PARTS {
-                return;
-            }
+            let Some(part) = self.order.get(self.next.fetch_add(1, Ordering::AcqRel)) else { return };
+            let part = usize::from(part.load(Ordering::Relaxed));
             let taken = self.lock(part).and_then(|mut p| p.take());
             let Some(mut p) = taken else { continue };
             run(&mut p.nodes, &mut p.steps, &mut p.acts, self.now.load(Ordering::Acquire));
@@ -288,7 +292,7 @@ impl<N: Machine + Send + 'static> Sim<N> {
         while let Some(item) = first.take().or_else(|| self.network.pop_due(now).map(|(_, item)| item)) {
             let net = &mut self.network;
             let (node, work) = match item {
-                Item::Deliver { to, .. } | Item::Wake { node: to, .. } if net.paused_until[to] > now => {
+                Item::Deliver { to, .. } | Item::Wake { node: to, .. } if net.hosts[to].paused_until > now => {
                     return Some(item);
                 }
                 Item::Deliver { to, to_addr, from, packet } => {
@@ -305,10 +309,10 @@ impl<N: Machine + Send + 'static> Sim<N> {
                 node,
                 wake: matches!(work, Work::Wake { .. }),
                 work: Some(work),
-                local_now: Instant::from_millis(net.clocks[node].local(now)),
-                clock: net.clocks[node],
-                slow_ms: net.slow_ms[node],
-                pending: net.wake_at[node].map(|w| w.0),
+                local_now: Instant::from_millis(net.hosts[node].clock.local(now)),
+                clock: net.hosts[node].clock,
+                slow_ms: net.hosts[node].slow_ms,
+                pending: net.hosts[node].wake_at.map(|w| w.0),
                 ran: false,
                 acts: 0,
             });
@@ -328,6 +332,11 @@ impl<N: Machine + Send + 'static> Sim<N> {
                 run(nodes, steps, acts, now);
             }
             return;
+        }
+        let mut order: [u8; PARTS] = core::array::from_fn(|i| i as u8);
+        order.sort_by_key(|&i| core::cmp::Reverse(batch.steps.get(usize::from(i)).map_or(0, Vec::len)));
+        for (slot, i) in board.order.iter().zip(order) {
+            slot.store(i, Ordering::Relaxed);
         }
         let mut posted = 0;
         for (i, ((nodes, steps), acts)) in parts.iter_mut().zip(&mut batch.steps).zip(&mut batch.acts).enumerate() {
@@ -374,7 +383,7 @@ impl<N: Machine + Send + 'static> Sim<N> {
             let (Some(steps), Some(acts)) = (steps.get_mut(part), acts.get_mut(part)) else { continue };
             let Some(step) = steps.next() else { continue };
             if step.wake && step.ran {
-                self.network.wake_at[step.node] = None;
+                self.network.hosts[step.node].wake_at = None;
             }
             let mut port = Port { net: &mut self.network, node: step.node };
             for act in acts.by_ref().take(step.acts) {

@@ -107,7 +107,7 @@ impl Network {
     /// that is gone or the random loss of the link and the nodes.
     fn segment_lost(&mut self, i: usize, j: usize) -> bool {
         self.stats.segments += 1;
-        let lost = self.host_down[i] || self.host_down[j] || self.cut(i, j) || self.link_loses(i, j);
+        let lost = self.hosts[i].host_down || self.hosts[j].host_down || self.cut(i, j) || self.link_loses(i, j);
         if lost {
             self.stats.segments_lost += 1;
         }
@@ -130,7 +130,7 @@ impl Network {
         let host = node_index(s.to_addr).filter(|&j| j < self.crashed.len());
         let answer = match host {
             Some(j) if !self.segment_lost(s.from, j) => {
-                let listening = self.addrs[j] == s.to_addr && !self.crashed[j];
+                let listening = self.hosts[j].addr == s.to_addr && !self.crashed[j];
                 (!self.segment_lost(j, s.from)).then_some((j, listening))
             }
             _ => None,
@@ -167,7 +167,7 @@ impl Network {
         if self.crashed[from] {
             return;
         }
-        if self.crashed[to] || self.addrs[to] != to_addr {
+        if self.crashed[to] || self.hosts[to].addr != to_addr {
             // The listener went away during the handshake: its host resets
             // the connection.
             self.ends.insert((from, id), End::Connecting { frames: Vec::new(), close });
@@ -181,7 +181,7 @@ impl Network {
         let peer = StreamId::Inbound(self.next_inbound[to]);
         self.ends.insert((from, id), End::Connected(Conn::new(to, peer)));
         self.ends.insert((to, peer), End::Connected(Conn::new(from, id)));
-        let from_addr = self.addrs[from];
+        let from_addr = self.hosts[from].addr;
         self.push(self.now, Item::Accept { to, id: peer, from: from_addr });
         for frame in frames {
             self.stream_send(from, id, frame);
@@ -228,13 +228,13 @@ impl Network {
         // A sender that is gone resends nothing; an end that is gone takes
         // nothing (its host reset the stream or it was given up), unless its
         // host is gone too, and then nothing tells the sender so.
-        let reset = !self.ends.contains_key(&(s.to, s.to_id)) && !self.host_down[s.to];
+        let reset = !self.ends.contains_key(&(s.to, s.to_id)) && !self.hosts[s.to].host_down;
         if self.crashed[s.from] || reset {
             return;
         }
         let lost = (0..s.segments).filter(|_| self.segment_lost(s.from, s.to)).count() as u32;
         if lost == 0 {
-            let at = self.now + self.latency(s.from, s.to) + self.slow_ms[s.to] + self.jitter();
+            let at = self.now + self.latency(s.from, s.to) + self.hosts[s.to].slow_ms + self.jitter();
             self.push(at, Item::Arrive { to: s.to, id: s.to_id, seq: s.seq, frame: s.frame });
             return;
         }
