@@ -35,6 +35,7 @@ mod tests;
 mod view;
 
 use alloc::boxed::Box;
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
@@ -77,7 +78,10 @@ struct Ingress {
 /// the same configuration, seed and inputs give the same actions, byte for
 /// byte.
 pub struct Swim<R> {
-    config: Config,
+    /// One copy, shared with the parts that read it: every step reads
+    /// settings through several of them, and with a copy each a step at
+    /// 10,000 members missed the cache once per copy.
+    config: Arc<Config>,
     rng: R,
     membership: Membership,
     detector: Detector,
@@ -125,6 +129,7 @@ impl<R: Rng> Swim<R> {
         let mut nonce_prefix = [0u8; 12];
         nonce_prefix[..8].copy_from_slice(&Random::next_u64(&mut rng).to_le_bytes());
         nonce_prefix[8..].copy_from_slice(&Random::next_u64(&mut rng).to_le_bytes()[..4]);
+        let config = Arc::new(config);
         let mut envelope = Envelope::new(config.label.clone(), &local.name, nonce_prefix);
         envelope.set_memberlist(config.speaks_memberlist(), config.serf_wire, (&local.name, local.addr));
         let mut swim = Swim {

@@ -13,6 +13,7 @@
 //!   to find nothing to send. Ticks stay on the grid they started on
 //!   (`last_tick + k × gossip_interval`), as if they had never paused.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 
 use crate::api::config::Config;
@@ -33,7 +34,7 @@ pub(crate) enum Timer {
 /// Updates waiting to spread, and where gossip sends them.
 #[derive(Debug)]
 pub(crate) struct Dissemination {
-    config: Config,
+    config: Arc<Config>,
     pub(crate) queue: RetransmitQueue,
     /// Application broadcasts, apart so they have their own share of
     /// every datagram.
@@ -51,7 +52,7 @@ pub(crate) struct Dissemination {
 }
 
 impl Dissemination {
-    pub(crate) fn new(config: &Config) -> Self {
+    pub(crate) fn new(config: &Arc<Config>) -> Self {
         Dissemination {
             config: config.clone(),
             queue: RetransmitQueue::default(),

@@ -12,6 +12,7 @@
 //! - a table is sent over a stream only, never in datagrams, so no datagram
 //!   draws an answer larger than itself.
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
@@ -94,7 +95,7 @@ struct Joining {
 /// Join, sync and leave.
 #[derive(Debug)]
 pub(crate) struct Lifecycle {
-    config: Config,
+    config: Arc<Config>,
     phase: Phase,
     joining: Option<Joining>,
     timers: Timers<Timer>,
@@ -121,7 +122,7 @@ pub(crate) struct Lifecycle {
 }
 
 impl Lifecycle {
-    pub(crate) fn new(config: &Config) -> Self {
+    pub(crate) fn new(config: &Arc<Config>) -> Self {
         Lifecycle {
             config: config.clone(),
             phase: Phase::Running,

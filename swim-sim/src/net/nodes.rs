@@ -6,8 +6,9 @@ use core::ops::{Index, IndexMut};
 
 use super::Slot;
 
-/// How many parts the nodes are kept in.
-pub(super) const PARTS: usize = 8;
+/// How many parts the nodes are kept in: enough that the last parts taken
+/// in an instant are short, so neither thread waits long for the other.
+pub(super) const PARTS: usize = 16;
 
 /// Every node's slot, node `i` at place `i / PARTS` of part `i % PARTS`.
 pub(super) struct Nodes<N> {

@@ -25,6 +25,7 @@ mod verify;
 
 pub(crate) use merge::{Merged, Source};
 
+use alloc::sync::Arc;
 use alloc::vec::Vec;
 use core::net::SocketAddr;
 
@@ -151,7 +152,7 @@ pub(crate) struct Remembered {
 
 /// The member table and our own record.
 pub(crate) struct Membership {
-    config: Config,
+    config: Arc<Config>,
     pub(crate) table: Members,
     local: Identity,
     incarnation: u32,
@@ -190,7 +191,7 @@ const FEW_SUSPECTS: usize = 8;
 impl Membership {
     /// `hash_seed` keys the name index (drawn from the injected generator,
     /// so peers cannot choose colliding names).
-    pub(crate) fn new(config: &Config, local: Identity, hash_seed: u64) -> Self {
+    pub(crate) fn new(config: &Arc<Config>, local: Identity, hash_seed: u64) -> Self {
         Membership {
             config: config.clone(),
             table: Members::new(hash_seed),
