@@ -78,6 +78,13 @@ impl<T> Calendar<T> {
         }
     }
 
+    /// The items still queued for the time of the last item popped, in
+    /// order.
+    pub(super) fn due_with_last(&self) -> impl Iterator<Item = &T> + '_ {
+        let bucket = self.ring.get((self.base % RING) as usize);
+        bucket.into_iter().flatten().filter_map(|&place| self.items.get(place as usize)?.as_ref())
+    }
+
     /// Takes the item at `place` out, freeing the place.
     fn take(&mut self, place: u32) -> Option<T> {
         let item = self.items.get_mut(place as usize)?.take()?;
