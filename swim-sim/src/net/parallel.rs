@@ -144,6 +144,20 @@ impl super::Network {
     }
 }
 
+/// Waits on this thread until `ready`: spinning at first, as the helper
+/// is usually about to finish, then yielding, so that a helper held up
+/// on a busy machine gets the processor back.
+fn wait_for(helper: &ScopedJoinHandle<'_, ()>, ready: impl Fn() -> bool) {
+    let mut spins = 0u32;
+    while !ready() {
+        // The helper died holding a part (it panicked): the scope passes
+        // its panic on.
+        assert!(!helper.is_finished(), "the simulator's helper thread stopped");
+        spins = spins.saturating_add(1);
+        if spins < SPINS { core::hint::spin_loop() } else { std::thread::yield_now() }
+    }
+}
+
 /// Runs `steps` (of nodes in `nodes`, one part) in order at network time
 /// `now`, writing down their acts in order.
 fn run<N: Machine>(nodes: &mut [Slot<N>], steps: &mut [Step], acts: &mut Vec<Act>, now: u64) {
@@ -413,21 +427,10 @@ impl<N: Machine + Send + 'static> Sim<N> {
         board.round.fetch_add(1, Ordering::AcqRel);
         helper.thread().unpark();
         board.work();
-        let mut spins = 0u32;
-        while board.done.load(Ordering::Acquire) < posted {
-            // The helper died holding a part (it panicked): the scope
-            // passes its panic on.
-            assert!(!helper.is_finished(), "the simulator's helper thread stopped");
-            spins = spins.saturating_add(1);
-            if spins < SPINS { core::hint::spin_loop() } else { std::thread::yield_now() }
-        }
         // Every place in `order` is taken (this thread's last ticket came
         // after the others), so a helper that took one has said it is
-        // active before: wait until it is out.
-        while board.active.load(Ordering::SeqCst) {
-            assert!(!helper.is_finished(), "the simulator's helper thread stopped");
-            core::hint::spin_loop();
-        }
+        // active before: wait for its parts, then until it is out.
+        wait_for(helper, || board.done.load(Ordering::Acquire) >= posted && !board.active.load(Ordering::SeqCst));
         for (i, ((nodes, steps), acts)) in parts.iter_mut().zip(&mut batch.steps).zip(&mut batch.acts).enumerate() {
             if let Some(part) = board.lock(i).and_then(|mut p| p.take()) {
                 *nodes = part.nodes;
