@@ -15,6 +15,7 @@
 //! `CI` is set.
 
 use core::net::SocketAddr;
+use core::sync::atomic::{AtomicUsize, Ordering};
 use core::time::Duration;
 use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
@@ -49,7 +50,12 @@ impl SwimAgent {
     /// queries answered by a handler with `<query name> from <name>`;
     /// returns once it printed that it started.
     fn start(name: &str, join: SocketAddr, key: Option<&str>) -> SwimAgent {
-        let events = std::env::temp_dir().join(format!("swim-agent-{name}-{}.events", std::process::id()));
+        // The tests of this file run at once in one process and name their
+        // agents alike: a count keeps each agent's file its own, so that one
+        // test's agents starting or dropped never remove another's.
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let nth = STARTED.fetch_add(1, Ordering::Relaxed);
+        let events = std::env::temp_dir().join(format!("swim-agent-{name}-{}-{nth}.events", std::process::id()));
         let _ = std::fs::remove_file(&events);
         let handler = format!("user=printf '%s %s\\n' \"$SERF_USER_EVENT\" \"$(cat)\" >> {}", events.display());
         let answer = "query=cat >/dev/null; printf '%s from %s' \"$SERF_QUERY_NAME\" \"$SERF_SELF_NAME\"";
