@@ -396,7 +396,7 @@ func main() {
 		conf.ProbeTimeout = 100 * time.Millisecond
 		conf.GossipInterval = 50 * time.Millisecond
 		conf.PushPullInterval = 2 * time.Second
-		conf.SuspicionMult = 2
+		conf.SuspicionMult = 4
 		conf.TCPTimeout = 2 * time.Second
 	}
 	if *verbose {

@@ -62,8 +62,8 @@ pub struct PeerOptions {
     pub protocol: Option<u8>,
     /// Compression (`-compress`); the library's default (on) when `None`.
     pub compress: Option<bool>,
-    /// Short timers (`-fast`): 200 ms probes, a suspicion of 400 ms at
-    /// small sizes, push-pulls every 2 s.
+    /// Short timers (`-fast`): 200 ms probes, a suspicion of 0.8 to 4.8 s
+    /// at small sizes, push-pulls every 2 s.
     pub fast: bool,
     /// The payload of its acks (`-ack-payload`).
     pub ack_payload: Option<String>,

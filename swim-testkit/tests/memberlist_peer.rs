@@ -16,7 +16,7 @@ use swim_testkit::memberlist_peer::{MemberlistPeer, PeerOptions, b64, unb64};
 /// How long joins and their gossip may take.
 const JOINED: Duration = Duration::from_secs(15);
 /// How long a crash may take to be declared (fast timers: a probe every
-/// 200 ms, then 400 ms of suspicion).
+/// 200 ms, then at most 4.8 s of suspicion).
 const DECLARED_DEAD: Duration = Duration::from_secs(20);
 /// How long a single message or a leave may take.
 const DELIVERED: Duration = Duration::from_secs(10);
